@@ -1,0 +1,27 @@
+# palavra: `make quickstart` trains on public Portuguese text and serves it; `make test` runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: install quickstart test lint serve
+
+$(BIN)/palavra: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(BIN)/palavra
+
+install: $(BIN)/palavra
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy models pipelines
+
+test: lint
+	$(BIN)/pytest -m "slow or services or not slow" $(PYTEST_ARGS)
+
+quickstart: install
+	bash scripts/quickstart.sh

@@ -1,0 +1,477 @@
+"""The artifact registry: named models with immutable versions and movable aliases.
+
+An artifact is a folder ``<home>/artifacts/<name>/<version>/`` holding ``config.json``, ``metadata.json`` (the
+sha256 of every other file, metrics, library versions, created_at) and weights as ``.npy`` or ``.safetensors``.
+Metadata rows live in SQLite by default or PostgreSQL when a URL says so (SQLAlchemy Core).
+
+Only this module reads and writes artifact files: trainers write through :class:`ArtifactWriter`, loaders read
+through :class:`Artifact`, and both speak JSON, numpy arrays and safetensors, never pickle.
+A version is staged in a temporary folder and renamed into place once complete, so a crash never leaves half an
+artifact under a real name; a checksum mismatch refuses to load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.exc import OperationalError
+
+from models.errors import Conflict, DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+KINDS = ("word2vec", "fasttext", "classifier")
+
+_meta = sa.MetaData()
+model_versions = sa.Table(
+    "model_versions",
+    _meta,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("path", sa.String(512), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("metadata_json", sa.Text, nullable=False),
+)
+model_aliases = sa.Table(
+    "model_aliases",
+    _meta,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("alias", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape an artifact, recorded in its metadata."""
+    out = {"python": platform.python_version()}
+    for dist in ("palavra", "numpy", "gensim", "spacy", "torch", "scikit-learn"):
+        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
+            out[dist] = importlib_metadata.version(dist)
+    return out
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """Split ``name``, ``name@3`` or ``name@alias`` into its name and selector."""
+    name, _, selector = ref.partition("@")
+    if not NAME_RE.match(name):
+        raise InvalidInput(
+            f"invalid model name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit",
+            model=ref,
+        )
+    return name, (selector or None)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered, immutable version of a model."""
+
+    name: str
+    version: int
+    kind: str
+    path: Path
+    created_at: datetime
+    metadata: dict[str, Any]
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class Artifact:
+    """Read access to a registered version's files, checked against their recorded sha256."""
+
+    def __init__(self, version: ModelVersion) -> None:
+        self.version = version
+        self.path = version.path
+
+    def verify(self) -> None:
+        """Raise :class:`IntegrityError` unless every recorded file is present with its recorded sha256."""
+        files: dict[str, str] = self.version.metadata.get("files", {})
+        if not files:
+            raise IntegrityError(f"{self.version.ref} has no file checksums in its metadata; retrain it")
+        for rel, digest in files.items():
+            target = self.path / rel
+            if not target.is_file():
+                raise IntegrityError(f"{self.version.ref} is missing {rel}; the artifact folder was altered")
+            if sha256_file(target) != digest:
+                raise IntegrityError(
+                    f"{self.version.ref}: {rel} does not match its recorded sha256; refusing to load it"
+                )
+
+    def file(self, rel: str) -> Path:
+        return self.path / rel
+
+    def exists(self, rel: str) -> bool:
+        return (self.path / rel).is_file()
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads((self.path / rel).read_text(encoding="utf-8"))
+
+    def read_array(self, rel: str, *, mmap: bool = True) -> npt.NDArray[Any]:
+        """A ``.npy`` array; memory-mapped read-only by default so worker processes share its pages."""
+        arr: npt.NDArray[Any] = np.load(self.path / rel, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return arr
+
+    def read_tensors(self, rel: str) -> dict[str, Any]:
+        """Tensors from a ``.safetensors`` file (torch tensors)."""
+        from safetensors.torch import load_file
+
+        return dict(load_file(str(self.path / rel)))
+
+
+class ArtifactWriter:
+    """A staging folder for a new version; becomes visible only when :meth:`Registry.create` commits it."""
+
+    def __init__(self, path: Path, *, name: str, kind: str) -> None:
+        self.path = path
+        self.name = name
+        self.kind = kind
+        self.metadata: dict[str, Any] = {}
+
+    def file(self, rel: str) -> Path:
+        target = self.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_json(self, rel: str, obj: Any) -> None:
+        self.file(rel).write_text(
+            json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+        )
+
+    def write_array(self, rel: str, arr: npt.NDArray[Any]) -> None:
+        np.save(self.file(rel), np.ascontiguousarray(arr), allow_pickle=False)
+
+    def write_tensors(self, rel: str, tensors: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(self.file(rel)))
+
+
+@dataclass
+class _Summary:
+    name: str
+    kind: str
+    versions: list[int] = field(default_factory=list)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+class Registry:
+    """Named models, immutable versions and movable aliases over one database and one artifact folder.
+
+    Args:
+        home: folder whose ``artifacts/`` subfolder holds the version folders (shared by every worker).
+        database_url: SQLAlchemy URL; ``None`` means SQLite at ``home/registry.db``.
+    """
+
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
+        self.home = Path(home)
+        self.root = self.home / "artifacts"
+        self.root.mkdir(parents=True, exist_ok=True)
+        url = database_url or f"sqlite:///{self.home / 'registry.db'}"
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        elif url.startswith("postgresql"):
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        self.engine = sa.create_engine(url, **kwargs)
+        with self._connect() as conn:
+            _meta.create_all(conn)
+
+    # -- database access -------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"the metadata database is unreachable ({self.engine.url.render_as_string(hide_password=True)}): "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+            ) from exc
+
+    def ping(self) -> None:
+        """Raise :class:`DatabaseUnavailable` when the database does not answer."""
+        with self._connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def create(
+        self, name: str, kind: str, *, aliases: tuple[str, ...] = ("latest",)
+    ) -> Iterator[ArtifactWriter]:
+        """Stage a new version of ``name``; commit it when the block exits cleanly, discard it otherwise.
+
+        The block writes files through the yielded writer and may fill ``writer.metadata`` (metrics, data hash,
+        config). On exit the registry hashes every file, writes ``metadata.json``, renames the folder into
+        ``artifacts/<name>/<version>`` and records the version; ``writer.version`` then holds the result.
+        """
+        parse_ref(name)
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
+        self.ping()
+        staging = self.root / ".staging" / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        writer = ArtifactWriter(staging, name=name, kind=kind)
+        try:
+            yield writer
+            writer.version = self._commit(writer, aliases=aliases)  # type: ignore[attr-defined]
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def _commit(self, writer: ArtifactWriter, *, aliases: tuple[str, ...]) -> ModelVersion:
+        files = {
+            p.relative_to(writer.path).as_posix(): sha256_file(p)
+            for p in sorted(writer.path.rglob("*"))
+            if p.is_file() and p.name != "metadata.json"
+        }
+        created = datetime.now(UTC)
+        meta = {
+            "name": writer.name,
+            "kind": writer.kind,
+            "created_at": created.isoformat(),
+            "files": files,
+            "versions": library_versions(),
+            **writer.metadata,
+        }
+        writer.write_json("metadata.json", meta)
+        (self.root / writer.name).mkdir(parents=True, exist_ok=True)
+        for _attempt in range(1000):
+            version = self._next_version(writer.name)
+            final = self.root / writer.name / str(version)
+            if final.exists():
+                continue
+            try:
+                # atomic; fails (non-empty target) when another writer took the same number first
+                os.rename(writer.path, final)
+            except OSError:
+                continue
+            try:
+                with self._connect() as conn:
+                    conn.execute(
+                        model_versions.insert().values(
+                            name=writer.name,
+                            version=version,
+                            kind=writer.kind,
+                            path=final.relative_to(self.root).as_posix(),
+                            created_at=created,
+                            metadata_json=json.dumps(meta, ensure_ascii=False, default=str),
+                        )
+                    )
+                    for alias in aliases:
+                        self._upsert_alias(conn, writer.name, alias, version)
+            except BaseException:
+                shutil.rmtree(final, ignore_errors=True)
+                raise
+            return self.get(f"{writer.name}@{version}")
+        raise Conflict(f"could not allocate a version number for {writer.name!r}")  # pragma: no cover
+
+    def _next_version(self, name: str) -> int:
+        with self._connect() as conn:
+            current = conn.execute(
+                sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
+            ).scalar()
+        on_disk = [int(p.name) for p in (self.root / name).iterdir() if p.name.isdigit()]
+        return max([current or 0, *on_disk]) + 1
+
+    @staticmethod
+    def _upsert_alias(conn: sa.Connection, name: str, alias: str, version: int) -> None:
+        now = datetime.now(UTC)
+        updated = conn.execute(
+            model_aliases.update()
+            .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
+            .values(version=version, updated_at=now)
+        )
+        if updated.rowcount == 0:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        model_aliases.insert().values(name=name, alias=alias, version=version, updated_at=now)
+                    )
+            except SAIntegrityError:
+                conn.execute(
+                    model_aliases.update()
+                    .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
+                    .values(version=version, updated_at=now)
+                )
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
+        if not ALIAS_RE.match(alias) or alias.isdigit():
+            raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
+        target = self.get(f"{name}@{version}")
+        with self._connect() as conn:
+            self._upsert_alias(conn, name, alias, version)
+        return self.get(target.ref)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with self._connect() as conn:
+            result = conn.execute(
+                model_aliases.delete().where(model_aliases.c.name == name, model_aliases.c.alias == alias)
+            )
+        if result.rowcount == 0:
+            raise ModelNotFound(f"model {name!r} has no alias {alias!r}", model=name)
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    def _row_to_version(self, row: sa.Row[Any], aliases: tuple[str, ...]) -> ModelVersion:
+        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+        return ModelVersion(
+            name=row.name,
+            version=row.version,
+            kind=row.kind,
+            path=self.root / row.path,
+            created_at=created,
+            metadata=json.loads(row.metadata_json),
+            aliases=aliases,
+        )
+
+    def _aliases_of(self, conn: sa.Connection, name: str) -> dict[int, tuple[str, ...]]:
+        out: dict[int, list[str]] = {}
+        for row in conn.execute(
+            sa.select(model_aliases.c.alias, model_aliases.c.version)
+            .where(model_aliases.c.name == name)
+            .order_by(model_aliases.c.alias)
+        ):
+            out.setdefault(row.version, []).append(row.alias)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def get(self, ref: str, *, kind: str | tuple[str, ...] | None = None) -> ModelVersion:
+        """Resolve ``name``, ``name@N`` or ``name@alias``; a bare name means its ``production`` alias, else newest."""
+        name, selector = parse_ref(ref)
+        with self._connect() as conn:
+            aliases = self._aliases_of(conn, name)
+            if selector is None:
+                version = next((v for v, a in aliases.items() if "production" in a), None)
+                if version is None:
+                    version = conn.execute(
+                        sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
+                    ).scalar()
+            elif selector.isdigit():
+                version = int(selector)
+            else:
+                version = next((v for v, a in aliases.items() if selector in a), None)
+                if version is None:
+                    raise ModelNotFound(f"model {name!r} has no alias {selector!r}", model=ref)
+            row = None
+            if version is not None:
+                row = conn.execute(
+                    sa.select(model_versions).where(
+                        model_versions.c.name == name, model_versions.c.version == version
+                    )
+                ).first()
+        if row is None:
+            hint = "; `palavra models list` shows what is registered"
+            what = f"model {name!r}" if selector is None else f"model {ref!r}"
+            raise ModelNotFound(f"{what} is not registered{hint}", model=ref)
+        found = self._row_to_version(row, aliases.get(row.version, ()))
+        kinds = (kind,) if isinstance(kind, str) else kind
+        if kinds and found.kind not in kinds:
+            raise InvalidInput(
+                f"model {found.ref} is a {found.kind} model; this needs a {' or '.join(kinds)} model",
+                model=ref,
+            )
+        return found
+
+    def default(self, kinds: tuple[str, ...]) -> ModelVersion:
+        """The model that answers when a request names none: a ``production`` alias, else the newest version."""
+        with self._connect() as conn:
+            prod = conn.execute(
+                sa.select(model_versions)
+                .join(
+                    model_aliases,
+                    sa.and_(
+                        model_aliases.c.name == model_versions.c.name,
+                        model_aliases.c.version == model_versions.c.version,
+                    ),
+                )
+                .where(model_aliases.c.alias == "production", model_versions.c.kind.in_(kinds))
+                .order_by(model_versions.c.created_at.desc())
+            ).first()
+            row = (
+                prod
+                or conn.execute(
+                    sa.select(model_versions)
+                    .where(model_versions.c.kind.in_(kinds))
+                    .order_by(model_versions.c.created_at.desc())
+                ).first()
+            )
+        if row is None:
+            raise ModelNotFound(
+                f"no {' or '.join(kinds)} model is registered yet; train one first (see `palavra train --help`)"
+            )
+        return self.get(f"{row.name}@{row.version}")
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first."""
+        parse_ref(name)
+        with self._connect() as conn:
+            aliases = self._aliases_of(conn, name)
+            rows = conn.execute(
+                sa.select(model_versions)
+                .where(model_versions.c.name == name)
+                .order_by(model_versions.c.version)
+            ).all()
+        if not rows:
+            raise ModelNotFound(f"model {name!r} is not registered", model=name)
+        return [self._row_to_version(r, aliases.get(r.version, ())) for r in rows]
+
+    def list(self, *, kind: str | None = None) -> list[ModelVersion]:
+        """The newest version of every model (with its aliases), by name."""
+        with self._connect() as conn:
+            latest = (
+                sa.select(model_versions.c.name, sa.func.max(model_versions.c.version).label("v"))
+                .group_by(model_versions.c.name)
+                .subquery()
+            )
+            query = sa.select(model_versions).join(
+                latest,
+                sa.and_(model_versions.c.name == latest.c.name, model_versions.c.version == latest.c.v),
+            )
+            if kind:
+                query = query.where(model_versions.c.kind == kind)
+            rows = conn.execute(query.order_by(model_versions.c.name)).all()
+            return [self._row_to_version(r, self._aliases_of(conn, r.name).get(r.version, ())) for r in rows]
+
+    def alias_map(self) -> dict[tuple[str, str], int]:
+        """Every ``(name, alias) -> version``; cheap, so serving workers poll it to notice moved aliases."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(model_aliases.c.name, model_aliases.c.alias, model_aliases.c.version)
+            )
+            return {(r.name, r.alias): r.version for r in rows}
+
+    def open(self, ref: str, *, kind: str | tuple[str, ...] | None = None, verify: bool = True) -> Artifact:
+        """The files of a version, checked against their sha256 before anything loads them."""
+        artifact = Artifact(self.get(ref, kind=kind))
+        if verify:
+            artifact.verify()
+        return artifact

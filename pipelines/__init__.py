@@ -1,0 +1,1 @@
+"""Portuguese text in, trained artifacts out: readers, preprocessing, training, evaluation."""

@@ -1,0 +1,1 @@
+"""The FastAPI application: word similarity, neighbours, analogies, classification, registry and jobs."""

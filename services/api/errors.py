@@ -1,0 +1,81 @@
+"""The one mapping from palavra errors to HTTP: every error body is ``{"error", "detail", ...extra}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    PalavraError,
+    TooLarge,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[PalavraError], int]] = [
+    (NotFound, 404),
+    (InvalidInput, 422),
+    (TooLarge, 413),
+    (Conflict, 409),
+    (NotReady, 503),
+    (IntegrityError, 503),
+]
+
+
+def status_for(exc: PalavraError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(code: str, detail: str, **extra: object) -> dict[str, object]:
+    return {"error": code, "detail": detail, **extra}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register handlers so that every error, ours or the framework's, answers in the same JSON shape."""
+
+    @app.exception_handler(PalavraError)
+    async def _palavra(_request: Request, exc: PalavraError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500 and status != 503:
+            log.error("unexpected palavra error: %s", exc.detail)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse(
+            error_body(exc.code, exc.detail, **exc.extra), status_code=status, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append({"field": loc, "message": err.get("msg", "")})
+        detail = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
+        return JSONResponse(error_body("InvalidInput", detail or "invalid request", problems=problems), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 413: "TooLarge"}
+        return JSONResponse(
+            error_body(codes.get(exc.status_code, "HTTPError"), str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            error_body("InternalError", "an unexpected error occurred; it has been logged"), 500
+        )

@@ -1,0 +1,60 @@
+"""``palavra models list|show|alias``: read and move what the registry holds."""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli.app import models_app
+from services.cli.output import emit_json, table
+from services.context import open_registry
+from services.settings import get_settings
+
+
+@models_app.command("list")
+def list_models(
+    kind: str | None = typer.Option(None, help="Only models of this kind (word2vec, fasttext, classifier)."),
+) -> None:
+    """List registered models: newest version and aliases of each."""
+    registry = open_registry(get_settings())
+    rows = [
+        {
+            "name": mv.name,
+            "kind": mv.kind,
+            "latest": mv.version,
+            "aliases": ",".join(
+                f"{alias}={version}"
+                for (name, alias), version in sorted(registry.alias_map().items())
+                if name == mv.name
+            ),
+            "created": mv.created_at.strftime("%Y-%m-%d %H:%M"),
+        }
+        for mv in registry.list(kind=kind)
+    ]
+    table(rows, ["name", "kind", "latest", "aliases", "created"])
+
+
+@models_app.command("show")
+def show_model(ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS.")) -> None:
+    """Print one version's metadata as JSON."""
+    mv = open_registry(get_settings()).get(ref)
+    emit_json(
+        {
+            "name": mv.name,
+            "version": mv.version,
+            "kind": mv.kind,
+            "aliases": list(mv.aliases),
+            "path": str(mv.path),
+            "metadata": mv.metadata,
+        }
+    )
+
+
+@models_app.command("alias")
+def set_alias(
+    name: str = typer.Argument(..., help="Model name."),
+    alias: str = typer.Argument(..., help="Alias to move, e.g. production."),
+    version: int = typer.Argument(..., help="Version the alias should point at."),
+) -> None:
+    """Point NAME@ALIAS at VERSION (serving workers pick it up within seconds)."""
+    mv = open_registry(get_settings()).set_alias(name, alias, version)
+    emit_json({"name": mv.name, "alias": alias, "version": mv.version})

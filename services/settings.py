@@ -1,0 +1,82 @@
+"""The one place palavra reads its environment: ``PALAVRA_*`` variables into :class:`Settings`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field is ``PALAVRA_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PALAVRA_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.palavra"), description="Registry, artifacts, caches and logs live here."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL for metadata; default SQLite under PALAVRA_HOME."
+    )
+    data_mirror: Path | None = Field(
+        default=None,
+        description="A local copy of the public data sets, laid out as the catalogue's mirror paths.",
+    )
+    data_root: Path | None = Field(
+        default=None,
+        description="Jobs may read input files only under this folder (default: PALAVRA_HOME/data).",
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated keys accepted for routes that change state."
+    )
+    protect_reads: bool = Field(default=False, description="Require an API key for read routes too.")
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Celery broker for the celery backend."
+    )
+    job_backend: Literal["local", "celery"] = "local"
+    local_workers: int = Field(default=1, ge=0, description="Job worker processes `palavra serve` starts.")
+    job_timeout_s: float = Field(
+        default=3600.0, gt=0, description="A running job silent this long is failed."
+    )
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    max_k: int = Field(default=1000, ge=1)
+    max_batch: int = Field(default=1024, ge=1)
+    max_text_chars: int = Field(default=20_000, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    ann_min_vocab: int = Field(default=200_000, ge=1, description="Vocabularies this large get an ANN index.")
+    model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
+    compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("home", "data_mirror", "data_root", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'registry.db'}"
+
+    @property
+    def effective_data_root(self) -> Path:
+        return self.data_root or self.home / "data"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,110 @@
+"""Shared fixtures: isolated settings and registry per test, tiny real Portuguese data built in-process."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from pathlib import Path
+
+import pytest
+
+from models.registry import Registry
+from services.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("PALAVRA_DATA_MIRROR", REPO_ROOT.parent / "shared" / "data")).resolve()
+POSTGRES_URL = os.environ.get(
+    "PALAVRA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("PALAVRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Outside CI, skip what needs real services or ../shared/data when they are absent; in CI, never skip."""
+    if os.environ.get("CI"):
+        return
+    missing_data = not SHARED_DATA.is_dir()
+    missing_services = not (_reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 6379))
+    for item in items:
+        if missing_data and "slow" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=f"no data mirror at {SHARED_DATA}"))
+        if missing_services and "services" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL/Redis not reachable on 127.0.0.1"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh PALAVRA_HOME, SQLite registry and the shared data mirror."""
+    return Settings(
+        home=tmp_path / "home",
+        data_mirror=SHARED_DATA if SHARED_DATA.is_dir() else None,
+        data_root=tmp_path / "data",
+        local_workers=0,
+    )
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Registry:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return Registry(settings.home, settings.effective_database_url)
+
+
+_SUBJECTS = [
+    ("o rei", "o reino"),
+    ("a rainha", "o reino"),
+    ("o príncipe", "o castelo"),
+    ("a princesa", "o castelo"),
+    ("o homem", "a cidade"),
+    ("a mulher", "a cidade"),
+    ("o menino", "a escola"),
+    ("a menina", "a escola"),
+    ("o cão", "o quintal"),
+    ("o gato", "o telhado"),
+    ("o médico", "o hospital"),
+    ("a médica", "o hospital"),
+]
+_VERBS = ["governa", "visita", "observa", "deixa", "procura", "protege", "conhece", "atravessa"]
+_EXTRAS = [
+    "durante a manhã",
+    "com muita calma",
+    "antes do jantar",
+    "depois da chuva",
+    "sem pressa",
+    "no inverno",
+    "no verão",
+    "com os amigos",
+    "em São Paulo",
+    "em Lisboa",
+]
+
+
+def make_sentences(n: int, *, seed: int = 0) -> list[str]:
+    """``n`` simple, real Portuguese sentences with repeated structure (enough for a tiny Word2Vec)."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        subj, place = rnd.choice(_SUBJECTS)
+        out.append(f"{subj.capitalize()} {rnd.choice(_VERBS)} {place} {rnd.choice(_EXTRAS)}.")
+    return out
+
+
+@pytest.fixture(scope="session")
+def pt_sentences() -> list[str]:
+    return make_sentences(600)
+
+
+@pytest.fixture(scope="session")
+def pt_corpus_file(tmp_path_factory: pytest.TempPathFactory, pt_sentences: list[str]) -> Path:
+    """A .txt corpus, one document a line."""
+    path = tmp_path_factory.mktemp("corpus") / "frases.txt"
+    path.write_text("\n".join(pt_sentences) + "\n", encoding="utf-8")
+    return path

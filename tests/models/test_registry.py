@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.errors import DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
+from models.registry import Registry
+
+
+def _write(registry: Registry, name: str = "vetores", value: float = 1.0) -> int:
+    with registry.create(name, "word2vec") as w:
+        w.write_json("config.json", {"value": value})
+        w.write_array("vectors.npy", np.full((3, 2), value, dtype=np.float32))
+        w.metadata["metrics"] = {"score": value}
+    return w.version.version  # type: ignore[attr-defined]
+
+
+def test_registry_versions_are_numbered_and_latest_moves(registry: Registry) -> None:
+    assert _write(registry, value=1.0) == 1
+    assert _write(registry, value=2.0) == 2
+    mv = registry.get("vetores@latest")
+    assert mv.version == 2
+    assert registry.get("vetores").version == 2
+    assert registry.get("vetores@1").metadata["metrics"] == {"score": 1.0}
+    art = registry.open("vetores@1")
+    assert art.read_array("vectors.npy")[0, 0] == 1.0
+    assert art.read_json("config.json") == {"value": 1.0}
+
+
+def test_registry_production_alias_wins_over_newest(registry: Registry) -> None:
+    _write(registry, value=1.0)
+    _write(registry, value=2.0)
+    registry.set_alias("vetores", "production", 1)
+    assert registry.get("vetores").version == 1
+    assert registry.default(("word2vec",)).version == 1
+
+
+def test_registry_failed_write_leaves_nothing(registry: Registry) -> None:
+    with pytest.raises(RuntimeError), registry.create("quebrado", "word2vec") as w:
+        w.write_json("config.json", {})
+        raise RuntimeError("crash mid-write")
+    with pytest.raises(ModelNotFound):
+        registry.get("quebrado")
+    assert not list((registry.root / ".staging").iterdir())
+    assert not (registry.root / "quebrado").exists() or not list((registry.root / "quebrado").iterdir())
+
+
+def test_registry_checksum_mismatch_refuses_to_load(registry: Registry) -> None:
+    _write(registry)
+    mv = registry.get("vetores@1")
+    (mv.path / "config.json").write_text('{"value": 666}')
+    with pytest.raises(IntegrityError, match=r"config\.json"):
+        registry.open("vetores@1")
+
+
+@pytest.mark.parametrize("ref", ["nada", "vetores@9", "vetores@producao"])
+def test_registry_unknown_refs_raise_not_found(registry: Registry, ref: str) -> None:
+    _write(registry)
+    with pytest.raises(ModelNotFound):
+        registry.get(ref)
+
+
+@pytest.mark.parametrize("ref", ["", "../etc", "a b"])
+def test_registry_invalid_names_rejected(registry: Registry, ref: str) -> None:
+    with pytest.raises(InvalidInput):
+        registry.get(ref)
+
+
+def test_registry_unreachable_database_is_not_ready(tmp_path) -> None:
+    with pytest.raises(DatabaseUnavailable):
+        Registry(tmp_path, "postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+@pytest.mark.services
+def test_registry_on_postgresql(tmp_path) -> None:
+    import uuid
+
+    from tests.conftest import POSTGRES_URL
+
+    reg = Registry(tmp_path, POSTGRES_URL)
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    assert _write(reg, name, 1.0) == 1
+    assert _write(reg, name, 2.0) == 2
+    reg.set_alias(name, "production", 1)
+    assert reg.get(name).version == 1
+    assert [v.version for v in reg.versions(name)] == [1, 2]
