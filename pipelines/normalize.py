@@ -2,6 +2,10 @@
 
 :class:`NormalizeConfig` is saved inside each artifact; :class:`Normalizer` turns raw Portuguese text into the
 token strings a model was trained on, and :meth:`Normalizer.word` maps a single query word the same way.
+
+Speed: tokens never span whitespace, so the normalised tokens of each distinct whitespace-free chunk (``casa,``,
+``pôs-se``) are computed once and kept in a dictionary; a text then costs one ``str.split`` and one lookup per
+chunk. Sentence ends are kept in that cache as a ``"\n"`` marker, which no token can contain.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ class NormalizeConfig(BaseModel):
         default_factory=dict, description="Entries that win over the lookup."
     )
     min_token_chars: int = Field(default=1, ge=1)
+    split_sentences: bool = Field(
+        default=True,
+        description="Corpora: one output line per sentence (. ! ? … end one; 'Sr.' stays a word).",
+    )
 
 
 def fold_accents(text: str) -> str:
@@ -58,12 +66,25 @@ def fold_accents(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
+_EOS = "\n"
+_SENTENCE_END_CHARS = frozenset(".!?…")
+_CLOSERS = frozenset("»”\"')]}’›")
+#: Distinct chunks a Normalizer remembers before its cache starts over.
+MAX_CACHED_CHUNKS = 500_000
+
+
+def _ends_sentence(tok: RawToken) -> bool:
+    return tok.kind == "punct" and all(c in _SENTENCE_END_CHARS for c in tok.text)
+
+
 class Normalizer:
     """Raw text -> normalised token strings, following one :class:`NormalizeConfig`."""
 
     def __init__(self, config: NormalizeConfig | None = None, *, tokenizer: Tokenizer | None = None) -> None:
         self.config = config or NormalizeConfig()
         self.tokenizer = tokenizer or Tokenizer()
+        self._flat: dict[str, tuple[str, ...]] = {}
+        self._marked: dict[str, tuple[str, ...]] = {}
 
     @cached_property
     def _stopwords(self) -> frozenset[str]:
@@ -102,22 +123,22 @@ class Normalizer:
             out = self._lemmas.get(out, out)
         return out
 
+    def _placeholder(self, tok: RawToken) -> tuple[bool, str | None]:
+        """``(handled, result)`` for urls, e-mails, mentions and number placeholders."""
+        cfg = self.config
+        policy = {"url": cfg.urls, "email": cfg.emails, "mention": cfg.mentions}.get(tok.kind)
+        if policy is not None:
+            placeholder = {"url": URL_TOKEN, "email": EMAIL_TOKEN, "mention": USER_TOKEN}[tok.kind]
+            return True, None if policy == "drop" else (placeholder if policy == "placeholder" else tok.text)
+        if tok.kind == "num" and cfg.numbers == "token":
+            return True, NUM_TOKEN
+        return False, None
+
     def _token(self, tok: RawToken) -> str | None:
         cfg = self.config
-        if tok.kind == "url":
-            return None if cfg.urls == "drop" else (URL_TOKEN if cfg.urls == "placeholder" else tok.text)
-        if tok.kind == "email":
-            return (
-                None if cfg.emails == "drop" else (EMAIL_TOKEN if cfg.emails == "placeholder" else tok.text)
-            )
-        if tok.kind == "mention":
-            return (
-                None
-                if cfg.mentions == "drop"
-                else (USER_TOKEN if cfg.mentions == "placeholder" else tok.text)
-            )
-        if tok.kind == "num" and cfg.numbers == "token":
-            return NUM_TOKEN
+        handled, result = self._placeholder(tok)
+        if handled:
+            return result
         if cfg.drop_punctuation and (tok.kind == "punct" or not _HAS_WORD_CHAR.search(tok.text)):
             return None
         text = self._chars(tok.text)
@@ -127,28 +148,103 @@ class Normalizer:
             return None
         if cfg.lemmatize:
             text = self._lemmas.get(text, text)
+        if any(c.isspace() for c in text):  # NFKC turns a few symbols into space + mark
+            text = "".join(text.split())
         if len(text) < cfg.min_token_chars:
             return None
         return text
 
-    def tokens(self, text: str) -> list[str]:
-        """The normalised tokens of one text."""
-        out = []
-        for raw in self.tokenizer.tokens(text):
+    def _normalize_chunk(self, raws: list[RawToken]) -> tuple[str, ...]:
+        """Normalised tokens of one chunk, with ``_EOS`` after a sentence end (and its closing quotes)."""
+        out: list[str] = []
+        pending_end = False
+        for raw in raws:
+            if pending_end and raw.text not in _CLOSERS:
+                out.append(_EOS)
+                pending_end = False
             tok = self._token(raw)
             if tok is not None:
                 out.append(tok)
+            if _ends_sentence(raw):
+                pending_end = True
+        if pending_end:
+            out.append(_EOS)
+        return tuple(out)
+
+    def _learn(self, chunks: Iterable[str]) -> None:
+        flat = self._flat
+        missing = list(dict.fromkeys(c for c in chunks if c not in flat))
+        if not missing:
+            return
+        if len(flat) + len(missing) > MAX_CACHED_CHUNKS:
+            flat.clear()
+            self._marked.clear()
+        for chunk, raws in zip(missing, self.tokenizer.pipe(missing), strict=True):
+            marked = self._normalize_chunk(raws)
+            self._marked[chunk] = marked
+            flat[chunk] = tuple(t for t in marked if t != _EOS) if _EOS in marked else marked
+
+    def _chunk_lists(self, texts: Iterable[str], batch_size: int) -> Iterator[list[list[str]]]:
+        batch: list[list[str]] = []
+        for text in texts:
+            batch.append(text.split())
+            if len(batch) >= batch_size:
+                self._learn(c for chunks in batch for c in chunks)
+                yield batch
+                batch = []
+        if batch:
+            self._learn(c for chunks in batch for c in chunks)
+            yield batch
+
+    def tokens(self, text: str) -> list[str]:
+        """The normalised tokens of one text."""
+        chunks = text.split()
+        self._learn(chunks)
+        flat = self._flat
+        out: list[str] = []
+        for chunk in chunks:
+            out += flat[chunk]
         return out
 
     def pipe(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[str]]:
         """Normalised tokens of many texts, streamed in order."""
-        for raw_tokens in self.tokenizer.pipe(texts, batch_size=batch_size):
-            out = []
-            for raw in raw_tokens:
-                tok = self._token(raw)
-                if tok is not None:
-                    out.append(tok)
-            yield out
+        for batch in self._chunk_lists(texts, batch_size):
+            flat = self._flat
+            for chunks in batch:
+                out: list[str] = []
+                for chunk in chunks:
+                    out += flat[chunk]
+                yield out
+
+    def marked_pipe(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[str]]:
+        """Like :meth:`pipe`, with ``"\n"`` items where sentences end (the corpus writer's fast path)."""
+        for batch in self._chunk_lists(texts, batch_size):
+            marked = self._marked
+            for chunks in batch:
+                out: list[str] = []
+                for chunk in chunks:
+                    out += marked[chunk]
+                yield out
+
+    def pipe_sentences(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[list[str]]]:
+        """The sentences of each text (lists of normalised tokens; sentences left empty are dropped)."""
+        for toks in self.marked_pipe(texts, batch_size=batch_size):
+            sentences: list[list[str]] = []
+            current: list[str] = []
+            for tok in toks:
+                if tok == _EOS:
+                    if current:
+                        sentences.append(current)
+                    current = []
+                else:
+                    current.append(tok)
+            if current:
+                sentences.append(current)
+            yield sentences
+
+    def sentences(self, text: str) -> list[list[str]]:
+        """The sentences of one text: '. ! ? …' end a sentence; abbreviations such as 'Sr.' do not."""
+        return next(self.pipe_sentences([text]))
 
     def describe(self) -> dict[str, Any]:
         """The config as JSON, for artifacts."""

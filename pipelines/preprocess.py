@@ -1,0 +1,358 @@
+"""Raw corpus files -> one normalised, tokenised text file for gensim's ``corpus_file`` mode, cached.
+
+The output has one sentence per line (one document per line when ``split_sentences`` is off), tokens separated
+by single spaces, UTF-8. Both cores work on it: the input byte stream is cut into one contiguous run per worker
+process (big ``.txt``/``.jsonl`` files are cut at line boundaries), each worker writes its own part file, and the
+parts are joined in order, so the result is identical to a single-process run.
+
+Results are cached under ``cache_dir/corpus/``, keyed by every input file's path, size and mtime, the
+normalisation config, the text field and :data:`CODE_VERSION`: preparing the same corpus the same way again
+costs a few ``stat`` calls. Files are written under temporary names and renamed, so a crash never leaves a
+half-written cache entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import queue
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.errors import EmptyCorpus, PalavraError
+from pipelines.corpus import CorpusFile, CorpusStats, Slice, list_files, plan_slices, read_slice
+from pipelines.normalize import NormalizeConfig, Normalizer
+from pipelines.progress import Progress, ProgressCallback, ignore_progress
+
+log = logging.getLogger(__name__)
+
+#: Bump when tokenisation or output format changes, so old cache entries are not reused.
+CODE_VERSION = "preprocess-1"
+#: Inputs smaller than this are prepared in-process (starting workers would cost more than it saves).
+MIN_BYTES_PER_WORKER = 2 * 1024 * 1024
+_PROGRESS_EVERY_DOCS = 2000
+_EOS = "\n"
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """A prepared corpus file and what went into it.
+
+    Attributes:
+        path: the UTF-8 token file (one sentence per line, tokens separated by single spaces).
+        n_tokens: tokens written.
+        n_sentences: lines written.
+        n_docs: documents read (lines of .txt, JSON lines, CSV rows), after skipping blanks.
+        skipped: documents skipped (blank, empty text, short CSV rows).
+        data_hash: sha256 of the prepared file's bytes (same data + same config -> same hash).
+        cache_hit: True when the file came from the cache.
+        seconds: wall time of this call.
+        skipped_files: files inside source folders that are not corpus formats.
+    """
+
+    path: Path
+    n_tokens: int
+    n_sentences: int
+    n_docs: int
+    skipped: int
+    data_hash: str
+    cache_hit: bool
+    seconds: float
+    skipped_files: tuple[str, ...] = ()
+
+
+@dataclass
+class _PartResult:
+    n_tokens: int = 0
+    n_sentences: int = 0
+    stats: CorpusStats = dataclasses.field(default_factory=CorpusStats)
+
+
+def cache_key(files: Sequence[CorpusFile], config: NormalizeConfig, *, text_field: str) -> str:
+    """The cache key of preparing ``files`` with ``config``: paths, sizes, mtimes, config, code version."""
+    parts: list[Any] = [CODE_VERSION, config.model_dump(mode="json"), text_field]
+    for f in files:
+        st = f.path.stat()
+        parts.append([str(f.path.resolve()), st.st_size, st.st_mtime_ns])
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def write_part(
+    slices: list[Slice],
+    config: NormalizeConfig,
+    out_path: Path,
+    *,
+    text_field: str,
+    on_bytes: Any = None,
+) -> _PartResult:
+    """Tokenise and normalise ``slices`` into ``out_path``; ``on_bytes(n)`` gets the bytes read so far."""
+    normalizer = Normalizer(config)
+    result = _PartResult()
+    stats = result.stats
+    split = config.split_sentences
+
+    def docs() -> Any:
+        for sl in slices:
+            yield from read_slice(sl, text_field=text_field, stats=stats)
+
+    with out_path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:
+        for i, toks in enumerate(normalizer.marked_pipe(docs())):
+            if split:
+                for sentence in " ".join(toks).split(_EOS):
+                    line = sentence.strip()
+                    if line:
+                        out.write(line + "\n")
+                        result.n_sentences += 1
+                        result.n_tokens += line.count(" ") + 1
+            else:
+                words = [t for t in toks if t != _EOS]
+                if words:
+                    out.write(" ".join(words) + "\n")
+                    result.n_sentences += 1
+                    result.n_tokens += len(words)
+            if on_bytes is not None and i % _PROGRESS_EVERY_DOCS == 0:
+                on_bytes(stats.bytes_read)
+    if on_bytes is not None:
+        on_bytes(stats.bytes_read)
+    return result
+
+
+def _worker(
+    index: int,
+    slices: list[Slice],
+    config_json: str,
+    out_path: str,
+    text_field: str,
+    done_bytes: Any,
+    results: Any,
+) -> None:
+    """Process entry point: write one part, report ``("ok" | "error" | "crash", index, payload)``."""
+
+    def on_bytes(n: int) -> None:
+        done_bytes[index] = n
+
+    try:
+        config = NormalizeConfig.model_validate_json(config_json)
+        res = write_part(slices, config, Path(out_path), text_field=text_field, on_bytes=on_bytes)
+        results.put(("ok", index, dataclasses.asdict(res)))
+    except PalavraError as exc:
+        results.put(("error", index, (type(exc).__name__, exc.detail)))
+    except BaseException as exc:
+        import traceback
+
+        results.put(("crash", index, f"{exc!r}\n{traceback.format_exc()}"))
+
+
+def _reraise(kind: str, payload: Any) -> None:
+    if kind == "error":
+        from models import errors
+
+        name, detail = payload
+        cls = getattr(errors, name, PalavraError)
+        raise cls(detail)
+    raise RuntimeError(f"a preprocessing worker failed: {payload}")
+
+
+def _result_from_dict(d: dict[str, Any]) -> _PartResult:
+    stats = CorpusStats(**d["stats"])
+    return _PartResult(n_tokens=d["n_tokens"], n_sentences=d["n_sentences"], stats=stats)
+
+
+def _run_workers(
+    plan: list[list[Slice]],
+    config: NormalizeConfig,
+    parts: list[Path],
+    *,
+    text_field: str,
+    total: int,
+    progress: ProgressCallback,
+) -> list[_PartResult]:
+    ctx = mp.get_context("spawn")  # fork is unsafe in servers and job workers that run threads
+    done_bytes = ctx.Array("q", len(plan), lock=False)
+    results_q = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_worker,
+            args=(i, plan[i], config.model_dump_json(), str(parts[i]), text_field, done_bytes, results_q),
+            name=f"palavra-preprocess-{i}",
+        )
+        for i in range(len(plan))
+    ]
+    for p in procs:
+        p.start()
+    results: dict[int, _PartResult] = {}
+    try:
+        while len(results) < len(procs):
+            try:
+                kind, index, payload = results_q.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p for i, p in enumerate(procs) if i not in results and p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"{dead[0].name} died with exit code {dead[0].exitcode}") from None
+                _report(progress, sum(done_bytes), total)
+                continue
+            if kind != "ok":
+                _reraise(kind, payload)
+            results[index] = _result_from_dict(payload)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+    return [results[i] for i in range(len(procs))]
+
+
+def _report(progress: ProgressCallback, done: int, total: int) -> None:
+    fraction = min(1.0, done / total) if total else 1.0
+    progress(Progress(stage="preprocess", fraction=fraction, message=f"read {done:,} of {total:,} bytes"))
+
+
+def _concat(parts: list[Path], out_path: Path) -> str:
+    """Join ``parts`` into ``out_path``; the sha256 of the bytes written."""
+    digest = hashlib.sha256()
+    with out_path.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    return digest.hexdigest()
+
+
+def _worker_count(requested: int, total_bytes: int) -> int:
+    if mp.current_process().daemon:
+        log.warning("running inside a daemon process (e.g. a celery worker): preprocessing in one process")
+        return 1
+    by_size = max(1, total_bytes // MIN_BYTES_PER_WORKER)
+    return max(1, min(requested, os.cpu_count() or 1, by_size))
+
+
+def _load_cached(meta_path: Path, data_path: Path, started: float) -> PreparedCorpus | None:
+    if not (meta_path.is_file() and data_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return PreparedCorpus(
+            path=data_path,
+            n_tokens=meta["n_tokens"],
+            n_sentences=meta["n_sentences"],
+            n_docs=meta["n_docs"],
+            skipped=meta["skipped"],
+            data_hash=meta["data_hash"],
+            cache_hit=True,
+            seconds=time.perf_counter() - started,
+            skipped_files=tuple(meta.get("skipped_files", ())),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("ignoring unreadable cache entry %s", meta_path)
+        return None
+
+
+def prepare_corpus(
+    sources: list[Path],
+    config: NormalizeConfig,
+    *,
+    cache_dir: Path,
+    workers: int = 2,
+    progress: ProgressCallback | None = None,
+    text_field: str = "text",
+) -> PreparedCorpus:
+    """Tokenise and normalise ``sources`` into one cached file for gensim's ``corpus_file`` mode.
+
+    Args:
+        sources: files (.txt, .jsonl, .csv, optionally .gz) and folders (read recursively, sorted).
+        config: how tokens are normalised; ``split_sentences`` chooses a line per sentence or per document.
+        cache_dir: where prepared files are kept (``cache_dir/corpus/<key>.txt`` and ``.json``).
+        workers: processes to use (capped at the CPU count; small inputs use one).
+        progress: called with the fraction of input bytes read.
+        text_field: the JSON field / CSV column that holds the text.
+
+    Raises:
+        CorpusError: a source is missing or unreadable (the message names ``file:line``).
+        EmptyCorpus: no tokens are left after reading and normalising.
+    """
+    started = time.perf_counter()
+    report = progress or ignore_progress
+    listing = CorpusStats()
+    files = list_files(sources, stats=listing)
+    if not files:
+        raise EmptyCorpus(f"no corpus files (.txt, .jsonl, .csv, .gz) in {', '.join(map(str, sources))}")
+    key = cache_key(files, config, text_field=text_field)
+    store = cache_dir / "corpus"
+    data_path, meta_path = store / f"{key}.txt", store / f"{key}.json"
+    cached = _load_cached(meta_path, data_path, started)
+    if cached is not None:
+        report(Progress(stage="preprocess", fraction=1.0, message="prepared corpus found in cache"))
+        return cached
+
+    store.mkdir(parents=True, exist_ok=True)
+    total = sum(f.size for f in files)
+    n_workers = _worker_count(workers, total)
+    plan = plan_slices(files, n_workers)
+    tag = f".tmp-{os.getpid()}-{time.time_ns()}"
+    parts = [store / f"{key}.part{i}{tag}" for i in range(n_workers)]
+    tmp_data = store / f"{key}.txt{tag}"
+    try:
+        if n_workers == 1:
+            results = [
+                write_part(
+                    plan[0],
+                    config,
+                    parts[0],
+                    text_field=text_field,
+                    on_bytes=lambda n: _report(report, n, total),
+                )
+            ]
+        else:
+            results = _run_workers(plan, config, parts, text_field=text_field, total=total, progress=report)
+        data_hash = _concat(parts, tmp_data)
+        stats = CorpusStats()
+        for r in results:
+            stats.merge(r.stats)
+        stats.skipped_files.extend(listing.skipped_files)
+        n_tokens = sum(r.n_tokens for r in results)
+        if n_tokens == 0:
+            raise EmptyCorpus(
+                f"no tokens left in {', '.join(map(str, sources))}: {stats.docs} documents read, "
+                f"{stats.skipped} skipped; check --text-field and the normalisation config"
+            )
+        n_sentences = sum(r.n_sentences for r in results)
+        meta = {
+            "n_tokens": n_tokens,
+            "n_sentences": n_sentences,
+            "n_docs": stats.docs,
+            "skipped": stats.skipped,
+            "data_hash": data_hash,
+            "skipped_files": stats.skipped_files,
+            "config": config.model_dump(mode="json"),
+            "text_field": text_field,
+            "sources": [str(f.path) for f in files],
+            "code_version": CODE_VERSION,
+        }
+        os.replace(tmp_data, data_path)
+        tmp_meta = store / f"{key}.json{tag}"
+        tmp_meta.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp_meta, meta_path)
+    finally:
+        for leftover in [*parts, tmp_data]:
+            leftover.unlink(missing_ok=True)
+    report(Progress(stage="preprocess", fraction=1.0, message=f"prepared {n_tokens:,} tokens"))
+    return PreparedCorpus(
+        path=data_path,
+        n_tokens=n_tokens,
+        n_sentences=n_sentences,
+        n_docs=stats.docs,
+        skipped=stats.skipped,
+        data_hash=data_hash,
+        cache_hit=False,
+        seconds=time.perf_counter() - started,
+        skipped_files=tuple(stats.skipped_files),
+    )
