@@ -20,7 +20,7 @@ import platform
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -38,6 +38,7 @@ from models.errors import Conflict, DatabaseUnavailable, IntegrityError, Invalid
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 KINDS = ("word2vec", "fasttext", "classifier")
+CommitHook = Callable[["ArtifactWriter"], None]
 
 _meta = sa.MetaData()
 model_versions = sa.Table(
@@ -203,6 +204,8 @@ class Registry:
         elif url.startswith("postgresql"):
             kwargs["connect_args"] = {"connect_timeout": 5}
         self.engine = sa.create_engine(url, **kwargs)
+        # run on every staged version before it is hashed, e.g. to add a search index built from its files
+        self.commit_hooks: list[CommitHook] = []
         with self._connect() as conn:
             _meta.create_all(conn)
 
@@ -249,6 +252,8 @@ class Registry:
             raise
 
     def _commit(self, writer: ArtifactWriter, *, aliases: tuple[str, ...]) -> ModelVersion:
+        for hook in self.commit_hooks:
+            hook(writer)
         files = {
             p.relative_to(writer.path).as_posix(): sha256_file(p)
             for p in sorted(writer.path.rglob("*"))
@@ -332,6 +337,25 @@ class Registry:
         with self._connect() as conn:
             self._upsert_alias(conn, name, alias, version)
         return self.get(target.ref)
+
+    def annotate(self, ref: str, patch: dict[str, Any]) -> ModelVersion:
+        """Merge ``patch`` into a version's metadata: results measured after registration (an index's recall).
+
+        Files and their checksums never change; ``metadata.json`` is rewritten atomically beside them.
+        """
+        mv = self.get(ref)
+        meta = {**mv.metadata, **patch}
+        text = json.dumps(meta, ensure_ascii=False, default=str)
+        with self._connect() as conn:
+            conn.execute(
+                model_versions.update()
+                .where(model_versions.c.name == mv.name, model_versions.c.version == mv.version)
+                .values(metadata_json=text)
+            )
+        tmp = mv.path / f".metadata.{uuid.uuid4().hex}.json"
+        tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        os.replace(tmp, mv.path / "metadata.json")
+        return self.get(mv.ref)
 
     def delete_alias(self, name: str, alias: str) -> None:
         with self._connect() as conn:

@@ -84,3 +84,24 @@ def test_registry_on_postgresql(tmp_path) -> None:
     reg.set_alias(name, "production", 1)
     assert reg.get(name).version == 1
     assert [v.version for v in reg.versions(name)] == [1, 2]
+
+
+def test_registry_annotate_merges_metadata_without_touching_files(registry: Registry) -> None:
+    _write(registry)
+    before = registry.get("vetores@1")
+    after = registry.annotate("vetores@1", {"ann": {"recall_at_10": 0.97}})
+    assert after.metadata["ann"] == {"recall_at_10": 0.97}
+    assert after.metadata["files"] == before.metadata["files"]
+    assert registry.open("vetores@1").read_json("metadata.json")["ann"] == {"recall_at_10": 0.97}
+
+
+def test_registry_commit_hooks_add_checksummed_files(registry: Registry) -> None:
+    def hook(writer) -> None:
+        writer.write_json("extra.json", {"rows": 3})
+        writer.metadata["hooked"] = True
+
+    registry.commit_hooks.append(hook)
+    _write(registry)
+    mv = registry.get("vetores")
+    assert mv.metadata["hooked"] is True
+    assert "extra.json" in mv.metadata["files"]

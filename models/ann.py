@@ -1,0 +1,251 @@
+"""Approximate nearest neighbours over the unit rows of a vector model (faiss HNSW, inner product = cosine).
+
+Why faiss HNSW: measured on this machine (benchmarks/results/serving.md) it is faster than hnswlib at the same
+recall, and ``IO_FLAG_MMAP_IFC`` maps the stored vectors from the file, so the worker processes of one server share
+those pages the way they share ``vectors_norm.npy``; hnswlib copies its whole index into each process.
+
+Where the index lives:
+
+- At registration: :func:`index_hook` is a registry commit hook (``services/context.open_registry`` installs it)
+  that builds ``ann.faiss`` inside the staged artifact when the vocabulary reaches ``min_vocab``; the file is
+  covered by the artifact's sha256 list and ``metadata["ann"]`` records its parameters and recall@10.
+- At load, for artifacts registered without one: :func:`attach_index` builds it once into
+  ``<cache>/ann/<sha256 of vectors_norm.npy>-<params>.faiss`` under a file lock (the other workers wait, then map it).
+
+Recall is measured against exact search on vocabulary words as queries (the word itself excluded, as
+``/v1/neighbors`` does), and ``ef_search`` is the smallest candidate reaching ``target_recall``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from models.errors import IntegrityError, InvalidInput
+from models.registry import Artifact, ArtifactWriter
+from models.vectors import FloatMatrix, WordVectors
+
+log = logging.getLogger(__name__)
+
+ANN_FILE = "ann.faiss"
+VECTOR_KINDS = ("word2vec", "fasttext")
+IdMatrix = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class AnnConfig:
+    """HNSW parameters; ``ef_candidates`` are tried in order until recall@10 reaches ``target_recall``."""
+
+    m: int = 32
+    ef_construction: int = 80
+    ef_candidates: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    target_recall: float = 0.95
+    recall_queries: int = 1000
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"hnsw{self.m}-efc{self.ef_construction}-r{round(self.target_recall * 1000)}"
+
+
+class HnswIndex:
+    """A faiss ``IndexHNSWFlat`` over unit vectors, searched with a fixed ``ef_search``; thread-safe to search."""
+
+    def __init__(self, index: Any, *, ef_search: int = 128) -> None:
+        self.index = index
+        self.ef_search = ef_search
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @classmethod
+    def build(cls, unit: npt.NDArray[Any], *, m: int = 32, ef_construction: int = 80) -> HnswIndex:
+        """Index the rows of ``unit`` (already unit length), added in chunks so a memmap is never copied whole."""
+        import faiss
+
+        if unit.ndim != 2 or unit.shape[0] == 0:
+            raise InvalidInput(f"an index needs a non-empty 2-d matrix, got shape {unit.shape}")
+        index = faiss.IndexHNSWFlat(int(unit.shape[1]), m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        for start in range(0, unit.shape[0], 100_000):
+            index.add(np.ascontiguousarray(unit[start : start + 100_000], dtype=np.float32))
+        return cls(index)
+
+    def search(self, queries: FloatMatrix, k: int) -> tuple[IdMatrix, FloatMatrix]:
+        """Ids (``-1`` where fewer than ``k`` were found) and inner products of the ``k`` best rows per query."""
+        import faiss
+
+        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))  # type: ignore[attr-defined]
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        scores, ids = self.index.search(q, k, params=params)
+        return ids.astype(np.int64, copy=False), scores
+
+    def write(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def read(cls, path: Path, *, ef_search: int) -> HnswIndex:
+        """Load with the stored vectors memory-mapped read-only (shared between processes), the graph in memory."""
+        import faiss
+
+        return cls(
+            faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY), ef_search=ef_search
+        )
+
+
+def set_threads(n: int) -> None:
+    """OpenMP threads faiss uses for one batched search or a build (serving processes use 1 per request)."""
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, n))
+
+
+def exact_top_k(unit: npt.NDArray[Any], queries: FloatMatrix, k: int) -> IdMatrix:
+    """The exact top-``k`` row ids by inner product, one matrix product per chunk of queries (~128 MB of scores)."""
+    out = np.empty((queries.shape[0], k), dtype=np.int64)
+    chunk = max(1, (1 << 25) // unit.shape[0])
+    for start in range(0, queries.shape[0], chunk):
+        sims = queries[start : start + chunk] @ unit.T
+        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1)
+        out[start : start + chunk] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def recall_at_k(
+    truth: IdMatrix, found: IdMatrix, query_ids: Sequence[int] | IdMatrix, *, k: int = 10
+) -> float:
+    """Mean share of the exact top-``k`` (query row excluded) that the approximate top-``k`` also returns."""
+    hits = 0
+    for qid, t_row, f_row in zip(query_ids, truth, found, strict=True):
+        t = [int(i) for i in t_row if i != qid][:k]
+        f = {int(i) for i in f_row if i != qid and i >= 0}
+        hits += len(f.intersection(t))
+    return hits / (k * len(query_ids))
+
+
+def tune(unit: npt.NDArray[Any], index: HnswIndex, config: AnnConfig, *, k: int = 10) -> dict[str, Any]:
+    """Pick the smallest ``ef_search`` whose recall@k reaches the target; returns what was measured."""
+    rng = np.random.default_rng(config.seed)
+    n = unit.shape[0]
+    query_ids = np.sort(rng.choice(n, size=min(config.recall_queries, n), replace=False))
+    queries = np.ascontiguousarray(unit[query_ids], dtype=np.float32)
+    want = min(k + 1, n)
+    truth = exact_top_k(unit, queries, want)
+    curve: dict[str, float] = {}
+    for ef in config.ef_candidates:
+        index.ef_search = ef
+        found, _ = index.search(queries, want)
+        curve[str(ef)] = round(recall_at_k(truth, found, query_ids, k=k), 4)
+        if curve[str(ef)] >= config.target_recall:
+            break
+    return {"ef_search": index.ef_search, "recall_at_10": curve[str(index.ef_search)], "recall_curve": curve}
+
+
+def build_tuned(unit: npt.NDArray[Any], config: AnnConfig) -> tuple[HnswIndex, dict[str, Any]]:
+    """Build, tune ``ef_search`` and describe the index (the dict goes into the model's metadata)."""
+    started = time.perf_counter()
+    index = HnswIndex.build(unit, m=config.m, ef_construction=config.ef_construction)
+    built = time.perf_counter() - started
+    measured = tune(unit, index, config)
+    info = {
+        "backend": "faiss-hnsw",
+        "file": ANN_FILE,
+        "rows": int(unit.shape[0]),
+        "params": {k: v for k, v in asdict(config).items() if k != "ef_candidates"},
+        "build_s": round(built, 2),
+        "recall_queries": min(config.recall_queries, int(unit.shape[0])),
+        **measured,
+    }
+    log.info("built an HNSW index over %d rows in %.1fs: %s", unit.shape[0], built, measured)
+    return index, info
+
+
+def index_hook(*, min_vocab: int, config: AnnConfig | None = None) -> Callable[[ArtifactWriter], None]:
+    """A registry commit hook that adds ``ann.faiss`` to word-vector artifacts of at least ``min_vocab`` words."""
+    cfg = config or AnnConfig()
+
+    def hook(writer: ArtifactWriter) -> None:
+        path = writer.path / "vectors_norm.npy"
+        if writer.kind not in VECTOR_KINDS or not path.is_file() or writer.path.joinpath(ANN_FILE).exists():
+            return
+        unit = np.load(path, mmap_mode="r", allow_pickle=False)
+        if unit.shape[0] < min_vocab:
+            return
+        index, info = build_tuned(unit, cfg)
+        index.write(writer.file(ANN_FILE))
+        writer.metadata["ann"] = info
+
+    return hook
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _cached_index(vectors: WordVectors, sha: str, *, cache_dir: Path, config: AnnConfig) -> tuple[Path, Any]:
+    target = cache_dir / "ann" / f"{sha}-{config.key}.faiss"
+    sidecar = target.with_suffix(".json")
+    with _file_lock(target.with_suffix(".lock")):
+        if not (target.is_file() and sidecar.is_file()):
+            index, info = build_tuned(vectors.normed, config)
+            tmp = target.with_name(f".{uuid.uuid4().hex}.tmp")
+            index.write(tmp)
+            os.replace(tmp, target)
+            sidecar.write_text(json.dumps(info), encoding="utf-8")
+    return target, json.loads(sidecar.read_text(encoding="utf-8"))
+
+
+def attach_index(
+    vectors: WordVectors,
+    artifact: Artifact,
+    *,
+    min_vocab: int,
+    cache_dir: Path,
+    config: AnnConfig | None = None,
+) -> dict[str, Any] | None:
+    """Give ``vectors`` an approximate index when it has ``min_vocab`` words or more; returns the index's facts.
+
+    Uses the artifact's own ``ann.faiss`` when it has one, else builds (once) into ``cache_dir``.
+    """
+    if len(vectors) < min_vocab:
+        return None
+    cfg = config or AnnConfig()
+    info: dict[str, Any] | None = artifact.version.metadata.get("ann")
+    if artifact.exists(ANN_FILE) and info:
+        path = artifact.file(ANN_FILE)
+        info = {**info, "source": "artifact"}
+    else:
+        sha = artifact.version.metadata.get("files", {}).get("vectors_norm.npy")
+        if not sha:
+            return None
+        path, info = _cached_index(vectors, sha, cache_dir=cache_dir, config=cfg)
+        info = {**info, "source": "cache"}
+    index = HnswIndex.read(path, ef_search=int(info.get("ef_search", 128)))
+    if len(index) != len(vectors):
+        raise IntegrityError(
+            f"{artifact.version.ref}: {path.name} indexes {len(index)} rows, the model has {len(vectors)}"
+        )
+    vectors.index_backend = index
+    return info

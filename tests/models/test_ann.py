@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.ann import ANN_FILE, AnnConfig, HnswIndex, attach_index, exact_top_k, index_hook, recall_at_k
+from models.errors import IntegrityError
+from models.registry import Registry
+from models.vectors import WordVectors, unit_rows
+
+
+def _clustered(n: int, d: int, *, seed: int = 0) -> np.ndarray:
+    """Points around a few hundred centres: structured like embeddings, unlike uniform noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(4, n // 50), d)).astype(np.float32)
+    x = centres[rng.integers(0, centres.shape[0], size=n)] + 0.35 * rng.normal(size=(n, d)).astype(np.float32)
+    return unit_rows(x)
+
+
+@pytest.fixture(scope="module")
+def unit() -> np.ndarray:
+    return _clustered(3000, 24)
+
+
+def test_ann_search_agrees_with_exact_search(unit: np.ndarray) -> None:
+    index = HnswIndex.build(unit, m=16, ef_construction=80)
+    index.ef_search = 128
+    query_ids = list(range(0, 3000, 30))
+    truth = exact_top_k(unit, unit[query_ids], 11)
+    found, scores = index.search(unit[query_ids], 11)
+    assert recall_at_k(truth, found, query_ids, k=10) >= 0.95
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
+
+
+def test_ann_recall_counts_misses() -> None:
+    truth = np.array([[0, 1, 2], [1, 3, 4]])
+    found = np.array([[0, 1, 9], [1, 9, 9]])
+    # query 0: exact {1, 2}, found {1}; query 1: exact {3, 4}, found {}
+    assert recall_at_k(truth, found, [0, 1], k=2) == pytest.approx(0.25)
+
+
+def test_ann_hook_stores_index_and_recall_in_artifact(registry: Registry, unit: np.ndarray) -> None:
+    registry.commit_hooks.append(index_hook(min_vocab=1000, config=AnnConfig(m=16, recall_queries=200)))
+    words = [f"w{i}" for i in range(len(unit))]
+    with registry.create("grande", "word2vec") as w:
+        WordVectors(words, unit).save(w)
+    with registry.create("pequeno", "word2vec") as w:
+        WordVectors(words[:500], unit[:500]).save(w)
+    big = registry.get("grande")
+    assert ANN_FILE in big.metadata["files"]
+    assert big.metadata["ann"]["recall_at_10"] >= 0.95
+    assert "ann" not in registry.get("pequeno").metadata
+
+    art = registry.open("grande")
+    wv = WordVectors.load(art)
+    info = attach_index(wv, art, min_vocab=1000, cache_dir=registry.home / "cache")
+    assert info is not None
+    assert info["source"] == "artifact"
+    assert wv.neighbors(["w7"], k=5) == [wv.top_k(wv.unit_matrix(["w7"]), 6, exclude=[[7]])[0][:5]]
+    exact = wv.top_k(wv.unit_matrix(["w7"]), 5, exclude=[[7]], exact=True)[0]
+    assert len({w for w, _ in exact} & {w for w, _ in wv.neighbors(["w7"], k=5)[0]}) >= 4
+
+
+def test_ann_built_at_load_is_cached_by_sha(registry: Registry, unit: np.ndarray) -> None:
+    words = [f"w{i}" for i in range(len(unit))]
+    with registry.create("sem-indice", "word2vec") as w:
+        WordVectors(words, unit).save(w)
+    cache = registry.home / "cache"
+    config = AnnConfig(m=16, recall_queries=100)
+    first = WordVectors.load(registry.open("sem-indice"))
+    info = attach_index(first, registry.open("sem-indice"), min_vocab=1000, cache_dir=cache, config=config)
+    assert info is not None
+    assert info["source"] == "cache"
+    cached = list((cache / "ann").glob("*.faiss"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    second = WordVectors.load(registry.open("sem-indice"))
+    attach_index(second, registry.open("sem-indice"), min_vocab=1000, cache_dir=cache, config=config)
+    assert cached[0].stat().st_mtime_ns == mtime  # reused, not rebuilt
+    assert second.neighbors(["w3"], k=3) == first.neighbors(["w3"], k=3)
+
+
+def test_ann_small_vocabulary_stays_exact(registry: Registry, unit: np.ndarray) -> None:
+    with registry.create("pequeno", "word2vec") as w:
+        WordVectors([f"w{i}" for i in range(100)], unit[:100]).save(w)
+    wv = WordVectors.load(registry.open("pequeno"))
+    assert attach_index(wv, registry.open("pequeno"), min_vocab=1000, cache_dir=registry.home) is None
+    assert wv.index_backend is None
+
+
+def test_ann_index_of_other_rows_is_refused(registry: Registry, unit: np.ndarray, tmp_path) -> None:
+    with registry.create("m", "word2vec") as w:
+        WordVectors([f"w{i}" for i in range(1500)], unit[:1500]).save(w)
+    art = registry.open("m")
+    sha = art.version.metadata["files"]["vectors_norm.npy"]
+    config = AnnConfig(m=16, recall_queries=50)
+    target = tmp_path / "ann" / f"{sha}-{config.key}.faiss"
+    target.parent.mkdir()
+    HnswIndex.build(unit[:200], m=16).write(target)
+    target.with_suffix(".json").write_text('{"ef_search": 64}')
+    with pytest.raises(IntegrityError, match="200 rows"):
+        attach_index(WordVectors.load(art), art, min_vocab=1000, cache_dir=tmp_path, config=config)
