@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.errors import InvalidConfig, UnknownWord
+from models.registry import Registry
+from models.vectors import WordVectors
+from pipelines.embedding_model import load_embeddings
+from pipelines.normalize import NormalizeConfig
+
+WORDS = ["rei", "rainha", "homem", "mulher", "ação", "casa", "casas", "são_paulo", "0000"]
+
+
+def _vectors(*, ngrams: bool = False) -> WordVectors:
+    rnd = np.random.default_rng(0)
+    base = rnd.normal(size=(len(WORDS), 16)).astype(np.float32)
+    base[1] = base[0] - base[2] + base[3]
+    base[6] = base[5] + 0.05 * rnd.normal(size=16)
+    grams = rnd.normal(size=(500, 16)).astype(np.float32) if ngrams else None
+    return WordVectors(WORDS, base, ngrams=grams)
+
+
+def _register(registry: Registry, *, kind: str = "word2vec", phrases: bool = True, ngrams: bool = False):
+    with registry.create("emb", kind) as w:
+        _vectors(ngrams=ngrams).save(w)
+        w.write_json(
+            "normalize.json", NormalizeConfig(lowercase=True, numbers="zero").model_dump(mode="json")
+        )
+        if phrases:
+            w.write_json("phrases.json", {"delimiter": "_"})
+    return load_embeddings(registry.open("emb"))
+
+
+def test_embeddings_normalise_queries_like_training_text(registry: Registry) -> None:
+    emb = _register(registry)
+    assert emb.neighbors(["CASA"], k=1)[0][0][0] == "casas"
+    assert emb.similarity([("Rei", "REI")]) == [pytest.approx(1.0)]
+    assert emb.lookup(["São Paulo"])[0].token == "são_paulo"
+    assert emb.lookup(["1984"])[0].in_vocabulary  # digits map to 0 as in training
+
+
+def test_embeddings_unknown_words_reported_as_typed_with_suggestions(registry: Registry) -> None:
+    emb = _register(registry)
+    with pytest.raises(UnknownWord) as err:
+        emb.similarity([("Acao", "rei"), ("xyzzy", "Acao")])
+    assert err.value.extra["words"] == ["Acao", "xyzzy"]
+    assert err.value.extra["suggestions"]["Acao"] == ["ação"]
+
+
+def test_embeddings_analogy_and_vectors(registry: Registry) -> None:
+    emb = _register(registry)
+    assert emb.analogy(["Rei", "mulher"], ["homem"], k=1)[0][0] == "rainha"
+    vecs = emb.raw_vectors(["rei", "casa"])
+    assert vecs.shape == (2, 16)
+    np.testing.assert_allclose(vecs[0], _vectors().vectors[0])
+
+
+def test_embeddings_fasttext_answers_unknown_words_from_subwords(registry: Registry) -> None:
+    emb = _register(registry, kind="fasttext", ngrams=True)
+    (hits,) = emb.neighbors(["casinhas"], k=3)
+    assert len(hits) == 3
+    assert not emb.lookup(["casinhas"])[0].in_vocabulary
+    with pytest.raises(UnknownWord):
+        emb.neighbors(["   "], k=3)
+
+
+def test_embeddings_without_normalize_file_match_verbatim(registry: Registry) -> None:
+    with registry.create("cru", "word2vec") as w:
+        _vectors().save(w)
+    emb = load_embeddings(registry.open("cru"))
+    with pytest.raises(UnknownWord):
+        emb.neighbors(["REI"])
+    assert emb.neighbors(["rei"], k=1)
+
+
+def test_embeddings_invalid_normalize_file_is_a_config_error(registry: Registry) -> None:
+    with registry.create("mau", "word2vec") as w:
+        _vectors().save(w)
+        w.write_json("normalize.json", {"lowercase": "talvez", "nope": 1})
+    with pytest.raises(InvalidConfig, match=r"normalize\.json"):
+        load_embeddings(registry.open("mau"))
