@@ -1,0 +1,116 @@
+"""Normalisation: every config option, sentence splitting, and the per-chunk cache giving the same answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipelines import normalize
+from pipelines.normalize import NormalizeConfig, Normalizer, fold_accents
+from pipelines.tokenize import RawToken, Tokenizer
+
+TEXT = "O Sr. Silva pôs-se a beber d'água às 10h30. Pagou R$ 1.994,20! Escreva a ana@x.com.br, @joao ou https://x.pt."
+
+
+def norm(text: str, **cfg: Any) -> list[str]:
+    return Normalizer(NormalizeConfig(**cfg)).tokens(text)
+
+
+def test_tokens_default_config() -> None:
+    assert norm(TEXT) == [
+        "o", "sr.", "silva", "pôs-se", "a", "beber", "d'água", "às", "00h00",
+        "pagou", "r$", "0.000,00", "escreva", "a", "<email>", "<user>", "ou", "<url>",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cfg", "text", "expected"),
+    [
+        ({"lowercase": False}, "Lisboa e PORTO", ["Lisboa", "e", "PORTO"]),
+        ({"fold_accents": True}, "Ação não é coração", ["acao", "nao", "e", "coracao"]),
+        ({"numbers": "keep"}, "às 10h30 custa 1.994,20", ["às", "10h30", "custa", "1.994,20"]),
+        ({"numbers": "zero"}, "às 10h30 custa 1.994,20", ["às", "00h00", "custa", "0.000,00"]),
+        ({"numbers": "token"}, "custa 1.994,20 ou dois", ["custa", "<num>", "ou", "<num>"]),
+        ({"urls": "drop"}, "veja https://x.pt agora", ["veja", "agora"]),
+        ({"urls": "keep"}, "veja https://x.pt agora", ["veja", "https://x.pt", "agora"]),
+        ({"emails": "keep"}, "mande a ana@x.com", ["mande", "a", "ana@x.com"]),
+        ({"mentions": "drop"}, "rt @user bom dia", ["rt", "bom", "dia"]),
+        ({"drop_punctuation": False}, "Sim, claro!", ["sim", ",", "claro", "!"]),
+        ({"remove_stopwords": True}, "O rei e a rainha", ["rei", "rainha"]),
+        ({"min_token_chars": 3}, "o rei e a rainha", ["rei", "rainha"]),
+        ({"unicode_form": "NFKC", "lowercase": False}, "ﬁm x\u00a8y", ["fim", "x\u0308y"]),
+    ],
+)
+def test_tokens_config_options(cfg: dict[str, Any], text: str, expected: list[str]) -> None:
+    assert norm(text, **cfg) == expected
+
+
+def test_lemmatize_lowercases_and_user_overrides_win() -> None:
+    n = Normalizer(NormalizeConfig(lemmatize=True, lemma_overrides={"Melhores": "melhor"}))
+    assert n.tokens("Ele FOI e disse melhores") == ["ele", "ser", "e", "dizer", "melhor"]
+    assert n.word("Disse") == "dizer"
+
+
+def test_nfc_composes_decomposed_accents() -> None:
+    decomposed = "nao\u0303 a\u0300s"  # 'õ' and 'à' written as letter + combining mark
+    assert norm(decomposed) == ["naõ", "às"]
+
+
+def test_word_matches_training_normalisation() -> None:
+    n = Normalizer(NormalizeConfig(fold_accents=True))
+    assert n.word("  Ação ") == "acao"
+    assert n.word("Ano2020") == "ano0000"
+    assert fold_accents("Pôs-se à toa") == "Pos-se a toa"
+
+
+def test_sentences_split_on_end_marks_not_abbreviations() -> None:
+    n = Normalizer()
+    text = "O Sr. Silva chegou. Ela disse: «Fim?» E ele saiu! Mas… voltou"
+    assert n.sentences(text) == [
+        ["o", "sr.", "silva", "chegou"],
+        ["ela", "disse", "fim"],
+        ["e", "ele", "saiu"],
+        ["mas"],
+        ["voltou"],
+    ]
+
+
+def test_sentences_keep_closing_quote_with_its_sentence() -> None:
+    n = Normalizer(NormalizeConfig(drop_punctuation=False))
+    assert n.sentences("Ele disse «sim.» Depois saiu.") == [
+        ["ele", "disse", "«", "sim", ".", "»"],
+        ["depois", "saiu", "."],
+    ]
+
+
+def test_pipe_sentences_flatten_to_tokens() -> None:
+    n = Normalizer()
+    texts = [TEXT, "", "Só uma frase sem ponto", "Sr. Dr. ... !!"]
+    for text, sentences in zip(texts, n.pipe_sentences(texts, batch_size=2), strict=True):
+        assert [t for s in sentences for t in s] == n.tokens(text)
+    assert list(n.pipe(texts)) == [n.tokens(t) for t in texts]
+
+
+def test_cache_gives_same_answers_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(normalize, "MAX_CACHED_CHUNKS", 5)
+    n = Normalizer()
+    first = [n.tokens(TEXT), n.sentences(TEXT)]
+    assert [n.tokens(TEXT), n.sentences(TEXT)] == first
+    assert len(n._flat) <= 5 + len(TEXT.split())
+
+
+class UpperTokenizer(Tokenizer):
+    """A user tokenizer: every whitespace chunk is one word token."""
+
+    def tokens(self, text: str) -> list[RawToken]:
+        return [RawToken(c, "word") for c in text.split()]
+
+    def pipe(self, texts: Any, *, batch_size: int = 1000) -> Any:
+        for text in texts:
+            yield self.tokens(text)
+
+
+def test_normalizer_uses_the_given_tokenizer() -> None:
+    n = Normalizer(NormalizeConfig(drop_punctuation=False), tokenizer=UpperTokenizer())
+    assert n.tokens("Olá, mundo.") == ["olá,", "mundo."]

@@ -1,0 +1,91 @@
+"""The fast tokenizer gives exactly spaCy's ``spacy.blank("pt")`` tokens, including on the hard cases."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from pipelines import tokenize
+from pipelines.tokenize import RawToken, Tokenizer
+from tests.conftest import SHARED_DATA
+
+HARD_CASES = [
+    ("Ele pôs-se a andar.", ["Ele", "pôs-se", "a", "andar", "."]),
+    ("Um copo d'água, por favor!", ["Um", "copo", "d'água", ",", "por", "favor", "!"]),
+    ("O Sr. Silva e a Sra. Costa.", ["O", "Sr.", "Silva", "e", "a", "Sra.", "Costa", "."]),
+    ("Chegou às 10h30.", ["Chegou", "às", "10h30", "."]),
+    ("Custou R$ 1.994,20 no total", ["Custou", "R$", "1.994,20", "no", "total"]),
+    ("Escreva para ana.silva@exemplo.com.br hoje", ["Escreva", "para", "ana.silva@exemplo.com.br", "hoje"]),
+    ("Veja https://pt.wikipedia.org/wiki/Lisboa.", ["Veja", "https://pt.wikipedia.org/wiki/Lisboa", "."]),
+    ("Que lindo 🤩🤩 rt @user", ["Que", "lindo", "🤩", "🤩", "rt", "@user"]),
+    ("«Fim?» — disse ele…", ["«", "Fim", "?", "»", "—", "disse", "ele", "…"]),
+    ("(casa), [rua]; {x}", ["(", "casa", ")", ",", "[", "rua", "]", ";", "{", "x", "}"]),
+    ("linha\tcom\u00a0espaços\n  e\r\nquebras", ["linha", "com", "espaços", "e", "quebras"]),
+]
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer()
+
+
+@pytest.mark.parametrize(("text", "expected"), HARD_CASES)
+def test_tokens_hard_cases_match_spacy(tok: Tokenizer, text: str, expected: list[str]) -> None:
+    got = tok.tokens(text)
+    assert [t.text for t in got] == expected
+    assert got == tok.spacy_tokens(text)
+
+
+def test_tokens_kinds(tok: Tokenizer) -> None:
+    kinds = {
+        t.text: t.kind for t in tok.tokens("Mande 1.994,20 para ana@x.com.br ou @joao em https://x.pt , dois")
+    }
+    assert kinds == {
+        "Mande": "word",
+        "1.994,20": "num",
+        "para": "word",
+        "ana@x.com.br": "email",
+        "ou": "word",
+        "@joao": "mention",
+        "em": "word",
+        "https://x.pt": "url",
+        ",": "punct",
+        "dois": "num",  # spaCy's Portuguese like_num knows number words
+    }
+
+
+def test_pipe_equals_tokens_and_spacy(tok: Tokenizer) -> None:
+    texts = [text for text, _ in HARD_CASES] * 2 + ["", "   "]
+    piped = list(tok.pipe(texts, batch_size=3))
+    assert piped == [tok.tokens(t) for t in texts]
+    assert piped == [tok.spacy_tokens(t) for t in texts]
+    assert piped[-1] == []
+
+
+def test_tokens_stay_exact_when_cache_starts_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokenize, "MAX_CACHED_CHUNKS", 3)
+    fresh = Tokenizer()
+    texts = [text for text, _ in HARD_CASES]
+    assert [fresh.tokens(t) for t in texts] == [fresh.spacy_tokens(t) for t in texts]
+    assert len(fresh._cache) < 40
+
+
+def test_raw_token_is_hashable_value() -> None:
+    assert RawToken("casa", "word") == RawToken("casa", "word")
+    assert len({RawToken("casa", "word"), RawToken("casa", "word")}) == 1
+
+
+@pytest.mark.slow
+def test_tokens_agree_with_spacy_on_real_corpus(tok: Tokenizer) -> None:
+    corpus = SHARED_DATA / "corpus"
+    with (corpus / "ptwiki-random-2016" / "ptwiki_random_2016.jsonl").open(encoding="utf-8") as fh:
+        texts = [json.loads(line)["text"] for line in itertools.islice(fh, 300)]
+    with (corpus / "machado-de-assis" / "romance" / "domCasmurro.txt").open(encoding="utf-8") as fh:
+        texts += list(itertools.islice(fh, 3000))
+    fast = list(tok.pipe(texts))
+    reference = [tok.spacy_tokens(t) for t in texts]
+    n_tokens = sum(map(len, reference))
+    assert n_tokens > 50_000
+    assert fast == reference
