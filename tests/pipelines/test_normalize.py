@@ -106,7 +106,7 @@ class UpperTokenizer(Tokenizer):
     def tokens(self, text: str) -> list[RawToken]:
         return [RawToken(c, "word") for c in text.split()]
 
-    def pipe(self, texts: Any, *, batch_size: int = 1000) -> Any:
+    def pipe(self, texts: Any, *, batch_size: int = 1000) -> Any:  # noqa: ARG002
         for text in texts:
             yield self.tokens(text)
 
