@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0", description="Celery broker for the celery backend."
     )
     job_backend: Literal["local", "celery"] = "local"
+    job_queue: str = Field(
+        default="palavra-jobs", min_length=1, description="Celery queue the API sends jobs to and workers read."
+    )
     local_workers: int = Field(default=1, ge=0, description="Job worker processes `palavra serve` starts.")
     job_timeout_s: float = Field(
         default=3600.0, gt=0, description="A running job silent this long is failed."
