@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from models.ann import index_hook
 from models.registry import Registry
 from services.settings import Settings
 
@@ -9,4 +10,7 @@ from services.settings import Settings
 def open_registry(settings: Settings) -> Registry:
     """The model registry that ``settings`` describe (artifacts under PALAVRA_HOME, metadata in its database)."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    return Registry(settings.home, settings.effective_database_url)
+    registry = Registry(settings.home, settings.effective_database_url)
+    # word-vector artifacts this large get their approximate-search index built in at registration
+    registry.commit_hooks.append(index_hook(min_vocab=settings.ann_min_vocab))
+    return registry

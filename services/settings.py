@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     ann_min_vocab: int = Field(default=200_000, ge=1, description="Vocabularies this large get an ANN index.")
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Prometheus multiprocess folder; `palavra serve --workers N` sets it so /metrics sums workers.",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -61,7 +65,7 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("home", "data_mirror", "data_root", mode="after")
+    @field_validator("home", "data_mirror", "data_root", "metrics_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

@@ -5,30 +5,56 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
+from services.api.body_limit import BodyLimitMiddleware
+from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
-from services.api.routes import health
+from services.api.loaders import loaders_for
+from services.api.metrics import Metrics, MetricsMiddleware
+from services.api.model_store import ModelStore
+from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
 from services.context import open_registry
 from services.settings import Settings, get_settings
 
+DESCRIPTION = """Nearest words, similarities, analogies and vectors from Portuguese word embeddings, and text
+classification, served from a versioned model registry. Every response names the model version that answered;
+every error has the shape `{"error": CODE, "detail": MESSAGE, ...}`."""
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; heavy objects are created in the lifespan handler, not at import time."""
+    """Build the app; models load in the lifespan handler (not at import time) and swap when aliases move."""
     settings = settings or get_settings()
+    collectors = Metrics(multiprocess_dir=settings.metrics_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.registry = open_registry(settings)
-        yield
+        limit_compute_threads(settings.compute_threads)
+        registry = open_registry(settings)
+        store = ModelStore(registry, loaders_for(settings), refresh_s=settings.model_refresh_s)
+        store.on_change = collectors.set_models
+        app.state.registry = registry
+        app.state.store = store
+        await anyio.to_thread.run_sync(store.start)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(store.stop)
 
     app = FastAPI(
         title="palavra",
         version="0.1.0",
         summary="Portuguese word embeddings and text classification over HTTP.",
+        description=DESCRIPTION,
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
+    app.state.metrics = collectors
     install_error_handlers(app)
-    app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=collectors)
+    for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
+        app.include_router(router.router)
     return app

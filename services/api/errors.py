@@ -59,6 +59,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                reason = (err.get("ctx") or {}).get("error", "")
+                problems.append({"field": "body", "message": f"request body is not valid JSON ({reason})"})
+                continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             problems.append({"field": loc, "message": err.get("msg", "")})
         detail = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)

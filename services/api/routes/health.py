@@ -1,9 +1,15 @@
-"""Liveness: ``GET /health``."""
+"""Liveness and readiness: ``GET /health`` and ``GET /ready``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+from models.errors import NotReady
+from services.api.deps import StoreDep
+from services.api.schemas import ErrorBody
 
 router = APIRouter(tags=["operations"])
 
@@ -11,8 +17,50 @@ router = APIRouter(tags=["operations"])
 class HealthResponse(BaseModel):
     status: str
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+
+class ReadyResponse(BaseModel):
+    status: str
+    models: list[dict[str, Any]]
+    registry: str
+    errors: dict[str, str]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "models": [{"name": "corpus-w2v", "version": 3, "kind": "word2vec"}],
+                    "registry": "ok",
+                    "errors": {},
+                }
+            ]
+        }
+    )
+
 
 @router.get("/health", response_model=HealthResponse)
 async def health() -> HealthResponse:
     """The process is alive and answering (says nothing about loaded models; see /ready)."""
     return HealthResponse(status="ok")
+
+
+@router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ErrorBody}})
+def ready(store: StoreDep) -> ReadyResponse:
+    """Models are loaded: every kind's default model and every production alias is in memory (else 503)."""
+    if not store.started:
+        raise NotReady("models are still loading; retry in a few seconds")
+    wanted = store.snapshot.wanted()
+    if not wanted:
+        detail = store.last_poll_error or "no model is registered yet; train one (`palavra train`)"
+        raise NotReady(detail, errors=store.errors)
+    if not store.is_loaded(wanted):
+        missing = sorted(f"{n}@{v}" for n, v in wanted if not store.is_loaded([(n, v)]))
+        raise NotReady(f"not loaded: {', '.join(missing)}", errors=store.errors)
+    return ReadyResponse(
+        status="ready",
+        models=[item.describe() for item in store.loaded()],
+        registry="ok" if store.last_poll_error is None else f"unreachable: {store.last_poll_error}",
+        errors=store.errors,
+    )

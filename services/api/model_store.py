@@ -1,0 +1,283 @@
+"""Loaded models keyed by ``name@version``, and the alias snapshot each worker polls to swap models without a restart.
+
+Each worker process holds one :class:`ModelStore`. A background thread reads the registry's aliases and newest
+versions every ``model_refresh_s``; when they change it loads every version that a moved alias (or a bare name, or
+a kind's default) now points at *before* publishing the new :class:`Snapshot` in one assignment. Requests resolve
+names against whichever snapshot is current and keep a reference to the model they got, so a swap never fails a
+request in flight: old versions answer until the new ones are ready, then idle old versions are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.errors import InvalidInput, ModelNotFound, NotReady, PalavraError
+from models.registry import ModelVersion, Registry, parse_ref
+
+log = logging.getLogger(__name__)
+
+EMBEDDING_KINDS = ("word2vec", "fasttext")
+CLASSIFIER_KINDS = ("classifier",)
+GROUPS = {"embeddings": EMBEDDING_KINDS, "classifier": CLASSIFIER_KINDS}
+Key = tuple[str, int]
+Loader = Callable[[Registry, ModelVersion], Any]
+
+
+@dataclass
+class Loaded:
+    """A model in memory and the registry version it came from."""
+
+    version: ModelVersion
+    model: Any
+    loaded_s: float
+    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def key(self) -> Key:
+        return (self.version.name, self.version.version)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.version.name, "version": self.version.version, "kind": self.version.kind}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What names and aliases meant at one poll of the registry."""
+
+    aliases: dict[tuple[str, str], int] = field(default_factory=dict)
+    newest: dict[str, int] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Key] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> tuple[frozenset[Any], frozenset[Any]]:
+        return frozenset(self.aliases.items()), frozenset(self.newest.items())
+
+    def bare(self, name: str) -> Key | None:
+        """A bare name means its production alias, else its newest version."""
+        version = self.aliases.get((name, "production"), self.newest.get(name))
+        return (name, version) if version is not None else None
+
+    def wanted(self) -> set[Key]:
+        """Versions every worker keeps loaded: each kind's default and each production alias."""
+        keys = set(self.defaults.values())
+        keys.update((name, v) for (name, alias), v in self.aliases.items() if alias == "production")
+        return keys
+
+
+class ModelStore:
+    """Resolve ``NAME[@VERSION|@ALIAS]`` to a loaded model; poll the registry and swap versions in the background.
+
+    Args:
+        registry: where versions and aliases are read.
+        loaders: kind -> function loading a verified artifact into the object routes use.
+        refresh_s: seconds between polls of the registry.
+        max_idle_s: an unwanted version unused this long is dropped from memory.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        loaders: dict[str, Loader],
+        *,
+        refresh_s: float = 2.0,
+        max_idle_s: float = 60.0,
+    ) -> None:
+        self.registry = registry
+        self.loaders = loaders
+        self.refresh_s = refresh_s
+        self.max_idle_s = max_idle_s
+        self.snapshot = Snapshot()
+        self.started = False
+        self.errors: dict[str, str] = {}
+        self.last_poll_error: str | None = None
+        self.on_change: Callable[[list[Loaded]], None] | None = None
+        self._loaded: dict[Key, Loaded] = {}
+        self._locks: dict[Key, threading.Lock] = {}
+        self._mutex = threading.Lock()
+        self._refreshing = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def start(self, *, poll: bool = True) -> None:
+        """Load what the registry says to serve now, then poll for moved aliases in a daemon thread."""
+        try:
+            self.refresh()
+        except PalavraError as exc:
+            self.last_poll_error = exc.detail
+            log.warning("model store started without the registry: %s", exc.detail)
+        self.started = True
+        if poll:
+            self._thread = threading.Thread(target=self._poll, name="palavra-model-refresh", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.refresh_s + 5)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.refresh_s):
+            try:
+                self.refresh()
+                self.last_poll_error = None
+            except PalavraError as exc:
+                self.last_poll_error = exc.detail
+                log.warning("could not refresh models: %s", exc.detail)
+            except Exception:
+                log.exception("unexpected error while refreshing models")
+
+    # -- polling and swapping ----------------------------------------------------------------------------------
+    def _read_snapshot(self, aliases: dict[tuple[str, str], int], heads: list[ModelVersion]) -> Snapshot:
+        defaults: dict[str, Key] = {}
+        for group, kinds in GROUPS.items():
+            if any(mv.kind in kinds for mv in heads):
+                mv = self.registry.default(kinds)
+                defaults[group] = (mv.name, mv.version)
+        return Snapshot(
+            aliases=aliases,
+            newest={mv.name: mv.version for mv in heads},
+            kinds={mv.name: mv.kind for mv in heads},
+            defaults=defaults,
+        )
+
+    def refresh(self) -> bool:
+        """Poll once; load what moved, then publish the new snapshot. Returns whether anything changed."""
+        with self._refreshing:  # the poller and an alias-moving request must not publish out of order
+            return self._refresh()
+
+    def _refresh(self) -> bool:
+        old = self.snapshot
+        aliases = self.registry.alias_map()
+        heads = self.registry.list()
+        newest = {mv.name: mv.version for mv in heads}
+        if (frozenset(aliases.items()), frozenset(newest.items())) == old.fingerprint and self.started:
+            return False
+        new = self._read_snapshot(aliases, heads)
+        for key in sorted(self._targets(old, new)):
+            try:
+                self._ensure(key)
+                self.errors.pop(f"{key[0]}@{key[1]}", None)
+            except PalavraError as exc:
+                self.errors[f"{key[0]}@{key[1]}"] = exc.detail
+                log.error("could not load %s@%s: %s", key[0], key[1], exc.detail)
+        self.snapshot = new  # one assignment: requests see the old or the new mapping, never half of each
+        self._evict(new)
+        if self.on_change is not None:
+            self.on_change(self.loaded())
+        return True
+
+    def _targets(self, old: Snapshot, new: Snapshot) -> set[Key]:
+        """Versions to load before a swap: the new wanted set, and new targets of anything loaded now."""
+        targets = new.wanted()
+        loaded = set(self._loaded)
+        for (name, alias), version in new.aliases.items():
+            before = old.aliases.get((name, alias))
+            if before is not None and (name, before) in loaded:
+                targets.add((name, version))
+        for name in new.newest:
+            before_key, after_key = old.bare(name), new.bare(name)
+            if before_key in loaded and after_key is not None:
+                targets.add(after_key)
+        return targets
+
+    def _evict(self, snap: Snapshot) -> None:
+        keep = (
+            snap.wanted()
+            | {snap.bare(n) for n in snap.newest}
+            | {(n, v) for (n, _), v in snap.aliases.items()}
+        )
+        now = time.monotonic()
+        with self._mutex:
+            for key, item in list(self._loaded.items()):
+                if key not in keep and now - item.last_used > self.max_idle_s:
+                    del self._loaded[key]
+                    log.info("dropped %s@%s from memory", *key)
+
+    # -- loading -----------------------------------------------------------------------------------------------
+    def _ensure(self, key: Key) -> Loaded:
+        item = self._loaded.get(key)
+        if item is not None:
+            return item
+        with self._mutex:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one load per version even when many requests ask at once
+            item = self._loaded.get(key)
+            if item is None:
+                item = self._load(key)
+                with self._mutex:
+                    self._loaded[key] = item
+        return item
+
+    def _load(self, key: Key) -> Loaded:
+        mv = self.registry.get(f"{key[0]}@{key[1]}")
+        loader = self.loaders.get(mv.kind)
+        if loader is None:
+            raise NotReady(f"this server cannot load {mv.kind} models ({mv.ref})", model=mv.ref)
+        started = time.perf_counter()
+        model = loader(self.registry, mv)
+        item = Loaded(version=mv, model=model, loaded_s=time.perf_counter() - started)
+        log.info("loaded %s (%s) in %.2fs", mv.ref, mv.kind, item.loaded_s)
+        return item
+
+    # -- resolving requests ------------------------------------------------------------------------------------
+    def _key_for(self, ref: str | None, group: str) -> Key:
+        snap = self.snapshot
+        if ref is None:
+            key = snap.defaults.get(group)
+            if key is None:
+                kinds = " or ".join(GROUPS[group])
+                raise ModelNotFound(f"no {kinds} model is registered yet; train one first (`palavra train`)")
+            return key
+        name, selector = parse_ref(ref)
+        if selector is not None and selector.isdigit():
+            return (name, int(selector))
+        found = (
+            snap.bare(name)
+            if selector is None
+            else ((name, snap.aliases[(name, selector)]) if (name, selector) in snap.aliases else None)
+        )
+        if found is not None:
+            return found
+        mv = self.registry.get(ref)  # registered since the last poll, or not at all (ModelNotFound)
+        return (mv.name, mv.version)
+
+    def get(self, ref: str | None, group: str) -> Loaded:
+        """The loaded model answering ``ref`` (``None``: the group's default), loading it on first use.
+
+        Raises:
+            ModelNotFound: no such model, version or alias.
+            InvalidInput: the model is of another kind than the route serves.
+            NotReady: the store has not started.
+        """
+        if not self.started:
+            raise NotReady("models are still loading; retry in a few seconds")
+        key = self._key_for(ref, group)
+        kinds = GROUPS[group]
+        known_kind = self.snapshot.kinds.get(key[0])
+        if known_kind is not None and known_kind not in kinds:
+            raise InvalidInput(
+                f"model {key[0]!r} is a {known_kind} model; this route needs a {' or '.join(kinds)} model",
+                model=ref,
+            )
+        item = self._ensure(key)
+        if item.version.kind not in kinds:
+            raise InvalidInput(
+                f"model {item.version.ref} is a {item.version.kind} model; this route needs a "
+                f"{' or '.join(kinds)} model",
+                model=ref,
+            )
+        item.last_used = time.monotonic()
+        return item
+
+    def loaded(self) -> list[Loaded]:
+        return sorted(self._loaded.values(), key=lambda item: item.key)
+
+    def is_loaded(self, keys: Iterable[Key]) -> bool:
+        return all(k in self._loaded for k in keys)

@@ -1,0 +1,63 @@
+"""``POST /v1/analogy``: a is to b as c is to ? (3CosAdd or 3CosMul)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.deps import SettingsDep, StoreDep, answered_by, check_batch, check_k, read_access
+from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Neighbor, Strict, Word
+
+router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
+
+
+class AnalogyRequest(Strict):
+    positive: list[Word] = Field(min_length=1, description="Words added (e.g. rainha, homem).")
+    negative: list[Word] = Field(default_factory=list, description="Words subtracted (e.g. mulher).")
+    k: int = Field(default=5, ge=1)
+    method: Literal["3cosadd", "3cosmul"] = "3cosadd"
+    model: ModelRef | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"positive": ["rainha", "homem"], "negative": ["mulher"], "k": 5, "method": "3cosadd"}
+            ]
+        }
+    )
+
+
+class AnalogyResponse(BaseModel):
+    model: ModelInfo
+    method: str
+    answers: list[Neighbor]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "corpus-w2v", "version": 3, "kind": "word2vec"},
+                    "method": "3cosadd",
+                    "answers": [{"word": "rei", "score": 0.62}],
+                }
+            ]
+        }
+    )
+
+
+@router.post("/analogy", response_model=AnalogyResponse, responses=ERROR_RESPONSES)
+def analogy(
+    body: AnalogyRequest, response: Response, settings: SettingsDep, store: StoreDep
+) -> AnalogyResponse:
+    """The k words best completing the analogy; the query words themselves are never answers."""
+    check_k(body.k, settings)
+    check_batch(len(body.positive) + len(body.negative), settings, what="words")
+    loaded = store.get(body.model, "embeddings")
+    hits = loaded.model.analogy(body.positive, body.negative, body.k, method=body.method)
+    return AnalogyResponse(
+        model=answered_by(response, loaded),
+        method=body.method,
+        answers=[Neighbor(word=w, score=s) for w, s in hits],
+    )

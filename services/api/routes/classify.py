@@ -1,0 +1,62 @@
+"""``POST /v1/classify``: a label and class probabilities per text."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.deps import SettingsDep, StoreDep, answered_by, check_texts, read_access
+from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict
+
+router = APIRouter(prefix="/v1", tags=["classification"], dependencies=[Depends(read_access)])
+
+
+class ClassifyRequest(Strict):
+    texts: list[str] = Field(
+        min_length=1, description="Raw texts; normalised the way the model's training data was."
+    )
+    model: ModelRef | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"texts": ["que produto excelente, recomendo", "péssimo atendimento"]}]
+        }
+    )
+
+
+class Prediction(BaseModel):
+    label: str
+    scores: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelInfo
+    results: list[Prediction]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "told-mlp", "version": 1, "kind": "classifier"},
+                    "results": [{"label": "0", "scores": {"0": 0.91, "1": 0.09}}],
+                }
+            ]
+        }
+    )
+
+
+@router.post("/classify", response_model=ClassifyResponse, responses=ERROR_RESPONSES)
+def classify(
+    body: ClassifyRequest, response: Response, settings: SettingsDep, store: StoreDep
+) -> ClassifyResponse:
+    """Predict a label per text, with the probability of every label."""
+    check_texts(body.texts, settings)
+    loaded = store.get(body.model, "classifier")
+    predictions = loaded.model.predict(body.texts)
+    return ClassifyResponse(
+        model=answered_by(response, loaded),
+        results=[
+            Prediction(label=str(p["label"]), scores={str(k): float(v) for k, v in p["scores"].items()})
+            for p in predictions
+        ],
+    )

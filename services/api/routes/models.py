@@ -1,0 +1,174 @@
+"""The registry over HTTP: ``GET /v1/models``, ``GET /v1/models/{name}``, ``PUT /v1/models/{name}/aliases/{alias}``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.errors import NotReady
+from models.registry import Registry
+from services.api.deps import StoreDep, read_access, require_key
+from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, Strict
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+NamePath = Path(description="Model name.", examples=["corpus-w2v"], max_length=64)
+
+
+class ModelSummary(BaseModel):
+    name: str
+    kind: str
+    latest: int
+    aliases: dict[str, int]
+    loaded: list[int] = Field(description="Versions loaded in the worker that answered.")
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "models": [
+                        {
+                            "name": "corpus-w2v",
+                            "kind": "word2vec",
+                            "latest": 3,
+                            "aliases": {"latest": 3, "production": 2},
+                            "loaded": [2],
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+
+class VersionDetail(BaseModel):
+    version: int
+    created_at: datetime
+    aliases: list[str]
+    metadata: dict[str, Any] = Field(
+        description="Kind, config, metrics, sha256 of every file, library versions."
+    )
+
+
+class ModelDetail(BaseModel):
+    name: str
+    kind: str
+    aliases: dict[str, int]
+    versions: list[VersionDetail]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "corpus-w2v",
+                    "kind": "word2vec",
+                    "aliases": {"latest": 2, "production": 2},
+                    "versions": [
+                        {
+                            "version": 2,
+                            "created_at": "2025-01-01T12:00:00Z",
+                            "aliases": ["latest", "production"],
+                            "metadata": {
+                                "kind": "word2vec",
+                                "metrics": {"analogy_accuracy": 0.12},
+                                "files": {},
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class AliasRequest(Strict):
+    version: int = Field(ge=1, description="The version the alias should point at.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"version": 2}]})
+
+
+class AliasResponse(BaseModel):
+    name: str
+    alias: str
+    version: int
+    previous: int | None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "corpus-w2v", "alias": "production", "version": 2, "previous": 1}]
+        }
+    )
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry | None = getattr(request.app.state, "registry", None)
+    if registry is None:
+        raise NotReady("the registry is not open yet; retry in a few seconds")
+    return registry
+
+
+@router.get("", response_model=ModelList, dependencies=[Depends(read_access)], responses=ERROR_RESPONSES)
+def list_models(request: Request, store: StoreDep) -> ModelList:
+    """Every registered model: newest version, aliases, and which versions this worker has loaded."""
+    registry = _registry(request)
+    aliases = registry.alias_map()
+    loaded = [item.key for item in store.loaded()]
+    return ModelList(
+        models=[
+            ModelSummary(
+                name=mv.name,
+                kind=mv.kind,
+                latest=mv.version,
+                aliases={a: v for (n, a), v in sorted(aliases.items()) if n == mv.name},
+                loaded=[v for n, v in loaded if n == mv.name],
+            )
+            for mv in registry.list()
+        ]
+    )
+
+
+@router.get(
+    "/{name}", response_model=ModelDetail, dependencies=[Depends(read_access)], responses=ERROR_RESPONSES
+)
+def show_model(request: Request, name: str = NamePath) -> ModelDetail:
+    """Every version of one model with its metadata (config, metrics, file checksums, ANN recall)."""
+    versions = _registry(request).versions(name)
+    return ModelDetail(
+        name=name,
+        kind=versions[-1].kind,
+        aliases={a: mv.version for mv in versions for a in mv.aliases},
+        versions=[
+            VersionDetail(
+                version=mv.version, created_at=mv.created_at, aliases=list(mv.aliases), metadata=mv.metadata
+            )
+            for mv in versions
+        ],
+    )
+
+
+@router.put(
+    "/{name}/aliases/{alias}",
+    response_model=AliasResponse,
+    dependencies=[Depends(require_key)],
+    responses=WRITE_RESPONSES,
+)
+def move_alias(
+    request: Request,
+    body: AliasRequest,
+    store: StoreDep,
+    name: str = NamePath,
+    alias: str = Path(description="Alias to create or move.", examples=["production"], max_length=32),
+) -> AliasResponse:
+    """Point NAME@ALIAS at a version (needs an API key). Every worker serves it within a few seconds."""
+    registry = _registry(request)
+    previous = registry.alias_map().get((name, alias))
+    mv = registry.set_alias(name, alias, body.version)
+    store.refresh()  # this worker swaps now; the others on their next poll
+    return AliasResponse(name=mv.name, alias=alias, version=mv.version, previous=previous)

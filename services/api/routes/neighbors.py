@@ -1,0 +1,119 @@
+"""Nearest words: ``GET /v1/neighbors`` (one word) and ``POST /v1/neighbors`` (a batch, one matrix product)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.deps import (
+    SettingsDep,
+    StoreDep,
+    answered_by,
+    check_batch,
+    check_k,
+    clean_word,
+    read_access,
+)
+from services.api.model_store import Loaded
+from services.api.schemas import ERROR_RESPONSES, MAX_WORD_CHARS, ModelInfo, ModelRef, Neighbor, Strict, Word
+
+router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
+
+_HITS = [{"word": "rainha", "score": 0.71}, {"word": "príncipe", "score": 0.66}]
+
+
+class WordNeighbors(BaseModel):
+    word: str = Field(description="The word as sent.")
+    token: str = Field(description="The word as the model's normaliser saw it.")
+    in_vocabulary: bool = Field(description="False when a FastText model answered from subwords.")
+    neighbors: list[Neighbor]
+
+
+class NeighborsResponse(WordNeighbors):
+    model: ModelInfo
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "corpus-w2v", "version": 3, "kind": "word2vec"},
+                    "word": "Rei",
+                    "token": "rei",
+                    "in_vocabulary": True,
+                    "neighbors": _HITS,
+                }
+            ]
+        }
+    )
+
+
+class NeighborsRequest(Strict):
+    words: list[Word] = Field(min_length=1, description="Query words (or phrases).")
+    k: int = Field(default=10, ge=1, description="Neighbours per word.")
+    model: ModelRef | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"words": ["rei", "casa"], "k": 5}]})
+
+
+class BatchNeighborsResponse(BaseModel):
+    model: ModelInfo
+    results: list[WordNeighbors]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": {"name": "corpus-w2v", "version": 3, "kind": "word2vec"},
+                    "results": [{"word": "rei", "token": "rei", "in_vocabulary": True, "neighbors": _HITS}],
+                }
+            ]
+        }
+    )
+
+
+def _search(loaded: Loaded, words: list[str], k: int) -> list[WordNeighbors]:
+    emb = loaded.model
+    hits = emb.neighbors(words, k)
+    return [
+        WordNeighbors(
+            word=h.query,
+            token=h.token,
+            in_vocabulary=h.in_vocabulary,
+            neighbors=[Neighbor(word=w, score=s) for w, s in row],
+        )
+        for h, row in zip(emb.lookup(words), hits, strict=True)
+    ]
+
+
+@router.get("/neighbors", response_model=NeighborsResponse, responses=ERROR_RESPONSES)
+def neighbors(
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    word: str = Query(min_length=1, max_length=MAX_WORD_CHARS, description="Query word.", examples=["rei"]),
+    k: int = Query(default=10, ge=1, description="How many neighbours.", examples=[10]),
+    model: str | None = Query(
+        default=None,
+        max_length=128,
+        description="NAME, NAME@VERSION or NAME@ALIAS.",
+        examples=["corpus-w2v@production"],
+    ),
+) -> NeighborsResponse:
+    """The k words closest to one word by cosine (the word itself excluded)."""
+    check_k(k, settings)
+    loaded = store.get(model, "embeddings")
+    (row,) = _search(loaded, [clean_word(word)], k)
+    return NeighborsResponse(model=answered_by(response, loaded), **row.model_dump())
+
+
+@router.post("/neighbors", response_model=BatchNeighborsResponse, responses=ERROR_RESPONSES)
+def neighbors_batch(
+    body: NeighborsRequest, response: Response, settings: SettingsDep, store: StoreDep
+) -> BatchNeighborsResponse:
+    """The k nearest words to each of many words, searched with one matrix product."""
+    check_k(body.k, settings)
+    check_batch(len(body.words), settings, what="words")
+    loaded = store.get(body.model, "embeddings")
+    return BatchNeighborsResponse(
+        model=answered_by(response, loaded), results=_search(loaded, body.words, body.k)
+    )

@@ -1,0 +1,79 @@
+"""Pieces shared by the API's request and response schemas (route-specific ones live beside their route)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_WORD_CHARS = 200
+# a query word (or a phrase such as "São Paulo"): non-empty after stripping, no longer than any vocabulary entry
+Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_WORD_CHARS)]
+ModelRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        description="NAME, NAME@VERSION or NAME@ALIAS; default: the production alias, else the newest model.",
+        examples=["corpus-w2v@production"],
+    ),
+]
+
+
+class Strict(BaseModel):
+    """Request bodies reject unknown fields, so a typo is a 422, not a silently ignored option."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelInfo(BaseModel):
+    """The model version that answered a request."""
+
+    name: str
+    version: int
+    kind: str
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "corpus-w2v", "version": 3, "kind": "word2vec"}]}
+    )
+
+
+class Neighbor(BaseModel):
+    word: str
+    score: float = Field(description="Cosine similarity (3CosMul: its score).")
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a code, a sentence that says what to fix, and optional structured fields."""
+
+    error: str
+    detail: str
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "UnknownWord",
+                    "detail": "not in the model's vocabulary: 'acao'",
+                    "words": ["acao"],
+                    "suggestions": {"acao": ["ação"]},
+                }
+            ]
+        },
+    )
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown model or word."},
+    413: {
+        "model": ErrorBody,
+        "description": "Over a configured limit (k, batch size, text length, body size).",
+    },
+    422: {"model": ErrorBody, "description": "Invalid input."},
+    503: {"model": ErrorBody, "description": "Models are not loaded yet."},
+}
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    401: {"model": ErrorBody, "description": "Missing or wrong API key."},
+}

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.registry import Registry
+from services.settings import Settings
+from tests.services.vector_models import api_settings, register, serving
+
+
+@pytest.fixture
+def client(settings: Settings, registry: Registry) -> Iterator[TestClient]:
+    register(registry, "w2v")
+    register(registry, "ft", kind="fasttext", seed=1)
+    registry.set_alias("w2v", "production", 1)
+    with serving(api_settings(settings)) as client:
+        yield client
+
+
+def test_api_neighbors_get_names_the_model_and_excludes_the_word(client: TestClient) -> None:
+    r = client.get("/v1/neighbors", params={"word": "Casa", "k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == {"name": "w2v", "version": 1, "kind": "word2vec"}
+    assert r.headers["x-palavra-model"] == "w2v@1"
+    assert body["token"] == "casa"
+    assert body["neighbors"][0]["word"] == "casas"
+    assert "casa" not in [n["word"] for n in body["neighbors"]]
+    assert len(body["neighbors"]) == 3
+
+
+def test_api_neighbors_batch_matches_single_queries(client: TestClient) -> None:
+    batch = client.post("/v1/neighbors", json={"words": ["rei", "casa"], "k": 4}).json()
+    for row in batch["results"]:
+        single = client.get("/v1/neighbors", params={"word": row["word"], "k": 4}).json()
+        assert [n["word"] for n in single["neighbors"]] == [n["word"] for n in row["neighbors"]]
+
+
+def test_api_neighbors_phrase_is_joined_like_training(client: TestClient) -> None:
+    body = client.get("/v1/neighbors", params={"word": "São Paulo", "k": 2}).json()
+    assert body["token"] == "são_paulo"
+    assert body["in_vocabulary"] is True
+
+
+def test_api_unknown_words_404_lists_them_with_suggestions(client: TestClient) -> None:
+    r = client.post("/v1/similarity", json={"pairs": [["acao", "rei"], ["rei", "zzzq"]]})
+    assert r.status_code == 404
+    body = r.json()
+    assert body["error"] == "UnknownWord"
+    assert body["words"] == ["acao", "zzzq"]
+    assert body["suggestions"]["acao"] == ["ação"]
+
+
+def test_api_similarity_one_cosine_per_pair(client: TestClient) -> None:
+    body = client.post("/v1/similarity", json={"pairs": [["rei", "Rei"], ["casa", "casas"]]}).json()
+    assert [p["words"] for p in body["results"]] == [["rei", "Rei"], ["casa", "casas"]]
+    assert body["results"][0]["cosine"] == pytest.approx(1.0, abs=1e-5)
+    assert body["results"][1]["cosine"] > 0.9
+
+
+@pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
+def test_api_analogy_finds_constructed_answer(client: TestClient, method: str) -> None:
+    body = client.post(
+        "/v1/analogy", json={"positive": ["rei", "mulher"], "negative": ["homem"], "k": 2, "method": method}
+    ).json()
+    assert body["answers"][0]["word"] == "rainha"
+    assert body["method"] == method
+
+
+def test_api_vectors_returns_stored_vectors(client: TestClient) -> None:
+    body = client.post("/v1/vectors", json={"words": ["rei", "CASA"]}).json()
+    assert body["dim"] == 16
+    assert [v["token"] for v in body["vectors"]] == ["rei", "casa"]
+    assert all(len(v["vector"]) == 16 for v in body["vectors"])
+
+
+def test_api_fasttext_answers_unknown_words_from_subwords(client: TestClient) -> None:
+    body = client.get("/v1/neighbors", params={"word": "casinha", "k": 3, "model": "ft"}).json()
+    assert body["model"]["kind"] == "fasttext"
+    assert body["in_vocabulary"] is False
+    assert len(body["neighbors"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("ref", "version"), [("w2v", 1), ("w2v@2", 2), ("w2v@latest", 2), ("w2v@production", 1), (None, 1)]
+)
+def test_api_model_refs_pick_versions(client: TestClient, registry: Registry, ref: str | None, version: int) -> None:
+    register(registry, "w2v", seed=5)  # version 2 becomes latest; production stays 1
+    client.app.state.store.refresh()  # what the poller does within model_refresh_s
+    params = {"word": "rei", "k": 1} | ({"model": ref} if ref else {})
+    r = client.get("/v1/neighbors", params=params)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["version"] == version
+
+
+@pytest.mark.parametrize("ref", ["nada", "w2v@9", "w2v@staging"])
+def test_api_unknown_models_are_404(client: TestClient, ref: str) -> None:
+    r = client.get("/v1/neighbors", params={"word": "rei", "model": ref})
+    assert r.status_code == 404
+    assert r.json()["error"] == "ModelNotFound"
+
+
+def test_api_classify_refuses_a_vector_model(client: TestClient) -> None:
+    r = client.post("/v1/classify", json={"texts": ["bom dia"], "model": "w2v"})
+    assert r.status_code == 422
+    assert "word2vec" in r.json()["detail"]

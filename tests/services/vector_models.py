@@ -1,0 +1,58 @@
+"""Tiny real vector artifacts for API tests (until trainer fixtures exist): WordVectors + normalize.json."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from models.registry import Registry
+from models.vectors import WordVectors
+from pipelines.normalize import NormalizeConfig
+from services.api.app import create_app
+from services.settings import Settings
+
+WORDS = ["rei", "rainha", "homem", "mulher", "príncipe", "princesa", "ação", "casa", "casas", "lar", "são_paulo"]
+API_KEY = "chave-de-teste-123"
+
+
+def vectors(*, seed: int = 0, ngrams: bool = False, words: list[str] | None = None) -> WordVectors:
+    """Random vectors with two facts built in: rei - homem + mulher = rainha, and casas ~ casa."""
+    words = words or WORDS
+    rnd = np.random.default_rng(seed)
+    base = rnd.normal(size=(len(words), 16)).astype(np.float32)
+    if words is WORDS:
+        base[1] = base[0] - base[2] + base[3]
+        base[8] = base[7] + 0.05 * rnd.normal(size=16)
+    grams = rnd.normal(size=(300, 16)).astype(np.float32) if ngrams else None
+    return WordVectors(words, base, ngrams=grams)
+
+
+def register(
+    registry: Registry,
+    name: str = "w2v",
+    *,
+    seed: int = 0,
+    kind: str = "word2vec",
+    aliases: tuple[str, ...] = ("latest",),
+    words: list[str] | None = None,
+) -> int:
+    """Register a tiny vector model the way trainers do; returns its version number."""
+    with registry.create(name, kind, aliases=aliases) as w:
+        vectors(seed=seed, ngrams=kind == "fasttext", words=words).save(w)
+        w.write_json("normalize.json", NormalizeConfig().model_dump(mode="json"))
+        w.write_json("phrases.json", {"delimiter": "_"})
+    return int(w.version.version)  # type: ignore[attr-defined]
+
+
+def api_settings(settings: Settings, **changes: object) -> Settings:
+    return settings.model_copy(update={"api_keys": [API_KEY], "model_refresh_s": 0.1, **changes})
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[TestClient]:
+    """A TestClient with the lifespan run (models loaded, alias poller started)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
