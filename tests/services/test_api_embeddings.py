@@ -86,7 +86,9 @@ def test_api_fasttext_answers_unknown_words_from_subwords(client: TestClient) ->
 @pytest.mark.parametrize(
     ("ref", "version"), [("w2v", 1), ("w2v@2", 2), ("w2v@latest", 2), ("w2v@production", 1), (None, 1)]
 )
-def test_api_model_refs_pick_versions(client: TestClient, registry: Registry, ref: str | None, version: int) -> None:
+def test_api_model_refs_pick_versions(
+    client: TestClient, registry: Registry, ref: str | None, version: int
+) -> None:
     register(registry, "w2v", seed=5)  # version 2 becomes latest; production stays 1
     client.app.state.store.refresh()  # what the poller does within model_refresh_s
     params = {"word": "rei", "k": 1} | ({"model": ref} if ref else {})

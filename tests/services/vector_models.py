@@ -14,7 +14,19 @@ from pipelines.normalize import NormalizeConfig
 from services.api.app import create_app
 from services.settings import Settings
 
-WORDS = ["rei", "rainha", "homem", "mulher", "príncipe", "princesa", "ação", "casa", "casas", "lar", "são_paulo"]
+WORDS = [
+    "rei",
+    "rainha",
+    "homem",
+    "mulher",
+    "príncipe",
+    "princesa",
+    "ação",
+    "casa",
+    "casas",
+    "lar",
+    "são_paulo",
+]
 API_KEY = "chave-de-teste-123"
 
 
