@@ -1,0 +1,57 @@
+"""``palavra data list|fetch``: the public data set catalogue."""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli.app import data_app
+from services.cli.output import echo, table
+from services.context import open_catalog
+from services.settings import get_settings
+
+
+def _source(mirror_has: bool, cached: bool, mirror_only: bool) -> str:
+    if mirror_has:
+        return "mirror"
+    if cached:
+        return "cache"
+    return "mirror only" if mirror_only else "download"
+
+
+@data_app.command("list")
+def list_data() -> None:
+    """List the catalogue: name, kind, files, where the files would come from, description."""
+    settings = get_settings()
+    catalog = open_catalog(settings)
+    rows = []
+    for name in catalog.names:
+        ds = catalog.get(name)
+        files = [f for part in ds.parts for f in catalog.get(part).files] if ds.parts else list(ds.files)
+        mirror_has = settings.data_mirror is not None and all(
+            (settings.data_mirror / f.mirror).is_file() for f in files
+        )
+        cached = all((settings.cache_dir / "datasets" / f.mirror).is_file() for f in files)
+        rows.append(
+            {
+                "name": name,
+                "kind": ds.kind,
+                "files": len(files),
+                "source": _source(mirror_has, cached, any(f.url is None for f in files)),
+                "license": ds.license,
+                "description": ds.description,
+            }
+        )
+    table(rows, ["name", "kind", "files", "source", "license", "description"])
+
+
+@data_app.command("fetch")
+def fetch_data(
+    names: list[str] = typer.Argument(..., help="Catalogue names (see `palavra data list`)."),
+) -> None:
+    """Make data sets available locally (mirror or verified download); print their file paths, one a line."""
+    catalog = open_catalog(get_settings())
+    for name in names:
+        catalog.get(name)  # unknown names fail before anything is downloaded
+    for name in names:
+        for path in catalog.resolve(name):
+            echo(str(path))
