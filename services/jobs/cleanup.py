@@ -1,0 +1,41 @@
+"""What a job that did not succeed leaves behind, removed: its half-written staging folder and its uploads."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from services.jobs.inputs import UPLOADS_DIR
+from services.jobs.store import JobStore
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def remove_leftovers(store: JobStore, job_id: str, *, settings: Settings) -> None:
+    """Remove the job's staging folder (if its process died mid-write) and the files uploaded with it.
+
+    Only folders inside ``PALAVRA_HOME/artifacts/.staging`` and ``<data root>/uploads`` are ever removed,
+    whatever the job record says.
+    """
+    staging, uploads = store.cleanup_paths(job_id)
+    _remove_inside(staging, settings.home / "artifacts" / ".staging")
+    _remove_inside(uploads, settings.effective_data_root / UPLOADS_DIR)
+    if staging:
+        store.record_staging(job_id, None)
+
+
+def _remove_inside(path: str | None, parent: Path) -> None:
+    if not path:
+        return
+    target = Path(path)
+    if not target.is_absolute():
+        target = parent.parent / target
+    try:
+        target.resolve().relative_to(parent.resolve())
+    except ValueError:
+        log.warning("not removing %s: it is outside %s", target, parent)
+        return
+    if target.resolve() != parent.resolve():
+        shutil.rmtree(target, ignore_errors=True)

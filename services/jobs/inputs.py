@@ -1,0 +1,167 @@
+"""The files a job may read: paths under the configured data root, and files uploaded with the job.
+
+A job config names its inputs as strings: a dataset catalogue name, a path under the data root (relative to it
+or absolute), or ``upload:<filename>`` for a file sent with the job. Paths that leave the data root are refused,
+whether by ``..``, an absolute path elsewhere or a symbolic link; uploads are saved under
+``<data root>/uploads/<job id>/`` and removed when the job ends.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO
+
+from models.errors import InvalidInput, PathNotAllowed, TooLarge
+
+UPLOAD_PREFIX = "upload:"
+UPLOADS_DIR = "uploads"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_CHUNK = 1 << 20
+
+
+class DataRoot:
+    """Resolves input paths strictly inside one folder.
+
+    Args:
+        root: the folder jobs may read (``Settings.effective_data_root``); created when missing.
+    """
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root.resolve()
+
+    def resolve(self, spec: str, *, allow_dir: bool = False) -> Path:
+        """The existing file (or, with ``allow_dir``, folder) ``spec`` names under the data root.
+
+        Raises:
+            PathNotAllowed: ``spec`` contains ``..``, points outside the data root, or passes through (or, for
+                a folder, contains) a symbolic link.
+            InvalidInput: nothing exists there.
+        """
+        path = self.check(spec)
+        if allow_dir and path.is_dir():
+            link = next((p for p in path.rglob("*") if p.is_symlink()), None)
+            if link is not None:
+                raise PathNotAllowed(
+                    f"input folder {spec!r} contains the symbolic link {link}; jobs read real files under "
+                    f"{self.root} only",
+                    path=spec,
+                )
+            return path
+        if not path.is_file():
+            raise InvalidInput(
+                f"input file {spec!r} does not exist under the data root {self.root}", path=spec
+            )
+        return path
+
+    def check(self, spec: str) -> Path:
+        """Where ``spec`` points under the data root, without requiring the file to exist yet."""
+        if not spec.strip():
+            raise InvalidInput("an input path is empty")
+        pure = PurePath(spec)
+        if ".." in pure.parts:
+            raise PathNotAllowed(
+                f"input path {spec!r} contains '..'; name a file under {self.root}", path=spec
+            )
+        candidate = Path(os.path.abspath(pure if pure.is_absolute() else self.root / pure))
+        try:
+            rel = candidate.relative_to(self.root)
+        except ValueError:
+            raise PathNotAllowed(
+                f"input path {spec!r} is outside the data root {self.root} (PALAVRA_DATA_ROOT); "
+                "copy the file there or upload it with the job",
+                path=spec,
+            ) from None
+        current = self.root
+        for part in rel.parts:
+            current = current / part
+            if current.is_symlink():
+                raise PathNotAllowed(
+                    f"input path {spec!r} passes through the symbolic link {current}; jobs read real files "
+                    f"under {self.root} only",
+                    path=spec,
+                )
+        return current
+
+    def upload_dir(self, job_id: str) -> Path:
+        return self.root / UPLOADS_DIR / job_id
+
+    def save_upload(self, job_id: str, filename: str, stream: BinaryIO, *, max_bytes: int) -> str:
+        """Copy an uploaded file under ``uploads/<job_id>/``; returns its path relative to the data root.
+
+        Raises:
+            TooLarge: the file is larger than ``max_bytes`` (nothing is kept).
+        """
+        name = safe_filename(filename)
+        folder = self.upload_dir(job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / name
+        written = 0
+        with target.open("wb") as out:
+            while block := stream.read(_CHUNK):
+                written += len(block)
+                if written > max_bytes:
+                    out.close()
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise TooLarge(
+                        f"uploaded file {filename!r} is larger than the limit of {max_bytes} bytes "
+                        "(PALAVRA_MAX_UPLOAD_BYTES)",
+                        limit=max_bytes,
+                    )
+                out.write(block)
+        return target.relative_to(self.root).as_posix()
+
+    def remove_uploads(self, job_id: str) -> None:
+        shutil.rmtree(self.upload_dir(job_id), ignore_errors=True)
+
+
+def safe_filename(filename: str) -> str:
+    """A file name with no folder part and only ``[A-Za-z0-9._-]`` (never hidden, never empty)."""
+    base = PurePath(filename.replace("\\", "/")).name
+    cleaned = _SAFE_NAME.sub("_", base).lstrip(".")
+    return cleaned[:128] or "upload"
+
+
+def replace_uploads(config: Any, uploaded: dict[str, str]) -> Any:
+    """``config`` with every ``upload:<filename>`` string replaced by where that upload was saved.
+
+    Raises:
+        InvalidInput: a placeholder names a file that was not uploaded, or an upload is never referenced.
+    """
+    used: set[str] = set()
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and value.startswith(UPLOAD_PREFIX):
+            name = value[len(UPLOAD_PREFIX) :]
+            if name not in uploaded:
+                sent = ", ".join(sorted(uploaded)) or "none"
+                raise InvalidInput(
+                    f"config refers to {value!r} but no file of that name was uploaded (sent: {sent})"
+                )
+            used.add(name)
+            return uploaded[name]
+        return value
+
+    out = walk(config)
+    unused = sorted(set(uploaded) - used)
+    if unused:
+        raise InvalidInput(
+            f"uploaded file(s) {', '.join(unused)} are not used by the config; refer to each as "
+            f"'{UPLOAD_PREFIX}<filename>'"
+        )
+    return out
+
+
+def check_inputs(specs: Iterable[str], *, is_dataset: Callable[[str], bool], data_root: DataRoot) -> None:
+    """Refuse, before a job is queued, any input that is neither a catalogue dataset nor a file in the data root."""
+    for spec in specs:
+        if not is_dataset(spec):
+            data_root.resolve(spec, allow_dir=True)

@@ -1,0 +1,146 @@
+"""The job kinds: for each, the pydantic config it validates (the CLI's own), the inputs it reads, how it runs.
+
+Trainers are imported when a job runs, not when this module is imported, so the API can validate configs
+without loading torch or gensim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from models.errors import InvalidConfig, InvalidInput
+from models.registry import ModelVersion, Registry
+from pipelines.config_io import validation_message
+from pipelines.datasets import DataCatalog, catalogue
+from pipelines.progress import ProgressCallback
+from services.jobs.inputs import DataRoot
+
+
+class DataRootCatalog(DataCatalog):
+    """The data catalogue, except that plain paths must lie under the data root (catalogue names still work)."""
+
+    def __init__(self, mirror: Path | None, cache_dir: Path, *, data_root: DataRoot) -> None:
+        super().__init__(mirror, cache_dir)
+        self.data_root = data_root
+
+    def resolve(self, spec: str) -> list[Path]:
+        if is_dataset(spec):
+            return super().resolve(spec)
+        return [self.data_root.resolve(spec, allow_dir=True)]
+
+
+def is_dataset(spec: str) -> bool:
+    return spec in catalogue()
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a running job gets: a registry that refuses to commit once the job is cancelled, its inputs."""
+
+    registry: Registry
+    catalog: DataRootCatalog
+    data_root: DataRoot
+    cache_dir: Path
+    progress: ProgressCallback
+
+    def resolve_path(self, spec: str) -> Path:
+        """One input file: a catalogue name's (single) file or a path under the data root."""
+        if is_dataset(spec):
+            files = self.catalog.resolve(spec)
+            if len(files) != 1:
+                raise InvalidInput(f"data set {spec!r} has {len(files)} files; name one of its files instead")
+            return files[0]
+        return self.data_root.resolve(spec)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job.
+
+    Args:
+        name: ``word2vec``, ``classifier`` or ``compare``.
+        config_model: returns the pydantic model its config validates against.
+        inputs: the input specs (catalogue names or paths) a validated config reads.
+        run: trains, registers and returns the model version (or None for kinds that register none).
+    """
+
+    name: str
+    config_model: Callable[[], type[BaseModel]]
+    inputs: Callable[[Any], list[str]]
+    run: Callable[[Any, JobContext], ModelVersion | None]
+
+    def validate(self, config: dict[str, Any], *, source: str = "job config") -> BaseModel:
+        """The config as its pydantic model.
+
+        Raises:
+            InvalidConfig: naming every offending field.
+        """
+        model = self.config_model()
+        try:
+            return model.model_validate(config)
+        except ValidationError as exc:
+            raise InvalidConfig(validation_message(exc, source=source)) from exc
+
+
+# -- word2vec ------------------------------------------------------------------------------------------------
+def _word2vec_model() -> type[BaseModel]:
+    from pipelines.word2vec.config import Word2VecRun
+
+    return Word2VecRun
+
+
+def _word2vec_inputs(run: Any) -> list[str]:
+    specs = list(run.corpus)
+    if run.evaluate:
+        specs += [*run.evaluation.analogies, *run.evaluation.pairs]
+    return specs
+
+
+def _word2vec_run(run: Any, ctx: JobContext) -> ModelVersion:
+    from pipelines.word2vec.train import train_word2vec
+
+    return train_word2vec(
+        run, registry=ctx.registry, catalog=ctx.catalog, cache_dir=ctx.cache_dir, progress=ctx.progress
+    )
+
+
+# -- classifier ----------------------------------------------------------------------------------------------
+def _classifier_model() -> type[BaseModel]:
+    from pipelines.classifier.config import ClassifierRun
+
+    return ClassifierRun
+
+
+def _classifier_inputs(run: Any) -> list[str]:
+    return [spec for spec in (run.train, run.validation) if spec]
+
+
+def _classifier_run(run: Any, ctx: JobContext) -> ModelVersion:
+    from pipelines.classifier.train import train_classifier
+
+    return train_classifier(run, registry=ctx.registry, resolve_path=ctx.resolve_path, progress=ctx.progress)
+
+
+KINDS: dict[str, JobKind] = {
+    "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run),
+    "classifier": JobKind("classifier", _classifier_model, _classifier_inputs, _classifier_run),
+}
+
+
+def job_kind(name: str) -> JobKind:
+    """The kind called ``name``.
+
+    Raises:
+        InvalidInput: naming the known kinds.
+    """
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown job kind {name!r}; expected one of {', '.join(KINDS)}", kind=name
+        ) from None

@@ -1,0 +1,153 @@
+"""The embedded backend: worker processes on this machine that take queued jobs straight from the database.
+
+No broker: a worker claims the oldest queued ``local`` job with a conditional UPDATE (so two workers never take
+the same job), runs it under a :class:`JobSupervisor`, and polls again. ``palavra serve`` starts
+``PALAVRA_LOCAL_WORKERS`` of them beside the API; ``palavra worker --backend local`` runs one in the foreground.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
+
+from models.errors import DatabaseUnavailable
+from services.context import open_registry
+from services.jobs.reaper import Reaper
+from services.jobs.store import JobStore
+from services.jobs.supervisor import JobSupervisor, worker_id
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.2
+BACKEND = "local"
+
+
+class LocalBackend:
+    """Submitting needs nothing beyond the job record: idle workers poll for it."""
+
+    name = BACKEND
+
+    def publish(self, job_id: str) -> None:
+        """Nothing to send; the record in the database is the queue."""
+
+
+class LocalWorker:
+    """One worker loop: claim, run, repeat, and reap jobs of dead workers between jobs.
+
+    Args:
+        settings: where the database, artifacts and data root are; heartbeat and timeout.
+        role: prefix of the worker id in job records.
+    """
+
+    def __init__(self, settings: Settings, *, role: str = "local") -> None:
+        self.settings = settings
+        self.store = JobStore.from_registry(open_registry(settings))
+        self.worker = worker_id(role)
+        self.supervisor = JobSupervisor(settings, self.store, self.worker)
+        self.reaper = Reaper(self.store, settings)
+        self._stop = threading.Event()
+
+    def stop(self, reason: str) -> None:
+        """Stop after failing the running job with ``reason`` (the job is not left running)."""
+        self._stop.set()
+        self.supervisor.stop(reason)
+
+    def run(self, *, max_jobs: int | None = None) -> int:
+        """Work until stopped (or ``max_jobs`` jobs ran); returns how many jobs ran."""
+        done = 0
+        log.info("job worker %s polling for local jobs", self.worker)
+        while not self._stop.is_set() and (max_jobs is None or done < max_jobs):
+            try:
+                self.reaper.maybe_run()
+                job_id = self.store.claim_next(self.worker, backend=BACKEND)
+            except DatabaseUnavailable as exc:
+                log.warning("%s; retrying", exc.detail)
+                self._stop.wait(max(POLL_S, self.settings.heartbeat_s))
+                continue
+            if job_id is None:
+                self._stop.wait(POLL_S)
+                continue
+            state = self.supervisor.run(job_id)
+            log.info("job %s %s", job_id, state.value)
+            done += 1
+        return done
+
+    def stop_on_signals(self) -> None:
+        """SIGTERM / SIGINT fail the running job with a clear reason and end the loop."""
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            name = signal.Signals(signum).name
+            self.stop(f"worker {self.worker} was stopped ({name}) while the job ran; submit it again")
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def _worker_process_main(settings_data: dict[str, Any], parent: Connection) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    worker = LocalWorker(Settings(**settings_data))
+    worker.stop_on_signals()
+
+    def watch() -> None:
+        # the process that started this pool died without stopping it: stop as on SIGTERM
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                parent.recv()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="palavra-pool-watch", daemon=True).start()
+    worker.run()
+
+
+class LocalWorkerPool:
+    """``n`` worker processes beside the API (``palavra serve``); they stop when :meth:`stop` runs or it dies."""
+
+    def __init__(self, settings: Settings, n: int) -> None:
+        self.settings = settings
+        self.n = n
+        self.processes: list[BaseProcess] = []
+        self._links: list[Connection] = []
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        for i in range(self.n):
+            child_end, parent_end = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=_worker_process_main,
+                args=(self.settings.model_dump(), child_end),
+                name=f"palavra-worker-{i}",
+            )
+            proc.start()
+            child_end.close()
+            self.processes.append(proc)
+            self._links.append(parent_end)
+
+    def stop(self, *, timeout_s: float = 15.0) -> None:
+        """SIGTERM every worker (each fails its running job, if any) and wait for them."""
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            proc.join(timeout_s)
+            if proc.exitcode is None:
+                proc.kill()
+                proc.join()
+        for link in self._links:
+            link.close()
+        self.processes.clear()
+        self._links.clear()
+
+    def __enter__(self) -> LocalWorkerPool:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,58 @@
+"""Fails running jobs whose worker went silent, and removes what they left behind.
+
+A worker heartbeats each job it runs every ``PALAVRA_HEARTBEAT_S``. When a job's last heartbeat is older than
+``PALAVRA_JOB_TIMEOUT_S``, its worker was killed or lost its machine: the job is failed with that reason (it is
+not re-run: a job that killed its worker, by running out of memory say, would kill the next one too; submit it
+again). Every worker and the API run the reaper, so it works as long as any of them is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from services.jobs.cleanup import remove_leftovers
+from services.jobs.store import JobStore
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Reaper:
+    """Throttled reaping over one store.
+
+    Args:
+        store: the job store.
+        settings: ``job_timeout_s`` (silence that fails a job) and ``heartbeat_s`` (how often to look).
+    """
+
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._last = float("-inf")
+
+    def maybe_run(self) -> list[str]:
+        """Reap unless this reaper already looked within the last heartbeat interval."""
+        if time.monotonic() - self._last < self.settings.heartbeat_s:
+            return []
+        return self.run()
+
+    def run(self) -> list[str]:
+        """Fail every stale running job now; returns their ids."""
+        self._last = time.monotonic()
+        timeout = self.settings.job_timeout_s
+        stale, cutoff = self.store.stale(timeout)
+        reaped = []
+        for job in stale:
+            seen = job.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC") if job.heartbeat_at else "never"
+            reason = (
+                f"worker {job.worker} stopped sending heartbeats (last at {seen}; the limit is "
+                f"{timeout:g} s, PALAVRA_JOB_TIMEOUT_S): it was killed or lost its machine. The job was not "
+                "re-run; submit it again"
+            )
+            if self.store.fail_if_stale(job.id, cutoff, reason):
+                self.store.log(job.id, f"failed: {reason}")
+                remove_leftovers(self.store, job.id, settings=self.settings)
+                log.warning("job %s failed: %s", job.id, reason)
+                reaped.append(job.id)
+        return reaped

@@ -1,0 +1,97 @@
+"""What the API and the CLI do with jobs: submit (validate, record, queue), read, list, cancel."""
+
+from __future__ import annotations
+
+import uuid
+
+from models.errors import NotReady
+from models.registry import Registry
+from services.context import open_registry
+from services.jobs.backend import JobBackend, open_backend
+from services.jobs.cleanup import remove_leftovers
+from services.jobs.inputs import UPLOADS_DIR, DataRoot, check_inputs
+from services.jobs.job import Job, JobLogLine, JobState
+from services.jobs.kinds import is_dataset, job_kind
+from services.jobs.reaper import Reaper
+from services.jobs.store import JobStore
+from services.settings import Settings
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class JobService:
+    """Jobs over one store and one backend.
+
+    Reads also run the reaper (at most once per heartbeat interval), so a job whose worker died is failed even
+    when no other worker is left to notice.
+    """
+
+    def __init__(self, settings: Settings, store: JobStore, backend: JobBackend) -> None:
+        self.settings = settings
+        self.store = store
+        self.backend = backend
+        self.data_root = DataRoot(settings.effective_data_root)
+        self.reaper = Reaper(store, settings)
+
+    @classmethod
+    def open(cls, settings: Settings, registry: Registry | None = None) -> JobService:
+        store = JobStore.from_registry(registry or open_registry(settings))
+        return cls(settings, store, open_backend(settings))
+
+    def submit(self, kind: str, config: dict[str, object], *, job_id: str | None = None) -> Job:
+        """Validate ``config`` for ``kind``, check its inputs, record the job and queue it.
+
+        Files uploaded with the job must already be under ``<data root>/uploads/<job_id>/``.
+
+        Raises:
+            InvalidInput: unknown kind, invalid config, or an input outside the data root / missing.
+            NotReady: the backend's broker does not answer (the job is recorded as failed, not left queued).
+        """
+        spec = job_kind(kind)
+        run = spec.validate(config, source=f"{kind} job config")
+        check_inputs(spec.inputs(run), is_dataset=is_dataset, data_root=self.data_root)
+        job_id = job_id or new_job_id()
+        uploads = self.data_root.upload_dir(job_id)
+        job = self.store.create(
+            job_id,
+            kind,
+            run.model_dump(mode="json"),
+            backend=self.backend.name,
+            upload_dir=f"{UPLOADS_DIR}/{job_id}" if uploads.exists() else None,
+        )
+        try:
+            self.backend.publish(job_id)
+        except NotReady as exc:
+            self.store.fail_queued(job_id, exc.detail)
+            remove_leftovers(self.store, job_id, settings=self.settings)
+            raise
+        self.store.mark_published(job_id)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        self.reaper.maybe_run()
+        return self.store.get(job_id)
+
+    def list_jobs(
+        self, *, state: JobState | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Job], int]:
+        self.reaper.maybe_run()
+        return self.store.list_jobs(state=state, kind=kind, limit=limit, offset=offset)
+
+    def logs(self, job_id: str, *, after: int = 0, limit: int = 200) -> list[JobLogLine]:
+        return self.store.logs(job_id, after=after, limit=limit)
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job (its worker stops it within a second; nothing is registered).
+
+        Raises:
+            JobNotFound, Conflict: see :meth:`JobStore.cancel`.
+        """
+        job = self.store.cancel(job_id)
+        self.store.log(job_id, "cancelled")
+        if job.worker is None:
+            # never started: no worker will clean up after it
+            remove_leftovers(self.store, job_id, settings=self.settings)
+        return job

@@ -1,0 +1,401 @@
+"""Job records and their log lines in the registry's database (SQLite by default, PostgreSQL by URL).
+
+Every state change is one conditional UPDATE (``... WHERE state = 'running' AND worker = :me``), so the API,
+any number of workers and the reaper can race on a job and exactly one of them wins each transition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from models.errors import Conflict, DatabaseUnavailable, JobNotFound
+from models.registry import Registry
+from pipelines.progress import Progress
+from services.jobs.job import Job, JobLogLine, JobProgress, JobState
+
+MAX_LOG_CHARS = 2000
+
+_meta = sa.MetaData()
+jobs_table = sa.Table(
+    "jobs",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("backend", sa.String(16), nullable=False),
+    sa.Column("config_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
+    sa.Column("worker", sa.String(128)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("stage", sa.String(64)),
+    sa.Column("fraction", sa.Float),
+    sa.Column("epoch", sa.Integer),
+    sa.Column("loss", sa.Float),
+    sa.Column("message", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("model_name", sa.String(64)),
+    sa.Column("model_version", sa.Integer),
+    sa.Column("committing", sa.Boolean, nullable=False, default=False),
+    sa.Column("staging_path", sa.Text),
+    sa.Column("upload_dir", sa.Text),
+    sa.Index("ix_jobs_state_created", "state", "created_at"),
+    sa.Index("ix_jobs_kind", "kind"),
+)
+job_logs_table = sa.Table(
+    "job_logs",
+    _meta,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(32), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("line", sa.Text, nullable=False),
+)
+
+_ACTIVE = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every timestamp palavra writes is UTC
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _row_to_job(row: sa.Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        kind=row.kind,
+        state=JobState(row.state),
+        config=json.loads(row.config_json),
+        created_at=_utc(row.created_at),
+        progress=JobProgress(
+            stage=row.stage, fraction=row.fraction, epoch=row.epoch, loss=row.loss, message=row.message
+        ),
+        started_at=_aware(row.started_at),
+        finished_at=_aware(row.finished_at),
+        heartbeat_at=_aware(row.heartbeat_at),
+        worker=row.worker,
+        attempts=row.attempts,
+        error=row.error,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        committing=bool(row.committing),
+        backend=row.backend,
+    )
+
+
+class JobStore:
+    """Reads and conditional state changes of job records.
+
+    Args:
+        engine: the registry's engine (or one on the same URL); the tables are created when missing.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        with self._connect() as conn:
+            if engine.dialect.name == "sqlite":
+                # readers never block the writer (workers, API and job processes share one file)
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            _meta.create_all(conn)
+
+    @classmethod
+    def from_registry(cls, registry: Registry) -> JobStore:
+        return cls(registry.engine)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            url = self.engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailable(
+                f"the job database is unreachable ({url}): {first}; jobs cannot be submitted or read until "
+                "it answers again"
+            ) from exc
+
+    def _update(self, job_id: str, *conditions: Any, **values: Any) -> bool:
+        with self._connect() as conn:
+            result = conn.execute(
+                jobs_table.update().where(jobs_table.c.id == job_id, *conditions).values(**values)
+            )
+        return result.rowcount == 1
+
+    # -- creating and reading -------------------------------------------------------------------------------
+    def create(
+        self, job_id: str, kind: str, config: dict[str, Any], *, backend: str, upload_dir: str | None = None
+    ) -> Job:
+        """Record a new queued job."""
+        with self._connect() as conn:
+            conn.execute(
+                jobs_table.insert().values(
+                    id=job_id,
+                    kind=kind,
+                    state=JobState.QUEUED.value,
+                    backend=backend,
+                    config_json=json.dumps(config, ensure_ascii=False, default=str),
+                    created_at=_now(),
+                    attempts=0,
+                    committing=False,
+                    upload_dir=upload_dir,
+                )
+            )
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        with self._connect() as conn:
+            row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFound(f"no job with id {job_id!r}; `palavra jobs list` shows the jobs", job=job_id)
+        return _row_to_job(row)
+
+    def list_jobs(
+        self, *, state: JobState | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Job], int]:
+        """Jobs newest first, filtered by state and kind; returns one page and the total count."""
+        conditions = []
+        if state is not None:
+            conditions.append(jobs_table.c.state == state.value)
+        if kind is not None:
+            conditions.append(jobs_table.c.kind == kind)
+        with self._connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(jobs_table).where(*conditions)
+            ).scalar()
+            rows = conn.execute(
+                sa.select(jobs_table)
+                .where(*conditions)
+                .order_by(jobs_table.c.created_at.desc(), jobs_table.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [_row_to_job(r) for r in rows], int(total or 0)
+
+    def cleanup_paths(self, job_id: str) -> tuple[str | None, str | None]:
+        """The staging folder a job's process was writing and the folder its uploads were saved in."""
+        with self._connect() as conn:
+            row = conn.execute(
+                sa.select(jobs_table.c.staging_path, jobs_table.c.upload_dir).where(jobs_table.c.id == job_id)
+            ).first()
+        return (row.staging_path, row.upload_dir) if row is not None else (None, None)
+
+    # -- transitions -----------------------------------------------------------------------------------------
+    def claim(self, job_id: str, worker: str) -> bool:
+        """queued -> running for ``worker``; false when another worker took it or it was cancelled."""
+        now = _now()
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.QUEUED.value,
+            state=JobState.RUNNING.value,
+            worker=worker,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=jobs_table.c.attempts + 1,
+        )
+
+    def claim_next(self, worker: str, *, backend: str) -> str | None:
+        """Claim the oldest queued job of ``backend``; its id, or None when the queue is empty."""
+        with self._connect() as conn:
+            candidates = conn.execute(
+                sa.select(jobs_table.c.id)
+                .where(jobs_table.c.state == JobState.QUEUED.value, jobs_table.c.backend == backend)
+                .order_by(jobs_table.c.created_at)
+                .limit(4)
+            ).scalars()
+            ids: list[str] = list(candidates)
+        for job_id in ids:
+            if self.claim(job_id, worker):
+                return job_id
+        return None
+
+    def heartbeat(self, job_id: str, worker: str) -> bool:
+        """Record that ``worker`` still runs the job; false once the job is no longer running there."""
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.RUNNING.value,
+            jobs_table.c.worker == worker,
+            heartbeat_at=_now(),
+        )
+
+    def still_running(self, job_id: str, worker: str) -> bool:
+        """A read-only check that the job is running on ``worker`` (it may have been cancelled or reaped)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                sa.select(jobs_table.c.state, jobs_table.c.worker).where(jobs_table.c.id == job_id)
+            ).first()
+        return row is not None and row.state == JobState.RUNNING.value and row.worker == worker
+
+    def report(self, job_id: str, progress: Progress) -> bool:
+        """Store a progress report of a running job; false when the job is no longer running."""
+        values: dict[str, Any] = {"stage": progress.stage[:64]}
+        if progress.fraction is not None:
+            values["fraction"] = min(1.0, max(0.0, progress.fraction))
+        if progress.epoch is not None:
+            values["epoch"] = progress.epoch
+        if progress.loss is not None:
+            values["loss"] = _finite(progress.loss)
+        if progress.message:
+            values["message"] = progress.message[:MAX_LOG_CHARS]
+        return self._update(job_id, jobs_table.c.state == JobState.RUNNING.value, **values)
+
+    def record_staging(self, job_id: str, path: str | None) -> None:
+        """Remember the staging folder the job is writing, so whoever ends the job can remove it."""
+        self._update(job_id, staging_path=path)
+
+    def begin_commit(self, job_id: str, worker: str) -> bool:
+        """Running -> committing (no longer cancellable); false when the job was cancelled or reaped first."""
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.RUNNING.value,
+            jobs_table.c.worker == worker,
+            committing=True,
+        )
+
+    def succeed(self, job_id: str, worker: str, *, model_name: str | None, model_version: int | None) -> bool:
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.RUNNING.value,
+            jobs_table.c.worker == worker,
+            state=JobState.SUCCEEDED.value,
+            finished_at=_now(),
+            fraction=1.0,
+            committing=False,
+            staging_path=None,
+            model_name=model_name,
+            model_version=model_version,
+        )
+
+    def fail(self, job_id: str, error: str, *, worker: str | None = None) -> bool:
+        """running -> failed with ``error``; only the worker that runs it when ``worker`` is given."""
+        conditions = [jobs_table.c.state == JobState.RUNNING.value]
+        if worker is not None:
+            conditions.append(jobs_table.c.worker == worker)
+        return self._update(
+            job_id,
+            *conditions,
+            state=JobState.FAILED.value,
+            finished_at=_now(),
+            committing=False,
+            error=error[:MAX_LOG_CHARS],
+        )
+
+    def fail_queued(self, job_id: str, error: str) -> bool:
+        """queued -> failed: a job that could not be handed to any worker."""
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.QUEUED.value,
+            state=JobState.FAILED.value,
+            finished_at=_now(),
+            error=error[:MAX_LOG_CHARS],
+        )
+
+    def cancel(self, job_id: str) -> Job:
+        """queued or running -> cancelled; the worker running it notices within a second and kills it.
+
+        Raises:
+            JobNotFound: no such job.
+            Conflict: the job already ended, or it is registering its model (too late to cancel).
+        """
+        job = self.get(job_id)
+        if not job.state.terminal and self._update(
+            job_id,
+            jobs_table.c.state.in_(_ACTIVE),
+            jobs_table.c.committing.is_(False),
+            state=JobState.CANCELLED.value,
+            finished_at=_now(),
+        ):
+            return self.get(job_id)
+        job = self.get(job_id)
+        if job.committing and job.state is JobState.RUNNING:
+            raise Conflict(f"job {job_id} is registering its model; it is too late to cancel it", job=job_id)
+        raise Conflict(f"job {job_id} already {job.state.value}; there is nothing to cancel", job=job_id)
+
+    def stale(self, timeout_s: float) -> tuple[list[Job], datetime]:
+        """Running jobs whose last heartbeat is older than ``timeout_s``, and the cutoff used."""
+        cutoff = _now() - timedelta(seconds=timeout_s)
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(jobs_table).where(
+                    jobs_table.c.state == JobState.RUNNING.value, jobs_table.c.heartbeat_at < cutoff
+                )
+            ).all()
+        return [_row_to_job(r) for r in rows], cutoff
+
+    def fail_if_stale(self, job_id: str, cutoff: datetime, error: str) -> bool:
+        """Fail the job unless a heartbeat arrived after ``cutoff`` since it was read as stale."""
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.RUNNING.value,
+            jobs_table.c.heartbeat_at < cutoff,
+            state=JobState.FAILED.value,
+            finished_at=_now(),
+            committing=False,
+            error=error[:MAX_LOG_CHARS],
+        )
+
+    # -- the Celery backend's publishing record --------------------------------------------------------------
+    def mark_published(self, job_id: str) -> None:
+        self._update(job_id, published_at=_now())
+
+    def unpublished(self, older_than_s: float) -> list[str]:
+        """Queued Celery jobs never handed to the broker (the API died between recording and sending)."""
+        cutoff = _now() - timedelta(seconds=older_than_s)
+        with self._connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(jobs_table.c.id).where(
+                        jobs_table.c.state == JobState.QUEUED.value,
+                        jobs_table.c.backend == "celery",
+                        jobs_table.c.published_at.is_(None),
+                        jobs_table.c.created_at < cutoff,
+                    )
+                ).scalars()
+            )
+
+    # -- log lines -------------------------------------------------------------------------------------------
+    def log(self, job_id: str, *lines: str) -> None:
+        if not lines:
+            return
+        now = _now()
+        with self._connect() as conn:
+            conn.execute(
+                job_logs_table.insert(),
+                [{"job_id": job_id, "at": now, "line": line[:MAX_LOG_CHARS]} for line in lines],
+            )
+
+    def logs(self, job_id: str, *, after: int = 0, limit: int = 200) -> list[JobLogLine]:
+        """Log lines with ``seq > after``, oldest first; with ``after=0`` the last ``limit`` lines."""
+        query = sa.select(job_logs_table).where(job_logs_table.c.job_id == job_id)
+        with self._connect() as conn:
+            if after:
+                rows = conn.execute(
+                    query.where(job_logs_table.c.seq > after).order_by(job_logs_table.c.seq).limit(limit)
+                ).all()
+            else:
+                rows = list(
+                    reversed(conn.execute(query.order_by(job_logs_table.c.seq.desc()).limit(limit)).all())
+                )
+        return [JobLogLine(seq=r.seq, at=_utc(r.at), line=r.line) for r in rows]

@@ -1,0 +1,155 @@
+"""Watches one claimed job's child process: heartbeats, cancellation, crashes, and what a stopped job leaves.
+
+Each job runs in its own process, forked from a forkserver that has the trainers imported already, so starting
+one costs milliseconds and ending one (cancel, shutdown) is a signal rather than a cooperative flag. The
+supervisor polls the job record: once the job is no longer running on this worker (cancelled through the API,
+or failed by the reaper) it stops the process; the process's ``JobRegistry`` refuses to commit a model for a
+job in that state, so a cancelled or failed job never registers one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+
+from models.errors import DatabaseUnavailable
+from services.jobs.cleanup import remove_leftovers
+from services.jobs.job import JobState
+from services.jobs.runner import job_process_main
+from services.jobs.store import JobStore
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.25
+TERMINATE_GRACE_S = 5.0
+PRELOAD = [
+    "services.jobs.runner",
+    "pipelines.classifier.train",
+    "pipelines.word2vec.train",
+    "torch",
+    "gensim.models",
+]
+
+
+def worker_id(role: str) -> str:
+    """``role@host:pid``: unique among live workers, and readable in job records."""
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+def job_context() -> ForkServerContext:
+    """The multiprocessing context job processes start from (trainers preloaded in the forkserver)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def describe_exit(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "no exit status"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"{name}{hint}"
+    return f"exit code {exitcode}"
+
+
+class JobSupervisor:
+    """Runs claimed jobs one at a time in child processes for one worker.
+
+    Args:
+        settings: passed on to each job process.
+        store: the job store (the worker's connection).
+        worker: this worker's id; the job records name it.
+    """
+
+    def __init__(self, settings: Settings, store: JobStore, worker: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.worker = worker
+        self.stopping: str | None = None
+        self._ctx = job_context()
+
+    def stop(self, reason: str) -> None:
+        """Ask the running job (if any) to stop now and fail with ``reason`` (worker shutdown)."""
+        self.stopping = reason
+
+    def run(self, job_id: str) -> JobState:
+        """Run the job this worker has claimed until it ends; returns its final state."""
+        # the child reads until EOF: when this process dies, the child exits too
+        reader, writer = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(
+            target=job_process_main,
+            args=(self.settings.model_dump(), job_id, self.worker, reader),
+            name=f"palavra-job-{job_id}",
+            daemon=False,
+        )
+        try:
+            proc.start()
+        except Exception as exc:
+            reason = f"could not start the job's process on {self.worker}: {type(exc).__name__}: {exc}"
+            self.store.fail(job_id, reason, worker=self.worker)
+            self.store.log(job_id, f"failed: {reason}")
+            return self.store.get(job_id).state
+        finally:
+            reader.close()
+        self.store.log(job_id, f"running on {self.worker} (process {proc.pid})")
+        try:
+            self._watch(job_id, proc)
+        finally:
+            writer.close()
+        return self._settle(job_id, proc.exitcode)
+
+    def _watch(self, job_id: str, proc: BaseProcess) -> None:
+        last_beat = time.monotonic()
+        while True:
+            proc.join(POLL_S)
+            if proc.exitcode is not None:
+                return
+            if self.stopping:
+                self.store.fail(job_id, self.stopping, worker=self.worker)
+                _terminate(proc)
+                return
+            try:
+                if time.monotonic() - last_beat >= self.settings.heartbeat_s:
+                    mine = self.store.heartbeat(job_id, self.worker)
+                    last_beat = time.monotonic()
+                else:
+                    mine = self.store.still_running(job_id, self.worker)
+            except DatabaseUnavailable as exc:
+                # keep training through a database outage; the reaper decides if it lasts too long
+                log.warning("job %s: %s", job_id, exc.detail)
+                continue
+            if not mine:
+                log.info("job %s was cancelled or failed elsewhere; stopping its process", job_id)
+                _terminate(proc)
+                return
+
+    def _settle(self, job_id: str, exitcode: int | None) -> JobState:
+        job = self.store.get(job_id)
+        if job.state is JobState.RUNNING and job.worker == self.worker:
+            reason = f"the job's process ended with {describe_exit(exitcode)} before recording a result"
+            self.store.fail(job_id, reason, worker=self.worker)
+            self.store.log(job_id, f"failed: {reason}")
+            job = self.store.get(job_id)
+        if job.state is not JobState.SUCCEEDED:
+            remove_leftovers(self.store, job_id, settings=self.settings)
+        return job.state
+
+
+def _terminate(proc: BaseProcess) -> None:
+    """SIGTERM (the job unwinds and removes its staging folder), then SIGKILL if it does not end in time."""
+    proc.terminate()
+    proc.join(TERMINATE_GRACE_S)
+    if proc.exitcode is None:
+        proc.kill()
+        proc.join()
