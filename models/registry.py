@@ -81,10 +81,15 @@ def library_versions() -> dict[str, str]:
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
     """Split ``name``, ``name@3`` or ``name@alias`` into its name and selector."""
-    name, _, selector = ref.partition("@")
+    name, at, selector = ref.partition("@")
     if not NAME_RE.match(name):
         raise InvalidInput(
             f"invalid model name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit",
+            model=ref,
+        )
+    if at and not (selector.isdigit() or ALIAS_RE.match(selector)):
+        raise InvalidInput(
+            f"invalid model reference {ref!r}: after '@' give a version number or an alias such as production",
             model=ref,
         )
     return name, (selector or None)

@@ -48,7 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Portuguese word embeddings and text classification over HTTP.",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.metrics = collectors

@@ -1,14 +1,15 @@
-"""Refuse request bodies over ``max_body_bytes`` with the API's JSON error shape (413) before reading them.
+"""Refuse request bodies over ``max_body_bytes`` with the API's JSON error shape (413).
 
-A declared ``Content-Length`` is checked here; bodies streamed without one are cut off by FastAPI's own
-``max_body_size`` while they are read, which ends in the same 413 through the error handlers.
+A declared ``Content-Length`` is checked before anything is read (the server then enforces that length). A body
+streamed without one (chunked) is read here up to the limit and handed to the app from memory, or refused.
+Multipart uploads pass through untouched: upload routes enforce their own, larger limit while streaming.
 """
 
 from __future__ import annotations
 
 import json
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimitMiddleware:
@@ -17,19 +18,49 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-                await self._refuse(send, declared)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if headers.get(b"content-type", b"").startswith(b"multipart/"):
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(send, f"{int(declared)} bytes")
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)
+            return
+        body = await self._read(receive)
+        if body is None:
+            await self._refuse(send, f"more than {self.max_bytes} bytes")
+            return
+        await self.app(scope, _replay(body, receive), send)
 
-    async def _refuse(self, send: Send, declared: bytes) -> None:
-        size = declared.decode("latin-1")
+    async def _read(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _refuse(self, send: Send, size: str) -> None:
         body = json.dumps(
             {
                 "error": "TooLarge",
-                "detail": f"request body of {size} bytes is over this server's limit of {self.max_bytes} "
+                "detail": f"a request body of {size} is over this server's limit of {self.max_bytes} bytes "
                 "(PALAVRA_MAX_BODY_BYTES)",
                 "limit": self.max_bytes,
             }
@@ -41,7 +72,21 @@ class BodyLimitMiddleware:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the client to disconnect
+
+    return replay

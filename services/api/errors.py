@@ -70,6 +70,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # the framework could not parse the body (e.g. not UTF-8)
+            detail = f"the request body could not be read ({exc.detail}); send UTF-8 JSON"
+            return JSONResponse(error_body("InvalidInput", detail), status_code=422)
         codes = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 413: "TooLarge"}
         return JSONResponse(
             error_body(codes.get(exc.status_code, "HTTPError"), str(exc.detail)),

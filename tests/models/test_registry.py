@@ -60,7 +60,7 @@ def test_registry_unknown_refs_raise_not_found(registry: Registry, ref: str) -> 
         registry.get(ref)
 
 
-@pytest.mark.parametrize("ref", ["", "../etc", "a b"])
+@pytest.mark.parametrize("ref", ["", "../etc", "a b", "vetores@", "vetores@a b", "vetores@1@2"])
 def test_registry_invalid_names_rejected(registry: Registry, ref: str) -> None:
     with pytest.raises(InvalidInput):
         registry.get(ref)

@@ -1,0 +1,169 @@
+"""Malformed requests never get a 5xx: every one answers 4xx in the shared error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.registry import Registry
+from services.settings import Settings
+from tests.services.vector_models import api_settings, register, serving
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    home = tmp_path_factory.mktemp("home")
+    registry = Registry(home)
+    register(registry, "w2v")
+    settings = api_settings(
+        Settings(home=home, local_workers=0), max_k=50, max_batch=8, max_text_chars=100, max_body_bytes=4096
+    )
+    with serving(settings) as client:
+        yield client
+
+
+def _assert_error(r, status: int | tuple[int, ...]) -> None:
+    statuses = status if isinstance(status, tuple) else (status,)
+    assert r.status_code in statuses, (r.status_code, r.text)
+    body = r.json()
+    assert isinstance(body["error"], str)
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+
+
+BAD_BODIES = [
+    ("/v1/neighbors", {}),
+    ("/v1/neighbors", {"words": []}),
+    ("/v1/neighbors", {"words": "rei"}),
+    ("/v1/neighbors", {"words": [1, 2]}),
+    ("/v1/neighbors", {"words": [None]}),
+    ("/v1/neighbors", {"words": [""]}),
+    ("/v1/neighbors", {"words": ["   "]}),
+    ("/v1/neighbors", {"words": ["rei"], "k": 0}),
+    ("/v1/neighbors", {"words": ["rei"], "k": -3}),
+    ("/v1/neighbors", {"words": ["rei"], "k": "dez"}),
+    ("/v1/neighbors", {"words": ["rei"], "k": 2.5}),
+    ("/v1/neighbors", {"words": ["rei"], "kk": 3}),
+    ("/v1/neighbors", {"words": ["rei"], "model": ""}),
+    ("/v1/neighbors", {"words": ["rei"], "model": "../../etc"}),
+    ("/v1/neighbors", {"words": ["rei"], "model": "w2v@"}),
+    ("/v1/neighbors", {"words": ["x" * 500]}),
+    ("/v1/neighbors", [1, 2, 3]),
+    ("/v1/neighbors", "rei"),
+    ("/v1/neighbors", None),
+    ("/v1/similarity", {"pairs": []}),
+    ("/v1/similarity", {"pairs": [["rei"]]}),
+    ("/v1/similarity", {"pairs": [["rei", "rainha", "homem"]]}),
+    ("/v1/similarity", {"pairs": [[1, 2]]}),
+    ("/v1/similarity", {"pairs": "rei,rainha"}),
+    ("/v1/analogy", {"positive": []}),
+    ("/v1/analogy", {"positive": ["rei"], "method": "3cosdiv"}),
+    ("/v1/analogy", {"positive": ["rei"], "negative": "homem"}),
+    ("/v1/analogy", {"positive": ["rei"], "k": 0}),
+    ("/v1/vectors", {"words": [[]]}),
+    ("/v1/vectors", {"words": [{"a": 1}]}),
+    ("/v1/classify", {"texts": []}),
+    ("/v1/classify", {"texts": [1]}),
+    ("/v1/classify", {"text": "oi"}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), BAD_BODIES)
+def test_api_bad_bodies_are_422(client: TestClient, path: str, body: object) -> None:
+    _assert_error(client.post(path, json=body), 422)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"{",
+        b"not json",
+        b'{"words": ["rei"]',
+        b"\xff\xfe\x00",
+        b'{"words": ["rei"], "k": 1e999}',
+        b"[" * 5000,
+    ],
+)
+def test_api_non_json_bodies_are_4xx(client: TestClient, raw: bytes) -> None:
+    r = client.post("/v1/neighbors", content=raw, headers={"content-type": "application/json"})
+    _assert_error(r, (413, 422))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"word": ""},
+        {"word": "   "},
+        {"word": "rei", "k": "x"},
+        {"word": "rei", "k": "0"},
+        {"word": "rei", "k": "-1"},
+        {"word": "rei", "k": "1.5"},
+        {"word": "x" * 1000},
+        {"word": "rei", "model": "a b"},
+        {"word": "rei", "model": "x" * 500},
+    ],
+)
+def test_api_bad_query_strings_are_422(client: TestClient, params: dict[str, str]) -> None:
+    _assert_error(client.get("/v1/neighbors", params=params), 422)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/neighbors", {"words": ["rei"], "k": 51}),
+        ("/v1/neighbors", {"words": ["rei"], "k": 10**40}),
+        ("/v1/neighbors", {"words": ["rei"] * 9}),
+        ("/v1/similarity", {"pairs": [["rei", "lar"]] * 9}),
+        ("/v1/analogy", {"positive": ["rei"], "k": 1000}),
+        ("/v1/classify", {"texts": ["a" * 101]}),
+        ("/v1/classify", {"texts": ["oi"] * 9}),
+    ],
+)
+def test_api_over_limits_are_413(client: TestClient, path: str, body: object) -> None:
+    r = client.post(path, json=body)
+    _assert_error(r, 413)
+    assert r.json()["error"] == "TooLarge"
+
+
+def test_api_huge_k_in_query_is_413(client: TestClient) -> None:
+    _assert_error(client.get("/v1/neighbors", params={"word": "rei", "k": str(10**30)}), 413)
+
+
+def test_api_too_large_body_is_413_with_or_without_length(client: TestClient) -> None:
+    big = b'{"words": [' + b'"rei",' * 2000 + b'"rei"]}'
+    _assert_error(
+        client.post("/v1/neighbors", content=big, headers={"content-type": "application/json"}), 413
+    )
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"words": ['
+        for _ in range(2000):
+            yield b'"rei",'
+        yield b'"rei"]}'
+
+    r = client.post("/v1/neighbors", content=chunks(), headers={"content-type": "application/json"})
+    _assert_error(r, 413)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/nada"),
+        ("DELETE", "/v1/neighbors"),
+        ("PATCH", "/v1/models/w2v"),
+        ("GET", "/v1/models/..%2F"),
+    ],
+)
+def test_api_unknown_routes_and_methods_are_4xx(client: TestClient, method: str, path: str) -> None:
+    _assert_error(client.request(method, path), (404, 405, 422))
+
+
+def test_api_wrong_content_type_is_422(client: TestClient) -> None:
+    r = client.post(
+        "/v1/neighbors", content=b"words=rei", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    _assert_error(r, 422)

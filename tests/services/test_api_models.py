@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.registry import Registry
+from services.api.deps import key_matches
+from services.settings import Settings
+from tests.services.vector_models import API_KEY, api_settings, register, serving
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+def client(settings: Settings, registry: Registry) -> Iterator[TestClient]:
+    register(registry, "w2v")
+    register(registry, "w2v", seed=3)
+    with serving(api_settings(settings)) as client:
+        yield client
+
+
+def test_api_models_list_and_show(client: TestClient) -> None:
+    (row,) = client.get("/v1/models").json()["models"]
+    assert row == {"name": "w2v", "kind": "word2vec", "latest": 2, "aliases": {"latest": 2}, "loaded": [2]}
+    detail = client.get("/v1/models/w2v").json()
+    assert [v["version"] for v in detail["versions"]] == [1, 2]
+    meta = detail["versions"][0]["metadata"]
+    assert meta["kind"] == "word2vec"
+    assert "vectors_norm.npy" in meta["files"]
+    assert len(meta["files"]["vectors_norm.npy"]) == 64
+    assert client.get("/v1/models/nada").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [AUTH, {"X-API-Key": API_KEY}, {"authorization": f"bearer {API_KEY}"}],
+    ids=["bearer", "x-api-key", "lower"],
+)
+def test_api_alias_move_with_key_swaps_the_default(client: TestClient, headers: dict[str, str]) -> None:
+    assert client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]["version"] == 2
+    r = client.put("/v1/models/w2v/aliases/production", json={"version": 1}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "w2v", "alias": "production", "version": 1, "previous": None}
+    assert client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer errada"}, {"X-API-Key": ""}, {"Authorization": API_KEY}]
+)
+def test_api_alias_move_without_valid_key_is_401(
+    client: TestClient, headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    r = client.put("/v1/models/w2v/aliases/production", json={"version": 1}, headers=headers)
+    assert r.status_code == 401
+    assert r.json()["error"] == "Unauthorized"
+    assert client.get("/v1/models").json()["models"][0]["aliases"] == {"latest": 2}
+    assert API_KEY not in caplog.text
+
+
+def test_api_no_keys_configured_closes_state_changes(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v")
+    with serving(settings.model_copy(update={"api_keys": []})) as client:
+        r = client.put("/v1/models/w2v/aliases/production", json={"version": 1}, headers=AUTH)
+    assert r.status_code == 401
+    assert "PALAVRA_API_KEYS" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/v1/models/w2v/aliases/production", {"version": 9}, 404),
+        ("/v1/models/nada/aliases/production", {"version": 1}, 404),
+        ("/v1/models/w2v/aliases/9abc", {"version": 1}, 422),
+        ("/v1/models/w2v/aliases/production", {"version": "um"}, 422),
+        ("/v1/models/w2v/aliases/production", {"version": 0}, 422),
+        ("/v1/models/w2v/aliases/production", {}, 422),
+    ],
+)
+def test_api_alias_move_bad_input(client: TestClient, path: str, body: object, status: int) -> None:
+    r = client.put(path, json=body, headers=AUTH)
+    assert r.status_code == status, r.text
+
+
+def test_api_protected_reads_need_a_key(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v")
+    with serving(api_settings(settings, protect_reads=True)) as client:
+        assert client.get("/v1/neighbors", params={"word": "rei"}).status_code == 401
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/neighbors", params={"word": "rei"}, headers=AUTH).status_code == 200
+        assert client.get("/health").status_code == 200
+
+
+def test_api_key_comparison() -> None:
+    assert key_matches("b", ["a", "b"])
+    assert not key_matches("", ["a"])
+    assert not key_matches(None, ["a"])
+    assert not key_matches("ab", ["a"])
+
+
+@pytest.mark.services
+def test_api_models_on_postgresql(settings: Settings) -> None:
+    from tests.conftest import POSTGRES_URL
+
+    pg = settings.model_copy(update={"database_url": POSTGRES_URL})
+    name = f"api-{uuid.uuid4().hex[:8]}"
+    registry = Registry(pg.home, POSTGRES_URL)
+    register(registry, name)
+    register(registry, name, seed=2)
+    with serving(api_settings(pg)) as client:
+        ref = {"word": "rei", "model": name}
+        assert client.get("/v1/neighbors", params=ref).json()["model"]["version"] == 2
+        r = client.put(f"/v1/models/{name}/aliases/production", json={"version": 1}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert client.get("/v1/neighbors", params=ref).json()["model"]["version"] == 1
+        assert client.get(f"/v1/models/{name}").json()["aliases"]["production"] == 1

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.registry import Registry
+from services.api.app import create_app
+from services.settings import Settings
+from tests.services.vector_models import api_settings, register, serving
+
+
+def test_api_health_answers_before_models(settings: Settings) -> None:
+    client = TestClient(create_app(settings))  # no lifespan: nothing loaded
+    assert client.get("/health").json() == {"status": "ok"}
+    r = client.get("/ready")
+    assert r.status_code == 503
+    assert r.json()["error"] == "NotReady"
+    assert client.get("/v1/neighbors", params={"word": "rei"}).status_code == 503
+
+
+def test_api_ready_needs_a_registered_model(settings: Settings, registry: Registry) -> None:
+    with serving(api_settings(settings)) as client:
+        r = client.get("/ready")
+        assert r.status_code == 503
+        assert "no model is registered" in r.json()["detail"]
+        register(registry, "w2v")
+        client.app.state.store.refresh()
+        body = client.get("/ready").json()
+    assert body["status"] == "ready"
+    assert body["models"] == [{"name": "w2v", "version": 1, "kind": "word2vec"}]
+
+
+def test_api_tampered_artifact_is_not_served(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v")
+    (registry.get("w2v@1").path / "vocab.json").write_text('["x"]', encoding="utf-8")
+    with serving(api_settings(settings)) as client:
+        r = client.get("/ready")
+        assert r.status_code == 503
+        assert "sha256" in r.json()["errors"]["w2v@1"]
+        assert client.get("/v1/neighbors", params={"word": "rei"}).status_code == 503
+
+
+def test_api_metrics_count_requests_errors_and_models(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v")
+    with serving(api_settings(settings)) as client:
+        client.get("/v1/neighbors", params={"word": "rei"})
+        client.get("/v1/neighbors", params={"word": "zzzq"})
+        client.get("/nada/de/nada")
+        text = client.get("/metrics").text
+    assert 'palavra_http_requests_total{method="GET",route="/v1/neighbors",status="200"} 1.0' in text
+    assert 'palavra_http_errors_total{route="/v1/neighbors",status="404"} 1.0' in text
+    assert 'route="unmatched"' in text
+    assert (
+        'palavra_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/v1/neighbors"}' in text
+    )
+    assert 'palavra_model_loaded{kind="word2vec",name="w2v",version="1"} 1.0' in text
+
+
+def _has_example(operation: dict) -> bool:
+    texts = str(operation.get("requestBody", "")) + str(operation.get("parameters", ""))
+    texts += str(operation.get("responses", {}).get("200", ""))
+    return "example" in texts
+
+
+def test_api_openapi_has_an_example_for_every_route(settings: Settings) -> None:
+    schema = create_app(settings).openapi()
+    components = schema["components"]["schemas"]
+    missing = []
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            ref = str(op["responses"]["200"]).split("#/components/schemas/")[-1].split("'")[0]
+            if not (_has_example(op) or "examples" in components.get(ref, {})):
+                missing.append(f"{method.upper()} {path}")
+    assert not missing
+
+
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
+def test_api_docs_are_served(settings: Settings, path: str) -> None:
+    assert TestClient(create_app(settings)).get(path).status_code == 200

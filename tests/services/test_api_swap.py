@@ -1,0 +1,53 @@
+"""Hot swap: moving an alias while threads hammer the API fails no request, and the new version takes over."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from models.registry import Registry
+from services.settings import Settings
+from tests.services.vector_models import API_KEY, api_settings, register, serving
+
+
+def test_api_alias_move_under_load_drops_no_request(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v", aliases=("latest", "production"))
+    register(registry, "w2v", seed=7, aliases=("latest",))
+    with serving(api_settings(settings, model_refresh_s=0.05)) as client:
+        stop = threading.Event()
+        statuses: Counter[int] = Counter()
+        versions: list[int] = []
+        lock = threading.Lock()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                r = client.post("/v1/neighbors", json={"words": ["rei", "casa"], "k": 3})
+                with lock:
+                    statuses[r.status_code] += 1
+                    if r.status_code == 200:
+                        versions.append(r.json()["model"]["version"])
+
+        threads = [threading.Thread(target=hammer) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        # moved behind the server's back (as `palavra models alias` does): the poller must notice
+        registry.set_alias("w2v", "production", 2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (not versions or versions[-1] != 2):
+            time.sleep(0.02)
+        time.sleep(0.2)
+        # and back through the API while the load goes on
+        moved = client.put(
+            "/v1/models/w2v/aliases/production", json={"version": 1}, headers={"X-API-Key": API_KEY}
+        )
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join()
+    assert moved.status_code == 200
+    assert set(statuses) == {200}, statuses
+    assert 1 in versions
+    assert 2 in versions
+    assert versions[-1] == 1
