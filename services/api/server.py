@@ -1,0 +1,53 @@
+"""Run the API under uvicorn with the process settings serving needs (``palavra serve`` calls :func:`serve`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from services.api.compute import THREAD_VARIABLES
+from services.settings import Settings
+
+APP = "services.api.app:create_app"
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    access_log: bool = False,
+    log_level: str = "info",
+) -> None:
+    """Serve until interrupted; ``workers`` processes share the memory-mapped matrices.
+
+    Worker processes start from a fresh interpreter, so the thread variables set here reach their numpy before it
+    loads; the current process's numpy is capped at runtime by the app's lifespan handler.
+    """
+    import uvicorn
+
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(settings.compute_threads)
+    metrics_dir: Path | None = None
+    if workers > 1:
+        settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=settings.cache_dir))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        os.environ["PALAVRA_METRICS_DIR"] = str(metrics_dir)
+    try:
+        uvicorn.run(
+            APP,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            log_level=log_level,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,29 @@
+"""``palavra serve``: the HTTP API (see docs/http.md)."""
+
+from __future__ import annotations
+
+import typer
+
+from models.errors import InvalidInput
+from services.cli.app import app
+from services.settings import get_settings
+
+
+@app.command("serve")
+def serve_cli(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, help="Worker processes; they share the memory-mapped word vectors."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request (costs throughput)."),
+    log_level: str = typer.Option("info", help="uvicorn log level: critical, error, warning, info, debug."),
+) -> None:
+    """Serve word neighbours, similarity, analogies, vectors and classification over HTTP."""
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--port must be between 1 and 65535, got {port}")
+    if workers < 1:
+        raise InvalidInput(f"--workers must be at least 1, got {workers}")
+    if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
+        raise InvalidInput(f"unknown --log-level {log_level!r}; use critical, error, warning, info or debug")
+    from services.api.server import serve
+
+    serve(get_settings(), host=host, port=port, workers=workers, access_log=access_log, log_level=log_level)
