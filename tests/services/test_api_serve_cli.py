@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from models.registry import Registry
+from services.settings import Settings
+from tests.conftest import REPO_ROOT
+from tests.services.vector_models import register
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("args", [["--workers", "0"], ["--port", "70000"], ["--log-level", "loud"]])
+def test_api_serve_rejects_bad_options(args: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "serve", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:")
+
+
+def test_api_serve_runs_two_workers_that_answer(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v")
+    port = _free_port()
+    env = {**os.environ, "PALAVRA_HOME": str(settings.home), "PALAVRA_MODEL_REFRESH_S": "0.2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port), "--workers", "2"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        r = httpx.get(f"{url}/v1/neighbors", params={"word": "Rei", "k": 2}, timeout=5)
+        assert r.status_code == 200
+        assert r.headers["x-palavra-model"] == "w2v@1"
+        register(registry, "w2v", seed=3, aliases=("latest", "production"))
+        seen: set[str] = set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and seen != {"w2v@2"}:
+            seen = {
+                httpx.get(f"{url}/v1/neighbors", params={"word": "rei"}, timeout=5).headers["x-palavra-model"]
+                for _ in range(8)
+            }
+        assert seen == {"w2v@2"}  # both workers swapped
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        assert "palavra_http_requests_total" in metrics
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
