@@ -22,6 +22,7 @@ from models.errors import InvalidConfig, InvalidInput, UnknownWord
 from models.registry import Artifact
 from models.vectors import FloatMatrix, Neighbor, WordVectors
 from pipelines.normalize import NormalizeConfig, Normalizer
+from pipelines.phrases import PhraseModel
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,13 @@ class Embeddings:
         normalizer: Normalizer,
         *,
         phrase_delimiter: str | None = None,
+        phrases: PhraseModel | None = None,
         ann: dict[str, Any] | None = None,
     ) -> None:
         self.vectors = vectors
         self.normalizer = normalizer
-        self.phrase_delimiter = phrase_delimiter
+        self.phrases = phrases
+        self.phrase_delimiter = phrases.delimiter if phrases is not None else phrase_delimiter
         self.ann = ann
 
     def __len__(self) -> int:
@@ -67,7 +70,9 @@ class Embeddings:
         """The vocabulary form of a query word: normalised, and phrase-joined when the model has phrases."""
         token = self.normalizer.word(word)
         if self.phrase_delimiter and any(c.isspace() for c in token):
-            token = self.phrase_delimiter.join(token.split())
+            parts = token.split()
+            # learned phrases join as in the training corpus; what is left is joined whole, as a phrase query
+            token = self.phrase_delimiter.join(self.phrases.apply(parts) if self.phrases else parts)
         return token
 
     def lookup(self, words: Sequence[str]) -> list[WordHit]:
@@ -147,12 +152,15 @@ def _normalizer(artifact: Artifact) -> Normalizer:
         ) from exc
 
 
-def _phrase_delimiter(artifact: Artifact) -> str | None:
+def _phrases(artifact: Artifact) -> tuple[PhraseModel | None, str | None]:
+    """The learned phrases (``palavra-phrases`` JSON) or, for other documents, just their delimiter."""
     if not artifact.exists(PHRASES_FILE):
-        return None
-    phrases = artifact.read_json(PHRASES_FILE)
-    delimiter = phrases.get("delimiter", "_") if isinstance(phrases, dict) else "_"
-    return str(delimiter)
+        return None, None
+    data = artifact.read_json(PHRASES_FILE)
+    if isinstance(data, dict) and "format" in data:
+        return PhraseModel.from_json(data), None
+    delimiter = data.get("delimiter", "_") if isinstance(data, dict) else "_"
+    return None, str(delimiter)
 
 
 def load_embeddings(
@@ -178,4 +186,5 @@ def load_embeddings(
             min_vocab=ann_min_vocab,
             cache_dir=cache_dir or artifact.path.parent.parent.parent / "cache",
         )
-    return Embeddings(vectors, _normalizer(artifact), phrase_delimiter=_phrase_delimiter(artifact), ann=ann)
+    phrases, delimiter = _phrases(artifact)
+    return Embeddings(vectors, _normalizer(artifact), phrase_delimiter=delimiter, phrases=phrases, ann=ann)

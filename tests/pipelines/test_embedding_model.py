@@ -80,3 +80,19 @@ def test_embeddings_invalid_normalize_file_is_a_config_error(registry: Registry)
         w.write_json("normalize.json", {"lowercase": "talvez", "nope": 1})
     with pytest.raises(InvalidConfig, match=r"normalize\.json"):
         load_embeddings(registry.open("mau"))
+
+
+def test_embeddings_apply_learned_phrases_to_queries(registry: Registry) -> None:
+    from pipelines.phrases import PhraseModel
+
+    learned = PhraseModel(({"são_paulo": 12.0},), "_", frozenset({"de"}))
+    with registry.create("frases", "word2vec") as w:
+        _vectors().save(w)
+        w.write_json("normalize.json", NormalizeConfig().model_dump(mode="json"))
+        w.write_json("phrases.json", learned.to_json())
+    emb = load_embeddings(registry.open("frases"))
+    assert emb.lookup(["São  Paulo"])[0].token == "são_paulo"
+    assert emb.neighbors(["São Paulo"], k=1)
+    with pytest.raises(UnknownWord) as err:
+        emb.neighbors(["casa azul"])
+    assert err.value.extra["words"] == ["casa azul"]
