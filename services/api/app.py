@@ -15,6 +15,7 @@ from services.api.loaders import loaders_for
 from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.model_store import ModelStore
 from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
+from services.api.routes import jobs as job_routes
 from services.context import open_registry
 from services.settings import Settings, get_settings
 
@@ -56,4 +57,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=collectors)
     for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
         app.include_router(router.router)
+    app.include_router(job_routes.router)
     return app

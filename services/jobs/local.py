@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -151,3 +152,35 @@ class LocalWorkerPool:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def local_job_workers(settings: Settings) -> Iterator[LocalWorkerPool | None]:
+    """``PALAVRA_LOCAL_WORKERS`` worker processes for as long as the block runs (``palavra serve``).
+
+    Nothing starts with the Celery backend (its workers run apart) or with ``PALAVRA_LOCAL_WORKERS=0``.
+    """
+    if settings.job_backend != BACKEND or settings.local_workers < 1:
+        yield None
+        return
+    with LocalWorkerPool(settings, settings.local_workers) as pool:
+        yield pool
+
+
+def run_local_workers(settings: Settings, *, processes: int = 1) -> None:
+    """``palavra worker --backend local``: one worker in this process, or a pool, until SIGTERM / Ctrl-C."""
+    if processes == 1:
+        worker = LocalWorker(settings)
+        worker.stop_on_signals()
+        worker.run()
+        return
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    with LocalWorkerPool(settings, processes) as pool:
+        while not stop.wait(1.0) and any(p.is_alive() for p in pool.processes):
+            pass

@@ -25,5 +25,8 @@ def serve_cli(
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise InvalidInput(f"unknown --log-level {log_level!r}; use critical, error, warning, info or debug")
     from services.api.server import serve
+    from services.jobs.local import local_job_workers
 
-    serve(get_settings(), host=host, port=port, workers=workers, access_log=access_log, log_level=log_level)
+    settings = get_settings()
+    with local_job_workers(settings):  # PALAVRA_LOCAL_WORKERS job workers beside the API (local backend)
+        serve(settings, host=host, port=port, workers=workers, access_log=access_log, log_level=log_level)

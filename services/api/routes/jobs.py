@@ -1,0 +1,303 @@
+"""Batch training jobs over HTTP: submit, list, show, cancel, and a server-sent event stream of progress.
+
+``POST /v1/jobs`` takes JSON (``{"kind", "config"}``) or a multipart form (``kind``, ``config`` as JSON or TOML
+text or file, and the files the config names as ``upload:<filename>``). Uploads stream to the data root under
+``PALAVRA_MAX_UPLOAD_BYTES``; every other body keeps the app-wide limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
+from starlette.types import Message
+
+from models.errors import InvalidInput, NotReady, TooLarge
+from pipelines.config_io import validation_message
+from services.api.deps import SettingsDep, read_access, require_key
+from services.api.job_schemas import (
+    JobAccepted,
+    JobDetail,
+    JobKindName,
+    JobPage,
+    JobRequest,
+    JobStateName,
+    JobSummary,
+    detail_of,
+    summary_of,
+)
+from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES
+from services.jobs.inputs import replace_uploads
+from services.jobs.job import JobState
+from services.jobs.service import JobService, new_job_id
+from services.settings import Settings
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobIdPath = Path(description="The job id returned by POST /v1/jobs.", max_length=64)
+EVENT_POLL_S = 0.5
+KEEPALIVE_S = 15.0
+MAX_FORM_FILES = 16
+MAX_CONFIG_BYTES = 1024 * 1024
+LOG_LINES = 100
+
+_SUBMIT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["kind", "config"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["word2vec", "classifier", "compare"]},
+                        "config": {
+                            "type": "string",
+                            "description": "The config as JSON or TOML (text or file).",
+                        },
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "Input files; the config names each as 'upload:<filename>'.",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def get_jobs(request: Request) -> JobService:
+    """The app's job service, opened on first use over the registry's database."""
+    service: JobService | None = getattr(request.app.state, "jobs", None)
+    if service is None:
+        registry = getattr(request.app.state, "registry", None)
+        if registry is None:
+            raise NotReady("the registry is not open yet; retry in a few seconds")
+        service = JobService.open(request.app.state.settings, registry)
+        request.app.state.jobs = service
+    return service
+
+
+JobsDep = Annotated[JobService, Depends(get_jobs)]
+
+
+# -- submitting ----------------------------------------------------------------------------------------------
+def _limited(request: Request, max_bytes: int) -> Request:
+    """The request with a body that raises :class:`TooLarge` once more than ``max_bytes`` arrive."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(
+            f"a job upload of {int(declared)} bytes is over this server's limit of {max_bytes} bytes "
+            "(PALAVRA_MAX_UPLOAD_BYTES)",
+            limit=max_bytes,
+        )
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > max_bytes:
+            raise TooLarge(
+                f"a job upload of more than {max_bytes} bytes is over this server's limit "
+                "(PALAVRA_MAX_UPLOAD_BYTES)",
+                limit=max_bytes,
+            )
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def _config_text(value: str | UploadFile | None) -> str:
+    if value is None:
+        raise InvalidInput("the form has no 'config' field; send the job's config as JSON or TOML")
+    if isinstance(value, str):
+        return value
+    raw = await value.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise TooLarge(f"the config file is over {MAX_CONFIG_BYTES} bytes", limit=MAX_CONFIG_BYTES)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the config is not UTF-8 text") from None
+
+
+def _parse_config(text: str) -> dict[str, Any]:
+    """A JSON object or a TOML document."""
+    try:
+        data: Any = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"the config is neither a JSON object nor valid TOML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the config must be a JSON object or a TOML document")
+    return data
+
+
+def _save_uploads(
+    service: JobService, settings: Settings, job_id: str, files: list[UploadFile]
+) -> dict[str, str]:
+    saved: dict[str, str] = {}
+    for upload in files:
+        name = upload.filename or "upload"
+        if name in saved:
+            raise InvalidInput(f"two uploaded files are called {name!r}; give them different names")
+        upload.file.seek(0)
+        saved[name] = service.data_root.save_upload(
+            job_id, name, upload.file, max_bytes=settings.max_upload_bytes
+        )
+    return saved
+
+
+async def _submit_multipart(request: Request, service: JobService, settings: Settings) -> JobSummary:
+    form: FormData = await _limited(request, settings.max_upload_bytes).form(
+        max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FILES, max_part_size=MAX_CONFIG_BYTES
+    )
+    kind = form.get("kind")
+    if not isinstance(kind, str):
+        raise InvalidInput("the form has no 'kind' field (word2vec, classifier or compare)")
+    config = _parse_config(await _config_text(form.get("config")))
+    files = [f for key, f in form.multi_items() if key != "config" and isinstance(f, UploadFile)]
+    job_id = new_job_id()
+    try:
+        uploaded = await anyio.to_thread.run_sync(_save_uploads, service, settings, job_id, files)
+        config = replace_uploads(config, uploaded)
+        job = await anyio.to_thread.run_sync(lambda: service.submit(kind, config, job_id=job_id))
+    except BaseException:
+        service.data_root.remove_uploads(job_id)
+        raise
+    finally:
+        await form.close()
+    return summary_of(job)
+
+
+async def _submit_json(request: Request, service: JobService) -> JobSummary:
+    try:
+        body = JobRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise InvalidInput(validation_message(exc, source="request body")) from None
+    job = await anyio.to_thread.run_sync(lambda: service.submit(body.kind, body.config))
+    return summary_of(job)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    dependencies=[Depends(require_key)],
+    responses={**WRITE_RESPONSES, 503: {"description": "The database or the job broker does not answer."}},
+    openapi_extra=_SUBMIT_BODY,
+)
+async def submit_job(request: Request, response: Response, settings: SettingsDep) -> JobAccepted:
+    """Queue a training job (word2vec, classifier or compare); answers at once with its id and URL.
+
+    The config is validated and its input files checked before anything is queued: a config error or a path
+    outside the data root is a 422 and no job is recorded.
+    """
+    service = await anyio.to_thread.run_sync(get_jobs, request)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        job = await _submit_multipart(request, service, settings)
+    else:
+        job = await _submit_json(request, service)
+    response.headers["Location"] = job.url
+    return JobAccepted(id=job.id, kind=job.kind, state=job.state, url=job.url)
+
+
+# -- reading and cancelling ----------------------------------------------------------------------------------
+@router.get("", response_model=JobPage, dependencies=[Depends(read_access)], responses=ERROR_RESPONSES)
+def list_jobs(
+    service: JobsDep,
+    state: JobStateName | None = Query(None, description="Only jobs in this state."),
+    kind: JobKindName | None = Query(None, description="Only jobs of this kind."),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> JobPage:
+    """Jobs, newest first, one page at a time."""
+    jobs, total = service.list_jobs(
+        state=JobState(state) if state else None, kind=kind, limit=limit, offset=offset
+    )
+    return JobPage(items=[summary_of(j) for j in jobs], total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/{job_id}", response_model=JobDetail, dependencies=[Depends(read_access)], responses=ERROR_RESPONSES
+)
+def show_job(service: JobsDep, job_id: str = JobIdPath) -> JobDetail:
+    """One job: state, progress, config, error, the model it registered, and its last log lines."""
+    job = service.get(job_id)
+    return detail_of(job, service.logs(job_id, limit=LOG_LINES))
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobSummary,
+    dependencies=[Depends(require_key)],
+    responses={
+        **WRITE_RESPONSES,
+        409: {"description": "The job already ended, or is registering its model."},
+    },
+)
+def cancel_job(service: JobsDep, job_id: str = JobIdPath) -> JobSummary:
+    """Cancel a queued or running job; its worker stops it within a second and no model is registered."""
+    return summary_of(service.cancel(job_id))
+
+
+# -- server-sent events --------------------------------------------------------------------------------------
+def _event(name: str, data: Any, *, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+async def _events(request: Request, service: JobService, job_id: str) -> AsyncIterator[str]:
+    last_seen: str | None = None
+    last_seq = 0
+    idle = 0.0
+    while True:
+        job = await anyio.to_thread.run_sync(service.get, job_id)
+        lines = await anyio.to_thread.run_sync(partial(service.logs, job_id, after=last_seq))
+        for line in lines:
+            last_seq = line.seq
+            yield _event("log", {"seq": line.seq, "at": line.at, "line": line.line}, event_id=line.seq)
+        summary = summary_of(job).model_dump(mode="json")
+        snapshot = json.dumps(summary, sort_keys=True)
+        if snapshot != last_seen:
+            last_seen, idle = snapshot, 0.0
+            yield _event("progress", summary)
+        if job.state.terminal:
+            yield _event("end", summary)
+            return
+        if idle >= KEEPALIVE_S:
+            idle = 0.0
+            yield ": keep-alive\n\n"
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(EVENT_POLL_S)
+        idle += EVENT_POLL_S
+
+
+@router.get(
+    "/{job_id}/events",
+    dependencies=[Depends(read_access)],
+    responses={**ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,
+)
+def job_events(request: Request, service: JobsDep, job_id: str = JobIdPath) -> StreamingResponse:
+    """Server-sent events until the job ends: ``progress`` (the job summary, when it changes), ``log`` (each new
+    log line) and a final ``end``."""
+    service.get(job_id)  # 404 before the stream starts
+    return StreamingResponse(
+        _events(request, service, job_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
