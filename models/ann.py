@@ -66,6 +66,7 @@ class HnswIndex:
     def __init__(self, index: Any, *, ef_search: int = 128) -> None:
         self.index = index
         self.ef_search = ef_search
+        self._search_params: dict[int, Any] = {}
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -83,11 +84,18 @@ class HnswIndex:
             index.add(np.ascontiguousarray(unit[start : start + 100_000], dtype=np.float32))
         return cls(index)
 
+    def _params(self, ef: int) -> Any:
+        params = self._search_params.get(ef)
+        if params is None:  # built once per ef: a per-call object costs as much as a small search
+            import faiss
+
+            params = faiss.SearchParametersHNSW(efSearch=ef)  # type: ignore[attr-defined]
+            self._search_params[ef] = params
+        return params
+
     def search(self, queries: FloatMatrix, k: int) -> tuple[IdMatrix, FloatMatrix]:
         """Ids (``-1`` where fewer than ``k`` were found) and inner products of the ``k`` best rows per query."""
-        import faiss
-
-        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))  # type: ignore[attr-defined]
+        params = self._params(max(self.ef_search, k))
         q = np.ascontiguousarray(queries, dtype=np.float32)
         scores, ids = self.index.search(q, k, params=params)
         return ids.astype(np.int64, copy=False), scores
