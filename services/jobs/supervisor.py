@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import signal
 import socket
-import time
+import threading
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 
@@ -44,9 +44,16 @@ def worker_id(role: str) -> str:
 
 
 def job_context() -> ForkServerContext:
-    """The multiprocessing context job processes start from (trainers preloaded in the forkserver)."""
+    """The multiprocessing context job processes start from, its forkserver running with the trainers imported.
+
+    Started here, before any job is claimed: importing torch and gensim takes seconds, and a job start that
+    waited for it would miss its first heartbeats.
+    """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
+    warmup = ctx.Process(target=_noop, name="palavra-forkserver-warmup")
+    warmup.start()
+    warmup.join()
     return ctx
 
 
@@ -85,6 +92,11 @@ class JobSupervisor:
 
     def run(self, job_id: str) -> JobState:
         """Run the job this worker has claimed until it ends; returns its final state."""
+        with _Heartbeat(self.store, job_id, self.worker, every_s=self.settings.heartbeat_s):
+            exitcode = self._run_process(job_id)
+        return self._settle(job_id, exitcode)
+
+    def _run_process(self, job_id: str) -> int | None:
         # the child reads until EOF: when this process dies, the child exits too
         reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
@@ -99,7 +111,7 @@ class JobSupervisor:
             reason = f"could not start the job's process on {self.worker}: {type(exc).__name__}: {exc}"
             self.store.fail(job_id, reason, worker=self.worker)
             self.store.log(job_id, f"failed: {reason}")
-            return self.store.get(job_id).state
+            return None
         finally:
             reader.close()
         self.store.log(job_id, f"running on {self.worker} (process {proc.pid})")
@@ -107,10 +119,9 @@ class JobSupervisor:
             self._watch(job_id, proc)
         finally:
             writer.close()
-        return self._settle(job_id, proc.exitcode)
+        return proc.exitcode
 
     def _watch(self, job_id: str, proc: BaseProcess) -> None:
-        last_beat = time.monotonic()
         while True:
             proc.join(POLL_S)
             if proc.exitcode is not None:
@@ -120,11 +131,7 @@ class JobSupervisor:
                 _terminate(proc)
                 return
             try:
-                if time.monotonic() - last_beat >= self.settings.heartbeat_s:
-                    mine = self.store.heartbeat(job_id, self.worker)
-                    last_beat = time.monotonic()
-                else:
-                    mine = self.store.still_running(job_id, self.worker)
+                mine = self.store.still_running(job_id, self.worker)
             except DatabaseUnavailable as exc:
                 # keep training through a database outage; the reaper decides if it lasts too long
                 log.warning("job %s: %s", job_id, exc.detail)
@@ -144,6 +151,38 @@ class JobSupervisor:
         if job.state is not JobState.SUCCEEDED:
             remove_leftovers(self.store, job_id, settings=self.settings)
         return job.state
+
+
+class _Heartbeat:
+    """A thread that heartbeats one job every ``every_s`` while the block runs, whatever the main thread does."""
+
+    def __init__(self, store: JobStore, job_id: str, worker: str, *, every_s: float) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.worker = worker
+        self.every_s = every_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"palavra-heartbeat-{job_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.every_s):
+            try:
+                if not self.store.heartbeat(self.job_id, self.worker):
+                    return  # cancelled or reaped: the main loop sees it and stops the process
+            except DatabaseUnavailable as exc:
+                log.warning("job %s heartbeat: %s", self.job_id, exc.detail)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _noop() -> None:
+    """Started once per worker so the forkserver finishes importing the trainers before the first job."""
 
 
 def _terminate(proc: BaseProcess) -> None:

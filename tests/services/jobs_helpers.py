@@ -1,0 +1,248 @@
+"""Helpers for the jobs tests: real worker processes, a throwaway PostgreSQL database, job configs, a TCP proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from services.jobs.job import Job
+from services.jobs.service import JobService
+from services.settings import Settings
+from tests.conftest import POSTGRES_URL, REDIS_URL, REPO_ROOT, make_sentences
+
+T = TypeVar("T")
+HEARTBEAT_S = 0.3
+JOB_TIMEOUT_S = 5.0
+
+
+def wait_until(
+    check: Callable[[], T | None], *, timeout: float = 60.0, every: float = 0.1, what: str = ""
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail the test with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or check}")
+        time.sleep(every)
+
+
+def job_settings(root: Path, *, backend: str, database_url: str | None = None, **changes: Any) -> Settings:
+    """Settings for a jobs test: a fresh home and data root, fast heartbeats, a queue of its own."""
+    values: dict[str, Any] = {
+        "home": root / "home",
+        "data_root": root / "data",
+        "database_url": database_url,
+        "job_backend": backend,
+        "broker_url": REDIS_URL,
+        "job_queue": f"palavra-test-{uuid.uuid4().hex[:12]}",
+        "heartbeat_s": HEARTBEAT_S,
+        "job_timeout_s": JOB_TIMEOUT_S,
+        "local_workers": 0,
+        **changes,
+    }
+    settings = Settings(**values)
+    settings.effective_data_root.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a ``palavra`` process see ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PALAVRA_")}
+    for field in ("home", "data_root", "database_url", "job_backend", "broker_url", "job_queue"):
+        value = getattr(settings, field)
+        if value is not None:
+            env[f"PALAVRA_{field.upper()}"] = str(value)
+    for field in ("heartbeat_s", "job_timeout_s", "local_workers"):
+        env[f"PALAVRA_{field.upper()}"] = str(getattr(settings, field))
+    if settings.api_keys:
+        env["PALAVRA_API_KEYS"] = ",".join(settings.api_keys)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up, as when a machine dies."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(settings: Settings, log_dir: Path, *, backend: str | None = None) -> WorkerProcess:
+    """A real ``palavra worker`` process for ``settings``, logging to a file under ``log_dir``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "services.cli.main",
+                "worker",
+                "--backend",
+                backend or settings.job_backend,
+            ],
+            cwd=REPO_ROOT,
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return WorkerProcess(proc, log)
+
+
+@contextlib.contextmanager
+def workers(settings: Settings, log_dir: Path, n: int = 1) -> Iterator[list[WorkerProcess]]:
+    started = [start_worker(settings, log_dir) for _ in range(n)]
+    try:
+        yield started
+    finally:
+        for w in started:
+            w.stop()
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for this test session (created, then dropped)."""
+    name = f"palavra_jobs_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def forget_queue(settings: Settings) -> None:
+    """Remove the Redis keys a test queue left behind."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    queue = settings.job_queue
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    client.close()
+
+
+# -- job configs ---------------------------------------------------------------------------------------------
+def write_corpus(settings: Settings, name: str, n_sentences: int) -> str:
+    """A corpus file under the data root; returns its path relative to the data root."""
+    path = settings.effective_data_root / name
+    if not path.exists():
+        path.write_text("\n".join(make_sentences(n_sentences, seed=n_sentences)) + "\n", encoding="utf-8")
+    return name
+
+
+def word2vec_config(name: str, corpus: str, *, epochs: int = 2) -> dict[str, Any]:
+    return {
+        "name": name,
+        "corpus": [corpus],
+        "evaluate": False,
+        "train": {"algorithm": "word2vec", "vector_size": 12, "min_count": 1, "epochs": epochs, "workers": 1},
+    }
+
+
+def quick_job(service: JobService, name: str) -> Job:
+    corpus = write_corpus(service.settings, "quick.txt", 300)
+    return service.submit("word2vec", word2vec_config(name, corpus, epochs=2))
+
+
+def long_job(service: JobService, name: str) -> Job:
+    """A job that trains for many seconds, reporting progress each epoch (to cancel or kill mid-way)."""
+    corpus = write_corpus(service.settings, "long.txt", 5_000)
+    return service.submit("word2vec", word2vec_config(name, corpus, epochs=200))
+
+
+def job_pid(service: JobService, job_id: str) -> int | None:
+    """The pid of the process running the job, from its 'running on ... (process N)' log line."""
+    for line in service.logs(job_id):
+        if line.line.startswith("running on ") and "(process " in line.line:
+            return int(line.line.rsplit("(process ", 1)[1].rstrip(")"))
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) counts as gone
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return True
+
+
+def leftovers(settings: Settings) -> list[Path]:
+    """Staging folders and upload folders still on disk."""
+    staging = settings.home / "artifacts" / ".staging"
+    uploads = settings.effective_data_root / "uploads"
+    return [p for folder in (staging, uploads) if folder.is_dir() for p in folder.iterdir()]
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a target; :meth:`close` drops every connection, as a database going down."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._closed = True
+        self.server.close()
+        for s in self._socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()

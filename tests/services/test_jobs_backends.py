@@ -1,0 +1,194 @@
+"""The same job scenarios on both backends, with real worker processes.
+
+local: SQLite and two `palavra worker --backend local` processes. celery: PostgreSQL and Redis on loopback and
+two `palavra worker --backend celery` processes. Faults are real: a worker is SIGKILLed or SIGTERMed mid-job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from models.errors import ModelNotFound
+from services.context import open_registry
+from services.jobs.job import Job, JobState
+from services.jobs.service import JobService
+from services.settings import Settings
+from tests.services.jobs_helpers import (
+    JOB_TIMEOUT_S,
+    WorkerProcess,
+    forget_queue,
+    job_pid,
+    job_settings,
+    leftovers,
+    long_job,
+    pid_alive,
+    postgres_database,
+    quick_job,
+    start_worker,
+    wait_until,
+    word2vec_config,
+)
+
+BACKENDS = ["local", pytest.param("celery", marks=pytest.mark.services)]
+
+
+@dataclass
+class Backend:
+    name: str
+    settings: Settings
+    service: JobService
+    logs: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def worker_running(self, job: Job) -> WorkerProcess:
+        """The worker process whose id the job record names (role@host:pid)."""
+        assert job.worker is not None
+        pid = int(job.worker.rsplit(":", 1)[1])
+        return next(w for w in self.workers if w.proc.pid == pid)
+
+    def replace(self, dead: WorkerProcess) -> None:
+        self.workers.remove(dead)
+        self.workers.append(start_worker(self.settings, self.logs))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """A backend with two worker processes for the whole module."""
+    root = tmp_path_factory.mktemp(f"jobs-{request.param}")
+    with postgres_database() if request.param == "celery" else contextlib.nullcontext() as url:
+        settings = job_settings(root, backend=request.param, database_url=url)
+        b = Backend(request.param, settings, JobService.open(settings), root / "logs")
+        b.workers = [start_worker(settings, b.logs) for _ in range(2)]
+        try:
+            yield b
+        finally:
+            for w in b.workers:
+                w.stop()
+            b.service.store.engine.dispose()
+            forget_queue(settings)
+
+
+def _finished(service: JobService, job_id: str, *, timeout: float = 120.0) -> JobState:
+    return wait_until(
+        lambda: (job := service.get(job_id)).state.terminal and job.state,
+        timeout=timeout,
+        what=f"job {job_id} to end",
+    )
+
+
+def _at_epoch(service: JobService, job_id: str, epoch: int = 2) -> Job:
+    return wait_until(
+        lambda: (
+            (job := service.get(job_id)).state is JobState.RUNNING
+            and (job.progress.epoch or 0) >= epoch
+            and job
+        ),
+        timeout=120,
+        what=f"job {job_id} to reach epoch {epoch}",
+    )
+
+
+def test_jobs_run_to_success_with_progress_logs_and_model(backend: Backend) -> None:
+    service = backend.service
+    job = quick_job(service, "quick")
+    assert job.state is JobState.QUEUED
+    assert _finished(service, job.id) is JobState.SUCCEEDED
+    done = service.get(job.id)
+    assert done.model_ref == "quick@1"
+    assert done.progress.fraction == 1.0
+    assert done.progress.epoch == 2
+    assert done.started_at is not None
+    assert done.finished_at is not None
+    assert done.created_at <= done.started_at <= done.finished_at
+    assert done.worker is not None
+    assert done.worker.startswith(f"{backend.name}@")
+    lines = [line.line for line in service.logs(job.id)]
+    assert any(line.startswith("epoch 2/2") for line in lines)
+    assert lines[-1] == "succeeded; registered quick@1"
+    assert open_registry(backend.settings).get("quick@1").metadata["job_id"] == job.id
+
+
+def test_jobs_failure_is_recorded_and_the_worker_goes_on(backend: Backend) -> None:
+    service = backend.service
+    (backend.settings.effective_data_root / "vazio.txt").write_text("\n\n", encoding="utf-8")
+    bad = [service.submit("word2vec", word2vec_config(f"empty-{i}", "vazio.txt")) for i in range(2)]
+    good = [quick_job(service, f"after-failure-{i}") for i in range(2)]
+    for job in bad:
+        assert _finished(service, job.id) is JobState.FAILED
+        failed = service.get(job.id)
+        assert failed.error is not None
+        assert failed.error.startswith("EmptyCorpus:")
+        assert failed.model_ref is None
+    for job in good:
+        assert _finished(service, job.id) is JobState.SUCCEEDED
+    with pytest.raises(ModelNotFound):
+        open_registry(backend.settings).versions("empty-0")
+
+
+def test_jobs_cancelled_jobs_register_nothing_leave_nothing_and_queued_ones_never_run(
+    backend: Backend,
+) -> None:
+    service = backend.service
+    running = [long_job(service, f"cancelled-{i}") for i in range(2)]  # one per worker
+    pids = [job_pid(service, _at_epoch(service, job.id).id) for job in running]
+    queued = quick_job(service, "cancelled-queued")  # both workers are busy
+    assert service.cancel(queued.id).state is JobState.CANCELLED
+    for job in running:
+        assert service.cancel(job.id).state is JobState.CANCELLED
+    for pid in pids:
+        assert pid is not None
+        wait_until(lambda pid=pid: not pid_alive(pid), timeout=15, what="the cancelled job's process to stop")
+    probe = quick_job(service, "after-cancel")
+    assert _finished(service, probe.id) is JobState.SUCCEEDED
+    registry = open_registry(backend.settings)
+    for job in [*running, queued]:
+        record = service.get(job.id)
+        assert record.state is JobState.CANCELLED
+        assert record.model_ref is None
+        with pytest.raises(ModelNotFound):
+            registry.versions(str(job.config["name"]))
+    assert service.get(queued.id).started_at is None
+    assert leftovers(backend.settings) == []
+
+
+def test_jobs_killed_worker_fails_its_job_and_loses_nothing(backend: Backend) -> None:
+    service = backend.service
+    doomed = _at_epoch(service, long_job(service, "doomed").id)
+    victim = backend.worker_running(doomed)
+    pid = job_pid(service, doomed.id)
+    assert pid is not None
+    victim.kill()
+    # the job's own process dies with its worker: nothing trains on without heartbeats
+    wait_until(lambda: not pid_alive(pid), timeout=10, what="the orphaned job process to exit")
+    after = quick_job(service, "after-kill")
+    assert _finished(service, after.id) is JobState.SUCCEEDED  # the surviving worker takes it
+    assert _finished(service, doomed.id, timeout=JOB_TIMEOUT_S + 60) is JobState.FAILED
+    failed = service.get(doomed.id)
+    assert failed.error is not None
+    assert "stopped sending heartbeats" in failed.error
+    assert failed.model_ref is None
+    with pytest.raises(ModelNotFound):
+        open_registry(backend.settings).versions("doomed")
+    assert leftovers(backend.settings) == []
+    backend.replace(victim)
+
+
+def test_jobs_worker_stopped_with_sigterm_fails_its_job_with_that_reason(backend: Backend) -> None:
+    service = backend.service
+    job = _at_epoch(service, long_job(service, "interrupted").id)
+    victim = backend.worker_running(job)
+    victim.stop()
+    assert victim.proc.returncode == 0, victim.output()
+    failed = service.get(job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None
+    assert "was stopped (SIGTERM" in failed.error
+    with pytest.raises(ModelNotFound):
+        open_registry(backend.settings).versions("interrupted")
+    assert leftovers(backend.settings) == []
+    backend.replace(victim)
