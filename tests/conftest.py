@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 from pathlib import Path
 
@@ -108,3 +109,65 @@ def pt_corpus_file(tmp_path_factory: pytest.TempPathFactory, pt_sentences: list[
     path = tmp_path_factory.mktemp("corpus") / "frases.txt"
     path.write_text("\n".join(pt_sentences) + "\n", encoding="utf-8")
     return path
+
+
+_TINY_TRAIN = {
+    "vector_size": 16,
+    "window": 3,
+    "min_count": 2,
+    "sample": 0.0,
+    "epochs": 30,
+    "workers": 1,
+    "seed": 7,
+    "bucket": 20_000,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_word2vec(tmp_path_factory: pytest.TempPathFactory, pt_corpus_file: Path):  # type: ignore[no-untyped-def]
+    """``register(registry, algorithm="word2vec", name=None) -> ModelVersion``: a tiny trained model, copied in.
+
+    Each algorithm is trained once per session (16 dimensions, 30 epochs on ``pt_corpus_file``, through the real
+    ``train_word2vec`` pipeline); every call copies its artifact files into the given registry as a new version.
+    """
+    from pipelines.datasets import DataCatalog
+    from pipelines.word2vec.config import Word2VecRun
+    from pipelines.word2vec.train import train_word2vec
+
+    home = tmp_path_factory.mktemp("tiny-word2vec")
+    source = Registry(home)
+    catalog = DataCatalog(None, home / "cache")
+    trained = {}
+    for algorithm in ("word2vec", "fasttext"):
+        run = Word2VecRun(
+            name=f"tiny-{algorithm}",
+            corpus=[str(pt_corpus_file)],
+            train={"algorithm": algorithm, "architecture": "skipgram", **_TINY_TRAIN},
+            evaluate=False,
+        )
+        trained[algorithm] = train_word2vec(run, registry=source, catalog=catalog, cache_dir=home / "cache")
+
+    def register(registry: Registry, algorithm: str = "word2vec", name: str | None = None):  # type: ignore[no-untyped-def]
+        original = trained[algorithm]
+        skip = {"name", "kind", "created_at", "files", "versions"}
+        with registry.create(name or original.name, original.kind) as writer:
+            for path in sorted(original.path.rglob("*")):
+                rel = path.relative_to(original.path).as_posix()
+                if path.is_file() and rel != "metadata.json":
+                    shutil.copyfile(path, writer.file(rel))
+            writer.metadata.update({k: v for k, v in original.metadata.items() if k not in skip})
+        return writer.version  # type: ignore[attr-defined]
+
+    return register
+
+
+@pytest.fixture
+def w2v_model(registry: Registry, tiny_word2vec):  # type: ignore[no-untyped-def]
+    """A tiny skip-gram Word2Vec model registered as ``tiny-word2vec`` in this test's registry."""
+    return tiny_word2vec(registry, "word2vec")
+
+
+@pytest.fixture
+def ft_model(registry: Registry, tiny_word2vec):  # type: ignore[no-untyped-def]
+    """A tiny skip-gram FastText model (subword vectors) registered as ``tiny-fasttext``."""
+    return tiny_word2vec(registry, "fasttext")

@@ -1,4 +1,15 @@
 """Every CLI command, one module each; importing this package registers them all."""
 
-from services.cli.commands import data_cmd, models_cmd, preprocess_cmd, serve_cmd  # noqa: F401
-from services.cli.commands import jobs_cmd, worker_cmd  # noqa: F401
+from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
+    data_cmd,
+    evaluate_word2vec_cmd,
+    export_cmd,
+    import_cmd,
+    jobs_cmd,
+    models_cmd,
+    neighbors_cmd,
+    preprocess_cmd,
+    serve_cmd,
+    train_word2vec_cmd,
+    worker_cmd,
+)

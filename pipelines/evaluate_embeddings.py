@@ -1,0 +1,330 @@
+"""Intrinsic evaluation of word vectors: word analogies (3CosAdd, 3CosMul) and word-pair similarity (Spearman).
+
+Analogy files use the Mikolov ``questions-words`` format: ``: section`` lines, then ``a b c d`` lines meaning
+*a is to b as c is to d*; the model is asked for ``d`` from ``b - a + c``. Word-pair files are TSV lines
+``word1 word2 [POS ...] score``, with or without a header line.
+
+Test words are normalised with the model's own :class:`~pipelines.normalize.Normalizer` (``word``), so the
+capitalised proper nouns of the analogy sets meet a lowercased vocabulary.
+
+Rules, chosen to match gensim's ``evaluate_word_analogies`` where it has one:
+
+* Candidate answers are the ``restrict_vocab`` most frequent words (default 300,000, gensim's default),
+  the three prompt words excluded.
+* A question is *answered* when the model has vectors for the three prompt words (on FastText models from
+  subword n-grams too, unless ``subwords=False``) and the expected answer is a candidate; otherwise it is
+  *skipped*. ``accuracy`` is correct / answered; ``accuracy_all`` is correct / all questions, i.e. skipped
+  questions count as wrong. Sections named ``gram*`` are syntactic, the others semantic.
+* A word pair is used when both words have vectors (subwords count on FastText models); ``oov_ratio`` is the
+  share of pairs left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from models.errors import DatasetError, UnknownWord
+from models.vectors import FloatMatrix, WordVectors
+from pipelines.datasets import DataCatalog
+
+DEFAULT_RESTRICT_VOCAB = 300_000
+# scores held in memory at once while answering analogies (questions x candidates)
+_SCORE_BUDGET = 8_000_000
+WordFn = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class AnalogyQuestion:
+    """One ``a b c d`` line of an analogy file and the section it sits in."""
+
+    section: str
+    words: tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class WordPair:
+    """Two words and their human similarity score."""
+
+    first: str
+    second: str
+    score: float
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise DatasetError(f"evaluation file {path} does not exist") from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"evaluation file {path} is not UTF-8 text (is it a binary file?)") from exc
+    except OSError as exc:
+        raise DatasetError(f"evaluation file {path} cannot be read: {exc.strerror}") from exc
+
+
+def read_analogies(path: Path) -> list[AnalogyQuestion]:
+    """Questions of a ``questions-words`` file.
+
+    Raises:
+        DatasetError: the file is missing, not text, has a line that is not four words, or holds no question.
+    """
+    section = "default"
+    out: list[AnalogyQuestion] = []
+    for lineno, raw in enumerate(_read_lines(path), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(":"):
+            section = line[1:].strip() or "default"
+            continue
+        parts = line.split()
+        if len(parts) != 4:
+            raise DatasetError(
+                f"{path}:{lineno}: an analogy line needs four words 'a b c d', got {len(parts)}: {line[:60]!r}"
+            )
+        out.append(AnalogyQuestion(section, (parts[0], parts[1], parts[2], parts[3])))
+    if not out:
+        raise DatasetError(f"{path} holds no analogy question (expected ': section' and 'a b c d' lines)")
+    return out
+
+
+def _parse_score(text: str) -> float | None:
+    try:
+        return float(text.replace(",", "."))
+    except ValueError:
+        return None
+
+
+def read_word_pairs(path: Path) -> list[WordPair]:
+    """Pairs of a similarity TSV (``word1 word2 [...] score``); a first line without a numeric score is a header.
+
+    Raises:
+        DatasetError: the file is missing, not text, has a malformed line, or holds no pair.
+    """
+    out: list[WordPair] = []
+    for lineno, raw in enumerate(_read_lines(path), start=1):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        parts = raw.rstrip("\n").split("\t") if "\t" in raw else raw.split()
+        score = _parse_score(parts[-1].strip()) if len(parts) >= 3 else None
+        if score is None:
+            if lineno == 1:
+                continue  # header
+            raise DatasetError(
+                f"{path}:{lineno}: expected 'word1<TAB>word2[<TAB>...]<TAB>score', got {raw[:60]!r}"
+            )
+        out.append(WordPair(parts[0].strip(), parts[1].strip(), score))
+    if not out:
+        raise DatasetError(f"{path} holds no word pair (expected 'word1<TAB>word2<TAB>...<TAB>score' lines)")
+    return out
+
+
+class _Lookup:
+    """Unit vectors of test words: vocabulary rows, else subword compositions when allowed; cached per word."""
+
+    def __init__(self, vectors: WordVectors, *, subwords: bool) -> None:
+        self.vectors = vectors
+        self.subwords = subwords and vectors.has_subwords
+        self._cache: dict[str, FloatMatrix | None] = {}
+
+    def unit(self, word: str) -> FloatMatrix | None:
+        if word not in self._cache:
+            self._cache[word] = self._compute(word)
+        return self._cache[word]
+
+    def _compute(self, word: str) -> FloatMatrix | None:
+        i = self.vectors.index.get(word)
+        if i is not None:
+            return np.asarray(self.vectors.normed[i], dtype=np.float32)
+        if not self.subwords:
+            return None
+        try:
+            units = self.vectors.unit_matrix([word])
+        except UnknownWord:
+            return None
+        row: FloatMatrix = units[0]
+        return row
+
+
+def candidate_rows(vectors: WordVectors, restrict_vocab: int) -> npt.NDArray[np.int64]:
+    """Row numbers of the ``restrict_vocab`` most frequent words (row order when counts are unknown)."""
+    n = min(restrict_vocab, len(vectors))
+    if vectors.counts is None:
+        return np.arange(n, dtype=np.int64)
+    order = np.argsort(-np.asarray(vectors.counts), kind="stable")
+    return np.asarray(order[:n], dtype=np.int64)
+
+
+def _is_syntactic(section: str) -> bool:
+    return section.startswith("gram")
+
+
+def _score_batch(
+    prompts: FloatMatrix, candidates: FloatMatrix, excluded: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Best candidate by 3CosAdd and by 3CosMul for ``m`` questions (prompts: m x 3 x d, rows a, b, c)."""
+    m, _, dim = prompts.shape
+    raw = (prompts.reshape(3 * m, dim) @ candidates.T).reshape(m, 3, -1)  # cosines to every candidate
+    a, b, c = raw[:, 0], raw[:, 1], raw[:, 2]
+    rows = np.arange(m)[:, None]
+    add = b - a + c
+    add[rows, excluded] = -np.inf
+    # 3CosMul (Levy & Goldberg 2014): cosines shifted to [0, 1], epsilon 1e-3 as in WordVectors.analogy
+    mul = (b + 1.0) * (c + 1.0) / (2.0 * (a + 1.0 + 2e-3))
+    mul[rows, excluded] = -np.inf
+    return np.argmax(add, axis=1), np.argmax(mul, axis=1)
+
+
+def _tally(
+    questions: Sequence[AnalogyQuestion], answered: Sequence[int], correct: dict[str, npt.NDArray[np.bool_]]
+) -> dict[str, Any]:
+    groups: dict[str, list[int]] = {}
+    kinds: dict[str, list[int]] = {"semantic": [], "syntactic": []}
+    for qi, q in enumerate(questions):
+        groups.setdefault(q.section, []).append(qi)
+        kinds["syntactic" if _is_syntactic(q.section) else "semantic"].append(qi)
+    position = {qi: pos for pos, qi in enumerate(answered)}
+
+    def score(indices: Sequence[int]) -> dict[str, Any]:
+        hits = [position[qi] for qi in indices if qi in position]
+        out: dict[str, Any] = {"questions": len(indices), "answered": len(hits)}
+        for method, ok in correct.items():
+            right = int(ok[hits].sum()) if hits else 0
+            out[method] = {
+                "correct": right,
+                "accuracy": right / len(hits) if hits else 0.0,
+                "accuracy_all": right / len(indices) if indices else 0.0,
+            }
+        return out
+
+    total = score(range(len(questions)))
+    total["skipped"] = total["questions"] - total["answered"]
+    total["semantic"] = score(kinds["semantic"])
+    total["syntactic"] = score(kinds["syntactic"])
+    total["sections"] = {name: score(indices) for name, indices in groups.items()}
+    return total
+
+
+def evaluate_analogies(
+    vectors: WordVectors,
+    questions: Sequence[AnalogyQuestion],
+    *,
+    normalize: WordFn | None = None,
+    restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
+    subwords: bool = True,
+) -> dict[str, Any]:
+    """Analogy accuracy by 3CosAdd and 3CosMul, overall, per section and for semantic / syntactic sections.
+
+    Args:
+        vectors: the model.
+        questions: from :func:`read_analogies`.
+        normalize: maps a test word to the model's spelling (the model's ``Normalizer.word``).
+        restrict_vocab: candidate answers are this many most frequent words.
+        subwords: let FastText models build vectors for unknown prompt words from subword n-grams.
+    """
+    norm = normalize or (lambda w: w)
+    rows = candidate_rows(vectors, restrict_vocab)
+    cand_pos = {vectors.words[int(r)]: pos for pos, r in enumerate(rows)}
+    # one extra zero row: the column that prompt words outside the candidates "exclude"
+    pad = len(rows)
+    candidates = np.zeros((pad + 1, vectors.dim), dtype=np.float32)
+    candidates[:pad] = vectors.normed[rows]
+    lookup = _Lookup(vectors, subwords=subwords)
+    answered: list[int] = []
+    prompts: list[FloatMatrix] = []
+    excluded: list[list[int]] = []
+    expected: list[int] = []
+    for qi, q in enumerate(questions):
+        a, b, c, d = (norm(w) for w in q.words)
+        units = [lookup.unit(w) for w in (a, b, c)]
+        if d not in cand_pos or any(u is None for u in units):
+            continue
+        answered.append(qi)
+        prompts.append(np.stack(units))  # type: ignore[arg-type]
+        excluded.append([cand_pos.get(w, pad) for w in (a, b, c)])
+        expected.append(cand_pos[d])
+    correct = {"3cosadd": np.zeros(len(answered), bool), "3cosmul": np.zeros(len(answered), bool)}
+    step = max(1, _SCORE_BUDGET // max(1, len(rows)))
+    for start in range(0, len(answered), step):
+        stop = min(start + step, len(answered))
+        excl = np.array(excluded[start:stop], dtype=np.int64)
+        best_add, best_mul = _score_batch(np.stack(prompts[start:stop]), candidates, excl)
+        target = np.array(expected[start:stop])
+        correct["3cosadd"][start:stop] = best_add == target
+        correct["3cosmul"][start:stop] = best_mul == target
+    result = _tally(questions, answered, correct)
+    result.update(restrict_vocab=len(rows), subwords=lookup.subwords)
+    return result
+
+
+def evaluate_word_pairs(
+    vectors: WordVectors,
+    pairs: Sequence[WordPair],
+    *,
+    normalize: WordFn | None = None,
+    subwords: bool = True,
+) -> dict[str, Any]:
+    """Spearman (and Pearson) correlation between cosine similarity and human scores over the known pairs."""
+    from scipy.stats import pearsonr, spearmanr
+
+    norm = normalize or (lambda w: w)
+    lookup = _Lookup(vectors, subwords=subwords)
+    model_scores: list[float] = []
+    human: list[float] = []
+    unknown: set[str] = set()
+    for pair in pairs:
+        first, second = norm(pair.first), norm(pair.second)
+        u, v = lookup.unit(first), lookup.unit(second)
+        if u is None or v is None:
+            unknown.update(w for w, vec in ((first, u), (second, v)) if vec is None)
+            continue
+        model_scores.append(float(np.dot(u, v)))
+        human.append(pair.score)
+    used = len(model_scores)
+    enough = used >= 3 and len(set(human)) > 1
+    return {
+        "pairs": len(pairs),
+        "used": used,
+        "oov_ratio": 1.0 - used / len(pairs),
+        "oov_words": sorted(unknown)[:50],
+        "spearman": float(spearmanr(model_scores, human).statistic) if enough else None,
+        "pearson": float(pearsonr(model_scores, human).statistic) if enough else None,
+        "subwords": lookup.subwords,
+    }
+
+
+def _read_all(paths: Sequence[Path], reader: Callable[[Path], list[Any]]) -> list[Any]:
+    return [item for path in paths for item in reader(path)]
+
+
+def evaluate_embeddings(
+    vectors: WordVectors,
+    catalog: DataCatalog,
+    *,
+    analogies: Sequence[str] = (),
+    pairs: Sequence[str] = (),
+    normalize: WordFn | None = None,
+    restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
+    subwords: bool = True,
+) -> dict[str, Any]:
+    """Every named analogy and word-pair set (catalogue names or paths), keyed by the name as given.
+
+    Raises:
+        DatasetNotFound / DownloadError: a name the catalogue cannot resolve.
+        DatasetError: a file that is not in the expected format.
+    """
+    out: dict[str, Any] = {"analogies": {}, "pairs": {}}
+    for spec in analogies:
+        questions = _read_all(catalog.resolve(spec), read_analogies)
+        out["analogies"][spec] = evaluate_analogies(
+            vectors, questions, normalize=normalize, restrict_vocab=restrict_vocab, subwords=subwords
+        )
+    for spec in pairs:
+        word_pairs = _read_all(catalog.resolve(spec), read_word_pairs)
+        out["pairs"][spec] = evaluate_word_pairs(vectors, word_pairs, normalize=normalize, subwords=subwords)
+    return out

@@ -1,0 +1,150 @@
+"""Configuration of a word-vector training run: what to read, how to normalise it, how gensim trains on it.
+
+:class:`Word2VecRun` is the whole recipe (saved as the artifact's ``config.json``); :class:`Word2VecConfig` is its
+``[train]`` table. Both forbid unknown keys, so a misspelt TOML key is an error rather than a silent default.
+
+The defaults were chosen by measurement on a 15M-token Portuguese corpus (see docs/word2vec.md and
+benchmarks/results/word2vec.md): FastText (subword n-grams 3-5) ... tuned below.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.errors import InvalidConfig
+from pipelines.config_io import read_toml, validation_message
+from pipelines.normalize import NormalizeConfig
+from pipelines.phrases import PhraseConfig
+
+ALGORITHMS = ("word2vec", "fasttext")
+
+
+class Word2VecConfig(BaseModel):
+    """How gensim trains: architecture, objective, sizes and schedule (gensim's names where it has one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algorithm: Literal["word2vec", "fasttext"] = Field(
+        default="fasttext",
+        description="fasttext also learns character n-gram vectors, so unknown words still get vectors.",
+    )
+    architecture: Literal["cbow", "skipgram"] = "cbow"
+    loss: Literal["negative", "hs"] = Field(
+        default="negative", description="negative sampling or hierarchical softmax."
+    )
+    negative: int = Field(default=5, ge=1, le=50, description="noise words per example (loss=negative).")
+    vector_size: int = Field(default=100, ge=2, le=2000)
+    window: int = Field(default=5, ge=1, le=50)
+    min_count: int = Field(default=5, ge=1)
+    sample: float = Field(default=1e-3, ge=0.0, lt=1.0, description="downsampling of frequent words.")
+    epochs: int = Field(default=5, ge=1, le=200)
+    alpha: float = Field(default=0.025, gt=0.0, le=1.0, description="initial learning rate.")
+    min_alpha: float = Field(default=0.0001, ge=0.0, le=1.0)
+    workers: int = Field(default=2, ge=1, le=64)
+    seed: int = Field(default=1, ge=0)
+    max_vocab: int | None = Field(
+        default=None, ge=1, description="keep at most this many words (raises min_count as needed)."
+    )
+    min_n: int = Field(default=3, ge=1, le=20, description="fasttext: shortest character n-gram.")
+    max_n: int = Field(default=6, ge=1, le=20, description="fasttext: longest character n-gram.")
+    bucket: int = Field(default=2_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
+    compute_loss: bool = Field(default=True, description="word2vec: track the training loss per epoch.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Word2VecConfig:
+        if self.min_n > self.max_n:
+            raise ValueError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
+        if self.min_alpha > self.alpha:
+            raise ValueError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
+        return self
+
+    def gensim_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments for ``gensim.models.Word2Vec`` / ``FastText``."""
+        kwargs: dict[str, Any] = {
+            "vector_size": self.vector_size,
+            "window": self.window,
+            "min_count": self.min_count,
+            "sample": self.sample,
+            "epochs": self.epochs,
+            "alpha": self.alpha,
+            "min_alpha": self.min_alpha,
+            "workers": self.workers,
+            "seed": self.seed,
+            "sg": int(self.architecture == "skipgram"),
+            "hs": int(self.loss == "hs"),
+            "negative": self.negative if self.loss == "negative" else 0,
+            "max_final_vocab": self.max_vocab,
+        }
+        if self.algorithm == "fasttext":
+            kwargs.update(min_n=self.min_n, max_n=self.max_n, bucket=self.bucket)
+        return kwargs
+
+
+class EvaluationConfig(BaseModel):
+    """What ``evaluate = true`` measures after training (catalogue names or paths)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    analogies: list[str] = Field(default_factory=lambda: ["analogies-lx-br-dev"])
+    pairs: list[str] = Field(default_factory=lambda: ["simlex-lx-999"])
+    restrict_vocab: int = Field(default=300_000, ge=1, description="candidate answers: most frequent words.")
+
+
+class Word2VecRun(BaseModel):
+    """A whole training run: corpus, normalisation, optional phrases, training and evaluation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="registry name of the model.")
+    corpus: list[str] = Field(min_length=1, description="files, folders or catalogue names.")
+    text_field: str = Field(default="text", description="JSON field / CSV column holding the text.")
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    phrases: PhraseConfig | None = Field(
+        default=None, description="join collocations ('são paulo' -> 'são_paulo') before training."
+    )
+    train: Word2VecConfig = Field(default_factory=Word2VecConfig)
+    evaluate: bool = True
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @property
+    def kind(self) -> str:
+        """The registry kind of the model this run produces."""
+        return self.train.algorithm
+
+
+def build_run(data: dict[str, Any], *, source: str = "configuration") -> Word2VecRun:
+    """Validate a run from plain data (a TOML document merged with command-line overrides).
+
+    Raises:
+        InvalidConfig: naming ``source`` and every offending field.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Word2VecRun.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidConfig(validation_message(exc, source=source)) from exc
+
+
+def load_run(
+    path: Any | None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    train_overrides: dict[str, Any] | None = None,
+) -> Word2VecRun:
+    """A run from an optional TOML file, with top-level and ``[train]`` values replaced by ``overrides``.
+
+    Raises:
+        InvalidConfig: the file cannot be read or a value does not validate.
+    """
+    data: dict[str, Any] = dict(read_toml(path)) if path is not None else {}
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    train = dict(data.get("train") or {})
+    if not isinstance(data.get("train", {}), dict):
+        raise InvalidConfig(f"{path}: 'train' must be a table, e.g. [train]")
+    train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
+    if train:
+        data["train"] = train
+    return build_run(data, source=str(path) if path is not None else "command line")

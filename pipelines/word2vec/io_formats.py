@@ -1,0 +1,234 @@
+"""The standard word2vec vector formats (Mikolov's C tool, gensim, NILC's published embeddings), both ways.
+
+Text: a header line ``<words> <dim>``, then one ``word v1 ... vdim`` line per word (a file without the header,
+as GloVe writes, is read too). Binary: the same header, then per word ``word`` + a space + ``dim`` little-endian
+float32 values, optionally followed by a newline.
+
+Exports write to a temporary file beside the target and rename it, so an interrupted export leaves no
+half-written file. Only the word vectors travel: the formats have no place for FastText's subword n-grams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from models.errors import CorpusError, InvalidInput
+from models.vectors import WordVectors
+
+_CHUNK_ROWS = 4096
+
+
+@dataclass
+class ImportReport:
+    """What an import found besides the vectors: rows it dropped and why."""
+
+    declared_words: int | None
+    dim: int
+    duplicates: int = 0
+    undecodable: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder; give a file name for the exported vectors")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"cannot write {path}: folder {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def export_word2vec(vectors: WordVectors, path: Path, *, binary: bool = False) -> int:
+    """Write ``vectors`` in the word2vec text (or binary) format; returns the number of words written.
+
+    Raises:
+        InvalidInput: a word holds whitespace (the format cannot represent it) or the target is not writable.
+    """
+    bad = next((w for w in vectors.words if not w or any(ch.isspace() for ch in w)), None)
+    if bad is not None:
+        raise InvalidInput(f"the word {bad!r} holds whitespace; the word2vec format cannot store it")
+    matrix = vectors.vectors
+    n, dim = len(vectors.words), vectors.dim
+    row_fmt = " ".join(["%.7g"] * dim)
+    with _atomic_output(path) as fh:
+        fh.write(f"{n} {dim}\n".encode())
+        for start in range(0, n, _CHUNK_ROWS):
+            block = np.asarray(matrix[start : start + _CHUNK_ROWS], dtype="<f4")
+            words = vectors.words[start : start + _CHUNK_ROWS]
+            if binary:
+                fh.write(
+                    b"".join(
+                        w.encode() + b" " + row.tobytes() + b"\n" for w, row in zip(words, block, strict=True)
+                    )
+                )
+            else:
+                text = "".join(
+                    f"{w} {row_fmt % tuple(row.tolist())}\n" for w, row in zip(words, block, strict=True)
+                )
+                fh.write(text.encode())
+    return n
+
+
+def _parse_header(line: bytes, path: Path) -> tuple[int, int] | None:
+    parts = line.split()
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        n, dim = int(parts[0]), int(parts[1])
+        if dim <= 0:
+            raise CorpusError(
+                f"{path}: the header says {dim} dimensions; expected '<words> <dim>' with dim > 0"
+            )
+        return n, dim
+    return None
+
+
+class _Collector:
+    """Rows as they are read; the first occurrence of a word wins."""
+
+    def __init__(self, rows: int, dim: int, report: ImportReport) -> None:
+        self.words: list[str] = []
+        self.seen: set[str] = set()
+        self.matrix = np.empty((max(rows, 1), dim), dtype=np.float32)
+        self.report = report
+
+    def add(self, word: str, vector: npt.NDArray[Any]) -> None:
+        if word in self.seen:
+            self.report.duplicates += 1
+            return
+        if len(self.words) == self.matrix.shape[0]:
+            self.matrix = np.concatenate([self.matrix, np.empty_like(self.matrix)])
+        self.matrix[len(self.words)] = vector
+        self.words.append(word)
+        self.seen.add(word)
+
+    def result(self, path: Path) -> WordVectors:
+        if not self.words:
+            raise CorpusError(f"{path} holds no word vectors")
+        return WordVectors(self.words, self.matrix[: len(self.words)])
+
+
+def _decode(raw: bytes, report: ImportReport) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        report.undecodable += 1
+        return raw.decode("utf-8", errors="replace")
+
+
+def _read_text(
+    fh: IO[bytes], path: Path, header: tuple[int, int] | None, first: bytes
+) -> tuple[WordVectors, ImportReport]:
+    dim = header[1] if header else len(first.split()) - 1
+    if dim <= 0:
+        raise CorpusError(f"{path}:1: expected 'word v1 ... vN' or a '<words> <dim>' header")
+    report = ImportReport(declared_words=header[0] if header else None, dim=dim)
+    rows = _Collector(header[0] if header else 1024, dim, report)
+    lines = fh if header else _chain(first, fh)
+    for lineno, raw in enumerate(lines, start=2 if header else 1):
+        text = raw.rstrip(b"\r\n ")
+        if not text:
+            continue
+        parts = text.rsplit(b" ", dim)
+        try:
+            if len(parts) != dim + 1 or not parts[0]:
+                raise ValueError
+            vector = np.array(parts[1:], dtype=np.float32)
+        except ValueError:
+            hint = (
+                "; if it is the binary word2vec format, import it with --binary"
+                if b"\x00" in raw or _is_binaryish(raw)
+                else ""
+            )
+            raise CorpusError(
+                f"{path}:{lineno}: expected a word and {dim} numbers separated by spaces{hint}"
+            ) from None
+        rows.add(_decode(parts[0], report), vector)
+    return rows.result(path), report
+
+
+def _chain(first: bytes, rest: IO[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _is_binaryish(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _read_binary(fh: IO[bytes], path: Path, header: tuple[int, int]) -> tuple[WordVectors, ImportReport]:
+    n, dim = header
+    report = ImportReport(declared_words=n, dim=dim)
+    rows = _Collector(n, dim, report)
+    width = 4 * dim
+    buf = b""
+    for i in range(n):
+        while True:
+            buf = buf.lstrip(b"\n")
+            cut = buf.find(b" ")
+            if cut >= 0 and len(buf) >= cut + 1 + width:
+                break
+            more = fh.read(1 << 20)
+            if not more:
+                report.notes.append(f"the header declares {n} words but the file holds {i}")
+                return rows.result(path), report
+            buf += more
+        if cut > 1000:
+            raise CorpusError(
+                f"{path}: word {i + 1} is not followed by a space; is this the binary word2vec format?"
+            )
+        vector = np.frombuffer(buf, dtype="<f4", count=dim, offset=cut + 1)
+        rows.add(_decode(buf[:cut], report), vector)
+        buf = buf[cut + 1 + width :]
+    return rows.result(path), report
+
+
+def import_word2vec(path: Path, *, binary: bool = False) -> tuple[WordVectors, ImportReport]:
+    """Read a word2vec text (or binary) file into :class:`WordVectors` (row order kept: usually by frequency).
+
+    Raises:
+        CorpusError: the file is missing, unreadable, or not in the format asked for (the message says which
+            line and what was expected).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path} does not exist or is not a file")
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline()
+            if not first.strip():
+                raise CorpusError(f"{path} is empty")
+            header = _parse_header(first, path)
+            if binary:
+                if header is None:
+                    raise CorpusError(
+                        f"{path}: a binary word2vec file starts with a '<words> <dim>' line; "
+                        "drop --binary if it is text"
+                    )
+                return _read_binary(fh, path, header)
+            if header is None and _is_binaryish(first):
+                raise CorpusError(
+                    f"{path}:1: not UTF-8 text; if it is the binary word2vec format, use --binary"
+                )
+            return _read_text(fh, path, header, first)
+    except OSError as exc:
+        raise CorpusError(f"{path} cannot be read: {exc.strerror}") from exc

@@ -1,0 +1,252 @@
+"""Train word vectors from raw text and register them: corpus -> tokens (cached) -> gensim -> evaluation -> artifact.
+
+gensim trains in ``corpus_file`` mode: the prepared token file is read by every worker thread without the GIL,
+so both cores work (an iterable corpus would leave one idle). Progress is reported per epoch through a
+:data:`~pipelines.progress.ProgressCallback`; that is also what the batch-job workers call this with.
+
+The artifact holds the vectors (:meth:`WordVectors.save`), ``config.json`` (the whole :class:`Word2VecRun`),
+``normalize.json`` (what the HTTP layer normalises query words with), ``phrases.json`` when phrases were joined,
+and metadata: data hash, corpus statistics, training time, words/s, per-epoch loss, evaluation metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.errors import EmptyCorpus
+from models.registry import ModelVersion, Registry
+from models.vectors import WordVectors
+from pipelines.datasets import DataCatalog
+from pipelines.evaluate_embeddings import evaluate_embeddings
+from pipelines.normalize import Normalizer
+from pipelines.phrases import PhraseModel, phrase_corpus
+from pipelines.preprocess import PreparedCorpus, prepare_corpus
+from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
+from pipelines.word2vec.convert import from_keyed_vectors
+
+log = logging.getLogger(__name__)
+
+NORMALIZE_FILE = "normalize.json"
+CONFIG_FILE = "config.json"
+PHRASES_FILE = "phrases.json"
+
+
+@dataclass
+class TrainedVectors:
+    """The outcome of one gensim training run."""
+
+    vectors: WordVectors
+    seconds: float
+    vocab_seconds: float
+    corpus_words: int
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def words_per_second(self) -> float:
+        """Corpus words processed per second of training (raw words, all epochs)."""
+        done = self.corpus_words * len(self.epochs)
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+def _effective_words(model: Any) -> float:
+    """Words per epoch left after frequent-word downsampling (gensim's own estimate, per vocabulary word)."""
+    counts = np.asarray(model.wv.expandos["count"], dtype=np.float64)
+    keep = np.asarray(model.wv.expandos["sample_int"], dtype=np.float64) / 2**32
+    return float(np.sum(counts * np.minimum(keep, 1.0)))
+
+
+def _epoch_callback(config: Word2VecConfig, report: ProgressCallback, epochs: list[dict[str, Any]]) -> Any:
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    track_loss = config.compute_loss and config.algorithm == "word2vec"
+
+    class EpochReporter(CallbackAny2Vec):  # type: ignore[misc]
+        """Reports each finished epoch; resets gensim's loss accumulator so each epoch is measured alone."""
+
+        def __init__(self) -> None:
+            self.started = 0.0
+            self.per_epoch_words = 0.0
+
+        def on_train_begin(self, model: Any) -> None:
+            self.per_epoch_words = _effective_words(model)
+
+        def on_epoch_begin(self, model: Any) -> None:
+            model.running_training_loss = 0.0
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, model: Any) -> None:
+            seconds = time.perf_counter() - self.started
+            loss = None
+            if track_loss and self.per_epoch_words > 0:
+                # corpus_file mode: every worker thread starts from the accumulator and the last one to finish
+                # writes back its own sum, i.e. its share (~1/workers) of the epoch's loss
+                loss = float(model.get_latest_training_loss()) * config.workers / self.per_epoch_words
+            epochs.append({"epoch": len(epochs) + 1, "seconds": round(seconds, 3), "loss": loss})
+            report(
+                Progress(
+                    stage="train",
+                    fraction=len(epochs) / config.epochs,
+                    epoch=len(epochs),
+                    loss=loss,
+                    message=f"epoch {len(epochs)}/{config.epochs} in {seconds:.1f} s"
+                    + (f", loss {loss:.4f} per word" if loss is not None else ""),
+                    extra={"epochs": config.epochs},
+                )
+            )
+
+    return EpochReporter()
+
+
+def fit(
+    corpus_file: Path, config: Word2VecConfig, *, progress: ProgressCallback | None = None
+) -> TrainedVectors:
+    """Train gensim Word2Vec / FastText on a token file (one sentence per line, tokens split by spaces).
+
+    Raises:
+        EmptyCorpus: no word reaches ``min_count``.
+    """
+    from gensim.models import FastText, Word2Vec
+
+    report = progress or ignore_progress
+    cls = FastText if config.algorithm == "fasttext" else Word2Vec
+    started = time.perf_counter()
+    model = cls(**config.gensim_kwargs())
+    model.build_vocab(corpus_file=str(corpus_file))
+    if len(model.wv) == 0:
+        raise EmptyCorpus(
+            f"no word occurs at least min_count={config.min_count} times in the corpus; "
+            "lower train.min_count or add text"
+        )
+    vocab_seconds = time.perf_counter() - started
+    report(
+        Progress(
+            stage="train",
+            fraction=0.0,
+            epoch=0,
+            message=f"vocabulary: {len(model.wv):,} words",
+            extra={"epochs": config.epochs},
+        )
+    )
+    epochs: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    model.train(
+        corpus_file=str(corpus_file),
+        total_words=model.corpus_total_words,
+        total_examples=model.corpus_count,
+        epochs=config.epochs,
+        compute_loss=config.compute_loss and config.algorithm == "word2vec",
+        callbacks=[_epoch_callback(config, report, epochs)],
+    )
+    seconds = time.perf_counter() - started
+    return TrainedVectors(
+        vectors=from_keyed_vectors(model),
+        seconds=seconds,
+        vocab_seconds=vocab_seconds,
+        corpus_words=int(model.corpus_total_words),
+        epochs=epochs,
+    )
+
+
+def _resolve_corpus(run: Word2VecRun, catalog: DataCatalog) -> list[Path]:
+    return [path for spec in run.corpus for path in catalog.resolve(spec)]
+
+
+def _corpus_metadata(prepared: PreparedCorpus) -> dict[str, Any]:
+    return {
+        "tokens": prepared.n_tokens,
+        "sentences": prepared.n_sentences,
+        "documents": prepared.n_docs,
+        "skipped_documents": prepared.skipped,
+        "prepare_seconds": round(prepared.seconds, 3),
+        "cache_hit": prepared.cache_hit,
+    }
+
+
+def train_word2vec(
+    run: Word2VecRun,
+    *,
+    registry: Registry,
+    catalog: DataCatalog,
+    cache_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> ModelVersion:
+    """Prepare the corpus (cached), train, evaluate when ``run.evaluate``, and register a new version.
+
+    Args:
+        run: the whole recipe; saved as the artifact's ``config.json``.
+        registry: where the version is registered (staged, then renamed into place).
+        catalog: resolves catalogue names in ``run.corpus`` and the evaluation sets.
+        cache_dir: prepared token files are kept under it and reused for the same files and normalisation.
+        progress: receives ``preprocess``, ``train`` (per epoch: fraction, epoch, loss), ``evaluate`` and
+            ``save`` reports.
+
+    Raises:
+        CorpusError / EmptyCorpus: unreadable input, or nothing to train on.
+        DatasetNotFound / DownloadError: a corpus or evaluation name that cannot be resolved.
+    """
+    report = progress or ignore_progress
+    started = time.perf_counter()
+    prepared = prepare_corpus(
+        _resolve_corpus(run, catalog),
+        run.normalize,
+        cache_dir=cache_dir,
+        workers=run.train.workers,
+        progress=report,
+        text_field=run.text_field,
+    )
+    phrases: PhraseModel | None = None
+    if run.phrases is not None:
+        prepared, phrases = phrase_corpus(prepared, run.phrases, cache_dir=cache_dir, progress=report)
+    trained = fit(prepared.path, run.train, progress=report)
+    metrics: dict[str, Any] | None = None
+    if run.evaluate:
+        report(Progress(stage="evaluate", message="analogies and word-pair similarity"))
+        metrics = evaluate_embeddings(
+            trained.vectors,
+            catalog,
+            analogies=run.evaluation.analogies,
+            pairs=run.evaluation.pairs,
+            normalize=Normalizer(run.normalize).word,
+            restrict_vocab=run.evaluation.restrict_vocab,
+        )
+    report(Progress(stage="save", message=f"registering {run.name}"))
+    with registry.create(run.name, run.kind) as writer:
+        trained.vectors.save(writer)
+        writer.write_json(CONFIG_FILE, run.model_dump(mode="json"))
+        writer.write_json(NORMALIZE_FILE, run.normalize.model_dump(mode="json"))
+        if phrases is not None:
+            writer.write_json(PHRASES_FILE, phrases.to_json())
+        writer.metadata.update(
+            data_hash=prepared.data_hash,
+            corpus=_corpus_metadata(prepared),
+            training={
+                "algorithm": run.train.algorithm,
+                "vocabulary": len(trained.vectors),
+                "seconds": round(trained.seconds, 3),
+                "vocab_seconds": round(trained.vocab_seconds, 3),
+                "words_per_second": round(trained.words_per_second),
+                "epochs": trained.epochs,
+                "loss_note": _LOSS_NOTE[run.train.algorithm],
+                "total_seconds": round(time.perf_counter() - started, 3),
+            },
+            phrases=len(phrases) if phrases is not None else None,
+            metrics=metrics,
+        )
+    version: ModelVersion = writer.version  # type: ignore[attr-defined]
+    log.info(
+        "registered %s (%d words) in %.1f s", version.ref, len(trained.vectors), time.perf_counter() - started
+    )
+    return version
+
+
+_LOSS_NOTE = {
+    "word2vec": "gensim's training loss per (downsampled) corpus word, estimated from one worker's share; approximate",
+    "fasttext": "gensim's FastText does not compute a training loss",
+}

@@ -1,0 +1,75 @@
+"""``palavra evaluate word2vec``: analogy accuracy and word-pair Spearman of a registered model, as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from pipelines.embedding_model import load_embeddings
+from pipelines.evaluate_embeddings import DEFAULT_RESTRICT_VOCAB, evaluate_embeddings
+from pipelines.word2vec.config import EvaluationConfig
+from pipelines.word2vec.transfer import VECTOR_KINDS
+from services.cli.app import evaluate_app
+from services.cli.output import emit_json
+from services.context import open_catalog, open_registry
+from services.settings import Settings, get_settings
+
+
+def evaluate_model(
+    ref: str,
+    *,
+    settings: Settings,
+    analogies: list[str],
+    pairs: list[str],
+    restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
+    subwords: bool = True,
+) -> dict[str, Any]:
+    """Evaluate the registered model ``ref``; test words go through the model's own normaliser."""
+    registry = open_registry(settings)
+    artifact = registry.open(ref, kind=VECTOR_KINDS)
+    embeddings = load_embeddings(artifact)
+    results = evaluate_embeddings(
+        embeddings.vectors,
+        open_catalog(settings),
+        analogies=analogies,
+        pairs=pairs,
+        normalize=embeddings.token,
+        restrict_vocab=restrict_vocab,
+        subwords=subwords,
+    )
+    return {"model": artifact.version.ref, "kind": artifact.version.kind, **results}
+
+
+@evaluate_app.command("word2vec")
+def evaluate_word2vec_cli(
+    model: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS."),
+    analogies: list[str] = typer.Option(
+        None, "--analogies", help="Analogy file or catalogue name (default: analogies-lx-br-dev); repeatable."
+    ),
+    pairs: list[str] = typer.Option(
+        None,
+        "--pairs",
+        help="Word-pair similarity TSV or catalogue name (default: simlex-lx-999); repeatable.",
+    ),
+    restrict_vocab: int = typer.Option(
+        DEFAULT_RESTRICT_VOCAB, "--restrict-vocab", help="Candidate answers: this many most frequent words."
+    ),
+    subwords: bool = typer.Option(
+        True, "--subwords/--no-subwords", help="FastText: give unknown test words vectors from n-grams."
+    ),
+) -> None:
+    """Analogies (3CosAdd, 3CosMul) and word-pair Spearman of a registered model; prints JSON."""
+    defaults = EvaluationConfig()
+    if not analogies and not pairs:
+        analogies, pairs = defaults.analogies, defaults.pairs
+    emit_json(
+        evaluate_model(
+            model,
+            settings=get_settings(),
+            analogies=analogies or [],
+            pairs=pairs or [],
+            restrict_vocab=restrict_vocab,
+            subwords=subwords,
+        )
+    )

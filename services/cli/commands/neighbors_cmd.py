@@ -1,0 +1,48 @@
+"""``palavra neighbors MODEL WORD``: the nearest words of one word in a registered model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from models.errors import InvalidInput
+from pipelines.embedding_model import load_embeddings
+from pipelines.word2vec.transfer import VECTOR_KINDS
+from services.cli.app import app
+from services.cli.output import emit_json, table
+from services.context import open_registry
+from services.settings import Settings, get_settings
+
+
+def nearest(ref: str, word: str, *, k: int, settings: Settings) -> dict[str, Any]:
+    """The ``k`` nearest vocabulary words of ``word`` (normalised the way the model's training text was)."""
+    if k <= 0:
+        raise InvalidInput(f"-k must be a positive number of neighbours, got {k}")
+    artifact = open_registry(settings).open(ref, kind=VECTOR_KINDS)
+    embeddings = load_embeddings(artifact)
+    (hit,) = embeddings.lookup([word])
+    (neighbors,) = embeddings.neighbors([word], k=k)
+    return {
+        "model": artifact.version.ref,
+        "word": word,
+        "token": hit.token,
+        "in_vocabulary": hit.in_vocabulary,
+        "neighbors": [{"word": w, "similarity": round(s, 4)} for w, s in neighbors],
+    }
+
+
+@app.command("neighbors")
+def neighbors_cli(
+    model: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS."),
+    word: str = typer.Argument(..., help="The query word (normalised like the model's training text)."),
+    k: int = typer.Option(10, "-k", "--k", help="How many neighbours."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Print the K nearest words of WORD by cosine similarity."""
+    result = nearest(model, word, k=k, settings=get_settings())
+    if as_json:
+        emit_json(result)
+        return
+    rows = [{"rank": i, **n} for i, n in enumerate(result["neighbors"], start=1)]
+    table(rows, ["rank", "word", "similarity"])

@@ -1,0 +1,140 @@
+"""``palavra train word2vec``: raw text (files, folders or catalogue names) -> registered word vectors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from tqdm import tqdm
+
+from models.registry import ModelVersion
+from pipelines.progress import Progress
+from pipelines.word2vec.config import Word2VecRun, load_run
+from pipelines.word2vec.train import train_word2vec
+from services.cli.app import train_app
+from services.cli.output import emit_json
+from services.context import open_catalog, open_registry
+from services.settings import Settings, get_settings
+
+
+class ProgressBars:
+    """A tqdm bar per stage on stderr (preprocess in %, training in epochs with the latest loss)."""
+
+    def __init__(self, *, disable: bool = False) -> None:
+        self.disable = disable
+        self.stage: str | None = None
+        self.bar: tqdm[Any] | None = None
+
+    def _open(self, progress: Progress) -> tqdm[Any]:
+        self.close()
+        self.stage = progress.stage
+        epochs = progress.extra.get("epochs")
+        total, unit = (int(epochs), "epoch") if epochs else (100, "%")
+        return tqdm(total=total, desc=progress.stage, unit=unit, file=sys.stderr, disable=self.disable)
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.stage != self.stage or self.bar is None:
+            self.bar = self._open(progress)
+        bar = self.bar
+        if progress.extra.get("epochs") and progress.epoch is not None:
+            bar.n = progress.epoch
+        elif progress.fraction is not None:
+            bar.n = round(progress.fraction * 100)
+        if progress.loss is not None:
+            bar.set_postfix(loss=f"{progress.loss:.4f}", refresh=False)
+        elif progress.message:
+            bar.set_postfix_str(progress.message[:60], refresh=False)
+        bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def summary(version: ModelVersion) -> dict[str, Any]:
+    """What the CLI prints after training: the reference, training figures and the headline metrics."""
+    meta = version.metadata
+    training = dict(meta.get("training", {}))
+    training.pop("epochs", None)
+    return {
+        "model": version.ref,
+        "kind": version.kind,
+        "path": str(version.path),
+        "corpus": meta.get("corpus"),
+        "training": training,
+        "epoch_losses": [e.get("loss") for e in meta.get("training", {}).get("epochs", [])],
+        "metrics": headline_metrics(meta.get("metrics")),
+    }
+
+
+def headline_metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Analogy accuracies (answered / all questions) and Spearman per evaluation set."""
+    if not metrics:
+        return None
+    out: dict[str, Any] = {}
+    for name, res in metrics.get("analogies", {}).items():
+        out[name] = {
+            "answered": res["answered"],
+            "questions": res["questions"],
+            **{
+                f"{method}{suffix}": round(res[method][key], 4)
+                for method in ("3cosadd", "3cosmul")
+                for suffix, key in (("", "accuracy"), ("_all", "accuracy_all"))
+            },
+        }
+    for name, res in metrics.get("pairs", {}).items():
+        out[name] = {"spearman": res["spearman"], "oov_ratio": round(res["oov_ratio"], 4)}
+    return out
+
+
+def train(run: Word2VecRun, *, settings: Settings, quiet: bool = False) -> ModelVersion:
+    """Train and register ``run`` with a progress bar on stderr (unless ``quiet``)."""
+    bars = ProgressBars(disable=quiet)
+    try:
+        return train_word2vec(
+            run,
+            registry=open_registry(settings),
+            catalog=open_catalog(settings),
+            cache_dir=settings.cache_dir,
+            progress=bars,
+        )
+    finally:
+        bars.close()
+
+
+@train_app.command("word2vec")
+def train_word2vec_cli(
+    corpus: list[str] = typer.Option(
+        None, "--corpus", help="A file, folder or catalogue name (`palavra data list`); repeat for more."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Registry name of the model (or `name` in --config)."
+    ),
+    config: Path | None = typer.Option(None, "--config", help="A TOML run config (see docs/word2vec.md)."),
+    algorithm: str | None = typer.Option(None, "--algorithm", help="word2vec or fasttext."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Passes over the corpus."),
+    vector_size: int | None = typer.Option(None, "--vector-size", help="Dimensions of the vectors."),
+    workers: int | None = typer.Option(None, "--workers", help="Threads (and preprocessing processes)."),
+    text_field: str | None = typer.Option(
+        None, "--text-field", help="JSON field / CSV column with the text."
+    ),
+    evaluate: bool | None = typer.Option(
+        None, "--evaluate/--no-evaluate", help="Measure analogies and SimLex after training (default: on)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train Word2Vec / FastText vectors from raw text, register them, print the reference and metrics."""
+    run = load_run(
+        config,
+        overrides={"name": name, "corpus": corpus or None, "text_field": text_field, "evaluate": evaluate},
+        train_overrides={
+            "algorithm": algorithm,
+            "epochs": epochs,
+            "vector_size": vector_size,
+            "workers": workers,
+        },
+    )
+    emit_json(summary(train(run, settings=get_settings(), quiet=quiet)))

@@ -1,0 +1,214 @@
+"""Word2Vec / FastText training through the pipeline: config, artifacts, progress, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models.errors import CorpusError, EmptyCorpus, InvalidConfig
+from models.registry import ModelVersion, Registry
+from models.vectors import WordVectors
+from pipelines.datasets import DataCatalog
+from pipelines.embedding_model import load_embeddings
+from pipelines.progress import Progress
+from pipelines.word2vec.config import Word2VecConfig, Word2VecRun, load_run
+from pipelines.word2vec.train import fit, train_word2vec
+
+SMALL = {"vector_size": 12, "epochs": 3, "min_count": 2, "workers": 1, "bucket": 5000}
+
+
+def _run(corpus: Path, **train: Any) -> Word2VecRun:
+    return Word2VecRun(name="m", corpus=[str(corpus)], train={**SMALL, **train}, evaluate=False)
+
+
+def test_config_defaults_are_fasttext_and_map_to_gensim() -> None:
+    cfg = Word2VecConfig()
+    kwargs = cfg.gensim_kwargs()
+    assert cfg.algorithm == "fasttext"
+    assert kwargs["bucket"] == cfg.bucket
+    hs = Word2VecConfig(algorithm="word2vec", loss="hs", architecture="cbow").gensim_kwargs()
+    assert (hs["hs"], hs["negative"], hs["sg"]) == (1, 0, 0)
+    assert "bucket" not in hs
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        ('name = "m"\ncorpus = ["x"]\n[train]\nepoch = 3\n', "train.epoch"),
+        ('name = "m"\ncorpus = ["x"]\n[train]\nmin_n = 5\nmax_n = 3\n', "train"),
+        ('name = "m"\ncorpus = ["x"]\n[train]\nalgorithm = "glove"\n', "train.algorithm"),
+        ('corpus = ["x"]\n', "name"),
+    ],
+)
+def test_config_toml_errors_name_the_field(tmp_path: Path, toml: str, field: str) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(InvalidConfig, match=f"field '{field}'"):
+        load_run(path)
+
+
+def test_config_command_line_overrides_toml(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('name = "a"\ncorpus = ["x"]\n[train]\nepochs = 9\nwindow = 3\n', encoding="utf-8")
+    run = load_run(path, overrides={"name": "b", "corpus": None}, train_overrides={"epochs": 2})
+    assert (run.name, run.corpus, run.train.epochs, run.train.window) == ("b", ["x"], 2, 3)
+
+
+def test_fit_reports_every_epoch_with_word2vec_loss(pt_corpus_file: Path, tmp_path: Path) -> None:
+    from pipelines.normalize import NormalizeConfig
+    from pipelines.preprocess import prepare_corpus
+
+    prepared = prepare_corpus([pt_corpus_file], NormalizeConfig(), cache_dir=tmp_path, workers=1)
+    seen: list[Progress] = []
+    trained = fit(prepared.path, Word2VecConfig(algorithm="word2vec", **SMALL), progress=seen.append)
+    epochs = [p for p in seen if p.stage == "train" and p.epoch]
+    assert [p.epoch for p in epochs] == [1, 2, 3]
+    assert epochs[-1].fraction == pytest.approx(1.0)
+    assert all(p.loss is not None and p.loss > 0 for p in epochs)
+    assert len(trained.epochs) == 3
+    assert trained.words_per_second > 0
+    assert trained.corpus_words == prepared.n_tokens
+
+
+def test_train_registers_vectors_config_normalize_and_metadata(
+    w2v_model: ModelVersion, registry: Registry
+) -> None:
+    artifact = registry.open(w2v_model.ref, kind="word2vec")
+    for rel in (
+        "vocab.json",
+        "vectors.npy",
+        "vectors_norm.npy",
+        "counts.npy",
+        "config.json",
+        "normalize.json",
+    ):
+        assert artifact.exists(rel), rel
+    config = artifact.read_json("config.json")
+    assert config["train"]["algorithm"] == "word2vec"
+    assert artifact.read_json("normalize.json")["lowercase"] is True
+    meta = w2v_model.metadata
+    assert meta["corpus"]["tokens"] > 4000
+    assert len(meta["data_hash"]) == 64
+    assert meta["training"]["words_per_second"] > 0
+    assert len(meta["training"]["epochs"]) == config["train"]["epochs"]
+    vectors = WordVectors.load(artifact)
+    assert "rei" in vectors  # lowercased, as the normaliser says
+    assert "Rei" not in vectors
+    counts = np.asarray(vectors.counts)
+    assert np.all(np.diff(counts) <= 0)  # frequency order
+
+
+def test_trained_word2vec_neighbours_reflect_the_corpus(w2v_model: ModelVersion, registry: Registry) -> None:
+    emb = load_embeddings(registry.open(w2v_model.ref))
+    (hits,) = emb.neighbors(["Verão"], k=3)
+    assert "inverno" in [w for w, _ in hits]
+
+
+def test_fasttext_model_gives_unknown_words_subword_vectors(
+    ft_model: ModelVersion, registry: Registry
+) -> None:
+    artifact = registry.open(ft_model.ref, kind="fasttext")
+    vectors = WordVectors.load(artifact)
+    assert vectors.has_subwords
+    assert "reinos" not in vectors
+    (hits,) = load_embeddings(artifact).neighbors(["reinos"], k=5)
+    assert "reino" in [w for w, _ in hits]
+
+
+def test_fasttext_vectors_match_gensim_for_unknown_words(pt_corpus_file: Path, tmp_path: Path) -> None:
+    from gensim.models import FastText
+
+    from pipelines.word2vec.convert import from_keyed_vectors
+
+    model = FastText(vector_size=8, min_count=2, epochs=1, workers=1, bucket=3000)
+    model.build_vocab(corpus_file=str(pt_corpus_file))
+    model.train(
+        corpus_file=str(pt_corpus_file), total_words=model.corpus_total_words, epochs=1, total_examples=600
+    )
+    vectors = from_keyed_vectors(model)
+    np.testing.assert_allclose(vectors.vector("castelos"), model.wv["castelos"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vectors.vector("castelo"), model.wv["castelo"], rtol=1e-5, atol=1e-6)
+
+
+def test_train_twice_reuses_the_prepared_corpus(
+    pt_corpus_file: Path, registry: Registry, tmp_path: Path
+) -> None:
+    catalog = DataCatalog(None, tmp_path / "cache")
+    first = train_word2vec(_run(pt_corpus_file), registry=registry, catalog=catalog, cache_dir=tmp_path / "c")
+    second = train_word2vec(
+        _run(pt_corpus_file), registry=registry, catalog=catalog, cache_dir=tmp_path / "c"
+    )
+    assert (first.version, second.version) == (1, 2)
+    assert first.metadata["corpus"]["cache_hit"] is False
+    assert second.metadata["corpus"]["cache_hit"] is True
+    assert first.metadata["data_hash"] == second.metadata["data_hash"]
+
+
+def test_train_with_phrases_saves_them(tmp_path: Path, registry: Registry) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(
+        "\n".join(["ele mora em são paulo hoje", "ela viu são paulo ontem"] * 40), encoding="utf-8"
+    )
+    run = Word2VecRun(
+        name="p",
+        corpus=[str(corpus)],
+        phrases={"min_count": 2, "threshold": 0.1},
+        train={**SMALL, "algorithm": "word2vec"},
+        evaluate=False,
+    )
+    mv = train_word2vec(run, registry=registry, catalog=DataCatalog(None, tmp_path), cache_dir=tmp_path / "c")
+    artifact = registry.open(mv.ref)
+    assert artifact.exists("phrases.json")
+    emb = load_embeddings(artifact)
+    assert emb.token("São Paulo") == "são_paulo"
+    assert "são_paulo" in emb.vectors
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        ("\n\n   \n", EmptyCorpus, "no tokens"),
+        ("uma frase só\n", EmptyCorpus, "min_count"),
+        (b"\x00\x01\x02binary", CorpusError, "binary"),
+    ],
+)
+def test_train_bad_corpus_registers_nothing(
+    tmp_path: Path, registry: Registry, content: str | bytes, error: type[Exception], message: str
+) -> None:
+    corpus = tmp_path / "bad.txt"
+    if isinstance(content, bytes):
+        corpus.write_bytes(content)
+    else:
+        corpus.write_text(content, encoding="utf-8")
+    with pytest.raises(error, match=message):
+        train_word2vec(
+            _run(corpus, min_count=5),
+            registry=registry,
+            catalog=DataCatalog(None, tmp_path),
+            cache_dir=tmp_path,
+        )
+    assert registry.list() == []
+    staging = registry.root / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_train_evaluates_when_asked(pt_corpus_file: Path, registry: Registry, tmp_path: Path) -> None:
+    analogies = tmp_path / "a.txt"
+    analogies.write_text(
+        ": family\nrei rainha príncipe princesa\nmédico médica rei rainha\n", encoding="utf-8"
+    )
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("w1\tw2\tscore\nrei\trainha\t8\ngato\tcão\t6\nverão\tinverno\t5\nrei\tjantar\t1\n")
+    run = Word2VecRun(
+        name="e",
+        corpus=[str(pt_corpus_file)],
+        train={**SMALL, "algorithm": "word2vec"},
+        evaluation={"analogies": [str(analogies)], "pairs": [str(pairs)]},
+    )
+    mv = train_word2vec(run, registry=registry, catalog=DataCatalog(None, tmp_path), cache_dir=tmp_path / "c")
+    metrics = mv.metadata["metrics"]
+    assert metrics["analogies"][str(analogies)]["questions"] == 2
+    assert metrics["pairs"][str(pairs)]["used"] == 4

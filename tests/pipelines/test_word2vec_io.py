@@ -1,0 +1,132 @@
+"""word2vec text / binary formats: round trips, interoperability with gensim, errors, registry import/export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.errors import CorpusError, InvalidInput
+from models.registry import ModelVersion, Registry
+from models.vectors import WordVectors
+from pipelines.embedding_model import load_embeddings
+from pipelines.word2vec.io_formats import export_word2vec, import_word2vec
+from pipelines.word2vec.transfer import export_model, import_model, infer_normalize
+
+WORDS = ["de", "ação", "são_paulo", "Lisboa", "0000"]
+
+
+@pytest.fixture
+def wv() -> WordVectors:
+    rnd = np.random.default_rng(3)
+    return WordVectors(WORDS, rnd.normal(size=(len(WORDS), 7)).astype(np.float32))
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_formats_round_trip(wv: WordVectors, tmp_path: Path, binary: bool) -> None:
+    path = tmp_path / "v.bin"
+    assert export_word2vec(wv, path, binary=binary) == len(WORDS)
+    back, report = import_word2vec(path, binary=binary)
+    assert back.words == WORDS
+    np.testing.assert_allclose(back.vectors, wv.vectors, rtol=1e-6)
+    assert (report.declared_words, report.dim, report.duplicates) == (5, 7, 0)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_formats_interoperate_with_gensim(wv: WordVectors, tmp_path: Path, binary: bool) -> None:
+    from gensim.models import KeyedVectors
+
+    ours = tmp_path / "ours"
+    export_word2vec(wv, ours, binary=binary)
+    kv = KeyedVectors.load_word2vec_format(str(ours), binary=binary)
+    assert list(kv.index_to_key) == WORDS
+    np.testing.assert_allclose(kv["ação"], wv.vector("ação"), rtol=1e-6)
+    theirs = tmp_path / "theirs"
+    kv.save_word2vec_format(str(theirs), binary=binary)
+    back, _ = import_word2vec(theirs, binary=binary)
+    assert back.words == WORDS
+    np.testing.assert_allclose(back.vectors, wv.vectors, rtol=1e-6)
+
+
+def test_text_import_reads_headerless_files_and_skips_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "glove.txt"
+    path.write_text("casa 0.1 0.2\ncasa 9 9\nrua -1 2.5\n", encoding="utf-8")
+    vectors, report = import_word2vec(path)
+    assert vectors.words == ["casa", "rua"]
+    np.testing.assert_allclose(vectors.vector("casa"), [0.1, 0.2])
+    assert (report.declared_words, report.duplicates) == (None, 1)
+
+
+@pytest.mark.parametrize(
+    ("content", "binary", "message"),
+    [
+        (b"2 3\ncasa 1 2 3\nrua 1 2\n", False, r"v\.txt:3: expected a word and 3 numbers"),
+        (b"2 3\ncasa 1 2 x\n", False, r"v\.txt:2: expected a word and 3 numbers"),
+        (b"2 2\ncasa \x00\x00\x80?\xff\xfe\x00\x00\n", False, "--binary"),
+        (b"\xff\xfe\x00binary", False, "not UTF-8 text"),
+        (b"", False, "is empty"),
+        (b"casa 1 2\n", True, "drop --binary"),
+    ],
+)
+def test_import_errors_name_file_line_and_fix(
+    tmp_path: Path, content: bytes, binary: bool, message: str
+) -> None:
+    path = tmp_path / "v.txt"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        import_word2vec(path, binary=binary)
+
+
+def test_import_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        import_word2vec(tmp_path / "nada.txt")
+
+
+def test_binary_import_of_a_truncated_file_keeps_whole_rows(wv: WordVectors, tmp_path: Path) -> None:
+    path = tmp_path / "v.bin"
+    export_word2vec(wv, path, binary=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 10])
+    back, report = import_word2vec(path, binary=True)
+    assert back.words == WORDS[:-1]
+    assert report.notes
+
+
+def test_export_refuses_words_with_spaces_and_leaves_no_file(tmp_path: Path) -> None:
+    wv = WordVectors(["são paulo", "x"], np.ones((2, 3), np.float32))
+    with pytest.raises(InvalidInput, match="whitespace"):
+        export_word2vec(wv, tmp_path / "v.txt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_infer_normalize_from_vocabulary() -> None:
+    assert infer_normalize(["de", "ação", "0000", "rua"]).lowercase is True
+    assert infer_normalize(["de", "ação", "0000", "rua"]).numbers == "zero"
+    assert infer_normalize(["de", "Lisboa", "1984", "Rua"]).lowercase is False
+    assert infer_normalize(["de", "1984"]).numbers == "keep"
+
+
+def test_import_registers_a_servable_model(wv: WordVectors, registry: Registry, tmp_path: Path) -> None:
+    path = tmp_path / "v.txt"
+    export_word2vec(wv, path)
+    mv = import_model(path, name="nilc", registry=registry)
+    assert (mv.kind, mv.metadata["imported"]["words"]) == ("word2vec", len(WORDS))
+    emb = load_embeddings(registry.open("nilc"))
+    assert emb.normalizer.config.lowercase is False  # "Lisboa" is capitalised in the vocabulary
+    (hits,) = emb.neighbors(["ação"], k=2)
+    assert len(hits) == 2
+
+
+def test_export_import_round_trip_through_registry(
+    w2v_model: ModelVersion, registry: Registry, tmp_path: Path
+) -> None:
+    out = tmp_path / "tiny.bin"
+    info = export_model(registry, w2v_model.ref, out, binary=True)
+    assert info["subwords_dropped"] is False
+    back = import_model(out, name="back", registry=registry, binary=True)
+    original = load_embeddings(registry.open(w2v_model.ref))
+    imported = load_embeddings(registry.open(back.ref))
+    assert imported.vectors.words == original.vectors.words
+    assert imported.normalizer.config.lowercase is True
+    assert imported.neighbors(["rei"], k=3) == original.neighbors(["rei"], k=3)
