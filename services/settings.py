@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=20_000, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
-    ann_min_vocab: int = Field(default=200_000, ge=1, description="Vocabularies this large get an ANN index.")
+    ann_min_vocab: int = Field(
+        default=50_000, ge=1, description="Vocabularies this large are searched through an ANN index (see models/ann.py)."
+    )
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
     metrics_dir: Path | None = Field(
