@@ -108,3 +108,17 @@ def test_api_classify_refuses_a_vector_model(client: TestClient) -> None:
     r = client.post("/v1/classify", json={"texts": ["bom dia"], "model": "w2v"})
     assert r.status_code == 422
     assert "word2vec" in r.json()["detail"]
+
+
+def test_api_serves_trained_word2vec_and_fasttext(settings: Settings, w2v_model, ft_model) -> None:
+    with serving(api_settings(settings)) as client:
+        body = client.get("/v1/neighbors", params={"word": "Rainha", "k": 3, "model": w2v_model.name}).json()
+        assert body["token"] == "rainha"
+        assert len(body["neighbors"]) == 3
+        r = client.get("/v1/neighbors", params={"word": "rainhaa", "model": w2v_model.name})
+        assert r.status_code == 404
+        assert "rainha" in r.json()["suggestions"]["rainhaa"]
+        body = client.get("/v1/neighbors", params={"word": "rainhazinha", "model": ft_model.name}).json()
+        assert body["model"]["kind"] == "fasttext"
+        assert body["in_vocabulary"] is False
+        assert len(body["neighbors"]) == 10
