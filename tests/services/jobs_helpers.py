@@ -241,6 +241,8 @@ class TcpProxy:
 
     def close(self) -> None:
         self._closed = True
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         self.server.close()
         for s in self._socks:
             with contextlib.suppress(OSError):

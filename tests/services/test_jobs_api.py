@@ -1,0 +1,268 @@
+"""The jobs routes: submit (JSON and multipart uploads), list, show, cancel, events, auth, limits, database down."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app
+from services.jobs.local import LocalWorkerPool
+from services.settings import Settings
+from tests.conftest import POSTGRES_URL
+from tests.services.jobs_helpers import TcpProxy, job_settings, leftovers, word2vec_config, write_corpus
+
+KEY = {"Authorization": "Bearer segredo"}
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path) -> Settings:
+    return job_settings(tmp_path, backend="local", api_keys=["segredo"], max_upload_bytes=4096)
+
+
+@pytest.fixture
+def client(api_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings)) as c:
+        yield c
+
+
+def _submit(client: TestClient, config: dict[str, Any], kind: str = "word2vec") -> Any:
+    return client.post("/v1/jobs", json={"kind": kind, "config": config}, headers=KEY)
+
+
+def test_jobs_api_submit_answers_202_with_the_job_url(client: TestClient, api_settings: Settings) -> None:
+    corpus = write_corpus(api_settings, "frases.txt", 50)
+    r = _submit(client, word2vec_config("w2v", corpus))
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["state"] == "queued"
+    assert body["url"] == f"/v1/jobs/{body['id']}"
+    assert r.headers["location"] == body["url"]
+    shown = client.get(body["url"]).json()
+    assert shown["state"] == "queued"
+    assert shown["kind"] == "word2vec"
+    assert shown["config"]["train"]["vector_size"] == 12
+    assert shown["config"]["train"]["window"] == 5  # defaults filled in by the config model
+    assert shown["model"] is None
+    assert shown["logs"] == []
+
+
+def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Settings) -> None:
+    corpus = write_corpus(api_settings, "frases.txt", 50)
+    ids = [_submit(client, word2vec_config(f"m{i}", corpus)).json()["id"] for i in range(5)]
+    client.delete(f"/v1/jobs/{ids[0]}", headers=KEY)
+    page = client.get("/v1/jobs", params={"limit": 2}).json()
+    assert page["total"] == 5
+    assert [j["id"] for j in page["items"]] == ids[::-1][:2]  # newest first
+    rest = client.get("/v1/jobs", params={"limit": 10, "offset": 2}).json()["items"]
+    assert [j["id"] for j in rest] == ids[::-1][2:]
+    cancelled = client.get("/v1/jobs", params={"state": "cancelled"}).json()
+    assert [j["id"] for j in cancelled["items"]] == [ids[0]]
+    assert client.get("/v1/jobs", params={"kind": "classifier"}).json()["total"] == 0
+    assert client.get("/v1/jobs", params={"state": "lost"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("config", "kind", "fragment"),
+    [
+        ({"name": "x", "corpus": ["frases.txt"], "trian": {}}, "word2vec", "field 'trian': unknown field"),
+        ({"name": "x", "corpus": []}, "word2vec", "field 'corpus'"),
+        ({"name": "x", "corpus": ["frases.txt"]}, "fasttext", "kind"),
+        ({"name": "x", "corpus": ["nao-existe.txt"]}, "word2vec", "does not exist under the data root"),
+        ({"name": "x", "corpus": ["../segredo.txt"]}, "word2vec", "contains '..'"),
+        ({"name": "x", "corpus": ["/etc/passwd"]}, "word2vec", "outside the data root"),
+    ],
+)
+def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
+    client: TestClient, api_settings: Settings, config: dict[str, Any], kind: str, fragment: str
+) -> None:
+    write_corpus(api_settings, "frases.txt", 50)
+    r = _submit(client, config, kind=kind)
+    assert r.status_code == 422
+    assert fragment in r.json()["detail"]
+    assert client.get("/v1/jobs").json()["total"] == 0
+
+
+def test_jobs_api_refuses_a_symlink_out_of_the_data_root(
+    client: TestClient, api_settings: Settings, tmp_path: Path
+) -> None:
+    secret = tmp_path / "fora.txt"
+    secret.write_text("o rei governa o reino\n", encoding="utf-8")
+    (api_settings.effective_data_root / "atalho.txt").symlink_to(secret)
+    r = _submit(client, word2vec_config("x", "atalho.txt"))
+    assert r.status_code == 422
+    assert r.json()["error"] == "PathNotAllowed"
+    assert "symbolic link" in r.json()["detail"]
+
+
+def test_jobs_api_state_changes_need_an_api_key(client: TestClient, api_settings: Settings) -> None:
+    corpus = write_corpus(api_settings, "frases.txt", 50)
+    r = client.post("/v1/jobs", json={"kind": "word2vec", "config": word2vec_config("w", corpus)})
+    assert r.status_code == 401
+    r = client.post(
+        "/v1/jobs",
+        json={"kind": "word2vec", "config": word2vec_config("w", corpus)},
+        headers={"Authorization": "Bearer errada"},
+    )
+    assert r.status_code == 401
+    job_id = _submit(client, word2vec_config("w", corpus)).json()["id"]
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 401
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 200  # reads are open by default
+
+
+def test_jobs_api_cancel_queued_then_conflict_and_not_found(
+    client: TestClient, api_settings: Settings
+) -> None:
+    corpus = write_corpus(api_settings, "frases.txt", 50)
+    job_id = _submit(client, word2vec_config("w", corpus)).json()["id"]
+    r = client.delete(f"/v1/jobs/{job_id}", headers=KEY)
+    assert r.status_code == 200
+    assert r.json()["state"] == "cancelled"
+    again = client.delete(f"/v1/jobs/{job_id}", headers=KEY)
+    assert again.status_code == 409
+    assert "already cancelled" in again.json()["detail"]
+    missing = client.delete("/v1/jobs/0123456789abcdef0123456789abcdef", headers=KEY)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "JobNotFound"
+    assert client.get("/v1/jobs/nada").status_code == 404
+
+
+def _upload(client: TestClient, config: str, files: dict[str, bytes], kind: str = "word2vec") -> Any:
+    parts = [("files", (name, data, "text/plain")) for name, data in files.items()]
+    return client.post("/v1/jobs", data={"kind": kind, "config": config}, files=parts, headers=KEY)
+
+
+TOML_CONFIG = """
+name = "enviado"
+corpus = ["upload:frases.txt"]
+evaluate = false
+[train]
+algorithm = "word2vec"
+min_count = 1
+"""
+
+
+def test_jobs_api_multipart_upload_is_saved_under_the_data_root(
+    client: TestClient, api_settings: Settings
+) -> None:
+    r = _upload(client, TOML_CONFIG, {"frases.txt": b"O rei governa o reino.\n" * 20})
+    assert r.status_code == 202, r.text
+    job = client.get(r.json()["url"]).json()
+    saved = job["config"]["corpus"][0]
+    assert saved == f"uploads/{job['id']}/frases.txt"
+    assert (api_settings.effective_data_root / saved).read_bytes().startswith(b"O rei governa")
+    # cancelling a queued job removes its uploads
+    assert client.delete(job["url"], headers=KEY).status_code == 200
+    assert leftovers(api_settings) == []
+
+
+def test_jobs_api_upload_config_as_json_file_part(client: TestClient) -> None:
+    config = json.dumps(word2vec_config("enviado", "upload:corpus.txt"))
+    r = client.post(
+        "/v1/jobs",
+        data={"kind": "word2vec"},
+        files=[
+            ("config", ("run.json", config.encode(), "application/json")),
+            ("files", ("corpus.txt", b"A rainha visita o castelo.\n" * 10, "text/plain")),
+        ],
+        headers=KEY,
+    )
+    assert r.status_code == 202, r.text
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "fragment"),
+    [
+        ({"frases.txt": b"x" * 5000}, 413, "PALAVRA_MAX_UPLOAD_BYTES"),
+        ({"frases.txt": b"o rei\n", "extra.txt": b"a rainha\n"}, 422, "not used by the config"),
+        ({"outro.txt": b"o rei\n"}, 422, "no file of that name was uploaded"),
+    ],
+)
+def test_jobs_api_bad_uploads_are_refused_and_leave_no_files(
+    client: TestClient, api_settings: Settings, files: dict[str, bytes], status: int, fragment: str
+) -> None:
+    r = _upload(client, TOML_CONFIG, files)
+    assert r.status_code == status
+    assert fragment in r.json()["detail"]
+    assert leftovers(api_settings) == []
+    assert client.get("/v1/jobs").json()["total"] == 0
+
+
+def test_jobs_api_upload_limit_holds_for_chunked_bodies(client: TestClient, api_settings: Settings) -> None:
+    boundary = "palavra"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nword2vec\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="config"\r\n\r\n{TOML_CONFIG}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="frases.txt"\r\n\r\n'
+        ).encode()
+        + b"o rei governa\n" * 1000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 1000):
+            yield body[i : i + 1000]
+
+    r = client.post(
+        "/v1/jobs",
+        content=chunks(),
+        headers={**KEY, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert r.status_code == 413
+    assert leftovers(api_settings) == []
+
+
+def test_jobs_api_events_stream_progress_until_the_job_ends(
+    client: TestClient, api_settings: Settings
+) -> None:
+    corpus = write_corpus(api_settings, "frases.txt", 300)
+    job_id = _submit(client, word2vec_config("transmitido", corpus, epochs=3)).json()["id"]
+    events: list[tuple[str, Any]] = []
+    with LocalWorkerPool(api_settings, 1), client.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+                if name == "end":
+                    break
+    names = [n for n, _ in events]
+    assert names[-1] == "end"
+    assert events[-1][1]["state"] == "succeeded"
+    assert events[-1][1]["model"]["ref"] == "transmitido@1"
+    assert "queued" in [d["state"] for n, d in events if n == "progress"]
+    logged = [d["line"] for n, d in events if n == "log"]
+    assert "epoch 3/3" in " ".join(logged)
+    assert logged[-1] == "succeeded; registered transmitido@1"
+    assert client.get("/v1/jobs/0123456789abcdef0123456789abcdef/events").status_code == 404
+
+
+@pytest.mark.services
+def test_jobs_api_database_down_answers_503_not_500(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    target = sa.make_url(POSTGRES_URL)
+    proxy = TcpProxy((target.host or "127.0.0.1", target.port or 5432))
+    url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    settings = job_settings(tmp_path, backend="local", database_url=url, api_keys=["segredo"])
+    corpus = write_corpus(settings, "frases.txt", 50)
+    with TestClient(create_app(settings)) as client:
+        assert _submit(client, word2vec_config("w", corpus)).status_code == 202
+        proxy.close()  # the database goes away
+        for r in (
+            client.get("/v1/jobs"),
+            _submit(client, word2vec_config("w", corpus)),
+            client.get("/v1/jobs/0123456789abcdef0123456789abcdef"),
+        ):
+            assert r.status_code == 503
+            assert r.json()["error"] == "DatabaseUnavailable"
+            assert "database is unreachable" in r.json()["detail"]
+            assert r.headers["retry-after"] == "5"

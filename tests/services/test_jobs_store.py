@@ -1,0 +1,229 @@
+"""Job records: conditional transitions, cancellation at the commit boundary, reaping, logs; inputs and uploads."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from models.errors import Conflict, InvalidInput, JobNotFound, ModelNotFound, PathNotAllowed, TooLarge
+from models.registry import Registry
+from pipelines.progress import Progress
+from services.jobs.inputs import DataRoot, replace_uploads, safe_filename
+from services.jobs.job import JobState
+from services.jobs.reaper import Reaper
+from services.jobs.runner import JobRegistry, JobStopped, execute_job
+from services.jobs.store import JobStore
+from services.settings import Settings
+from tests.services.jobs_helpers import job_settings, postgres_database, word2vec_config, write_corpus
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def jobs_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    return job_settings(tmp_path, backend="local", database_url=url, job_timeout_s=0.5)
+
+
+@pytest.fixture
+def base_registry(jobs_settings: Settings) -> Registry:
+    jobs_settings.home.mkdir(parents=True, exist_ok=True)
+    return Registry(jobs_settings.home, jobs_settings.effective_database_url)
+
+
+@pytest.fixture
+def store(base_registry: Registry) -> Iterator[JobStore]:
+    store = JobStore.from_registry(base_registry)
+    yield store
+    store.engine.dispose()
+
+
+def _job(store: JobStore, job_id: str = "a" * 32) -> str:
+    store.create(job_id, "word2vec", {"name": "x"}, backend="local")
+    return job_id
+
+
+def test_jobs_store_claim_is_won_by_exactly_one_worker(store: JobStore) -> None:
+    job_id = _job(store)
+    assert store.claim(job_id, "w1") is True
+    assert store.claim(job_id, "w2") is False
+    job = store.get(job_id)
+    assert job.state is JobState.RUNNING
+    assert job.worker == "w1"
+    assert job.attempts == 1
+    assert store.claim_next("w2", backend="local") is None
+
+
+def test_jobs_store_claim_next_takes_the_oldest_of_its_backend(store: JobStore) -> None:
+    store.create("c" * 32, "word2vec", {}, backend="celery")
+    first = _job(store, "1" * 32)
+    second = _job(store, "2" * 32)
+    assert store.claim_next("w", backend="local") == first
+    assert store.claim_next("w", backend="local") == second
+    assert store.claim_next("w", backend="local") is None
+
+
+def test_jobs_store_only_the_running_worker_reports_and_finishes(store: JobStore) -> None:
+    job_id = _job(store)
+    assert store.report(job_id, Progress(stage="train", epoch=1)) is False  # still queued
+    store.claim(job_id, "w1")
+    assert store.report(job_id, Progress(stage="train", fraction=0.5, epoch=1, loss=float("nan"))) is True
+    progress = store.get(job_id).progress
+    assert (progress.stage, progress.fraction, progress.epoch, progress.loss) == ("train", 0.5, 1, None)
+    assert store.heartbeat(job_id, "w2") is False
+    assert store.succeed(job_id, "w2", model_name="x", model_version=1) is False
+    assert store.succeed(job_id, "w1", model_name="x", model_version=1) is True
+    assert store.get(job_id).model_ref == "x@1"
+    assert store.fail(job_id, "late", worker="w1") is False
+
+
+def test_jobs_store_cancel_rules(store: JobStore) -> None:
+    queued = _job(store, "q" * 32)
+    assert store.cancel(queued).state is JobState.CANCELLED
+    with pytest.raises(Conflict, match="already cancelled"):
+        store.cancel(queued)
+    committing = _job(store, "m" * 32)
+    store.claim(committing, "w")
+    assert store.begin_commit(committing, "w") is True
+    with pytest.raises(Conflict, match="too late to cancel"):
+        store.cancel(committing)
+    with pytest.raises(JobNotFound):
+        store.cancel("0" * 32)
+
+
+def test_jobs_store_a_cancelled_job_cannot_begin_its_commit(store: JobStore) -> None:
+    job_id = _job(store)
+    store.claim(job_id, "w")
+    store.cancel(job_id)
+    assert store.begin_commit(job_id, "w") is False
+
+
+def test_jobs_registry_of_a_cancelled_job_discards_the_staged_version(
+    store: JobStore, base_registry: Registry
+) -> None:
+    job_id = _job(store)
+    store.claim(job_id, "w")
+    registry = JobRegistry(base_registry, store=store, job_id=job_id, worker="w")
+    with pytest.raises(JobStopped), registry.create("descartado", "word2vec") as writer:
+        writer.write_json("config.json", {})
+        assert store.cleanup_paths(job_id)[0] == str(writer.path)
+        store.cancel(job_id)  # arrives while the artifact is being written
+    with pytest.raises(ModelNotFound):
+        base_registry.versions("descartado")
+    assert list((base_registry.root / ".staging").iterdir()) == []
+
+
+def test_jobs_registry_of_a_running_job_commits_and_marks_it_committing(
+    store: JobStore, base_registry: Registry
+) -> None:
+    job_id = _job(store)
+    store.claim(job_id, "w")
+    registry = JobRegistry(base_registry, store=store, job_id=job_id, worker="w")
+    with registry.create("guardado", "word2vec") as writer:
+        writer.write_json("config.json", {})
+    assert writer.version.metadata["job_id"] == job_id  # type: ignore[attr-defined]
+    assert store.get(job_id).committing is True
+    assert base_registry.commit_hooks == []  # the guard is the job registry's own
+
+
+def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Settings) -> None:
+    silent = _job(store, "s" * 32)
+    alive = _job(store, "l" * 32)
+    store.claim(silent, "dead-worker")
+    store.claim(alive, "live-worker")
+    time.sleep(0.7)
+    store.heartbeat(alive, "live-worker")
+    assert Reaper(store, jobs_settings).run() == [silent]
+    failed = store.get(silent)
+    assert failed.state is JobState.FAILED
+    assert "dead-worker stopped sending heartbeats" in (failed.error or "")
+    assert store.get(alive).state is JobState.RUNNING
+    assert store.heartbeat(silent, "dead-worker") is False  # a late worker learns it lost the job
+
+
+def test_jobs_logs_page_forward_and_keep_the_tail(store: JobStore) -> None:
+    job_id = _job(store)
+    store.log(job_id, *[f"linha {i}" for i in range(10)])
+    tail = store.logs(job_id, limit=3)
+    assert [line.line for line in tail] == ["linha 7", "linha 8", "linha 9"]
+    after = store.logs(job_id, after=tail[0].seq)
+    assert [line.line for line in after] == ["linha 8", "linha 9"]
+
+
+def test_jobs_execute_in_process_records_failure_with_the_error(
+    store: JobStore, jobs_settings: Settings
+) -> None:
+    (jobs_settings.effective_data_root / "vazio.txt").write_text("\n", encoding="utf-8")
+    job_id = "e" * 32
+    store.create(job_id, "word2vec", word2vec_config("vazio", "vazio.txt"), backend="local")
+    store.claim(job_id, "w")
+    assert execute_job(jobs_settings, job_id, "w") is False
+    job = store.get(job_id)
+    assert job.state is JobState.FAILED
+    assert (job.error or "").startswith("EmptyCorpus:")
+    assert store.logs(job_id)[-1].line == f"failed: {job.error}"
+
+
+def test_jobs_execute_in_process_succeeds_and_registers(store: JobStore, jobs_settings: Settings) -> None:
+    corpus = write_corpus(jobs_settings, "frases.txt", 200)
+    job_id = "f" * 32
+    store.create(job_id, "word2vec", word2vec_config("pequeno", corpus), backend="local")
+    store.claim(job_id, "w")
+    assert execute_job(jobs_settings, job_id, "w") is True
+    job = store.get(job_id)
+    assert job.model_ref == "pequeno@1"
+    assert job.committing is False
+
+
+# -- inputs ----------------------------------------------------------------------------------------------------
+def test_jobs_data_root_refuses_escapes(tmp_path: Path) -> None:
+    root = DataRoot(tmp_path / "data")
+    (root.root / "ok.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "fora.txt").write_text("x", encoding="utf-8")
+    assert root.resolve("ok.txt") == root.root / "ok.txt"
+    assert root.resolve(str(root.root / "ok.txt")) == root.root / "ok.txt"
+    for spec in ("../fora.txt", "sub/../ok.txt", str(tmp_path / "fora.txt"), "/etc/passwd"):
+        with pytest.raises(PathNotAllowed):
+            root.resolve(spec)
+    (root.root / "link.txt").symlink_to(tmp_path / "fora.txt")
+    (root.root / "pasta").mkdir()
+    (root.root / "pasta" / "link").symlink_to(tmp_path)
+    for spec in ("link.txt", "pasta/link/fora.txt"):
+        with pytest.raises(PathNotAllowed, match="symbolic link"):
+            root.resolve(spec)
+    with pytest.raises(PathNotAllowed, match="contains the symbolic link"):
+        root.resolve("pasta", allow_dir=True)
+    with pytest.raises(InvalidInput, match="does not exist"):
+        root.resolve("nada.txt")
+
+
+def test_jobs_uploads_are_named_safely_and_limited(tmp_path: Path) -> None:
+    root = DataRoot(tmp_path / "data")
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("..\\corpus final.txt") == "corpus_final.txt"
+    assert safe_filename(".bashrc") == "bashrc"
+    assert root.save_upload("j1", "a b.txt", io.BytesIO(b"ola"), max_bytes=10) == "uploads/j1/a_b.txt"
+    with pytest.raises(TooLarge):
+        root.save_upload("j2", "big.txt", io.BytesIO(b"x" * 11), max_bytes=10)
+    assert not root.upload_dir("j2").exists()
+
+
+def test_jobs_upload_placeholders_are_replaced_and_checked() -> None:
+    config = {"corpus": ["upload:a.txt", "eltec-por"], "train": "upload:b.csv"}
+    saved = {"a.txt": "uploads/j/a.txt", "b.csv": "uploads/j/b.csv"}
+    assert replace_uploads(config, saved) == {
+        "corpus": ["uploads/j/a.txt", "eltec-por"],
+        "train": "uploads/j/b.csv",
+    }
+    with pytest.raises(InvalidInput, match="not used"):
+        replace_uploads({"train": "upload:a.txt"}, saved)
+    with pytest.raises(InvalidInput, match="no file of that name"):
+        replace_uploads({"train": "upload:c.txt"}, saved)
