@@ -22,14 +22,14 @@ Rules, chosen to match gensim's ``evaluate_word_analogies`` where it has one:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from models.errors import DatasetError, UnknownWord
+from models.errors import DatasetError, PalavraError, UnknownWord
 from models.vectors import FloatMatrix, WordVectors
 from pipelines.datasets import DataCatalog
 
@@ -298,33 +298,99 @@ def evaluate_word_pairs(
     }
 
 
+#: Used when a run names no evaluation sets: the first of each group that can be had (mirror, then download).
+DEFAULT_ANALOGIES = ("analogies-lx-br-dev", "analogies-lx-br")
+DEFAULT_PAIRS = ("simlex-lx-999",)
+
+
+@dataclass
+class EvaluationSets:
+    """Evaluation data read into memory, by the name it was asked for; ``skipped`` says why a default is absent."""
+
+    analogies: dict[str, list[AnalogyQuestion]] = field(default_factory=dict)
+    pairs: dict[str, list[WordPair]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 def _read_all(paths: Sequence[Path], reader: Callable[[Path], list[Any]]) -> list[Any]:
     return [item for path in paths for item in reader(path)]
+
+
+def _first_available(
+    catalog: DataCatalog, names: Sequence[str], reader: Callable[[Path], list[Any]], skipped: dict[str, str]
+) -> tuple[str, list[Any]] | None:
+    for name in names:
+        try:
+            return name, _read_all(catalog.resolve(name), reader)
+        except PalavraError as exc:
+            skipped[name] = exc.detail
+    return None
+
+
+def load_evaluation_sets(
+    catalog: DataCatalog, *, analogies: Sequence[str] | None, pairs: Sequence[str] | None
+) -> EvaluationSets:
+    """Read the named sets (catalogue names or paths); ``None`` means the defaults, skipped when unavailable.
+
+    Raises:
+        DatasetNotFound / DownloadError: an explicitly named set cannot be resolved.
+        DatasetError: a file that is not in the expected format.
+    """
+    sets = EvaluationSets()
+    for names, reader, target, defaults in (
+        (analogies, read_analogies, sets.analogies, DEFAULT_ANALOGIES),
+        (pairs, read_word_pairs, sets.pairs, DEFAULT_PAIRS),
+    ):
+        if names is None:
+            found = _first_available(catalog, defaults, reader, sets.skipped)
+            if found is not None:
+                target[found[0]] = found[1]
+                sets.skipped.pop(found[0], None)
+            continue
+        for name in names:
+            target[name] = _read_all(catalog.resolve(name), reader)
+    return sets
+
+
+def evaluate_sets(
+    vectors: WordVectors,
+    sets: EvaluationSets,
+    *,
+    normalize: WordFn | None = None,
+    restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
+    subwords: bool = True,
+) -> dict[str, Any]:
+    """Results per set: ``{"analogies": {name: ...}, "pairs": {name: ...}, "skipped": {name: reason}}``."""
+    return {
+        "analogies": {
+            name: evaluate_analogies(
+                vectors, questions, normalize=normalize, restrict_vocab=restrict_vocab, subwords=subwords
+            )
+            for name, questions in sets.analogies.items()
+        },
+        "pairs": {
+            name: evaluate_word_pairs(vectors, word_pairs, normalize=normalize, subwords=subwords)
+            for name, word_pairs in sets.pairs.items()
+        },
+        "skipped": dict(sets.skipped),
+    }
 
 
 def evaluate_embeddings(
     vectors: WordVectors,
     catalog: DataCatalog,
     *,
-    analogies: Sequence[str] = (),
-    pairs: Sequence[str] = (),
+    analogies: Sequence[str] | None = None,
+    pairs: Sequence[str] | None = None,
     normalize: WordFn | None = None,
     restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
     subwords: bool = True,
 ) -> dict[str, Any]:
-    """Every named analogy and word-pair set (catalogue names or paths), keyed by the name as given.
+    """Load the named sets (``None``: the defaults, as available) and evaluate ``vectors`` on them.
 
     Raises:
-        DatasetNotFound / DownloadError: a name the catalogue cannot resolve.
+        DatasetNotFound / DownloadError: an explicitly named set cannot be resolved.
         DatasetError: a file that is not in the expected format.
     """
-    out: dict[str, Any] = {"analogies": {}, "pairs": {}}
-    for spec in analogies:
-        questions = _read_all(catalog.resolve(spec), read_analogies)
-        out["analogies"][spec] = evaluate_analogies(
-            vectors, questions, normalize=normalize, restrict_vocab=restrict_vocab, subwords=subwords
-        )
-    for spec in pairs:
-        word_pairs = _read_all(catalog.resolve(spec), read_word_pairs)
-        out["pairs"][spec] = evaluate_word_pairs(vectors, word_pairs, normalize=normalize, subwords=subwords)
-    return out
+    sets = load_evaluation_sets(catalog, analogies=analogies, pairs=pairs)
+    return evaluate_sets(vectors, sets, normalize=normalize, restrict_vocab=restrict_vocab, subwords=subwords)

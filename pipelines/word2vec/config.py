@@ -83,12 +83,16 @@ class Word2VecConfig(BaseModel):
 
 
 class EvaluationConfig(BaseModel):
-    """What ``evaluate = true`` measures after training (catalogue names or paths)."""
+    """What ``evaluate = true`` measures after training (catalogue names or paths).
+
+    Left out, each list means the defaults (LX-4WAnalogiesBr dev sample from a mirror, else the full set;
+    LX-SimLex-999), skipped with a note when they cannot be had; named sets must resolve before training starts.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    analogies: list[str] = Field(default_factory=lambda: ["analogies-lx-br-dev"])
-    pairs: list[str] = Field(default_factory=lambda: ["simlex-lx-999"])
+    analogies: list[str] | None = None
+    pairs: list[str] | None = None
     restrict_vocab: int = Field(default=300_000, ge=1, description="candidate answers: most frequent words.")
 
 

@@ -12,6 +12,7 @@ and metadata: data hash, corpus statistics, training time, words/s, per-epoch lo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from models.errors import EmptyCorpus
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
 from pipelines.datasets import DataCatalog
-from pipelines.evaluate_embeddings import evaluate_embeddings
+from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
 from pipelines.normalize import Normalizer
 from pipelines.phrases import PhraseModel, phrase_corpus
 from pipelines.preprocess import PreparedCorpus, prepare_corpus
@@ -62,13 +63,40 @@ def _effective_words(model: Any) -> float:
     return float(np.sum(counts * np.minimum(keep, 1.0)))
 
 
+def _loss_tracking_word2vec() -> Any:
+    """gensim ``Word2Vec`` whose loss accumulator adds up what every worker thread writes back.
+
+    gensim's worker threads each start from ``running_training_loss`` and write their own total back at the end
+    of their share, so the last thread's write wins; a property makes every read 0 and every write an addition.
+    """
+    from gensim.models import Word2Vec
+
+    class LossTrackingWord2Vec(Word2Vec):  # type: ignore[misc]
+        loss_total = 0.0
+        _loss_lock = threading.Lock()
+
+        @property
+        def running_training_loss(self) -> float:
+            return 0.0
+
+        @running_training_loss.setter
+        def running_training_loss(self, value: float) -> None:
+            with self._loss_lock:
+                self.loss_total += float(value)
+
+        def get_latest_training_loss(self) -> float:
+            return self.loss_total
+
+    return LossTrackingWord2Vec
+
+
 def _epoch_callback(config: Word2VecConfig, report: ProgressCallback, epochs: list[dict[str, Any]]) -> Any:
     from gensim.models.callbacks import CallbackAny2Vec
 
     track_loss = config.compute_loss and config.algorithm == "word2vec"
 
     class EpochReporter(CallbackAny2Vec):  # type: ignore[misc]
-        """Reports each finished epoch; resets gensim's loss accumulator so each epoch is measured alone."""
+        """Reports each finished epoch, with the loss of that epoch alone."""
 
         def __init__(self) -> None:
             self.started = 0.0
@@ -78,16 +106,14 @@ def _epoch_callback(config: Word2VecConfig, report: ProgressCallback, epochs: li
             self.per_epoch_words = _effective_words(model)
 
         def on_epoch_begin(self, model: Any) -> None:
-            model.running_training_loss = 0.0
+            model.loss_total = 0.0
             self.started = time.perf_counter()
 
         def on_epoch_end(self, model: Any) -> None:
             seconds = time.perf_counter() - self.started
             loss = None
             if track_loss and self.per_epoch_words > 0:
-                # corpus_file mode: every worker thread starts from the accumulator and the last one to finish
-                # writes back its own sum, i.e. its share (~1/workers) of the epoch's loss
-                loss = float(model.get_latest_training_loss()) * config.workers / self.per_epoch_words
+                loss = float(model.get_latest_training_loss()) / self.per_epoch_words
             epochs.append({"epoch": len(epochs) + 1, "seconds": round(seconds, 3), "loss": loss})
             report(
                 Progress(
@@ -112,10 +138,10 @@ def fit(
     Raises:
         EmptyCorpus: no word reaches ``min_count``.
     """
-    from gensim.models import FastText, Word2Vec
+    from gensim.models import FastText
 
     report = progress or ignore_progress
-    cls = FastText if config.algorithm == "fasttext" else Word2Vec
+    cls = FastText if config.algorithm == "fasttext" else _loss_tracking_word2vec()
     started = time.perf_counter()
     model = cls(**config.gensim_kwargs())
     model.build_vocab(corpus_file=str(corpus_file))
@@ -193,6 +219,10 @@ def train_word2vec(
     """
     report = progress or ignore_progress
     started = time.perf_counter()
+    # read the evaluation sets first: a missing or malformed one fails before hours of training, not after
+    sets: EvaluationSets | None = None
+    if run.evaluate:
+        sets = load_evaluation_sets(catalog, analogies=run.evaluation.analogies, pairs=run.evaluation.pairs)
     prepared = prepare_corpus(
         _resolve_corpus(run, catalog),
         run.normalize,
@@ -206,13 +236,11 @@ def train_word2vec(
         prepared, phrases = phrase_corpus(prepared, run.phrases, cache_dir=cache_dir, progress=report)
     trained = fit(prepared.path, run.train, progress=report)
     metrics: dict[str, Any] | None = None
-    if run.evaluate:
+    if sets is not None:
         report(Progress(stage="evaluate", message="analogies and word-pair similarity"))
-        metrics = evaluate_embeddings(
+        metrics = evaluate_sets(
             trained.vectors,
-            catalog,
-            analogies=run.evaluation.analogies,
-            pairs=run.evaluation.pairs,
+            sets,
             normalize=Normalizer(run.normalize).word,
             restrict_vocab=run.evaluation.restrict_vocab,
         )
@@ -247,6 +275,10 @@ def train_word2vec(
 
 
 _LOSS_NOTE = {
-    "word2vec": "gensim's training loss per (downsampled) corpus word, estimated from one worker's share; approximate",
+    "word2vec": (
+        "gensim's training loss per corpus word left after downsampling (summed over positive and negative "
+        "examples); gensim sums it in float32 per worker and epoch, so on large corpora it is an underestimate: "
+        "read it as a trend"
+    ),
     "fasttext": "gensim's FastText does not compute a training loss",
 }

@@ -8,7 +8,6 @@ import typer
 
 from pipelines.embedding_model import load_embeddings
 from pipelines.evaluate_embeddings import DEFAULT_RESTRICT_VOCAB, evaluate_embeddings
-from pipelines.word2vec.config import EvaluationConfig
 from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import evaluate_app
 from services.cli.output import emit_json
@@ -20,12 +19,12 @@ def evaluate_model(
     ref: str,
     *,
     settings: Settings,
-    analogies: list[str],
-    pairs: list[str],
+    analogies: list[str] | None,
+    pairs: list[str] | None,
     restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
     subwords: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate the registered model ``ref``; test words go through the model's own normaliser."""
+    """Evaluate the registered model ``ref`` (``None`` sets: the defaults); test words use the model's normaliser."""
     registry = open_registry(settings)
     artifact = registry.open(ref, kind=VECTOR_KINDS)
     embeddings = load_embeddings(artifact)
@@ -45,12 +44,14 @@ def evaluate_model(
 def evaluate_word2vec_cli(
     model: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS."),
     analogies: list[str] = typer.Option(
-        None, "--analogies", help="Analogy file or catalogue name (default: analogies-lx-br-dev); repeatable."
+        None,
+        "--analogies",
+        help="Analogy file or catalogue name; repeatable (none given: the defaults, see docs).",
     ),
     pairs: list[str] = typer.Option(
         None,
         "--pairs",
-        help="Word-pair similarity TSV or catalogue name (default: simlex-lx-999); repeatable.",
+        help="Word-pair similarity TSV or catalogue name; repeatable (none given: simlex-lx-999).",
     ),
     restrict_vocab: int = typer.Option(
         DEFAULT_RESTRICT_VOCAB, "--restrict-vocab", help="Candidate answers: this many most frequent words."
@@ -60,15 +61,13 @@ def evaluate_word2vec_cli(
     ),
 ) -> None:
     """Analogies (3CosAdd, 3CosMul) and word-pair Spearman of a registered model; prints JSON."""
-    defaults = EvaluationConfig()
-    if not analogies and not pairs:
-        analogies, pairs = defaults.analogies, defaults.pairs
+    named = bool(analogies or pairs)
     emit_json(
         evaluate_model(
             model,
             settings=get_settings(),
-            analogies=analogies or [],
-            pairs=pairs or [],
+            analogies=(analogies or []) if named else None,
+            pairs=(pairs or []) if named else None,
             restrict_vocab=restrict_vocab,
             subwords=subwords,
         )

@@ -31,8 +31,15 @@ class ProgressBars:
         self.close()
         self.stage = progress.stage
         epochs = progress.extra.get("epochs")
-        total, unit = (int(epochs), "epoch") if epochs else (100, "%")
-        return tqdm(total=total, desc=progress.stage, unit=unit, file=sys.stderr, disable=self.disable)
+        if epochs:
+            total, unit, fmt = int(epochs), "epoch", None
+        elif progress.fraction is not None:
+            total, unit, fmt = 100, "%", None
+        else:  # a stage without a measure of its own (evaluate, save): its name, message and elapsed time
+            total, unit, fmt = None, "it", "{desc} [{elapsed}]"
+        return tqdm(
+            total=total, desc=progress.stage, unit=unit, bar_format=fmt, file=sys.stderr, disable=self.disable
+        )
 
     def __call__(self, progress: Progress) -> None:
         if progress.stage != self.stage or self.bar is None:
@@ -44,6 +51,8 @@ class ProgressBars:
             bar.n = round(progress.fraction * 100)
         if progress.loss is not None:
             bar.set_postfix(loss=f"{progress.loss:.4f}", refresh=False)
+        elif progress.message and bar.total is None:
+            bar.set_description_str(f"{progress.stage}: {progress.message[:60]}", refresh=False)
         elif progress.message:
             bar.set_postfix_str(progress.message[:60], refresh=False)
         bar.refresh()
@@ -65,7 +74,9 @@ def summary(version: ModelVersion) -> dict[str, Any]:
         "path": str(version.path),
         "corpus": meta.get("corpus"),
         "training": training,
-        "epoch_losses": [e.get("loss") for e in meta.get("training", {}).get("epochs", [])],
+        "epoch_losses": [
+            e.get("loss") for e in meta.get("training", {}).get("epochs", []) if e.get("loss") is not None
+        ],
         "metrics": headline_metrics(meta.get("metrics")),
     }
 

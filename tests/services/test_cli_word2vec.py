@@ -1,0 +1,189 @@
+"""``palavra train|evaluate word2vec``, ``neighbors``, ``export|import word2vec``: output, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from models.registry import ModelVersion, Registry
+from services.cli.main import main
+from services.settings import Settings, get_settings
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
+    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_train_word2vec_prints_ref_and_metrics(
+    cli_env: Settings,
+    registry: Registry,
+    pt_corpus_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    analogies = tmp_path / "a.txt"
+    analogies.write_text(": family\nrei rainha príncipe princesa\n", encoding="utf-8")
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'[train]\nvector_size = 12\nmin_count = 2\nbucket = 5000\n[evaluation]\nanalogies = ["{analogies}"]\n'
+        "pairs = []\n",
+        encoding="utf-8",
+    )
+    argv = ["train", "word2vec", "--corpus", str(pt_corpus_file), "--config", str(config), "--name", "cli"]
+    code, out, err = run([*argv, "--algorithm", "word2vec", "--epochs", "2", "--workers", "1"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["model"] == "cli@1"
+    assert result["kind"] == "word2vec"
+    assert len(result["epoch_losses"]) == 2
+    assert result["metrics"][str(analogies)]["questions"] == 1
+    assert "train" in err  # the progress bar
+    saved = registry.open("cli").read_json("config.json")
+    assert (saved["train"]["epochs"], saved["train"]["vector_size"]) == (2, 12)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("   \n\n", "no tokens left"),
+        (b"\x00\x01binary\x00", "binary"),
+        (None, "no data set or file called"),
+    ],
+)
+def test_train_bad_corpus_is_one_line_exit_2_and_registers_nothing(
+    cli_env: Settings,
+    registry: Registry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | bytes | None,
+    message: str,
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    if isinstance(content, bytes):
+        corpus.write_bytes(content)
+    elif content is not None:
+        corpus.write_text(content, encoding="utf-8")
+    code, out, err = run(["train", "word2vec", "--corpus", str(corpus), "--name", "x", "--quiet"], capsys)
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert registry.list() == []
+
+
+def test_train_config_typo_is_one_line_error(
+    cli_env: Settings, tmp_path: Path, pt_corpus_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[train]\nepocs = 3\n", encoding="utf-8")
+    argv = ["train", "word2vec", "--corpus", str(pt_corpus_file), "--name", "x", "--config", str(config)]
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert "field 'train.epocs': unknown field" in err
+
+
+def test_neighbors_table_and_json(
+    cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["neighbors", w2v_model.name, "Rei", "-k", "3"], capsys)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["RANK", "WORD", "SIMILARITY"]
+    assert len(lines) == 4
+    code, out, _ = run(["neighbors", f"{w2v_model.name}@1", "Rei", "-k", "2", "--json"], capsys)
+    result = json.loads(out)
+    assert (result["token"], result["in_vocabulary"], len(result["neighbors"])) == ("rei", True, 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["neighbors", "tiny-word2vec", "rei", "-k", "0"], "-k must be a positive number"),
+        (["neighbors", "tiny-word2vec", "rei", "-k", "-3"], "-k must be a positive number"),
+        (["neighbors", "nao-existe", "rei"], "model 'nao-existe' is not registered"),
+        (["neighbors", "tiny-word2vec", "xyzzy"], "not in the model's vocabulary"),
+        (["export", "word2vec", "nao-existe", "--output", "{tmp}/v.txt"], "is not registered"),
+        (["import", "word2vec", "{tmp}/nada.txt", "--name", "n"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    cli_env: Settings,
+    w2v_model: ModelVersion,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    code, _, err = run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_word2vec_prints_json(
+    cli_env: Settings, ft_model: ModelVersion, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    analogies = tmp_path / "a.txt"
+    analogies.write_text(
+        ": family\nRei Rainha Príncipe Princesa\n: gram8-plural\nreino reinos castelo castelos\n"
+    )
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("word1\tword2\tPOS\tscore\nrei\trainha\tN\t8\ngatos\tcão\tN\t6\nverão\tinverno\tN\t5\n")
+    argv = ["evaluate", "word2vec", ft_model.name, "--analogies", str(analogies), "--pairs", str(pairs)]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["model"] == ft_model.ref
+    res = result["analogies"][str(analogies)]
+    assert res["questions"] == 2
+    assert res["sections"]["family"]["answered"] == 1
+    assert result["pairs"][str(pairs)]["used"] == 3  # "gatos" from subwords
+    code, out, _ = run([*argv, "--no-subwords"], capsys)
+    assert json.loads(out)["pairs"][str(pairs)]["used"] == 2
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_export_then_import_round_trip(
+    cli_env: Settings,
+    w2v_model: ModelVersion,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    binary: bool,
+) -> None:
+    out_file = tmp_path / "tiny.vec"
+    flag = ["--binary"] if binary else []
+    code, out, _ = run(["export", "word2vec", w2v_model.name, "--output", str(out_file), *flag], capsys)
+    assert code == 0
+    exported = json.loads(out)
+    assert exported["words"] > 40
+    code, out, _ = run(["import", "word2vec", str(out_file), "--name", "volta", *flag], capsys)
+    assert code == 0
+    assert json.loads(out)["imported"]["words"] == exported["words"]
+    code, before, _ = run(["neighbors", w2v_model.name, "rei", "--json"], capsys)
+    code, after, _ = run(["neighbors", "volta", "rei", "--json"], capsys)
+    assert json.loads(before)["neighbors"] == json.loads(after)["neighbors"]
+
+
+def test_import_binary_without_flag_says_so(
+    cli_env: Settings, w2v_model: ModelVersion, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "tiny.bin"
+    run(["export", "word2vec", w2v_model.name, "--output", str(out_file), "--binary"], capsys)
+    code, _, err = run(["import", "word2vec", str(out_file), "--name", "b"], capsys)
+    assert code == 2
+    assert "--binary" in err
