@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,11 +115,19 @@ class JobStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        with self._connect() as conn:
-            if engine.dialect.name == "sqlite":
-                # readers never block the writer (workers, API and job processes share one file)
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            _meta.create_all(conn)
+        for attempt in range(3):
+            try:
+                with self._connect() as conn:
+                    if engine.dialect.name == "sqlite":
+                        # readers never block the writer (workers, API and job processes share one file)
+                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                    _meta.create_all(conn)
+                break
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                # several workers starting at once race to create the tables; the loser finds them made
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
 
     @classmethod
     def from_registry(cls, registry: Registry) -> JobStore:
@@ -136,6 +145,11 @@ class JobStore:
                 f"the job database is unreachable ({url}): {first}; jobs cannot be submitted or read until "
                 "it answers again"
             ) from exc
+
+    def ping(self) -> None:
+        """Raise :class:`DatabaseUnavailable` unless the database answers."""
+        with self._connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
 
     def _update(self, job_id: str, *conditions: Any, **values: Any) -> bool:
         with self._connect() as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from models.errors import InvalidInput
@@ -17,6 +19,9 @@ def worker_cli(
     ),
     processes: int = typer.Option(1, min=1, max=64, help="local: worker processes, one job each at a time."),
     log_level: str = typer.Option("info", help="critical, error, warning, info or debug."),
+    alive_file: Path | None = typer.Option(
+        None, help="Touch this file every PALAVRA_HEARTBEAT_S while the database answers (for health checks)."
+    ),
 ) -> None:
     """Run jobs until stopped (SIGTERM/Ctrl-C fail the running job with that reason, then exit).
 
@@ -33,11 +38,17 @@ def worker_cli(
     if level not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
         raise InvalidInput(f"unknown --log-level {log_level!r}; use critical, error, warning, info or debug")
     logging.getLogger().setLevel(level)
-    if chosen == "celery":
-        from services.jobs.celery_app import CeleryWorker
+    from services.context import open_registry
+    from services.jobs.alive import alive_file as touching
+    from services.jobs.store import JobStore
 
-        CeleryWorker(settings).main(loglevel=level)
-        return
-    from services.jobs.local import run_local_workers
+    store = JobStore.from_registry(open_registry(settings))
+    with touching(alive_file, store, every_s=settings.heartbeat_s):
+        if chosen == "celery":
+            from services.jobs.celery_app import CeleryWorker
 
-    run_local_workers(settings, processes=processes)
+            CeleryWorker(settings).main(loglevel=level)
+        else:
+            from services.jobs.local import run_local_workers
+
+            run_local_workers(settings, processes=processes)
