@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 NORMALIZE_FILE = "normalize.json"
 PHRASES_FILE = "phrases.json"
+MAX_SUGGESTED = 10  # unknown words per request that get spelling suggestions
 # a model saved without normalize.json: treat queries as typed (Unicode NFC only)
 VERBATIM = NormalizeConfig(lowercase=False, numbers="keep")
 
@@ -91,10 +92,13 @@ class Embeddings:
 
     def _unknown(self, words: Sequence[str]) -> UnknownWord:
         ordered = list(dict.fromkeys(words))
+        shown = ", ".join(repr(w) for w in ordered[:MAX_SUGGESTED])
+        more = f" and {len(ordered) - MAX_SUGGESTED} more" if len(ordered) > MAX_SUGGESTED else ""
         return UnknownWord(
-            f"not in the model's vocabulary: {', '.join(repr(w) for w in ordered)}",
+            f"not in the model's vocabulary: {shown}{more}",
             words=ordered,
-            suggestions={w: self.vectors.suggest(self.token(w)) for w in ordered},
+            # fuzzy matching costs milliseconds per word on a large vocabulary: bound it per request
+            suggestions={w: self.vectors.suggest(self.token(w)) for w in ordered[:MAX_SUGGESTED]},
         )
 
     def _units(self, words: Sequence[str]) -> tuple[list[str], FloatMatrix]:

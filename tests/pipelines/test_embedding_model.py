@@ -96,3 +96,13 @@ def test_embeddings_apply_learned_phrases_to_queries(registry: Registry) -> None
     with pytest.raises(UnknownWord) as err:
         emb.neighbors(["casa azul"])
     assert err.value.extra["words"] == ["casa azul"]
+
+
+def test_embeddings_many_unknown_words_all_listed_suggestions_bounded(registry: Registry) -> None:
+    emb = _register(registry)
+    unknown = [f"palavra{i}" for i in range(25)]
+    with pytest.raises(UnknownWord) as err:
+        emb.neighbors(["rei", *unknown])
+    assert err.value.extra["words"] == unknown
+    assert len(err.value.extra["suggestions"]) == 10
+    assert "and 15 more" in err.value.detail
