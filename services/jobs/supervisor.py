@@ -35,6 +35,9 @@ PRELOAD = [
     "pipelines.word2vec.train",
     "torch",
     "gensim.models",
+    # the tokenizer imports spaCy on first use: seconds that every job would pay again after its fork
+    "spacy",
+    "spacy.lang.pt",
 ]
 
 
