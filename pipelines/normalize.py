@@ -14,7 +14,7 @@ import gzip
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import Any, Literal
 
@@ -67,10 +67,11 @@ def fold_accents(text: str) -> str:
 
 
 _EOS = "\n"
+_PLACEHOLDERS = {"url": URL_TOKEN, "email": EMAIL_TOKEN, "mention": USER_TOKEN}
 _SENTENCE_END_CHARS = frozenset(".!?…")
 _CLOSERS = frozenset("»”\"')]}’›")
 #: Distinct chunks a Normalizer remembers before its cache starts over.
-MAX_CACHED_CHUNKS = 500_000
+MAX_CACHED_CHUNKS = 600_000
 
 
 def _ends_sentence(tok: RawToken) -> bool:
@@ -85,6 +86,9 @@ class Normalizer:
         self.tokenizer = tokenizer or Tokenizer()
         self._flat: dict[str, tuple[str, ...]] = {}
         self._marked: dict[str, tuple[str, ...]] = {}
+        self._transient: list[str] = []
+        cfg = self.config
+        self._policies = {"url": cfg.urls, "email": cfg.emails, "mention": cfg.mentions}
 
     @cached_property
     def _stopwords(self) -> frozenset[str]:
@@ -123,23 +127,17 @@ class Normalizer:
             out = self._lemmas.get(out, out)
         return out
 
-    def _placeholder(self, tok: RawToken) -> tuple[bool, str | None]:
-        """``(handled, result)`` for urls, e-mails, mentions and number placeholders."""
-        cfg = self.config
-        policy = {"url": cfg.urls, "email": cfg.emails, "mention": cfg.mentions}.get(tok.kind)
-        if policy is not None:
-            placeholder = {"url": URL_TOKEN, "email": EMAIL_TOKEN, "mention": USER_TOKEN}[tok.kind]
-            return True, None if policy == "drop" else (placeholder if policy == "placeholder" else tok.text)
-        if tok.kind == "num" and cfg.numbers == "token":
-            return True, NUM_TOKEN
-        return False, None
-
     def _token(self, tok: RawToken) -> str | None:
         cfg = self.config
-        handled, result = self._placeholder(tok)
-        if handled:
-            return result
-        if cfg.drop_punctuation and (tok.kind == "punct" or not _HAS_WORD_CHAR.search(tok.text)):
+        kind = tok.kind
+        policy = self._policies.get(kind)
+        if policy is not None:
+            if policy == "drop":
+                return None
+            return _PLACEHOLDERS[kind] if policy == "placeholder" else tok.text
+        if kind == "num" and cfg.numbers == "token":
+            return NUM_TOKEN
+        if cfg.drop_punctuation and (kind == "punct" or not _HAS_WORD_CHAR.search(tok.text)):
             return None
         text = self._chars(tok.text)
         if cfg.numbers == "zero":
@@ -148,13 +146,14 @@ class Normalizer:
             return None
         if cfg.lemmatize:
             text = self._lemmas.get(text, text)
-        if any(c.isspace() for c in text):  # NFKC turns a few symbols into space + mark
-            text = "".join(text.split())
+        parts = text.split()
+        if len(parts) != 1:  # NFKC turns a few symbols into space + mark
+            text = "".join(parts)
         if len(text) < cfg.min_token_chars:
             return None
         return text
 
-    def _normalize_chunk(self, raws: list[RawToken]) -> tuple[str, ...]:
+    def _normalize_chunk(self, raws: Sequence[RawToken]) -> tuple[str, ...]:
         """Normalised tokens of one chunk, with ``_EOS`` after a sentence end (and its closing quotes)."""
         out: list[str] = []
         pending_end = False
@@ -172,17 +171,33 @@ class Normalizer:
         return tuple(out)
 
     def _learn(self, chunks: Iterable[str]) -> None:
-        flat = self._flat
-        missing = list(dict.fromkeys(c for c in chunks if c not in flat))
+        flat, marked = self._flat, self._marked
+        for chunk in self._transient:
+            flat.pop(chunk, None)
+            marked.pop(chunk, None)
+        self._transient = []
+        missing = list(set(chunks).difference(flat))
         if not missing:
             return
         if len(flat) + len(missing) > MAX_CACHED_CHUNKS:
-            flat.clear()
-            self._marked.clear()
-        for chunk, raws in zip(missing, self.tokenizer.pipe(missing), strict=True):
-            marked = self._normalize_chunk(raws)
-            self._marked[chunk] = marked
-            flat[chunk] = tuple(t for t in marked if t != _EOS) if _EOS in marked else marked
+            # full: the frequent chunks (seen first) stay; these serve this batch and are forgotten after
+            self._transient = missing
+        for chunk, raws in zip(missing, self.tokenizer.tokenize_chunks(missing), strict=True):
+            toks = self._normalize_chunk(raws)
+            marked[chunk] = toks
+            flat[chunk] = tuple(t for t in toks if t != _EOS) if _EOS in toks else toks
+
+    def _assemble(self, chunks: list[str], cache: dict[str, tuple[str, ...]]) -> list[str]:
+        out: list[str] = []
+        try:
+            for chunk in chunks:
+                out += cache[chunk]
+        except KeyError:  # evicted by another thread's batch: normalise this text without the cache
+            marked = [
+                t for raws in self.tokenizer.tokenize_chunks(chunks) for t in self._normalize_chunk(raws)
+            ]
+            out = marked if cache is self._marked else [t for t in marked if t != _EOS]
+        return out
 
     def _chunk_lists(self, texts: Iterable[str], batch_size: int) -> Iterator[list[list[str]]]:
         batch: list[list[str]] = []
@@ -200,31 +215,17 @@ class Normalizer:
         """The normalised tokens of one text."""
         chunks = text.split()
         self._learn(chunks)
-        flat = self._flat
-        out: list[str] = []
-        for chunk in chunks:
-            out += flat[chunk]
-        return out
+        return self._assemble(chunks, self._flat)
 
     def pipe(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[str]]:
         """Normalised tokens of many texts, streamed in order."""
         for batch in self._chunk_lists(texts, batch_size):
-            flat = self._flat
-            for chunks in batch:
-                out: list[str] = []
-                for chunk in chunks:
-                    out += flat[chunk]
-                yield out
+            yield from [self._assemble(chunks, self._flat) for chunks in batch]
 
     def marked_pipe(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[str]]:
         """Like :meth:`pipe`, with ``"\n"`` items where sentences end (the corpus writer's fast path)."""
         for batch in self._chunk_lists(texts, batch_size):
-            marked = self._marked
-            for chunks in batch:
-                out: list[str] = []
-                for chunk in chunks:
-                    out += marked[chunk]
-                yield out
+            yield from [self._assemble(chunks, self._marked) for chunks in batch]
 
     def pipe_sentences(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[list[str]]]:
         """The sentences of each text (lists of normalised tokens; sentences left empty are dropped)."""

@@ -89,3 +89,41 @@ def test_tokens_agree_with_spacy_on_real_corpus(tok: Tokenizer) -> None:
     n_tokens = sum(map(len, reference))
     assert n_tokens > 50_000
     assert fast == reference
+
+
+def test_chunks_are_tokenised_as_spacy_does_them_alone(tok: Tokenizer) -> None:
+    # spaCy's own output for "(pt:) )" depends on the ")" after the space (its emoticon matcher looks across
+    # spaces); palavra gives every chunk the tokens spaCy gives it when it stands alone, whatever follows
+    assert [t.text for t in tok.tokens("(pt:) )")] == ["(", "pt", ":)", ")"]
+    assert tok.tokens("(pt:)") == tok.spacy_tokens("(pt:)")
+    assert [t.text for t in tok.tokenize_chunks(["(pt:)", ")"])[0]] == ["(", "pt", ":)"]
+
+
+def test_python_fast_rules_equal_spacy(tok: Tokenizer) -> None:
+    stems = [
+        "casa",
+        "Casa",
+        "EUA",
+        "A",
+        "x",
+        "São",
+        "ação",
+        "dois",
+        "Sr",
+        "etc",
+        "pág",
+        "XD",
+        "pôs-se",
+        "guarda-chuva",
+    ]
+    chunks = [s + p for s in stems for p in ["", *',;:!?)]}"”».-']] + [
+        "1990",
+        "٣",
+        "-se",
+        "casa-",
+        "a--b",
+        "Ωμέγα.",
+    ]
+    fast = {c: toks for c in chunks if (toks := tok._easy(c)) is not None}
+    assert len(fast) > len(chunks) // 2
+    assert list(fast.values()) == tok._hard(list(fast))
