@@ -51,6 +51,13 @@ class Word2VecConfig(BaseModel):
     max_n: int = Field(default=6, ge=1, le=20, description="fasttext: longest character n-gram.")
     bucket: int = Field(default=2_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
     compute_loss: bool = Field(default=True, description="word2vec: track the training loss per epoch.")
+    postprocess: Literal["none", "abtt"] = Field(
+        default="abtt",
+        description="abtt: remove the mean and top principal directions (Mu & Viswanath 2018) after training.",
+    )
+    abtt_components: int | None = Field(
+        default=None, ge=1, description="directions abtt removes (default: vector_size / 100, at least 1)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Word2VecConfig:

@@ -31,6 +31,7 @@ from pipelines.preprocess import PreparedCorpus, prepare_corpus
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
 from pipelines.word2vec.convert import from_keyed_vectors
+from pipelines.word2vec.postprocess import all_but_the_top, default_components
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class TrainedVectors:
     vocab_seconds: float
     corpus_words: int
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    postprocess: dict[str, Any] | None = None
 
     @property
     def words_per_second(self) -> float:
@@ -171,12 +173,18 @@ def fit(
         callbacks=[_epoch_callback(config, report, epochs)],
     )
     seconds = time.perf_counter() - started
+    vectors = from_keyed_vectors(model)
+    postprocess: dict[str, Any] | None = None
+    if config.postprocess == "abtt":
+        components = config.abtt_components or default_components(config.vector_size)
+        vectors, postprocess = all_but_the_top(vectors, components)
     return TrainedVectors(
-        vectors=from_keyed_vectors(model),
+        vectors=vectors,
         seconds=seconds,
         vocab_seconds=vocab_seconds,
         corpus_words=int(model.corpus_total_words),
         epochs=epochs,
+        postprocess=postprocess,
     )
 
 
@@ -262,6 +270,7 @@ def train_word2vec(
                 "words_per_second": round(trained.words_per_second),
                 "epochs": trained.epochs,
                 "loss_note": _LOSS_NOTE[run.train.algorithm],
+                "postprocess": trained.postprocess,
                 "total_seconds": round(time.perf_counter() - started, 3),
             },
             phrases=len(phrases) if phrases is not None else None,

@@ -212,3 +212,24 @@ def test_train_evaluates_when_asked(pt_corpus_file: Path, registry: Registry, tm
     metrics = mv.metadata["metrics"]
     assert metrics["analogies"][str(analogies)]["questions"] == 2
     assert metrics["pairs"][str(pairs)]["used"] == 4
+
+
+def test_all_but_the_top_centres_and_transforms_subwords_consistently() -> None:
+    from pipelines.word2vec.postprocess import all_but_the_top, default_components
+
+    rnd = np.random.default_rng(5)
+    shared = rnd.normal(size=20) * 5
+    words = [f"palavra{i}" for i in range(300)]
+    vectors = (rnd.normal(size=(300, 20)) + shared).astype(np.float32)
+    ngrams = (rnd.normal(size=(500, 20)) + shared).astype(np.float32)
+    twin = WordVectors(["x"], vectors[:1], ngrams=ngrams).vector("desconhecida")
+    vectors[-1] = twin  # "palavra299" has exactly the subword vector of the unknown "desconhecida"
+    wv = WordVectors(words, vectors, counts=np.arange(300, 0, -1), ngrams=ngrams)
+    out, info = all_but_the_top(wv, 2)
+    assert info["components"] == 2
+    assert np.abs(np.asarray(out.vectors).mean(axis=0)).max() < 1e-4
+    # n-gram buckets go through the same affine map, so an unknown word lands where its twin does
+    np.testing.assert_allclose(out.vector("desconhecida"), out.vector("palavra299"), atol=1e-5)
+    assert not np.allclose(out.vector("palavra299"), wv.vector("palavra299"), atol=1e-2)
+    assert default_components(100) == 1
+    assert default_components(300) == 3
