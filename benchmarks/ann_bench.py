@@ -57,12 +57,14 @@ def _time_per_query(
     return float(arr.mean() / batch), float(np.percentile(arr, 99) / batch)
 
 
-def _hnswlib(unit: np.ndarray, truth: np.ndarray, qids: np.ndarray, *, m: int) -> tuple[Any, dict[str, Any]]:
+def _hnswlib(
+    unit: np.ndarray, truth: np.ndarray, qids: np.ndarray, *, m: int, efc: int
+) -> tuple[Any, dict[str, Any]]:
     import hnswlib
 
     t = time.perf_counter()
     index = hnswlib.Index(space="ip", dim=unit.shape[1])
-    index.init_index(max_elements=unit.shape[0], M=m, ef_construction=80, random_seed=0)
+    index.init_index(max_elements=unit.shape[0], M=m, ef_construction=efc, random_seed=0)
     index.set_num_threads(2)
     for start in range(0, unit.shape[0], 100_000):
         chunk = np.ascontiguousarray(unit[start : start + 100_000])
@@ -70,7 +72,7 @@ def _hnswlib(unit: np.ndarray, truth: np.ndarray, qids: np.ndarray, *, m: int) -
     built = time.perf_counter() - t
     index.set_num_threads(1)
     curve = {}
-    for ef in (16, 32, 64, 128, 256, 512):
+    for ef in AnnConfig().ef_candidates:
         index.set_ef(ef)
         labels, _ = index.knn_query(unit[qids], k=K + 1)
         curve[ef] = recall_at_k(truth, labels.astype(np.int64), qids, k=K)
@@ -79,8 +81,27 @@ def _hnswlib(unit: np.ndarray, truth: np.ndarray, qids: np.ndarray, *, m: int) -
     return index, {"build_s": built, "ef_search": ef, "recall_at_10": curve[ef]}
 
 
+def frequent_recall(unit: np.ndarray, search: Callable[[np.ndarray], Any], *, top: int = 20_000) -> float:
+    """Recall@10 on 1,000 of the first ``top`` rows: the most frequent words in a gensim-ordered vocabulary."""
+    rng = np.random.default_rng(2)
+    qids = np.sort(rng.choice(min(top, unit.shape[0]), size=min(1000, unit.shape[0]), replace=False))
+    queries = np.ascontiguousarray(unit[qids])
+    truth = exact_top_k(unit, queries, K + 1)
+    a, b = search(queries)
+    ids = a if np.asarray(a).dtype.kind in "iu" else b
+    return recall_at_k(truth, np.asarray(ids, dtype=np.int64), qids, k=K)
+
+
 def run(
-    unit: np.ndarray, *, label: str, backends: list[str], n_queries: int, exact_queries: int
+    unit: np.ndarray,
+    *,
+    label: str,
+    backends: list[str],
+    n_queries: int,
+    exact_queries: int,
+    m: int,
+    efc: int,
+    frequent: bool,
 ) -> list[str]:
     rng = np.random.default_rng(1)
     qids = np.sort(rng.choice(unit.shape[0], size=n_queries, replace=False))
@@ -96,24 +117,26 @@ def run(
         e_p50, e_p99 = _time_per_query(exact, queries[:exact_queries], batch=1)
         e_b64, _ = _time_per_query(exact, queries[: max(exact_queries, 128)], batch=64)
         rows.append(
-            f"| {label} | exact (numpy) | – | 1.000 | – | {e_p50:.3f} | {e_p99:.3f} | {e_b64:.3f} | 1.0x |"
+            f"| {label} | exact (numpy) | – | 1.000 | 1.000 | – | {e_p50:.3f} | {e_p99:.3f} | {e_b64:.3f} | 1.0x |"
         )
         for backend in backends:
             set_threads(2)
             if backend == "faiss":
-                cfg = AnnConfig(recall_queries=n_queries)
+                cfg = AnnConfig(m=m, ef_construction=efc, recall_queries=n_queries)
                 index, info = build_tuned(unit, cfg)
                 search: Callable[[np.ndarray], Any] = lambda q, ix=index: HnswIndex.search(ix, q, K + 1)  # noqa: E731
-                name = f"faiss HNSW M={cfg.m}"
+                name = f"faiss HNSW M={m} efC={efc}"
             else:
-                hidx, info = _hnswlib(unit, truth, qids, m=32)
+                hidx, info = _hnswlib(unit, truth, qids, m=m, efc=efc)
                 search = lambda q, ix=hidx: ix.knn_query(q, k=K + 1)  # noqa: E731
-                name = "hnswlib M=32"
+                name = f"hnswlib M={m} efC={efc}"
             set_threads(1)
+            freq = frequent_recall(unit, search) if frequent else float("nan")
             p50, p99 = _time_per_query(search, queries, batch=1)
             b64, _ = _time_per_query(search, queries, batch=64)
             rows.append(
-                f"| {label} | {name} | {info['ef_search']} | {info['recall_at_10']:.3f} | {info['build_s']:.0f} | "
+                f"| {label} | {name} | {info['ef_search']} | {info['recall_at_10']:.3f} | {freq:.3f} | "
+                f"{info['build_s']:.0f} | "
                 f"{p50:.3f} | {p99:.3f} | {b64:.3f} | {e_p50 / p50:.0f}x |"
             )
     print(f"<!-- exact ground truth for {n_queries} queries: {truth_s:.1f}s on 2 threads -->")
@@ -128,6 +151,8 @@ def main() -> None:
     parser.add_argument("--synthetic", help="ROWSxDIM, e.g. 1000000x300")
     parser.add_argument("--backends", default="faiss", help="comma-separated: faiss,hnswlib")
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--m", type=int, default=32, help="HNSW links per node")
+    parser.add_argument("--efc", type=int, default=80, help="HNSW efConstruction")
     parser.add_argument(
         "--exact-queries", type=int, default=200, help="single exact queries timed (slow on 1M)"
     )
@@ -156,6 +181,9 @@ def main() -> None:
         backends=args.backends.split(","),
         n_queries=args.queries,
         exact_queries=args.exact_queries,
+        m=args.m,
+        efc=args.efc,
+        frequent=bool(args.model),
     ):
         print(row)
 

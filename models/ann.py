@@ -50,7 +50,7 @@ class AnnConfig:
 
     m: int = 32
     ef_construction: int = 80
-    ef_candidates: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    ef_candidates: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 1024, 2048)
     target_recall: float = 0.95
     recall_queries: int = 1000
     seed: int = 0
