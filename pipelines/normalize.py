@@ -68,14 +68,14 @@ def fold_accents(text: str) -> str:
 
 _EOS = "\n"
 _PLACEHOLDERS = {"url": URL_TOKEN, "email": EMAIL_TOKEN, "mention": USER_TOKEN}
-_SENTENCE_END_CHARS = frozenset(".!?…")
+_SENTENCE_END_CHARS = ".!?…"
 _CLOSERS = frozenset("»”\"')]}’›")
 #: Distinct chunks a Normalizer remembers before its cache starts over.
 MAX_CACHED_CHUNKS = 600_000
 
 
 def _ends_sentence(tok: RawToken) -> bool:
-    return tok.kind == "punct" and all(c in _SENTENCE_END_CHARS for c in tok.text)
+    return tok.kind == "punct" and not tok.text.strip(_SENTENCE_END_CHARS)
 
 
 class Normalizer:

@@ -17,6 +17,7 @@ Each token comes with a coarse kind (word, num, punct, url, email, mention) that
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from spacy.tokens import Token
+
+log = logging.getLogger(__name__)
 
 TokenKind = Literal["word", "num", "punct", "url", "email", "mention"]
 
@@ -145,13 +148,14 @@ class Tokenizer:
             current: list[RawToken] = []
             for idx, length, _space, *flags in self.nlp.tokenizer(joined).to_array(attrs).tolist():
                 text = joined[idx : idx + length]
-                if text == "\n":
+                if text[0] == "\n":  # the separator, as spaCy cuts it: "\\n "
                     groups.append(tuple(current))
                     current = []
                 else:
                     current.append(RawToken(text, _flag_kind(text, *flags)))
             groups.append(tuple(current))
             if len(groups) != len(batch):  # never seen in practice; stay exact anyway
+                log.warning("spaCy batch split into %d groups for %d chunks", len(groups), len(batch))
                 groups = [tuple(self.spacy_tokens(c)) for c in batch]
             out.extend(groups)
         return out
