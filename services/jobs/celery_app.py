@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "palavra.run_job"
 BACKEND = "celery"
-REPUBLISH_AFTER_S = 30.0
+# the API records a job and sends it within milliseconds; a record this many heartbeats old was never sent
+REPUBLISH_AFTER_HEARTBEATS = 6
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -99,7 +100,8 @@ class CeleryWorker:
         while not self._stop.wait(self.settings.heartbeat_s):
             try:
                 self.reaper.run()
-                for job_id in self.store.unpublished(REPUBLISH_AFTER_S):
+                unsent = self.store.unpublished(REPUBLISH_AFTER_HEARTBEATS * self.settings.heartbeat_s)
+                for job_id in unsent:
                     self.backend.publish(job_id)
                     self.store.mark_published(job_id)
                     log.warning("re-sent job %s, which was recorded but never queued", job_id)

@@ -96,8 +96,8 @@ def _word2vec_model() -> type[BaseModel]:
 
 def _word2vec_inputs(run: Any) -> list[str]:
     specs = list(run.corpus)
-    if run.evaluate:
-        specs += [*run.evaluation.analogies, *run.evaluation.pairs]
+    if run.evaluate:  # None means the catalogue's default evaluation sets
+        specs += [*(run.evaluation.analogies or []), *(run.evaluation.pairs or [])]
     return specs
 
 

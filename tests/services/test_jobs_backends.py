@@ -192,3 +192,12 @@ def test_jobs_worker_stopped_with_sigterm_fails_its_job_with_that_reason(backend
         open_registry(backend.settings).versions("interrupted")
     assert leftovers(backend.settings) == []
     backend.replace(victim)
+
+
+def test_jobs_a_recorded_job_is_never_lost_even_if_never_sent(backend: Backend) -> None:
+    service = backend.service
+    config = service.store.get(quick_job(service, "sent").id).config
+    # what the API leaves behind when it dies between recording a job and sending it (Celery: to Redis)
+    unsent = service.store.create("d" * 32, "word2vec", {**config, "name": "unsent"}, backend=backend.name)
+    assert _finished(service, unsent.id) is JobState.SUCCEEDED
+    assert service.get(unsent.id).model_ref == "unsent@1"
