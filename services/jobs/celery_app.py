@@ -62,7 +62,12 @@ class CeleryBackend:
 
     def publish(self, job_id: str) -> None:
         try:
-            self.app.send_task(TASK_NAME, args=[job_id], queue=self.settings.job_queue, retry=False)
+            with self.app.connection_for_write() as conn:
+                # answer a client within a second or two when Redis is down, rather than retrying for long
+                conn.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.5, interval_max=1)
+                self.app.send_task(
+                    TASK_NAME, args=[job_id], queue=self.settings.job_queue, connection=conn, retry=False
+                )
         except (KombuOperationalError, OSError) as exc:
             raise NotReady(
                 f"the job broker at {_safe_url(self.settings.broker_url)} does not answer ({exc}); "

@@ -266,3 +266,16 @@ def test_jobs_api_database_down_answers_503_not_500(tmp_path: Path) -> None:
             assert r.json()["error"] == "DatabaseUnavailable"
             assert "database is unreachable" in r.json()["detail"]
             assert r.headers["retry-after"] == "5"
+
+
+def test_jobs_api_broker_down_answers_503_and_leaves_no_queued_job(tmp_path: Path) -> None:
+    settings = job_settings(tmp_path, backend="celery", broker_url="redis://127.0.0.1:1/0", api_keys=["segredo"])
+    corpus = write_corpus(settings, "frases.txt", 50)
+    with TestClient(create_app(settings)) as client:
+        r = _submit(client, word2vec_config("w", corpus))
+        assert r.status_code == 503
+        assert r.json()["error"] == "NotReady"
+        assert "job broker at redis://127.0.0.1:1/0 does not answer" in r.json()["detail"]
+        jobs = client.get("/v1/jobs").json()["items"]
+    assert [j["state"] for j in jobs] == ["failed"]
+    assert "does not answer" in jobs[0]["error"]

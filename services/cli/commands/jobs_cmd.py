@@ -99,12 +99,13 @@ def list_cli(
             "state": j.state.value,
             "progress": f"{j.progress.fraction:.0%}" if j.progress.fraction is not None else "",
             "model": j.model_ref or "",
+            "worker": j.worker or "",
             "created": j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             "error": (j.error or "")[:60],
         }
         for j in jobs
     ]
-    table(rows, ["id", "kind", "state", "progress", "model", "created", "error"])
+    table(rows, ["id", "kind", "state", "progress", "model", "worker", "created", "error"])
     if total > offset + len(jobs):
         echo(f"({total - offset - len(jobs)} more; use --offset {offset + len(jobs)})")
 

@@ -1,0 +1,101 @@
+"""``palavra jobs submit|list|show|cancel`` and ``palavra worker``: JSON on stdout, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.cli.main import main
+from services.jobs.local import LocalWorkerPool
+from services.settings import Settings, get_settings
+from tests.services.jobs_helpers import job_settings, settings_env, write_corpus
+
+TOML = """
+name = "pela-linha"
+corpus = ["frases.txt"]
+evaluate = false
+[train]
+algorithm = "word2vec"
+min_count = 1
+epochs = 2
+"""
+
+
+@pytest.fixture
+def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    settings = job_settings(tmp_path, backend="local")
+    for key, value in settings_env(settings).items():
+        if key.startswith("PALAVRA_"):
+            monkeypatch.setenv(key, value)
+    write_corpus(settings, "frases.txt", 200)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_jobs_cli_submit_list_show_cancel(
+    cli_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(TOML, encoding="utf-8")
+    code, out, _ = run(["jobs", "submit", "word2vec", "--config", str(config)], capsys)
+    assert code == 0
+    job = json.loads(out)
+    assert job["state"] == "queued"
+    code, out, _ = run(["jobs", "list", "--state", "queued"], capsys)
+    assert code == 0
+    assert job["id"] in out
+    code, out, _ = run(["jobs", "show", job["id"]], capsys)
+    assert json.loads(out)["config"]["name"] == "pela-linha"
+    code, out, _ = run(["jobs", "cancel", job["id"]], capsys)
+    assert json.loads(out) == {"id": job["id"], "state": "cancelled"}
+    code, _, err = run(["jobs", "cancel", job["id"]], capsys)
+    assert code == 2
+    assert err.strip() == f"error: job {job['id']} already cancelled; there is nothing to cancel"
+
+
+def test_jobs_cli_submit_wait_follows_the_job_to_its_model(
+    cli_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(TOML, encoding="utf-8")
+    with LocalWorkerPool(cli_settings, 1):
+        code, out, err = run(["jobs", "submit", "word2vec", "--config", str(config), "--wait"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["state"] == "succeeded"
+    assert result["model"]["ref"] == "pela-linha@1"
+    assert "waiting" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["jobs", "submit", "fasttext", "--config", "{config}"], "unknown job kind 'fasttext'"),
+        (["jobs", "submit", "word2vec", "--config", "{missing}"], "does not exist"),
+        (["jobs", "list", "--state", "perdido"], "unknown state 'perdido'"),
+        (["jobs", "show", "nada"], "no job with id 'nada'"),
+        (["worker", "--backend", "kafka"], "unknown --backend 'kafka'"),
+    ],
+)
+def test_jobs_cli_bad_input_is_one_line_and_exit_2(
+    cli_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(TOML, encoding="utf-8")
+    argv = [a.format(config=config, missing=tmp_path / "nada.toml") for a in argv]
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert err.startswith("error: ")
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
