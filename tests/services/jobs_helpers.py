@@ -42,6 +42,21 @@ def wait_until(
         time.sleep(every)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def api_healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def job_settings(root: Path, *, backend: str, database_url: str | None = None, **changes: Any) -> Settings:
     """Settings for a jobs test: a fresh home and data root, fast heartbeats, a queue of its own."""
     values: dict[str, Any] = {

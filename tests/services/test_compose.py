@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,9 @@ from services.cli.app import app
 from services.settings import Settings
 from tests.conftest import REDIS_URL, REPO_ROOT
 from tests.services.jobs_helpers import (
+    api_healthy,
     forget_queue,
+    free_port,
     postgres_database,
     wait_until,
     word2vec_config,
@@ -134,12 +135,6 @@ def test_dockerfile_sets_only_palavra_settings() -> None:
 
 
 # -- the same commands against the real local services -----------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _local_env(compose_env: dict[str, str], *, root: Path, database_url: str, queue: str) -> dict[str, str]:
     """Compose's environment with its hosts and volumes pointed at loopback services and temporary folders."""
     local = {
@@ -183,13 +178,6 @@ def database_url() -> Iterator[str]:
         yield url
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.mark.services
 def test_compose_commands_run_jobs_on_real_services_and_an_api_restart_loses_none(
     compose: dict[str, Any], tmp_path: Path, database_url: str
@@ -197,7 +185,7 @@ def test_compose_commands_run_jobs_on_real_services_and_an_api_restart_loses_non
     services = compose["services"]
     queue = f"palavra-compose-{uuid.uuid4().hex[:10]}"
     env = _local_env(services["api"]["environment"], root=tmp_path, database_url=database_url, queue=queue)
-    port = _free_port()
+    port = free_port()
     api_argv = _with_option(
         _with_option(services["api"]["command"], "--port", str(port)), "--host", "127.0.0.1"
     )
@@ -212,7 +200,7 @@ def test_compose_commands_run_jobs_on_real_services_and_an_api_restart_loses_non
     api = _start(api_argv, env, tmp_path / "api.log")
     worker = None
     try:
-        wait_until(lambda: _healthy(url), timeout=60, what="the API to answer")
+        wait_until(lambda: api_healthy(url), timeout=60, what="the API to answer")
         ids = []
         for i in range(3):  # no worker yet: they wait in Redis
             r = httpx.post(
@@ -224,7 +212,7 @@ def test_compose_commands_run_jobs_on_real_services_and_an_api_restart_loses_non
             ids.append(r.json()["id"])
         _stop(api, signal.SIGKILL)  # the API dies with jobs queued
         api = _start(api_argv, env, tmp_path / "api.log")
-        wait_until(lambda: _healthy(url), timeout=60, what="the restarted API to answer")
+        wait_until(lambda: api_healthy(url), timeout=60, what="the restarted API to answer")
         worker = _start(worker_argv, env, tmp_path / "worker.log")
         states = wait_until(
             lambda: (

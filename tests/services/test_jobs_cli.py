@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.cli.main import main
 from services.jobs.local import LocalWorkerPool
 from services.settings import Settings, get_settings
-from tests.services.jobs_helpers import job_settings, settings_env, write_corpus
+from tests.conftest import REPO_ROOT
+from tests.services.jobs_helpers import (
+    api_healthy,
+    free_port,
+    job_settings,
+    pid_alive,
+    settings_env,
+    wait_until,
+    word2vec_config,
+    write_corpus,
+)
 
 TOML = """
 name = "pela-linha"
@@ -99,3 +113,40 @@ def test_jobs_cli_bad_input_is_one_line_and_exit_2(
     assert err.startswith("error: ")
     assert fragment in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_jobs_serve_alone_runs_jobs_in_its_local_workers(tmp_path: Path) -> None:
+    settings = job_settings(tmp_path, backend="local", local_workers=1, api_keys=["segredo"])
+    corpus = write_corpus(settings, "frases.txt", 200)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: api_healthy(url), timeout=60, what="palavra serve to answer")
+        r = httpx.post(
+            f"{url}/v1/jobs",
+            json={"kind": "word2vec", "config": word2vec_config("servido", corpus)},
+            headers={"Authorization": "Bearer segredo"},
+        )
+        assert r.status_code == 202
+        job = wait_until(
+            lambda: (
+                (j := httpx.get(f"{url}{r.json()['url']}").json())["state"] in ("succeeded", "failed") and j
+            ),
+            timeout=120,
+            what="the job to end",
+        )
+        assert job["state"] == "succeeded", job
+        worker_pid = int(job["worker"].rsplit(":", 1)[1])
+        assert job["worker"].startswith("local@")
+        assert worker_pid != serve.pid
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(timeout=30)
+    wait_until(lambda: not pid_alive(worker_pid), timeout=20, what="the local worker to stop with serve")
