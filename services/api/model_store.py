@@ -238,11 +238,11 @@ class ModelStore:
         name, selector = parse_ref(ref)
         if selector is not None and selector.isdigit():
             return (name, int(selector))
-        found = (
-            snap.bare(name)
-            if selector is None
-            else ((name, snap.aliases[(name, selector)]) if (name, selector) in snap.aliases else None)
-        )
+        if selector is None:
+            found = snap.bare(name)
+        else:
+            version = snap.aliases.get((name, selector))
+            found = (name, version) if version is not None else None
         if found is not None:
             return found
         mv = self.registry.get(ref)  # registered since the last poll, or not at all (ModelNotFound)

@@ -51,3 +51,22 @@ def test_api_alias_move_under_load_drops_no_request(settings: Settings, registry
     assert 1 in versions
     assert 2 in versions
     assert versions[-1] == 1
+
+
+def test_api_store_loads_new_targets_before_swapping_and_drops_idle_versions(registry: Registry) -> None:
+    from services.api.loaders import loaders_for
+    from services.api.model_store import ModelStore
+    from services.settings import Settings
+
+    register(registry, "w2v")
+    register(registry, "w2v", seed=2)
+    store = ModelStore(registry, loaders_for(Settings(home=registry.home)), max_idle_s=0)
+    store.start(poll=False)
+    assert [item.key for item in store.loaded()] == [("w2v", 2)]
+    assert store.get("w2v@1", "embeddings").key == ("w2v", 1)  # pinned versions load on first use
+    register(registry, "w2v", seed=3)
+    assert store.refresh()
+    # the bare name's new target was loaded during the refresh; idle versions nothing points at were dropped
+    assert [item.key for item in store.loaded()] == [("w2v", 3)]
+    assert store.get("w2v", "embeddings").key == ("w2v", 3)
+    assert not store.refresh()  # nothing moved
