@@ -5,7 +5,7 @@ min_count 2 (the largest vocabulary), normalised by palavra's default Normalizer
     PALAVRA_HOME=/tmp/bench/home nice .venv/bin/python benchmarks/serving_model.py --name corpus-w2v [--copy]
 
 ``--copy`` registers the newest version again under the same name (same vectors and index files), so the swap
-benchmark has two versions to move the production alias between.
+benchmark has two versions to move the production alias between; ``--copy --reindex`` builds the index anew.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=2)
     parser.add_argument("--copy", action="store_true")
     parser.add_argument(
+        "--reindex", action="store_true", help="with --copy: rebuild the ANN index (current defaults)"
+    )
+    parser.add_argument(
         "--tokens", type=Path, default=Path(tempfile.gettempdir()) / "palavra-serving-tokens.txt"
     )
     args = parser.parse_args()
@@ -55,10 +58,11 @@ def main() -> None:
         source = registry.open(args.name)
         with registry.create(args.name, source.version.kind) as w:
             for rel in source.version.metadata["files"]:
-                shutil.copyfile(source.file(rel), w.file(rel))
-            if "ann" in source.version.metadata:
+                if not (args.reindex and rel == "ann.faiss"):
+                    shutil.copyfile(source.file(rel), w.file(rel))
+            if "ann" in source.version.metadata and not args.reindex:
                 w.metadata["ann"] = source.version.metadata["ann"]
-        print(w.version.ref)  # type: ignore[attr-defined]
+        print(w.version.ref, w.version.metadata.get("ann"))  # type: ignore[attr-defined]
         return
 
     import numpy as np
