@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import itertools
+import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -77,6 +79,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N documents")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     docs = list(itertools.islice(iter_documents([args.corpus]), args.limit))
     size = sum(f.size for f in list_files([args.corpus]))
     print(f"{len(docs):,} documents", file=sys.stderr)
@@ -102,6 +105,8 @@ def main() -> None:
         )
     rows.append(("palavra `prepare_corpus`, 2 workers (read, normalise, write)", secs, 0))
 
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    load_after = os.getloadavg()[0]
     agree = agreement(docs)
     n = int(agree["tokens"])
     spacy_rate = n / rows[1][1]
@@ -115,6 +120,10 @@ def main() -> None:
         f"identically; {agree['aligned_share']:.4%} align token by token; kinds identical for "
         f"{agree['kinds_share']:.4%}. palavra produced {n_tokens:,} tokens; prepare_corpus wrote "
         f"{out_tokens:,} normalised tokens."
+    )
+    print(
+        f"\nLoad average (2 cores, shared): {load_before:.1f} at start, {load_after:.1f} after the timed runs; "
+        f"peak RSS of a prepare_corpus worker {worker_rss:.0f} MB."
     )
 
 
