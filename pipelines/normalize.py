@@ -176,7 +176,7 @@ class Normalizer:
             flat.pop(chunk, None)
             marked.pop(chunk, None)
         self._transient = []
-        missing = list(set(chunks).difference(flat))
+        missing = list((chunks if isinstance(chunks, set) else set(chunks)).difference(flat))
         if not missing:
             return
         if len(flat) + len(missing) > MAX_CACHED_CHUNKS:
@@ -204,11 +204,11 @@ class Normalizer:
         for text in texts:
             batch.append(text.split())
             if len(batch) >= batch_size:
-                self._learn(c for chunks in batch for c in chunks)
+                self._learn(set().union(*batch))
                 yield batch
                 batch = []
         if batch:
-            self._learn(c for chunks in batch for c in chunks)
+            self._learn(set().union(*batch))
             yield batch
 
     def tokens(self, text: str) -> list[str]:

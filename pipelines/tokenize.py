@@ -181,7 +181,7 @@ class Tokenizer:
         for chunk in self._transient:
             cache.pop(chunk, None)
         self._transient = []
-        missing = list(set(chunks).difference(cache))
+        missing = list((chunks if isinstance(chunks, set) else set(chunks)).difference(cache))
         if not missing:
             return
         if len(cache) + len(missing) > MAX_CACHED_CHUNKS:
@@ -223,5 +223,5 @@ class Tokenizer:
             yield from self._flush(batch)
 
     def _flush(self, batch: list[list[str]]) -> list[list[RawToken]]:
-        self.learn(chunk for chunks in batch for chunk in chunks)
+        self.learn(set().union(*batch))
         return [self._assemble(chunks) for chunks in batch]
