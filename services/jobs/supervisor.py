@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 POLL_S = 0.25
 TERMINATE_GRACE_S = 5.0
 PRELOAD = [
+    # the worker's main module: each job process would import it again (multiprocessing's spawn preparation)
+    "__main__",
     "services.jobs.runner",
     "pipelines.classifier.train",
     "pipelines.word2vec.train",
