@@ -235,25 +235,70 @@ def _worker_count(requested: int, total_bytes: int) -> int:
     return max(1, min(requested, os.cpu_count() or 1, by_size))
 
 
+def _from_meta(meta: dict[str, Any], data_path: Path, *, cache_hit: bool, started: float) -> PreparedCorpus:
+    return PreparedCorpus(
+        path=data_path,
+        n_tokens=int(meta["n_tokens"]),
+        n_sentences=int(meta["n_sentences"]),
+        n_docs=int(meta["n_docs"]),
+        skipped=int(meta["skipped"]),
+        data_hash=str(meta["data_hash"]),
+        cache_hit=cache_hit,
+        seconds=time.perf_counter() - started,
+        skipped_files=tuple(meta.get("skipped_files", ())),
+    )
+
+
 def _load_cached(meta_path: Path, data_path: Path, started: float) -> PreparedCorpus | None:
     if not (meta_path.is_file() and data_path.is_file()):
         return None
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        return PreparedCorpus(
-            path=data_path,
-            n_tokens=meta["n_tokens"],
-            n_sentences=meta["n_sentences"],
-            n_docs=meta["n_docs"],
-            skipped=meta["skipped"],
-            data_hash=meta["data_hash"],
-            cache_hit=True,
-            seconds=time.perf_counter() - started,
-            skipped_files=tuple(meta.get("skipped_files", ())),
-        )
+        return _from_meta(meta, data_path, cache_hit=True, started=started)
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("ignoring unreadable cache entry %s", meta_path)
         return None
+
+
+def _write_parts(
+    files: list[CorpusFile],
+    config: NormalizeConfig,
+    parts: list[Path],
+    *,
+    text_field: str,
+    report: ProgressCallback,
+) -> list[_PartResult]:
+    """Write one part file per worker (``len(parts)`` workers), in order; what each saw."""
+    total = sum(f.size for f in files)
+    plan = plan_slices(files, len(parts))
+    if len(parts) == 1:
+        on_bytes = lambda n: _report(report, n, total)  # noqa: E731
+        return [write_part(plan[0], config, parts[0], text_field=text_field, on_bytes=on_bytes)]
+    return _run_workers(plan, config, parts, text_field=text_field, total=total, progress=report)
+
+
+def _summarise(
+    results: list[_PartResult], listing: CorpusStats, *, data_hash: str, sources: list[Path]
+) -> dict[str, Any]:
+    """The cache entry's metadata; EmptyCorpus when no token was written."""
+    stats = CorpusStats()
+    for r in results:
+        stats.merge(r.stats)
+    stats.skipped_files.extend(listing.skipped_files)
+    n_tokens = sum(r.n_tokens for r in results)
+    if n_tokens == 0:
+        raise EmptyCorpus(
+            f"no tokens left in {', '.join(map(str, sources))}: {stats.docs} documents read, "
+            f"{stats.skipped} skipped; check --text-field and the normalisation config"
+        )
+    return {
+        "n_tokens": n_tokens,
+        "n_sentences": sum(r.n_sentences for r in results),
+        "n_docs": stats.docs,
+        "skipped": stats.skipped,
+        "data_hash": data_hash,
+        "skipped_files": stats.skipped_files,
+    }
 
 
 def prepare_corpus(
@@ -294,65 +339,21 @@ def prepare_corpus(
         return cached
 
     store.mkdir(parents=True, exist_ok=True)
-    total = sum(f.size for f in files)
-    n_workers = _worker_count(workers, total)
-    plan = plan_slices(files, n_workers)
     tag = f".tmp-{os.getpid()}-{time.time_ns()}"
+    tmp_data, tmp_meta = store / f"{key}.txt{tag}", store / f"{key}.json{tag}"
+    n_workers = _worker_count(workers, sum(f.size for f in files))
     parts = [store / f"{key}.part{i}{tag}" for i in range(n_workers)]
-    tmp_data = store / f"{key}.txt{tag}"
     try:
-        if n_workers == 1:
-            results = [
-                write_part(
-                    plan[0],
-                    config,
-                    parts[0],
-                    text_field=text_field,
-                    on_bytes=lambda n: _report(report, n, total),
-                )
-            ]
-        else:
-            results = _run_workers(plan, config, parts, text_field=text_field, total=total, progress=report)
+        results = _write_parts(files, config, parts, text_field=text_field, report=report)
         data_hash = _concat(parts, tmp_data)
-        stats = CorpusStats()
-        for r in results:
-            stats.merge(r.stats)
-        stats.skipped_files.extend(listing.skipped_files)
-        n_tokens = sum(r.n_tokens for r in results)
-        if n_tokens == 0:
-            raise EmptyCorpus(
-                f"no tokens left in {', '.join(map(str, sources))}: {stats.docs} documents read, "
-                f"{stats.skipped} skipped; check --text-field and the normalisation config"
-            )
-        n_sentences = sum(r.n_sentences for r in results)
-        meta = {
-            "n_tokens": n_tokens,
-            "n_sentences": n_sentences,
-            "n_docs": stats.docs,
-            "skipped": stats.skipped,
-            "data_hash": data_hash,
-            "skipped_files": stats.skipped_files,
-            "config": config.model_dump(mode="json"),
-            "text_field": text_field,
-            "sources": [str(f.path) for f in files],
-            "code_version": CODE_VERSION,
-        }
+        meta = _summarise(results, listing, data_hash=data_hash, sources=sources)
+        extra = {"config": config.model_dump(mode="json"), "text_field": text_field}
+        extra |= {"sources": [str(f.path) for f in files], "code_version": CODE_VERSION}
         os.replace(tmp_data, data_path)
-        tmp_meta = store / f"{key}.json{tag}"
-        tmp_meta.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp_meta.write_text(json.dumps(meta | extra, ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp_meta, meta_path)
     finally:
-        for leftover in [*parts, tmp_data]:
+        for leftover in [*parts, tmp_data, tmp_meta]:
             leftover.unlink(missing_ok=True)
-    report(Progress(stage="preprocess", fraction=1.0, message=f"prepared {n_tokens:,} tokens"))
-    return PreparedCorpus(
-        path=data_path,
-        n_tokens=n_tokens,
-        n_sentences=n_sentences,
-        n_docs=stats.docs,
-        skipped=stats.skipped,
-        data_hash=data_hash,
-        cache_hit=False,
-        seconds=time.perf_counter() - started,
-        skipped_files=tuple(stats.skipped_files),
-    )
+    report(Progress(stage="preprocess", fraction=1.0, message=f"prepared {meta['n_tokens']:,} tokens"))
+    return _from_meta(meta, data_path, cache_hit=False, started=started)
