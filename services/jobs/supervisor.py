@@ -35,8 +35,10 @@ PRELOAD = [
     "services.jobs.runner",
     "pipelines.classifier.train",
     "pipelines.word2vec.train",
+    "pipelines.classifier.baseline",
     "torch",
     "gensim.models",
+    "matplotlib.pyplot",  # training plots (headless: MPLBACKEND=Agg below)
     # the tokenizer imports spaCy on first use: seconds that every job would pay again after its fork
     "spacy",
     "spacy.lang.pt",
@@ -54,6 +56,7 @@ def job_context() -> ForkServerContext:
     Started here, before any job is claimed: importing torch and gensim takes seconds, and a job start that
     waited for it would miss its first heartbeats.
     """
+    os.environ.setdefault("MPLBACKEND", "Agg")  # inherited by the forkserver: workers have no display
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     warmup = ctx.Process(target=_noop, name="palavra-forkserver-warmup")

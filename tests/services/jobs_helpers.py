@@ -198,6 +198,27 @@ def long_job(service: JobService, name: str) -> Job:
     return service.submit("word2vec", word2vec_config(name, corpus, epochs=200))
 
 
+_REVIEWS = [
+    ("o filme é ótimo e emocionante", "pos"),
+    ("adorei o livro, recomendo muito", "pos"),
+    ("péssimo serviço, nunca mais volto", "neg"),
+    ("o produto chegou quebrado e atrasado", "neg"),
+]
+
+
+def classifier_job(service: JobService, name: str, *, labels: tuple[str, ...] = ("pos", "neg")) -> Job:
+    """A classifier job on a tiny CSV under the data root (a second or so of training)."""
+    rows = [(t, label) for t, label in _REVIEWS if label in labels]
+    path = service.settings.effective_data_root / f"avaliacoes-{'-'.join(labels)}.csv"
+    path.write_text(
+        "text,label\n" + "\n".join(f'"{t} {i}",{label}' for i in range(20) for t, label in rows) + "\n",
+        encoding="utf-8",
+    )
+    return service.submit(
+        "classifier", {"name": name, "train": path.name, "training": {"epochs": 2, "threads": 1}}
+    )
+
+
 def job_pid(service: JobService, job_id: str) -> int | None:
     """The pid of the process running the job, from its 'running on ... (process N)' log line."""
     for line in service.logs(job_id):

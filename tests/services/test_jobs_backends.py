@@ -21,6 +21,7 @@ from services.settings import Settings
 from tests.services.jobs_helpers import (
     JOB_TIMEOUT_S,
     WorkerProcess,
+    classifier_job,
     forget_queue,
     job_pid,
     job_settings,
@@ -116,18 +117,25 @@ def test_jobs_run_to_success_with_progress_logs_and_model(backend: Backend) -> N
 def test_jobs_failure_is_recorded_and_the_worker_goes_on(backend: Backend) -> None:
     service = backend.service
     (backend.settings.effective_data_root / "vazio.txt").write_text("\n\n", encoding="utf-8")
-    bad = [service.submit("word2vec", word2vec_config(f"empty-{i}", "vazio.txt")) for i in range(2)]
-    good = [quick_job(service, f"after-failure-{i}") for i in range(2)]
-    for job in bad:
-        assert _finished(service, job.id) is JobState.FAILED
-        failed = service.get(job.id)
+    bad = {
+        service.submit("word2vec", word2vec_config("empty", "vazio.txt")).id: "EmptyCorpus:",
+        classifier_job(service, "one-class", labels=("pos",)).id: "DatasetError:",
+    }
+    good = [classifier_job(service, f"classifier-{i}") for i in range(2)]
+    for job_id, error in bad.items():
+        assert _finished(service, job_id) is JobState.FAILED
+        failed = service.get(job_id)
         assert failed.error is not None
-        assert failed.error.startswith("EmptyCorpus:")
+        assert failed.error.startswith(error)
         assert failed.model_ref is None
     for job in good:
         assert _finished(service, job.id) is JobState.SUCCEEDED
-    with pytest.raises(ModelNotFound):
-        open_registry(backend.settings).versions("empty-0")
+        assert service.get(job.id).model_ref == f"{job.config['name']}@1"
+    registry = open_registry(backend.settings)
+    for name in ("empty", "one-class"):
+        with pytest.raises(ModelNotFound):
+            registry.versions(name)
+    assert registry.get("classifier-0").kind == "classifier"
 
 
 def test_jobs_cancelled_jobs_register_nothing_leave_nothing_and_queued_ones_never_run(
