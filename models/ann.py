@@ -1,8 +1,8 @@
 """Approximate nearest neighbours over the unit rows of a vector model (faiss HNSW, inner product = cosine).
 
-Why faiss HNSW: measured on this machine (benchmarks/results/serving.md) it is faster than hnswlib at the same
-recall, and ``IO_FLAG_MMAP_IFC`` maps the stored vectors from the file, so the worker processes of one server share
-those pages the way they share ``vectors_norm.npy``; hnswlib copies its whole index into each process.
+Why faiss HNSW: on this machine it answers about as fast as hnswlib at the same recall (benchmarks/results/
+serving.md), and ``IO_FLAG_MMAP_IFC`` maps its stored vectors from the file, so the worker processes of one server
+share those pages the way they share ``vectors_norm.npy``; hnswlib copies its whole index into each process.
 
 Where the index lives:
 
