@@ -137,10 +137,11 @@ class Normalizer:
             return _PLACEHOLDERS[kind] if policy == "placeholder" else tok.text
         if kind == "num" and cfg.numbers == "token":
             return NUM_TOKEN
-        if cfg.drop_punctuation and (kind == "punct" or not _HAS_WORD_CHAR.search(tok.text)):
+        letters = tok.text.isalpha()  # the common case: no punctuation or digit checks needed
+        if cfg.drop_punctuation and not letters and (kind == "punct" or not _HAS_WORD_CHAR.search(tok.text)):
             return None
         text = self._chars(tok.text)
-        if cfg.numbers == "zero":
+        if cfg.numbers == "zero" and not letters:
             text = _DIGIT_RE.sub("0", text)
         if cfg.remove_stopwords and text in self._stopwords:
             return None

@@ -126,6 +126,10 @@ class Tokenizer:
             return (RawToken(chunk, "num"),) if chunk.isascii() else None
         if max(chunk) >= _LATIN_END:
             return None
+        stem, last = chunk[:-1], chunk[-1]
+        if stem.isalpha() and (last in _CLOSERS or (last == "." and stem[-1].islower())):
+            # the commonest shape by far ("casa," "disse."), peeled without the general loop
+            return None if stem in self._specials else (self._word(stem), RawToken(last, "punct"))
         return self._peel(chunk)
 
     def _peel(self, chunk: str) -> tuple[RawToken, ...] | None:
