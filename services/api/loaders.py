@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from models.errors import NotReady
 from models.registry import ModelVersion, Registry
 from pipelines.embedding_model import load_embeddings
+from services.api.compute import limit_compute_threads
 from services.api.model_store import CLASSIFIER_KINDS, EMBEDDING_KINDS, Loader
 from services.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def loaders_for(settings: Settings) -> dict[str, Loader]:
@@ -23,15 +22,15 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
             registry.annotate(mv.ref, {"ann": emb.ann})  # recall of an index built at load time
         return emb
 
-    out: dict[str, Loader] = dict.fromkeys(EMBEDDING_KINDS, embeddings)
-    try:
-        from pipelines.classifier import load_classifier
-    except ImportError:
-        log.warning("this build has no classifier loader; classifier models will not be served")
-        return out
-
     def classifier(registry: Registry, mv: ModelVersion) -> Any:
+        # imported on first use: torch costs every worker ~100 MB, which embedding-only servers need not pay
+        try:
+            from pipelines.classifier.predictor import load_classifier
+        except ImportError as exc:
+            raise NotReady(f"this build cannot serve classifier models ({exc})", model=mv.ref) from exc
+        limit_compute_threads(settings.compute_threads)  # torch is loaded now: cap its threads too
         return load_classifier(registry.open(mv.ref, kind=CLASSIFIER_KINDS))
 
+    out: dict[str, Loader] = dict.fromkeys(EMBEDDING_KINDS, embeddings)
     out["classifier"] = classifier
     return out

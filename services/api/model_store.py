@@ -221,7 +221,15 @@ class ModelStore:
         if loader is None:
             raise NotReady(f"this server cannot load {mv.kind} models ({mv.ref})", model=mv.ref)
         started = time.perf_counter()
-        model = loader(self.registry, mv)
+        try:
+            model = loader(self.registry, mv)
+        except PalavraError:
+            raise
+        except Exception as exc:  # a broken artifact or loader must not take the other models down with it
+            log.exception("could not load %s", mv.ref)
+            raise NotReady(
+                f"{mv.ref} could not be loaded ({type(exc).__name__}: {exc})", model=mv.ref
+            ) from exc
         item = Loaded(version=mv, model=model, loaded_s=time.perf_counter() - started)
         log.info("loaded %s (%s) in %.2fs", mv.ref, mv.kind, item.loaded_s)
         return item

@@ -95,3 +95,15 @@ def test_api_openapi_has_an_example_for_every_serving_route(settings: Settings) 
 @pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
 def test_api_docs_are_served(settings: Settings, path: str) -> None:
     assert TestClient(create_app(settings)).get(path).status_code == 200
+
+
+def test_api_model_that_fails_to_load_is_503_not_500(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v")
+    with registry.create("quebrado", "classifier") as w:
+        w.write_json("nada.json", {})  # checksums fine, but not a classifier artifact
+    with serving(api_settings(settings)) as client:
+        assert client.get("/v1/neighbors", params={"word": "rei"}).status_code == 200
+        r = client.post("/v1/classify", json={"texts": ["oi"]})
+        assert r.status_code == 503, r.text
+        assert "quebrado@1" in r.json()["detail"]
+        assert "quebrado@1" in client.get("/ready").json()["errors"]

@@ -1,0 +1,80 @@
+"""/v1/classify wiring: model choice, limits and response shape, with a registered keyword model standing in for
+the trained MLP (the store's loaders are swapped through dependency_overrides, as a deployment could)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.registry import ModelVersion, Registry
+from services.api.app import create_app
+from services.api.deps import get_store
+from services.api.loaders import loaders_for
+from services.api.model_store import ModelStore
+from services.settings import Settings
+from tests.services.vector_models import api_settings, register
+
+
+class KeywordClassifier:
+    """Label 1 when a text holds one of the artifact's keywords: same predict() contract as the trained one."""
+
+    def __init__(self, keywords: list[str]) -> None:
+        self.keywords = keywords
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        out = []
+        for text in texts:
+            p = 0.9 if any(k in text.lower() for k in self.keywords) else 0.2
+            out.append({"label": int(p > 0.5), "scores": {"0": 1 - p, "1": p}})
+        return out
+
+
+@pytest.fixture
+def client(settings: Settings, registry: Registry) -> TestClient:
+    for words in (["idiota"], ["idiota", "burro"]):
+        with registry.create("toxico", "classifier") as w:
+            w.write_json("keywords.json", words)
+    register(registry, "w2v")
+    settings = api_settings(settings, max_batch=4, max_text_chars=50)
+
+    def keywords(reg: Registry, mv: ModelVersion) -> KeywordClassifier:
+        return KeywordClassifier(reg.open(mv.ref, kind="classifier").read_json("keywords.json"))
+
+    store = ModelStore(registry, {**loaders_for(settings), "classifier": keywords}, refresh_s=0.1)
+    store.start(poll=False)
+    app = create_app(settings)
+    app.dependency_overrides[get_store] = lambda: store
+    return TestClient(app, raise_server_exceptions=False)  # no lifespan: the overriding store is the one used
+
+
+def test_api_classify_labels_each_text_and_names_the_model(client: TestClient) -> None:
+    r = client.post("/v1/classify", json={"texts": ["que idiota", "bom dia", "burro"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == {"name": "toxico", "version": 2, "kind": "classifier"}
+    assert [p["label"] for p in body["results"]] == ["1", "0", "1"]
+    assert body["results"][0]["scores"] == {"0": pytest.approx(0.1), "1": pytest.approx(0.9)}
+
+
+def test_api_classify_pinned_version(client: TestClient) -> None:
+    body = client.post("/v1/classify", json={"texts": ["burro"], "model": "toxico@1"}).json()
+    assert body["model"]["version"] == 1
+    assert body["results"][0]["label"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"texts": ["a"] * 5}, 413),
+        ({"texts": ["a" * 51]}, 413),
+        ({"texts": []}, 422),
+        ({"texts": ["oi"], "model": "w2v"}, 422),
+        ({"texts": ["oi"], "model": "toxico@7"}, 404),
+    ],
+)
+def test_api_classify_limits_and_errors(client: TestClient, body: dict[str, Any], status: int) -> None:
+    r = client.post("/v1/classify", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]
