@@ -85,6 +85,9 @@ class JobDetail(JobSummary):
     backend: str
     attempts: int
     heartbeat_at: datetime | None
+    result: dict[str, Any] | None = Field(
+        description="What a job that registers no model produced: a comparison's table and report files."
+    )
     logs: list[JobLogOut] = Field(description="The last log lines (progress messages, lifecycle, warnings).")
 
 
@@ -128,5 +131,6 @@ def detail_of(job: Job, logs: list[JobLogLine]) -> JobDetail:
         backend=job.backend,
         attempts=job.attempts,
         heartbeat_at=job.heartbeat_at,
+        result=job.result,
         logs=[JobLogOut(seq=line.seq, at=line.at, line=line.line) for line in logs],
     )

@@ -1,4 +1,4 @@
-"""What a job that did not succeed leaves behind, removed: its half-written staging folder and its uploads."""
+"""What a job that did not succeed leaves behind, removed: its half-written staging folder, reports and uploads."""
 
 from __future__ import annotations
 
@@ -13,14 +13,23 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def remove_leftovers(store: JobStore, job_id: str, *, settings: Settings) -> None:
-    """Remove the job's staging folder (if its process died mid-write) and the files uploaded with it.
+REPORTS_DIR = "reports"
 
-    Only folders inside ``PALAVRA_HOME/artifacts/.staging`` and ``<data root>/uploads`` are ever removed,
-    whatever the job record says.
+
+def job_output_dir(settings: Settings, job_id: str) -> Path:
+    """Where a job writes files other than a model (a comparison's report): ``PALAVRA_HOME/reports/<job id>``."""
+    return settings.home / REPORTS_DIR / job_id
+
+
+def remove_leftovers(store: JobStore, job_id: str, *, settings: Settings) -> None:
+    """Remove the job's staging folder (if its process died mid-write), its report folder and its uploads.
+
+    Only folders inside ``PALAVRA_HOME/artifacts/.staging``, ``PALAVRA_HOME/reports`` and ``<data root>/uploads``
+    are ever removed, whatever the job record says.
     """
     staging, uploads = store.cleanup_paths(job_id)
     _remove_inside(staging, settings.home / "artifacts" / ".staging")
+    _remove_inside(str(job_output_dir(settings, job_id)), settings.home / REPORTS_DIR)
     _remove_inside(uploads, settings.effective_data_root / UPLOADS_DIR)
     if staging:
         store.record_staging(job_id, None)

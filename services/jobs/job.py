@@ -37,6 +37,7 @@ class JobProgress:
 class Job:
     """One job record as the store holds it.
 
+    ``result`` is what a job that registers no model produced (a comparison's table and report files).
     ``committing`` is true while the job's process registers its model: from then on it can no longer be
     cancelled, so a cancelled job never registers a model.
     """
@@ -57,6 +58,7 @@ class Job:
     model_version: int | None = None
     committing: bool = False
     backend: str = "local"
+    result: dict[str, Any] | None = None
 
     @property
     def model_ref(self) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,14 @@ def is_dataset(spec: str) -> bool:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a running job gets: a registry that refuses to commit once the job is cancelled, its inputs."""
+    """What a running job gets: a registry that refuses to commit once the job is cancelled, its inputs, and
+    ``output_dir`` (``PALAVRA_HOME/reports/<job id>``) for files a job produces besides a model."""
 
     registry: Registry
     catalog: DataRootCatalog
     data_root: DataRoot
     cache_dir: Path
+    output_dir: Path
     progress: ProgressCallback
 
     def resolve_path(self, spec: str) -> Path:
@@ -66,13 +69,14 @@ class JobKind:
         name: ``word2vec``, ``classifier`` or ``compare``.
         config_model: returns the pydantic model its config validates against.
         inputs: the input specs (catalogue names or paths) a validated config reads.
-        run: trains, registers and returns the model version (or None for kinds that register none).
+        run: trains and returns the model version it registered, or for kinds that register none a JSON-able
+            result (kept on the job record).
     """
 
     name: str
     config_model: Callable[[], type[BaseModel]]
     inputs: Callable[[Any], list[str]]
-    run: Callable[[Any, JobContext], ModelVersion | None]
+    run: Callable[[Any, JobContext], ModelVersion | dict[str, Any]]
 
     def validate(self, config: dict[str, Any], *, source: str = "job config") -> BaseModel:
         """The config as its pydantic model.
@@ -126,9 +130,48 @@ def _classifier_run(run: Any, ctx: JobContext) -> ModelVersion:
     return train_classifier(run, registry=ctx.registry, resolve_path=ctx.resolve_path, progress=ctx.progress)
 
 
+# -- compare -------------------------------------------------------------------------------------------------
+@cache
+def _compare_model() -> type[BaseModel]:
+    from pydantic import Field
+
+    from pipelines.classifier.config import (
+        ACTIVATIONS,
+        OPTIMIZERS,
+        ActivationName,
+        ClassifierRun,
+        OptimizerName,
+    )
+
+    class CompareRun(ClassifierRun):
+        """A classifier run (shared by every cell) and the optimizer x activation grid to train on it."""
+
+        name: str = Field(default="compare", min_length=1, max_length=64)
+        optimizers: list[OptimizerName] = Field(default_factory=lambda: list(OPTIMIZERS), min_length=1)
+        activations: list[ActivationName] = Field(default_factory=lambda: list(ACTIVATIONS), min_length=1)
+
+    return CompareRun
+
+
+def _compare_run(run: Any, ctx: JobContext) -> dict[str, Any]:
+    from pipelines.classifier.compare import compare_classifiers
+    from pipelines.classifier.config import ClassifierRun
+
+    base = ClassifierRun.model_validate(run.model_dump(exclude={"optimizers", "activations"}))
+    return compare_classifiers(
+        base,
+        optimizers=run.optimizers,
+        activations=run.activations,
+        out_dir=ctx.output_dir,
+        resolve_path=ctx.resolve_path,
+        progress=ctx.progress,
+    )
+
+
 KINDS: dict[str, JobKind] = {
     "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run),
     "classifier": JobKind("classifier", _classifier_model, _classifier_inputs, _classifier_run),
+    "compare": JobKind("compare", _compare_model, _classifier_inputs, _compare_run),
 }
 
 

@@ -22,6 +22,7 @@ from models.errors import PalavraError
 from models.registry import ArtifactWriter, ModelVersion, Registry
 from pipelines.progress import Progress
 from services.context import open_registry
+from services.jobs.cleanup import job_output_dir
 from services.jobs.inputs import DataRoot
 from services.jobs.kinds import DataRootCatalog, JobContext, job_kind
 from services.jobs.store import JobStore
@@ -131,6 +132,7 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
         catalog=DataRootCatalog(settings.data_mirror, settings.cache_dir, data_root=data_root),
         data_root=data_root,
         cache_dir=settings.cache_dir,
+        output_dir=job_output_dir(settings, job_id),
         progress=StoreProgress(store, job_id),
     )
     handler = JobLogHandler(store, job_id)
@@ -138,7 +140,7 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
     try:
         job = store.get(job_id)
         kind = job_kind(job.kind)
-        version = kind.run(kind.validate(job.config), ctx)
+        outcome = kind.run(kind.validate(job.config), ctx)
     except JobStopped as stop:
         log.info("job %s stopped: %s", job_id, stop)
         return False
@@ -147,7 +149,7 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
         return False
     finally:
         logging.getLogger().removeHandler(handler)
-    return _record_success(store, job_id, worker, version)
+    return _record_success(store, job_id, worker, outcome)
 
 
 def _record_failure(store: JobStore, job_id: str, worker: str, exc: Exception) -> None:
@@ -158,12 +160,18 @@ def _record_failure(store: JobStore, job_id: str, worker: str, exc: Exception) -
     store.fail(job_id, message, worker=worker)
 
 
-def _record_success(store: JobStore, job_id: str, worker: str, version: ModelVersion | None) -> bool:
-    name, number = (version.name, version.version) if version is not None else (None, None)
-    if not store.succeed(job_id, worker, model_name=name, model_version=number):
-        return False
-    store.log(job_id, f"succeeded; registered {version.ref}" if version is not None else "succeeded")
-    return True
+def _record_success(
+    store: JobStore, job_id: str, worker: str, outcome: ModelVersion | dict[str, Any]
+) -> bool:
+    if isinstance(outcome, ModelVersion):
+        done = store.succeed(job_id, worker, model_name=outcome.name, model_version=outcome.version)
+        line = f"succeeded; registered {outcome.ref}"
+    else:
+        done = store.succeed(job_id, worker, model_name=None, model_version=None, result=outcome)
+        line = "succeeded"
+    if done:
+        store.log(job_id, line)
+    return done
 
 
 def _exit_with_parent(parent: Connection) -> None:

@@ -48,6 +48,7 @@ jobs_table = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("model_name", sa.String(64)),
     sa.Column("model_version", sa.Integer),
+    sa.Column("result_json", sa.Text),
     sa.Column("committing", sa.Boolean, nullable=False, default=False),
     sa.Column("staging_path", sa.Text),
     sa.Column("upload_dir", sa.Text),
@@ -103,6 +104,7 @@ def _row_to_job(row: sa.Row[Any]) -> Job:
         model_version=row.model_version,
         committing=bool(row.committing),
         backend=row.backend,
+        result=json.loads(row.result_json) if row.result_json else None,
     )
 
 
@@ -288,7 +290,15 @@ class JobStore:
             committing=True,
         )
 
-    def succeed(self, job_id: str, worker: str, *, model_name: str | None, model_version: int | None) -> bool:
+    def succeed(
+        self,
+        job_id: str,
+        worker: str,
+        *,
+        model_name: str | None,
+        model_version: int | None,
+        result: dict[str, Any] | None = None,
+    ) -> bool:
         return self._update(
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
@@ -300,6 +310,7 @@ class JobStore:
             staging_path=None,
             model_name=model_name,
             model_version=model_version,
+            result_json=json.dumps(result, ensure_ascii=False, default=str) if result is not None else None,
         )
 
     def fail(self, job_id: str, error: str, *, worker: str | None = None) -> bool:

@@ -206,17 +206,34 @@ _REVIEWS = [
 ]
 
 
-def classifier_job(service: JobService, name: str, *, labels: tuple[str, ...] = ("pos", "neg")) -> Job:
-    """A classifier job on a tiny CSV under the data root (a second or so of training)."""
+def reviews_csv(settings: Settings, labels: tuple[str, ...] = ("pos", "neg")) -> str:
+    """A tiny labelled CSV under the data root; returns its name."""
     rows = [(t, label) for t, label in _REVIEWS if label in labels]
-    path = service.settings.effective_data_root / f"avaliacoes-{'-'.join(labels)}.csv"
+    path = settings.effective_data_root / f"avaliacoes-{'-'.join(labels)}.csv"
     path.write_text(
         "text,label\n" + "\n".join(f'"{t} {i}",{label}' for i in range(20) for t, label in rows) + "\n",
         encoding="utf-8",
     )
+    return path.name
+
+
+def classifier_job(service: JobService, name: str, *, labels: tuple[str, ...] = ("pos", "neg")) -> Job:
+    """A classifier job on a tiny CSV (a second or so of training)."""
+    train = reviews_csv(service.settings, labels)
     return service.submit(
-        "classifier", {"name": name, "train": path.name, "training": {"epochs": 2, "threads": 1}}
+        "classifier", {"name": name, "train": train, "training": {"epochs": 2, "threads": 1}}
     )
+
+
+def compare_job(service: JobService) -> Job:
+    """A two-cell comparison grid on the tiny CSV."""
+    config = {
+        "train": reviews_csv(service.settings),
+        "training": {"epochs": 2, "threads": 1},
+        "optimizers": ["sgd", "adam"],
+        "activations": ["relu"],
+    }
+    return service.submit("compare", config)
 
 
 def job_pid(service: JobService, job_id: str) -> int | None:
@@ -239,10 +256,11 @@ def pid_alive(pid: int) -> bool:
 
 
 def leftovers(settings: Settings) -> list[Path]:
-    """Staging folders and upload folders still on disk."""
+    """Staging, report and upload folders still on disk."""
     staging = settings.home / "artifacts" / ".staging"
+    reports = settings.home / "reports"
     uploads = settings.effective_data_root / "uploads"
-    return [p for folder in (staging, uploads) if folder.is_dir() for p in folder.iterdir()]
+    return [p for folder in (staging, reports, uploads) if folder.is_dir() for p in folder.iterdir()]
 
 
 class TcpProxy:

@@ -22,6 +22,7 @@ from tests.services.jobs_helpers import (
     JOB_TIMEOUT_S,
     WorkerProcess,
     classifier_job,
+    compare_job,
     forget_queue,
     job_pid,
     job_settings,
@@ -112,6 +113,22 @@ def test_jobs_run_to_success_with_progress_logs_and_model(backend: Backend) -> N
     assert any(line.startswith("epoch 2/2") for line in lines)
     assert lines[-1] == "succeeded; registered quick@1"
     assert open_registry(backend.settings).get("quick@1").metadata["job_id"] == job.id
+
+
+def test_jobs_compare_grid_keeps_its_table_and_report(backend: Backend) -> None:
+    service = backend.service
+    job = compare_job(service)
+    assert _finished(service, job.id) is JobState.SUCCEEDED
+    done = service.get(job.id)
+    assert done.model_ref is None  # a comparison registers no model
+    assert done.result is not None
+    assert [(r["optimizer"], r["activation"]) for r in done.result["runs"]] == [
+        ("sgd", "relu"),
+        ("adam", "relu"),
+    ]
+    report = Path(done.result["report"])
+    assert report.parent == backend.settings.home / "reports" / job.id
+    assert "| optimizer |" in report.read_text(encoding="utf-8")
 
 
 def test_jobs_failure_is_recorded_and_the_worker_goes_on(backend: Backend) -> None:

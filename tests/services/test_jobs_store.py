@@ -9,16 +9,33 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import Conflict, InvalidInput, JobNotFound, ModelNotFound, PathNotAllowed, TooLarge
+from models.errors import (
+    Conflict,
+    InvalidConfig,
+    InvalidInput,
+    JobNotFound,
+    ModelNotFound,
+    PathNotAllowed,
+    TooLarge,
+)
 from models.registry import Registry
 from pipelines.progress import Progress
+from services.jobs.cleanup import job_output_dir, remove_leftovers
 from services.jobs.inputs import DataRoot, replace_uploads, safe_filename
 from services.jobs.job import JobState
+from services.jobs.local import LocalBackend
 from services.jobs.reaper import Reaper
 from services.jobs.runner import JobRegistry, JobStopped, execute_job
+from services.jobs.service import JobService
 from services.jobs.store import JobStore
 from services.settings import Settings
-from tests.services.jobs_helpers import job_settings, postgres_database, word2vec_config, write_corpus
+from tests.services.jobs_helpers import (
+    job_settings,
+    postgres_database,
+    reviews_csv,
+    word2vec_config,
+    write_corpus,
+)
 
 
 @pytest.fixture
@@ -181,6 +198,44 @@ def test_jobs_execute_in_process_succeeds_and_registers(store: JobStore, jobs_se
     job = store.get(job_id)
     assert job.model_ref == "pequeno@1"
     assert job.committing is False
+
+
+def test_jobs_compare_config_is_validated_like_the_cli_run(store: JobStore, jobs_settings: Settings) -> None:
+    service = JobService(jobs_settings, store, LocalBackend())
+    train = reviews_csv(jobs_settings)
+    with pytest.raises(InvalidConfig, match="optimizers"):
+        service.submit("compare", {"train": train, "optimizers": ["lbfgs"]})
+    with pytest.raises(InvalidConfig, match="unknown field"):
+        service.submit("compare", {"train": train, "optimisers": ["sgd"]})
+    job = service.submit("compare", {"train": train, "activations": ["tanh"]})
+    assert job.config["name"] == "compare"
+    assert job.config["optimizers"] == ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
+
+
+def test_jobs_compare_on_one_class_fails_with_the_dataset_error(
+    store: JobStore, jobs_settings: Settings
+) -> None:
+    job_id = "c" * 32
+    train = reviews_csv(jobs_settings, ("pos",))  # one class: the grid cannot train
+    store.create(job_id, "compare", {"train": train, "optimizers": ["sgd"]}, backend="local")
+    store.claim(job_id, "w")
+    assert execute_job(jobs_settings, job_id, "w") is False
+    assert (store.get(job_id).error or "").startswith("DatasetError:")
+
+
+def test_jobs_leftovers_are_removed_only_inside_their_folders(
+    store: JobStore, jobs_settings: Settings, tmp_path: Path
+) -> None:
+    job_id = _job(store)
+    report = job_output_dir(jobs_settings, job_id)
+    report.mkdir(parents=True)
+    (report / "report.md").write_text("# x", encoding="utf-8")
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    store.record_staging(job_id, str(precious))  # a record pointing outside the staging folder
+    remove_leftovers(store, job_id, settings=jobs_settings)
+    assert not report.exists()
+    assert precious.is_dir()
 
 
 # -- inputs ----------------------------------------------------------------------------------------------------
