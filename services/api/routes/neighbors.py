@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +21,7 @@ from services.api.schemas import ERROR_RESPONSES, MAX_WORD_CHARS, ModelInfo, Mod
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
 
-_HITS = [{"word": "rainha", "score": 0.71}, {"word": "príncipe", "score": 0.66}]
+_HITS: list[Any] = [{"word": "rainha", "score": 0.71}, {"word": "príncipe", "score": 0.66}]
 
 
 class WordNeighbors(BaseModel):
