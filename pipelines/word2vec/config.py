@@ -52,7 +52,7 @@ class Word2VecConfig(BaseModel):
     bucket: int = Field(default=2_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
     compute_loss: bool = Field(default=True, description="word2vec: track the training loss per epoch.")
     postprocess: Literal["none", "abtt"] = Field(
-        default="abtt",
+        default="none",
         description="abtt: remove the mean and top principal directions (Mu & Viswanath 2018) after training.",
     )
     abtt_components: int | None = Field(
