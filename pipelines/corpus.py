@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from models.errors import CorpusError
 
@@ -92,6 +92,18 @@ class Slice:
     file: CorpusFile
     start: int = 0
     end: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.file
+        return {"path": str(f.path), "fmt": f.fmt, "compressed": f.compressed, "size": f.size} | {
+            "start": self.start,
+            "end": self.end,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Slice:
+        file = CorpusFile(Path(data["path"]), data["fmt"], bool(data["compressed"]), int(data["size"]))
+        return cls(file, int(data["start"]), None if data["end"] is None else int(data["end"]))
 
 
 def file_format(path: Path) -> tuple[Format, bool] | None:

@@ -2,8 +2,9 @@
 
 The output has one sentence per line (one document per line when ``split_sentences`` is off), tokens separated
 by single spaces, UTF-8. Both cores work on it: the input byte stream is cut into one contiguous run per worker
-process (big ``.txt``/``.jsonl`` files are cut at line boundaries), each worker writes its own part file, and the
-parts are joined in order, so the result is identical to a single-process run.
+process (big ``.txt``/``.jsonl`` files are cut at line boundaries), each worker (``pipelines.preprocess_worker``,
+a plain subprocess) writes its own part file, and the parts are joined in order, so the result is identical to
+a single-process run.
 
 Results are cached under ``cache_dir/corpus/``, keyed by every input file's path, size and mtime, the
 normalisation config, the text field and :data:`CODE_VERSION`: preparing the same corpus the same way again
@@ -17,14 +18,16 @@ import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing as mp
 import os
 import queue
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from models.errors import EmptyCorpus, PalavraError
 from pipelines.corpus import CorpusFile, CorpusStats, Slice, list_files, plan_slices, read_slice
@@ -125,45 +128,55 @@ def write_part(
     return result
 
 
-def _worker(
-    index: int,
-    slices: list[Slice],
-    config_json: str,
-    out_path: str,
-    text_field: str,
-    done_bytes: Any,
-    results: Any,
-) -> None:
-    """Process entry point: write one part, report ``("ok" | "error" | "crash", index, payload)``."""
-
-    def on_bytes(n: int) -> None:
-        done_bytes[index] = n
-
-    try:
-        config = NormalizeConfig.model_validate_json(config_json)
-        res = write_part(slices, config, Path(out_path), text_field=text_field, on_bytes=on_bytes)
-        results.put(("ok", index, dataclasses.asdict(res)))
-    except PalavraError as exc:
-        results.put(("error", index, (type(exc).__name__, exc.detail)))
-    except BaseException as exc:
-        import traceback
-
-        results.put(("crash", index, f"{exc!r}\n{traceback.format_exc()}"))
-
-
 def _reraise(kind: str, payload: Any) -> None:
     if kind == "error":
         from models import errors
 
-        name, detail = payload
-        cls = getattr(errors, name, PalavraError)
-        raise cls(detail)
+        cls = getattr(errors, str(payload.get("type")), PalavraError)
+        if not (isinstance(cls, type) and issubclass(cls, PalavraError)):
+            cls = PalavraError
+        raise cls(str(payload.get("detail")))
     raise RuntimeError(f"a preprocessing worker failed: {payload}")
 
 
 def _result_from_dict(d: dict[str, Any]) -> _PartResult:
     stats = CorpusStats(**d["stats"])
     return _PartResult(n_tokens=d["n_tokens"], n_sentences=d["n_sentences"], stats=stats)
+
+
+def _worker_env() -> dict[str, str]:
+    """The environment of a worker: this one, with the folder holding ``pipelines`` on PYTHONPATH."""
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _pump(index: int, stream: IO[str], events: queue.Queue[tuple[int, dict[str, Any] | None]]) -> None:
+    """Forward a worker's JSON lines to ``events``; ``None`` at end of stream."""
+    try:
+        for line in stream:
+            try:
+                events.put((index, json.loads(line)))
+            except json.JSONDecodeError:
+                log.warning("preprocessing worker %d: %s", index, line.rstrip())
+    finally:
+        events.put((index, None))
+
+
+def _start_worker(job: dict[str, Any]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.preprocess_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=_worker_env(),
+        text=True,
+        encoding="utf-8",
+    )
+    assert proc.stdin is not None  # noqa: S101  (PIPE was asked for)
+    proc.stdin.write(json.dumps(job))
+    proc.stdin.close()
+    return proc
 
 
 def _run_workers(
@@ -175,38 +188,38 @@ def _run_workers(
     total: int,
     progress: ProgressCallback,
 ) -> list[_PartResult]:
-    ctx = mp.get_context("spawn")  # fork is unsafe in servers and job workers that run threads
-    done_bytes = ctx.Array("q", len(plan), lock=False)
-    results_q = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_worker,
-            args=(i, plan[i], config.model_dump_json(), str(parts[i]), text_field, done_bytes, results_q),
-            name=f"palavra-preprocess-{i}",
-        )
-        for i in range(len(plan))
-    ]
-    for p in procs:
-        p.start()
+    events: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+    procs: list[subprocess.Popen[str]] = []
+    done_bytes = [0] * len(plan)
     results: dict[int, _PartResult] = {}
     try:
+        for i, (slices, part) in enumerate(zip(plan, parts, strict=True)):
+            job = {"slices": [s.to_json() for s in slices], "config": config.model_dump(mode="json")}
+            proc = _start_worker(job | {"out_path": str(part), "text_field": text_field})
+            procs.append(proc)
+            threading.Thread(target=_pump, args=(i, proc.stdout, events), daemon=True).start()
         while len(results) < len(procs):
             try:
-                kind, index, payload = results_q.get(timeout=0.5)
+                index, msg = events.get(timeout=0.5)
             except queue.Empty:
-                dead = [p for i, p in enumerate(procs) if i not in results and p.exitcode not in (None, 0)]
-                if dead:
-                    raise RuntimeError(f"{dead[0].name} died with exit code {dead[0].exitcode}") from None
                 _report(progress, sum(done_bytes), total)
                 continue
-            if kind != "ok":
-                _reraise(kind, payload)
-            results[index] = _result_from_dict(payload)
+            if msg is None:
+                if index not in results:
+                    code = procs[index].wait()
+                    raise RuntimeError(f"preprocessing worker {index} exited with code {code} and no result")
+            elif "bytes" in msg:
+                done_bytes[index] = int(msg["bytes"])
+            elif "result" in msg:
+                results[index] = _result_from_dict(msg["result"])
+            else:
+                _reraise("error" if "error" in msg else "crash", msg.get("error", msg.get("crash")))
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-            p.join()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    _report(progress, total, total)
     return [results[i] for i in range(len(procs))]
 
 
@@ -228,9 +241,6 @@ def _concat(parts: list[Path], out_path: Path) -> str:
 
 
 def _worker_count(requested: int, total_bytes: int) -> int:
-    if mp.current_process().daemon:
-        log.warning("running inside a daemon process (e.g. a celery worker): preprocessing in one process")
-        return 1
     by_size = max(1, total_bytes // MIN_BYTES_PER_WORKER)
     return max(1, min(requested, os.cpu_count() or 1, by_size))
 

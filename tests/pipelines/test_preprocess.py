@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -117,3 +118,29 @@ def test_prepare_real_corpus_with_two_workers(tmp_path: Path) -> None:
 
 def prepared_again_is_hit(src: Path, cache: Path) -> bool:
     return prepare_corpus([src], NormalizeConfig(), cache_dir=cache, workers=2).cache_hit
+
+
+def test_worker_protocol_reports_bytes_result_and_errors(tmp_path: Path) -> None:
+    from pipelines.corpus import Slice, list_files
+    from pipelines.preprocess_worker import run
+
+    src = tmp_path / "c.txt"
+    src.write_text("Olá mundo. Tudo bem?\n", encoding="utf-8")
+    job = {
+        "slices": [Slice(f).to_json() for f in list_files([src])],
+        "config": NormalizeConfig().model_dump(mode="json"),
+        "out_path": str(tmp_path / "part"),
+        "text_field": "text",
+    }
+    out = io.StringIO()
+    assert run(job, out) == 0
+    messages = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert messages[-1]["result"]["n_tokens"] == 4
+    assert any(m.get("bytes") == src.stat().st_size for m in messages)
+    assert (tmp_path / "part").read_text(encoding="utf-8") == "olá mundo\ntudo bem\n"
+
+    src.write_bytes(b"\x00\x01binario")
+    out = io.StringIO()
+    job["slices"] = [Slice(f).to_json() for f in list_files([src])]
+    assert run(job, out) == 1
+    assert json.loads(out.getvalue().splitlines()[-1])["error"]["type"] == "CorpusError"
