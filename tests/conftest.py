@@ -171,3 +171,41 @@ def w2v_model(registry: Registry, tiny_word2vec):  # type: ignore[no-untyped-def
 def ft_model(registry: Registry, tiny_word2vec):  # type: ignore[no-untyped-def]
     """A tiny skip-gram FastText model (subword vectors) registered as ``tiny-fasttext``."""
     return tiny_word2vec(registry, "fasttext")
+
+
+_POSITIVE = ["ótimo", "excelente", "maravilhoso", "recomendo", "perfeito", "adorei", "bom", "rápido", "lindo"]
+_NEGATIVE = ["péssimo", "horrível", "ruim", "defeito", "quebrado", "atrasou", "odiei", "lento", "falso"]
+_NEUTRAL = ["produto", "entrega", "loja", "compra", "caixa", "cor", "tamanho", "preço", "chegou", "veio", "site"]
+
+
+def make_reviews(n: int, *, seed: int = 0, classes: tuple[str, ...] = ("pos", "neg")) -> list[tuple[str, str]]:
+    """``n`` short Portuguese product reviews with a label each (pos: praise words, neg: complaints, neutro: none).
+
+    A label is decided by which word list its two cue words come from, so a classifier can learn it from a few
+    hundred examples, and unseen spellings share character n-grams with seen ones.
+    """
+    rnd = random.Random(seed)
+    cues = {"pos": _POSITIVE, "neg": _NEGATIVE, "neutro": _NEUTRAL}
+    out = []
+    for _ in range(n):
+        label = rnd.choice(classes)
+        words = rnd.sample(_NEUTRAL, 4) + rnd.sample(cues[label], 2)
+        rnd.shuffle(words)
+        out.append((" ".join(words).capitalize() + rnd.choice([".", "!", "!!", ""]), label))
+    return out
+
+
+@pytest.fixture(scope="session")
+def reviews_csv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Labelled review files: ``train`` (300 rows) and ``validation`` (100 rows), CSV columns texto,rotulo."""
+    import csv
+
+    folder = tmp_path_factory.mktemp("reviews")
+    out = {}
+    for split, n, seed in (("train", 300, 0), ("validation", 100, 1)):
+        out[split] = folder / f"{split}.csv"
+        with out[split].open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["texto", "rotulo"])
+            writer.writerows(make_reviews(n, seed=seed))
+    return out

@@ -1,0 +1,183 @@
+"""Configs of a classifier run: features, model, training, normalisation; all copied into the artifact.
+
+Every config is a pydantic model with ``extra="forbid"`` (a misspelt key is an error, not a silent default) and
+loads from TOML through :func:`load_run_config`. The defaults are the configuration the benchmarks measure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipelines.config_io import load_toml_config
+from pipelines.normalize import NormalizeConfig
+
+OptimizerName = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
+ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
+PoolingName = Literal["mean", "max", "mean_max"]
+
+OPTIMIZERS: tuple[OptimizerName, ...] = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+ACTIVATIONS: tuple[ActivationName, ...] = ("sigmoid", "tanh", "relu", "leaky_relu")
+
+# learning rates that work out of the box for each optimizer on bag-of-features text classifiers
+DEFAULT_LR: dict[str, float] = {
+    "sgd": 0.5,
+    "momentum": 0.05,
+    "adagrad": 0.05,
+    "rmsprop": 0.001,
+    "adam": 0.001,
+}
+
+
+def classifier_normalize_default() -> NormalizeConfig:
+    """Normalisation for classification: like word vectors, but punctuation runs and emoji stay ("!!!", "😂")."""
+    return NormalizeConfig(drop_punctuation=False)
+
+
+class FeatureConfig(BaseModel):
+    """What goes into each text's bag of features: words, word n-grams and character n-grams."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokenizer: Literal["regex", "spacy"] = Field(
+        default="regex", description="regex: fast (needed for >= 20k texts/s); spacy: spaCy's tokenizer."
+    )
+    word_ngrams: int = Field(default=2, ge=1, le=3, description="1 = words; 2 = + bigrams; 3 = + trigrams.")
+    char_ngram_min: int = Field(default=3, ge=0, le=10, description="0 turns character n-grams off.")
+    char_ngram_max: int = Field(default=5, ge=0, le=10)
+    min_count: int = Field(default=1, ge=1, description="Texts a word must appear in to get its own row.")
+    ngram_min_count: int = Field(
+        default=2, ge=1, description="Texts a word or character n-gram must appear in to get a row."
+    )
+    max_rows: int = Field(default=2_000_000, ge=100, description="Cap on embedding rows (frequent first).")
+    weighting: Literal["idf", "uniform"] = Field(
+        default="idf",
+        description="idf: rarer features weigh more in the mean (as TF-IDF); uniform: plain mean.",
+    )
+
+    @model_validator(mode="after")
+    def _ngram_range(self) -> FeatureConfig:
+        if self.char_ngram_min and self.char_ngram_max < self.char_ngram_min:
+            raise ValueError("char_ngram_max must be >= char_ngram_min (or set char_ngram_min = 0)")
+        return self
+
+    @property
+    def uses_chars(self) -> bool:
+        return self.char_ngram_min > 0
+
+
+class ModelConfig(BaseModel):
+    """The network: embedding bag -> pooling -> MLP -> softmax."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embedding_dim: int = Field(default=64, ge=2, le=1024, description="Ignored when --embeddings is given.")
+    freeze_embeddings: bool = Field(
+        default=False, description="Keep pretrained word vectors fixed (n-gram rows are still trained)."
+    )
+    pooling: PoolingName = Field(
+        default="mean_max", description="mean (idf-weighted), max (over token vectors), or both concatenated."
+    )
+    hidden: list[int] = Field(default_factory=lambda: [64], description="Hidden layer sizes; [] = linear.")
+    activation: ActivationName = "relu"
+    leaky_slope: float = Field(default=0.01, ge=0.0, lt=1.0)
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ModelConfig:
+        if any(h < 1 for h in self.hidden):
+            raise ValueError("hidden layer sizes must be positive integers")
+        return self
+
+
+class TrainingConfig(BaseModel):
+    """Optimisation, stopping and decision rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    optimizer: OptimizerName = "adam"
+    lr: float | None = Field(default=None, gt=0, description="Default depends on the optimizer (adam 0.001).")
+    momentum: float = Field(
+        default=0.9, ge=0.0, lt=1.0, description="Coefficient for the momentum optimizer."
+    )
+    embedding_lr_scale: float | None = Field(
+        default=None,
+        gt=0,
+        description="The embedding's learning rate is lr times this; default 1 for adagrad, rmsprop and adam, "
+        "and the mean number of ids per text for sgd and momentum (see optim.py).",
+    )
+    weight_decay: float = Field(default=0.0, ge=0.0, description="L2 penalty on the dense layers.")
+    epochs: int = Field(default=20, ge=1, le=10_000, description="Maximum number of epochs.")
+    batch_size: int = Field(default=32, ge=1, le=65_536)
+    target_error: float | None = Field(
+        default=None, ge=0.0, lt=1.0, description="Stop once the validation error rate falls to this."
+    )
+    patience: int | None = Field(
+        default=2, ge=1, description="Early stopping: epochs without a better validation loss; null = off."
+    )
+    validation_fraction: float = Field(
+        default=0.1, ge=0.0, lt=0.5, description="Held out of train when no validation file is given."
+    )
+    label_smoothing: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Soft targets: robust to noisy labels (0 = plain cross-entropy).",
+    )
+    class_weights: Literal["none", "balanced"] | dict[str, float] = Field(
+        default="none", description="'balanced' weighs classes by inverse frequency; or {label: weight}."
+    )
+    tune_thresholds: bool = Field(default=True, description="Tune decision biases on validation (macro-F1).")
+    seed: int = 7
+    threads: int | None = Field(default=None, ge=1, description="torch threads; default: all cores.")
+
+    @property
+    def effective_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+
+class ClassifierRun(BaseModel):
+    """Everything one training run needs; saved (resolved) in the artifact as ``config.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    train: str = Field(min_length=1, description="A CSV / JSONL path or a dataset catalogue name.")
+    validation: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    embeddings: str | None = Field(default=None, description="A registered word2vec/fasttext model ref.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    normalize: NormalizeConfig = Field(default_factory=classifier_normalize_default)
+    baseline: bool = Field(default=False, description="Also train TF-IDF + LogisticRegression and report it.")
+
+
+class RunFile(BaseModel):
+    """The TOML file form: any field of :class:`ClassifierRun`, all optional (the CLI fills the rest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    embeddings: str | None = None
+    model: ModelConfig | None = None
+    training: TrainingConfig | None = None
+    normalize: NormalizeConfig | None = None
+    baseline: bool | None = None
+
+
+def load_run_file(path: Path) -> dict[str, Any]:
+    """The fields a TOML config file sets (validated), ready to merge with command-line options.
+
+    Raises:
+        InvalidConfig: unreadable TOML or a field that does not validate (named with the file).
+    """
+    loaded = load_toml_config(path, RunFile)
+    return loaded.model_dump(exclude_none=True, exclude_unset=True)

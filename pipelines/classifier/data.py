@@ -1,0 +1,207 @@
+"""Labelled text files (CSV, TSV, JSON lines) -> texts and labels, with errors that say what to fix.
+
+Labels keep their original values (CSV gives strings such as "0" or "Yes"; JSON lines may give integers), and a
+classifier reports predictions by those values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.errors import DatasetError
+
+Label = str | int
+_CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+_JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+_SHOW = 5
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    """Texts with their labels, read from ``source``."""
+
+    texts: list[str]
+    labels: list[Label]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def classes(self) -> list[Label]:
+        """The distinct labels, in a stable order (numbers numerically, then strings)."""
+        return sort_labels(set(self.labels))
+
+    def subset(self, index: Sequence[int]) -> LabelledTexts:
+        return LabelledTexts([self.texts[i] for i in index], [self.labels[i] for i in index], self.source)
+
+
+def sort_labels(labels: set[Label] | Sequence[Label]) -> list[Label]:
+    """Numbers (and numeric strings) by value first, then the rest alphabetically."""
+
+    def key(label: Label) -> tuple[int, float, str]:
+        try:
+            value = float(label)
+        except ValueError:
+            return (1, 0.0, str(label))
+        return (0, value, str(label)) if math.isfinite(value) else (1, 0.0, str(label))
+
+    return sorted(labels, key=key)
+
+
+def _columns_error(path: Path, missing: list[str], found: Sequence[str]) -> DatasetError:
+    shown = ", ".join(repr(c) for c in found if c) or "none"
+    what = " and ".join(repr(m) for m in missing)
+    return DatasetError(
+        f"{path} has no column {what}; its columns are {shown}. Choose them with --text-column / --label-column",
+        path=str(path),
+        missing=missing,
+    )
+
+
+def _csv_rows(path: Path, delimiter: str, columns: tuple[str, str]) -> Iterator[tuple[int, Any, Any]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        header = reader.fieldnames or []
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise _columns_error(path, missing, header)
+        for row in reader:
+            yield reader.line_num, row.get(columns[0]), row.get(columns[1])
+
+
+def _jsonl_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, Any, Any]]:
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(
+                    f"{path}, line {number}: not valid JSON ({exc.msg})", path=str(path)
+                ) from exc
+            if not isinstance(obj, dict):
+                raise DatasetError(f"{path}, line {number}: expected a JSON object per line", path=str(path))
+            missing = [c for c in columns if c not in obj]
+            if missing:
+                seen.update(obj)
+                raise _columns_error(path, missing, sorted(seen))
+            seen.update(obj)
+            yield number, obj[columns[0]], obj[columns[1]]
+
+
+def _label(value: Any) -> Label | None:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def read_labelled(path: Path, *, text_column: str, label_column: str) -> LabelledTexts:
+    """Read a labelled dataset; every row needs a non-empty text and a label.
+
+    Raises:
+        DatasetError: unknown format, unreadable file, a missing column, or rows with an empty text or label
+            (their line numbers are named).
+    """
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file", path=str(path))
+    columns = (text_column, label_column)
+    if suffix in _CSV_SUFFIXES:
+        rows = _csv_rows(path, _CSV_SUFFIXES[suffix], columns)
+    elif suffix in _JSONL_SUFFIXES:
+        rows = _jsonl_rows(path, columns)
+    else:
+        raise DatasetError(
+            f"{path}: use a .csv, .tsv or .jsonl file (one JSON object per line)", path=str(path)
+        )
+    texts: list[str] = []
+    labels: list[Label] = []
+    empty_text: list[int] = []
+    empty_label: list[int] = []
+    try:
+        for line, text, raw_label in rows:
+            label = _label(raw_label)
+            if text is None or not str(text).strip():
+                empty_text.append(line)
+            if label is None:
+                empty_label.append(line)
+            texts.append("" if text is None else str(text))
+            labels.append("" if label is None else label)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text; convert it (e.g. with iconv)", path=str(path)) from exc
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: malformed CSV ({exc})", path=str(path)) from exc
+    _check_rows(path, empty_text, text_column, "an empty text")
+    _check_rows(path, empty_label, label_column, "no label")
+    if not texts:
+        raise DatasetError(f"{path} has no rows", path=str(path))
+    return LabelledTexts(texts, labels, str(path))
+
+
+def _check_rows(path: Path, lines: list[int], column: str, what: str) -> None:
+    if not lines:
+        return
+    shown = ", ".join(str(n) for n in lines[:_SHOW]) + (" ..." if len(lines) > _SHOW else "")
+    raise DatasetError(
+        f"{path}: {len(lines)} row(s) have {what} in column {column!r} (lines {shown}); remove or fill them",
+        path=str(path),
+        lines=lines[:100],
+    )
+
+
+def check_trainable(data: LabelledTexts) -> list[Label]:
+    """The classes of a training set; at least two, each with at least two examples.
+
+    Raises:
+        DatasetError: a single class, or a class with one example.
+    """
+    counts = Counter(data.labels)
+    if len(counts) < 2:
+        only = next(iter(counts))
+        raise DatasetError(
+            f"{data.source}: every row has the label {only!r}; a classifier needs at least two classes",
+            path=data.source,
+        )
+    lonely = [label for label, n in counts.items() if n < 2]
+    if lonely:
+        raise DatasetError(
+            f"{data.source}: classes with a single example: {', '.join(repr(x) for x in sort_labels(lonely))}; "
+            "add examples or merge them into another class",
+            path=data.source,
+        )
+    return sort_labels(set(counts))
+
+
+def check_known_labels(data: LabelledTexts, known: Sequence[Label]) -> None:
+    """Raise :class:`DatasetError` when ``data`` has labels outside ``known`` (compared as text)."""
+    names = {str(k) for k in known}
+    unseen = sort_labels({label for label in data.labels if str(label) not in names})
+    if unseen:
+        raise DatasetError(
+            f"{data.source} has labels the model never saw in training: {', '.join(repr(u) for u in unseen[:10])}"
+            f"; the model knows {', '.join(repr(k) for k in known)}",
+            path=data.source,
+            unseen=[str(u) for u in unseen[:100]],
+        )
+
+
+def label_indices(data: LabelledTexts, classes: Sequence[Label]) -> list[int]:
+    """Each row's class index (labels compared as text, so "1" in a CSV matches 1 from JSON lines)."""
+    position = {str(c): i for i, c in enumerate(classes)}
+    return [position[str(label)] for label in data.labels]

@@ -1,0 +1,170 @@
+"""A trained classifier as served: texts in, labels and class probabilities out; saved and loaded as an artifact.
+
+Artifact files (all written and read through the registry; nothing is unpickled):
+
+    config.json          the training run (ClassifierRun, resolved)
+    preprocessing.json   normalisation + feature config and the row layout (read back to encode requests)
+    model.json           the network's shape
+    model.safetensors    the weights
+    vocab.json           the words with their own rows
+    char_ngrams.npy      kept character n-gram keys (uint64, sorted)
+    word_ngrams.npy      kept word n-gram keys (uint64, sorted)
+    idf.npy              idf per row (float32)
+    labels.json          the class labels, as they appeared in the training data
+    decision.json        biases tuned on validation (or null)
+    history.json, metrics.json, history.png
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from models.errors import InvalidInput
+from models.mlp import BagOfFeaturesMLP
+from models.registry import Artifact, ArtifactWriter
+from pipelines.classifier.config import FeatureConfig
+from pipelines.classifier.data import Label
+from pipelines.classifier.features import FeatureSpace
+from pipelines.classifier.loop import model_inputs
+from pipelines.classifier.thresholds import decide
+from pipelines.normalize import NormalizeConfig
+
+_BATCH = 2048
+
+
+class TextClassifier:
+    """Feature space + network + labels + decision rule. Reading is thread-safe (eval mode, no grad).
+
+    Args:
+        space: the fitted feature space (normalisation included).
+        model: the trained network; put into eval mode here.
+        labels: class labels in output order, with their original values.
+        biases: per-class decision biases tuned on validation, or None for plain argmax.
+    """
+
+    def __init__(
+        self,
+        space: FeatureSpace,
+        model: BagOfFeaturesMLP,
+        labels: Sequence[Label],
+        *,
+        biases: npt.NDArray[np.float64] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self.space = space
+        self.model = model.eval()
+        self.labels = list(labels)
+        self.biases = biases
+        self.info = info or {}
+
+    def predict_proba(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> npt.NDArray[np.float32]:
+        """Class probabilities (texts x classes), computed in batches."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                bags = self.space.encode(texts[start : start + batch_size])
+                logits = self.model(**model_inputs(bags, units=self.model.pooling != "mean"))
+                out.append(torch.softmax(logits, dim=1).numpy())
+        if not out:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def predict_indices(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Predicted class indices (with the tuned decision rule) and the probabilities."""
+        probs = self.predict_proba(texts)
+        return decide(probs, self.biases), probs
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """Per text ``{"label": label, "scores": {label: probability}}``; labels as in the training data.
+
+        Raises:
+            InvalidInput: a text that is empty or only whitespace.
+        """
+        empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+        if empty:
+            raise InvalidInput(
+                f"empty text at position(s) {', '.join(map(str, empty[:10]))}; send non-empty strings",
+                positions=empty[:100],
+            )
+        index, probs = self.predict_indices(texts)
+        names = [str(label) for label in self.labels]
+        return [
+            {
+                "label": self.labels[int(i)],
+                "scores": {name: round(float(p), 6) for name, p in zip(names, row, strict=True)},
+            }
+            for i, row in zip(index, probs, strict=True)
+        ]
+
+
+def save_classifier(writer: ArtifactWriter, clf: TextClassifier) -> None:
+    """Write the files a classifier needs to be loaded again (the caller adds config, history, metrics)."""
+    space = clf.space
+    writer.write_json(
+        "preprocessing.json",
+        {
+            "normalize": space.normalize_config.model_dump(mode="json"),
+            "features": space.config.model_dump(mode="json"),
+            "layout": space.describe(),
+        },
+    )
+    writer.write_json("model.json", clf.info["model"])
+    writer.write_tensors("model.safetensors", dict(clf.model.state_dict()))
+    writer.write_json("vocab.json", space.words)
+    writer.write_array("char_ngrams.npy", space.char_keys)
+    writer.write_array("word_ngrams.npy", space.word_ngram_keys)
+    writer.write_array("idf.npy", space.idf)
+    writer.write_json("labels.json", clf.labels)
+    writer.write_json("decision.json", {"biases": None if clf.biases is None else clf.biases.tolist()})
+
+
+def build_model(shape: dict[str, Any]) -> BagOfFeaturesMLP:
+    """A network from its ``model.json`` description."""
+    return BagOfFeaturesMLP(
+        int(shape["rows"]),
+        int(shape["dim"]),
+        int(shape["num_classes"]),
+        hidden=[int(h) for h in shape["hidden"]],
+        activation=str(shape["activation"]),
+        leaky_slope=float(shape["leaky_slope"]),
+        dropout=float(shape["dropout"]),
+        pooling=str(shape["pooling"]),
+    )
+
+
+def load_classifier(artifact: Artifact) -> TextClassifier:
+    """The classifier stored in a (verified) registry artifact of kind ``classifier``.
+
+    Raises:
+        InvalidInput: the artifact is not a classifier.
+    """
+    if artifact.version.kind != "classifier":
+        raise InvalidInput(
+            f"model {artifact.version.ref} is a {artifact.version.kind} model, not a classifier",
+            model=artifact.version.ref,
+        )
+    pre = artifact.read_json("preprocessing.json")
+    space = FeatureSpace(
+        FeatureConfig.model_validate(pre["features"]),
+        NormalizeConfig.model_validate(pre["normalize"]),
+        words=artifact.read_json("vocab.json"),
+        char_keys=artifact.read_array("char_ngrams.npy", mmap=False),
+        word_ngram_keys=artifact.read_array("word_ngrams.npy", mmap=False),
+        idf=artifact.read_array("idf.npy", mmap=False),
+    )
+    shape = artifact.read_json("model.json")
+    model = build_model(shape)
+    model.load_state_dict(artifact.read_tensors("model.safetensors"))
+    biases = artifact.read_json("decision.json").get("biases")
+    return TextClassifier(
+        space,
+        model,
+        artifact.read_json("labels.json"),
+        biases=None if biases is None else np.asarray(biases, dtype=np.float64),
+        info={"model": shape, "ref": artifact.version.ref},
+    )

@@ -1,0 +1,80 @@
+"""Decision rules tuned on validation: per-class biases added to log-probabilities before the argmax.
+
+For two classes this is a threshold on the positive class's probability (a bias of ``ln((1 - t) / t)`` predicts
+class 1 exactly when ``p1 >= t``); for more classes, coordinate ascent over one bias per class. The biases are
+kept only when they raise validation macro-F1, and they are small steps on a coarse grid so that a few hundred
+validation texts cannot be overfitted by much.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import f1_score
+
+Probs = npt.NDArray[np.float32]
+_THRESHOLDS = np.round(np.arange(0.20, 0.801, 0.02), 2)
+_BIASES = np.round(np.arange(-1.5, 1.501, 0.1), 2)
+_MIN_GAIN = 1e-4
+
+
+def decide(probs: Probs, biases: npt.NDArray[np.float64] | None) -> npt.NDArray[np.int64]:
+    """Class index per row: argmax of ``log p + biases`` (plain argmax without biases)."""
+    if biases is None:
+        out: npt.NDArray[np.int64] = probs.argmax(axis=1).astype(np.int64)
+        return out
+    scores = np.log(np.clip(probs, 1e-12, 1.0)) + biases
+    out = scores.argmax(axis=1).astype(np.int64)
+    return out
+
+
+def _macro_f1(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64]) -> float:
+    return float(f1_score(y, pred, average="macro", zero_division=0))
+
+
+def _binary(probs: Probs, y: npt.NDArray[np.int64]) -> tuple[float, npt.NDArray[np.float64]]:
+    best_f1, best_t = -1.0, 0.5
+    for t in _THRESHOLDS:
+        f1 = _macro_f1(y, (probs[:, 1] >= t).astype(np.int64))
+        # ties go to the threshold nearest 0.5 (the untuned rule)
+        if f1 > best_f1 + 1e-12 or (abs(f1 - best_f1) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
+            best_f1, best_t = f1, float(t)
+    return best_f1, np.array([0.0, math.log((1.0 - best_t) / best_t)])
+
+
+def _multiclass(
+    probs: Probs, y: npt.NDArray[np.int64], *, rounds: int = 2
+) -> tuple[float, npt.NDArray[np.float64]]:
+    biases = np.zeros(probs.shape[1])
+    best_f1 = _macro_f1(y, decide(probs, biases))
+    for _ in range(rounds):
+        improved = False
+        for c in range(probs.shape[1]):
+            for b in _BIASES:
+                trial = biases.copy()
+                trial[c] = b
+                f1 = _macro_f1(y, decide(probs, trial))
+                if f1 > best_f1 + _MIN_GAIN:
+                    best_f1, biases, improved = f1, trial, True
+        if not improved:
+            break
+    return best_f1, biases
+
+
+def tune_biases(
+    probs: Probs, y: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64] | None, float, float]:
+    """Biases that raise validation macro-F1, or None when none does.
+
+    Returns:
+        (biases or None, macro-F1 with plain argmax, macro-F1 with the returned rule).
+    """
+    plain = _macro_f1(y, decide(probs, None))
+    if probs.shape[0] == 0:
+        return None, plain, plain
+    tuned, biases = _binary(probs, y) if probs.shape[1] == 2 else _multiclass(probs, y)
+    if tuned <= plain + _MIN_GAIN:
+        return None, plain, plain
+    return biases, plain, tuned

@@ -1,0 +1,207 @@
+"""``train_classifier``: a :class:`ClassifierRun` in, a registered classifier version out.
+
+    read + check data -> fit feature space -> build network (random or pretrained word rows) -> epoch loop
+    (early stopping / target error) -> tune decision biases on validation -> metrics (+ TF-IDF baseline)
+    -> artifact (weights, vocab, labels, preprocessing, configs, history + PNG, metrics)
+
+The artifact is staged by the registry and only registered when everything above succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from models.mlp import BagOfFeaturesMLP
+from models.registry import ModelVersion, Registry
+from pipelines.classifier.config import ClassifierRun
+from pipelines.classifier.evaluate import classification_metrics
+from pipelines.classifier.loop import FitResult, class_weight_tensor, fit, predict_logits, set_seed
+from pipelines.classifier.optim import build_optimizers
+from pipelines.classifier.predictor import TextClassifier, save_classifier
+from pipelines.classifier.prepare import PathResolver, Prepared, class_weights, prepare, read_run_data
+from pipelines.classifier.pretrained import Pretrained, apply_pretrained, open_vectors, word_matrix
+from pipelines.classifier.thresholds import decide, tune_biases
+from pipelines.progress import Progress, ProgressCallback, ignore_progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Trained:
+    """A trained classifier and what happened while training it."""
+
+    classifier: TextClassifier
+    fit: FitResult
+    seconds: float
+    metrics: dict[str, Any]
+    decision: dict[str, Any]
+
+
+def model_shape(run: ClassifierRun, prepared: Prepared, pretrained: Pretrained | None) -> dict[str, Any]:
+    """The network's description (``model.json``)."""
+    m = run.model
+    return {
+        "rows": prepared.space.rows,
+        "dim": pretrained.dim if pretrained is not None else m.embedding_dim,
+        "num_classes": len(prepared.classes),
+        "hidden": list(m.hidden),
+        "activation": m.activation,
+        "leaky_slope": m.leaky_slope,
+        "dropout": m.dropout,
+        "pooling": m.pooling,
+    }
+
+
+def build_network(
+    shape: dict[str, Any], run: ClassifierRun, pretrained: Pretrained | None
+) -> BagOfFeaturesMLP:
+    """A freshly initialised network (seeded), with pretrained word rows when given."""
+    set_seed(run.training.seed)
+    model = BagOfFeaturesMLP(
+        shape["rows"],
+        shape["dim"],
+        shape["num_classes"],
+        hidden=shape["hidden"],
+        activation=shape["activation"],
+        leaky_slope=shape["leaky_slope"],
+        dropout=shape["dropout"],
+        pooling=shape["pooling"],
+    )
+    if pretrained is not None:
+        apply_pretrained(model, pretrained, freeze=run.model.freeze_embeddings)
+    return model
+
+
+def train_network(
+    run: ClassifierRun,
+    prepared: Prepared,
+    *,
+    pretrained: Pretrained | None = None,
+    progress: ProgressCallback = ignore_progress,
+) -> Trained:
+    """Train, tune the decision rule and measure on validation; nothing is written."""
+    cfg = run.training
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    shape = model_shape(run, prepared, pretrained)
+    model = build_network(shape, run, pretrained)
+    weights = class_weights(cfg, prepared.classes, prepared.train.y)
+    val = prepared.validation
+    started = time.perf_counter()
+    bags = prepared.train.bags
+    result = fit(
+        model,
+        build_optimizers(model, cfg, mean_ids_per_text=bags.ids.shape[0] / max(len(bags), 1)),
+        (prepared.train.bags, prepared.train.y),
+        (val.bags, val.y) if val is not None else None,
+        cfg=cfg,
+        class_weight=class_weight_tensor(weights),
+        progress=progress,
+    )
+    seconds = time.perf_counter() - started
+    biases = None
+    decision: dict[str, Any] = {"tuned": False}
+    metrics: dict[str, Any] = {}
+    if val is not None:
+        probs = torch.softmax(predict_logits(model, val.bags), dim=1).numpy()
+        if cfg.tune_thresholds:
+            biases, before, after = tune_biases(probs, val.y)
+            decision = {"tuned": biases is not None, "macro_f1_argmax": before, "macro_f1_tuned": after}
+        metrics = classification_metrics(val.y, decide(probs, biases), prepared.classes)
+    info = {"model": shape, "class_weights": weights}
+    clf = TextClassifier(prepared.space, model, prepared.classes, biases=biases, info=info)
+    return Trained(clf, result, seconds, metrics, decision)
+
+
+def _baseline(run: ClassifierRun, prepared: Prepared, progress: ProgressCallback) -> dict[str, Any] | None:
+    if not run.baseline or prepared.validation is None:
+        return None
+    from pipelines.classifier.baseline import train_baseline
+
+    progress(Progress(stage="baseline", message="TF-IDF + LogisticRegression baseline"))
+    return train_baseline(prepared.train.data, prepared.validation.data, prepared.classes)
+
+
+def train_classifier(
+    run: ClassifierRun,
+    *,
+    registry: Registry,
+    resolve_path: PathResolver | None = None,
+    progress: ProgressCallback | None = None,
+) -> ModelVersion:
+    """Train the classifier ``run`` describes and register it as a new version of ``run.name``.
+
+    Raises:
+        DatasetError: missing columns, empty texts, a single class, validation labels unseen in train.
+        ModelNotFound: ``run.embeddings`` names no registered model.
+        InvalidInput: the embeddings model is not word vectors; training diverged (NaN loss).
+    """
+    report = progress or ignore_progress
+    pretrained_source = open_vectors(registry, run.embeddings) if run.embeddings else None
+    train, validation = read_run_data(run, resolve_path)
+    report(
+        Progress(stage="prepare", fraction=0.0, message=f"{len(train)} training texts from {train.source}")
+    )
+    prepared = prepare(run, train, validation)
+    pretrained = None
+    if pretrained_source is not None:
+        vectors, ref, normalize = pretrained_source
+        pretrained = word_matrix(
+            vectors, prepared.space.words, ref=ref, normalize=normalize, seed=run.training.seed
+        )
+    trained = train_network(run, prepared, pretrained=pretrained, progress=report)
+    baseline = _baseline(run, prepared, report)
+    with registry.create(run.name, "classifier") as writer:
+        save_classifier(writer, trained.classifier)
+        resolved = run.model_dump(mode="json")
+        resolved["training"]["lr"] = run.training.effective_lr
+        writer.write_json("config.json", resolved)
+        writer.write_json("history.json", trained.fit.history)
+        metrics = _metrics_document(trained, prepared, baseline, pretrained)
+        writer.write_json("metrics.json", metrics)
+        _plot(trained, writer.file("history.png"), title=run.name)
+        writer.metadata.update(
+            metrics={k: metrics["validation"].get(k) for k in ("accuracy", "macro_f1")}
+            if trained.metrics
+            else {},
+            data_sha256=prepared.data_sha256,
+            train=run.train,
+            validation=run.validation,
+            classes=[str(c) for c in prepared.classes],
+        )
+    version: ModelVersion = writer.version  # type: ignore[attr-defined]
+    report(Progress(stage="done", fraction=1.0, message=f"registered {version.ref}"))
+    return version
+
+
+def _metrics_document(
+    trained: Trained, prepared: Prepared, baseline: dict[str, Any] | None, pretrained: Pretrained | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "validation": trained.metrics,
+        "decision": trained.decision,
+        "data": prepared.describe(),
+        "training": {
+            "seconds": round(trained.seconds, 3),
+            "epochs": len(trained.fit.history),
+            "best_epoch": trained.fit.best_epoch,
+            "stopped": trained.fit.stopped,
+            "class_weights": trained.classifier.info.get("class_weights"),
+        },
+    }
+    if pretrained is not None:
+        out["embeddings"] = pretrained.describe()
+    if baseline is not None:
+        out["baseline"] = baseline
+    return out
+
+
+def _plot(trained: Trained, path: Any, *, title: str) -> None:
+    from pipelines.classifier.plots import plot_history
+
+    plot_history(trained.fit.history, path, title=title)

@@ -1,0 +1,84 @@
+"""``palavra compare classifier``: train an optimizer x activation grid on one data set and write a report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from pipelines.classifier.compare import compare_classifiers
+from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS
+from services.cli.app import compare_app
+from services.cli.commands.train_classifier_cmd import merge_run, path_resolver
+from services.cli.commands.train_word2vec_cmd import ProgressBars
+from services.cli.output import echo, emit_json
+from services.settings import get_settings
+
+
+def _names(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@compare_app.command("classifier")
+def compare_classifier_cli(
+    train: str | None = typer.Option(None, "--train", help="CSV / TSV / JSONL file or data set name."),
+    validation: str | None = typer.Option(
+        None, "--validation", help="Validation file (default: 10% of train)."
+    ),
+    text_column: str | None = typer.Option(None, "--text-column", help="Column / field with the text."),
+    label_column: str | None = typer.Option(None, "--label-column", help="Column / field with the label."),
+    optimizers: str = typer.Option(",".join(OPTIMIZERS), "--optimizers", help="Comma-separated optimizers."),
+    activations: str = typer.Option(
+        ",".join(ACTIVATIONS), "--activations", help="Comma-separated activations."
+    ),
+    lr: float | None = typer.Option(None, "--lr", help="One learning rate for all (default: per optimizer)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs of every run."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Mini-batch size."),
+    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience (0 = off)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed shared by every run."),
+    config: Path | None = typer.Option(None, "--config", help="A TOML run config for everything else."),
+    out: Path | None = typer.Option(None, "--out", help="Report folder (default: runs/compare-<time>)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train every optimizer x activation on the same data and seed; write report.md and loss_curves.png."""
+    run = merge_run(
+        config,
+        {
+            "name": "compare",
+            "train": train,
+            "validation": validation,
+            "text_column": text_column,
+            "label_column": label_column,
+        },
+        {
+            "model": {},
+            "training": {
+                "lr": lr,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "patience": (patience or None) if patience is not None else None,
+                "seed": seed,
+            },
+        },
+    )
+    if patience == 0:
+        run = run.model_copy(update={"training": run.training.model_copy(update={"patience": None})})
+    out_dir = out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    settings = get_settings()
+    bars = ProgressBars(disable=quiet)
+    try:
+        result = compare_classifiers(
+            run,
+            optimizers=_names(optimizers),
+            activations=_names(activations),
+            out_dir=out_dir,
+            resolve_path=path_resolver(settings),
+            progress=bars,
+        )
+    finally:
+        bars.close()
+    if quiet:
+        emit_json(result)
+    else:
+        echo((out_dir / "report.md").read_text(encoding="utf-8"))

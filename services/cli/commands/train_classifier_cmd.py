@@ -1,0 +1,168 @@
+"""``palavra train classifier``: a labelled CSV / JSONL file -> a registered text classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from models.errors import DatasetError, InvalidConfig
+from models.registry import ModelVersion
+from pipelines.classifier.config import ClassifierRun, load_run_file
+from pipelines.classifier.train import train_classifier
+from pipelines.config_io import validation_message
+from services.cli.app import train_app
+from services.cli.commands.train_word2vec_cmd import ProgressBars
+from services.cli.output import emit_json
+from services.context import open_catalog, open_registry
+from services.settings import Settings, get_settings
+
+
+def path_resolver(settings: Settings) -> Any:
+    """Dataset specs -> one local file: a path, or a catalogue name (``palavra data list``)."""
+    catalog = open_catalog(settings)
+
+    def resolve(spec: str) -> Path:
+        files = catalog.resolve(spec)
+        if len(files) != 1 or not files[0].is_file():
+            raise DatasetError(f"{spec!r} is not a single file; give one CSV / JSONL file or data set name")
+        return files[0]
+
+    return resolve
+
+
+def merge_run(config: Path | None, top: dict[str, Any], sections: dict[str, dict[str, Any]]) -> ClassifierRun:
+    """Defaults <- TOML file <- command-line options (options left unset do not override the file).
+
+    Raises:
+        InvalidConfig: a field that does not validate (named), or a missing --train / --name.
+    """
+    merged: dict[str, Any] = load_run_file(config) if config is not None else {}
+    merged.update({k: v for k, v in top.items() if v is not None})
+    for section, values in sections.items():
+        given = {k: v for k, v in values.items() if v is not None}
+        if given:
+            merged[section] = {**merged.get(section, {}), **given}
+    for required in ("name", "train"):
+        if not merged.get(required):
+            raise InvalidConfig(
+                f"--{required} is required (on the command line or as `{required}` in --config)"
+            )
+    try:
+        return ClassifierRun.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidConfig(validation_message(exc, source="classifier options")) from exc
+
+
+def _hidden(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError as exc:
+        raise InvalidConfig(
+            f"--hidden takes comma-separated sizes such as 64 or 128,64, not {value!r}"
+        ) from exc
+
+
+def summary(version: ModelVersion) -> dict[str, Any]:
+    """What the command prints: the reference and the headline validation metrics."""
+    meta = version.metadata
+    return {
+        "model": version.ref,
+        "path": str(version.path),
+        "classes": meta.get("classes"),
+        **meta.get("metrics", {}),
+    }
+
+
+@train_app.command("classifier")
+def train_classifier_cli(
+    train: str | None = typer.Option(None, "--train", help="CSV / TSV / JSONL file or data set name."),
+    name: str | None = typer.Option(None, "--name", help="Registry name of the model."),
+    validation: str | None = typer.Option(
+        None, "--validation", help="Validation file (default: 10% of train)."
+    ),
+    text_column: str | None = typer.Option(None, "--text-column", help="Column / field with the text."),
+    label_column: str | None = typer.Option(None, "--label-column", help="Column / field with the label."),
+    embeddings: str | None = typer.Option(None, "--embeddings", help="A registered word2vec/fasttext model."),
+    freeze: bool | None = typer.Option(
+        None, "--freeze-embeddings/--tune-embeddings", help="Keep word vectors fixed."
+    ),
+    activation: str | None = typer.Option(None, "--activation", help="sigmoid, tanh, relu or leaky_relu."),
+    leaky_slope: float | None = typer.Option(None, "--leaky-slope", help="Negative slope of leaky_relu."),
+    hidden: str | None = typer.Option(
+        None, "--hidden", help="Hidden layer sizes, e.g. 64 or 128,64 ('' = none)."
+    ),
+    dropout: float | None = typer.Option(None, "--dropout", help="Dropout rate."),
+    pooling: str | None = typer.Option(None, "--pooling", help="mean, max or mean_max."),
+    optimizer: str | None = typer.Option(
+        None, "--optimizer", help="sgd, momentum, adagrad, rmsprop or adam."
+    ),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default depends on the optimizer)."),
+    momentum: float | None = typer.Option(None, "--momentum", help="Coefficient of the momentum optimizer."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Mini-batch size."),
+    target_error: float | None = typer.Option(
+        None, "--target-error", help="Stop at this validation error rate."
+    ),
+    patience: int | None = typer.Option(
+        None, "--patience", help="Early-stopping patience in epochs (0 = off)."
+    ),
+    class_weights: str | None = typer.Option(None, "--class-weights", help="none or balanced."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed, same model)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: all cores)."),
+    baseline: bool | None = typer.Option(
+        None, "--baseline/--no-baseline", help="Also train TF-IDF + LogReg."
+    ),
+    config: Path | None = typer.Option(None, "--config", help="A TOML run config (see docs/classifier.md)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a text classifier on labelled data, register it, print its reference and validation metrics."""
+    run = merge_run(
+        config,
+        {
+            "name": name,
+            "train": train,
+            "validation": validation,
+            "text_column": text_column,
+            "label_column": label_column,
+            "embeddings": embeddings,
+            "baseline": baseline,
+        },
+        {
+            "model": {
+                "freeze_embeddings": freeze,
+                "activation": activation,
+                "leaky_slope": leaky_slope,
+                "hidden": _hidden(hidden),
+                "dropout": dropout,
+                "pooling": pooling,
+            },
+            "training": {
+                "optimizer": optimizer,
+                "lr": lr,
+                "momentum": momentum,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "target_error": target_error,
+                "patience": (patience or None) if patience is not None else None,
+                "class_weights": class_weights,
+                "seed": seed,
+                "threads": threads,
+            },
+        },
+    )
+    if patience == 0:
+        run = run.model_copy(update={"training": run.training.model_copy(update={"patience": None})})
+    settings = get_settings()
+    bars = ProgressBars(disable=quiet)
+    try:
+        version = train_classifier(
+            run, registry=open_registry(settings), resolve_path=path_resolver(settings), progress=bars
+        )
+    finally:
+        bars.close()
+    emit_json(summary(version))

@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from models.errors import DatasetError, InvalidInput, ModelNotFound
+from models.registry import Registry
+from pipelines.classifier.config import ClassifierRun
+from pipelines.classifier.predictor import load_classifier
+from pipelines.classifier.train import train_classifier
+from pipelines.progress import Progress
+
+
+def _run(files: dict[str, Path], **overrides: Any) -> ClassifierRun:
+    spec: dict[str, Any] = {
+        "name": "sentimento",
+        "train": str(files["train"]),
+        "validation": str(files["validation"]),
+        "text_column": "texto",
+        "label_column": "rotulo",
+        "model": {"embedding_dim": 8, "hidden": [8]},
+        "training": {"epochs": 6, "lr": 0.02, "batch_size": 16, "threads": 1},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            spec[key] = {**spec.get(key, {}), **value}
+        else:
+            spec[key] = value
+    return ClassifierRun.model_validate(spec)
+
+
+def test_train_registers_a_classifier_that_predicts_label_names(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    seen: list[Progress] = []
+    version = train_classifier(_run(reviews_csv), registry=registry, progress=seen.append)
+    assert version.ref == "sentimento@1"
+    assert version.kind == "classifier"
+    assert version.metadata["metrics"]["macro_f1"] > 0.9
+    epochs = [p for p in seen if p.stage == "train"]
+    assert [p.epoch for p in epochs] == list(range(1, len(epochs) + 1))
+    assert all(p.loss is not None and 0 < (p.fraction or 0) <= 1 for p in epochs)
+    clf = load_classifier(registry.open("sentimento"))
+    out = clf.predict(["Adorei, produto excelente e entrega rápida", "Chegou quebrado, péssimo, odiei"])
+    assert [o["label"] for o in out] == ["pos", "neg"]
+    assert set(out[0]["scores"]) == {"neg", "pos"}
+    assert sum(out[0]["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_train_artifact_holds_weights_vocab_configs_history_and_metrics(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    version = train_classifier(_run(reviews_csv, baseline=True), registry=registry)
+    files = set(version.metadata["files"])
+    assert {
+        "model.safetensors",
+        "vocab.json",
+        "labels.json",
+        "preprocessing.json",
+        "config.json",
+        "history.json",
+        "history.png",
+        "metrics.json",
+        "decision.json",
+    } <= files
+    assert not any(f.endswith((".pkl", ".pt", ".bin")) for f in files)
+    art = registry.open(version.ref)
+    config = art.read_json("config.json")
+    assert config["training"]["lr"] == 0.02
+    assert config["text_column"] == "texto"
+    assert art.read_json("preprocessing.json")["normalize"]["drop_punctuation"] is False
+    history = art.read_json("history.json")
+    assert {"train_loss", "val_loss", "accuracy", "macro_f1", "lr", "seconds"} <= set(history[0])
+    metrics = art.read_json("metrics.json")
+    assert set(metrics["validation"]["per_class"]) == {"neg", "pos"}
+    assert metrics["baseline"]["name"] == "tfidf+logreg"
+    assert metrics["baseline"]["macro_f1"] > 0.8
+    assert art.file("history.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_same_seed_gives_identical_weights(registry: Registry, reviews_csv: dict[str, Path]) -> None:
+    first = train_classifier(_run(reviews_csv), registry=registry)
+    second = train_classifier(_run(reviews_csv), registry=registry)
+    a = registry.open(first.ref).read_tensors("model.safetensors")
+    b = registry.open(second.ref).read_tensors("model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((first.path / "history.json").read_text())[-1]["train_loss"] == pytest.approx(
+        json.loads((second.path / "history.json").read_text())[-1]["train_loss"]
+    )
+
+
+def test_train_target_error_stops_early(registry: Registry, reviews_csv: dict[str, Path]) -> None:
+    run = _run(reviews_csv, training={"epochs": 50, "target_error": 0.2, "patience": None})
+    version = train_classifier(run, registry=registry)
+    metrics = json.loads((version.path / "metrics.json").read_text())
+    assert metrics["training"]["stopped"] == "target_error"
+    assert metrics["training"]["epochs"] < 50
+
+
+def test_train_without_validation_holds_out_part_of_train(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    version = train_classifier(_run(reviews_csv, validation=None), registry=registry)
+    data = json.loads((version.path / "metrics.json").read_text())["data"]
+    assert data["validation_from"] == "holdout"
+    assert data["validation_texts"] == 30
+    assert data["train_texts"] == 270
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+def test_train_every_optimizer_learns_at_its_default_rate(
+    registry: Registry, reviews_csv: dict[str, Path], optimizer: str
+) -> None:
+    run = _run(reviews_csv, training={"optimizer": optimizer, "lr": None, "epochs": 10, "patience": None})
+    version = train_classifier(run, registry=registry)
+    assert version.metadata["metrics"]["accuracy"] > 0.8
+
+
+def test_train_multiclass_with_balanced_weights(registry: Registry, tmp_path: Path) -> None:
+    from tests.conftest import make_reviews
+
+    path = tmp_path / "tres.jsonl"
+    rows = make_reviews(360, seed=3, classes=("pos", "neg", "neutro"))
+    path.write_text("\n".join(json.dumps({"t": t, "y": y}) for t, y in rows), encoding="utf-8")
+    run = ClassifierRun.model_validate(
+        {
+            "name": "tres",
+            "train": str(path),
+            "text_column": "t",
+            "label_column": "y",
+            "model": {"embedding_dim": 8, "hidden": [8]},
+            "training": {"epochs": 10, "lr": 0.02, "class_weights": "balanced", "threads": 1},
+        }
+    )
+    version = train_classifier(run, registry=registry)
+    assert version.metadata["classes"] == ["neg", "neutro", "pos"]
+    clf = load_classifier(registry.open(version.ref))
+    assert clf.predict(["horrível e quebrado, odiei"])[0]["label"] == "neg"
+
+
+def _nothing_registered(registry: Registry) -> bool:
+    return registry.list() == [] and not list((registry.root / ".staging").glob("*"))
+
+
+def test_train_bad_input_registers_nothing(
+    registry: Registry, reviews_csv: dict[str, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(DatasetError, match="no column 'label'"):
+        train_classifier(_run(reviews_csv, label_column="label"), registry=registry)
+    one = tmp_path / "um.csv"
+    one.write_text("texto,rotulo\nbom,pos\nótimo,pos\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="at least two classes"):
+        train_classifier(_run(reviews_csv, train=str(one), validation=None), registry=registry)
+    odd = tmp_path / "val.csv"
+    odd.write_text("texto,rotulo\nbom,pos\nmais ou menos,neutro\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="never saw in training: 'neutro'"):
+        train_classifier(_run(reviews_csv, validation=str(odd)), registry=registry)
+    with pytest.raises(ModelNotFound, match="unknown embeddings model 'nada'"):
+        train_classifier(_run(reviews_csv, embeddings="nada"), registry=registry)
+    assert _nothing_registered(registry)
+
+
+def test_train_divergence_is_an_error_that_names_the_learning_rate(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    run = _run(reviews_csv, training={"optimizer": "sgd", "lr": 1e30, "epochs": 3})
+    with pytest.raises(InvalidInput, match="lower the learning rate"):
+        train_classifier(run, registry=registry)
+    assert _nothing_registered(registry)
+
+
+@pytest.fixture(scope="module")
+def royal_csv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Sentences in the tiny word vectors' vocabulary, labelled by who acts: royalty or commoners."""
+    import csv
+
+    from tests.conftest import make_sentences
+
+    royal = ("rei", "rainha", "príncipe", "princesa")
+    folder = tmp_path_factory.mktemp("royal")
+    out = {}
+    for split, n, seed in (("train", 240, 5), ("validation", 80, 6)):
+        out[split] = folder / f"{split}.csv"
+        with out[split].open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["texto", "rotulo"])
+            for sentence in make_sentences(n, seed=seed):
+                writer.writerow([sentence, "realeza" if sentence.split()[1] in royal else "povo"])
+    return out
+
+
+@pytest.mark.parametrize("fixture", ["w2v_model", "ft_model"])
+def test_train_with_pretrained_embeddings(
+    registry: Registry, royal_csv: dict[str, Path], request: pytest.FixtureRequest, fixture: str
+) -> None:
+    vectors = request.getfixturevalue(fixture)
+    run = _run(royal_csv, embeddings=vectors.name, model={"freeze_embeddings": True})
+    version = train_classifier(run, registry=registry)
+    art = registry.open(version.ref)
+    info = art.read_json("metrics.json")["embeddings"]
+    assert info["model"] == vectors.ref
+    assert info["dim"] == 16
+    assert info["coverage"] > 0.8  # the sentences' words are the vectors' words
+    assert art.read_json("model.json")["dim"] == 16
+    assert version.metadata["metrics"]["accuracy"] > 0.8
+
+
+def test_train_frozen_pretrained_rows_do_not_move(
+    registry: Registry, royal_csv: dict[str, Path], w2v_model: Any
+) -> None:
+    from pipelines.classifier.pretrained import open_vectors, word_matrix
+
+    run = _run(royal_csv, embeddings=w2v_model.name, model={"freeze_embeddings": True})
+    version = train_classifier(run, registry=registry)
+    clf = load_classifier(registry.open(version.ref))
+    vectors, ref, normalize = open_vectors(registry, w2v_model.name)
+    start = word_matrix(vectors, clf.space.words, ref=ref, normalize=normalize, seed=run.training.seed)
+    n = len(clf.space.words)
+    assert start.found.sum() > 0.8 * n
+    np.testing.assert_array_equal(clf.model.embedding.weight.detach().numpy()[:n], start.matrix)
+    tuned = train_classifier(_run(royal_csv, embeddings=w2v_model.name, name="solto"), registry=registry)
+    moved = load_classifier(registry.open(tuned.ref)).model.embedding.weight.detach().numpy()[:n]
+    assert not np.array_equal(moved, start.matrix)
+
+
+def test_train_embeddings_of_the_wrong_kind_are_refused(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    train_classifier(_run(reviews_csv), registry=registry)
+    with pytest.raises(InvalidInput, match="is a classifier model"):
+        train_classifier(_run(reviews_csv, name="outro", embeddings="sentimento"), registry=registry)
