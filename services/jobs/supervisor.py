@@ -37,6 +37,7 @@ PRELOAD = [
     "pipelines.word2vec.train",
     "pipelines.classifier.baseline",
     "torch",
+    "torch._dynamo",  # imported by the first torch optimizer a process builds: ~5 s per job otherwise
     "gensim.models",
     "matplotlib.pyplot",  # training plots (headless: MPLBACKEND=Agg below)
     # the tokenizer imports spaCy on first use: seconds that every job would pay again after its fork
