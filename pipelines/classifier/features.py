@@ -11,134 +11,48 @@ those seen in at least ``ngram_min_count`` training texts keep a row, so an unse
 the character n-grams it shares with training words, and nothing is spent on rows training never touched.
 Each id carries a weight (idf or uniform), normalised to sum to 1 per text: the pooled vector is a weighted mean.
 
-Normalisation runs through :class:`pipelines.normalize.Normalizer` with the run's config; because tokenising a
-token gives back that token, the normalised form and the row ids of each distinct token string are cached.
+Normalisation runs through :class:`pipelines.normalize.Normalizer` with the run's config. Distinct tokens and
+whitespace-free chunks are remembered in a :class:`~pipelines.classifier.token_table.TokenTable`, so a warm
+space spends one ``split`` per text and one dictionary lookup per chunk in Python, and does the rest in numpy.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+import itertools
+import threading
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from pipelines.classifier.bags import (
+    Bags,
+    IdArray,
+    KeyArray,
+    char_ngrams,
+    interleave,
+    is_placeholder,
+    ngram_keys,
+    stable_hash,
+    starts_of,
+)
 from pipelines.classifier.config import FeatureConfig
+from pipelines.classifier.token_table import TokenTable
 from pipelines.classifier.tokens import RegexTokenizer
 from pipelines.normalize import NormalizeConfig, Normalizer
 from pipelines.tokenize import Tokenizer
 
-IdArray = npt.NDArray[np.int64]
-KeyArray = npt.NDArray[np.uint64]
-_MIX = np.uint64(0x100000001B3)  # FNV prime: mixes word hashes into n-gram keys
+__all__ = ["Bags", "FeatureSpace", "char_ngrams", "is_placeholder", "ngram_keys", "stable_hash"]
+
 _EMPTY_IDS: IdArray = np.zeros(0, dtype=np.int64)
-_CACHE_LIMIT = 500_000
-_MAX_WORD_CHARS = 40
-
-
-def _starts(lengths: IdArray) -> IdArray:
-    starts = np.zeros(lengths.shape[0], dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    return starts
-
-
-def _gather(starts: IdArray, lengths: IdArray) -> IdArray:
-    """Positions of the ranges ``[start, start + length)`` laid end to end."""
-    return np.repeat(starts - _starts(lengths), lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
-
-
-def _interleave(first: IdArray, first_counts: IdArray, second: IdArray, second_counts: IdArray) -> IdArray:
-    """Per text, its run of ``first`` then its run of ``second`` (both laid out text after text)."""
-    total = first_counts + second_counts
-    starts = _starts(total)
-    out = np.empty(int(total.sum()), dtype=np.int64)
-    out[np.repeat(starts - _starts(first_counts), first_counts) + np.arange(first.shape[0])] = first
-    if second.shape[0]:
-        dest = np.repeat(starts + first_counts - _starts(second_counts), second_counts)
-        out[dest + np.arange(second.shape[0])] = second
-    return out
-
-
-@dataclass(frozen=True)
-class Bags:
-    """A batch of texts as row ids, for an embedding bag.
-
-    Each text's ids are a run of units: one per token (its word row and character n-gram rows) and one per
-    word n-gram. Mean pooling uses ``weights`` (summing to 1 per text); max pooling averages each unit (a
-    fastText-style token vector) and takes the maximum over the text's units.
-
-    Attributes:
-        ids: every row id, text after text.
-        lengths: ids per text.
-        weights: one per id; each text's weights sum to 1 (an empty text has none).
-        unit_lengths: ids per unit, units text after text (a unit never has 0 ids).
-        unit_counts: units per text.
-    """
-
-    ids: IdArray
-    lengths: IdArray
-    weights: npt.NDArray[np.float32]
-    unit_lengths: IdArray
-    unit_counts: IdArray
-
-    def __len__(self) -> int:
-        return int(self.lengths.shape[0])
-
-    @property
-    def offsets(self) -> IdArray:
-        return _starts(self.lengths)
-
-    def take(self, index: npt.NDArray[np.int64]) -> Bags:
-        """The texts at ``index``, in that order."""
-        positions = _gather(self.offsets[index], self.lengths[index])
-        units = _gather(_starts(self.unit_counts)[index], self.unit_counts[index])
-        return Bags(
-            self.ids[positions],
-            self.lengths[index],
-            self.weights[positions],
-            self.unit_lengths[units],
-            self.unit_counts[index],
-        )
-
-
-def stable_hash(text: str) -> int:
-    return zlib.crc32(text.encode("utf-8"))
-
-
-def is_placeholder(token: str) -> bool:
-    return len(token) > 2 and token[0] == "<" and token[-1] == ">"
-
-
-def char_ngrams(word: str, lo: int, hi: int) -> list[str]:
-    """Character n-grams of ``<word>`` (fastText's padding), ``lo`` to ``hi`` characters long."""
-    padded = f"<{word[:_MAX_WORD_CHARS]}>"
-    return [padded[i : i + n] for n in range(lo, hi + 1) for i in range(len(padded) - n + 1)]
-
-
-def ngram_keys(hashes: npt.NDArray[np.uint64], starts: IdArray, n: int) -> tuple[KeyArray, IdArray]:
-    """Keys of the word n-grams inside each text (never across texts) and the text each belongs to.
-
-    ``hashes`` are the token hashes of a batch laid end to end; ``starts`` the index of each text's first token.
-    """
-    total = hashes.shape[0]
-    if total < n:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    text_of = np.repeat(np.arange(starts.shape[0]), np.diff(np.append(starts, total)))
-    keys = hashes[: total - n + 1].copy()
-    for k in range(1, n):
-        keys = (keys * _MIX) ^ hashes[k : total - n + 1 + k]
-    keys ^= np.uint64(n)  # bigram and trigram keys never coincide
-    valid = text_of[: total - n + 1] == text_of[n - 1 :]
-    return keys[valid], text_of[: total - n + 1][valid]
+TABLE_LIMIT = 500_000
 
 
 class FeatureSpace:
     """The fitted rows: vocabulary, kept n-gram keys and idf. Encodes texts into :class:`Bags`.
 
-    Safe to share between threads: the caches only gain entries (up to a bound) and entries never change, so a
-    lost race only computes an entry twice.
+    Safe to share between threads: learning new tokens takes a lock, and each batch reads one token table.
     """
 
     def __init__(
@@ -165,29 +79,13 @@ class FeatureSpace:
         self.rows = self.ngram_offset + len(self.word_ngram_keys)
         if self.idf.shape[0] != self.rows:
             raise ValueError(f"idf has {self.idf.shape[0]} entries for {self.rows} rows")
-        self._raw_cache: dict[str, tuple[str, ...]] = {}
-        self._token_cache: dict[str, tuple[IdArray, int]] = {}
+        self._table = TokenTable(TABLE_LIMIT)
+        self._lock = threading.Lock()
 
     # -- tokens ----------------------------------------------------------------------------------------------
     def token_lists(self, texts: Sequence[str]) -> list[list[str]]:
-        """The normalised tokens of each text, as the model sees them.
-
-        With the regex tokenizer, each distinct raw token is normalised once (all of a batch's new ones in one
-        call to the Normalizer) and remembered.
-        """
-        tokenizer = self.normalizer.tokenizer
-        if not isinstance(tokenizer, RegexTokenizer):
-            return list(self.normalizer.pipe(texts))
-        raws = [tokenizer.strings(t) for t in texts]
-        cache = self._raw_cache
-        missing = [r for r in set().union(*raws) if r not in cache] if raws else []
-        if not missing:
-            return [[tok for raw in doc for tok in cache[raw]] for doc in raws]
-        fresh = dict(zip(missing, map(tuple, self.normalizer.pipe(missing)), strict=True))
-        if len(cache) + len(fresh) <= _CACHE_LIMIT:
-            cache.update(fresh)
-            return [[tok for raw in doc for tok in cache[raw]] for doc in raws]
-        return [[tok for raw in doc for tok in (cache.get(raw) or fresh[raw])] for doc in raws]
+        """The normalised tokens of each text, as the model sees them."""
+        return list(self.normalizer.pipe(texts))
 
     def tokens(self, text: str) -> list[str]:
         """The normalised tokens of one text."""
@@ -205,7 +103,7 @@ class FeatureSpace:
             ]
         sizes = np.fromiter((len(k) for k in keys_per_token), dtype=np.int64, count=len(tokens))
         flat = np.fromiter(
-            (h for keys in keys_per_token for h in keys), dtype=np.uint64, count=int(sizes.sum())
+            itertools.chain.from_iterable(keys_per_token), dtype=np.uint64, count=int(sizes.sum())
         )
         rows = np.full(flat.shape[0], -1, dtype=np.int64)
         if flat.size:
@@ -220,64 +118,68 @@ class FeatureSpace:
             out.append(np.concatenate(([word], chars)).astype(np.int64) if word is not None else chars)
         return out
 
-    def _token_table(self, docs: Sequence[Sequence[str]]) -> dict[str, tuple[IdArray, int]]:
-        """The token cache, holding every token of ``docs`` (or a copy-free fallback when the cache is full)."""
-        cache = self._token_cache
-        missing = list({t for doc in docs for t in doc}.difference(cache))
-        if not missing:
-            return cache
-        fresh = {t: (rows, stable_hash(t)) for t, rows in zip(missing, self.rows_for(missing), strict=True)}
-        if len(cache) + len(fresh) <= _CACHE_LIMIT:
-            cache.update(fresh)
-            return cache
-        return {t: cache.get(t) or fresh[t] for doc in docs for t in doc}
+    # -- the token table -------------------------------------------------------------------------------------
+    def _table_for(self, *, tokens: Iterable[str] = (), raws: Iterable[str] = ()) -> TokenTable:
+        """A table holding every given token and whitespace-free chunk (learning missing ones under the lock)."""
+        table = self._table
+        tokens, raws = set(tokens), set(raws)
+        if not tokens.difference(table.index) and not raws.difference(table.raw):
+            return table
+        with self._lock:
+            table = self._table
+            if table.full:
+                table = self._table = TokenTable(TABLE_LIMIT)
+            fresh_raws = [r for r in raws if r not in table.raw]
+            normal = dict(zip(fresh_raws, self.normalizer.pipe(fresh_raws), strict=True))
+            tokens.update(t for toks in normal.values() for t in toks)
+            fresh = [t for t in tokens if t not in table.index]
+            if fresh:
+                table.add(fresh, self.rows_for(fresh), [stable_hash(t) for t in fresh])
+            index = table.index
+            for raw, toks in normal.items():
+                table.raw[raw] = tuple(index[t] for t in toks)
+        return table
 
     # -- bags ------------------------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> Bags:
-        """Bags of rows for ``texts`` (one bag per text; a text with no known feature gives an empty bag)."""
-        return self.encode_tokens(self.token_lists(texts))
+        """Bags of rows for ``texts`` (one bag per text; a text with no known feature gives an empty bag).
+
+        Tokens never span whitespace, so each distinct whitespace-separated chunk is normalised once and
+        remembered as the ids of its tokens; a text then costs a ``split`` and one lookup per chunk.
+        """
+        chunks = [t.split() for t in texts]
+        table = self._table_for(raws=set().union(*chunks) if chunks else ())
+        chunk_ids = table.raw
+        return self._bags(table, [[tid for chunk in doc for tid in chunk_ids[chunk]] for doc in chunks])
 
     def encode_tokens(self, docs: Sequence[Sequence[str]]) -> Bags:
         """Bags of rows for already normalised token lists."""
-        parts: list[IdArray] = []
-        unit_sizes: list[int] = []
-        token_ids_per_text = np.zeros(len(docs), dtype=np.int64)
-        units_per_text = np.zeros(len(docs), dtype=np.int64)
-        n_tokens = np.zeros(len(docs), dtype=np.int64)
-        hashes: list[int] = []
-        table = self._token_table(docs)
-        for i, doc in enumerate(docs):
-            count = units = 0
-            for tok in doc:
-                rows, h = table[tok]
-                hashes.append(h)
-                size = rows.shape[0]
-                if size:
-                    parts.append(rows)
-                    unit_sizes.append(size)
-                    count += size
-                    units += 1
-            token_ids_per_text[i] = count
-            units_per_text[i] = units
-            n_tokens[i] = len(doc)
-        token_ids = np.concatenate(parts) if parts else _EMPTY_IDS
-        gram_ids, gram_text = self._word_ngram_rows(np.asarray(hashes, dtype=np.uint64), n_tokens)
-        gram_counts = np.bincount(gram_text, minlength=len(docs)).astype(np.int64)
-        ids = _interleave(token_ids, token_ids_per_text, gram_ids, gram_counts)
-        lengths = token_ids_per_text + gram_counts
-        unit_lengths = _interleave(
-            np.asarray(unit_sizes, dtype=np.int64),
-            units_per_text,
-            np.ones(gram_ids.shape[0], dtype=np.int64),
-            gram_counts,
+        table = self._table_for(tokens=itertools.chain.from_iterable(docs))
+        index = table.index
+        return self._bags(table, [[index[t] for t in doc] for doc in docs])
+
+    def _bags(self, table: TokenTable, docs: list[list[int]]) -> Bags:
+        n = len(docs)
+        n_tokens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=n)
+        tids = np.fromiter(itertools.chain.from_iterable(docs), dtype=np.int64, count=int(n_tokens.sum()))
+        token_ids, lengths = table.rows_of(tids)
+        text_of = np.repeat(np.arange(n, dtype=np.int64), n_tokens)
+        ids_per_text = np.bincount(text_of, weights=lengths, minlength=n).astype(np.int64)
+        used = lengths > 0
+        units_per_text = np.bincount(text_of[used], minlength=n).astype(np.int64)
+        gram_ids, gram_text = self._word_ngram_rows(table.hashes[tids], n_tokens)
+        gram_counts = np.bincount(gram_text, minlength=n).astype(np.int64)
+        ids = interleave(token_ids, ids_per_text, gram_ids, gram_counts)
+        total = ids_per_text + gram_counts
+        unit_lengths = interleave(
+            lengths[used], units_per_text, np.ones(gram_ids.shape[0], np.int64), gram_counts
         )
-        return Bags(ids, lengths, self.weights_for(ids, lengths), unit_lengths, units_per_text + gram_counts)
+        return Bags(ids, total, self.weights_for(ids, total), unit_lengths, units_per_text + gram_counts)
 
     def _word_ngram_rows(self, hashes: KeyArray, n_tokens: IdArray) -> tuple[IdArray, IdArray]:
         if self.config.word_ngrams < 2 or not self.word_ngram_keys.size:
             return _EMPTY_IDS, _EMPTY_IDS
-        starts = np.zeros(n_tokens.shape[0], dtype=np.int64)
-        np.cumsum(n_tokens[:-1], out=starts[1:])
+        starts = starts_of(n_tokens)
         all_ids, all_text = [], []
         for n in range(2, self.config.word_ngrams + 1):
             keys, text_of = ngram_keys(hashes, starts, n)
@@ -292,6 +194,7 @@ class FeatureSpace:
         return ids[order].astype(np.int64), text[order]
 
     def weights_for(self, ids: IdArray, lengths: IdArray) -> npt.NDArray[np.float32]:
+        """Per-id weights (idf or 1), normalised to sum to 1 within each text."""
         raw = self.idf[ids] if self.config.weighting == "idf" else np.ones(ids.shape[0], dtype=np.float32)
         bag = np.repeat(np.arange(lengths.shape[0]), lengths)
         sums = np.bincount(bag, weights=raw, minlength=lengths.shape[0])
@@ -299,8 +202,8 @@ class FeatureSpace:
         out: npt.NDArray[np.float32] = (raw / sums[bag]).astype(np.float32)
         return out
 
-    # -- persistence -----------------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
+        """Row counts per section, for metadata."""
         return {
             "rows": self.rows,
             "words": len(self.words),

@@ -3,8 +3,8 @@
 Serving a classifier at tens of thousands of texts per second leaves no room for spaCy's tokenizer (about
 8k tweets/s here), so classifiers tokenise with one compiled regular expression that yields the same token
 kinds (url, email, mention, num, punct, word) and let :class:`pipelines.normalize.Normalizer` apply the
-user's normalisation unchanged. Tokenising a token again returns that token, which lets callers cache
-normalisation per distinct token string.
+user's normalisation unchanged. No token spans whitespace, so tokens (and their normalised forms) can be
+cached per whitespace-separated chunk, as the Normalizer does.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _TOKEN_RE = re.compile(
   | (?P<mention>@\w+)
   | (?P<num>\d+(?:[.,:/]\d+)*(?!\w))
   | (?P<word>\w+(?:[-'’]\w+)*)
-  | (?P<other>([^\w\s])\7*)
+  | (?P<other>[^\w\s]+)
     """,
     re.VERBOSE,
 )
@@ -31,7 +31,7 @@ _INVISIBLE_RE = re.compile("[\u200b-\u200f\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
 
 
 def _other_kind(text: str) -> TokenKind:
-    # punctuation runs are "punct"; symbols and emoji count as words, as spaCy has them
+    # runs of punctuation are "punct"; symbols and emoji count as words, as spaCy has them
     return "punct" if unicodedata.category(text[0]).startswith("P") else "word"
 
 
@@ -52,12 +52,6 @@ class RegexTokenizer(Tokenizer):
             else:
                 out.append(RawToken(token, kind))  # type: ignore[arg-type]
         return out
-
-    def strings(self, text: str) -> list[str]:
-        """Token strings only (the fast path for feature extraction)."""
-        if not unicodedata.is_normalized("NFC", text):
-            text = unicodedata.normalize("NFC", text)
-        return [m.group() for m in _TOKEN_RE.finditer(_INVISIBLE_RE.sub("", text))]
 
     def pipe(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[RawToken]]:  # noqa: ARG002
         """Tokens of many texts, in order (``batch_size`` is accepted for interface parity)."""

@@ -9,15 +9,15 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.classifier.config import FeatureConfig
-from pipelines.classifier.features import (
+from pipelines.classifier.bags import (
     Bags,
-    FeatureSpace,
     char_ngrams,
     is_placeholder,
     ngram_keys,
     stable_hash,
 )
+from pipelines.classifier.config import FeatureConfig
+from pipelines.classifier.features import FeatureSpace
 from pipelines.normalize import NormalizeConfig
 
 log = logging.getLogger(__name__)
