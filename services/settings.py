@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     )
     job_backend: Literal["local", "celery"] = "local"
     job_queue: str = Field(
-        default="palavra-jobs", min_length=1, description="Celery queue the API sends jobs to and workers read."
+        default="palavra-jobs",
+        min_length=1,
+        description="Celery queue the API sends jobs to and workers read.",
     )
     local_workers: int = Field(default=1, ge=0, description="Job worker processes `palavra serve` starts.")
     job_timeout_s: float = Field(
@@ -51,7 +53,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     ann_min_vocab: int = Field(
-        default=50_000, ge=1, description="Vocabularies this large are searched through an ANN index (see models/ann.py)."
+        default=50_000,
+        ge=1,
+        description="Vocabularies this large are searched through an ANN index (see models/ann.py).",
     )
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")

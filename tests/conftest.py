@@ -175,10 +175,24 @@ def ft_model(registry: Registry, tiny_word2vec):  # type: ignore[no-untyped-def]
 
 _POSITIVE = ["ótimo", "excelente", "maravilhoso", "recomendo", "perfeito", "adorei", "bom", "rápido", "lindo"]
 _NEGATIVE = ["péssimo", "horrível", "ruim", "defeito", "quebrado", "atrasou", "odiei", "lento", "falso"]
-_NEUTRAL = ["produto", "entrega", "loja", "compra", "caixa", "cor", "tamanho", "preço", "chegou", "veio", "site"]
+_NEUTRAL = [
+    "produto",
+    "entrega",
+    "loja",
+    "compra",
+    "caixa",
+    "cor",
+    "tamanho",
+    "preço",
+    "chegou",
+    "veio",
+    "site",
+]
 
 
-def make_reviews(n: int, *, seed: int = 0, classes: tuple[str, ...] = ("pos", "neg")) -> list[tuple[str, str]]:
+def make_reviews(
+    n: int, *, seed: int = 0, classes: tuple[str, ...] = ("pos", "neg")
+) -> list[tuple[str, str]]:
     """``n`` short Portuguese product reviews with a label each (pos: praise words, neg: complaints, neutro: none).
 
     A label is decided by which word list its two cue words come from, so a classifier can learn it from a few
