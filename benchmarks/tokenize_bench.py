@@ -121,7 +121,6 @@ def main() -> None:
             lambda: prepare_corpus(sources, NormalizeConfig(), cache_dir=Path(tmp), workers=2).n_tokens,
         )
 
-    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     load_after = os.getloadavg()[0]
     agree = agreement(docs)
     n = int(agree["tokens"])
@@ -141,8 +140,7 @@ def main() -> None:
         f"{out_tokens:,} normalised tokens."
     )
     print(
-        f"\nLoad average (2 cores, shared): {load_before:.1f} at start, {load_after:.1f} after the timed runs; "
-        f"peak RSS of a prepare_corpus worker {worker_rss:.0f} MB."
+        f"\nLoad average (2 cores, shared): {load_before:.1f} at start, {load_after:.1f} after the timed runs."
     )
 
 
