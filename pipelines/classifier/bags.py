@@ -114,3 +114,14 @@ class Bags:
             self.unit_lengths[units],
             self.unit_counts[index],
         )
+
+
+def concat_bags(first: Bags, second: Bags) -> Bags:
+    """The texts of ``first`` followed by those of ``second``."""
+    return Bags(
+        np.concatenate([first.ids, second.ids]),
+        np.concatenate([first.lengths, second.lengths]),
+        np.concatenate([first.weights, second.weights]),
+        np.concatenate([first.unit_lengths, second.unit_lengths]),
+        np.concatenate([first.unit_counts, second.unit_counts]),
+    )

@@ -116,7 +116,9 @@ class TrainingConfig(BaseModel):
         default=None, ge=0.0, lt=1.0, description="Stop once the validation error rate falls to this."
     )
     patience: int | None = Field(
-        default=2, ge=1, description="Early stopping: epochs without a better validation loss; null = off."
+        default=2,
+        ge=0,
+        description="Early stopping: epochs without a better validation loss; 0 or null = off.",
     )
     validation_fraction: float = Field(
         default=0.1, ge=0.0, lt=0.5, description="Held out of train when no validation file is given."
@@ -131,6 +133,10 @@ class TrainingConfig(BaseModel):
         default="none", description="'balanced' weighs classes by inverse frequency; or {label: weight}."
     )
     tune_thresholds: bool = Field(default=True, description="Tune decision biases on validation (macro-F1).")
+    refit: bool = Field(
+        default=True,
+        description="With a holdout (no validation file): train again on train + holdout for the epochs chosen.",
+    )
     seed: int = 7
     threads: int | None = Field(default=None, ge=1, description="torch threads; default: all cores.")
 

@@ -168,7 +168,7 @@ def fit(
         if cfg.target_error is not None and error <= cfg.target_error:
             result.stopped = "target_error"
             break
-        if validation is not None and cfg.patience is not None and waited >= cfg.patience:
+        if validation is not None and cfg.patience and waited >= cfg.patience:
             result.stopped = "early_stopping"
             break
     if best_state is not None:

@@ -2,6 +2,7 @@
 
     read + check data -> fit feature space -> build network (random or pretrained word rows) -> epoch loop
     (early stopping / target error) -> tune decision biases on validation -> metrics (+ TF-IDF baseline)
+    -> with a holdout (no validation file): train again on train + holdout for the chosen number of epochs
     -> artifact (weights, vocab, labels, preprocessing, configs, history + PNG, metrics)
 
 The artifact is staged by the registry and only registered when everything above succeeded.
@@ -14,13 +15,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from models.mlp import BagOfFeaturesMLP
 from models.registry import ModelVersion, Registry
-from pipelines.classifier.config import ClassifierRun
+from pipelines.classifier.bags import Bags, concat_bags
+from pipelines.classifier.config import ClassifierRun, TrainingConfig
 from pipelines.classifier.evaluate import classification_metrics
-from pipelines.classifier.loop import FitResult, class_weight_tensor, fit, predict_logits, set_seed
+from pipelines.classifier.loop import FitResult, Labels, class_weight_tensor, fit, predict_logits, set_seed
 from pipelines.classifier.optim import build_optimizers
 from pipelines.classifier.predictor import TextClassifier, save_classifier
 from pipelines.classifier.prepare import PathResolver, Prepared, class_weights, prepare, read_run_data
@@ -77,6 +80,70 @@ def build_network(
     return model
 
 
+def _fit_network(
+    model: BagOfFeaturesMLP,
+    train: tuple[Bags, Labels],
+    validation: tuple[Bags, Labels] | None,
+    *,
+    weights: list[float] | None,
+    cfg: TrainingConfig,
+    progress: ProgressCallback,
+) -> FitResult:
+    bags = train[0]
+    return fit(
+        model,
+        build_optimizers(model, cfg, mean_ids_per_text=bags.ids.shape[0] / max(len(bags), 1)),
+        train,
+        validation,
+        cfg=cfg,
+        class_weight=class_weight_tensor(weights),
+        progress=progress,
+    )
+
+
+def _refit(
+    run: ClassifierRun,
+    prepared: Prepared,
+    shape: dict[str, Any],
+    pretrained: Pretrained | None,
+    *,
+    epochs: int,
+    weights: list[float] | None,
+    progress: ProgressCallback,
+) -> tuple[BagOfFeaturesMLP, dict[str, Any]]:
+    """A fresh network trained on train + holdout for the number of epochs validation chose."""
+    if prepared.validation is None:
+        raise ValueError("a refit needs the holdout it merges back")
+    cfg = run.training.model_copy(update={"epochs": epochs, "patience": None, "target_error": None})
+    model = build_network(shape, run, pretrained)
+    started = time.perf_counter()
+
+    def relabel(p: Progress) -> None:
+        progress(
+            Progress(
+                stage="refit",
+                fraction=p.fraction,
+                epoch=p.epoch,
+                loss=p.loss,
+                message=p.message,
+                extra=p.extra,
+            )
+        )
+
+    everything = (
+        concat_bags(prepared.train.bags, prepared.validation.bags),
+        np.concatenate([prepared.train.y, prepared.validation.y]),
+    )
+    result = _fit_network(model, everything, None, weights=weights, cfg=cfg, progress=relabel)
+    info = {
+        "epochs": epochs,
+        "texts": len(everything[1]),
+        "seconds": round(time.perf_counter() - started, 3),
+        "train_loss": result.history[-1]["train_loss"],
+    }
+    return model, info
+
+
 def train_network(
     run: ClassifierRun,
     prepared: Prepared,
@@ -84,7 +151,11 @@ def train_network(
     pretrained: Pretrained | None = None,
     progress: ProgressCallback = ignore_progress,
 ) -> Trained:
-    """Train, tune the decision rule and measure on validation; nothing is written."""
+    """Train, tune the decision rule and measure on validation (then refit on train + holdout); writes nothing.
+
+    The validation metrics are those of the network that validation chose; with a refit, the shipped network
+    saw the holdout too, so those metrics are the honest estimate of the procedure, not of the refit network.
+    """
     cfg = run.training
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -93,17 +164,14 @@ def train_network(
     weights = class_weights(cfg, prepared.classes, prepared.train.y)
     val = prepared.validation
     started = time.perf_counter()
-    bags = prepared.train.bags
-    result = fit(
+    result = _fit_network(
         model,
-        build_optimizers(model, cfg, mean_ids_per_text=bags.ids.shape[0] / max(len(bags), 1)),
         (prepared.train.bags, prepared.train.y),
         (val.bags, val.y) if val is not None else None,
+        weights=weights,
         cfg=cfg,
-        class_weight=class_weight_tensor(weights),
         progress=progress,
     )
-    seconds = time.perf_counter() - started
     biases = None
     decision: dict[str, Any] = {"tuned": False}
     metrics: dict[str, Any] = {}
@@ -113,7 +181,18 @@ def train_network(
             biases, before, after = tune_biases(probs, val.y)
             decision = {"tuned": biases is not None, "macro_f1_argmax": before, "macro_f1_tuned": after}
         metrics = classification_metrics(val.y, decide(probs, biases), prepared.classes)
-    info = {"model": shape, "class_weights": weights}
+    info: dict[str, Any] = {"model": shape, "class_weights": weights}
+    if cfg.refit and prepared.validation_from == "holdout":
+        model, info["refit"] = _refit(
+            run,
+            prepared,
+            shape,
+            pretrained,
+            epochs=max(result.best_epoch, 1),
+            weights=weights,
+            progress=progress,
+        )
+    seconds = time.perf_counter() - started
     clf = TextClassifier(prepared.space, model, prepared.classes, biases=biases, info=info)
     return Trained(clf, result, seconds, metrics, decision)
 
@@ -192,6 +271,7 @@ def _metrics_document(
             "best_epoch": trained.fit.best_epoch,
             "stopped": trained.fit.stopped,
             "class_weights": trained.classifier.info.get("class_weights"),
+            "refit": trained.classifier.info.get("refit"),
         },
     }
     if pretrained is not None:

@@ -107,8 +107,12 @@ def test_train_without_validation_holds_out_part_of_train(
     registry: Registry, reviews_csv: dict[str, Path]
 ) -> None:
     version = train_classifier(_run(reviews_csv, validation=None), registry=registry)
-    data = json.loads((version.path / "metrics.json").read_text())["data"]
+    metrics = json.loads((version.path / "metrics.json").read_text())
+    data = metrics["data"]
     assert data["validation_from"] == "holdout"
+    # then trained again on all 300 texts for the epochs the holdout chose
+    assert metrics["training"]["refit"]["texts"] == 300
+    assert metrics["training"]["refit"]["epochs"] == metrics["training"]["best_epoch"]
     assert data["validation_texts"] == 30
     assert data["train_texts"] == 270
 

@@ -57,13 +57,11 @@ def compare_classifier_cli(
                 "lr": lr,
                 "epochs": epochs,
                 "batch_size": batch_size,
-                "patience": (patience or None) if patience is not None else None,
+                "patience": patience,
                 "seed": seed,
             },
         },
     )
-    if patience == 0:
-        run = run.model_copy(update={"training": run.training.model_copy(update={"patience": None})})
     out_dir = out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
     settings = get_settings()
     bars = ProgressBars(disable=quiet)

@@ -148,15 +148,13 @@ def train_classifier_cli(
                 "epochs": epochs,
                 "batch_size": batch_size,
                 "target_error": target_error,
-                "patience": (patience or None) if patience is not None else None,
+                "patience": patience,
                 "class_weights": class_weights,
                 "seed": seed,
                 "threads": threads,
             },
         },
     )
-    if patience == 0:
-        run = run.model_copy(update={"training": run.training.model_copy(update={"patience": None})})
     settings = get_settings()
     bars = ProgressBars(disable=quiet)
     try:
