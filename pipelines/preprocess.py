@@ -194,8 +194,12 @@ def _run_workers(
     results: dict[int, _PartResult] = {}
     try:
         for i, (slices, part) in enumerate(zip(plan, parts, strict=True)):
-            job = {"slices": [s.to_json() for s in slices], "config": config.model_dump(mode="json")}
-            proc = _start_worker(job | {"out_path": str(part), "text_field": text_field})
+            job: dict[str, Any] = {
+                "slices": [s.to_json() for s in slices],
+                "config": config.model_dump(mode="json"),
+            }
+            job |= {"out_path": str(part), "text_field": text_field, "parent_pid": os.getpid()}
+            proc = _start_worker(job)
             procs.append(proc)
             threading.Thread(target=_pump, args=(i, proc.stdout, events), daemon=True).start()
         while len(results) < len(procs):

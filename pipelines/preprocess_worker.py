@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +29,14 @@ from pipelines.preprocess import write_part
 def _emit(out: TextIO, obj: dict[str, Any]) -> None:
     out.write(json.dumps(obj, ensure_ascii=False) + "\n")
     out.flush()
+
+
+def _exit_with_parent(parent_pid: int, out_path: Path) -> None:
+    """Stop (and remove the part file) when the process that started this one is gone, e.g. a killed job."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    out_path.unlink(missing_ok=True)
+    os._exit(1)
 
 
 def run(job: dict[str, Any], out: TextIO) -> int:
@@ -52,4 +63,8 @@ if __name__ == "__main__":
     # This process only tokenises: keep thinc (imported by spaCy) from importing torch, which costs ~1.3 s of
     # CPU and ~230 MB per worker for nothing. Only here, never in a process that imports this module.
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
-    sys.exit(run(json.load(sys.stdin), sys.stdout))
+    job = json.load(sys.stdin)
+    if job.get("parent_pid"):
+        watch = (int(job["parent_pid"]), Path(job["out_path"]))
+        threading.Thread(target=_exit_with_parent, args=watch, daemon=True).start()
+    sys.exit(run(job, sys.stdout))
