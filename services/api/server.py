@@ -47,6 +47,9 @@ def serve(
             access_log=access_log,
             log_level=log_level,
             timeout_graceful_shutdown=10,
+            # a worker importing numpy/faiss on a busy machine can take longer than uvicorn's 5 s default to
+            # answer the supervisor's first ping, and would be killed and restarted in a loop
+            timeout_worker_healthcheck=60,
         )
     finally:
         if metrics_dir is not None:

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.deps import SettingsDep, StoreDep, answered_by, check_batch, check_k, read_access
+from services.api.deps import SettingsDep, StoreDep, check_batch, check_k, model_info, read_access, reply
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Neighbor, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -48,16 +48,17 @@ class AnalogyResponse(BaseModel):
 
 
 @router.post("/analogy", response_model=AnalogyResponse, responses=ERROR_RESPONSES)
-def analogy(
-    body: AnalogyRequest, response: Response, settings: SettingsDep, store: StoreDep
-) -> AnalogyResponse:
+def analogy(body: AnalogyRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """The k words best completing the analogy; the query words themselves are never answers."""
     check_k(body.k, settings)
     check_batch(len(body.positive) + len(body.negative), settings, what="words")
     loaded = store.get(body.model, "embeddings")
     hits = loaded.model.analogy(body.positive, body.negative, body.k, method=body.method)
-    return AnalogyResponse(
-        model=answered_by(response, loaded),
-        method=body.method,
-        answers=[Neighbor(word=w, score=s) for w, s in hits],
+    return reply(
+        AnalogyResponse(
+            model=model_info(loaded),
+            method=body.method,
+            answers=[Neighbor(word=w, score=s) for w, s in hits],
+        ),
+        loaded,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.deps import SettingsDep, StoreDep, answered_by, check_texts, read_access
+from services.api.deps import SettingsDep, StoreDep, check_texts, model_info, read_access, reply
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict
 
 router = APIRouter(prefix="/v1", tags=["classification"], dependencies=[Depends(read_access)])
@@ -46,17 +46,18 @@ class ClassifyResponse(BaseModel):
 
 
 @router.post("/classify", response_model=ClassifyResponse, responses=ERROR_RESPONSES)
-def classify(
-    body: ClassifyRequest, response: Response, settings: SettingsDep, store: StoreDep
-) -> ClassifyResponse:
+def classify(body: ClassifyRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """Predict a label per text, with the probability of every label."""
     check_texts(body.texts, settings)
     loaded = store.get(body.model, "classifier")
     predictions = loaded.model.predict(body.texts)
-    return ClassifyResponse(
-        model=answered_by(response, loaded),
-        results=[
-            Prediction(label=str(p["label"]), scores={str(k): float(v) for k, v in p["scores"].items()})
-            for p in predictions
-        ],
+    return reply(
+        ClassifyResponse(
+            model=model_info(loaded),
+            results=[
+                Prediction(label=str(p["label"]), scores={str(k): float(v) for k, v in p["scores"].items()})
+                for p in predictions
+            ],
+        ),
+        loaded,
     )

@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api.deps import (
     SettingsDep,
     StoreDep,
-    answered_by,
     check_batch,
     check_k,
     clean_word,
+    model_info,
     read_access,
+    reply,
 )
 from services.api.model_store import Loaded
 from services.api.schemas import ERROR_RESPONSES, MAX_WORD_CHARS, ModelInfo, ModelRef, Neighbor, Strict, Word
@@ -89,7 +90,6 @@ def _search(loaded: Loaded, words: list[str], k: int) -> list[WordNeighbors]:
 
 @router.get("/neighbors", response_model=NeighborsResponse, responses=ERROR_RESPONSES)
 def neighbors(
-    response: Response,
     settings: SettingsDep,
     store: StoreDep,
     word: str = Query(min_length=1, max_length=MAX_WORD_CHARS, description="Query word.", examples=["rei"]),
@@ -100,22 +100,20 @@ def neighbors(
         description="NAME, NAME@VERSION or NAME@ALIAS.",
         examples=["corpus-w2v@production"],
     ),
-) -> NeighborsResponse:
+) -> Response:
     """The k words closest to one word by cosine (the word itself excluded)."""
     check_k(k, settings)
     loaded = store.get(model, "embeddings")
     (row,) = _search(loaded, [clean_word(word)], k)
-    return NeighborsResponse(model=answered_by(response, loaded), **row.model_dump())
+    return reply(NeighborsResponse(model=model_info(loaded), **row.model_dump()), loaded)
 
 
 @router.post("/neighbors", response_model=BatchNeighborsResponse, responses=ERROR_RESPONSES)
-def neighbors_batch(
-    body: NeighborsRequest, response: Response, settings: SettingsDep, store: StoreDep
-) -> BatchNeighborsResponse:
+def neighbors_batch(body: NeighborsRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """The k nearest words to each of many words, searched with one matrix product."""
     check_k(body.k, settings)
     check_batch(len(body.words), settings, what="words")
     loaded = store.get(body.model, "embeddings")
-    return BatchNeighborsResponse(
-        model=answered_by(response, loaded), results=_search(loaded, body.words, body.k)
+    return reply(
+        BatchNeighborsResponse(model=model_info(loaded), results=_search(loaded, body.words, body.k)), loaded
     )

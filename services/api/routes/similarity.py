@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.deps import SettingsDep, StoreDep, answered_by, check_batch, read_access
+from services.api.deps import SettingsDep, StoreDep, check_batch, model_info, read_access, reply
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -42,14 +42,15 @@ class SimilarityResponse(BaseModel):
 
 
 @router.post("/similarity", response_model=SimilarityResponse, responses=ERROR_RESPONSES)
-def similarity(
-    body: SimilarityRequest, response: Response, settings: SettingsDep, store: StoreDep
-) -> SimilarityResponse:
+def similarity(body: SimilarityRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """Cosine similarity per pair; every unknown word across all pairs is reported in one 404."""
     check_batch(len(body.pairs), settings, what="pairs")
     loaded = store.get(body.model, "embeddings")
     cosines = loaded.model.similarity(body.pairs)
-    return SimilarityResponse(
-        model=answered_by(response, loaded),
-        results=[PairSimilarity(words=p, cosine=c) for p, c in zip(body.pairs, cosines, strict=True)],
+    return reply(
+        SimilarityResponse(
+            model=model_info(loaded),
+            results=[PairSimilarity(words=p, cosine=c) for p, c in zip(body.pairs, cosines, strict=True)],
+        ),
+        loaded,
     )

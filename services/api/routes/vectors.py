@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.deps import SettingsDep, StoreDep, answered_by, check_batch, read_access
+from services.api.deps import SettingsDep, StoreDep, check_batch, model_info, read_access, reply
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -46,19 +46,20 @@ class VectorsResponse(BaseModel):
 
 
 @router.post("/vectors", response_model=VectorsResponse, responses=ERROR_RESPONSES)
-def vectors(
-    body: VectorsRequest, response: Response, settings: SettingsDep, store: StoreDep
-) -> VectorsResponse:
+def vectors(body: VectorsRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """Raw (not unit-length) vectors; FastText models compose unknown words from subwords."""
     check_batch(len(body.words), settings, what="words")
     loaded = store.get(body.model, "embeddings")
     emb = loaded.model
     matrix = emb.raw_vectors(body.words)
-    return VectorsResponse(
-        model=answered_by(response, loaded),
-        dim=emb.dim,
-        vectors=[
-            WordVector(word=h.query, token=h.token, in_vocabulary=h.in_vocabulary, vector=row)
-            for h, row in zip(emb.lookup(body.words), matrix.tolist(), strict=True)
-        ],
+    return reply(
+        VectorsResponse(
+            model=model_info(loaded),
+            dim=emb.dim,
+            vectors=[
+                WordVector(word=h.query, token=h.token, in_vocabulary=h.in_vocabulary, vector=row)
+                for h, row in zip(emb.lookup(body.words), matrix.tolist(), strict=True)
+            ],
+        ),
+        loaded,
     )
