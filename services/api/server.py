@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,19 @@ from services.api.compute import THREAD_VARIABLES
 from services.settings import Settings
 
 APP = "services.api.app:create_app"
+
+
+def _spawn_without_cli() -> None:
+    """Keep spawned workers from re-importing ``__main__`` (the whole CLI, torch included: ~150 MB each).
+
+    multiprocessing's spawn imports the parent's main module in every child; the workers only need the app,
+    which uvicorn imports by name.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None:
+        main.__spec__ = None
+        with contextlib.suppress(AttributeError):
+            del main.__file__
 
 
 def serve(
@@ -33,6 +48,7 @@ def serve(
         os.environ[var] = str(settings.compute_threads)
     metrics_dir: Path | None = None
     if workers > 1:
+        _spawn_without_cli()
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
         metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=settings.cache_dir))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
