@@ -1,0 +1,1 @@
+"""Word vectors: run config, gensim training, conversion, post-processing, word2vec file formats."""
