@@ -45,7 +45,7 @@ from models.registry import Registry  # noqa: E402
 from pipelines.classifier.baseline import tfidf_logreg  # noqa: E402
 from pipelines.classifier.config import ClassifierRun  # noqa: E402
 from pipelines.classifier.predictor import load_classifier  # noqa: E402
-from pipelines.classifier.train import train_classifier  # noqa: E402
+from pipelines.classifier.train import torch_threads, train_classifier  # noqa: E402
 
 DATA = Path(os.environ.get("PALAVRA_DATA_MIRROR", ROOT.parent / "shared" / "data"))
 Split = tuple[
@@ -113,12 +113,13 @@ def run_palavra(split: Split, *, seed: int, threads: int | None, workdir: Path) 
     version = train_classifier(run, registry=registry)
     seconds = time.perf_counter() - started
     clf = load_classifier(registry.open(version.ref))
-    started = time.perf_counter()
-    index, _ = clf.predict_indices(xte)
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
-    clf.predict_indices(xte)
-    warm = time.perf_counter() - started
+    with torch_threads(threads or 1):  # as a serving process sets it (PALAVRA_COMPUTE_THREADS)
+        started = time.perf_counter()
+        index, _ = clf.predict_indices(xte)
+        cold = time.perf_counter() - started
+        started = time.perf_counter()
+        clf.predict_indices(xte)
+        warm = time.perf_counter() - started
     pred = [str(clf.labels[int(i)]) for i in index]
     return {
         **_scores(yte, pred),
@@ -223,7 +224,7 @@ def main() -> None:
     parser.add_argument("--palavra-seeds", type=int, default=1, help="1 = the default seed (7) only.")
     parser.add_argument("--fasttext-seeds", type=int, default=3)
     parser.add_argument("--fasttext-threads", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for palavra (default: all).")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for palavra (default: 1).")
     parser.add_argument("--out", type=Path, default=None, help="Also write the figures as JSON here.")
     args = parser.parse_args()
     everything: dict[str, Any] = {}

@@ -138,7 +138,12 @@ class TrainingConfig(BaseModel):
         description="With a holdout (no validation file): train again on train + holdout for the epochs chosen.",
     )
     seed: int = 7
-    threads: int | None = Field(default=None, ge=1, description="torch threads; default: all cores.")
+    threads: int = Field(
+        default=1,
+        ge=1,
+        description="torch threads while training. One by default: each step's work is small, and on shared "
+        "cores extra threads spin (an epoch took 10x longer with 2 threads on a busy 2-core machine).",
+    )
 
     @property
     def effective_lr(self) -> float:

@@ -91,11 +91,27 @@ class FeatureSpace:
         """The normalised tokens of one text."""
         return self.token_lists([text])[0]
 
-    def rows_for(self, tokens: Sequence[str]) -> list[IdArray]:
-        """The rows of each normalised token: its word row (if any), then its kept character n-gram rows."""
+    def char_keys_of(self, tokens: Sequence[str]) -> list[list[int]]:
+        """The distinct character n-gram keys of each token (none for placeholders such as ``<url>``)."""
         cfg = self.config
-        keys_per_token: list[list[int]] = [[] for _ in tokens]
-        if cfg.uses_chars and self.char_keys.size:
+        if not cfg.uses_chars:
+            return [[] for _ in tokens]
+        lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
+        return [
+            [] if is_placeholder(t) else sorted({stable_hash(g) for g in char_ngrams(t, lo, hi)})
+            for t in tokens
+        ]
+
+    def rows_for(self, tokens: Sequence[str], keys: Sequence[Sequence[int]] | None = None) -> list[IdArray]:
+        """The rows of each normalised token: its word row (if any), then its kept character n-gram rows.
+
+        ``keys`` are the tokens' :meth:`char_keys_of`, when the caller has them already.
+        """
+        cfg = self.config
+        keys_per_token: Sequence[Sequence[int]] = [[] for _ in tokens]
+        if keys is not None:
+            keys_per_token = keys
+        elif cfg.uses_chars and self.char_keys.size:
             lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
             keys_per_token = [
                 [] if is_placeholder(t) else sorted({stable_hash(g) for g in char_ngrams(t, lo, hi)})
@@ -117,6 +133,14 @@ class FeatureSpace:
             word = self.word_index.get(tok)
             out.append(np.concatenate(([word], chars)).astype(np.int64) if word is not None else chars)
         return out
+
+    def learn(self, tokens: Sequence[str], keys: Sequence[Sequence[int]]) -> None:
+        """Remember ``tokens`` with their known character n-gram keys (saves hashing them twice when fitting)."""
+        with self._lock:
+            table = self._table
+            fresh = [i for i, t in enumerate(tokens) if t not in table.index]
+            names = [tokens[i] for i in fresh]
+            table.add(names, self.rows_for(names, [keys[i] for i in fresh]), [stable_hash(t) for t in names])
 
     # -- the token table -------------------------------------------------------------------------------------
     def _table_for(self, *, tokens: Iterable[str] = (), raws: Iterable[str] = ()) -> TokenTable:

@@ -10,8 +10,10 @@ The artifact is staged by the registry and only registered when everything above
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,9 +158,25 @@ def train_network(
     The validation metrics are those of the network that validation chose; with a refit, the shipped network
     saw the holdout too, so those metrics are the honest estimate of the procedure, not of the refit network.
     """
+    with torch_threads(run.training.threads):
+        return _train_network(run, prepared, pretrained=pretrained, progress=progress)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` for the block, then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_network(
+    run: ClassifierRun, prepared: Prepared, *, pretrained: Pretrained | None, progress: ProgressCallback
+) -> Trained:
     cfg = run.training
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
     shape = model_shape(run, prepared, pretrained)
     model = build_network(shape, run, pretrained)
     weights = class_weights(cfg, prepared.classes, prepared.train.y)

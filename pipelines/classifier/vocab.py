@@ -11,8 +11,6 @@ import numpy.typing as npt
 
 from pipelines.classifier.bags import (
     Bags,
-    char_ngrams,
-    is_placeholder,
     ngram_keys,
     stable_hash,
 )
@@ -37,14 +35,6 @@ def _frequent(
     uniq, counts = np.unique(k[first], return_counts=True)
     keep = counts >= min_count
     return uniq[keep], counts[keep]
-
-
-def _char_keys_per_token(tokens: Sequence[str], config: FeatureConfig) -> list[list[int]]:
-    lo, hi = config.char_ngram_min, config.char_ngram_max
-    return [
-        [] if is_placeholder(tok) else sorted({stable_hash(g) for g in char_ngrams(tok, lo, hi)})
-        for tok in tokens
-    ]
 
 
 def _char_key_df(
@@ -107,7 +97,7 @@ def fit_feature_space(
     token_df = np.fromiter((counter[t] for t in tokens), dtype=np.int64, count=len(tokens))
     words = [w for w in tokens if counter[w] >= config.min_count][: config.max_rows]
     room = config.max_rows - len(words)
-    per_token = _char_keys_per_token(tokens, config) if config.uses_chars else [[] for _ in tokens]
+    per_token = probe.char_keys_of(tokens)
     char_keys, char_df = _cap(*_char_key_df(per_token, token_df, config.ngram_min_count), room)
     gram_keys, gram_df = _NO_KEYS, np.zeros(0, dtype=np.int64)
     if config.word_ngrams > 1:
@@ -121,6 +111,7 @@ def fit_feature_space(
         word_ngram_keys=gram_keys,
         idf=_idf(df, len(texts)),
     )
+    space.learn(tokens, per_token)
     bags = space.encode_tokens(docs)
     log.info("feature rows: %s", space.describe())
     return space, bags

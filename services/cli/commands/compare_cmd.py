@@ -37,6 +37,7 @@ def compare_classifier_cli(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Mini-batch size."),
     patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience (0 = off)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed shared by every run."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads while training (default 1)."),
     config: Path | None = typer.Option(None, "--config", help="A TOML run config for everything else."),
     out: Path | None = typer.Option(None, "--out", help="Report folder (default: runs/compare-<time>)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -59,6 +60,7 @@ def compare_classifier_cli(
                 "batch_size": batch_size,
                 "patience": patience,
                 "seed": seed,
+                "threads": threads,
             },
         },
     )

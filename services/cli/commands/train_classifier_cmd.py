@@ -113,7 +113,7 @@ def train_classifier_cli(
     ),
     class_weights: str | None = typer.Option(None, "--class-weights", help="none or balanced."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed, same model)."),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: all cores)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads while training (default 1)."),
     baseline: bool | None = typer.Option(
         None, "--baseline/--no-baseline", help="Also train TF-IDF + LogReg."
     ),
