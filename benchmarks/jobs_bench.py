@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import statistics
@@ -112,6 +113,22 @@ def worker_processes(settings: Settings, n: int, log_dir: Path) -> Iterator[list
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(timeout=60)
+        forget_queue(settings)
+
+
+def forget_queue(settings: Settings) -> None:
+    """Remove the Redis keys the benchmark's queue left behind."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    queue = settings.job_queue
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    # messages of killed workers, which Redis would restore into the queue an hour later
+    for tag, raw in client.hgetall("unacked").items():
+        if json.loads(raw)[-1] == queue:  # [message, exchange, routing key]
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
+    client.close()
 
 
 def job_config(kind: str, settings: Settings, name: str) -> dict[str, Any]:

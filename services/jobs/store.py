@@ -108,6 +108,17 @@ def _row_to_job(row: sa.Row[Any]) -> Job:
     )
 
 
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Columns added to the jobs tables since a database was created (all nullable): ALTER TABLE ... ADD COLUMN."""
+    inspector = sa.inspect(conn)
+    for table in (jobs_table, job_logs_table):
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+
+
 class JobStore:
     """Reads and conditional state changes of job records.
 
@@ -124,6 +135,7 @@ class JobStore:
                         # readers never block the writer (workers, API and job processes share one file)
                         conn.exec_driver_sql("PRAGMA journal_mode=WAL")
                     _meta.create_all(conn)
+                    _add_missing_columns(conn)
                 break
             except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
                 # several workers starting at once race to create the tables; the loser finds them made

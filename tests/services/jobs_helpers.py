@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -18,8 +19,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from services.jobs.job import Job
+from models.errors import JobNotFound
+from services.jobs.job import Job, JobState
 from services.jobs.service import JobService
+from services.jobs.store import JobStore
 from services.settings import Settings
 from tests.conftest import POSTGRES_URL, REDIS_URL, REPO_ROOT, make_sentences
 
@@ -166,6 +169,11 @@ def forget_queue(settings: Settings) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     queue = settings.job_queue
     client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    # messages of killed workers, which Redis would restore into the queue an hour later
+    for tag, raw in client.hgetall("unacked").items():
+        if json.loads(raw)[-1] == queue:  # [message, exchange, routing key]
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
     client.close()
 
 
@@ -256,11 +264,24 @@ def pid_alive(pid: int) -> bool:
 
 
 def leftovers(settings: Settings) -> list[Path]:
-    """Staging, report and upload folders still on disk."""
+    """Staging folders, and report / upload folders of jobs that did not succeed, still on disk."""
     staging = settings.home / "artifacts" / ".staging"
-    reports = settings.home / "reports"
-    uploads = settings.effective_data_root / "uploads"
-    return [p for folder in (staging, reports, uploads) if folder.is_dir() for p in folder.iterdir()]
+    found = list(staging.iterdir()) if staging.is_dir() else []
+    store = JobStore(sa.create_engine(settings.effective_database_url))
+    try:
+        for folder in (settings.home / "reports", settings.effective_data_root / "uploads"):
+            if folder.is_dir():
+                found += [p for p in folder.iterdir() if _state(store, p.name) is not JobState.SUCCEEDED]
+    finally:
+        store.engine.dispose()
+    return found
+
+
+def _state(store: JobStore, job_id: str) -> JobState | None:
+    try:
+        return store.get(job_id).state
+    except JobNotFound:
+        return None
 
 
 class TcpProxy:

@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
 from services.jobs.local import LocalWorkerPool
 from services.settings import Settings
-from tests.conftest import POSTGRES_URL
-from tests.services.jobs_helpers import TcpProxy, job_settings, leftovers, word2vec_config, write_corpus
+from tests.services.jobs_helpers import (
+    TcpProxy,
+    job_settings,
+    leftovers,
+    postgres_database,
+    word2vec_config,
+    write_corpus,
+)
 
 KEY = {"Authorization": "Bearer segredo"}
 
@@ -247,9 +254,11 @@ def test_jobs_api_events_stream_progress_until_the_job_ends(
 
 @pytest.mark.services
 def test_jobs_api_database_down_answers_503_not_500(tmp_path: Path) -> None:
-    import sqlalchemy as sa
+    with postgres_database() as database:
+        _database_goes_down(tmp_path, sa.make_url(database))
 
-    target = sa.make_url(POSTGRES_URL)
+
+def _database_goes_down(tmp_path: Path, target: sa.URL) -> None:
     proxy = TcpProxy((target.host or "127.0.0.1", target.port or 5432))
     url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     settings = job_settings(tmp_path, backend="local", database_url=url, api_keys=["segredo"])
@@ -269,7 +278,9 @@ def test_jobs_api_database_down_answers_503_not_500(tmp_path: Path) -> None:
 
 
 def test_jobs_api_broker_down_answers_503_and_leaves_no_queued_job(tmp_path: Path) -> None:
-    settings = job_settings(tmp_path, backend="celery", broker_url="redis://127.0.0.1:1/0", api_keys=["segredo"])
+    settings = job_settings(
+        tmp_path, backend="celery", broker_url="redis://127.0.0.1:1/0", api_keys=["segredo"]
+    )
     corpus = write_corpus(settings, "frases.txt", 50)
     with TestClient(create_app(settings)) as client:
         r = _submit(client, word2vec_config("w", corpus))

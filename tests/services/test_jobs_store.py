@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from models.errors import (
     Conflict,
@@ -27,7 +28,7 @@ from services.jobs.local import LocalBackend
 from services.jobs.reaper import Reaper
 from services.jobs.runner import JobRegistry, JobStopped, execute_job
 from services.jobs.service import JobService
-from services.jobs.store import JobStore
+from services.jobs.store import JobStore, jobs_table
 from services.settings import Settings
 from tests.services.jobs_helpers import (
     job_settings,
@@ -164,6 +165,26 @@ def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Sett
     assert "dead-worker stopped sending heartbeats" in (failed.error or "")
     assert store.get(alive).state is JobState.RUNNING
     assert store.heartbeat(silent, "dead-worker") is False  # a late worker learns it lost the job
+
+
+def test_jobs_store_adds_columns_missing_from_an_older_database(base_registry: Registry) -> None:
+    before = sa.MetaData()  # the jobs table as it was before comparisons kept a result
+    sa.Table(
+        "jobs",
+        before,
+        *[
+            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in jobs_table.columns
+            if c.name != "result_json"
+        ],
+    )
+    before.create_all(base_registry.engine)
+    store = JobStore.from_registry(base_registry)
+    assert "result_json" in {c["name"] for c in sa.inspect(base_registry.engine).get_columns("jobs")}
+    job_id = _job(store)
+    store.claim(job_id, "w")
+    assert store.succeed(job_id, "w", model_name=None, model_version=None, result={"runs": []})
+    assert store.get(job_id).result == {"runs": []}
 
 
 def test_jobs_logs_page_forward_and_keep_the_tail(store: JobStore) -> None:
