@@ -23,8 +23,8 @@ ACTIVATIONS: tuple[ActivationName, ...] = ("sigmoid", "tanh", "relu", "leaky_rel
 
 # learning rates that work out of the box for each optimizer on bag-of-features text classifiers
 DEFAULT_LR: dict[str, float] = {
-    "sgd": 0.5,
-    "momentum": 0.05,
+    "sgd": 0.1,
+    "momentum": 0.01,
     "adagrad": 0.05,
     "rmsprop": 0.001,
     "adam": 0.001,
@@ -133,9 +133,10 @@ class TrainingConfig(BaseModel):
         default="none", description="'balanced' weighs classes by inverse frequency; or {label: weight}."
     )
     tune_thresholds: bool = Field(default=True, description="Tune decision biases on validation (macro-F1).")
-    refit: bool = Field(
-        default=True,
-        description="With a holdout (no validation file): train again on train + holdout for the epochs chosen.",
+    refit: Literal["off", "replace", "average"] = Field(
+        default="average",
+        description="With a holdout (no validation file), train again on train + holdout for the epochs chosen, "
+        "then ship that network (replace) or average its probabilities with the holdout-chosen one (average).",
     )
     seed: int = 7
     threads: int = Field(

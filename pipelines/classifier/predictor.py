@@ -4,8 +4,8 @@ Artifact files (all written and read through the registry; nothing is unpickled)
 
     config.json          the training run (ClassifierRun, resolved)
     preprocessing.json   normalisation + feature config and the row layout (read back to encode requests)
-    model.json           the network's shape
-    model.safetensors    the weights
+    model.json           the network's shape and how many networks are averaged ("members")
+    model.safetensors    the weights, ``members.<i>.<parameter>``
     vocab.json           the words with their own rows
     char_ngrams.npy      kept character n-gram keys (uint64, sorted)
     word_ngrams.npy      kept word n-gram keys (uint64, sorted)
@@ -38,11 +38,11 @@ _BATCH = 2048
 
 
 class TextClassifier:
-    """Feature space + network + labels + decision rule. Reading is thread-safe (eval mode, no grad).
+    """Feature space + network(s) + labels + decision rule. Reading is thread-safe (eval mode, no grad).
 
     Args:
         space: the fitted feature space (normalisation included).
-        model: the trained network; put into eval mode here.
+        models: the trained network, or several whose probabilities are averaged; put into eval mode here.
         labels: class labels in output order, with their original values.
         biases: per-class decision biases tuned on validation, or None for plain argmax.
     """
@@ -50,29 +50,42 @@ class TextClassifier:
     def __init__(
         self,
         space: FeatureSpace,
-        model: BagOfFeaturesMLP,
+        models: BagOfFeaturesMLP | Sequence[BagOfFeaturesMLP],
         labels: Sequence[Label],
         *,
         biases: npt.NDArray[np.float64] | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
         self.space = space
-        self.model = model.eval()
+        self.members = [m.eval() for m in ([models] if isinstance(models, BagOfFeaturesMLP) else models)]
+        if not self.members:
+            raise ValueError("a classifier needs at least one network")
         self.labels = list(labels)
         self.biases = biases
         self.info = info or {}
+
+    @property
+    def model(self) -> BagOfFeaturesMLP:
+        """The first (or only) network."""
+        return self.members[0]
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> npt.NDArray[np.float32]:
         """Class probabilities (texts x classes), computed in batches."""
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
-                bags = self.space.encode(texts[start : start + batch_size])
-                logits = self.model(**model_inputs(bags, units=self.model.pooling != "mean"))
-                out.append(torch.softmax(logits, dim=1).numpy())
+                inputs = model_inputs(self.space.encode(texts[start : start + batch_size]), units=self._units)
+                probs = torch.softmax(self.members[0](**inputs), dim=1)
+                for member in self.members[1:]:
+                    probs += torch.softmax(member(**inputs), dim=1)
+                out.append((probs / len(self.members)).numpy())
         if not out:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
+
+    @property
+    def _units(self) -> bool:
+        return any(m.pooling != "mean" for m in self.members)
 
     def predict_indices(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Predicted class indices (with the tuned decision rule) and the probabilities."""
@@ -113,8 +126,9 @@ def save_classifier(writer: ArtifactWriter, clf: TextClassifier) -> None:
             "layout": space.describe(),
         },
     )
-    writer.write_json("model.json", clf.info["model"])
-    writer.write_tensors("model.safetensors", dict(clf.model.state_dict()))
+    writer.write_json("model.json", {**clf.info["model"], "members": len(clf.members)})
+    tensors = {f"members.{i}.{k}": v for i, m in enumerate(clf.members) for k, v in m.state_dict().items()}
+    writer.write_tensors("model.safetensors", tensors)
     writer.write_json("vocab.json", space.words)
     writer.write_array("char_ngrams.npy", space.char_keys)
     writer.write_array("word_ngrams.npy", space.word_ngram_keys)
@@ -158,12 +172,17 @@ def load_classifier(artifact: Artifact) -> TextClassifier:
         idf=artifact.read_array("idf.npy", mmap=False),
     )
     shape = artifact.read_json("model.json")
-    model = build_model(shape)
-    model.load_state_dict(artifact.read_tensors("model.safetensors"))
+    tensors = artifact.read_tensors("model.safetensors")
+    members = []
+    for i in range(int(shape.get("members", 1))):
+        prefix = f"members.{i}."
+        model = build_model(shape)
+        model.load_state_dict({k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)})
+        members.append(model)
     biases = artifact.read_json("decision.json").get("biases")
     return TextClassifier(
         space,
-        model,
+        members,
         artifact.read_json("labels.json"),
         biases=None if biases is None else np.asarray(biases, dtype=np.float64),
         info={"model": shape, "ref": artifact.version.ref},

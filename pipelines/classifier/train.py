@@ -30,7 +30,7 @@ from pipelines.classifier.optim import build_optimizers
 from pipelines.classifier.predictor import TextClassifier, save_classifier
 from pipelines.classifier.prepare import PathResolver, Prepared, class_weights, prepare, read_run_data
 from pipelines.classifier.pretrained import Pretrained, apply_pretrained, open_vectors, word_matrix
-from pipelines.classifier.thresholds import decide, tune_biases
+from pipelines.classifier.thresholds import MIN_GAIN, decide, tune_biases
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,8 @@ def train_network(
 ) -> Trained:
     """Train, tune the decision rule and measure on validation (then refit on train + holdout); writes nothing.
 
-    The validation metrics are those of the network that validation chose; with a refit, the shipped network
-    saw the holdout too, so those metrics are the honest estimate of the procedure, not of the refit network.
+    The validation metrics are those of the network that validation chose; the refit network saw the holdout
+    too, so with a refit those metrics estimate the procedure, not the shipped networks exactly.
     """
     with torch_threads(run.training.threads):
         return _train_network(run, prepared, pretrained=pretrained, progress=progress)
@@ -197,11 +197,17 @@ def _train_network(
         probs = torch.softmax(predict_logits(model, val.bags), dim=1).numpy()
         if cfg.tune_thresholds:
             biases, before, after = tune_biases(probs, val.y)
-            decision = {"tuned": biases is not None, "macro_f1_argmax": before, "macro_f1_tuned": after}
+            decision = {
+                "tuned": biases is not None,
+                "macro_f1_argmax": before,
+                "macro_f1_with_biases": after,
+                "min_gain": MIN_GAIN,
+            }
         metrics = classification_metrics(val.y, decide(probs, biases), prepared.classes)
     info: dict[str, Any] = {"model": shape, "class_weights": weights}
-    if cfg.refit and prepared.validation_from == "holdout":
-        model, info["refit"] = _refit(
+    members = [model]
+    if cfg.refit != "off" and prepared.validation_from == "holdout":
+        refit, info["refit"] = _refit(
             run,
             prepared,
             shape,
@@ -210,8 +216,9 @@ def _train_network(
             weights=weights,
             progress=progress,
         )
+        members = [refit] if cfg.refit == "replace" else [model, refit]
     seconds = time.perf_counter() - started
-    clf = TextClassifier(prepared.space, model, prepared.classes, biases=biases, info=info)
+    clf = TextClassifier(prepared.space, members, prepared.classes, biases=biases, info=info)
     return Trained(clf, result, seconds, metrics, decision)
 
 

@@ -113,6 +113,17 @@ def test_train_without_validation_holds_out_part_of_train(
     # then trained again on all 300 texts for the epochs the holdout chose
     assert metrics["training"]["refit"]["texts"] == 300
     assert metrics["training"]["refit"]["epochs"] == metrics["training"]["best_epoch"]
+    # both networks ship, their probabilities averaged
+    assert json.loads((version.path / "model.json").read_text())["members"] == 2
+    clf = load_classifier(registry.open(version.ref))
+    assert len(clf.members) == 2
+    probs = clf.predict_proba(["odiei, veio quebrado"])
+    assert probs.shape == (1, 2)
+    assert probs.sum() == pytest.approx(1.0, abs=1e-5)
+    replaced = train_classifier(
+        _run(reviews_csv, validation=None, name="so-um", training={"refit": "replace"}), registry=registry
+    )
+    assert len(load_classifier(registry.open(replaced.ref)).members) == 1
     assert data["validation_texts"] == 30
     assert data["train_texts"] == 270
 
