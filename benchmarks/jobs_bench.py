@@ -219,6 +219,7 @@ def throughput(kind: str, batch: int, workers: int, root: Path, database_url: st
         "seconds": seconds,
         "job_p50": statistics.median(run_times),
         "failed": sum(s is not JobState.SUCCEEDED for s in states),
+        "errors": sorted({r.error or r.state.value for r in records if r.state is not JobState.SUCCEEDED}),
         "workers_used": len(used),
     }
 
@@ -254,6 +255,8 @@ def main() -> None:
             for n in (1, 2):
                 r = throughput(args.kind, args.batch, n, root, pg)
                 base = base or r["seconds"]
+                for error in r["errors"]:
+                    print(f"<!-- failed: {error} -->")
                 print(
                     f"| {n} | {r['jobs']} | {r['failed']} | {r['workers_used']} | {r['job_p50']:.2f} s | "
                     f"{r['seconds']:.2f} s | "

@@ -18,6 +18,8 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from models.errors import PalavraError
 from models.registry import ArtifactWriter, ModelVersion, Registry
 from pipelines.progress import Progress
@@ -200,8 +202,12 @@ def job_process_main(settings_data: dict[str, Any], job_id: str, worker: str, pa
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for ours in ("pipelines", "models", "services"):
         logging.getLogger(ours).setLevel(logging.INFO)
+    settings = Settings(**settings_data)
+    # jobs run side by side on a worker machine: BLAS pools of all cores each would oversubscribe it (torch and
+    # gensim threads are the job config's own `threads` / `workers`)
+    threadpool_limits(limits=settings.compute_threads, user_api="blas")
     try:
-        ok = execute_job(Settings(**settings_data), job_id, worker)
+        ok = execute_job(settings, job_id, worker)
     except JobStopped:
         ok = False
     # os._exit: training libraries may leave non-daemon threads behind that would keep the process alive

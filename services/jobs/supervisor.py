@@ -146,6 +146,8 @@ class JobSupervisor:
                 log.warning("job %s: %s", job_id, exc.detail)
                 continue
             if not mine:
+                if self.store.get(job_id).state is JobState.SUCCEEDED:
+                    continue  # the job recorded its result and is exiting
                 log.info("job %s was cancelled or failed elsewhere; stopping its process", job_id)
                 _terminate(proc)
                 return
