@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.registry import NAME_RE
 from pipelines.config_io import load_toml_config
 from pipelines.normalize import NormalizeConfig
 
@@ -156,7 +157,10 @@ class ClassifierRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(
+        pattern=NAME_RE.pattern,
+        description="Registry name: letters, digits, '_', '-', '.', starting alphanumeric.",
+    )
     train: str = Field(min_length=1, description="A CSV / JSONL path or a dataset catalogue name.")
     validation: str | None = None
     text_column: str = "text"

@@ -96,6 +96,7 @@ def test_cli_train_reads_a_toml_config_and_options_win(
         (["--activation", "swish"], "field 'model.activation'"),
         (["--optimizer", "lbfgs"], "field 'training.optimizer'"),
         (["--hidden", "64,x"], "--hidden takes comma-separated sizes"),
+        (["--name", "mau nome"], "field 'name'"),
         (["--config", "{tmp}/nada.toml"], "nada.toml does not exist"),
     ],
 )
