@@ -18,7 +18,7 @@ Every model is evaluated by palavra's evaluator: LX-4WAnalogiesBr-dev (3CosAdd a
 answered questions and over all questions, unknown-word questions counted wrong; candidates = 300k most frequent
 words) and LX-SimLex-999 Spearman. Models with subwords (palavra FastText, fastText C++) are scored both ways:
 with subword vectors for unknown test words, and vocabulary-only (the gensim rule) for comparison with word-only
-peers. Results are also written as JSON to benchmarks/out/word2vec.json.
+peers. Results are also written as JSON to benchmarks/out/<tag>.json (``--tag``, default word2vec).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import shutil
 import sys
 import time
@@ -54,6 +55,12 @@ from pipelines.word2vec.train import fit, train_word2vec
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 log = logging.getLogger("word2vec_bench")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (less sensitive than wall time to other load)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def stamp(msg: str) -> None:
@@ -133,13 +140,14 @@ def palavra_runs(
     config = Word2VecConfig()
     rows: list[tuple[str, WordVectors, dict[str, Any]]] = []
     stamp("palavra default config, gensim alone on the token file")
+    cpu_started = cpu_seconds()
     trained = fit(token_file, config)
-    alone = trained.seconds + trained.vocab_seconds
+    alone, alone_cpu = trained.seconds + trained.vocab_seconds, cpu_seconds() - cpu_started
     rows.append(
         (
             "palavra default, gensim alone",
             trained.vectors,
-            {"seconds": alone, "words_per_s": trained.words_per_second},
+            {"seconds": alone, "cpu_seconds": alone_cpu, "words_per_s": trained.words_per_second},
         )
     )
     registry = Registry(home)
@@ -148,14 +156,16 @@ def palavra_runs(
     run = Word2VecRun(name="bench", corpus=[corpus], evaluate=False)
     for label in ("palavra end-to-end (cold)", "palavra end-to-end (cached corpus)"):
         stamp(label)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         mv = train_word2vec(run, registry=registry, catalog=catalog, cache_dir=cache)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         vectors = WordVectors.load(registry.open(mv.ref), mmap=False)
         info = {
             "seconds": seconds,
             "words_per_s": mv.metadata["training"]["words_per_second"],
             "ratio_to_gensim_alone": seconds / alone,
+            "cpu_seconds": cpu,
+            "cpu_ratio_to_gensim_alone": cpu / alone_cpu,
             "prepare_seconds": mv.metadata["corpus"]["prepare_seconds"],
             "cache_hit": mv.metadata["corpus"]["cache_hit"],
         }
@@ -188,10 +198,12 @@ def main() -> None:
     parser.add_argument("--skip-fasttext", action="store_true")
     parser.add_argument("--gensim-sg", action="store_true", help="also gensim skip-gram 300d (slow)")
     parser.add_argument("--skip-palavra", action="store_true")
+    parser.add_argument("--tag", default="word2vec", help="names benchmarks/out/<tag>.json and <tag>-home/")
+    parser.add_argument("--skip-gensim", action="store_true", help="no gensim-defaults peer")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     OUT.mkdir(parents=True, exist_ok=True)
-    home = OUT / "word2vec-home"
+    home = OUT / f"{args.tag}-home"
     shutil.rmtree(home, ignore_errors=True)
     catalog = DataCatalog(args.mirror, home / "datasets")
     evaluator = Evaluator(catalog, args.analogies, args.pairs)
@@ -203,11 +215,12 @@ def main() -> None:
     def record(name: str, vectors: WordVectors, info: dict[str, Any]) -> None:
         results.append({"name": name, **info, "vocabulary": len(vectors), "scores": evaluator.score(vectors)})
         stamp(f"{name}: {json.dumps(results[-1], default=float)}")
-        (OUT / "word2vec.json").write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
+        (OUT / f"{args.tag}.json").write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
 
     token_file, n = prepared.path, prepared.n_tokens
-    stamp("gensim defaults")
-    record("gensim defaults (CBOW 100d, 5 ep)", *gensim_peer(token_file, n))
+    if not args.skip_gensim:
+        stamp("gensim defaults")
+        record("gensim defaults (CBOW 100d, 5 ep)", *gensim_peer(token_file, n))
     if args.gensim_sg:
         stamp("gensim skip-gram 300d")
         record(
