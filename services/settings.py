@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     )
     local_workers: int = Field(default=1, ge=0, description="Job worker processes `palavra serve` starts.")
     job_timeout_s: float = Field(
-        default=3600.0, gt=0, description="A running job silent this long is failed."
+        default=120.0, gt=0, description="A running job silent this long is failed (its worker died)."
     )
     heartbeat_s: float = Field(default=5.0, gt=0)
     max_k: int = Field(default=1000, ge=1)

@@ -13,6 +13,15 @@ from services.cli import commands  # noqa: F401  (registers every command)
 from services.cli.app import app
 from services.cli.output import warn
 
+# typer >= 0.22 carries its own copy of click (typer._click) with its own exception classes; older typer raises
+# click's. Both are caught so that usage errors exit with code 2 and a one-line message either way.
+_EXIT: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
+_ABORT: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+_USAGE: tuple[type[BaseException], ...] = (
+    click.ClickException,
+    *([typer.exceptions.TyperException] if hasattr(typer.exceptions, "TyperException") else []),
+)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a :class:`PalavraError` prints one line naming what to fix and exits with code 2."""
@@ -20,12 +29,16 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="palavra", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except _USAGE as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            warn(f"error: {exc}")
+        sys.exit(getattr(exc, "exit_code", 2))
+    except _ABORT:
         warn("aborted")
         sys.exit(130)
     except PalavraError as exc:

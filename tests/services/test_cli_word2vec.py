@@ -187,3 +187,20 @@ def test_import_binary_without_flag_says_so(
     code, _, err = run(["import", "word2vec", str(out_file), "--name", "b"], capsys)
     assert code == 2
     assert "--binary" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "word2vec", "--bogus"], "No such option: --bogus"),
+        (["neighbors"], "Missing argument"),
+        (["neighbors", "modelo", "rei", "-k", "dez"], "Invalid value for '-k'"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(
+    cli_env: Settings, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
