@@ -358,7 +358,7 @@ def main() -> None:
     clf = None
     texts: list[str] = []
     if args.classifier:
-        from pipelines.classifier import load_classifier
+        from pipelines.classifier.predictor import load_classifier
 
         clf = load_classifier(registry.open(args.classifier))
         texts = told_texts()
