@@ -153,6 +153,49 @@ class Artifact:
 
         return dict(load_file(str(self.path / rel)))
 
+    def read_tensor_arrays(self, rel: str) -> dict[str, npt.NDArray[Any]]:
+        """The tensors of a ``.safetensors`` file as read-only numpy memmaps (no torch; pages shared by processes).
+
+        Raises:
+            IntegrityError: the file is not a safetensors file or holds a dtype numpy cannot map.
+        """
+        path = self.path / rel
+        try:
+            with path.open("rb") as fh:
+                size = int.from_bytes(fh.read(8), "little")
+                header = json.loads(fh.read(size))
+        except (OSError, ValueError) as exc:
+            raise IntegrityError(f"{path} is not a readable safetensors file: {exc}") from exc
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name, spec in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = _SAFETENSORS_DTYPES.get(spec.get("dtype"))
+            if dtype is None:
+                raise IntegrityError(
+                    f"{path}: tensor {name} has dtype {spec.get('dtype')}, which cannot be mapped"
+                )
+            begin, end = spec["data_offsets"]
+            shape = tuple(spec["shape"])
+            if end == begin:
+                out[name] = np.zeros(shape, dtype=dtype)
+                continue
+            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=8 + size + begin, shape=shape)
+        return out
+
+
+_SAFETENSORS_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
+
 
 class ArtifactWriter:
     """A staging folder for a new version; becomes visible only when :meth:`Registry.create` commits it."""

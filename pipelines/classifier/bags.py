@@ -103,6 +103,14 @@ class Bags:
     def offsets(self) -> IdArray:
         return starts_of(self.lengths)
 
+    def unit_inputs(self) -> tuple[IdArray, npt.NDArray[np.float32], IdArray]:
+        """What max pooling needs: each unit's start in ``ids``, the weight of each id within its unit
+        (1 / the unit's length: a unit's vector is the mean of its rows) and the units per text."""
+        lengths = self.unit_lengths
+        offsets = starts_of(lengths)
+        weights = np.repeat((1.0 / np.maximum(lengths, 1)).astype(np.float32), lengths)
+        return offsets, weights, self.unit_counts
+
     def take(self, index: npt.NDArray[np.int64]) -> Bags:
         """The texts at ``index``, in that order."""
         positions = _gather(self.offsets[index], self.lengths[index])

@@ -42,15 +42,7 @@ def model_inputs(bags: Bags, *, units: bool = True) -> dict[str, Any]:
         "weights": torch.from_numpy(bags.weights),
     }
     if units:
-        lengths = bags.unit_lengths
-        offsets = np.zeros(lengths.shape[0], dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        weights = np.repeat((1.0 / np.maximum(lengths, 1)).astype(np.float32), lengths)
-        out["units"] = (
-            torch.from_numpy(offsets),
-            torch.from_numpy(weights),
-            torch.from_numpy(bags.unit_counts),
-        )
+        out["units"] = tuple(torch.from_numpy(a) for a in bags.unit_inputs())
     return out
 
 

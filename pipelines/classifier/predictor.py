@@ -18,22 +18,26 @@ Artifact files (all written and read through the registry; nothing is unpickled)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from models.errors import InvalidInput
-from models.mlp import BagOfFeaturesMLP
+from models.mlp_numpy import NumpyBagMLP, softmax
 from models.registry import Artifact, ArtifactWriter
 from pipelines.classifier.config import FeatureConfig
 from pipelines.classifier.data import Label
 from pipelines.classifier.features import FeatureSpace
-from pipelines.classifier.loop import model_inputs
 from pipelines.classifier.thresholds import decide
 from pipelines.normalize import NormalizeConfig
 
+if (
+    TYPE_CHECKING
+):  # torch is imported only where a torch network is trained or loaded (serving runs without it)
+    from models.mlp import BagOfFeaturesMLP
+
+Engine = Literal["numpy", "torch"]
 _BATCH = 2048
 
 
@@ -42,7 +46,8 @@ class TextClassifier:
 
     Args:
         space: the fitted feature space (normalisation included).
-        models: the trained network, or several whose probabilities are averaged; put into eval mode here.
+        models: the trained network, or several whose probabilities are averaged: torch networks (put into eval
+            mode here) as training makes them, or their numpy twins as :func:`load_classifier` loads them.
         labels: class labels in output order, with their original values.
         biases: per-class decision biases tuned on validation, or None for plain argmax.
     """
@@ -50,14 +55,15 @@ class TextClassifier:
     def __init__(
         self,
         space: FeatureSpace,
-        models: BagOfFeaturesMLP | Sequence[BagOfFeaturesMLP],
+        models: BagOfFeaturesMLP | NumpyBagMLP | Sequence[BagOfFeaturesMLP | NumpyBagMLP],
         labels: Sequence[Label],
         *,
         biases: npt.NDArray[np.float64] | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
         self.space = space
-        self.members = [m.eval() for m in ([models] if isinstance(models, BagOfFeaturesMLP) else models)]
+        listed = list(models) if isinstance(models, Sequence) else [models]
+        self.members: list[Any] = [m if isinstance(m, NumpyBagMLP) else m.eval() for m in listed]
         if not self.members:
             raise ValueError("a classifier needs at least one network")
         self.labels = list(labels)
@@ -65,27 +71,32 @@ class TextClassifier:
         self.info = info or {}
 
     @property
-    def model(self) -> BagOfFeaturesMLP:
+    def model(self) -> Any:
         """The first (or only) network."""
         return self.members[0]
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> npt.NDArray[np.float32]:
         """Class probabilities (texts x classes), computed in batches."""
         out = []
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                inputs = model_inputs(self.space.encode(texts[start : start + batch_size]), units=self._units)
-                probs = torch.softmax(self.members[0](**inputs), dim=1)
-                for member in self.members[1:]:
-                    probs += torch.softmax(member(**inputs), dim=1)
-                out.append((probs / len(self.members)).numpy())
+        for start in range(0, len(texts), batch_size):
+            bags = self.space.encode(texts[start : start + batch_size])
+            probs = sum(self._member_proba(m, bags) for m in self.members)
+            out.append(probs / len(self.members))
         if not out:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
 
-    @property
-    def _units(self) -> bool:
-        return any(m.pooling != "mean" for m in self.members)
+    def _member_proba(self, member: Any, bags: Any) -> npt.NDArray[np.float32]:
+        if isinstance(member, NumpyBagMLP):
+            units = bags.unit_inputs() if member.pooling != "mean" else None
+            return softmax(member.logits(bags.ids, bags.offsets, bags.weights, units)).astype(np.float32)
+        import torch
+
+        from pipelines.classifier.loop import model_inputs
+
+        with torch.inference_mode():
+            logits = member(**model_inputs(bags, units=member.pooling != "mean"))
+            return torch.softmax(logits, dim=1).numpy()
 
     def predict_indices(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Predicted class indices (with the tuned decision rule) and the probabilities."""
@@ -138,7 +149,9 @@ def save_classifier(writer: ArtifactWriter, clf: TextClassifier) -> None:
 
 
 def build_model(shape: dict[str, Any]) -> BagOfFeaturesMLP:
-    """A network from its ``model.json`` description."""
+    """A torch network from its ``model.json`` description."""
+    from models.mlp import BagOfFeaturesMLP
+
     return BagOfFeaturesMLP(
         int(shape["rows"]),
         int(shape["dim"]),
@@ -151,8 +164,14 @@ def build_model(shape: dict[str, Any]) -> BagOfFeaturesMLP:
     )
 
 
-def load_classifier(artifact: Artifact) -> TextClassifier:
+def load_classifier(artifact: Artifact, *, engine: Engine = "numpy") -> TextClassifier:
     """The classifier stored in a (verified) registry artifact of kind ``classifier``.
+
+    Args:
+        artifact: the opened registry version.
+        engine: ``numpy`` (the default, for serving and evaluation: no torch import, weights memory-mapped and
+            shared between processes) or ``torch`` (the trainable networks, e.g. to inspect or fine-tune them).
+            Both give the same probabilities to float32 rounding.
 
     Raises:
         InvalidInput: the artifact is not a classifier.
@@ -172,13 +191,28 @@ def load_classifier(artifact: Artifact) -> TextClassifier:
         idf=artifact.read_array("idf.npy", mmap=False),
     )
     shape = artifact.read_json("model.json")
-    tensors = artifact.read_tensors("model.safetensors")
-    members = []
+    tensors = (
+        artifact.read_tensors("model.safetensors")
+        if engine == "torch"
+        else artifact.read_tensor_arrays("model.safetensors")
+    )
+    members: list[Any] = []
     for i in range(int(shape.get("members", 1))):
         prefix = f"members.{i}."
-        model = build_model(shape)
-        model.load_state_dict({k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)})
-        members.append(model)
+        state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+        if engine == "torch":
+            model = build_model(shape)
+            model.load_state_dict(state)
+            members.append(model)
+        else:
+            members.append(
+                NumpyBagMLP(
+                    state,
+                    activation=str(shape["activation"]),
+                    leaky_slope=float(shape["leaky_slope"]),
+                    pooling=str(shape["pooling"]),
+                )
+            )
     biases = artifact.read_json("decision.json").get("biases")
     return TextClassifier(
         space,

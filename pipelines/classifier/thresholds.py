@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import f1_score
 
 Probs = npt.NDArray[np.float32]
 _THRESHOLDS = np.round(np.arange(0.20, 0.801, 0.02), 2)
@@ -34,6 +33,8 @@ def decide(probs: Probs, biases: npt.NDArray[np.float64] | None) -> npt.NDArray[
 
 
 def _macro_f1(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64]) -> float:
+    from sklearn.metrics import f1_score  # here, not at import: serving only needs decide()
+
     return float(f1_score(y, pred, average="macro", zero_division=0))
 
 

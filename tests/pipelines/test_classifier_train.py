@@ -95,6 +95,31 @@ def test_train_same_seed_gives_identical_weights(registry: Registry, reviews_csv
     )
 
 
+@pytest.mark.parametrize(
+    ("pooling", "activation"),
+    [("mean", "sigmoid"), ("max", "tanh"), ("mean_max", "relu"), ("mean_max", "leaky_relu")],
+)
+def test_loaded_classifier_numpy_engine_matches_torch(
+    registry: Registry, reviews_csv: dict[str, Path], pooling: str, activation: str
+) -> None:
+    version = train_classifier(
+        _run(reviews_csv, model={"pooling": pooling, "activation": activation, "hidden": [8, 4]}),
+        registry=registry,
+    )
+    fast = load_classifier(registry.open(version.ref))  # numpy: what serving workers load
+    exact = load_classifier(registry.open(version.ref), engine="torch")
+    texts = [
+        "Adorei, produto excelente e entrega rápida",
+        "Chegou quebrado, péssimo, odiei",
+        "???",  # no features at all: pools to zeros in both engines
+        "zzzqqq xkcd",  # unseen words: character n-grams only
+        "bom " * 200,
+    ]
+    np.testing.assert_allclose(fast.predict_proba(texts), exact.predict_proba(texts), atol=1e-5)
+    assert [o["label"] for o in fast.predict(texts)] == [o["label"] for o in exact.predict(texts)]
+    assert "torch" not in type(fast.model).__module__
+
+
 def test_train_target_error_stops_early(registry: Registry, reviews_csv: dict[str, Path]) -> None:
     run = _run(reviews_csv, training={"epochs": 50, "target_error": 0.2, "patience": None})
     version = train_classifier(run, registry=registry)
@@ -238,9 +263,9 @@ def test_train_frozen_pretrained_rows_do_not_move(
     start = word_matrix(vectors, clf.space.words, ref=ref, normalize=normalize, seed=run.training.seed)
     n = len(clf.space.words)
     assert start.found.sum() > 0.8 * n
-    np.testing.assert_array_equal(clf.model.embedding.weight.detach().numpy()[:n], start.matrix)
+    np.testing.assert_array_equal(np.asarray(clf.model.embedding)[:n], start.matrix)
     tuned = train_classifier(_run(royal_csv, embeddings=w2v_model.name, name="solto"), registry=registry)
-    moved = load_classifier(registry.open(tuned.ref)).model.embedding.weight.detach().numpy()[:n]
+    moved = np.asarray(load_classifier(registry.open(tuned.ref)).model.embedding)[:n]
     assert not np.array_equal(moved, start.matrix)
 
 
