@@ -97,7 +97,9 @@ def _scores(y_true: list[str], y_pred: list[str]) -> dict[str, float]:
     }
 
 
-def run_palavra(split: Split, *, seed: int, threads: int | None, workdir: Path) -> dict[str, Any]:
+def run_palavra(
+    split: Split, *, seed: int, threads: int | None, workdir: Path, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     xtr, ytr, xte, yte = split
     path = workdir / "train.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -105,7 +107,7 @@ def run_palavra(split: Split, *, seed: int, threads: int | None, workdir: Path) 
         writer.writerow(["text", "label"])
         writer.writerows(zip(xtr, ytr, strict=True))
     registry = Registry(workdir / f"home-{seed}")
-    training: dict[str, Any] = {"seed": seed}
+    training: dict[str, Any] = {**(overrides or {}), "seed": seed}
     if threads:
         training["threads"] = threads
     run = ClassifierRun(
@@ -248,14 +250,25 @@ def main() -> None:
     parser.add_argument("--fasttext-threads", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for palavra (default: 1).")
     parser.add_argument("--out", type=Path, default=None, help="Also write the figures as JSON here.")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="Override a [training] key of palavra's run (not the default config any more), e.g. refit_networks=2.",
+    )
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     everything: dict[str, Any] = {}
     for key in args.datasets.split(","):
         split = DATASETS[key]()
         rows: dict[str, dict[str, Any]] = {}
         with tempfile.TemporaryDirectory() as tmp:
             seeds = [7, *range(1, args.palavra_seeds)]  # the default seed first
-            results = [run_palavra(split, seed=s, threads=args.threads, workdir=Path(tmp)) for s in seeds]
+            results = [
+                run_palavra(split, seed=s, threads=args.threads, workdir=Path(tmp), overrides=overrides)
+                for s in seeds
+            ]
             rows["palavra (default config)"] = results[0] if len(results) == 1 else _mean(results)
             if len(results) > 1:
                 rows["palavra (default config)"]["per_seed"] = {

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
+    classifier_engine: Literal["torch", "numpy"] = Field(
+        default="torch",
+        description="How served classifiers predict: torch (fastest on batches) or numpy (no torch in the "
+        "workers: ~200 MB less private memory each, faster on single texts, about half the batch throughput).",
+    )
     metrics_dir: Path | None = Field(
         default=None,
         description="Prometheus multiprocess folder; `palavra serve --workers N` sets it so /metrics sums workers.",

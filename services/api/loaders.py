@@ -23,13 +23,16 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
         return emb
 
     def classifier(registry: Registry, mv: ModelVersion) -> Any:
-        # imported on first use: torch costs every worker ~100 MB, which embedding-only servers need not pay
+        # imported on first use: torch costs every worker ~140 MB, which embedding-only servers need not pay
+        # (nor servers with PALAVRA_CLASSIFIER_ENGINE=numpy)
         try:
             from pipelines.classifier.predictor import load_classifier
         except ImportError as exc:
             raise NotReady(f"this build cannot serve classifier models ({exc})", model=mv.ref) from exc
         limit_compute_threads(settings.compute_threads)  # torch is loaded now: cap its threads too
-        return load_classifier(registry.open(mv.ref, kind=CLASSIFIER_KINDS))
+        return load_classifier(
+            registry.open(mv.ref, kind=CLASSIFIER_KINDS), engine=settings.classifier_engine
+        )
 
     out: dict[str, Loader] = dict.fromkeys(EMBEDDING_KINDS, embeddings)
     out["classifier"] = classifier

@@ -106,8 +106,8 @@ def test_loaded_classifier_numpy_engine_matches_torch(
         _run(reviews_csv, model={"pooling": pooling, "activation": activation, "hidden": [8, 4]}),
         registry=registry,
     )
-    fast = load_classifier(registry.open(version.ref))  # numpy: what serving workers load
-    exact = load_classifier(registry.open(version.ref), engine="torch")
+    fast = load_classifier(registry.open(version.ref), engine="numpy")  # PALAVRA_CLASSIFIER_ENGINE=numpy
+    exact = load_classifier(registry.open(version.ref))
     texts = [
         "Adorei, produto excelente e entrega rápida",
         "Chegou quebrado, péssimo, odiei",
@@ -263,9 +263,9 @@ def test_train_frozen_pretrained_rows_do_not_move(
     start = word_matrix(vectors, clf.space.words, ref=ref, normalize=normalize, seed=run.training.seed)
     n = len(clf.space.words)
     assert start.found.sum() > 0.8 * n
-    np.testing.assert_array_equal(np.asarray(clf.model.embedding)[:n], start.matrix)
+    np.testing.assert_array_equal(clf.model.embedding.weight.detach().numpy()[:n], start.matrix)
     tuned = train_classifier(_run(royal_csv, embeddings=w2v_model.name, name="solto"), registry=registry)
-    moved = np.asarray(load_classifier(registry.open(tuned.ref)).model.embedding)[:n]
+    moved = load_classifier(registry.open(tuned.ref)).model.embedding.weight.detach().numpy()[:n]
     assert not np.array_equal(moved, start.matrix)
 
 

@@ -78,3 +78,34 @@ def test_api_classify_limits_and_errors(client: TestClient, body: dict[str, Any]
     r = client.post("/v1/classify", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"]
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_api_classify_real_classifier_with_either_engine(
+    settings: Settings, registry: Registry, reviews_csv: dict[str, Any], engine: str
+) -> None:
+    from pipelines.classifier.config import ClassifierRun
+    from pipelines.classifier.train import train_classifier
+
+    run = ClassifierRun.model_validate(
+        {
+            "name": "sentimento",
+            "train": str(reviews_csv["train"]),
+            "validation": str(reviews_csv["validation"]),
+            "text_column": "texto",
+            "label_column": "rotulo",
+            "model": {"embedding_dim": 8, "hidden": [8]},
+            "training": {"epochs": 6, "lr": 0.02, "batch_size": 16, "threads": 1},
+        }
+    )
+    train_classifier(run, registry=registry)
+    settings = api_settings(settings, classifier_engine=engine)
+    with TestClient(create_app(settings)) as client:
+        r = client.post(
+            "/v1/classify",
+            json={"texts": ["Adorei, produto excelente e entrega rápida", "Chegou quebrado, péssimo, odiei"]},
+        )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == {"name": "sentimento", "version": 1, "kind": "classifier"}
+    assert [p["label"] for p in body["results"]] == ["pos", "neg"]
