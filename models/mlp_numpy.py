@@ -20,6 +20,8 @@ import numpy.typing as npt
 from scipy import sparse
 
 Array = npt.NDArray[Any]
+Ids = npt.NDArray[np.int64]
+Units = tuple[Ids, npt.NDArray[np.float32], Ids]
 _LINEAR = re.compile(r"^mlp\.(\d+)\.weight$")
 
 
@@ -93,11 +95,7 @@ class NumpyBagMLP:
         self.pooling = pooling
 
     def pool(
-        self,
-        ids: npt.NDArray[np.int64],
-        offsets: npt.NDArray[np.int64],
-        weights: npt.NDArray[np.float32],
-        units: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]] | None = None,
+        self, ids: Ids, offsets: Ids, weights: npt.NDArray[np.float32], units: Units | None = None
     ) -> Array:
         """Pooled text vectors (texts x dim, or x 2*dim for mean_max), as the torch network computes them."""
         parts = []
@@ -111,15 +109,9 @@ class NumpyBagMLP:
             parts.append(_segment_max(tokens, unit_counts))
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
-    def logits(
-        self,
-        ids: npt.NDArray[np.int64],
-        offsets: npt.NDArray[np.int64],
-        weights: npt.NDArray[np.float32],
-        units: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]] | None = None,
-    ) -> Array:
-        """Logits (texts x classes)."""
-        x = self.pool(ids, offsets, weights, units)
+    def head(self, pooled: Array) -> Array:
+        """Logits (texts x classes) of pooled text vectors: the MLP after :meth:`pool`."""
+        x = pooled
         for i, (w, b) in enumerate(self.layers):
             x = x @ w + b
             if i < len(self.layers) - 1:

@@ -7,6 +7,7 @@ import random
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,6 +208,24 @@ def make_reviews(
         rnd.shuffle(words)
         out.append((" ".join(words).capitalize() + rnd.choice([".", "!", "!!", ""]), label))
     return out
+
+
+def review_run(files: dict[str, Path], **overrides: Any) -> Any:
+    """A small ClassifierRun on :func:`reviews_csv` (8-dim network, 6 epochs); dict overrides merge into a table."""
+    from pipelines.classifier.config import ClassifierRun
+
+    spec: dict[str, Any] = {
+        "name": "sentimento",
+        "train": str(files["train"]),
+        "validation": str(files["validation"]),
+        "text_column": "texto",
+        "label_column": "rotulo",
+        "model": {"embedding_dim": 8, "hidden": [8]},
+        "training": {"epochs": 6, "lr": 0.02, "batch_size": 16, "threads": 1},
+    }
+    for key, value in overrides.items():
+        spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
+    return ClassifierRun.model_validate(spec)
 
 
 @pytest.fixture(scope="session")

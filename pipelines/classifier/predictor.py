@@ -89,7 +89,9 @@ class TextClassifier:
     def _member_proba(self, member: Any, bags: Any) -> npt.NDArray[np.float32]:
         if isinstance(member, NumpyBagMLP):
             units = bags.unit_inputs() if member.pooling != "mean" else None
-            return softmax(member.logits(bags.ids, bags.offsets, bags.weights, units)).astype(np.float32)
+            return softmax(member.head(member.pool(bags.ids, bags.offsets, bags.weights, units))).astype(
+                np.float32
+            )
         import torch
 
         from pipelines.classifier.loop import model_inputs

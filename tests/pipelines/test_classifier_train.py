@@ -14,24 +14,12 @@ from pipelines.classifier.config import ClassifierRun
 from pipelines.classifier.predictor import load_classifier
 from pipelines.classifier.train import train_classifier
 from pipelines.progress import Progress
+from tests.conftest import review_run
 
 
 def _run(files: dict[str, Path], **overrides: Any) -> ClassifierRun:
-    spec: dict[str, Any] = {
-        "name": "sentimento",
-        "train": str(files["train"]),
-        "validation": str(files["validation"]),
-        "text_column": "texto",
-        "label_column": "rotulo",
-        "model": {"embedding_dim": 8, "hidden": [8]},
-        "training": {"epochs": 6, "lr": 0.02, "batch_size": 16, "threads": 1},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            spec[key] = {**spec.get(key, {}), **value}
-        else:
-            spec[key] = value
-    return ClassifierRun.model_validate(spec)
+    run: ClassifierRun = review_run(files, **overrides)
+    return run
 
 
 def test_train_registers_a_classifier_that_predicts_label_names(

@@ -14,6 +14,7 @@ from services.api.deps import get_store
 from services.api.loaders import loaders_for
 from services.api.model_store import ModelStore
 from services.settings import Settings
+from tests.conftest import review_run
 from tests.services.vector_models import api_settings, register
 
 
@@ -84,21 +85,9 @@ def test_api_classify_limits_and_errors(client: TestClient, body: dict[str, Any]
 def test_api_classify_real_classifier_with_either_engine(
     settings: Settings, registry: Registry, reviews_csv: dict[str, Any], engine: str
 ) -> None:
-    from pipelines.classifier.config import ClassifierRun
     from pipelines.classifier.train import train_classifier
 
-    run = ClassifierRun.model_validate(
-        {
-            "name": "sentimento",
-            "train": str(reviews_csv["train"]),
-            "validation": str(reviews_csv["validation"]),
-            "text_column": "texto",
-            "label_column": "rotulo",
-            "model": {"embedding_dim": 8, "hidden": [8]},
-            "training": {"epochs": 6, "lr": 0.02, "batch_size": 16, "threads": 1},
-        }
-    )
-    train_classifier(run, registry=registry)
+    train_classifier(review_run(reviews_csv), registry=registry)
     settings = api_settings(settings, classifier_engine=engine)
     with TestClient(create_app(settings)) as client:
         r = client.post(
