@@ -134,26 +134,38 @@ def fasttext_peer(
 
 
 def palavra_runs(
-    corpus: str, catalog: DataCatalog, home: Path, token_file: Path
+    corpus: str,
+    catalog: DataCatalog,
+    home: Path,
+    token_file: Path,
+    overrides: dict[str, Any],
+    fit_only: bool,
 ) -> list[tuple[str, WordVectors, dict[str, Any]]]:
-    """gensim alone on the token file with palavra's default config, then the pipeline cold and cached."""
-    config = Word2VecConfig()
+    """gensim alone on the token file with palavra's default config, then the pipeline cold and cached.
+
+    ``overrides`` replaces default training settings (a trial of another configuration); ``fit_only`` stops
+    after gensim alone (no end-to-end runs).
+    """
+    config = Word2VecConfig(**overrides)
+    label = "palavra default" if not overrides else "palavra trial " + json.dumps(overrides, sort_keys=True)
     rows: list[tuple[str, WordVectors, dict[str, Any]]] = []
-    stamp("palavra default config, gensim alone on the token file")
+    stamp(f"{label}, gensim alone on the token file")
     cpu_started = cpu_seconds()
     trained = fit(token_file, config)
     alone, alone_cpu = trained.seconds + trained.vocab_seconds, cpu_seconds() - cpu_started
     rows.append(
         (
-            "palavra default, gensim alone",
+            f"{label}, gensim alone",
             trained.vectors,
             {"seconds": alone, "cpu_seconds": alone_cpu, "words_per_s": trained.words_per_second},
         )
     )
+    if fit_only:
+        return rows
     registry = Registry(home)
     cache = home / "cache"
     shutil.rmtree(cache, ignore_errors=True)
-    run = Word2VecRun(name="bench", corpus=[corpus], evaluate=False)
+    run = Word2VecRun(name="bench", corpus=[corpus], evaluate=False, train=config)
     for label in ("palavra end-to-end (cold)", "palavra end-to-end (cached corpus)"):
         stamp(label)
         started, cpu_started = time.perf_counter(), cpu_seconds()
@@ -200,7 +212,23 @@ def main() -> None:
     parser.add_argument("--skip-palavra", action="store_true")
     parser.add_argument("--tag", default="word2vec", help="names benchmarks/out/<tag>.json and <tag>-home/")
     parser.add_argument("--skip-gensim", action="store_true", help="no gensim-defaults peer")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override a palavra training setting for a trial, e.g. --set vector_size=200 (repeatable)",
+    )
+    parser.add_argument(
+        "--fit-only", action="store_true", help="palavra: gensim alone only, no end-to-end runs"
+    )
     args = parser.parse_args()
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes KEY=JSON, got {item!r}")
+        overrides[key] = json.loads(value)
     logging.basicConfig(level=logging.WARNING)
     OUT.mkdir(parents=True, exist_ok=True)
     home = OUT / f"{args.tag}-home"
@@ -228,7 +256,9 @@ def main() -> None:
             *gensim_peer(token_file, n, sg=1, vector_size=300, negative=10, sample=1e-4),
         )
     if not args.skip_palavra:
-        for name, vectors, info in palavra_runs(args.corpus, catalog, home, token_file):
+        for name, vectors, info in palavra_runs(
+            args.corpus, catalog, home, token_file, overrides, args.fit_only
+        ):
             record(name, vectors, info)
     if not args.skip_fasttext:
         stamp("fastText C++ skip-gram 300d")

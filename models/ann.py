@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import IntegrityError, InvalidInput
+from models.neighbor_table import DEFAULT_WIDTH, TABLE_IDS, TABLE_SCORES, NeighborTable, build_table
 from models.registry import Artifact, ArtifactWriter
 from models.vectors import FloatMatrix, WordVectors
 
@@ -56,6 +57,8 @@ class AnnConfig:
     target_recall: float = 0.95
     recall_queries: int = 1000
     seed: int = 0
+    # neighbours per word precomputed for /v1/neighbors (models/neighbor_table.py); 0: no table
+    table_width: int = DEFAULT_WIDTH
 
     @property
     def key(self) -> str:
@@ -198,6 +201,10 @@ def index_hook(*, min_vocab: int, config: AnnConfig | None = None) -> Callable[[
             return
         index, info = build_tuned(unit, cfg)
         index.write(writer.file(ANN_FILE))
+        if cfg.table_width > 0:
+            table, info["table"] = build_table(unit, cfg.table_width, index=index)
+            writer.write_array(TABLE_IDS, table.ids)
+            writer.write_array(TABLE_SCORES, table.scores)
         writer.metadata["ann"] = info
 
     return hook
@@ -214,17 +221,39 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _cached_index(vectors: WordVectors, sha: str, *, cache_dir: Path, config: AnnConfig) -> tuple[Path, Any]:
+def _cached_index(
+    vectors: WordVectors, sha: str, *, cache_dir: Path, config: AnnConfig
+) -> tuple[Path, dict[str, Any], NeighborTable | None]:
+    """The index (and neighbour table) built for these vectors under ``cache_dir``, built now if missing."""
     target = cache_dir / "ann" / f"{sha}-{config.key}.faiss"
     sidecar = target.with_suffix(".json")
+    table_ids = target.with_name(f"{target.stem}-t{config.table_width}.ids.npy")
+    table_scores = target.with_name(f"{target.stem}-t{config.table_width}.scores.npy")
     with _file_lock(target.with_suffix(".lock")):
+        index = None
         if not (target.is_file() and sidecar.is_file()):
             index, info = build_tuned(vectors.normed, config)
             tmp = target.with_name(f".{uuid.uuid4().hex}.tmp")
             index.write(tmp)
             os.replace(tmp, target)
             sidecar.write_text(json.dumps(info), encoding="utf-8")
-    return target, json.loads(sidecar.read_text(encoding="utf-8"))
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+        if config.table_width > 0 and not (table_ids.is_file() and table_scores.is_file()):
+            if index is None:
+                index = HnswIndex.read(target, ef_search=int(info.get("ef_search", 128)))
+            table, info["table"] = build_table(vectors.normed, config.table_width, index=index)
+            tmp_ids = table_ids.with_name(f".{uuid.uuid4().hex}.ids.npy")
+            tmp_scores = table_scores.with_name(f".{uuid.uuid4().hex}.scores.npy")
+            table.write(tmp_ids, tmp_scores)
+            os.replace(tmp_scores, table_scores)
+            os.replace(tmp_ids, table_ids)  # ids last: their presence means both are complete
+            tmp = sidecar.with_name(f".{uuid.uuid4().hex}.json")
+            tmp.write_text(json.dumps(info), encoding="utf-8")
+            os.replace(tmp, sidecar)
+    table_out = None
+    if config.table_width > 0 and info.get("table"):
+        table_out = NeighborTable.read(table_ids, table_scores, rows=len(vectors))
+    return target, info, table_out
 
 
 def attach_index(
@@ -235,22 +264,28 @@ def attach_index(
     cache_dir: Path,
     config: AnnConfig | None = None,
 ) -> dict[str, Any] | None:
-    """Give ``vectors`` an approximate index when it has ``min_vocab`` words or more; returns the index's facts.
+    """Give ``vectors`` an approximate index (and a neighbour table) at ``min_vocab`` words or more.
 
-    Uses the artifact's own ``ann.faiss`` when it has one, else builds (once) into ``cache_dir``.
+    Uses the artifact's own ``ann.faiss`` (and table files) when it has them, else builds once into ``cache_dir``.
+    Returns the index's facts (``None`` when the vocabulary is too small).
     """
     if len(vectors) < min_vocab:
         return None
     cfg = config or AnnConfig()
     info: dict[str, Any] | None = artifact.version.metadata.get("ann")
+    table: NeighborTable | None = None
     if artifact.exists(ANN_FILE) and info:
         path = artifact.file(ANN_FILE)
         info = {**info, "source": "artifact"}
+        if info.get("table") and artifact.exists(TABLE_IDS) and artifact.exists(TABLE_SCORES):
+            table = NeighborTable.read(
+                artifact.file(TABLE_IDS), artifact.file(TABLE_SCORES), rows=len(vectors)
+            )
     else:
         sha = artifact.version.metadata.get("files", {}).get("vectors_norm.npy")
         if not sha:
             return None
-        path, info = _cached_index(vectors, sha, cache_dir=cache_dir, config=cfg)
+        path, info, table = _cached_index(vectors, sha, cache_dir=cache_dir, config=cfg)
         info = {**info, "source": "cache"}
     index = HnswIndex.read(path, ef_search=int(info.get("ef_search", 128)))
     if len(index) != len(vectors):
@@ -258,4 +293,5 @@ def attach_index(
             f"{artifact.version.ref}: {path.name} indexes {len(index)} rows, the model has {len(vectors)}"
         )
     vectors.index_backend = index
+    vectors.neighbor_table = table
     return info

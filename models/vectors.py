@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import InvalidInput, UnknownWord
+from models.neighbor_table import NeighborTable
 from models.registry import Artifact, ArtifactWriter
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -76,6 +77,8 @@ class WordVectors:
         self.min_n = min_n
         self.max_n = max_n
         self.index_backend: NeighborIndex | None = None
+        # precomputed neighbours of every vocabulary word (models/neighbor_table.py), when built
+        self.neighbor_table: NeighborTable | None = None
 
     # -- basics ------------------------------------------------------------------------------------------------
     @property
@@ -202,8 +205,27 @@ class WordVectors:
             out.append(hits[:k])
         return out
 
+    def table_neighbors(self, words: Sequence[str], k: int) -> list[list[Neighbor]] | None:
+        """The answer of :meth:`neighbors` read from the neighbour table, or None when it cannot answer.
+
+        It answers when every word is in the vocabulary and ``k`` fits the table's width.
+        """
+        table = self.neighbor_table
+        if table is None or k > table.width or k <= 0:
+            return None
+        rows = [self.index.get(w) for w in words]
+        if any(r is None for r in rows):
+            return None
+        found = table.lookup([r for r in rows if r is not None], k)
+        if found is None:
+            return None
+        return [[(self.words[i], s) for i, s in row] for row in found]
+
     def neighbors(self, words: Sequence[str], k: int = 10) -> list[list[Neighbor]]:
         """Nearest words to each of ``words`` by cosine, the word itself excluded."""
+        cached = self.table_neighbors(words, k)
+        if cached is not None:
+            return cached
         queries = self.unit_matrix(words)
         exclude = [[self.index[w]] if w in self.index else [] for w in words]
         return self.top_k(queries, k, exclude=exclude)

@@ -109,8 +109,24 @@ class Embeddings:
             missing = set(exc.extra.get("words", []))
             raise self._unknown([w for w, t in zip(words, tokens, strict=True) if t in missing]) from exc
 
+    def table_neighbors(self, words: Sequence[str], k: int) -> list[list[Neighbor]] | None:
+        """:meth:`neighbors` answered from the neighbour table without any search, or None when it cannot be.
+
+        Cheap enough for an event loop: normalisation and row reads only. None when the model has no table, a
+        word is not in the vocabulary (subwords or an error needed) or ``k`` is wider than the table.
+        """
+        if self.vectors.neighbor_table is None:
+            return None
+        return self.vectors.table_neighbors([self.token(w) for w in words], k)
+
     def neighbors(self, words: Sequence[str], k: int = 10) -> list[list[Neighbor]]:
-        """The ``k`` nearest vocabulary words to each query word (one matrix product for the batch)."""
+        """The ``k`` nearest vocabulary words to each query word (one matrix product for the batch).
+
+        Vocabulary words are answered from the model's neighbour table when it has one (no search at all).
+        """
+        cached = self.table_neighbors(words, k)
+        if cached is not None:
+            return cached
         tokens, units = self._units(words)
         index = self.vectors.index
         exclude = [[index[t]] if t in index else [] for t in tokens]

@@ -284,6 +284,35 @@ class ModelStore:
         item.last_used = time.monotonic()
         return item
 
+    def peek(self, ref: str | None, group: str) -> Loaded | None:
+        """The model :meth:`get` would return when it is already loaded and needs no registry query, else None.
+
+        Never blocks (no database, no loading), so ``async`` routes can call it on the event loop; on None they
+        hand the request to :meth:`get` in a worker thread, which also raises the proper errors.
+        """
+        if not self.started:
+            return None
+        snap = self.snapshot
+        if ref is None:
+            key = snap.defaults.get(group)
+        else:
+            try:
+                name, selector = parse_ref(ref)
+            except PalavraError:
+                return None
+            if selector is not None and selector.isdigit():
+                key = (name, int(selector))
+            elif selector is None:
+                key = snap.bare(name)
+            else:
+                version = snap.aliases.get((name, selector))
+                key = (name, version) if version is not None else None
+        item = self._loaded.get(key) if key is not None else None
+        if item is None or item.version.kind not in GROUPS[group]:
+            return None
+        item.last_used = time.monotonic()
+        return item
+
     def loaded(self) -> list[Loaded]:
         return sorted(self._loaded.values(), key=lambda item: item.key)
 

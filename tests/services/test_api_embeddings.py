@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from models.registry import Registry
 from services.settings import Settings
-from tests.services.vector_models import api_settings, register, serving
+from tests.services.vector_models import api_settings, register, serving, vectors
 
 
 @pytest.fixture
@@ -122,3 +122,27 @@ def test_api_serves_trained_word2vec_and_fasttext(settings: Settings, w2v_model,
         assert body["model"]["kind"] == "fasttext"
         assert body["in_vocabulary"] is False
         assert len(body["neighbors"]) == 10
+
+
+def test_api_neighbors_from_the_table_match_exact_search_and_subwords_still_work(
+    settings: Settings, registry: Registry
+) -> None:
+    register(registry, "ft", kind="fasttext", seed=2)
+    with serving(api_settings(settings, ann_min_vocab=5)) as client:
+        ann = client.get("/v1/models/ft").json()["versions"][0]["metadata"]["ann"]
+        assert ann["table"]["method"] == "exact"
+        assert ann["table"]["width"] == 10
+        served = client.get("/v1/neighbors", params={"word": "rei", "k": 10, "model": "ft"}).json()
+        exact = vectors(seed=2, ngrams=True)
+        expected = exact.top_k(exact.unit_matrix(["rei"]), 10, exclude=[[0]], exact=True)[0]
+        assert [n["word"] for n in served["neighbors"]] == [w for w, _ in expected]
+        assert [n["score"] for n in served["neighbors"]] == pytest.approx([s for _, s in expected], abs=1e-5)
+        # an unknown word has no table row: its subword vector is searched instead
+        oov = client.get("/v1/neighbors", params={"word": "reizinho", "k": 3, "model": "ft"}).json()
+        assert oov["in_vocabulary"] is False
+        assert len(oov["neighbors"]) == 3
+        batch = client.post(
+            "/v1/neighbors", json={"words": ["rei", "reizinho"], "k": 3, "model": "ft"}
+        ).json()
+        assert [n["word"] for n in batch["results"][0]["neighbors"]] == [w for w, _ in expected[:3]]
+        assert batch["results"][1]["neighbors"] == oov["neighbors"]

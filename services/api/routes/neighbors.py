@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import (
@@ -17,7 +18,7 @@ from services.api.deps import (
     read_access,
     reply,
 )
-from services.api.model_store import Loaded
+from services.api.model_store import Loaded, ModelStore
 from services.api.schemas import ERROR_RESPONSES, MAX_WORD_CHARS, ModelInfo, ModelRef, Neighbor, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -74,9 +75,7 @@ class BatchNeighborsResponse(BaseModel):
     )
 
 
-def _search(loaded: Loaded, words: list[str], k: int) -> list[WordNeighbors]:
-    emb = loaded.model
-    hits = emb.neighbors(words, k)
+def _rows(loaded: Loaded, words: list[str], hits: list[list[tuple[str, float]]]) -> list[WordNeighbors]:
     return [
         WordNeighbors(
             word=h.query,
@@ -84,12 +83,22 @@ def _search(loaded: Loaded, words: list[str], k: int) -> list[WordNeighbors]:
             in_vocabulary=h.in_vocabulary,
             neighbors=[Neighbor(word=w, score=s) for w, s in row],
         )
-        for h, row in zip(emb.lookup(words), hits, strict=True)
+        for h, row in zip(loaded.model.lookup(words), hits, strict=True)
     ]
 
 
+def _search(loaded: Loaded, words: list[str], k: int) -> list[WordNeighbors]:
+    return _rows(loaded, words, loaded.model.neighbors(words, k))
+
+
+def _single(store: ModelStore, word: str, k: int, model: str | None) -> Response:
+    loaded = store.get(model, "embeddings")
+    (row,) = _search(loaded, [word], k)
+    return reply(NeighborsResponse(model=model_info(loaded), **row.model_dump()), loaded)
+
+
 @router.get("/neighbors", response_model=NeighborsResponse, responses=ERROR_RESPONSES)
-def neighbors(
+async def neighbors(
     settings: SettingsDep,
     store: StoreDep,
     word: str = Query(min_length=1, max_length=MAX_WORD_CHARS, description="Query word.", examples=["rei"]),
@@ -103,9 +112,16 @@ def neighbors(
 ) -> Response:
     """The k words closest to one word by cosine (the word itself excluded)."""
     check_k(k, settings)
-    loaded = store.get(model, "embeddings")
-    (row,) = _search(loaded, [clean_word(word)], k)
-    return reply(NeighborsResponse(model=model_info(loaded), **row.model_dump()), loaded)
+    word = clean_word(word)
+    # a vocabulary word of a loaded model with a neighbour table is a row read: answered on the event loop;
+    # everything else (a search, loading a model, an unknown word's suggestions) runs in a worker thread
+    loaded = store.peek(model, "embeddings")
+    if loaded is not None:
+        hits = loaded.model.table_neighbors([word], k)
+        if hits is not None:
+            (row,) = _rows(loaded, [word], hits)
+            return reply(NeighborsResponse(model=model_info(loaded), **row.model_dump()), loaded)
+    return await run_in_threadpool(_single, store, word, k, model)
 
 
 @router.post("/neighbors", response_model=BatchNeighborsResponse, responses=ERROR_RESPONSES)
