@@ -107,11 +107,24 @@ def run_palavra(
         writer.writerow(["text", "label"])
         writer.writerows(zip(xtr, ytr, strict=True))
     registry = Registry(workdir / f"home-{seed}")
-    training: dict[str, Any] = {**(overrides or {}), "seed": seed}
+    training: dict[str, Any] = {"seed": seed}
+    model: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if key.startswith("features."):
+            model.setdefault("features", {})[key.removeprefix("features.")] = value
+        elif key.startswith("model."):
+            model[key.removeprefix("model.")] = value
+        else:
+            training[key.removeprefix("training.")] = value
     if threads:
         training["threads"] = threads
     run = ClassifierRun(
-        name="bench", train=str(path), text_column="text", label_column="label", training=training
+        name="bench",
+        train=str(path),
+        text_column="text",
+        label_column="label",
+        training=training,
+        model=model,
     )
     started, cpu = time.perf_counter(), time.process_time()
     version = train_classifier(run, registry=registry)
@@ -246,7 +259,7 @@ def main() -> None:
         default=1,
         help="Runs of palavra: the default seed 7, then seeds 1, 2, ...",
     )
-    parser.add_argument("--fasttext-seeds", type=int, default=3)
+    parser.add_argument("--fasttext-seeds", type=int, default=3, help="0 leaves fastText out.")
     parser.add_argument("--fasttext-threads", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for palavra (default: 1).")
     parser.add_argument("--out", type=Path, default=None, help="Also write the figures as JSON here.")
@@ -255,7 +268,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=JSON",
-        help="Override a [training] key of palavra's run (not the default config any more), e.g. refit_networks=2.",
+        help="Override a key of palavra's run (not the default config any more): [training] keys as they are "
+        "(patience=3), [model] keys as model.KEY (model.hidden=[128]), feature keys as features.KEY.",
     )
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -278,7 +292,7 @@ def main() -> None:
             for label, params in (
                 ("fastText (defaults)", {}),
                 ("fastText (wordNgrams=2)", {"wordNgrams": 2}),
-            ):
+            )[: 2 if args.fasttext_seeds > 0 else 0]:
                 rows[label] = run_fasttext(
                     split,
                     seeds=args.fasttext_seeds,

@@ -142,6 +142,23 @@ class FeatureSpace:
             names = [tokens[i] for i in fresh]
             table.add(names, self.rows_for(names, [keys[i] for i in fresh]), [stable_hash(t) for t in names])
 
+    def warm(self, tokens: Sequence[str] | None = None) -> int:
+        """Put ``tokens`` (default: the vocabulary) into the token table now; returns how many were new.
+
+        A loaded model starts with an empty table, so its first requests pay for hashing every word's character
+        n-grams; serving warms the vocabulary at load instead, and later texts only hash words never seen in
+        training.
+        """
+        words = self.words if tokens is None else list(tokens)
+        with self._lock:
+            table = self._table
+            fresh = [t for t in dict.fromkeys(words) if t not in table.index][
+                : max(0, table.limit - table.size)
+            ]
+            if fresh:
+                table.add(fresh, self.rows_for(fresh), [stable_hash(t) for t in fresh])
+        return len(fresh)
+
     # -- the token table -------------------------------------------------------------------------------------
     def _table_for(self, *, tokens: Iterable[str] = (), raws: Iterable[str] = ()) -> TokenTable:
         """A table holding every given token and whitespace-free chunk (learning missing ones under the lock)."""

@@ -166,7 +166,7 @@ def build_model(shape: dict[str, Any]) -> BagOfFeaturesMLP:
     )
 
 
-def load_classifier(artifact: Artifact, *, engine: Engine = "torch") -> TextClassifier:
+def load_classifier(artifact: Artifact, *, engine: Engine = "torch", warm: bool = False) -> TextClassifier:
     """The classifier stored in a (verified) registry artifact of kind ``classifier``.
 
     Args:
@@ -174,6 +174,8 @@ def load_classifier(artifact: Artifact, *, engine: Engine = "torch") -> TextClas
         engine: ``torch`` (the default: the trained networks, fastest on batches) or ``numpy`` (no torch import,
             weights memory-mapped and shared between processes, faster on single texts, about half the batch
             throughput). Both give the same probabilities to float32 rounding.
+        warm: hash the vocabulary's character n-grams now (:meth:`FeatureSpace.warm`): about a second at load
+            for a vocabulary of tens of thousands of words, so that a server's first requests do not pay it.
 
     Raises:
         InvalidInput: the artifact is not a classifier.
@@ -216,6 +218,8 @@ def load_classifier(artifact: Artifact, *, engine: Engine = "torch") -> TextClas
                 )
             )
     biases = artifact.read_json("decision.json").get("biases")
+    if warm:
+        space.warm()
     return TextClassifier(
         space,
         members,

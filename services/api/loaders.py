@@ -31,7 +31,7 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
             raise NotReady(f"this build cannot serve classifier models ({exc})", model=mv.ref) from exc
         limit_compute_threads(settings.compute_threads)  # torch is loaded now: cap its threads too
         return load_classifier(
-            registry.open(mv.ref, kind=CLASSIFIER_KINDS), engine=settings.classifier_engine
+            registry.open(mv.ref, kind=CLASSIFIER_KINDS), engine=settings.classifier_engine, warm=True
         )
 
     out: dict[str, Loader] = dict.fromkeys(EMBEDDING_KINDS, embeddings)

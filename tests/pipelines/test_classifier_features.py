@@ -122,3 +122,27 @@ def test_features_bigrams_are_per_text() -> None:
     assert space.word_ngram_keys.size == 2  # "a b" and "c d", never "b c" across texts
     bags = space.encode(["a b", "b c"])
     assert bags.lengths.tolist() == [3, 2]  # a, b, "a b" | b, c
+
+
+def test_features_warm_vocabulary_gives_the_same_bags() -> None:
+    from pipelines.classifier.features import FeatureSpace
+
+    fitted, _ = fit_feature_space(TEXTS, FeatureConfig(ngram_min_count=1), classifier_normalize_default())
+
+    def fresh() -> FeatureSpace:
+        return FeatureSpace(
+            fitted.config,
+            fitted.normalize_config,
+            words=fitted.words,
+            char_keys=fitted.char_keys,
+            word_ngram_keys=fitted.word_ngram_keys,
+            idf=fitted.idf,
+        )
+
+    cold, warmed = fresh(), fresh()
+    assert warmed.warm() == len(fitted.words)
+    assert warmed.warm() == 0  # already there
+    texts = [*TEXTS, "produtos pessimos chegaram", "zzz"]
+    a, b = cold.encode(texts), warmed.encode(texts)
+    for field in ("ids", "lengths", "weights", "unit_lengths", "unit_counts"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
