@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -141,8 +142,21 @@ def test_api_neighbors_from_the_table_match_exact_search_and_subwords_still_work
         oov = client.get("/v1/neighbors", params={"word": "reizinho", "k": 3, "model": "ft"}).json()
         assert oov["in_vocabulary"] is False
         assert len(oov["neighbors"]) == 3
+        # the event-loop path resolves versions and aliases as the threaded one does (bare name: production)
+        register(registry, "ft", kind="fasttext", seed=3)
+        registry.set_alias("ft", "production", 1)
+        deadline = time.monotonic() + 10  # workers see moved aliases within PALAVRA_MODEL_REFRESH_S
+        while time.monotonic() < deadline:
+            latest = client.get("/v1/neighbors", params={"word": "rei", "k": 2, "model": "ft@latest"})
+            if latest.json()["model"]["version"] == 2:
+                break
+            time.sleep(0.05)
+        for ref, version in (("ft@1", 1), ("ft@production", 1), ("ft@2", 2), ("ft@latest", 2), ("ft", 1)):
+            r = client.get("/v1/neighbors", params={"word": "rei", "k": 2, "model": ref})
+            assert r.status_code == 200, (ref, r.text)
+            assert r.json()["model"]["version"] == version, ref
         batch = client.post(
-            "/v1/neighbors", json={"words": ["rei", "reizinho"], "k": 3, "model": "ft"}
+            "/v1/neighbors", json={"words": ["rei", "reizinho"], "k": 3, "model": "ft@1"}
         ).json()
         assert [n["word"] for n in batch["results"][0]["neighbors"]] == [w for w, _ in expected[:3]]
         assert batch["results"][1]["neighbors"] == oov["neighbors"]
