@@ -139,35 +139,41 @@ def palavra_runs(
     home: Path,
     token_file: Path,
     overrides: dict[str, Any],
-    fit_only: bool,
+    runs: list[str],
 ) -> list[tuple[str, WordVectors, dict[str, Any]]]:
-    """gensim alone on the token file with palavra's default config, then the pipeline cold and cached.
+    """palavra's config trained by gensim alone on the token file ("alone"), then the pipeline from raw text
+    with an empty cache ("cold") and again with the prepared corpus cached ("cached").
 
-    ``overrides`` replaces default training settings (a trial of another configuration); ``fit_only`` stops
-    after gensim alone (no end-to-end runs).
+    ``overrides`` replaces default training settings (a trial of another configuration); ``runs`` picks which of
+    the three to do. The ratios to gensim alone need "alone" in the same run.
     """
     config = Word2VecConfig(**overrides)
     label = "palavra default" if not overrides else "palavra trial " + json.dumps(overrides, sort_keys=True)
     rows: list[tuple[str, WordVectors, dict[str, Any]]] = []
-    stamp(f"{label}, gensim alone on the token file")
-    cpu_started = cpu_seconds()
-    trained = fit(token_file, config)
-    alone, alone_cpu = trained.seconds + trained.vocab_seconds, cpu_seconds() - cpu_started
-    rows.append(
-        (
-            f"{label}, gensim alone",
-            trained.vectors,
-            {"seconds": alone, "cpu_seconds": alone_cpu, "words_per_s": trained.words_per_second},
+    alone = alone_cpu = None
+    if "alone" in runs:
+        stamp(f"{label}, gensim alone on the token file")
+        cpu_started = cpu_seconds()
+        trained = fit(token_file, config)
+        alone, alone_cpu = trained.seconds + trained.vocab_seconds, cpu_seconds() - cpu_started
+        rows.append(
+            (
+                f"{label}, gensim alone",
+                trained.vectors,
+                {"seconds": alone, "cpu_seconds": alone_cpu, "words_per_s": trained.words_per_second},
+            )
         )
-    )
-    if fit_only:
-        return rows
     registry = Registry(home)
     cache = home / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     run = Word2VecRun(name="bench", corpus=[corpus], evaluate=False, train=config)
-    for label in ("palavra end-to-end (cold)", "palavra end-to-end (cached corpus)"):
-        stamp(label)
+    for key, name in (
+        ("cold", f"{label} end-to-end (cold)"),
+        ("cached", f"{label} end-to-end (cached corpus)"),
+    ):
+        if key not in runs:
+            continue
+        stamp(name)
         started, cpu_started = time.perf_counter(), cpu_seconds()
         mv = train_word2vec(run, registry=registry, catalog=catalog, cache_dir=cache)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
@@ -175,13 +181,14 @@ def palavra_runs(
         info = {
             "seconds": seconds,
             "words_per_s": mv.metadata["training"]["words_per_second"],
-            "ratio_to_gensim_alone": seconds / alone,
             "cpu_seconds": cpu,
-            "cpu_ratio_to_gensim_alone": cpu / alone_cpu,
             "prepare_seconds": mv.metadata["corpus"]["prepare_seconds"],
             "cache_hit": mv.metadata["corpus"]["cache_hit"],
         }
-        rows.append((label, vectors, info))
+        if alone is not None and alone_cpu is not None:
+            info["ratio_to_gensim_alone"] = seconds / alone
+            info["cpu_ratio_to_gensim_alone"] = cpu / alone_cpu
+        rows.append((name, vectors, info))
     return rows
 
 
@@ -220,7 +227,12 @@ def main() -> None:
         help="override a palavra training setting for a trial, e.g. --set vector_size=200 (repeatable)",
     )
     parser.add_argument(
-        "--fit-only", action="store_true", help="palavra: gensim alone only, no end-to-end runs"
+        "--fit-only", action="store_true", help="palavra: gensim alone only (same as --palavra-runs alone)"
+    )
+    parser.add_argument(
+        "--palavra-runs",
+        default="alone,cold,cached",
+        help="palavra runs to do: alone (gensim on the token file), cold (raw text, empty cache), cached",
     )
     args = parser.parse_args()
     overrides: dict[str, Any] = {}
@@ -257,7 +269,12 @@ def main() -> None:
         )
     if not args.skip_palavra:
         for name, vectors, info in palavra_runs(
-            args.corpus, catalog, home, token_file, overrides, args.fit_only
+            args.corpus,
+            catalog,
+            home,
+            token_file,
+            overrides,
+            ["alone"] if args.fit_only else args.palavra_runs.split(","),
         ):
             record(name, vectors, info)
     if not args.skip_fasttext:
