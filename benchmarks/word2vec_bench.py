@@ -50,6 +50,7 @@ from pipelines.normalize import NormalizeConfig, Normalizer
 from pipelines.preprocess import prepare_corpus
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
 from pipelines.word2vec.convert import from_keyed_vectors
+from pipelines.word2vec.postprocess import all_but_the_top
 from pipelines.word2vec.train import fit, train_word2vec
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -230,6 +231,12 @@ def main() -> None:
         "--fit-only", action="store_true", help="palavra: gensim alone only (same as --palavra-runs alone)"
     )
     parser.add_argument(
+        "--abtt",
+        default="",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        help="also score every model post-processed by all-but-the-top with these component counts (e.g. 1,3)",
+    )
+    parser.add_argument(
         "--palavra-runs",
         default="alone,cold,cached",
         help="palavra runs to do: alone (gensim on the token file), cold (raw text, empty cache), cached",
@@ -256,6 +263,17 @@ def main() -> None:
         results.append({"name": name, **info, "vocabulary": len(vectors), "scores": evaluator.score(vectors)})
         stamp(f"{name}: {json.dumps(results[-1], default=float)}")
         (OUT / f"{args.tag}.json").write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
+        for components in args.abtt:  # the same vectors post-processed: costs an evaluation, not a training
+            processed, _ = all_but_the_top(vectors, components)
+            results.append(
+                {
+                    "name": f"{name} + abtt {components}",
+                    **info,
+                    "vocabulary": len(processed),
+                    "scores": evaluator.score(processed),
+                }
+            )
+            stamp(f"{results[-1]['name']}: {json.dumps(results[-1]['scores'], default=float)}")
 
     token_file, n = prepared.path, prepared.n_tokens
     if not args.skip_gensim:
