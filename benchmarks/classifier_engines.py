@@ -1,4 +1,4 @@
-"""The two classifier engines side by side: torch (default) and numpy (``PALAVRA_CLASSIFIER_ENGINE=numpy``).
+"""The two classifier engines side by side: numpy (serving's default) and torch (``PALAVRA_CLASSIFIER_ENGINE=torch``).
 
     PALAVRA_HOME=... .venv/bin/python benchmarks/classifier_engines.py --model told-default [--texts FILE.csv]
 

@@ -24,7 +24,7 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
 
     def classifier(registry: Registry, mv: ModelVersion) -> Any:
         # imported on first use: torch costs every worker ~140 MB, which embedding-only servers need not pay
-        # (nor servers with PALAVRA_CLASSIFIER_ENGINE=numpy)
+        # (nor servers on the default PALAVRA_CLASSIFIER_ENGINE=numpy)
         try:
             from pipelines.classifier.predictor import load_classifier
         except ImportError as exc:

@@ -98,3 +98,43 @@ def test_api_classify_real_classifier_with_either_engine(
     body = r.json()
     assert body["model"] == {"name": "sentimento", "version": 1, "kind": "classifier"}
     assert [p["label"] for p in body["results"]] == ["pos", "neg"]
+
+
+def test_api_default_engine_serves_classifiers_without_importing_torch(
+    settings: Settings, registry: Registry, reviews_csv: dict[str, Any]
+) -> None:
+    """A serving worker on the default engine never loads torch (~140 MB of private memory per worker)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pipelines.classifier.train import train_classifier
+
+    train_classifier(review_run(reviews_csv), registry=registry)
+    assert Settings.model_fields["classifier_engine"].default == "numpy"
+    script = (
+        "import sys, json\n"
+        "from fastapi.testclient import TestClient\n"
+        "from services.api.app import create_app\n"
+        "from services.settings import Settings\n"
+        f"settings = Settings(home={str(settings.home)!r}, local_workers=0)\n"
+        "with TestClient(create_app(settings)) as client:\n"
+        "    r = client.post('/v1/classify', json={'texts': ['Adorei, produto excelente']})\n"
+        "print(json.dumps({'status': r.status_code, 'label': r.json()['results'][0]['label'],\n"
+        "                  'torch': 'torch' in sys.modules}))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PALAVRA_")}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"status": 200, "label": "pos", "torch": False}
