@@ -277,7 +277,12 @@ def attach_index(
     if artifact.exists(ANN_FILE) and info:
         path = artifact.file(ANN_FILE)
         info = {**info, "source": "artifact"}
-        if info.get("table") and artifact.exists(TABLE_IDS) and artifact.exists(TABLE_SCORES):
+        if (
+            cfg.table_width > 0
+            and info.get("table")
+            and artifact.exists(TABLE_IDS)
+            and artifact.exists(TABLE_SCORES)
+        ):
             table = NeighborTable.read(
                 artifact.file(TABLE_IDS), artifact.file(TABLE_SCORES), rows=len(vectors)
             )

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
-from models.ann import attach_index
+from models.ann import AnnConfig, attach_index
 from models.errors import InvalidConfig, InvalidInput, UnknownWord
 from models.registry import Artifact
 from models.vectors import FloatMatrix, Neighbor, WordVectors
@@ -188,6 +188,7 @@ def load_embeddings(
     *,
     ann_min_vocab: int | None = None,
     cache_dir: Path | None = None,
+    ann_config: AnnConfig | None = None,
 ) -> Embeddings:
     """Serving-time embeddings from a verified artifact: memory-mapped matrices, the model's normaliser, phrases.
 
@@ -196,6 +197,7 @@ def load_embeddings(
         ann_min_vocab: vocabularies at least this large are searched through an approximate index
             (``None``: always exact).
         cache_dir: where an index built at load time is kept (artifacts registered without ``ann.faiss``).
+        ann_config: index and neighbour-table parameters (default :class:`AnnConfig`).
     """
     vectors = WordVectors.load(artifact)
     ann = None
@@ -205,6 +207,7 @@ def load_embeddings(
             artifact,
             min_vocab=ann_min_vocab,
             cache_dir=cache_dir or artifact.path.parent.parent.parent / "cache",
+            config=ann_config,
         )
     phrases, delimiter = _phrases(artifact)
     return Embeddings(vectors, _normalizer(artifact), phrase_delimiter=delimiter, phrases=phrases, ann=ann)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.ann import index_hook
+from models.ann import AnnConfig, index_hook
 from models.registry import Registry
 from pipelines.datasets import DataCatalog
 from services.settings import Settings
@@ -13,8 +13,13 @@ def open_registry(settings: Settings) -> Registry:
     settings.home.mkdir(parents=True, exist_ok=True)
     registry = Registry(settings.home, settings.effective_database_url)
     # word-vector artifacts this large get their approximate-search index built in at registration
-    registry.commit_hooks.append(index_hook(min_vocab=settings.ann_min_vocab))
+    registry.commit_hooks.append(index_hook(min_vocab=settings.ann_min_vocab, config=ann_config(settings)))
     return registry
+
+
+def ann_config(settings: Settings) -> AnnConfig:
+    """The approximate-index parameters ``settings`` ask for (the neighbour table's width)."""
+    return AnnConfig(table_width=settings.neighbor_table_width)
 
 
 def open_catalog(settings: Settings) -> DataCatalog:

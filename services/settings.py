@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Vocabularies this large are searched through an ANN index (see models/ann.py).",
     )
+    neighbor_table_width: int = Field(
+        default=50,
+        ge=0,
+        le=1000,
+        description="Neighbours precomputed per word beside the ANN index (models/neighbor_table.py); 0 = none.",
+    )
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
     classifier_engine: Literal["torch", "numpy"] = Field(

@@ -9,6 +9,7 @@ from models.registry import ModelVersion, Registry
 from pipelines.embedding_model import load_embeddings
 from services.api.compute import limit_compute_threads
 from services.api.model_store import CLASSIFIER_KINDS, EMBEDDING_KINDS, Loader
+from services.context import ann_config
 from services.settings import Settings
 
 
@@ -17,7 +18,12 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
 
     def embeddings(registry: Registry, mv: ModelVersion) -> Any:
         artifact = registry.open(mv.ref, kind=EMBEDDING_KINDS)
-        emb = load_embeddings(artifact, ann_min_vocab=settings.ann_min_vocab, cache_dir=settings.cache_dir)
+        emb = load_embeddings(
+            artifact,
+            ann_min_vocab=settings.ann_min_vocab,
+            cache_dir=settings.cache_dir,
+            ann_config=ann_config(settings),
+        )
         if emb.ann is not None and mv.metadata.get("ann") is None:
             registry.annotate(mv.ref, {"ann": emb.ann})  # recall of an index built at load time
         return emb

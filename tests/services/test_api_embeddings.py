@@ -160,3 +160,14 @@ def test_api_neighbors_from_the_table_match_exact_search_and_subwords_still_work
         ).json()
         assert [n["word"] for n in batch["results"][0]["neighbors"]] == [w for w, _ in expected[:3]]
         assert batch["results"][1]["neighbors"] == oov["neighbors"]
+
+
+def test_api_neighbor_table_can_be_turned_off(settings: Settings, registry: Registry) -> None:
+    register(registry, "ft", kind="fasttext", seed=2)
+    with serving(api_settings(settings, ann_min_vocab=5, neighbor_table_width=0)) as client:
+        ann = client.get("/v1/models/ft").json()["versions"][0]["metadata"]["ann"]
+        assert "table" not in ann
+        served = client.get("/v1/neighbors", params={"word": "rei", "k": 3, "model": "ft"})
+        assert served.status_code == 200
+        assert len(served.json()["neighbors"]) == 3
+    assert not list((settings.cache_dir / "ann").glob("*.ids.npy"))
