@@ -383,7 +383,8 @@ def main() -> None:
     if args.classifier:
         from pipelines.classifier.predictor import load_classifier
 
-        clf = load_classifier(registry.open(args.classifier))
+        # the engine the server will use (PALAVRA_CLASSIFIER_ENGINE), loaded as the server loads it
+        clf = load_classifier(registry.open(args.classifier), engine=settings.classifier_engine, warm=True)
         texts = told_texts()
     words = frequent_words(emb)
     scenarios = write_inputs(args.work, words, texts)
