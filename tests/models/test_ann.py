@@ -6,20 +6,13 @@ import pytest
 from models.ann import ANN_FILE, AnnConfig, HnswIndex, attach_index, exact_top_k, index_hook, recall_at_k
 from models.errors import IntegrityError
 from models.registry import Registry
-from models.vectors import WordVectors, unit_rows
-
-
-def _clustered(n: int, d: int, *, seed: int = 0) -> np.ndarray:
-    """Points around a few hundred centres: structured like embeddings, unlike uniform noise."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(max(4, n // 50), d)).astype(np.float32)
-    x = centres[rng.integers(0, centres.shape[0], size=n)] + 0.35 * rng.normal(size=(n, d)).astype(np.float32)
-    return unit_rows(x)
+from models.vectors import WordVectors
+from tests.models.helpers import clustered
 
 
 @pytest.fixture(scope="module")
 def unit() -> np.ndarray:
-    return _clustered(3000, 24)
+    return clustered(3000, 24)
 
 
 def test_ann_search_agrees_with_exact_search(unit: np.ndarray) -> None:

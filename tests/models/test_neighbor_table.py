@@ -8,19 +8,13 @@ from models.ann import AnnConfig, HnswIndex, attach_index, exact_top_k, index_ho
 from models.errors import IntegrityError
 from models.neighbor_table import TABLE_IDS, TABLE_SCORES, NeighborTable, build_table
 from models.registry import Registry
-from models.vectors import WordVectors, unit_rows
-
-
-def _clustered(n: int, d: int, *, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(max(4, n // 50), d)).astype(np.float32)
-    x = centres[rng.integers(0, centres.shape[0], size=n)] + 0.35 * rng.normal(size=(n, d)).astype(np.float32)
-    return unit_rows(x)
+from models.vectors import WordVectors
+from tests.models.helpers import clustered
 
 
 @pytest.fixture(scope="module")
 def unit() -> np.ndarray:
-    return _clustered(2500, 16)
+    return clustered(2500, 16)
 
 
 def _exact_without_self(unit: np.ndarray, width: int) -> np.ndarray:
@@ -47,7 +41,7 @@ def test_exact_table_is_every_rows_exact_top_k_without_itself(unit: np.ndarray) 
 
 def test_table_drops_the_word_itself_even_behind_identical_rows() -> None:
     # rows 0, 1 and 2 are the same vector: each must list the other two, never itself
-    base = _clustered(50, 8, seed=3)
+    base = clustered(50, 8, seed=3)
     base[1] = base[0]
     base[2] = base[0]
     table, _ = build_table(base, 4)
@@ -57,11 +51,11 @@ def test_table_drops_the_word_itself_even_behind_identical_rows() -> None:
 
 
 def test_table_width_is_capped_by_the_vocabulary() -> None:
-    table, info = build_table(_clustered(6, 4), 50)
+    table, info = build_table(clustered(6, 4), 50)
     assert table.width == 5
     assert info["width"] == 5
     with pytest.raises(ValueError, match="at least 2 rows"):
-        build_table(_clustered(1, 4), 5)
+        build_table(clustered(1, 4), 5)
 
 
 def test_large_vocabularies_fill_the_table_from_the_index(unit: np.ndarray, monkeypatch) -> None:
