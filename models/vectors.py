@@ -210,16 +210,13 @@ class WordVectors:
 
         It answers when every word is in the vocabulary and ``k`` fits the table's width.
         """
-        table = self.neighbor_table
-        if table is None or k > table.width or k <= 0:
+        if self.neighbor_table is None or k <= 0:
             return None
         rows = [self.index.get(w) for w in words]
         if any(r is None for r in rows):
             return None
-        found = table.lookup([r for r in rows if r is not None], k)
-        if found is None:
-            return None
-        return [[(self.words[i], s) for i, s in row] for row in found]
+        found = self.neighbor_table.lookup([r for r in rows if r is not None], k)  # None when k is too wide
+        return None if found is None else [[(self.words[i], s) for i, s in row] for row in found]
 
     def neighbors(self, words: Sequence[str], k: int = 10) -> list[list[Neighbor]]:
         """Nearest words to each of ``words`` by cosine, the word itself excluded."""

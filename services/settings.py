@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.neighbor_table import DEFAULT_WIDTH
+
 
 class Settings(BaseSettings):
     """Runtime configuration; every field is ``PALAVRA_<FIELD>`` in the environment."""
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
         description="Vocabularies this large are searched through an ANN index (see models/ann.py).",
     )
     neighbor_table_width: int = Field(
-        default=50,
+        default=DEFAULT_WIDTH,
         ge=0,
         le=1000,
         description="Neighbours precomputed per word beside the ANN index (models/neighbor_table.py); 0 = none.",

@@ -235,24 +235,26 @@ class ModelStore:
         return item
 
     # -- resolving requests ------------------------------------------------------------------------------------
-    def _key_for(self, ref: str | None, group: str) -> Key:
+    def _snapshot_key(self, ref: str | None, group: str) -> Key | None:
+        """The version ``ref`` names according to the current snapshot alone (None: the snapshot does not know)."""
         snap = self.snapshot
         if ref is None:
-            key = snap.defaults.get(group)
-            if key is None:
-                kinds = " or ".join(GROUPS[group])
-                raise ModelNotFound(f"no {kinds} model is registered yet; train one first (`palavra train`)")
-            return key
+            return snap.defaults.get(group)
         name, selector = parse_ref(ref)
         if selector is not None and selector.isdigit():
             return (name, int(selector))
         if selector is None:
-            found = snap.bare(name)
-        else:
-            version = snap.aliases.get((name, selector))
-            found = (name, version) if version is not None else None
+            return snap.bare(name)
+        version = snap.aliases.get((name, selector))
+        return (name, version) if version is not None else None
+
+    def _key_for(self, ref: str | None, group: str) -> Key:
+        found = self._snapshot_key(ref, group)
         if found is not None:
             return found
+        if ref is None:
+            kinds = " or ".join(GROUPS[group])
+            raise ModelNotFound(f"no {kinds} model is registered yet; train one first (`palavra train`)")
         mv = self.registry.get(ref)  # registered since the last poll, or not at all (ModelNotFound)
         return (mv.name, mv.version)
 
@@ -292,21 +294,10 @@ class ModelStore:
         """
         if not self.started:
             return None
-        snap = self.snapshot
-        if ref is None:
-            key = snap.defaults.get(group)
-        else:
-            try:
-                name, selector = parse_ref(ref)
-            except PalavraError:
-                return None
-            if selector is not None and selector.isdigit():
-                key = (name, int(selector))
-            elif selector is None:
-                key = snap.bare(name)
-            else:
-                version = snap.aliases.get((name, selector))
-                key = (name, version) if version is not None else None
+        try:
+            key = self._snapshot_key(ref, group)
+        except PalavraError:  # a malformed ref: get() reports it
+            return None
         item = self._loaded.get(key) if key is not None else None
         if item is None or item.version.kind not in GROUPS[group]:
             return None
