@@ -156,6 +156,9 @@ class Normalizer:
 
     def _normalize_chunk(self, raws: Sequence[RawToken]) -> tuple[str, ...]:
         """Normalised tokens of one chunk, with ``_EOS`` after a sentence end (and its closing quotes)."""
+        if len(raws) == 1 and raws[0].kind == "word":  # the common chunk: one word, no sentence end
+            tok = self._token(raws[0])
+            return () if tok is None else (tok,)
         out: list[str] = []
         pending_end = False
         for raw in raws:
@@ -187,6 +190,17 @@ class Normalizer:
             toks = self._normalize_chunk(raws)
             marked[chunk] = toks
             flat[chunk] = tuple(t for t in toks if t != _EOS) if _EOS in toks else toks
+
+    def normalize_chunks(self, chunks: Sequence[str]) -> list[tuple[str, ...]]:
+        """The normalised tokens of each whitespace-free chunk (no sentence marks), computed without caching.
+
+        For callers that remember chunks themselves (a classifier's token table), so nothing is held twice.
+        """
+        out = []
+        for raws in self.tokenizer.tokenize_chunks(list(chunks)):
+            toks = self._normalize_chunk(raws)
+            out.append(tuple(t for t in toks if t != _EOS) if _EOS in toks else toks)
+        return out
 
     def _assemble(self, chunks: list[str], cache: dict[str, tuple[str, ...]]) -> list[str]:
         out: list[str] = []

@@ -34,6 +34,18 @@ def char_ngrams(word: str, lo: int, hi: int) -> list[str]:
     return [padded[i : i + n] for n in range(lo, hi + 1) for i in range(len(padded) - n + 1)]
 
 
+def char_keys(word: str, lo: int, hi: int) -> list[int]:
+    """The distinct, sorted :func:`stable_hash` keys of ``word``'s :func:`char_ngrams` (none for placeholders)."""
+    if is_placeholder(word):
+        return []
+    padded = f"<{word[:MAX_WORD_CHARS]}>"
+    crc = zlib.crc32
+    if padded.isascii():  # one encoding; a byte slice is then the same n-gram as a character slice
+        data = padded.encode("ascii")
+        return sorted({crc(data[i : i + n]) for n in range(lo, hi + 1) for i in range(len(data) - n + 1)})
+    return sorted({crc(g.encode("utf-8")) for g in char_ngrams(word, lo, hi)})
+
+
 def ngram_keys(hashes: KeyArray, starts: IdArray, n: int) -> tuple[KeyArray, IdArray]:
     """Keys of the word n-grams inside each text (never across texts) and the text each belongs to.
 

@@ -30,6 +30,7 @@ from pipelines.classifier.bags import (
     Bags,
     IdArray,
     KeyArray,
+    char_keys,
     char_ngrams,
     interleave,
     is_placeholder,
@@ -92,47 +93,44 @@ class FeatureSpace:
         return self.token_lists([text])[0]
 
     def char_keys_of(self, tokens: Sequence[str]) -> list[list[int]]:
-        """The distinct character n-gram keys of each token (none for placeholders such as ``<url>``)."""
+        """The distinct character n-gram keys of each token, sorted (none for placeholders such as ``<url>``)."""
         cfg = self.config
         if not cfg.uses_chars:
             return [[] for _ in tokens]
-        lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
-        return [
-            [] if is_placeholder(t) else sorted({stable_hash(g) for g in char_ngrams(t, lo, hi)})
-            for t in tokens
-        ]
+        return [char_keys(t, cfg.char_ngram_min, cfg.char_ngram_max) for t in tokens]
 
     def rows_for(self, tokens: Sequence[str], keys: Sequence[Sequence[int]] | None = None) -> list[IdArray]:
         """The rows of each normalised token: its word row (if any), then its kept character n-gram rows.
 
         ``keys`` are the tokens' :meth:`char_keys_of`, when the caller has them already.
         """
-        cfg = self.config
-        keys_per_token: Sequence[Sequence[int]] = [[] for _ in tokens]
-        if keys is not None:
-            keys_per_token = keys
-        elif cfg.uses_chars and self.char_keys.size:
-            lo, hi = cfg.char_ngram_min, cfg.char_ngram_max
-            keys_per_token = [
-                [] if is_placeholder(t) else sorted({stable_hash(g) for g in char_ngrams(t, lo, hi)})
-                for t in tokens
-            ]
-        sizes = np.fromiter((len(k) for k in keys_per_token), dtype=np.int64, count=len(tokens))
-        flat = np.fromiter(
-            itertools.chain.from_iterable(keys_per_token), dtype=np.uint64, count=int(sizes.sum())
-        )
-        rows = np.full(flat.shape[0], -1, dtype=np.int64)
-        if flat.size:
+        flat, lengths = self._rows_flat(tokens, keys)
+        return np.split(flat, np.cumsum(lengths)[:-1]) if len(tokens) else []
+
+    def _rows_flat(
+        self, tokens: Sequence[str], keys: Sequence[Sequence[int]] | None = None
+    ) -> tuple[IdArray, IdArray]:
+        """:meth:`rows_for` laid end to end, with each token's row count (no per-token arrays)."""
+        n = len(tokens)
+        if keys is None:
+            keys = self.char_keys_of(tokens) if self.char_keys.size else [[] for _ in tokens]
+        sizes = np.fromiter(map(len, keys), dtype=np.int64, count=n)
+        flat = np.fromiter(itertools.chain.from_iterable(keys), dtype=np.uint64, count=int(sizes.sum()))
+        chars = np.full(flat.shape[0], -1, dtype=np.int64)
+        if flat.size and self.char_keys.size:
             pos = np.searchsorted(self.char_keys, flat)
             pos[pos >= self.char_keys.size] = 0
             hit = self.char_keys[pos] == flat
-            rows[hit] = pos[hit] + self.char_offset
-        out = []
-        for tok, part in zip(tokens, np.split(rows, np.cumsum(sizes)[:-1]), strict=True):
-            chars = part[part >= 0]
-            word = self.word_index.get(tok)
-            out.append(np.concatenate(([word], chars)).astype(np.int64) if word is not None else chars)
-        return out
+            chars[hit] = pos[hit] + self.char_offset
+        get = self.word_index.get
+        words = np.fromiter((get(t, -1) for t in tokens), dtype=np.int64, count=n)
+        # each token's word row (when it has one), then its character rows, in token order
+        rows = np.concatenate((words, chars))
+        owner = np.concatenate((np.arange(n, dtype=np.int64), np.repeat(np.arange(n, dtype=np.int64), sizes)))
+        order = np.argsort(owner, kind="stable")
+        rows, owner = rows[order], owner[order]
+        kept = rows >= 0
+        return rows[kept], np.bincount(owner[kept], minlength=n).astype(np.int64)
 
     def learn(self, tokens: Sequence[str], keys: Sequence[Sequence[int]]) -> None:
         """Remember ``tokens`` with their known character n-gram keys (saves hashing them twice when fitting)."""
@@ -140,7 +138,9 @@ class FeatureSpace:
             table = self._table
             fresh = [i for i, t in enumerate(tokens) if t not in table.index]
             names = [tokens[i] for i in fresh]
-            table.add(names, self.rows_for(names, [keys[i] for i in fresh]), [stable_hash(t) for t in names])
+            table.add(
+                names, *self._rows_flat(names, [keys[i] for i in fresh]), [stable_hash(t) for t in names]
+            )
 
     def warm(self, tokens: Sequence[str] | None = None) -> int:
         """Put ``tokens`` (default: the vocabulary) into the token table now; returns how many were new.
@@ -156,7 +156,7 @@ class FeatureSpace:
                 : max(0, table.limit - table.size)
             ]
             if fresh:
-                table.add(fresh, self.rows_for(fresh), [stable_hash(t) for t in fresh])
+                table.add(fresh, *self._rows_flat(fresh), [stable_hash(t) for t in fresh])
         return len(fresh)
 
     # -- the token table -------------------------------------------------------------------------------------
@@ -171,11 +171,12 @@ class FeatureSpace:
             if table.full:
                 table = self._table = TokenTable(TABLE_LIMIT)
             fresh_raws = [r for r in raws if r not in table.raw]
-            normal = dict(zip(fresh_raws, self.normalizer.pipe(fresh_raws), strict=True))
+            # the table remembers chunks itself: the normalizer's own chunk cache would hold them twice
+            normal = dict(zip(fresh_raws, self.normalizer.normalize_chunks(fresh_raws), strict=True))
             tokens.update(t for toks in normal.values() for t in toks)
             fresh = [t for t in tokens if t not in table.index]
             if fresh:
-                table.add(fresh, self.rows_for(fresh), [stable_hash(t) for t in fresh])
+                table.add(fresh, *self._rows_flat(fresh), [stable_hash(t) for t in fresh])
             index = table.index
             for raw, toks in normal.items():
                 table.raw[raw] = tuple(index[t] for t in toks)

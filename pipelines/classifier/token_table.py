@@ -47,11 +47,12 @@ class TokenTable:
     def full(self) -> bool:
         return self.size >= self.limit or len(self.raw) >= self.limit
 
-    def add(self, tokens: list[str], rows: list[IdArray], hashes: list[int]) -> None:
-        """Append new tokens (the caller holds the feature space's lock); their ids are published last."""
+    def add(self, tokens: list[str], flat: IdArray, lengths: IdArray, hashes: list[int]) -> None:
+        """Append new tokens, their rows laid end to end in ``flat`` with ``lengths[i]`` rows for token ``i``.
+
+        The caller holds the feature space's lock; the tokens' ids are published last.
+        """
         start, end = self.size, self.size + len(tokens)
-        flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        lengths = np.fromiter((r.shape[0] for r in rows), dtype=np.int64, count=len(rows))
         store = _grown(self.store, self.stored, self.stored + flat.shape[0])
         store[self.stored : self.stored + flat.shape[0]] = flat
         starts = _grown(self.starts, start, end)

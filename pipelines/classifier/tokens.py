@@ -53,6 +53,15 @@ class RegexTokenizer(Tokenizer):
                 out.append(RawToken(token, kind))  # type: ignore[arg-type]
         return out
 
+    def tokenize_chunks(self, chunks: list[str]) -> list[tuple[RawToken, ...]]:
+        """The tokens of each whitespace-free chunk; a chunk of letters only is one word, without the regex."""
+        return [
+            (RawToken(c, "word"),)
+            if c.isalpha() and unicodedata.is_normalized("NFC", c)
+            else tuple(self.tokens(c))
+            for c in chunks
+        ]
+
     def pipe(self, texts: Iterable[str], *, batch_size: int = 1000) -> Iterator[list[RawToken]]:  # noqa: ARG002
         """Tokens of many texts, in order (``batch_size`` is accepted for interface parity)."""
         for text in texts:

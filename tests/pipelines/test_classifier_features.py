@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.classifier.bags import Bags, char_ngrams, stable_hash
+from pipelines.classifier.bags import Bags, char_keys, char_ngrams, stable_hash
 from pipelines.classifier.config import FeatureConfig, classifier_normalize_default
+from pipelines.classifier.features import FeatureSpace
 from pipelines.classifier.tokens import RegexTokenizer
 from pipelines.classifier.vocab import fit_feature_space
 from pipelines.normalize import NormalizeConfig
@@ -116,6 +117,39 @@ def test_features_hashing_is_stable_and_ngrams_are_padded() -> None:
     assert char_ngrams("ab", 2, 3) == ["<a", "ab", "b>", "<ab", "ab>"]
 
 
+@pytest.mark.parametrize("word", ["ab", "chegouuuuu", "direção", "ÅNGSTRÖM", "😂😂", "x" * 60, "<url>"])
+def test_features_char_keys_are_the_sorted_distinct_hashes_of_the_ngrams(word: str) -> None:
+    expected = [] if word == "<url>" else sorted({stable_hash(g) for g in char_ngrams(word, 3, 5)})
+    assert char_keys(word, 3, 5) == expected
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    ["palavra", "Direção", "A\u030a", "\u212bngstrom", "chegouuuu,", "@user", "kkkk😂", "10h30", "d'água"],
+)
+def test_tokens_chunks_cut_as_the_regex_does(chunk: str) -> None:
+    tokenizer = RegexTokenizer()
+    assert tokenizer.tokenize_chunks([chunk]) == [tuple(tokenizer.tokens(chunk))]
+
+
+def test_features_encoding_keeps_chunks_once_and_matches_the_normalizer() -> None:
+    space, _ = fit_feature_space(TEXTS, FeatureConfig(), classifier_normalize_default())
+    texts = ['Nunca mais!!! Péssimo... "sério". 😂 https://x.y/z', "ÓTIMO produto, chegou."]
+    chunks = [c for t in texts for c in t.split()]
+    assert space.normalizer.normalize_chunks(chunks) == [tuple(space.normalizer.tokens(c)) for c in chunks]
+    probe = FeatureSpace(
+        space.config,
+        space.normalize_config,
+        words=space.words,
+        char_keys=space.char_keys,
+        word_ngram_keys=space.word_ngram_keys,
+        idf=space.idf,
+    )
+    probe.encode(texts)
+    assert not probe.normalizer._flat  # the token table is the only memory of these chunks
+    assert set(chunks) <= set(probe._table.raw)
+
+
 def test_features_bigrams_are_per_text() -> None:
     config = FeatureConfig(char_ngram_min=0, ngram_min_count=1)
     space, _ = fit_feature_space(["a b", "c d"], config, classifier_normalize_default())
@@ -125,8 +159,6 @@ def test_features_bigrams_are_per_text() -> None:
 
 
 def test_features_warm_vocabulary_gives_the_same_bags() -> None:
-    from pipelines.classifier.features import FeatureSpace
-
     fitted, _ = fit_feature_space(TEXTS, FeatureConfig(ngram_min_count=1), classifier_normalize_default())
 
     def fresh() -> FeatureSpace:
