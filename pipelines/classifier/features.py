@@ -143,20 +143,19 @@ class FeatureSpace:
             )
 
     def warm(self, tokens: Sequence[str] | None = None) -> int:
-        """Put ``tokens`` (default: the vocabulary) into the token table now; returns how many were new.
+        """Put ``tokens`` (default: the vocabulary) into the token table now; returns how many of them were new.
 
-        A loaded model starts with an empty table, so its first requests pay for hashing every word's character
-        n-grams; serving warms the vocabulary at load instead, and later texts only hash words never seen in
-        training.
+        A loaded model starts with an empty table, so its first requests would pay for hashing every word's
+        character n-grams; serving warms the vocabulary at load instead. Each word is also remembered as a
+        whitespace-free chunk (a text's ``produto`` is the chunk ``produto``), so later texts only tokenise and
+        normalise chunks that are not plain vocabulary words, and only hash words never seen in training.
         """
-        words = self.words if tokens is None else list(tokens)
+        words = list(dict.fromkeys(self.words if tokens is None else tokens))
         with self._lock:
             table = self._table
-            fresh = [t for t in dict.fromkeys(words) if t not in table.index][
-                : max(0, table.limit - table.size)
-            ]
-            if fresh:
-                table.add(fresh, *self._rows_flat(fresh), [stable_hash(t) for t in fresh])
+            fresh = [w for w in words if w not in table.index][: max(0, table.limit - table.size)]
+            room = max(0, table.limit - len(table.raw))
+            self._learn(table, set(fresh), [w for w in words if w not in table.raw][:room])
         return len(fresh)
 
     # -- the token table -------------------------------------------------------------------------------------
@@ -170,17 +169,20 @@ class FeatureSpace:
             table = self._table
             if table.full:
                 table = self._table = TokenTable(TABLE_LIMIT)
-            fresh_raws = [r for r in raws if r not in table.raw]
-            # the table remembers chunks itself: the normalizer's own chunk cache would hold them twice
-            normal = dict(zip(fresh_raws, self.normalizer.normalize_chunks(fresh_raws), strict=True))
-            tokens.update(t for toks in normal.values() for t in toks)
-            fresh = [t for t in tokens if t not in table.index]
-            if fresh:
-                table.add(fresh, *self._rows_flat(fresh), [stable_hash(t) for t in fresh])
-            index = table.index
-            for raw, toks in normal.items():
-                table.raw[raw] = tuple(index[t] for t in toks)
+            self._learn(table, tokens, [r for r in raws if r not in table.raw])
         return table
+
+    def _learn(self, table: TokenTable, tokens: set[str], raws: list[str]) -> None:
+        """Add ``tokens`` and the chunks ``raws`` (with the tokens they normalise to) to ``table``; lock held."""
+        # the table remembers chunks itself: the normalizer's own chunk cache would hold them twice
+        normal = self.normalizer.normalize_chunks(raws)
+        tokens.update(t for toks in normal for t in toks)
+        fresh = [t for t in tokens if t not in table.index]
+        if fresh:
+            table.add(fresh, *self._rows_flat(fresh), [stable_hash(t) for t in fresh])
+        index = table.index
+        for raw, toks in zip(raws, normal, strict=True):
+            table.raw[raw] = tuple(index[t] for t in toks)
 
     # -- bags ------------------------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> Bags:
