@@ -174,7 +174,9 @@ def test_features_warm_vocabulary_gives_the_same_bags() -> None:
     cold, warmed = fresh(), fresh()
     assert warmed.warm() == len(fitted.words)
     assert warmed.warm() == 0  # already there
-    assert set(fitted.words) <= set(warmed._table.raw)  # each word is also a known chunk: no tokenising it again
+    assert set(fitted.words) <= set(
+        warmed._table.raw
+    )  # each word is also a known chunk: no tokenising it again
     texts = [*TEXTS, "produtos pessimos chegaram", "zzz"]
     a, b = cold.encode(texts), warmed.encode(texts)
     for field in ("ids", "lengths", "weights", "unit_lengths", "unit_counts"):
