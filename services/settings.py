@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     )
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
+    memory_trim_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds between returns of a worker's freed heap to the system (services/api/memory.py); 0 = never.",
+    )
     classifier_engine: Literal["torch", "numpy"] = Field(
         default="numpy",
         description="How served classifiers predict: numpy (the default: no torch in the workers, ~250 MB less "

@@ -12,8 +12,9 @@ from services.api.body_limit import BodyLimitMiddleware
 from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
 from services.api.loaders import loaders_for
+from services.api.memory import HeapTrimmer
 from services.api.metrics import Metrics, MetricsMiddleware
-from services.api.model_store import ModelStore
+from services.api.model_store import Loaded, ModelStore
 from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
 from services.api.routes import jobs as job_routes
 from services.context import open_registry
@@ -34,13 +35,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit_compute_threads(settings.compute_threads)
         registry = open_registry(settings)
         store = ModelStore(registry, loaders_for(settings), refresh_s=settings.model_refresh_s)
-        store.on_change = collectors.set_models
+        trimmer = HeapTrimmer(settings.memory_trim_s)
+
+        def changed(loaded: list[Loaded]) -> None:
+            collectors.set_models(loaded)
+            if trimmer.enabled:
+                trimmer.trim_now()  # the replaced models' memory, and the loading temporaries
+
+        store.on_change = changed
         app.state.registry = registry
         app.state.store = store
+        app.state.trimmer = trimmer
         await anyio.to_thread.run_sync(store.start)
+        trimmer.start()
         try:
             yield
         finally:
+            trimmer.stop()
             await anyio.to_thread.run_sync(store.stop)
 
     app = FastAPI(

@@ -1,0 +1,91 @@
+"""Handing a serving worker's freed heap back to the system, so a second worker stays cheap after traffic.
+
+The large matrices are memory-mapped and shared between workers; what a worker holds alone is its heap. Under
+traffic that heap grows even though little stays allocated: glibc's malloc keeps freed memory in its arenas (one
+per thread that allocated, up to eight per core, and the request thread pool has dozens of threads), and after
+the first large numpy temporary is freed it raises the size above which it maps memory directly, so later
+temporaries land in those arenas too. The pages stay resident and private to the worker.
+
+:class:`HeapTrimmer` calls glibc's ``malloc_trim(0)`` (every whole free page of every arena back to the kernel)
+from a daemon thread every ``PALAVRA_MEMORY_TRIM_S`` seconds, and once after models load or swap. On a C library without ``malloc_trim`` (musl, macOS) it does nothing. benchmarks/results/serving.md
+has what it changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+def _malloc_trim() -> Callable[[], int] | None:
+    """glibc's ``malloc_trim(0)`` as a callable (ctypes releases the GIL while it runs), or None elsewhere."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+
+    def call() -> int:
+        return int(trim(0))
+
+    return call
+
+
+class HeapTrimmer:
+    """Trims the heap every ``interval_s`` seconds in a daemon thread (an idle heap trims in well under a millisecond).
+
+    Args:
+        interval_s: seconds between trims; 0 turns the trimmer off.
+        trim: the trimming call (glibc's ``malloc_trim(0)`` by default; None where there is none).
+    """
+
+    def __init__(self, interval_s: float, *, trim: Callable[[], int] | None = None) -> None:
+        self.interval_s = interval_s
+        self._trim = trim if trim is not None else _malloc_trim()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.trims = 0
+        self.seconds = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_s > 0 and self._trim is not None
+
+    def trim_now(self) -> None:
+        """Trim once, now (after models load or swap, when their temporaries have just been freed)."""
+        if self._trim is None:
+            return
+        started = time.perf_counter()
+        self._trim()
+        self.seconds += time.perf_counter() - started
+        self.trims += 1
+
+    def start(self) -> None:
+        if not self.enabled or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="palavra-heap-trim", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.interval_s + 5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.trim_now()
+            except Exception:  # never let the trimmer take the worker down
+                log.exception("malloc_trim failed; heap trimming stops")
+                return
