@@ -4,6 +4,8 @@
     nice .venv/bin/python benchmarks/ann_bench.py --model corpus-w2v --backends faiss,hnswlib
     # a synthetic clustered matrix (1M x 300 is 1.2 GB; the index another ~1.5 GB)
     nice .venv/bin/python benchmarks/ann_bench.py --synthetic 1000000x300
+    # the time to build a model's neighbour table (exact top-50 of every row)
+    .venv/bin/python benchmarks/ann_bench.py --model corpus-w2v --table 50
 
 Queries are vocabulary rows (the row itself excluded, as /v1/neighbors does), searched one per call on one thread
 (how a serving worker runs them), and in batches of 64 (one matrix product / one index call).
@@ -179,6 +181,12 @@ def main() -> None:
     parser.add_argument(
         "--exact-queries", type=int, default=200, help="single exact queries timed (slow on 1M)"
     )
+    parser.add_argument(
+        "--table",
+        type=int,
+        metavar="WIDTH",
+        help="instead: time building the neighbour table of this width (models/neighbor_table.py), exact search",
+    )
     args = parser.parse_args()
     if args.model:
         from services.context import open_registry
@@ -194,6 +202,15 @@ def main() -> None:
         label = f"synthetic clustered ({n:,} x {d})"
     else:
         parser.error("give --model or --synthetic")
+    if args.table:
+        from models.neighbor_table import build_table
+
+        _, info = build_table(unit, args.table)
+        print(
+            f"| matrix | width | method | build s |\n|---|---|---|---|\n| {label} | {args.table} | {info['method']} "
+            f"| {info['build_s']:.1f} |"
+        )
+        return
     print(
         "| matrix | method | ef_search | recall@10 (uniform) | recall@10 (20k most frequent) | build s "
         "| single p50 ms | single p99 ms | batch-64 ms/query | speed-up (p50) |"

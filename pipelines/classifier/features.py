@@ -155,7 +155,7 @@ class FeatureSpace:
             table = self._table
             fresh = [w for w in words if w not in table.index][: max(0, table.limit - table.size)]
             room = max(0, table.limit - len(table.raw))
-            self._learn(table, set(fresh), [w for w in words if w not in table.raw][:room])
+            self._add_chunks(table, set(fresh), [w for w in words if w not in table.raw][:room])
         return len(fresh)
 
     # -- the token table -------------------------------------------------------------------------------------
@@ -169,10 +169,10 @@ class FeatureSpace:
             table = self._table
             if table.full:
                 table = self._table = TokenTable(TABLE_LIMIT)
-            self._learn(table, tokens, [r for r in raws if r not in table.raw])
+            self._add_chunks(table, tokens, [r for r in raws if r not in table.raw])
         return table
 
-    def _learn(self, table: TokenTable, tokens: set[str], raws: list[str]) -> None:
+    def _add_chunks(self, table: TokenTable, tokens: set[str], raws: list[str]) -> None:
         """Add ``tokens`` and the chunks ``raws`` (with the tokens they normalise to) to ``table``; lock held."""
         # the table remembers chunks itself: the normalizer's own chunk cache would hold them twice
         normal = self.normalizer.normalize_chunks(raws)

@@ -77,3 +77,17 @@ def test_api_serve_runs_two_workers_that_answer(settings: Settings, registry: Re
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def test_api_serve_cli_starts_without_training_libraries() -> None:
+    """`palavra serve` (and every command) starts without torch or scikit-learn: a supervisor process holding them
+    would cost ~170 MB of private memory doing nothing, and every command would take seconds to start."""
+    script = (
+        "import sys, json\n"
+        "import services.cli.main\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'sklearn', 'gensim', 'spacy') if m in sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

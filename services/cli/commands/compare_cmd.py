@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from pipelines.classifier.compare import compare_classifiers
 from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS
 from services.cli.app import compare_app
 from services.cli.commands.train_classifier_cmd import merge_run, path_resolver
@@ -65,6 +64,8 @@ def compare_classifier_cli(
         },
     )
     out_dir = out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    from pipelines.classifier.compare import compare_classifiers  # torch: imported by the command that trains
+
     settings = get_settings()
     bars = ProgressBars(disable=quiet)
     try:

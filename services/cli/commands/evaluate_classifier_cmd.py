@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from pipelines.classifier.data import read_labelled
-from pipelines.classifier.evaluate import evaluate_classifier, metrics_table
 from pipelines.classifier.predictor import load_classifier
 from services.cli.app import evaluate_app
 from services.cli.commands.train_classifier_cmd import path_resolver
@@ -23,6 +22,8 @@ def evaluate_classifier_cli(
     table: bool = typer.Option(False, "--table", help="A readable table instead of JSON."),
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, as JSON on stdout."""
+    from pipelines.classifier.evaluate import evaluate_classifier, metrics_table  # scikit-learn: only here
+
     settings = get_settings()
     artifact = open_registry(settings).open(model, kind="classifier")
     data = read_labelled(path_resolver(settings)(test), text_column=text_column, label_column=label_column)

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from models.errors import DatasetError, InvalidConfig
 from models.registry import ModelVersion
 from pipelines.classifier.config import ClassifierRun, load_run_file
-from pipelines.classifier.train import train_classifier
 from pipelines.config_io import validation_message
 from services.cli.app import train_app
 from services.cli.commands.train_word2vec_cmd import ProgressBars
@@ -155,6 +154,8 @@ def train_classifier_cli(
             },
         },
     )
+    from pipelines.classifier.train import train_classifier  # torch and scikit-learn: only when training
+
     settings = get_settings()
     bars = ProgressBars(disable=quiet)
     try:
