@@ -17,7 +17,8 @@ fastText (``fasttext-numpy2``) runs with default settings and with ``wordNgrams=
 with the next one and counted, and the table gives the mean over the seeds that trained.
 
     nice -n 10 .venv/bin/python benchmarks/classifier_bench.py [--datasets told,b2w-recommend,b2w-rating]
-        [--fasttext-seeds 3] [--palavra-seeds 1] [--threads N] [--out results.json]
+        [--fasttext-seeds 3] [--palavra-seeds 1 | --seeds 7,8,9] [--set KEY=JSON ...] [--threads N]
+        [--out results.json]
 
 Prints one markdown table per data set. Timings on a shared machine are noisy: compare the ratios in one run.
 """
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.registry import Registry  # noqa: E402
 from pipelines.classifier.baseline import tfidf_logreg  # noqa: E402
-from pipelines.classifier.config import ClassifierRun  # noqa: E402
+from pipelines.classifier.config import ClassifierRun, classifier_normalize_default  # noqa: E402
 from pipelines.classifier.predictor import load_classifier  # noqa: E402
 from pipelines.classifier.train import torch_threads, train_classifier  # noqa: E402
 
@@ -109,8 +110,11 @@ def run_palavra(
     registry = Registry(workdir / f"home-{seed}")
     training: dict[str, Any] = {"seed": seed}
     model: dict[str, Any] = {}
+    normalize = classifier_normalize_default().model_dump()
     for key, value in (overrides or {}).items():
-        if key.startswith("features."):
+        if key.startswith("normalize."):
+            normalize[key.removeprefix("normalize.")] = value
+        elif key.startswith("features."):
             model.setdefault("features", {})[key.removeprefix("features.")] = value
         elif key.startswith("model."):
             model[key.removeprefix("model.")] = value
@@ -125,6 +129,7 @@ def run_palavra(
         label_column="label",
         training=training,
         model=model,
+        normalize=normalize,
     )
     started, cpu = time.perf_counter(), time.process_time()
     version = train_classifier(run, registry=registry)
@@ -259,6 +264,12 @@ def main() -> None:
         default=1,
         help="Runs of palavra: the default seed 7, then seeds 1, 2, ...",
     )
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=None,
+        help="palavra's seeds, e.g. 7,8,9 (instead of --palavra-seeds).",
+    )
     parser.add_argument("--fasttext-seeds", type=int, default=3, help="0 leaves fastText out.")
     parser.add_argument("--fasttext-threads", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for palavra (default: 1).")
@@ -269,7 +280,8 @@ def main() -> None:
         default=[],
         metavar="KEY=JSON",
         help="Override a key of palavra's run (not the default config any more): [training] keys as they are "
-        "(patience=3), [model] keys as model.KEY (model.hidden=[128]), feature keys as features.KEY.",
+        "(patience=3), [model] keys as model.KEY (model.hidden=[128]), feature keys as features.KEY, normalisation "
+        "keys as normalize.KEY (normalize.fold_accents=true).",
     )
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -278,7 +290,7 @@ def main() -> None:
         split = DATASETS[key]()
         rows: dict[str, dict[str, Any]] = {}
         with tempfile.TemporaryDirectory() as tmp:
-            seeds = [7, *range(1, args.palavra_seeds)]  # the default seed first
+            seeds = args.seeds or [7, *range(1, args.palavra_seeds)]  # the default seed first
             results = [
                 run_palavra(split, seed=s, threads=args.threads, workdir=Path(tmp), overrides=overrides)
                 for s in seeds
