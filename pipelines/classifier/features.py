@@ -82,6 +82,9 @@ class FeatureSpace:
             raise ValueError(f"idf has {self.idf.shape[0]} entries for {self.rows} rows")
         self._table = TokenTable(TABLE_LIMIT)
         self._lock = threading.Lock()
+        self._warm_words: list[str] | None = (
+            None  # what warm() put in, put in again when a full table restarts
+        )
 
     # -- tokens ----------------------------------------------------------------------------------------------
     def token_lists(self, texts: Sequence[str]) -> list[list[str]]:
@@ -152,11 +155,15 @@ class FeatureSpace:
         """
         words = list(dict.fromkeys(self.words if tokens is None else tokens))
         with self._lock:
-            table = self._table
-            fresh = [w for w in words if w not in table.index][: max(0, table.limit - table.size)]
-            room = max(0, table.limit - len(table.raw))
-            self._add_chunks(table, set(fresh), [w for w in words if w not in table.raw][:room])
+            self._warm_words = list(dict.fromkeys([*(self._warm_words or []), *words]))
+            fresh = [w for w in words if w not in self._table.index]
+            self._warm_into(self._table, words)
         return len(fresh)
+
+    def _warm_into(self, table: TokenTable, words: list[str]) -> None:
+        """Add ``words`` as tokens and as chunks; they stay outside the table's limit. Lock held."""
+        self._add_chunks(table, set(words), [w for w in words if w not in table.raw])
+        table.warmed = (table.size, len(table.raw))
 
     # -- the token table -------------------------------------------------------------------------------------
     def _table_for(self, *, tokens: Iterable[str] = (), raws: Iterable[str] = ()) -> TokenTable:
@@ -168,7 +175,10 @@ class FeatureSpace:
         with self._lock:
             table = self._table
             if table.full:
-                table = self._table = TokenTable(TABLE_LIMIT)
+                table = TokenTable(TABLE_LIMIT)
+                if self._warm_words:  # a restarted table is as warm as the first one was
+                    self._warm_into(table, self._warm_words)
+                self._table = table
             self._add_chunks(table, tokens, [r for r in raws if r not in table.raw])
         return table
 

@@ -42,10 +42,12 @@ class TokenTable:
         self.starts: IdArray = np.zeros(1024, dtype=np.int64)
         self.lengths: IdArray = np.zeros(1024, dtype=np.int64)
         self.hashes: npt.NDArray[np.uint64] = np.zeros(1024, dtype=np.uint64)
+        self.warmed = (0, 0)  # tokens and chunks put in by a warm-up: they do not count toward the limit
 
     @property
     def full(self) -> bool:
-        return self.size >= self.limit or len(self.raw) >= self.limit
+        """Whether ``limit`` tokens or chunks were learnt from traffic (a warm-up's entries are not counted)."""
+        return self.size - self.warmed[0] >= self.limit or len(self.raw) - self.warmed[1] >= self.limit
 
     def add(self, tokens: list[str], flat: IdArray, lengths: IdArray, hashes: list[int]) -> None:
         """Append new tokens, their rows laid end to end in ``flat`` with ``lengths[i]`` rows for token ``i``.

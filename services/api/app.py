@@ -47,8 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         app.state.trimmer = trimmer
         await anyio.to_thread.run_sync(store.start)
-        trimmer.start()
         try:
+            trimmer.start()
             yield
         finally:
             trimmer.stop()

@@ -14,7 +14,6 @@ has what it changes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import threading
 import time
@@ -25,12 +24,9 @@ log = logging.getLogger(__name__)
 
 def _malloc_trim() -> Callable[[], int] | None:
     """glibc's ``malloc_trim(0)`` as a callable (ctypes releases the GIL while it runs), or None elsewhere."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the interpreter already uses
+    except (OSError, AttributeError, TypeError):
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
@@ -42,7 +38,10 @@ def _malloc_trim() -> Callable[[], int] | None:
 
 
 class HeapTrimmer:
-    """Trims the heap every ``interval_s`` seconds in a daemon thread (an idle heap trims in well under a millisecond).
+    """Trims the heap every ``interval_s`` seconds in a daemon thread.
+
+    A trim locks each malloc arena in turn while it returns that arena's free pages; measured under load in
+    benchmarks/results/serving.md (sixth run), it cost no measurable throughput or p99.
 
     Args:
         interval_s: seconds between trims; 0 turns the trimmer off.
@@ -52,6 +51,9 @@ class HeapTrimmer:
     def __init__(self, interval_s: float, *, trim: Callable[[], int] | None = None) -> None:
         self.interval_s = interval_s
         self._trim = trim if trim is not None else _malloc_trim()
+        if interval_s > 0 and self._trim is None:
+            log.warning("this C library has no malloc_trim: freed heap stays with the worker")
+        self._lock = threading.Lock()  # one trim at a time (the periodic one and one after a swap)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trims = 0
@@ -65,14 +67,16 @@ class HeapTrimmer:
         """Trim once, now (after models load or swap, when their temporaries have just been freed)."""
         if self._trim is None:
             return
-        started = time.perf_counter()
-        self._trim()
-        self.seconds += time.perf_counter() - started
-        self.trims += 1
+        with self._lock:
+            started = time.perf_counter()
+            self._trim()
+            self.seconds += time.perf_counter() - started
+            self.trims += 1
 
     def start(self) -> None:
         if not self.enabled or self._thread is not None:
             return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="palavra-heap-trim", daemon=True)
         self._thread.start()
 

@@ -132,6 +132,24 @@ def test_tokens_chunks_cut_as_the_regex_does(chunk: str) -> None:
     assert tokenizer.tokenize_chunks([chunk]) == [tuple(tokenizer.tokens(chunk))]
 
 
+def test_tokens_every_letter_is_one_word_for_the_regex_too() -> None:
+    """The fast path's premise, for every code point: a letter the regex would cut differently is a bug."""
+    import sys
+    import unicodedata
+
+    from pipelines.tokenize import RawToken
+
+    tokenizer = RegexTokenizer()
+    letters = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isalpha()]
+    assert len(letters) > 100_000
+    odd = [
+        c
+        for c in letters
+        if unicodedata.is_normalized("NFC", c) and tokenizer.tokens(c) != [RawToken(c, "word")]
+    ]
+    assert odd == []
+
+
 def test_features_encoding_keeps_chunks_once_and_matches_the_normalizer() -> None:
     space, _ = fit_feature_space(TEXTS, FeatureConfig(), classifier_normalize_default())
     texts = ['Nunca mais!!! Péssimo... "sério". 😂 https://x.y/z', "ÓTIMO produto, chegou."]
@@ -181,3 +199,29 @@ def test_features_warm_vocabulary_gives_the_same_bags() -> None:
     a, b = cold.encode(texts), warmed.encode(texts)
     for field in ("ids", "lengths", "weights", "unit_lengths", "unit_counts"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+def test_features_a_full_token_table_restarts_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.classifier.features as features
+
+    fitted, _ = fit_feature_space(TEXTS, FeatureConfig(ngram_min_count=1), classifier_normalize_default())
+    monkeypatch.setattr(features, "TABLE_LIMIT", 3)
+    space = FeatureSpace(
+        fitted.config,
+        fitted.normalize_config,
+        words=fitted.words,
+        char_keys=fitted.char_keys,
+        word_ngram_keys=fitted.word_ngram_keys,
+        idf=fitted.idf,
+    )
+    space.warm()
+    first = space._table
+    assert not first.full  # the vocabulary does not count toward the limit
+    space.encode([f"zzz{i} yyy{i}" for i in range(4)])  # fills it
+    texts = ["www novo", TEXTS[0]]
+    bags = space.encode(texts)
+    assert space._table is not first  # full: this batch started a new table
+    assert set(fitted.words) <= set(space._table.raw)  # ... warmed like the first
+    expected = fitted.encode(texts)
+    for field in ("ids", "lengths", "weights", "unit_lengths", "unit_counts"):
+        np.testing.assert_array_equal(getattr(bags, field), getattr(expected, field))
