@@ -18,6 +18,18 @@ TEXTS = [
 ]
 
 
+def loaded(fitted: FeatureSpace) -> FeatureSpace:
+    """The space as a loaded model starts: the same rows, an empty token table."""
+    return FeatureSpace(
+        fitted.config,
+        fitted.normalize_config,
+        words=fitted.words,
+        char_keys=fitted.char_keys,
+        word_ngram_keys=fitted.word_ngram_keys,
+        idf=fitted.idf,
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -155,14 +167,7 @@ def test_features_encoding_keeps_chunks_once_and_matches_the_normalizer() -> Non
     texts = ['Nunca mais!!! Péssimo... "sério". 😂 https://x.y/z', "ÓTIMO produto, chegou."]
     chunks = [c for t in texts for c in t.split()]
     assert space.normalizer.normalize_chunks(chunks) == [tuple(space.normalizer.tokens(c)) for c in chunks]
-    probe = FeatureSpace(
-        space.config,
-        space.normalize_config,
-        words=space.words,
-        char_keys=space.char_keys,
-        word_ngram_keys=space.word_ngram_keys,
-        idf=space.idf,
-    )
+    probe = loaded(space)
     probe.encode(texts)
     assert not probe.normalizer._flat  # the token table is the only memory of these chunks
     assert set(chunks) <= set(probe._table.raw)
@@ -179,17 +184,7 @@ def test_features_bigrams_are_per_text() -> None:
 def test_features_warm_vocabulary_gives_the_same_bags() -> None:
     fitted, _ = fit_feature_space(TEXTS, FeatureConfig(ngram_min_count=1), classifier_normalize_default())
 
-    def fresh() -> FeatureSpace:
-        return FeatureSpace(
-            fitted.config,
-            fitted.normalize_config,
-            words=fitted.words,
-            char_keys=fitted.char_keys,
-            word_ngram_keys=fitted.word_ngram_keys,
-            idf=fitted.idf,
-        )
-
-    cold, warmed = fresh(), fresh()
+    cold, warmed = loaded(fitted), loaded(fitted)
     assert warmed.warm() == len(fitted.words)
     assert warmed.warm() == 0  # already there
     assert set(fitted.words) <= set(
@@ -206,14 +201,7 @@ def test_features_a_full_token_table_restarts_warm(monkeypatch: pytest.MonkeyPat
 
     fitted, _ = fit_feature_space(TEXTS, FeatureConfig(ngram_min_count=1), classifier_normalize_default())
     monkeypatch.setattr(features, "TABLE_LIMIT", 3)
-    space = FeatureSpace(
-        fitted.config,
-        fitted.normalize_config,
-        words=fitted.words,
-        char_keys=fitted.char_keys,
-        word_ngram_keys=fitted.word_ngram_keys,
-        idf=fitted.idf,
-    )
+    space = loaded(fitted)
     space.warm()
     first = space._table
     assert not first.full  # the vocabulary does not count toward the limit
