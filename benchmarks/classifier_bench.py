@@ -258,13 +258,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--datasets", default="told,b2w-recommend,b2w-rating")
-    parser.add_argument(
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument(
         "--palavra-seeds",
         type=int,
         default=1,
         help="Runs of palavra: the default seed 7, then seeds 1, 2, ...",
     )
-    parser.add_argument(
+    runs.add_argument(
         "--seeds",
         type=lambda text: [int(x) for x in text.split(",")],
         default=None,
