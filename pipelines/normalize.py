@@ -74,6 +74,10 @@ _CLOSERS = frozenset("»”\"')]}’›")
 MAX_CACHED_CHUNKS = 600_000
 
 
+def _without_eos(toks: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(t for t in toks if t != _EOS) if _EOS in toks else toks
+
+
 def _ends_sentence(tok: RawToken) -> bool:
     return tok.kind == "punct" and not tok.text.strip(_SENTENCE_END_CHARS)
 
@@ -189,7 +193,7 @@ class Normalizer:
         for chunk, raws in zip(missing, self.tokenizer.tokenize_chunks(missing), strict=True):
             toks = self._normalize_chunk(raws)
             marked[chunk] = toks
-            flat[chunk] = tuple(t for t in toks if t != _EOS) if _EOS in toks else toks
+            flat[chunk] = _without_eos(toks)
 
     def normalize_chunks(self, chunks: Sequence[str]) -> list[tuple[str, ...]]:
         """The normalised tokens of each whitespace-free chunk (no sentence marks), computed without caching.
@@ -199,7 +203,7 @@ class Normalizer:
         out = []
         for raws in self.tokenizer.tokenize_chunks(list(chunks)):
             toks = self._normalize_chunk(raws)
-            out.append(tuple(t for t in toks if t != _EOS) if _EOS in toks else toks)
+            out.append(_without_eos(toks))
         return out
 
     def _assemble(self, chunks: list[str], cache: dict[str, tuple[str, ...]]) -> list[str]:

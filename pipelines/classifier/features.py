@@ -82,9 +82,8 @@ class FeatureSpace:
             raise ValueError(f"idf has {self.idf.shape[0]} entries for {self.rows} rows")
         self._table = TokenTable(TABLE_LIMIT)
         self._lock = threading.Lock()
-        self._warm_words: list[str] | None = (
-            None  # what warm() put in, put in again when a full table restarts
-        )
+        # what warm() put in: put in again when a full table restarts
+        self._warm_words: list[str] = []
 
     # -- tokens ----------------------------------------------------------------------------------------------
     def token_lists(self, texts: Sequence[str]) -> list[list[str]]:
@@ -155,7 +154,7 @@ class FeatureSpace:
         """
         words = list(dict.fromkeys(self.words if tokens is None else tokens))
         with self._lock:
-            self._warm_words = list(dict.fromkeys([*(self._warm_words or []), *words]))
+            self._warm_words = list(dict.fromkeys([*self._warm_words, *words]))
             fresh = [w for w in words if w not in self._table.index]
             self._warm_into(self._table, words)
         return len(fresh)

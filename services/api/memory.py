@@ -7,8 +7,8 @@ the first large numpy temporary is freed it raises the size above which it maps 
 temporaries land in those arenas too. The pages stay resident and private to the worker.
 
 :class:`HeapTrimmer` calls glibc's ``malloc_trim(0)`` (every whole free page of every arena back to the kernel)
-from a daemon thread every ``PALAVRA_MEMORY_TRIM_S`` seconds, and once after models load or swap. On a C library without ``malloc_trim`` (musl, macOS) it does nothing. benchmarks/results/serving.md
-has what it changes.
+from a daemon thread every ``PALAVRA_MEMORY_TRIM_S`` seconds, and once after models load or swap. On a C library
+without ``malloc_trim`` (musl, macOS) it does nothing. benchmarks/results/serving.md has what it changes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,6 @@ class HeapTrimmer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.trims = 0
-        self.seconds = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -68,9 +66,7 @@ class HeapTrimmer:
         if self._trim is None:
             return
         with self._lock:
-            started = time.perf_counter()
             self._trim()
-            self.seconds += time.perf_counter() - started
             self.trims += 1
 
     def start(self) -> None:
