@@ -35,8 +35,11 @@ from sqlalchemy.exc import OperationalError
 
 from models.errors import Conflict, DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
 
+# matched with fullmatch (``$`` alone would also accept a trailing newline); the patterns also go to pydantic
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
+_VERSION_RE = re.compile(r"[0-9]{1,10}")
 KINDS = ("word2vec", "fasttext", "classifier")
 CommitHook = Callable[["ArtifactWriter"], None]
 
@@ -79,18 +82,36 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def check_name(name: str, *, ref: str | None = None) -> str:
+    """``name`` when it is a valid model name, else InvalidInput saying what a name may hold."""
+    if not NAME_RE.fullmatch(name):
+        raise InvalidInput(
+            f"invalid model name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit",
+            model=ref if ref is not None else name,
+        )
+    return name
+
+
+def version_number(selector: str) -> int | None:
+    """The version a reference's selector names (``3`` in ``name@3``), or None for an alias."""
+    if not _VERSION_RE.fullmatch(selector):
+        return None
+    return int(selector)
+
+
 def parse_ref(ref: str) -> tuple[str, str | None]:
     """Split ``name``, ``name@3`` or ``name@alias`` into its name and selector."""
     name, at, selector = ref.partition("@")
-    if not NAME_RE.match(name):
-        raise InvalidInput(
-            f"invalid model name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit",
-            model=ref,
-        )
-    if at and not (selector.isdigit() or ALIAS_RE.match(selector)):
+    check_name(name, ref=ref)
+    version = version_number(selector)
+    if at and not (version is not None or ALIAS_RE.fullmatch(selector)):
         raise InvalidInput(
             f"invalid model reference {ref!r}: after '@' give a version number or an alias such as production",
             model=ref,
+        )
+    if version is not None and not 1 <= version <= MAX_VERSION:
+        raise InvalidInput(
+            f"invalid model reference {ref!r}: versions run from 1 to {MAX_VERSION}", model=ref
         )
     return name, (selector or None)
 
@@ -285,7 +306,7 @@ class Registry:
         config). On exit the registry hashes every file, writes ``metadata.json``, renames the folder into
         ``artifacts/<name>/<version>`` and records the version; ``writer.version`` then holds the result.
         """
-        parse_ref(name)
+        check_name(name)
         if kind not in KINDS:
             raise InvalidInput(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
         self.ping()
@@ -379,7 +400,7 @@ class Registry:
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
-        if not ALIAS_RE.match(alias) or alias.isdigit():
+        if not ALIAS_RE.fullmatch(alias):
             raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
         target = self.get(f"{name}@{version}")
         with self._connect() as conn:
@@ -447,8 +468,8 @@ class Registry:
                     version = conn.execute(
                         sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
                     ).scalar()
-            elif selector.isdigit():
-                version = int(selector)
+            elif (number := version_number(selector)) is not None:
+                version = number
             else:
                 version = next((v for v, a in aliases.items() if selector in a), None)
                 if version is None:
@@ -504,7 +525,7 @@ class Registry:
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first."""
-        parse_ref(name)
+        check_name(name)
         with self._connect() as conn:
             aliases = self._aliases_of(conn, name)
             rows = conn.execute(

@@ -248,15 +248,20 @@ class WordVectors:
         neg = self.unit_matrix(negative) if negative else np.zeros((0, self.dim), np.float32)
         exclude = {self.index[w] for w in (*positive, *negative) if w in self.index}
         if method == "3cosadd":
-            query = unit_rows((pos.sum(axis=0) - neg.sum(axis=0))[None, :])
-            return self.top_k(query, k, exclude=[exclude])[0]
+            offset = pos.sum(axis=0) - neg.sum(axis=0)
+            if float(np.linalg.norm(offset)) < 1e-4:  # no direction: every word would score 0
+                raise InvalidInput(
+                    "the positive and negative words cancel out (the same words on both sides); "
+                    "give words whose difference points somewhere"
+                )
+            return self.top_k(unit_rows(offset[None, :]), k, exclude=[exclude])[0]
         if method != "3cosmul":
             raise InvalidInput(f"unknown analogy method {method!r}; use 3cosadd or 3cosmul")
         sims_pos = (self.normed @ pos.T + 1.0) / 2.0
         sims_neg = (self.normed @ neg.T + 1.0) / 2.0
         scores = np.prod(sims_pos, axis=1) / (np.prod(sims_neg, axis=1) + 1e-3)
         scores[list(exclude)] = -np.inf
-        top = np.argsort(-scores)[:k]
+        top = np.argsort(-scores)[: min(k, len(scores) - len(exclude))]  # the query words are never answers
         return [(self.words[int(i)], float(scores[i])) for i in top]
 
     # -- artifacts ------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,17 @@ Label = str | int
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _SHOW = 5
+
+
+def is_blank(text: str) -> bool:
+    """True for a text with nothing to read: whitespace, control and invisible format characters only
+    (zero-width spaces, a byte-order mark, NUL)."""
+    stripped = text.strip()
+    if not stripped:
+        return True
+    if stripped[0].isalnum():  # the common case, decided at once
+        return False
+    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in stripped)
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,7 @@ def read_labelled(path: Path, *, text_column: str, label_column: str) -> Labelle
     try:
         for line, text, raw_label in rows:
             label = _label(raw_label)
-            if text is None or not str(text).strip():
+            if text is None or is_blank(str(text)):
                 empty_text.append(line)
             if label is None:
                 empty_label.append(line)

@@ -27,7 +27,7 @@ from models.errors import InvalidInput
 from models.mlp_numpy import NumpyBagMLP, softmax
 from models.registry import Artifact, ArtifactWriter
 from pipelines.classifier.config import FeatureConfig
-from pipelines.classifier.data import Label
+from pipelines.classifier.data import Label, is_blank
 from pipelines.classifier.features import FeatureSpace
 from pipelines.classifier.thresholds import decide
 from pipelines.normalize import NormalizeConfig
@@ -109,12 +109,13 @@ class TextClassifier:
         """Per text ``{"label": label, "scores": {label: probability}}``; labels as in the training data.
 
         Raises:
-            InvalidInput: a text that is empty or only whitespace.
+            InvalidInput: a text that is empty or holds only whitespace or invisible characters.
         """
-        empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+        empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or is_blank(t)]
         if empty:
             raise InvalidInput(
-                f"empty text at position(s) {', '.join(map(str, empty[:10]))}; send non-empty strings",
+                f"empty text at position(s) {', '.join(map(str, empty[:10]))} (nothing but whitespace or invisible "
+                "characters); send text to classify",
                 positions=empty[:100],
             )
         index, probs = self.predict_indices(texts)

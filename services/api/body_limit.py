@@ -2,7 +2,8 @@
 
 A declared ``Content-Length`` is checked before anything is read (the server then enforces that length). A body
 streamed without one (chunked) is read here up to the limit and handed to the app from memory, or refused.
-Multipart uploads pass through untouched: upload routes enforce their own, larger limit while streaming.
+Multipart uploads to the upload routes (``upload_paths``) pass through untouched: those routes enforce their own,
+larger limit while streaming. Every other route gets the JSON limit whatever the declared content type.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_paths = upload_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if headers.get(b"content-type", b"").startswith(b"multipart/"):
+        if scope["path"] in self.upload_paths and headers.get(b"content-type", b"").startswith(b"multipart/"):
             await self.app(scope, receive, send)
             return
         declared = headers.get(b"content-length")

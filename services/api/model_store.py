@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import InvalidInput, ModelNotFound, NotReady, PalavraError
-from models.registry import ModelVersion, Registry, parse_ref
+from models.registry import ModelVersion, Registry, parse_ref, version_number
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,12 @@ class ModelStore:
         with lock:  # one load per version even when many requests ask at once
             item = self._loaded.get(key)
             if item is None:
-                item = self._load(key)
+                try:
+                    item = self._load(key)
+                except BaseException:
+                    with self._mutex:  # no lock kept per version that failed (unknown ones cost nothing)
+                        self._locks.pop(key, None)
+                    raise
                 with self._mutex:
                     self._loaded[key] = item
         return item
@@ -241,8 +246,9 @@ class ModelStore:
         if ref is None:
             return snap.defaults.get(group)
         name, selector = parse_ref(ref)
-        if selector is not None and selector.isdigit():
-            return (name, int(selector))
+        version = version_number(selector) if selector is not None else None
+        if version is not None:
+            return (name, version)
         if selector is None:
             return snap.bare(name)
         version = snap.aliases.get((name, selector))

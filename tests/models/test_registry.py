@@ -60,10 +60,40 @@ def test_registry_unknown_refs_raise_not_found(registry: Registry, ref: str) -> 
         registry.get(ref)
 
 
-@pytest.mark.parametrize("ref", ["", "../etc", "a b", "vetores@", "vetores@a b", "vetores@1@2"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "",
+        "../etc",
+        "a b",
+        "vetores@",
+        "vetores@a b",
+        "vetores@1@2",
+        "vetores\n",  # `$` alone would let a trailing newline through
+        "vetores@producao\n",
+        "vetores@0",
+        "vetores@2147483648",  # past what an INTEGER column holds
+        "vetores@99999999999999999999",
+        "vetores@²",  # a digit to str.isdigit, not to int()
+        "vetores@١",  # an Arabic-Indic one: not version 1
+    ],
+)
 def test_registry_invalid_names_rejected(registry: Registry, ref: str) -> None:
+    _write(registry)
     with pytest.raises(InvalidInput):
         registry.get(ref)
+
+
+def test_registry_names_and_aliases_are_whole_matches(registry: Registry) -> None:
+    _write(registry)
+    with pytest.raises(InvalidInput):
+        registry.set_alias("vetores", "producao\n", 1)
+    with pytest.raises(InvalidInput):
+        registry.versions("vetores@1")  # a name, not a reference
+    with pytest.raises(InvalidInput), registry.create("vetores@1", "word2vec"):
+        pass
+    with pytest.raises(ModelNotFound):  # the largest valid number: looked up, not found
+        registry.get("vetores@2147483647")
 
 
 def test_registry_unreachable_database_is_not_ready(tmp_path) -> None:

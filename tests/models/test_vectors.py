@@ -43,6 +43,20 @@ def test_vectors_analogy_finds_constructed_answer(wv: WordVectors, method: str) 
     assert hits[0][0] == "rainha"
 
 
+def test_vectors_analogy_never_answers_query_words_even_for_a_large_k(wv: WordVectors) -> None:
+    for method in ("3cosadd", "3cosmul"):
+        hits = wv.analogy(["rei", "mulher"], ["homem"], k=100, method=method)  # type: ignore[arg-type]
+        assert sorted(w for w, _ in hits) == sorted(set(WORDS) - {"rei", "mulher", "homem"}), method
+        assert all(np.isfinite(s) for _, s in hits), method
+
+
+def test_vectors_analogy_whose_words_cancel_out_is_refused(wv: WordVectors) -> None:
+    with pytest.raises(InvalidInput, match="cancel out"):
+        wv.analogy(["rei"], ["rei"])
+    with pytest.raises(InvalidInput, match="cancel out"):
+        wv.analogy(["rei", "casa"], ["casa", "rei"])
+
+
 def test_vectors_unknown_words_listed_with_suggestions(wv: WordVectors) -> None:
     with pytest.raises(UnknownWord) as err:
         wv.similarity([("acao", "rei"), ("Casa", "xyz")])

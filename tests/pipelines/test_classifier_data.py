@@ -46,8 +46,10 @@ def test_data_missing_column_names_the_columns_there(tmp_path: Path) -> None:
 
 
 def test_data_empty_texts_are_reported_with_their_lines(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "text,label\nbom,1\n   ,0\nruim,0\n,1\n")
-    with pytest.raises(DatasetError, match=r"2 row\(s\) have an empty text.*lines 3, 5"):
+    path = _csv(
+        tmp_path, "text,label\nbom,1\n   ,0\nruim,0\n,1\n\u200b\u00a0,1\n"
+    )  # the last: invisible only
+    with pytest.raises(DatasetError, match=r"3 row\(s\) have an empty text.*lines 3, 5, 6"):
         read_labelled(path, text_column="text", label_column="label")
 
 

@@ -94,10 +94,14 @@ def test_api_classify_real_classifier_with_either_engine(
             "/v1/classify",
             json={"texts": ["Adorei, produto excelente e entrega rápida", "Chegou quebrado, péssimo, odiei"]},
         )
+        # nothing to read (invisible characters only) is refused, not given a constant answer
+        blank = client.post("/v1/classify", json={"texts": ["oi", "\u200b", "\u0000 \ufeff"]})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"] == {"name": "sentimento", "version": 1, "kind": "classifier"}
     assert [p["label"] for p in body["results"]] == ["pos", "neg"]
+    assert blank.status_code == 422, blank.text
+    assert blank.json()["positions"] == [1, 2]
 
 
 def test_api_default_engine_serves_classifiers_without_importing_torch(

@@ -49,6 +49,14 @@ BAD_BODIES = [
     ("/v1/neighbors", {"words": ["rei"], "model": ""}),
     ("/v1/neighbors", {"words": ["rei"], "model": "../../etc"}),
     ("/v1/neighbors", {"words": ["rei"], "model": "w2v@"}),
+    ("/v1/neighbors", {"words": ["rei"], "model": "w2v@99999999999999999999"}),
+    ("/v1/neighbors", {"words": ["rei"], "model": "w2v@²"}),
+    ("/v1/neighbors", {"words": ["rei"], "model": "w2v\n"}),
+    ("/v1/neighbors", {"words": ["rei"], "k": True}),
+    ("/v1/vectors", {"words": ["rei"], "model": "w2v@9223372036854775808"}),
+    ("/v1/classify", {"texts": ["oi"], "model": "w2v@99999999999999999999"}),
+    ("/v1/analogy", {"positive": ["rei"], "negative": ["rei"]}),
+    ("/v1/analogy", {"positive": ["rei"], "k": True}),
     ("/v1/neighbors", {"words": ["x" * 500]}),
     ("/v1/neighbors", [1, 2, 3]),
     ("/v1/neighbors", "rei"),
@@ -105,6 +113,9 @@ def test_api_non_json_bodies_are_4xx(client: TestClient, raw: bytes) -> None:
         {"word": "x" * 1000},
         {"word": "rei", "model": "a b"},
         {"word": "rei", "model": "x" * 500},
+        {"word": "rei", "model": "w2v@99999999999999999999"},
+        {"word": "rei", "model": "w2v@²"},
+        {"word": "rei", "model": "w2v@production\n"},
     ],
 )
 def test_api_bad_query_strings_are_422(client: TestClient, params: dict[str, str]) -> None:
@@ -160,6 +171,27 @@ def test_api_too_large_body_is_413_with_or_without_length(client: TestClient) ->
 )
 def test_api_unknown_routes_and_methods_are_4xx(client: TestClient, method: str, path: str) -> None:
     _assert_error(client.request(method, path), (404, 405, 422))
+
+
+def test_api_multipart_bodies_get_the_json_limit_outside_uploads(client: TestClient) -> None:
+    big = b"--x\r\n" + b"0" * 10_000 + b"\r\n--x--\r\n"
+    r = client.post("/v1/vectors", content=big, headers={"content-type": "multipart/form-data; boundary=x"})
+    _assert_error(r, 413)
+
+
+def test_api_unknown_versions_leave_no_state_behind(client: TestClient) -> None:
+    store = client.app.state.store  # type: ignore[attr-defined]
+    before = len(store._locks)
+    for version in range(3, 40):
+        _assert_error(client.get("/v1/neighbors", params={"word": "rei", "model": f"w2v@{version}"}), 404)
+    assert len(store._locks) == before
+
+
+def test_api_health_and_ready_answer_head(client: TestClient) -> None:
+    for path in ("/health", "/ready"):
+        r = client.head(path)
+        assert r.status_code == 200, path
+        assert r.content == b""
 
 
 def test_api_wrong_content_type_is_422(client: TestClient) -> None:

@@ -79,6 +79,9 @@ def test_api_no_keys_configured_closes_state_changes(settings: Settings, registr
         ("/v1/models/w2v/aliases/production", {"version": "um"}, 422),
         ("/v1/models/w2v/aliases/production", {"version": 0}, 422),
         ("/v1/models/w2v/aliases/production", {}, 422),
+        ("/v1/models/w2v/aliases/production", {"version": 99999999999999999999}, 422),
+        ("/v1/models/w2v/aliases/production", {"version": True}, 422),
+        ("/v1/models/w2v/aliases/evil%0A", {"version": 1}, 422),
     ],
 )
 def test_api_alias_move_bad_input(client: TestClient, path: str, body: object, status: int) -> None:

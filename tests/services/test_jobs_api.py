@@ -71,6 +71,7 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
     assert [j["id"] for j in cancelled["items"]] == [ids[0]]
     assert client.get("/v1/jobs", params={"kind": "classifier"}).json()["total"] == 0
     assert client.get("/v1/jobs", params={"state": "lost"}).status_code == 422
+    assert client.get("/v1/jobs", params={"offset": 10**20}).status_code == 422  # past any database integer
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read
 class AnalogyRequest(Strict):
     positive: list[Word] = Field(min_length=1, description="Words added (e.g. rainha, homem).")
     negative: list[Word] = Field(default_factory=list, description="Words subtracted (e.g. mulher).")
-    k: int = Field(default=5, ge=1)
+    k: int = Field(default=5, ge=1, strict=True)
     method: Literal["3cosadd", "3cosmul"] = "3cosadd"
     model: ModelRef | None = None
 

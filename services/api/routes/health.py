@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from models.errors import NotReady
@@ -44,6 +44,22 @@ class ReadyResponse(BaseModel):
 async def health() -> HealthResponse:
     """The process is alive and answering (says nothing about loaded models; see /ready)."""
     return HealthResponse(status="ok")
+
+
+@router.head("/health", include_in_schema=False)
+async def health_head() -> Response:
+    """``HEAD /health`` for load balancers that probe with HEAD: 200, no body."""
+    return Response(status_code=200)
+
+
+@router.head("/ready", include_in_schema=False)
+def ready_head(store: StoreDep) -> Response:
+    """``HEAD /ready``: the status code of ``GET /ready`` (200 or 503), no body."""
+    try:
+        ready(store)
+    except NotReady:
+        return Response(status_code=503)
+    return Response(status_code=200)
 
 
 @router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ErrorBody}})

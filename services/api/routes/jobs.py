@@ -42,6 +42,9 @@ from services.jobs.service import JobService, new_job_id
 from services.settings import Settings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+UPLOAD_PATH = (
+    "/v1/jobs"  # the one route that takes multipart uploads (PALAVRA_MAX_UPLOAD_BYTES, not the JSON limit)
+)
 
 JobIdPath = Path(description="The job id returned by POST /v1/jobs.", max_length=64)
 EVENT_POLL_S = 0.5
@@ -221,7 +224,7 @@ def list_jobs(
     state: JobStateName | None = Query(None, description="Only jobs in this state."),
     kind: JobKindName | None = Query(None, description="Only jobs of this kind."),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
 ) -> JobPage:
     """Jobs, newest first, one page at a time."""
     jobs, total = service.list_jobs(

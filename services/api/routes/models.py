@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotReady
-from models.registry import Registry
+from models.registry import MAX_VERSION, Registry
 from services.api.deps import StoreDep, read_access, require_key
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, Strict
 
@@ -89,7 +89,9 @@ class ModelDetail(BaseModel):
 
 
 class AliasRequest(Strict):
-    version: int = Field(ge=1, description="The version the alias should point at.")
+    version: int = Field(
+        ge=1, le=MAX_VERSION, strict=True, description="The version the alias should point at."
+    )
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"version": 2}]})
 

@@ -53,7 +53,7 @@ class NeighborsResponse(WordNeighbors):
 
 class NeighborsRequest(Strict):
     words: list[Word] = Field(min_length=1, description="Query words (or phrases).")
-    k: int = Field(default=10, ge=1, description="Neighbours per word.")
+    k: int = Field(default=10, ge=1, strict=True, description="Neighbours per word.")
     model: ModelRef | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"words": ["rei", "casa"], "k": 5}]})
