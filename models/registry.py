@@ -402,6 +402,10 @@ class Registry:
         """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
         if not ALIAS_RE.fullmatch(alias):
             raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
+        if alias == "latest":
+            raise InvalidInput(
+                "the alias 'latest' is kept by the registry (always the newest version); use another"
+            )
         target = self.get(f"{name}@{version}")
         with self._connect() as conn:
             self._upsert_alias(conn, name, alias, version)
@@ -550,6 +554,8 @@ class Registry:
                 sa.and_(model_versions.c.name == latest.c.name, model_versions.c.version == latest.c.v),
             )
             if kind:
+                if kind not in KINDS:
+                    raise InvalidInput(f"unknown model kind {kind!r}; use {', '.join(KINDS)}")
                 query = query.where(model_versions.c.kind == kind)
             rows = conn.execute(query.order_by(model_versions.c.name)).all()
             return [self._row_to_version(r, self._aliases_of(conn, r.name).get(r.version, ())) for r in rows]

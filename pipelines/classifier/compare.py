@@ -142,6 +142,8 @@ def compare_classifiers(
         DatasetError: as for training.
     """
     report = progress or ignore_progress
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInput(f"{out_dir} is a file; give --out a folder (it is created when missing)")
     _check_names("optimizer", optimizers, OPTIMIZERS)
     _check_names("activation", activations, ACTIVATIONS)
     runs = [_cell_run(run, o, a) for o in optimizers for a in activations]
@@ -157,7 +159,9 @@ def compare_classifiers(
     plot_loss_curves({c.name: c.history for c in cells}, out_dir / "loss_curves.png", title=f"{run.train}")
     (out_dir / "results.json").write_text(
         json.dumps(
-            {"data": prepared.describe(), "runs": [{**c.row(), "history": c.history} for c in cells]},
+            _finite(
+                {"data": prepared.describe(), "runs": [{**c.row(), "history": c.history} for c in cells]}
+            ),
             ensure_ascii=False,
             indent=1,
             default=str,
@@ -166,7 +170,22 @@ def compare_classifiers(
     )
     (out_dir / "report.md").write_text(_report(run, prepared, rows), encoding="utf-8")
     report(Progress(stage="compare", fraction=1.0, message=f"report in {out_dir}"))
-    return {"report": str(out_dir / "report.md"), "plot": str(out_dir / "loss_curves.png"), "runs": rows}
+    return {
+        "report": str(out_dir / "report.md"),
+        "plot": str(out_dir / "loss_curves.png"),
+        "runs": _finite(rows),
+    }
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (a diverged run's loss) as None: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _report(run: ClassifierRun, prepared: Prepared, rows: list[dict[str, Any]]) -> str:

@@ -6,14 +6,17 @@ loads from TOML through :func:`load_run_config`. The defaults are the configurat
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.registry import NAME_RE
 from pipelines.config_io import load_toml_config
 from pipelines.normalize import NormalizeConfig
+
+MAX_HIDDEN = 8192  # units per hidden layer: one 8192 x 8192 layer is 268 MB of weights before Adam's state
 
 OptimizerName = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
@@ -81,7 +84,9 @@ class ModelConfig(BaseModel):
     pooling: PoolingName = Field(
         default="mean_max", description="mean (idf-weighted), max (over token vectors), or both concatenated."
     )
-    hidden: list[int] = Field(default_factory=lambda: [64], description="Hidden layer sizes; [] = linear.")
+    hidden: list[int] = Field(
+        default_factory=lambda: [64], max_length=16, description="Hidden layer sizes; [] = linear."
+    )
     activation: ActivationName = "relu"
     leaky_slope: float = Field(default=0.01, ge=0.0, lt=1.0)
     dropout: float = Field(default=0.5, ge=0.0, lt=1.0)
@@ -89,8 +94,8 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _sizes(self) -> ModelConfig:
-        if any(h < 1 for h in self.hidden):
-            raise ValueError("hidden layer sizes must be positive integers")
+        if any(h < 1 or h > MAX_HIDDEN for h in self.hidden):
+            raise ValueError(f"hidden layer sizes must be integers from 1 to {MAX_HIDDEN}")
         return self
 
 
@@ -100,17 +105,22 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     optimizer: OptimizerName = "adam"
-    lr: float | None = Field(default=None, gt=0, description="Default depends on the optimizer (adam 0.001).")
+    lr: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Default depends on the optimizer (adam 0.001)."
+    )
     momentum: float = Field(
         default=0.9, ge=0.0, lt=1.0, description="Coefficient for the momentum optimizer."
     )
     embedding_lr_scale: float | None = Field(
         default=None,
         gt=0,
+        allow_inf_nan=False,
         description="The embedding's learning rate is lr times this; default 1 for adagrad, rmsprop and adam, "
         "and the mean number of ids per text for sgd and momentum (see optim.py).",
     )
-    weight_decay: float = Field(default=0.0, ge=0.0, description="L2 penalty on the dense layers.")
+    weight_decay: float = Field(
+        default=0.0, ge=0.0, allow_inf_nan=False, description="L2 penalty on the dense layers."
+    )
     epochs: int = Field(default=20, ge=1, le=10_000, description="Maximum number of epochs.")
     batch_size: int = Field(default=32, ge=1, le=65_536)
     target_error: float | None = Field(
@@ -139,13 +149,24 @@ class TrainingConfig(BaseModel):
         description="With a holdout (no validation file), train again on train + holdout for the epochs chosen, "
         "then ship that network (replace) or average its probabilities with the holdout-chosen one (average).",
     )
-    seed: int = 7
+    seed: int = Field(default=7, ge=0, le=2**32 - 1, description="Same seed, same model.")
     threads: int = Field(
         default=1,
         ge=1,
+        le=256,
         description="torch threads while training. One by default: each step's work is small, and on shared "
         "cores extra threads spin (an epoch took 10x longer with 2 threads on a busy 2-core machine).",
     )
+
+    @model_validator(mode="after")
+    def _weights(self) -> TrainingConfig:
+        if isinstance(self.class_weights, dict):
+            bad = [k for k, w in self.class_weights.items() if not (math.isfinite(w) and w > 0)]
+            if bad:
+                raise ValueError(
+                    f"class weights must be positive numbers; not so for {', '.join(map(repr, bad))}"
+                )
+        return self
 
     @property
     def effective_lr(self) -> float:
@@ -157,10 +178,7 @@ class ClassifierRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
-        pattern=NAME_RE.pattern,
-        description="Registry name: letters, digits, '_', '-', '.', starting alphanumeric.",
-    )
+    name: str = Field(description="Registry name: letters, digits, '_', '-', '.', starting alphanumeric.")
     train: str = Field(min_length=1, description="A CSV / JSONL path or a dataset catalogue name.")
     validation: str | None = None
     text_column: str = "text"
@@ -170,6 +188,16 @@ class ClassifierRun(BaseModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     normalize: NormalizeConfig = Field(default_factory=classifier_normalize_default)
     baseline: bool = Field(default=False, description="Also train TF-IDF + LogisticRegression and report it.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not NAME_RE.fullmatch(name):
+            raise ValueError(
+                "a model name holds letters, digits, '_', '-' or '.', starts with a letter or digit, "
+                "and has at most 64 characters"
+            )
+        return name
 
 
 class RunFile(BaseModel):

@@ -103,6 +103,15 @@ def _jsonl_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, Any
             if not isinstance(obj, dict):
                 raise DatasetError(f"{path}, line {number}: expected a JSON object per line", path=str(path))
             missing = [c for c in columns if c not in obj]
+            if missing and all(c in seen for c in missing):  # earlier lines have it: this line is the fault
+                what = " and ".join(repr(m) for m in missing)
+                raise DatasetError(
+                    f"{path}, line {number}: no field {what}, which earlier lines have; give every line both "
+                    "the text and the label field",
+                    path=str(path),
+                    line=number,
+                    missing=missing,
+                )
             if missing:
                 seen.update(obj)
                 raise _columns_error(path, missing, sorted(seen))

@@ -107,7 +107,11 @@ class _Collector:
         self.matrix = np.empty((max(rows, 1), dim), dtype=np.float32)
         self.report = report
 
-    def add(self, word: str, vector: npt.NDArray[Any]) -> None:
+    def add(self, word: str, vector: npt.NDArray[Any], where: str) -> None:
+        if not np.isfinite(vector).all():  # NaN or out of float32's range: every search with it would be NaN
+            raise CorpusError(
+                f"{where}: the vector of {word!r} holds a non-finite value (nan, inf or > 3.4e38)"
+            )
         if word in self.seen:
             self.report.duplicates += 1
             return
@@ -158,7 +162,7 @@ def _read_text(
             raise CorpusError(
                 f"{path}:{lineno}: expected a word and {dim} numbers separated by spaces{hint}"
             ) from None
-        rows.add(_decode(parts[0], report), vector)
+        rows.add(_decode(parts[0], report), vector, f"{path}:{lineno}")
     return rows.result(path), report
 
 
@@ -197,7 +201,7 @@ def _read_binary(fh: IO[bytes], path: Path, header: tuple[int, int]) -> tuple[Wo
                 f"{path}: word {i + 1} is not followed by a space; is this the binary word2vec format?"
             )
         vector = np.frombuffer(buf, dtype="<f4", count=dim, offset=cut + 1)
-        rows.add(_decode(buf[:cut], report), vector)
+        rows.add(_decode(buf[:cut], report), vector, f"{path}: word {i + 1}")
         buf = buf[cut + 1 + width :]
     return rows.result(path), report
 

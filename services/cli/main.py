@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     except PalavraError as exc:
         warn(f"error: {exc.detail}")
         sys.exit(2)
+    if result == 130:  # typer turns Ctrl-C into exit code 130; only a run that finished registers a model
+        warn("interrupted")
     sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -94,6 +94,12 @@ def test_registry_names_and_aliases_are_whole_matches(registry: Registry) -> Non
         pass
     with pytest.raises(ModelNotFound):  # the largest valid number: looked up, not found
         registry.get("vetores@2147483647")
+    _write(registry, value=2.0)
+    with pytest.raises(InvalidInput, match="kept by the registry"):
+        registry.set_alias("vetores", "latest", 1)
+    assert registry.get("vetores@latest").version == 2
+    with pytest.raises(InvalidInput, match="unknown model kind 'foo'"):
+        registry.list(kind="foo")
 
 
 def test_registry_unreachable_database_is_not_ready(tmp_path) -> None:

@@ -65,6 +65,8 @@ def test_data_missing_labels_are_reported(tmp_path: Path) -> None:
         ("dados.txt", "bom\n", "use a .csv, .tsv or .jsonl"),
         ("dados.jsonl", '{"text": "bom", "label": 1}\n{nope\n', "line 2: not valid JSON"),
         ("dados.jsonl", '["bom", 1]\n', "JSON object per line"),
+        ("dados.jsonl", '{"text": "bom", "label": 1}\n\n{"text": "mau"}\n', r"line 3: no field 'label'"),
+        ("dados.jsonl", '{"text": "bom"}\n', r"has no column 'label'; its columns are 'text'"),
         ("dados.csv", "text,label\n", "has no rows"),
     ],
 )

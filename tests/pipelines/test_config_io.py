@@ -47,3 +47,25 @@ def test_invalid_config_names_file_and_field(tmp_path: Path, content: str, messa
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidConfig, match="does not exist"):
         load_toml_config(tmp_path / "nope.toml", NormalizeConfig)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '[training]\nclass_weights = { "1" = -2.0 }\n',
+            "class weights must be positive numbers; not so for '1'",
+        ),
+        ('[training]\nclass_weights = { "0" = 1.0, "1" = 0.0 }\n', "not so for '1'"),
+        ("[training]\nseed = -3\n", r"field 'training.seed'"),
+        ("[training]\nlr = inf\n", r"field 'training.lr'"),
+        ("[model]\nhidden = [64, 9000]\n", "from 1 to 8192"),
+    ],
+)
+def test_invalid_classifier_run_values_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    from pipelines.classifier.config import RunFile
+
+    path = tmp_path / "run.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidConfig, match=message):
+        load_toml_config(path, RunFile)

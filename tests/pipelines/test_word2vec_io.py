@@ -67,6 +67,13 @@ def test_text_import_reads_headerless_files_and_skips_duplicates(tmp_path: Path)
         (b"\xff\xfe\x00binary", False, "not UTF-8 text"),
         (b"", False, "is empty"),
         (b"casa 1 2\n", True, "drop --binary"),
+        (b"2 3\ncasa 1 2 3\nrua 1 nan 3\n", False, r"v\.txt:3: the vector of 'rua' holds a non-finite value"),
+        (b"casa 1 1e39 3\n", False, r"v\.txt:1: the vector of 'casa' holds a non-finite"),  # past float32
+        (
+            b"1 2\ncasa \x00\x00\xc0\x7f\x00\x00\x80?\n",
+            True,
+            r"word 1: the vector of 'casa' holds a non-finite",
+        ),
     ],
 )
 def test_import_errors_name_file_line_and_fix(

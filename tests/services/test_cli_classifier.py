@@ -3,9 +3,11 @@ one-line errors with exit code 2 for bad input, and nothing registered when trai
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +99,10 @@ def test_cli_train_reads_a_toml_config_and_options_win(
         (["--optimizer", "lbfgs"], "field 'training.optimizer'"),
         (["--hidden", "64,x"], "--hidden takes comma-separated sizes"),
         (["--name", "mau nome"], "field 'name'"),
+        (["--seed", "-1"], "field 'training.seed'"),
+        (["--hidden", "100000"], "from 1 to 8192"),
+        (["--threads", "100000"], "field 'training.threads'"),
+        (["--lr", "inf"], "field 'training.lr'"),
         (["--config", "{tmp}/nada.toml"], "nada.toml does not exist"),
     ],
 )
@@ -135,6 +141,39 @@ def test_cli_evaluate_and_classify_errors(
     assert "not registered" in err
 
 
+class _Stdin(io.StringIO):
+    def __init__(self, text: str, *, tty: bool = False) -> None:
+        super().__init__(text)
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_cli_classify_stdin_gives_one_result_per_line(
+    cli_env: Settings,
+    reviews_csv: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert run(_train(reviews_csv), capsys)[0] == 0
+    monkeypatch.setattr("sys.stdin", _Stdin("Adorei, excelente\r\nPéssimo, odiei\n"))
+    code, out, _ = run(["classify", "sentimento", "-"], capsys)
+    assert code == 0
+    assert [r["text"] for r in json.loads(out)] == ["Adorei, excelente", "Péssimo, odiei"]
+    for stdin, message in (
+        (_Stdin("bom\n\nruim\n \u200b\n"), "stdin line(s) 2, 4 are empty"),
+        (_Stdin(""), "stdin held no text"),
+        (_Stdin("", tty=True), "give the texts to classify, or '-'"),  # not left waiting at a terminal
+    ):
+        monkeypatch.setattr("sys.stdin", stdin)
+        code, _, err = run(
+            ["classify", "sentimento"] if stdin.tty else ["classify", "sentimento", "-"], capsys
+        )
+        assert code == 2, message
+        assert message in err
+
+
 def test_cli_compare_writes_table_and_plot(
     cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -158,3 +197,52 @@ def test_cli_compare_writes_table_and_plot(
     code, _, err = run([*argv[:-3], "--optimizers", "lbfgs", "--out", str(out_dir)], capsys)
     assert code == 2
     assert "unknown optimizer 'lbfgs'" in err
+
+
+def test_cli_compare_diverged_run_is_strict_json_and_out_must_be_a_folder(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "cmp"
+    argv = [
+        "compare", "classifier", "--train", str(reviews_csv["train"]), "--validation", str(reviews_csv["validation"]),
+        "--text-column", "texto", "--label-column", "rotulo", "--optimizers", "sgd", "--activations", "relu",
+        "--lr", "1e30", "--epochs", "2", "--quiet", "--out",
+    ]  # fmt: skip
+    code, out, _ = run([*argv, str(out_dir)], capsys)
+    assert code == 0
+
+    def strict(text: str) -> Any:
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+
+    (row,) = strict(out)["runs"]
+    assert row["status"] == "diverged", row
+    strict((out_dir / "results.json").read_text(encoding="utf-8"))
+    code, _, err = run([*argv, str(reviews_csv["train"])], capsys)
+    assert code == 2
+    assert "give --out a folder" in err
+
+
+def test_cli_training_interrupted_says_so_and_registers_nothing(
+    cli_env: Settings, reviews_csv: dict[str, Path]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    argv = [*_train(reviews_csv)[: -len(SMALL)], "--epochs", "10000", "--patience", "0", "--batch-size", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", *argv],
+        env={**os.environ, "PALAVRA_HOME": str(cli_env.home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    progress = os.read(proc.stderr.fileno(), 64)  # the progress bar's first bytes: training has begun
+    assert progress, "the run ended before training"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, progress + err
+    assert err.decode().rstrip().endswith("interrupted")
+    assert open_registry(get_settings()).list() == []
+    assert not list((cli_env.home / "artifacts").rglob("*.safetensors"))
