@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -275,8 +276,17 @@ class Registry:
         self.engine = sa.create_engine(url, **kwargs)
         # run on every staged version before it is hashed, e.g. to add a search index built from its files
         self.commit_hooks: list[CommitHook] = []
-        with self._connect() as conn:
-            _meta.create_all(conn)
+        for attempt in range(5):
+            try:
+                with self._connect() as conn:
+                    _meta.create_all(conn)
+                break
+            except (SAIntegrityError, sa.exc.ProgrammingError):
+                # processes starting at once on a new database race to create the tables (PostgreSQL answers
+                # the loser with a unique violation on its catalogue); the retry finds them made
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     # -- database access -------------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -119,11 +119,17 @@ class DataRoot:
         shutil.rmtree(self.upload_dir(job_id), ignore_errors=True)
 
 
+MAX_NAME_CHARS = 128
+
+
 def safe_filename(filename: str) -> str:
     """A file name with no folder part and only ``[A-Za-z0-9._-]`` (never hidden, never empty)."""
     base = PurePath(filename.replace("\\", "/")).name
     cleaned = _SAFE_NAME.sub("_", base).lstrip(".")
-    return cleaned[:128] or "upload"
+    if len(cleaned) > MAX_NAME_CHARS:  # shortened before the extension, which says what format the file is
+        suffix = PurePath(cleaned).suffix[:16]
+        cleaned = cleaned[: MAX_NAME_CHARS - len(suffix)] + suffix
+    return cleaned or "upload"
 
 
 def replace_uploads(config: Any, uploaded: dict[str, str]) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from models.errors import NotReady
+from models.errors import InvalidInput, ModelNotFound, NotReady
 from models.registry import Registry
 from services.context import open_registry
 from services.jobs.backend import JobBackend, open_backend
@@ -28,17 +28,20 @@ class JobService:
     when no other worker is left to notice.
     """
 
-    def __init__(self, settings: Settings, store: JobStore, backend: JobBackend) -> None:
+    def __init__(
+        self, settings: Settings, store: JobStore, backend: JobBackend, registry: Registry | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.backend = backend
+        self.registry = registry  # when given, models a config names are looked up at submit
         self.data_root = DataRoot(settings.effective_data_root)
         self.reaper = Reaper(store, settings)
 
     @classmethod
     def open(cls, settings: Settings, registry: Registry | None = None) -> JobService:
-        store = JobStore.from_registry(registry or open_registry(settings))
-        return cls(settings, store, open_backend(settings))
+        registry = registry or open_registry(settings)
+        return cls(settings, JobStore.from_registry(registry), open_backend(settings), registry)
 
     def submit(self, kind: str, config: dict[str, object], *, job_id: str | None = None) -> Job:
         """Validate ``config`` for ``kind``, check its inputs, record the job and queue it.
@@ -52,6 +55,7 @@ class JobService:
         spec = job_kind(kind)
         run = spec.validate(config, source=f"{kind} job config")
         check_inputs(spec.inputs(run), is_dataset=is_dataset, data_root=self.data_root)
+        self._check_models(run)
         job_id = job_id or new_job_id()
         uploads = self.data_root.upload_dir(job_id)
         job = self.store.create(
@@ -69,6 +73,19 @@ class JobService:
             raise
         self.store.mark_published(job_id)
         return job
+
+    def _check_models(self, run: object) -> None:
+        """A registered model the config builds on (a classifier's ``embeddings``) must exist before queueing."""
+        ref = getattr(run, "embeddings", None)
+        if not ref or self.registry is None:
+            return
+        try:
+            self.registry.get(ref, kind=("word2vec", "fasttext"))
+        except ModelNotFound as exc:
+            raise InvalidInput(
+                f"unknown embeddings model {ref!r}: {exc.detail}; list them with `palavra models list --kind word2vec`",
+                field="embeddings",
+            ) from exc
 
     def get(self, job_id: str) -> Job:
         self.reaper.maybe_run()

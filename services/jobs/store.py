@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,8 @@ from models.errors import Conflict, DatabaseUnavailable, JobNotFound
 from models.registry import Registry
 from pipelines.progress import Progress
 from services.jobs.job import Job, JobLogLine, JobProgress, JobState
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a job id can be (new ones are uuid4 hex)
 
 MAX_LOG_CHARS = 2000
 
@@ -194,6 +197,8 @@ class JobStore:
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
+        if not _JOB_ID.fullmatch(job_id):  # never sent to the database (PostgreSQL refuses a NUL in text)
+            raise JobNotFound(f"no job with id {job_id!r}; `palavra jobs list` shows the jobs", job=job_id)
         with self._connect() as conn:
             row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).first()
         if row is None:
@@ -425,6 +430,8 @@ class JobStore:
 
     def logs(self, job_id: str, *, after: int = 0, limit: int = 200) -> list[JobLogLine]:
         """Log lines with ``seq > after``, oldest first; with ``after=0`` the last ``limit`` lines."""
+        if not _JOB_ID.fullmatch(job_id):
+            return []
         query = sa.select(job_logs_table).where(job_logs_table.c.job_id == job_id)
         with self._connect() as conn:
             if after:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from models.errors import DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
 from models.registry import Registry
@@ -141,3 +142,46 @@ def test_registry_commit_hooks_add_checksummed_files(registry: Registry) -> None
     mv = registry.get("vetores")
     assert mv.metadata["hooked"] is True
     assert "extra.json" in mv.metadata["files"]
+
+
+@pytest.mark.services
+def test_registry_processes_starting_at_once_on_a_new_postgresql_database(tmp_path) -> None:
+    """Workers and the API start together on an empty database (docker compose up): none may die creating tables."""
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import POSTGRES_URL
+
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    database = f"palavra_race_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {database}")
+    url = make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+    code = (  # every process imports first, then all open the registry at the same instant
+        "import sys, time; from models.registry import Registry; time.sleep(max(0, float(sys.argv[3]) - time.time())); "
+        "Registry(sys.argv[1], sys.argv[2]).list()"
+    )
+    try:
+        for attempt in range(3):  # the race is timing-dependent: give it several chances to show
+            start = str(time.time() + 4)
+            procs = [
+                subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"h{attempt}-{i}"), url, start])
+                for i in range(6)
+            ]
+            assert [p.wait(timeout=120) for p in procs] == [0] * 6
+            with admin.connect() as conn:
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+                )
+            if attempt < 2:  # a fresh database for the next round
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"DROP DATABASE {database}")
+                    conn.exec_driver_sql(f"CREATE DATABASE {database}")
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        admin.dispose()

@@ -83,6 +83,16 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
         ({"name": "x", "corpus": ["nao-existe.txt"]}, "word2vec", "does not exist under the data root"),
         ({"name": "x", "corpus": ["../segredo.txt"]}, "word2vec", "contains '..'"),
         ({"name": "x", "corpus": ["/etc/passwd"]}, "word2vec", "outside the data root"),
+        (
+            {"name": "x", "train": "frases.txt", "embeddings": "nada"},
+            "classifier",
+            "unknown embeddings model 'nada'",
+        ),
+        (
+            {"name": "x", "train": "frases.txt", "embeddings": "/etc/passwd"},
+            "classifier",
+            "invalid model name",
+        ),
     ],
 )
 def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
@@ -188,6 +198,12 @@ def test_jobs_api_upload_config_as_json_file_part(client: TestClient) -> None:
         ({"frases.txt": b"x" * 5000}, 413, "PALAVRA_MAX_UPLOAD_BYTES"),
         ({"frases.txt": b"o rei\n", "extra.txt": b"a rainha\n"}, 422, "not used by the config"),
         ({"outro.txt": b"o rei\n"}, 422, "no file of that name was uploaded"),
+        (
+            {"frases.txt": b"o rei\n", "x/frases.txt": b"a rainha\n"},
+            422,
+            "would both be stored as 'frases.txt'",
+        ),
+        ({"frases.txt": b"o rei\n", "frases?txt": b"a\n", "frases_txt": b"b\n"}, 422, "would both be stored"),
     ],
 )
 def test_jobs_api_bad_uploads_are_refused_and_leave_no_files(

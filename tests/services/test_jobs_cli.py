@@ -98,6 +98,7 @@ def test_jobs_cli_submit_wait_follows_the_job_to_its_model(
         (["jobs", "submit", "fasttext", "--config", "{config}"], "unknown job kind 'fasttext'"),
         (["jobs", "submit", "word2vec", "--config", "{missing}"], "does not exist"),
         (["jobs", "list", "--state", "perdido"], "unknown state 'perdido'"),
+        (["jobs", "list", "--kind", "foo"], "unknown job kind 'foo'"),
         (["jobs", "show", "nada"], "no job with id 'nada'"),
         (["worker", "--backend", "kafka"], "unknown --backend 'kafka'"),
     ],

@@ -115,6 +115,18 @@ def test_jobs_store_cancel_rules(store: JobStore) -> None:
         store.cancel(committing)
     with pytest.raises(JobNotFound):
         store.cancel("0" * 32)
+    for odd in (
+        "a\x00b",
+        "\x00",
+        "../x",
+        "x" * 65,
+        "",
+    ):  # never sent to the database (a NUL fails on PostgreSQL)
+        with pytest.raises(JobNotFound):
+            store.get(odd)
+        with pytest.raises(JobNotFound):
+            store.cancel(odd)
+        assert store.logs(odd) == []
 
 
 def test_jobs_store_a_cancelled_job_cannot_begin_its_commit(store: JobStore) -> None:
@@ -286,6 +298,9 @@ def test_jobs_uploads_are_named_safely_and_limited(tmp_path: Path) -> None:
     assert safe_filename("../../etc/passwd") == "passwd"
     assert safe_filename("..\\corpus final.txt") == "corpus_final.txt"
     assert safe_filename(".bashrc") == "bashrc"
+    long = safe_filename("a" * 300 + ".txt")  # shortened before the extension, which names the format
+    assert long == "a" * 124 + ".txt"
+    assert safe_filename("b" * 300) == "b" * 128
     assert root.save_upload("j1", "a b.txt", io.BytesIO(b"ola"), max_bytes=10) == "uploads/j1/a_b.txt"
     with pytest.raises(TooLarge):
         root.save_upload("j2", "big.txt", io.BytesIO(b"x" * 11), max_bytes=10)

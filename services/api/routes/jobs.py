@@ -36,7 +36,7 @@ from services.api.job_schemas import (
     summary_of,
 )
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES
-from services.jobs.inputs import replace_uploads
+from services.jobs.inputs import replace_uploads, safe_filename
 from services.jobs.job import JobState
 from services.jobs.service import JobService, new_job_id
 from services.settings import Settings
@@ -152,10 +152,17 @@ def _save_uploads(
     service: JobService, settings: Settings, job_id: str, files: list[UploadFile]
 ) -> dict[str, str]:
     saved: dict[str, str] = {}
+    stored: dict[str, str] = {}  # the name on disk -> the name sent
     for upload in files:
         name = upload.filename or "upload"
         if name in saved:
             raise InvalidInput(f"two uploaded files are called {name!r}; give them different names")
+        other = stored.setdefault(safe_filename(name), name)
+        if other != name:
+            raise InvalidInput(
+                f"uploaded files {other!r} and {name!r} would both be stored as {safe_filename(name)!r} "
+                "(names keep letters, digits, '.', '_' and '-'); rename one"
+            )
         upload.file.seek(0)
         saved[name] = service.data_root.save_upload(
             job_id, name, upload.file, max_bytes=settings.max_upload_bytes

@@ -16,6 +16,7 @@ from services.cli.app import jobs_app
 from services.cli.commands.train_word2vec_cmd import ProgressBars
 from services.cli.output import echo, emit_json, table, warn
 from services.jobs.job import Job, JobState
+from services.jobs.kinds import job_kind
 from services.jobs.service import JobService
 from services.settings import get_settings
 
@@ -91,6 +92,8 @@ def list_cli(
         raise InvalidInput(
             f"unknown state {state!r}; use one of {', '.join(s.value for s in JobState)}"
         ) from None
+    if kind is not None:
+        job_kind(kind)  # an unknown kind is an error, not an empty list
     jobs, total = _service().list_jobs(state=wanted, kind=kind, limit=limit, offset=offset)
     rows = [
         {
