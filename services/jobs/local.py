@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -110,41 +111,84 @@ def _worker_process_main(settings_data: dict[str, Any], parent: Connection) -> N
 
 
 class LocalWorkerPool:
-    """``n`` worker processes beside the API (``palavra serve``); they stop when :meth:`stop` runs or it dies."""
+    """``n`` worker processes beside the API (``palavra serve``); they stop when :meth:`stop` runs or it dies.
 
-    def __init__(self, settings: Settings, n: int) -> None:
+    A worker that dies (killed, out of memory) is started again, so queued jobs always have a worker; its running
+    job is failed by the reaper as for any silent worker. Restarts of one slot are spaced by ``restart_s``.
+    """
+
+    def __init__(self, settings: Settings, n: int, *, check_s: float = 1.0, restart_s: float = 5.0) -> None:
         self.settings = settings
         self.n = n
+        self.check_s = check_s
+        self.restart_s = restart_s
         self.processes: list[BaseProcess] = []
+        self.restarts = 0
         self._links: list[Connection] = []
+        self._started_at: list[float] = []
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._monitor: threading.Thread | None = None
+
+    def _spawn(self, i: int) -> tuple[BaseProcess, Connection]:
+        ctx = multiprocessing.get_context("spawn")
+        child_end, parent_end = ctx.Pipe(duplex=False)
+        proc = ctx.Process(
+            target=_worker_process_main,
+            args=(self.settings.model_dump(), child_end),
+            name=f"palavra-worker-{i}",
+        )
+        proc.start()
+        child_end.close()
+        return proc, parent_end
 
     def start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        self._stopping.clear()
         for i in range(self.n):
-            child_end, parent_end = ctx.Pipe(duplex=False)
-            proc = ctx.Process(
-                target=_worker_process_main,
-                args=(self.settings.model_dump(), child_end),
-                name=f"palavra-worker-{i}",
-            )
-            proc.start()
-            child_end.close()
+            proc, link = self._spawn(i)
             self.processes.append(proc)
-            self._links.append(parent_end)
+            self._links.append(link)
+            self._started_at.append(time.monotonic())
+        self._monitor = threading.Thread(target=self._watch, name="palavra-pool-monitor", daemon=True)
+        self._monitor.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.check_s):
+            for i in range(len(self.processes)):
+                with self._lock:
+                    proc = self.processes[i]
+                    if self._stopping.is_set() or proc.is_alive():
+                        continue
+                    if time.monotonic() - self._started_at[i] < self.restart_s:
+                        continue  # a worker that dies at once is not restarted in a tight loop
+                    proc.join(0)  # reap it
+                    log.warning(
+                        "job worker %s exited with code %s; starting another", proc.name, proc.exitcode
+                    )
+                    self._links[i].close()
+                    self.processes[i], self._links[i] = self._spawn(i)
+                    self._started_at[i] = time.monotonic()
+                    self.restarts += 1
 
     def stop(self, *, timeout_s: float = 15.0) -> None:
         """SIGTERM every worker (each fails its running job, if any) and wait for them."""
-        for proc in self.processes:
-            proc.terminate()
-        for proc in self.processes:
-            proc.join(timeout_s)
-            if proc.exitcode is None:
-                proc.kill()
-                proc.join()
-        for link in self._links:
-            link.close()
-        self.processes.clear()
-        self._links.clear()
+        self._stopping.set()
+        if self._monitor is not None:
+            self._monitor.join()
+            self._monitor = None
+        with self._lock:
+            for proc in self.processes:
+                proc.terminate()
+            for proc in self.processes:
+                proc.join(timeout_s)
+                if proc.exitcode is None:
+                    proc.kill()
+                    proc.join()
+            for link in self._links:
+                link.close()
+            self.processes.clear()
+            self._links.clear()
+            self._started_at.clear()
 
     def __enter__(self) -> LocalWorkerPool:
         self.start()
@@ -181,6 +225,6 @@ def run_local_workers(settings: Settings, *, processes: int = 1) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    with LocalWorkerPool(settings, processes) as pool:
-        while not stop.wait(1.0) and any(p.is_alive() for p in pool.processes):
+    with LocalWorkerPool(settings, processes):
+        while not stop.wait(1.0):  # the pool starts again any worker that dies
             pass

@@ -92,6 +92,30 @@ def test_jobs_cli_submit_wait_follows_the_job_to_its_model(
     assert "waiting" in err
 
 
+def test_jobs_pool_starts_again_a_worker_that_dies(
+    cli_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    config = tmp_path / "run.toml"
+    config.write_text(TOML, encoding="utf-8")
+    with LocalWorkerPool(cli_settings, 1, check_s=0.2, restart_s=0.5) as pool:
+        first = pool.processes[0]
+        assert first.pid is not None
+        os.kill(first.pid, signal.SIGKILL)  # as the kernel's OOM killer would
+        wait_until(
+            lambda: pool.processes[0] is not first and pool.processes[0].is_alive(),
+            timeout=30,
+            what="a new worker in the dead one's place",
+        )
+        assert pool.restarts == 1
+        assert first.exitcode == -signal.SIGKILL  # reaped, not left a zombie
+        code, out, err = run(["jobs", "submit", "word2vec", "--config", str(config), "--wait"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["state"] == "succeeded"  # queued jobs still have a worker
+    assert pool.processes == []
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
