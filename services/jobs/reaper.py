@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from services.jobs.cleanup import remove_leftovers
+from services.jobs.job import Job
 from services.jobs.store import JobStore
 from services.settings import Settings
 
@@ -44,6 +46,9 @@ class Reaper:
         stale, cutoff = self.store.stale(timeout)
         reaped = []
         for job in stale:
+            if job.committing and self._registered(job, cutoff):
+                reaped.append(job.id)
+                continue
             seen = job.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC") if job.heartbeat_at else "never"
             reason = (
                 f"worker {job.worker} stopped sending heartbeats (last at {seen}; the limit is "
@@ -56,3 +61,17 @@ class Reaper:
                 log.warning("job %s failed: %s", job.id, reason)
                 reaped.append(job.id)
         return reaped
+
+    def _registered(self, job: Job, cutoff: datetime) -> bool:
+        """A job whose worker died after registering its model and before recording that: it succeeded."""
+        name = job.config.get("name")
+        version = self.store.registered_by(job.id, name) if isinstance(name, str) else None
+        if version is None or not self.store.succeed_if_stale(
+            job.id, cutoff, model_name=str(name), model_version=version
+        ):
+            return False
+        note = f"its worker stopped sending heartbeats after registering {name}@{version}: the job succeeded"
+        self.store.log(job.id, note)
+        remove_leftovers(self.store, job.id, settings=self.settings)
+        log.warning("job %s: %s", job.id, note)
+        return True

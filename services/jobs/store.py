@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from models.errors import Conflict, DatabaseUnavailable, JobNotFound
-from models.registry import Registry
+from models.registry import Registry, model_versions
 from pipelines.progress import Progress
 from services.jobs.job import Job, JobLogLine, JobProgress, JobState
 
@@ -396,6 +396,32 @@ class JobStore:
             finished_at=_now(),
             committing=False,
             error=error[:MAX_LOG_CHARS],
+        )
+
+    def registered_by(self, job_id: str, name: str) -> int | None:
+        """The version of ``name`` that job ``job_id`` registered (its metadata names the job), if any."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(model_versions.c.version, model_versions.c.metadata_json).where(
+                    model_versions.c.name == name
+                )
+            ).all()
+        found = [r.version for r in rows if json.loads(r.metadata_json).get("job_id") == job_id]
+        return max(found) if found else None
+
+    def succeed_if_stale(self, job_id: str, cutoff: datetime, *, model_name: str, model_version: int) -> bool:
+        """Succeed a silent job whose model was registered before its worker died (between the two writes)."""
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.RUNNING.value,
+            jobs_table.c.heartbeat_at < cutoff,
+            state=JobState.SUCCEEDED.value,
+            finished_at=_now(),
+            fraction=1.0,
+            committing=False,
+            staging_path=None,
+            model_name=model_name,
+            model_version=model_version,
         )
 
     # -- the Celery backend's publishing record --------------------------------------------------------------

@@ -179,6 +179,27 @@ def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Sett
     assert store.heartbeat(silent, "dead-worker") is False  # a late worker learns it lost the job
 
 
+def test_jobs_reaper_succeeds_a_job_whose_worker_died_after_registering_its_model(
+    store: JobStore, base_registry: Registry, jobs_settings: Settings
+) -> None:
+    registered, unfinished = "r" * 32, "u" * 32
+    for job_id, name in ((registered, "guardado"), (unfinished, "inacabado")):
+        store.create(job_id, "word2vec", {"name": name}, backend="local")
+        store.claim(job_id, "w")
+    with JobRegistry(base_registry, store=store, job_id=registered, worker="w").create(
+        "guardado", "word2vec"
+    ) as w:
+        w.write_json("config.json", {})
+    assert store.begin_commit(unfinished, "w") is True  # died while writing: nothing registered
+    # the worker dies here, between registering the version and recording the job's success
+    time.sleep(0.7)
+    assert sorted(Reaper(store, jobs_settings).run()) == sorted([registered, unfinished])
+    done = store.get(registered)
+    assert done.state is JobState.SUCCEEDED
+    assert done.model_ref == "guardado@1"
+    assert store.get(unfinished).state is JobState.FAILED
+
+
 def test_jobs_store_adds_columns_missing_from_an_older_database(base_registry: Registry) -> None:
     before = sa.MetaData()  # the jobs table as it was before comparisons kept a result
     sa.Table(
