@@ -36,7 +36,7 @@ from sqlalchemy.exc import OperationalError
 
 from models.errors import Conflict, DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
 
-# matched with fullmatch (``$`` alone would also accept a trailing newline); the patterns also go to pydantic
+# matched with fullmatch (``$`` alone would also accept a trailing newline)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
@@ -81,6 +81,13 @@ def library_versions() -> dict[str, str]:
         with contextlib.suppress(importlib_metadata.PackageNotFoundError):
             out[dist] = importlib_metadata.version(dist)
     return out
+
+
+def creation_race(exc: BaseException) -> bool:
+    """True for the error a process gets when another one created the same tables at the same moment."""
+    if isinstance(exc, SAIntegrityError | sa.exc.ProgrammingError):
+        return True
+    return "already exists" in str(exc.__cause__ or exc)
 
 
 def check_name(name: str, *, ref: str | None = None) -> str:
@@ -281,10 +288,11 @@ class Registry:
                 with self._connect() as conn:
                     _meta.create_all(conn)
                 break
-            except (SAIntegrityError, sa.exc.ProgrammingError):
-                # processes starting at once on a new database race to create the tables (PostgreSQL answers
-                # the loser with a unique violation on its catalogue); the retry finds them made
-                if attempt == 4:
+            except (SAIntegrityError, sa.exc.ProgrammingError, DatabaseUnavailable) as exc:
+                # processes starting at once on a new database race to create the tables: PostgreSQL answers the
+                # loser with a unique violation on its catalogue, SQLite with "table ... already exists"; the
+                # retry finds them made
+                if attempt == 4 or not creation_race(exc):
                     raise
                 time.sleep(0.2 * (attempt + 1))
 

@@ -24,7 +24,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if scope["path"] in self.upload_paths and headers.get(b"content-type", b"").startswith(b"multipart/"):
+        if scope["path"].rstrip("/") in self.upload_paths and headers.get(b"content-type", b"").startswith(
+            b"multipart/"
+        ):
             await self.app(scope, receive, send)
             return
         declared = headers.get(b"content-length")

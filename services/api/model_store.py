@@ -212,9 +212,10 @@ class ModelStore:
             if item is None:
                 try:
                     item = self._load(key)
-                except BaseException:
-                    with self._mutex:  # no lock kept per version that failed (unknown ones cost nothing)
-                        self._locks.pop(key, None)
+                except ModelNotFound:
+                    with self._mutex:  # no lock kept per version that does not exist (anyone may ask for @N)
+                        if self._locks.get(key) is lock:
+                            del self._locks[key]
                     raise
                 with self._mutex:
                     self._loaded[key] = item

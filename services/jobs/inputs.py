@@ -120,6 +120,7 @@ class DataRoot:
 
 
 MAX_NAME_CHARS = 128
+_COMPRESSED = {".gz", ".bz2", ".xz", ".zst"}
 
 
 def safe_filename(filename: str) -> str:
@@ -127,7 +128,9 @@ def safe_filename(filename: str) -> str:
     base = PurePath(filename.replace("\\", "/")).name
     cleaned = _SAFE_NAME.sub("_", base).lstrip(".")
     if len(cleaned) > MAX_NAME_CHARS:  # shortened before the extension, which says what format the file is
-        suffix = PurePath(cleaned).suffix[:16]
+        suffixes = PurePath(cleaned).suffixes
+        # a compressed file keeps its format too (corpus.jsonl.gz, not corpus.gz: read as plain text)
+        suffix = "".join(suffixes[-2:] if suffixes and suffixes[-1] in _COMPRESSED else suffixes[-1:])[:16]
         cleaned = cleaned[: MAX_NAME_CHARS - len(suffix)] + suffix
     return cleaned or "upload"
 

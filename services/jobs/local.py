@@ -114,7 +114,8 @@ class LocalWorkerPool:
     """``n`` worker processes beside the API (``palavra serve``); they stop when :meth:`stop` runs or it dies.
 
     A worker that dies (killed, out of memory) is started again, so queued jobs always have a worker; its running
-    job is failed by the reaper as for any silent worker. Restarts of one slot are spaced by ``restart_s``.
+    job is failed by the reaper as for any silent worker. Restarts of one slot are spaced by ``restart_s``. A worker
+    that exits cleanly (code 0: it was stopped) is not started again.
     """
 
     def __init__(self, settings: Settings, n: int, *, check_s: float = 1.0, restart_s: float = 5.0) -> None:
@@ -157,8 +158,8 @@ class LocalWorkerPool:
             for i in range(len(self.processes)):
                 with self._lock:
                     proc = self.processes[i]
-                    if self._stopping.is_set() or proc.is_alive():
-                        continue
+                    if self._stopping.is_set() or proc.is_alive() or proc.exitcode == 0:
+                        continue  # exit code 0: it was asked to stop (SIGTERM, or Ctrl-C sent to the group)
                     if time.monotonic() - self._started_at[i] < self.restart_s:
                         continue  # a worker that dies at once is not restarted in a tight loop
                     proc.join(0)  # reap it

@@ -12,6 +12,8 @@ import logging
 import time
 from datetime import datetime
 
+from models.errors import ModelNotFound
+from services.context import open_registry
 from services.jobs.cleanup import remove_leftovers
 from services.jobs.job import Job
 from services.jobs.store import JobStore
@@ -65,13 +67,18 @@ class Reaper:
     def _registered(self, job: Job, cutoff: datetime) -> bool:
         """A job whose worker died after registering its model and before recording that: it succeeded."""
         name = job.config.get("name")
-        version = self.store.registered_by(job.id, name) if isinstance(name, str) else None
-        if version is None or not self.store.succeed_if_stale(
-            job.id, cutoff, model_name=str(name), model_version=version
+        if not isinstance(name, str):
+            return False
+        try:
+            versions = open_registry(self.settings).versions(name)
+        except ModelNotFound:
+            return False
+        mine = [mv.version for mv in versions if mv.metadata.get("job_id") == job.id]
+        if not mine or not self.store.succeed_if_stale(
+            job.id, cutoff, model_name=name, model_version=mine[-1]
         ):
             return False
-        note = f"its worker stopped sending heartbeats after registering {name}@{version}: the job succeeded"
+        note = f"its worker stopped sending heartbeats after registering {name}@{mine[-1]}: the job succeeded"
         self.store.log(job.id, note)
-        remove_leftovers(self.store, job.id, settings=self.settings)
         log.warning("job %s: %s", job.id, note)
         return True

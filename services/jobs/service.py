@@ -29,7 +29,7 @@ class JobService:
     """
 
     def __init__(
-        self, settings: Settings, store: JobStore, backend: JobBackend, registry: Registry | None = None
+        self, settings: Settings, store: JobStore, *, backend: JobBackend, registry: Registry | None = None
     ) -> None:
         self.settings = settings
         self.store = store
@@ -41,7 +41,9 @@ class JobService:
     @classmethod
     def open(cls, settings: Settings, registry: Registry | None = None) -> JobService:
         registry = registry or open_registry(settings)
-        return cls(settings, JobStore.from_registry(registry), open_backend(settings), registry)
+        return cls(
+            settings, JobStore.from_registry(registry), backend=open_backend(settings), registry=registry
+        )
 
     def submit(self, kind: str, config: dict[str, object], *, job_id: str | None = None) -> Job:
         """Validate ``config`` for ``kind``, check its inputs, record the job and queue it.

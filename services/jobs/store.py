@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from models.errors import Conflict, DatabaseUnavailable, JobNotFound
-from models.registry import Registry, model_versions
+from models.registry import Registry, creation_race
 from pipelines.progress import Progress
 from services.jobs.job import Job, JobLogLine, JobProgress, JobState
 
@@ -140,9 +140,9 @@ class JobStore:
                     _meta.create_all(conn)
                     _add_missing_columns(conn)
                 break
-            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError, DatabaseUnavailable) as exc:
                 # several workers starting at once race to create the tables; the loser finds them made
-                if attempt == 2:
+                if attempt == 2 or not creation_race(exc):
                     raise
                 time.sleep(0.2)
 
@@ -397,17 +397,6 @@ class JobStore:
             committing=False,
             error=error[:MAX_LOG_CHARS],
         )
-
-    def registered_by(self, job_id: str, name: str) -> int | None:
-        """The version of ``name`` that job ``job_id`` registered (its metadata names the job), if any."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                sa.select(model_versions.c.version, model_versions.c.metadata_json).where(
-                    model_versions.c.name == name
-                )
-            ).all()
-        found = [r.version for r in rows if json.loads(r.metadata_json).get("job_id") == job_id]
-        return max(found) if found else None
 
     def succeed_if_stale(self, job_id: str, cutoff: datetime, *, model_name: str, model_version: int) -> bool:
         """Succeed a silent job whose model was registered before its worker died (between the two writes)."""

@@ -144,6 +144,26 @@ def test_registry_commit_hooks_add_checksummed_files(registry: Registry) -> None
     assert "extra.json" in mv.metadata["files"]
 
 
+# every process imports first, then all open the registry and the job store at the same instant
+RACE = (
+    "import sys, time; from models.registry import Registry; from services.jobs.store import JobStore; "
+    "time.sleep(max(0, float(sys.argv[3]) - time.time())); "
+    "JobStore.from_registry(Registry(sys.argv[1], sys.argv[2] or None)).list_jobs()"
+)
+
+
+def test_registry_processes_starting_at_once_on_a_new_sqlite_home(tmp_path) -> None:
+    """`palavra serve` starts its API and a job worker together: on a new home neither may die creating tables."""
+    import subprocess
+    import sys
+    import time
+
+    for attempt in range(3):
+        home, start = tmp_path / f"home{attempt}", str(time.time() + 4)
+        procs = [subprocess.Popen([sys.executable, "-c", RACE, str(home), "", start]) for _ in range(6)]
+        assert [p.wait(timeout=120) for p in procs] == [0] * 6
+
+
 @pytest.mark.services
 def test_registry_processes_starting_at_once_on_a_new_postgresql_database(tmp_path) -> None:
     """Workers and the API start together on an empty database (docker compose up): none may die creating tables."""
@@ -161,10 +181,7 @@ def test_registry_processes_starting_at_once_on_a_new_postgresql_database(tmp_pa
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {database}")
     url = make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
-    code = (  # every process imports first, then all open the registry at the same instant
-        "import sys, time; from models.registry import Registry; time.sleep(max(0, float(sys.argv[3]) - time.time())); "
-        "Registry(sys.argv[1], sys.argv[2]).list()"
-    )
+    code = RACE
     try:
         for attempt in range(3):  # the race is timing-dependent: give it several chances to show
             start = str(time.time() + 4)

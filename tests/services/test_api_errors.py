@@ -187,11 +187,17 @@ def test_api_unknown_versions_leave_no_state_behind(client: TestClient) -> None:
     assert len(store._locks) == before
 
 
-def test_api_health_and_ready_answer_head(client: TestClient) -> None:
+def test_api_health_and_ready_answer_head(
+    client: TestClient, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     for path in ("/health", "/ready"):
         r = client.head(path)
         assert r.status_code == 200, path
         assert r.content == b""
+    empty = tmp_path_factory.mktemp("empty")  # nothing registered: not ready
+    with serving(api_settings(Settings(home=empty, local_workers=0))) as idle:
+        assert idle.head("/ready").status_code == 503
+        assert idle.head("/health").status_code == 200
 
 
 def test_api_wrong_content_type_is_422(client: TestClient) -> None:

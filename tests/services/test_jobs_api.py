@@ -28,7 +28,9 @@ KEY = {"Authorization": "Bearer segredo"}
 
 @pytest.fixture
 def api_settings(tmp_path: Path) -> Settings:
-    return job_settings(tmp_path, backend="local", api_keys=["segredo"], max_upload_bytes=4096)
+    return job_settings(
+        tmp_path, backend="local", api_keys=["segredo"], max_upload_bytes=4096, max_body_bytes=2048
+    )
 
 
 @pytest.fixture
@@ -176,6 +178,16 @@ def test_jobs_api_multipart_upload_is_saved_under_the_data_root(
     # cancelling a queued job removes its uploads
     assert client.delete(job["url"], headers=KEY).status_code == 200
     assert leftovers(api_settings) == []
+
+
+def test_jobs_api_uploads_get_the_upload_limit_not_the_json_one(client: TestClient) -> None:
+    corpus = (
+        b"O rei governa o reino.\n" * 130
+    )  # 2,990 bytes: over the JSON limit (2,048), under the upload one
+    assert _upload(client, TOML_CONFIG, {"frases.txt": corpus}).status_code == 202
+    as_json = client.post("/v1/jobs", json={"kind": "word2vec", "config": {"x": "y" * 3000}}, headers=KEY)
+    assert as_json.status_code == 413
+    assert "PALAVRA_MAX_BODY_BYTES" in as_json.json()["detail"]
 
 
 def test_jobs_api_upload_config_as_json_file_part(client: TestClient) -> None:

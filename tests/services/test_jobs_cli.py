@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,8 +112,15 @@ def test_jobs_pool_starts_again_a_worker_that_dies(
         assert pool.restarts == 1
         assert first.exitcode == -signal.SIGKILL  # reaped, not left a zombie
         code, out, err = run(["jobs", "submit", "word2vec", "--config", str(config), "--wait"], capsys)
-    assert code == 0, err
-    assert json.loads(out)["state"] == "succeeded"  # queued jobs still have a worker
+        assert code == 0, err
+        assert json.loads(out)["state"] == "succeeded"  # queued jobs still have a worker
+        second = pool.processes[0]
+        second.terminate()  # a requested stop (Ctrl-C reaches every process of the group): exit 0, no restart
+        second.join(30)
+        assert second.exitcode == 0
+        time.sleep(1.0)  # several monitor rounds
+        assert pool.processes[0] is second
+        assert pool.restarts == 1
     assert pool.processes == []
 
 

@@ -182,22 +182,25 @@ def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Sett
 def test_jobs_reaper_succeeds_a_job_whose_worker_died_after_registering_its_model(
     store: JobStore, base_registry: Registry, jobs_settings: Settings
 ) -> None:
-    registered, unfinished = "r" * 32, "u" * 32
-    for job_id, name in ((registered, "guardado"), (unfinished, "inacabado")):
-        store.create(job_id, "word2vec", {"name": name}, backend="local")
+    earlier, registered, unfinished = "e" * 32, "r" * 32, "u" * 32
+    for job_id in (earlier, registered, unfinished):  # three jobs training the same model name
+        store.create(job_id, "word2vec", {"name": "guardado"}, backend="local")
         store.claim(job_id, "w")
-    with JobRegistry(base_registry, store=store, job_id=registered, worker="w").create(
-        "guardado", "word2vec"
-    ) as w:
-        w.write_json("config.json", {})
+    for job_id in (earlier, registered):
+        job_registry = JobRegistry(base_registry, store=store, job_id=job_id, worker="w")
+        with job_registry.create("guardado", "word2vec") as w:
+            w.write_json("config.json", {})
+    assert store.succeed(earlier, "w", model_name="guardado", model_version=1) is True
     assert store.begin_commit(unfinished, "w") is True  # died while writing: nothing registered
     # the worker dies here, between registering the version and recording the job's success
     time.sleep(0.7)
     assert sorted(Reaper(store, jobs_settings).run()) == sorted([registered, unfinished])
     done = store.get(registered)
     assert done.state is JobState.SUCCEEDED
-    assert done.model_ref == "guardado@1"
-    assert store.get(unfinished).state is JobState.FAILED
+    assert done.model_ref == "guardado@2"  # its own version, not the earlier job's
+    failed = store.get(unfinished)
+    assert failed.state is JobState.FAILED  # versions by other jobs of the same name do not count
+    assert failed.model_ref is None
 
 
 def test_jobs_store_adds_columns_missing_from_an_older_database(base_registry: Registry) -> None:
@@ -255,7 +258,7 @@ def test_jobs_execute_in_process_succeeds_and_registers(store: JobStore, jobs_se
 
 
 def test_jobs_compare_config_is_validated_like_the_cli_run(store: JobStore, jobs_settings: Settings) -> None:
-    service = JobService(jobs_settings, store, LocalBackend())
+    service = JobService(jobs_settings, store, backend=LocalBackend())
     train = reviews_csv(jobs_settings)
     with pytest.raises(InvalidConfig, match="optimizers"):
         service.submit("compare", {"train": train, "optimizers": ["lbfgs"]})
@@ -322,6 +325,7 @@ def test_jobs_uploads_are_named_safely_and_limited(tmp_path: Path) -> None:
     long = safe_filename("a" * 300 + ".txt")  # shortened before the extension, which names the format
     assert long == "a" * 124 + ".txt"
     assert safe_filename("b" * 300) == "b" * 128
+    assert safe_filename("c" * 300 + ".jsonl.gz") == "c" * 119 + ".jsonl.gz"  # compressed: both suffixes kept
     assert root.save_upload("j1", "a b.txt", io.BytesIO(b"ola"), max_bytes=10) == "uploads/j1/a_b.txt"
     with pytest.raises(TooLarge):
         root.save_upload("j2", "big.txt", io.BytesIO(b"x" * 11), max_bytes=10)
