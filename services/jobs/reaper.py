@@ -48,7 +48,7 @@ class Reaper:
         stale, cutoff = self.store.stale(timeout)
         reaped = []
         for job in stale:
-            if job.committing and self._registered(job, cutoff):
+            if self._registered(job, cutoff):
                 reaped.append(job.id)
                 continue
             seen = job.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC") if job.heartbeat_at else "never"
@@ -66,19 +66,26 @@ class Reaper:
 
     def _registered(self, job: Job, cutoff: datetime) -> bool:
         """A job whose worker died after registering its model and before recording that: it succeeded."""
+        version = registered_version(self.settings, job)
         name = job.config.get("name")
-        if not isinstance(name, str):
-            return False
-        try:
-            versions = open_registry(self.settings).versions(name)
-        except ModelNotFound:
-            return False
-        mine = [mv.version for mv in versions if mv.metadata.get("job_id") == job.id]
-        if not mine or not self.store.succeed_if_stale(
-            job.id, cutoff, model_name=name, model_version=mine[-1]
+        if version is None or not self.store.succeed_if_stale(
+            job.id, cutoff, model_name=str(name), model_version=version
         ):
             return False
-        note = f"its worker stopped sending heartbeats after registering {name}@{mine[-1]}: the job succeeded"
+        note = f"its worker stopped sending heartbeats after registering {name}@{version}: the job succeeded"
         self.store.log(job.id, note)
         log.warning("job %s: %s", job.id, note)
         return True
+
+
+def registered_version(settings: Settings, job: Job) -> int | None:
+    """The version of its model that ``job`` registered (its metadata names the job), if it got that far."""
+    name = job.config.get("name")
+    if not job.committing or not isinstance(name, str):
+        return None
+    try:
+        versions = open_registry(settings).versions(name)
+    except ModelNotFound:
+        return None
+    mine = [mv.version for mv in versions if mv.metadata.get("job_id") == job.id]
+    return mine[-1] if mine else None

@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from models.errors import DatabaseUnavailable
 from services.jobs.cleanup import remove_leftovers
 from services.jobs.job import JobState
+from services.jobs.reaper import registered_version
 from services.jobs.runner import job_process_main
 from services.jobs.store import JobStore
 from services.settings import Settings
@@ -154,6 +155,13 @@ class JobSupervisor:
 
     def _settle(self, job_id: str, exitcode: int | None) -> JobState:
         job = self.store.get(job_id)
+        version = registered_version(self.settings, job) if job.state is JobState.RUNNING else None
+        if version is not None and job.worker == self.worker:
+            # the process died between registering its model and recording that: the job did succeed
+            name = job.config["name"]
+            self.store.succeed(job_id, self.worker, model_name=name, model_version=version)
+            self.store.log(job_id, f"the job's process ended after registering {name}@{version}: succeeded")
+            job = self.store.get(job_id)
         if job.state is JobState.RUNNING and job.worker == self.worker:
             reason = f"the job's process ended with {describe_exit(exitcode)} before recording a result"
             self.store.fail(job_id, reason, worker=self.worker)

@@ -203,6 +203,27 @@ def test_jobs_reaper_succeeds_a_job_whose_worker_died_after_registering_its_mode
     assert failed.model_ref is None
 
 
+def test_jobs_supervisor_settles_a_job_whose_process_died_after_registering_as_succeeded(
+    store: JobStore, base_registry: Registry, jobs_settings: Settings
+) -> None:
+    from services.jobs.supervisor import JobSupervisor
+
+    registered, unfinished = "r" * 32, "u" * 32
+    for job_id in (registered, unfinished):
+        store.create(job_id, "word2vec", {"name": "salvo"}, backend="local")
+        store.claim(job_id, "w")
+    with JobRegistry(base_registry, store=store, job_id=registered, worker="w").create(
+        "salvo", "word2vec"
+    ) as w:
+        w.write_json("config.json", {})
+    assert store.begin_commit(unfinished, "w") is True
+    supervisor = JobSupervisor(jobs_settings, store, "w")
+    # the job's process was killed (-9) right after registering, before it recorded its result
+    assert supervisor._settle(registered, -9) is JobState.SUCCEEDED
+    assert store.get(registered).model_ref == "salvo@1"
+    assert supervisor._settle(unfinished, -9) is JobState.FAILED
+
+
 def test_jobs_store_adds_columns_missing_from_an_older_database(base_registry: Registry) -> None:
     before = sa.MetaData()  # the jobs table as it was before comparisons kept a result
     sa.Table(
