@@ -320,13 +320,7 @@ class JobStore:
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
             jobs_table.c.worker == worker,
-            state=JobState.SUCCEEDED.value,
-            finished_at=_now(),
-            fraction=1.0,
-            committing=False,
-            staging_path=None,
-            model_name=model_name,
-            model_version=model_version,
+            **_succeeded(model_name, model_version),
             result_json=json.dumps(result, ensure_ascii=False, default=str) if result is not None else None,
         )
 
@@ -404,13 +398,7 @@ class JobStore:
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
             jobs_table.c.heartbeat_at < cutoff,
-            state=JobState.SUCCEEDED.value,
-            finished_at=_now(),
-            fraction=1.0,
-            committing=False,
-            staging_path=None,
-            model_name=model_name,
-            model_version=model_version,
+            **_succeeded(model_name, model_version),
         )
 
     # -- the Celery backend's publishing record --------------------------------------------------------------
@@ -458,3 +446,16 @@ class JobStore:
                     reversed(conn.execute(query.order_by(job_logs_table.c.seq.desc()).limit(limit)).all())
                 )
         return [JobLogLine(seq=r.seq, at=_utc(r.at), line=r.line) for r in rows]
+
+
+def _succeeded(model_name: str | None, model_version: int | None) -> dict[str, Any]:
+    """The columns of a job that ended well, with the model version it registered (if any)."""
+    return {
+        "state": JobState.SUCCEEDED.value,
+        "finished_at": _now(),
+        "fraction": 1.0,
+        "committing": False,
+        "staging_path": None,
+        "model_name": model_name,
+        "model_version": model_version,
+    }
