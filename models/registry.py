@@ -38,6 +38,7 @@ from models.errors import Conflict, DatabaseUnavailable, IntegrityError, Invalid
 
 # matched with fullmatch (``$`` alone would also accept a trailing newline)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RULE = "use letters, digits, '_', '-' or '.', starting with a letter or digit, at most 64 characters"
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
@@ -94,7 +95,7 @@ def check_name(name: str, *, ref: str | None = None) -> str:
     """``name`` when it is a valid model name, else InvalidInput saying what a name may hold."""
     if not NAME_RE.fullmatch(name):
         raise InvalidInput(
-            f"invalid model name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit",
+            f"invalid model name {name!r}: {NAME_RULE}",
             model=ref if ref is not None else name,
         )
     return name

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.registry import NAME_RE
+from models.registry import NAME_RE, NAME_RULE
 from pipelines.config_io import load_toml_config
 from pipelines.normalize import NormalizeConfig
 
@@ -193,10 +193,7 @@ class ClassifierRun(BaseModel):
     @classmethod
     def _name(cls, name: str) -> str:
         if not NAME_RE.fullmatch(name):
-            raise ValueError(
-                "a model name holds letters, digits, '_', '-' or '.', starts with a letter or digit, "
-                "and has at most 64 characters"
-            )
+            raise ValueError(f"invalid model name: {NAME_RULE}")
         return name
 
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.errors import InvalidConfig
+from models.registry import NAME_RE
 from pipelines.config_io import read_toml, validation_message
 from pipelines.normalize import NormalizeConfig
 from pipelines.phrases import PhraseConfig
@@ -117,7 +118,7 @@ class Word2VecRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="registry name of the model.")
+    name: str = Field(pattern=NAME_RE.pattern, description="registry name of the model.")
     corpus: list[str] = Field(min_length=1, description="files, folders or catalogue names.")
     text_field: str = Field(default="text", description="JSON field / CSV column holding the text.")
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)

@@ -41,6 +41,13 @@ def _train(files: dict[str, Path], *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _compare(files: dict[str, Path], *extra: str) -> list[str]:
+    return [
+        "compare", "classifier", "--train", str(files["train"]), "--validation", str(files["validation"]),
+        "--text-column", "texto", "--label-column", "rotulo", *extra,
+    ]  # fmt: skip
+
+
 def test_cli_train_evaluate_classify(
     cli_env: Settings, reviews_csv: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -178,11 +185,10 @@ def test_cli_compare_writes_table_and_plot(
     cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "cmp"
-    argv = [
-        "compare", "classifier", "--train", str(reviews_csv["train"]), "--validation", str(reviews_csv["validation"]),
-        "--text-column", "texto", "--label-column", "rotulo", "--optimizers", "sgd,adam",
-        "--activations", "sigmoid,relu", "--epochs", "3", "--out", str(out_dir), "--quiet",
-    ]  # fmt: skip
+    argv = _compare(
+        reviews_csv, "--optimizers", "sgd,adam", "--activations", "sigmoid,relu", "--epochs", "3",
+        "--out", str(out_dir), "--quiet",
+    )  # fmt: skip
     code, out, _ = run(argv, capsys)
     assert code == 0
     result = json.loads(out)
@@ -203,11 +209,19 @@ def test_cli_compare_diverged_run_is_strict_json_and_out_must_be_a_folder(
     cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "cmp"
-    argv = [
-        "compare", "classifier", "--train", str(reviews_csv["train"]), "--validation", str(reviews_csv["validation"]),
-        "--text-column", "texto", "--label-column", "rotulo", "--optimizers", "sgd", "--activations", "relu",
-        "--lr", "1e30", "--epochs", "2", "--quiet", "--out",
-    ]  # fmt: skip
+    argv = _compare(
+        reviews_csv,
+        "--optimizers",
+        "sgd",
+        "--activations",
+        "relu",
+        "--lr",
+        "1e30",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+    )
     code, out, _ = run([*argv, str(out_dir)], capsys)
     assert code == 0
 

@@ -42,9 +42,8 @@ from services.jobs.service import JobService, new_job_id
 from services.settings import Settings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-UPLOAD_PATH = (
-    "/v1/jobs"  # the one route that takes multipart uploads (PALAVRA_MAX_UPLOAD_BYTES, not the JSON limit)
-)
+# the one route that takes multipart uploads (PALAVRA_MAX_UPLOAD_BYTES, not the JSON limit)
+UPLOAD_PATH = "/v1/jobs"
 
 JobIdPath = Path(description="The job id returned by POST /v1/jobs.", max_length=64)
 EVENT_POLL_S = 0.5
@@ -157,10 +156,11 @@ def _save_uploads(
         name = upload.filename or "upload"
         if name in saved:
             raise InvalidInput(f"two uploaded files are called {name!r}; give them different names")
-        other = stored.setdefault(safe_filename(name), name)
+        stored_as = safe_filename(name)
+        other = stored.setdefault(stored_as, name)
         if other != name:
             raise InvalidInput(
-                f"uploaded files {other!r} and {name!r} would both be stored as {safe_filename(name)!r} "
+                f"uploaded files {other!r} and {name!r} would both be stored as {stored_as!r} "
                 "(names keep letters, digits, '.', '_' and '-'); rename one"
             )
         upload.file.seek(0)
