@@ -17,6 +17,7 @@ from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.model_store import Loaded, ModelStore
 from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
 from services.api.routes import jobs as job_routes
+from services.api.routes.web import install_explorer
 from services.context import open_registry
 from services.settings import Settings, get_settings
 
@@ -73,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
         app.include_router(router.router)
     app.include_router(job_routes.router)
+    install_explorer(app)
     return app
