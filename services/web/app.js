@@ -33,7 +33,7 @@ const I18N = {
     registered: "Modelo registrado:", lossCurves: "Curvas de perda (treino — contínua, validação — tracejada)",
     label: "Rótulo", empty: "Escreva ao menos um texto.", bestEpoch: "melhor época",
     semantic: "semântica", syntactic: "sintática", overall: "total", noJobs: "Nenhuma tarefa ainda.",
-    inVocab: "no vocabulário", subwords: "subpalavras", file_read: "{n} textos lidos de {f}.",
+    inVocab: "no vocabulário", subwords: "subpalavras", defaultModel: "padrão do servidor", file_read: "{n} textos lidos de {f}.",
   },
   en: {
     skip: "Skip to content", langHelp: "Change the page language", langButton: "Português", areas: "Areas",
@@ -65,7 +65,7 @@ const I18N = {
     registered: "Registered model:", lossCurves: "Loss curves (train — solid, validation — dashed)",
     label: "Label", empty: "Write at least one text.", bestEpoch: "best epoch",
     semantic: "semantic", syntactic: "syntactic", overall: "overall", noJobs: "No jobs yet.",
-    inVocab: "in vocabulary", subwords: "subwords", file_read: "{n} texts read from {f}.",
+    inVocab: "in vocabulary", subwords: "subwords", defaultModel: "server default", file_read: "{n} texts read from {f}.",
   },
 };
 
@@ -177,6 +177,7 @@ async function loadModelLists() {
   for (const sel of document.querySelectorAll("select.model-embeddings")) {
     const keep = sel.value;
     sel.replaceChildren();
+    if (!sel.classList.contains("versions")) sel.append(el("option", { value: "", text: t("defaultModel") }));
     for (const m of embeddings) {
       sel.append(el("option", { value: m.name, text: `${m.name} (${m.kind})` }));
       if (sel.classList.contains("versions")) {
@@ -270,13 +271,25 @@ function drawMap(data) {
     const [ex, ey] = data.explained_variance;
     nodes.push(el("svg:text", { x: W - 8, y: H - 8, "text-anchor": "end", "font-size": 11, fill: "#4a5361", text: `PC1 ${(ex * 100).toFixed(0)}% · PC2 ${(ey * 100).toFixed(0)}%` }));
   }
+  tip.hidden = true;
+  // labels that would overlap one already placed (closer words go first) show only on hover or focus
+  const boxes = [];
+  const crowded = new Set();
+  for (const p of [...data.points].sort((a, b) => Number(b.query) - Number(a.query) || b.score - a.score)) {
+    const [x, y] = place(p);
+    const w = 6.2 * p.word.length + 10;
+    const box = x > W - 90 ? [x - w, y - 8, x, y + 6] : [x, y - 8, x + w, y + 6];
+    if (boxes.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) crowded.add(p);
+    else boxes.push(box);
+  }
   // the query word last, so it is drawn on top
   const points = [...data.points.filter((p) => !p.query), ...data.points.filter((p) => p.query)];
   for (const p of points) {
     const [x, y] = place(p);
     const label = t("pointLabel", { w: p.word, s: fmt(p.score) });
     const left = x > W - 90;
-    const g = el("svg:g", { class: p.query ? "pt q" : "pt", tabindex: 0, role: "button", "aria-label": label, "data-word": p.word, "data-score": p.score.toFixed(4) },
+    const cls = ["pt", p.query ? "q" : "", crowded.has(p) ? "crowded" : ""].join(" ").trim();
+    const g = el("svg:g", { class: cls, tabindex: 0, role: "button", "aria-label": label, "data-word": p.word, "data-score": p.score.toFixed(4) },
       el("svg:title", { text: label }),
       el("svg:circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: p.query ? 7 : 4 + 3 * Math.max(0, p.score) }),
       el("svg:text", { x: (left ? x - 8 : x + 8).toFixed(1), y: (y + 4).toFixed(1), "text-anchor": left ? "end" : "start", text: p.word }));
@@ -721,6 +734,7 @@ function start() {
     lang = lang === "pt" ? "en" : "pt";
     localStorage.setItem("palavra.lang", lang);
     applyLang();
+    loadModelLists().catch(() => {});
   });
   $("#explore-form").addEventListener("submit", (e) => { e.preventDefault(); explore(); });
   $("#analogy-form").addEventListener("submit", solveAnalogy);
