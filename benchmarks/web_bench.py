@@ -1,10 +1,13 @@
 """The web explorer in Debian's chromium: first paint of ``/`` and the time from pressing Enter on a known word to
 its k=50 neighbour map drawn.
 
-    .venv/bin/python benchmarks/web_bench.py [--home PALAVRA_HOME --model NAME] [--runs 20] [--vocab 100000]
+    PALAVRA_ANN_MIN_VOCAB=100000000 .venv/bin/python benchmarks/web_bench.py [--runs 20] [--vocab 100000]
+    .venv/bin/python benchmarks/web_bench.py --home PALAVRA_HOME --model NAME --words rei casa ...
 
 Without ``--home`` it registers a 100,000-word x 100-dimension vector model in a temporary home (random vectors:
-the search costs the same as with trained ones) and serves it with ``palavra serve``. First paint is measured in a
+the search costs the same as with trained ones) and serves it with ``palavra serve``; with
+``PALAVRA_ANN_MIN_VOCAB`` above the vocabulary it is searched exactly (no index or neighbour table to build first,
+and the slowest search path). First paint is measured in a
 fresh browser context each run (empty cache); the map time from the Enter keydown in the page to the first
 animation frame after the map's points are in the document, over different words each run.
 """
