@@ -19,6 +19,7 @@ const I18N = {
     latest: "Mais recente", aliases: "Apelidos", loadedCol: "Carregadas", versions: "Versões", created: "Criada",
     summary: "Resumo", actions: "Ações", alias: "Apelido", moveAlias: "Mover apelido", jobKind: "Tipo de tarefa",
     jobConfig: "Configuração (JSON ou TOML)", submitJob: "Enviar tarefa",
+    jobFiles: "Arquivos de entrada (a configuração nomeia cada um como upload:NOME)",
     needsKey: "Precisa da chave da API (aba Modelos).", state: "Estado", cancel: "Cancelar", log: "Registro",
     recentJobs: "Tarefas recentes", progress: "Progresso",
     loading: "Carregando…", noModels: "Nenhum modelo deste tipo no registro.", unknown: "Palavra desconhecida",
@@ -51,6 +52,7 @@ const I18N = {
     latest: "Latest", aliases: "Aliases", loadedCol: "Loaded", versions: "Versions", created: "Created",
     summary: "Summary", actions: "Actions", alias: "Alias", moveAlias: "Move alias", jobKind: "Job kind",
     jobConfig: "Config (JSON or TOML)", submitJob: "Submit job",
+    jobFiles: "Input files (the config names each as upload:NAME)",
     needsKey: "Needs the API key (Models tab).", state: "State", cancel: "Cancel", log: "Log",
     recentJobs: "Recent jobs", progress: "Progress",
     loading: "Loading…", noModels: "No model of this kind in the registry.", unknown: "Unknown word",
@@ -641,9 +643,11 @@ async function submitJob(e) {
   const status = $("#jobs-status");
   const kind = $("#job-kind").value;
   const text = $("#job-config").value;
+  say(status, t("loading"));
   try {
     let job;
-    if (text.trim().startsWith("{")) {
+    const files = [...$("#job-files").files];
+    if (text.trim().startsWith("{") && files.length === 0) {
       let config;
       try { config = JSON.parse(text); } catch (err) { throw new ApiError(422, { detail: err.message }); }
       job = await api("/v1/jobs", { method: "POST", body: { kind, config }, auth: true });
@@ -652,6 +656,7 @@ async function submitJob(e) {
       const form = new FormData();
       form.append("kind", kind);
       form.append("config", text);
+      for (const f of files) form.append("files", f, f.name);
       const r = await fetch("/v1/jobs", { method: "POST", body: form, headers: { Authorization: `Bearer ${apiKey()}` } });
       job = await r.json();
       if (!r.ok) throw new ApiError(r.status, job);

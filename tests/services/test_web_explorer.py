@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from models.registry import Registry
-from tests.conftest import REPO_ROOT, review_run
+from tests.conftest import REPO_ROOT, make_sentences, review_run
 from tests.services.jobs_helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,6 +50,32 @@ def _need(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+_ANALOGIES = """: familia
+rei rainha homem mulher
+príncipe princesa menino menina
+médico médica homem mulher
+: gram-lugares
+rei reino médico hospital
+príncipe castelo menino escola
+"""
+_PAIRS = "rei\trainha\t9.0\nrei\treino\t7.5\ncão\tgato\t8.0\nescola\tchuva\t1.0\nhospital\tmédico\t7.0\n"
+
+
+def _evaluate(registry: Registry, ref: str, folder: Path) -> None:
+    """Evaluate a registered model on a few analogies and word pairs and record the metrics, as training does."""
+    from models.vectors import WordVectors
+    from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, read_analogies, read_word_pairs
+
+    (folder / "analogias.txt").write_text(_ANALOGIES, encoding="utf-8")
+    (folder / "pares.tsv").write_text(_PAIRS, encoding="utf-8")
+    sets = EvaluationSets(
+        analogies={"mini-analogias": read_analogies(folder / "analogias.txt")},
+        pairs={"mini-pares": read_word_pairs(folder / "pares.tsv")},
+    )
+    metrics = evaluate_sets(WordVectors.load(registry.open(ref)), sets)
+    registry.annotate(ref, {"metrics": metrics})
+
+
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory, tiny_word2vec: Any, reviews_csv: dict[str, Path]
@@ -67,6 +93,7 @@ def server(
     tiny_word2vec(registry, "word2vec")  # a second version, to move an alias between
     tiny_word2vec(registry, "fasttext")
     train_classifier(review_run(reviews_csv), registry=registry)
+    _evaluate(registry, "tiny-fasttext@1", root)
     for split, path in reviews_csv.items():
         shutil.copyfile(path, data / f"{split}.csv")
     port = free_port()
@@ -242,6 +269,20 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     assert page.locator("#report path[data-series='val_loss']").count() == 1
     assert "Macro-F1" in page.inner_text("#report")
 
+    page.click(
+        "#model-table button:has-text('tiny-fasttext')"
+    )  # word vectors: analogies by section, Spearman
+    page.wait_for_selector("#report h4:has-text('mini-analogias')")
+    sections = page.locator("#report ul.bars li").all_inner_texts()
+    assert [line.split("\n")[0] for line in sections] == [
+        "total (5/5)",
+        "semântica (3/3)",
+        "sintática (2/2)",
+        "familia (3/3)",
+        "gram-lugares (2/2)",
+    ]
+    assert page.locator("#report table th[scope=row]").all_inner_texts() == ["mini-pares"]
+
     page.click("#model-table button:has-text('tiny-word2vec')")
     page.wait_for_selector("#report h3:has-text('tiny-word2vec@2')")
     page.select_option("#alias-version", "1")
@@ -264,7 +305,7 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     assert page.inner_text("#tab-models") == "Modelos"
 
 
-def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any) -> None:
+def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_path: Path) -> None:
     page.click("#tab-models")
     page.fill("#api-key", KEY)
     page.press("#api-key", "Enter")
@@ -291,13 +332,22 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any) -> None
     assert "compare" in page.inner_text("#job-table")
     _shot(page, "jobs")
 
-    long = {**config, "name": "longo", "training": {"epochs": 500, "patience": 500, "threads": 1}}
-    long.pop("optimizers")
-    long.pop("activations")
-    page.select_option("#job-kind", "classifier")
+    corpus = tmp_path / "frases.txt"
+    corpus.write_text("\n".join(make_sentences(5_000)) + "\n", encoding="utf-8")
+    long = {
+        "name": "longo",
+        "corpus": ["upload:frases.txt"],
+        "evaluate": False,
+        "train": {"vector_size": 12, "min_count": 1, "epochs": 200, "workers": 1},
+    }
+    page.select_option("#job-kind", "word2vec")
     page.fill("#job-config", json.dumps(long))
+    page.set_input_files("#job-files", str(corpus))  # sent with the config as a multipart upload
     page.click("#job-form button[type=submit]")
-    page.wait_for_selector("#job-title:has-text('classifier')")
+    page.wait_for_function("!document.querySelector('#jobs-status').textContent.includes('…')")
+    assert "enviada" in page.inner_text("#jobs-status"), page.inner_text("#jobs-status")
+    page.wait_for_selector("#job-title:has-text('word2vec')")
+    page.wait_for_selector("#job-state:has-text('running')", timeout=60_000)
     page.click("#job-cancel")
     page.wait_for_selector("#job-state:has-text('cancelled')", timeout=30_000)
     assert page.locator("#job-cancel").is_disabled()
