@@ -684,7 +684,10 @@ function renderJob(j) {
   $("#job-cancel").disabled = ["succeeded", "failed", "cancelled"].includes(j.state);
 }
 
+let watching = null;
+
 function watchJob(id) {
+  watching = id;
   if (stream) stream.close();
   $("#job-log").textContent = "";
   $("#job-curves").replaceChildren();
@@ -703,6 +706,29 @@ function watchJob(id) {
     if (j.kind === "compare" && j.state === "succeeded") showCompareCurves(j.id);
     if (j.model) loadModelLists().catch(() => {});
   });
+  // no stream (a proxy that buffers it, or reads behind a key EventSource cannot send): poll the job instead
+  stream.addEventListener("error", () => {
+    if (!stream || stream.readyState !== EventSource.CLOSED) return;
+    stream = null;
+    pollJob(id);
+  });
+}
+
+async function pollJob(id) {
+  try {
+    const j = await api(`/v1/jobs/${encodeURIComponent(id)}`);
+    if (watching !== id) return;  // another job was chosen meanwhile
+    renderJob(j);
+    $("#job-log").textContent = j.logs.map((l) => l.line).join("\n");
+    if (["succeeded", "failed", "cancelled"].includes(j.state)) {
+      loadJobs();
+      if (j.kind === "compare" && j.state === "succeeded") showCompareCurves(j.id);
+      return;
+    }
+    setTimeout(() => pollJob(id), 1000);
+  } catch (err) {
+    say($("#jobs-status"), err.message, true);
+  }
 }
 
 async function showCompareCurves(id) {

@@ -331,6 +331,7 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_pat
     assert sorted(series) == ["adam/relu train", "adam/relu val", "sgd/relu train", "sgd/relu val"]
     assert "compare" in page.inner_text("#job-table")
     _shot(page, "jobs")
+    compare_id = page.inner_text("#job-title").split(" · ")[1]
 
     corpus = tmp_path / "frases.txt"
     corpus.write_text("\n".join(make_sentences(5_000)) + "\n", encoding="utf-8")
@@ -351,6 +352,15 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_pat
     page.click("#job-cancel")
     page.wait_for_selector("#job-state:has-text('cancelled')", timeout=30_000)
     assert page.locator("#job-cancel").is_disabled()
+
+    # where the event stream is refused (reads behind a key, which EventSource cannot send), the page polls
+    page.route(
+        "**/events", lambda route: route.fulfill(status=401, content_type="application/json", body="{}")
+    )
+    page.click(f"#job-table button:has-text('{compare_id}')")
+    page.wait_for_selector(f"#job-title:has-text('{compare_id}')")
+    page.wait_for_selector("#job-state:has-text('succeeded')")
+    page.wait_for_selector("#job-curves path[data-series='adam/relu val']")
 
 
 def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
