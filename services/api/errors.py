@@ -64,7 +64,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 problems.append({"field": "body", "message": f"request body is not valid JSON ({reason})"})
                 continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append({"field": loc, "message": err.get("msg", "")})
+            message = str(err.get("msg", ""))
+            problems.append({"field": loc, "message": message.removeprefix("Value error, ")})
         detail = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
         return JSONResponse(error_body("InvalidInput", detail or "invalid request", problems=problems), 422)
 
