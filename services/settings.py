@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     max_k: int = Field(default=1000, ge=1)
     max_batch: int = Field(default=1024, ge=1)
     max_text_chars: int = Field(default=20_000, ge=1)
+    max_results: int = Field(
+        default=100_000,
+        ge=1,
+        description="Results one request may ask for: words x k of a batch of neighbours (the answer's size).",
+    )
+    max_config_items: int = Field(
+        default=10_000,
+        ge=1,
+        description="List entries one job config may hold in all (corpus files, grid values ...).",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     ann_min_vocab: int = Field(

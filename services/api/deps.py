@@ -87,6 +87,16 @@ def check_k(k: int, settings: Settings) -> None:
         )
 
 
+def check_results(queries: int, k: int, settings: Settings) -> None:
+    """The work a request asks for, not only its size: ``queries`` x ``k`` results in one answer."""
+    if queries * k > settings.max_results:
+        raise TooLarge(
+            f"{queries} words x k={k} asks for {queries * k} results in one request; the limit is "
+            f"{settings.max_results} (PALAVRA_MAX_RESULTS): lower k or split the words over several requests",
+            limit=settings.max_results,
+        )
+
+
 def check_batch(n: int, settings: Settings, *, what: str = "items") -> None:
     if n > settings.max_batch:
         raise TooLarge(

@@ -18,7 +18,12 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     registry = Registry(home)
     register(registry, "w2v")
     settings = api_settings(
-        Settings(home=home, local_workers=0), max_k=50, max_batch=8, max_text_chars=100, max_body_bytes=4096
+        Settings(home=home, local_workers=0),
+        max_k=50,
+        max_batch=8,
+        max_text_chars=100,
+        max_body_bytes=4096,
+        max_results=100,
     )
     with serving(settings) as client:
         yield client
@@ -138,6 +143,16 @@ def test_api_over_limits_are_413(client: TestClient, path: str, body: object) ->
     r = client.post(path, json=body)
     _assert_error(r, 413)
     assert r.json()["error"] == "TooLarge"
+
+
+def test_api_total_results_are_capped_not_only_k_and_batch(client: TestClient) -> None:
+    """3 words x k=40 asks for 120 results: each is within its own limit, the answer is not."""
+    r = client.post("/v1/neighbors", json={"words": ["rei", "casa", "lar"], "k": 40})
+    _assert_error(r, 413)
+    assert r.json()["limit"] == 100
+    assert "120 results" in r.json()["detail"]
+    assert "PALAVRA_MAX_RESULTS" in r.json()["detail"]
+    assert client.post("/v1/neighbors", json={"words": ["rei", "casa"], "k": 50}).status_code == 200
 
 
 def test_api_huge_k_in_query_is_413(client: TestClient) -> None:

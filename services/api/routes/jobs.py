@@ -147,6 +147,25 @@ def _parse_config(text: str) -> dict[str, Any]:
     return data
 
 
+def _check_config_items(config: dict[str, Any], settings: Settings) -> None:
+    """Refuse a config whose lists name more entries than a job may (each entry costs a path check or more)."""
+    items = 0
+    pending: list[Any] = [config]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            items += len(value)
+            if items > settings.max_config_items:
+                raise TooLarge(
+                    f"the job config holds more than {settings.max_config_items} list entries (corpus files and "
+                    "the like), this server's limit (PALAVRA_MAX_CONFIG_ITEMS); name a folder instead of its files",
+                    limit=settings.max_config_items,
+                )
+            pending.extend(value)
+
+
 def _save_uploads(
     service: JobService, settings: Settings, job_id: str, files: list[UploadFile]
 ) -> dict[str, str]:
@@ -178,6 +197,7 @@ async def _submit_multipart(request: Request, service: JobService, settings: Set
     if not isinstance(kind, str):
         raise InvalidInput("the form has no 'kind' field (word2vec, classifier or compare)")
     config = _parse_config(await _config_text(form.get("config")))
+    _check_config_items(config, settings)
     files = [f for key, f in form.multi_items() if key != "config" and isinstance(f, UploadFile)]
     job_id = new_job_id()
     try:
@@ -192,11 +212,12 @@ async def _submit_multipart(request: Request, service: JobService, settings: Set
     return summary_of(job)
 
 
-async def _submit_json(request: Request, service: JobService) -> JobSummary:
+async def _submit_json(request: Request, service: JobService, settings: Settings) -> JobSummary:
     try:
         body = JobRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise InvalidInput(validation_message(exc, source="request body")) from None
+    _check_config_items(body.config, settings)
     job = await anyio.to_thread.run_sync(lambda: service.submit(body.kind, body.config))
     return summary_of(job)
 
@@ -219,7 +240,7 @@ async def submit_job(request: Request, response: Response, settings: SettingsDep
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         job = await _submit_multipart(request, service, settings)
     else:
-        job = await _submit_json(request, service)
+        job = await _submit_json(request, service, settings)
     response.headers["Location"] = job.url
     return JobAccepted(id=job.id, kind=job.kind, state=job.state, url=job.url)
 
