@@ -32,7 +32,17 @@ class Settings(BaseSettings):
         description="Jobs may read input files only under this folder (default: PALAVRA_HOME/data).",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated keys accepted for routes that change state."
+        default_factory=list,
+        description="Comma-separated keys with the write scope: routes that change state, and reads "
+        "(an entry 'sha256:HEX' gives a key's digest instead of the key).",
+    )
+    api_read_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated read-only keys (read routes when PALAVRA_PROTECT_READS is set).",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file of keys, one 'read:KEY' or 'write:KEY' per line ('write:sha256:HEX' for a digest).",
     )
     protect_reads: bool = Field(default=False, description="Require an API key for read routes too.")
     broker_url: str = Field(
@@ -92,14 +102,14 @@ class Settings(BaseSettings):
         description="Prometheus multiprocess folder; `palavra serve --workers N` sets it so /metrics sums workers.",
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "api_read_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("home", "data_mirror", "data_root", "metrics_dir", mode="after")
+    @field_validator("home", "data_mirror", "data_root", "metrics_dir", "api_keys_file", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

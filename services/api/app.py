@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
+from services.api.keys import KeyRing
 from services.api.loaders import loaders_for
 from services.api.memory import HeapTrimmer
 from services.api.metrics import Metrics, MetricsMiddleware
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keys = KeyRing.from_settings(settings)
     app.state.metrics = collectors
     install_error_handlers(app)
     app.add_middleware(

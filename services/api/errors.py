@@ -74,7 +74,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400:  # the framework could not parse the body (e.g. not UTF-8)
             detail = f"the request body could not be read ({exc.detail}); send UTF-8 JSON"
             return JSONResponse(error_body("InvalidInput", detail), status_code=422)
-        codes = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 413: "TooLarge"}
+        codes = {
+            404: "NotFound",
+            405: "MethodNotAllowed",
+            401: "Unauthorized",
+            403: "Forbidden",
+            413: "TooLarge",
+        }
         return JSONResponse(
             error_body(codes.get(exc.status_code, "HTTPError"), str(exc.detail)),
             status_code=exc.status_code,

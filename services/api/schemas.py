@@ -94,4 +94,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     401: {"model": ErrorBody, "description": "Missing or wrong API key."},
+    403: {"model": ErrorBody, "description": "An API key without the write scope."},
 }
