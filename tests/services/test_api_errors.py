@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -220,3 +221,10 @@ def test_api_wrong_content_type_is_422(client: TestClient) -> None:
         "/v1/neighbors", content=b"words=rei", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     _assert_error(r, 422)
+
+
+def test_api_error_bodies_render_even_when_they_quote_a_lone_surrogate() -> None:
+    from services.api.errors import ErrorResponse, error_body
+
+    r = ErrorResponse(error_body("InvalidInput", "no such file 'a\ud800.txt'"), status_code=422)
+    assert json.loads(r.body) == {"error": "InvalidInput", "detail": "no such file 'a\ud800.txt'"}

@@ -338,3 +338,17 @@ def test_jobs_api_caps_the_list_entries_of_a_config(tmp_path: Path) -> None:
         assert r.json()["error"] == "TooLarge"
         assert r.json()["limit"] == 4
         assert "PALAVRA_MAX_CONFIG_ITEMS" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["b\\ud800.txt", "b\\udcff.txt"])
+def test_jobs_api_config_strings_that_are_not_unicode_are_422(
+    client: TestClient, api_settings: Settings, path: str
+) -> None:
+    """JSON allows a lone surrogate escape; a config path holding one was a 500 (the error body could not be
+    encoded). It is refused like any invalid config, and no job is recorded."""
+    config = '{"name": "x", "corpus": ["upload:frases.txt", "' + path + '"], "evaluate": false}'
+    r = _upload(client, config, {"frases.txt": b"o rei governa o reino\n"})
+    assert r.status_code == 422, r.text
+    assert "not Unicode text" in r.json()["detail"]
+    assert client.get("/v1/jobs").json()["total"] == 0
+    assert leftovers(api_settings) == []

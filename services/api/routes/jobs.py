@@ -23,6 +23,7 @@ from starlette.types import Message
 
 from models.errors import InvalidInput, NotReady, TooLarge
 from pipelines.config_io import validation_message
+from pipelines.normalize import unicode_problem
 from services.api.deps import SettingsDep, read_access, require_key
 from services.api.job_schemas import (
     JobAccepted,
@@ -147,13 +148,15 @@ def _parse_config(text: str) -> dict[str, Any]:
     return data
 
 
-def _check_config_items(config: dict[str, Any], settings: Settings) -> None:
-    """Refuse a config whose lists name more entries than a job may (each entry costs a path check or more)."""
+def _check_config(config: dict[str, Any], settings: Settings) -> None:
+    """Refuse a config whose lists name more entries than a job may (each entry costs a path check or more), or
+    that holds a string that is not Unicode text (JSON allows a lone surrogate escape; no path can hold one)."""
     items = 0
     pending: list[Any] = [config]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
+            pending.extend(value.keys())
             pending.extend(value.values())
         elif isinstance(value, list):
             items += len(value)
@@ -164,6 +167,8 @@ def _check_config_items(config: dict[str, Any], settings: Settings) -> None:
                     limit=settings.max_config_items,
                 )
             pending.extend(value)
+        elif isinstance(value, str) and (problem := unicode_problem(value)):
+            raise InvalidInput(f"the config holds a string that is not Unicode text: {problem}")
 
 
 def _save_uploads(
@@ -197,7 +202,7 @@ async def _submit_multipart(request: Request, service: JobService, settings: Set
     if not isinstance(kind, str):
         raise InvalidInput("the form has no 'kind' field (word2vec, classifier or compare)")
     config = _parse_config(await _config_text(form.get("config")))
-    _check_config_items(config, settings)
+    _check_config(config, settings)
     files = [f for key, f in form.multi_items() if key != "config" and isinstance(f, UploadFile)]
     job_id = new_job_id()
     try:
@@ -217,7 +222,7 @@ async def _submit_json(request: Request, service: JobService, settings: Settings
         body = JobRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise InvalidInput(validation_message(exc, source="request body")) from None
-    _check_config_items(body.config, settings)
+    _check_config(body.config, settings)
     job = await anyio.to_thread.run_sync(lambda: service.submit(body.kind, body.config))
     return summary_of(job)
 
