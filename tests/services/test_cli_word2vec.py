@@ -117,6 +117,10 @@ def test_neighbors_table_and_json(
         (["neighbors", "tiny-word2vec", "rei", "-k", "-3"], "-k must be a positive number"),
         (["neighbors", "nao-existe", "rei"], "model 'nao-existe' is not registered"),
         (["neighbors", "tiny-word2vec", "xyzzy"], "not in the model's vocabulary"),
+        (
+            ["neighbors", "tiny-word2vec", "re\udcff"],
+            "the word is not valid text: the byte 0xFF at character 2",
+        ),
         (["export", "word2vec", "nao-existe", "--output", "{tmp}/v.txt"], "is not registered"),
         (["import", "word2vec", "{tmp}/nada.txt", "--name", "n"], "does not exist"),
         (
