@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from models.errors import InvalidInput, NotReady, TooLarge
-from services.api.keys import KeyRing, key_digest
+from services.api.keys import KeyRing, configured_digests
 from services.api.model_store import Loaded, ModelStore
 from services.api.schemas import ModelInfo
 from services.settings import Settings
@@ -41,7 +41,8 @@ def _presented_key(request: Request) -> str | None:
 
 def key_matches(presented: str | None, keys: list[str]) -> bool:
     """Whether ``presented`` is one of ``keys`` (compared as digests, in constant time, against every key)."""
-    return KeyRing(tuple((key_digest(k), "write") for k in keys)).scope_of(presented) is not None
+    ring = KeyRing(tuple((digest, "write") for digest in configured_digests(keys, where="keys")))
+    return ring.scope_of(presented) is not None
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -43,6 +43,11 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(raw).digest()
 
 
+def configured_digests(keys: list[str], *, where: str) -> list[bytes]:
+    """The digests of configured keys (each a key, or ``sha256:HEX``); ``where`` names them in errors."""
+    return [_configured_digest(key, where=f"{where}, entry {i}")[0] for i, key in enumerate(keys, start=1)]
+
+
 def _configured_digest(entry: str, *, where: str) -> tuple[bytes, bool]:
     """The digest of a configured entry (a key, or ``sha256:HEX``) and whether it was given hashed."""
     if entry.startswith(HASH_PREFIX):
@@ -76,8 +81,7 @@ class KeyRing:
             ("PALAVRA_API_READ_KEYS", "read", settings.api_read_keys),
         ]
         for variable, scope, keys in sources:
-            for i, key in enumerate(keys, start=1):
-                entries.append((_configured_digest(key, where=f"{variable}, entry {i}")[0], scope))
+            entries.extend((digest, scope) for digest in configured_digests(keys, where=variable))
         if settings.api_keys_file is not None:
             entries.extend(_read_file(settings.api_keys_file))
         ring = cls(tuple(entries))

@@ -155,3 +155,13 @@ def test_api_keys_file_readable_by_others_with_clear_keys_warns(
     KeyRing.from_settings(Settings(home=tmp_path, api_keys_file=path))
     assert "chmod 600" in caplog.text
     assert WRITE not in caplog.text
+
+
+def test_api_keys_beyond_ascii_match_the_bytes_the_client_sends(
+    settings: Settings, registry: Registry
+) -> None:
+    register(registry, "w2v")
+    with serving(settings.model_copy(update={"api_keys": ["chave-ação-ü"]})) as client:
+        good = client.put(MOVE, json={"version": 1}, headers={"X-API-Key": "chave-ação-ü".encode()})
+        other = client.put(MOVE, json={"version": 1}, headers={"X-API-Key": b"chave-acao-u"})
+    assert (good.status_code, other.status_code) == (200, 401)
