@@ -34,7 +34,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_compute_threads(settings.compute_threads)
         registry = open_registry(settings)
-        store = ModelStore(registry, loaders_for(settings), refresh_s=settings.model_refresh_s)
+        store = ModelStore(
+            registry,
+            loaders_for(settings),
+            refresh_s=settings.model_refresh_s,
+            defaults={
+                "embeddings": settings.default_model or "",
+                "classifier": settings.default_classifier or "",
+            },
+        )
         trimmer = HeapTrimmer(settings.memory_trim_s)
 
         def changed(loaded: list[Loaded]) -> None:

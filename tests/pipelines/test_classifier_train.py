@@ -263,3 +263,42 @@ def test_train_embeddings_of_the_wrong_kind_are_refused(
     train_classifier(_run(reviews_csv), registry=registry)
     with pytest.raises(InvalidInput, match="is a classifier model"):
         train_classifier(_run(reviews_csv, name="outro", embeddings="sentimento"), registry=registry)
+
+
+def test_train_on_imported_vectors_normalises_words_as_the_import_recorded(
+    registry: Registry, tmp_path: Path
+) -> None:
+    import csv
+
+    from pipelines.normalize import NormalizeConfig
+    from pipelines.word2vec.transfer import import_model
+
+    words = ["ótimo", "péssimo", "produto", "entrega"]
+    rng = np.random.default_rng(0)
+    vectors = tmp_path / "vetores.txt"
+    vectors.write_text(
+        f"{len(words)} 8\n"
+        + "".join(f"{w} {' '.join(f'{x:.4f}' for x in rng.normal(size=8))}\n" for w in words),
+        encoding="utf-8",
+    )
+    import_model(vectors, name="importado", registry=registry, normalize=NormalizeConfig(lowercase=True))
+    data = tmp_path / "treino.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["texto", "rotulo"])
+        for i in range(40):
+            out.writerow(["Ótimo Produto" if i % 2 else "Péssimo Entrega", "pos" if i % 2 else "neg"])
+    run = _run(
+        {"train": data, "validation": data},
+        name="capitais",
+        embeddings="importado",
+        normalize={
+            "lowercase": False
+        },  # the classifier keeps capitals; the vectors' own rule lowercases them
+        model={"features": {"word_ngrams": 1, "char_ngram_min": 0}},
+        training={"epochs": 1},
+    )
+    version = train_classifier(run, registry=registry)
+    art = registry.open(version.ref)
+    assert set(load_classifier(art).space.words) == {"Ótimo", "Péssimo", "Produto", "Entrega"}
+    assert art.read_json("metrics.json")["embeddings"]["coverage"] == 1.0

@@ -37,6 +37,7 @@ def client(settings: Settings, registry: Registry) -> TestClient:
     for words in (["idiota"], ["idiota", "burro"]):
         with registry.create("toxico", "classifier") as w:
             w.write_json("keywords.json", words)
+    registry.set_alias("toxico", "production", 2)
     register(registry, "w2v")
     settings = api_settings(settings, max_batch=4, max_text_chars=50)
 
