@@ -11,7 +11,9 @@ from services.api.app import create_app
 from services.settings import Settings
 
 # every URL a page loads: src/href attributes, and the spec URL handed to the UI's script
-_URLS = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|\burl:\s*["']([^"']+)["']|spec-url=["']([^"']+)["']""")
+_URLS = re.compile(
+    r"""(?:src|href)\s*=\s*["']([^"']+)["']|\burl:\s*["']([^"']+)["']|spec-url=["']([^"']+)["']"""
+)
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
