@@ -25,6 +25,7 @@ from models.registry import ModelVersion, Registry
 from pipelines.classifier.bags import Bags, concat_bags
 from pipelines.classifier.config import ClassifierRun, TrainingConfig
 from pipelines.classifier.evaluate import classification_metrics
+from pipelines.classifier.label_names import resolve_label_names
 from pipelines.classifier.loop import FitResult, Labels, class_weight_tensor, fit, predict_logits, set_seed
 from pipelines.classifier.optim import build_optimizers
 from pipelines.classifier.predictor import TextClassifier, save_classifier
@@ -252,6 +253,9 @@ def train_classifier(
         Progress(stage="prepare", fraction=0.0, message=f"{len(train)} training texts from {train.source}")
     )
     prepared = prepare(run, train, validation)
+    names = resolve_label_names(
+        prepared.classes, given=run.label_names, train=run.train, label_column=run.label_column
+    )
     pretrained = None
     if pretrained_source is not None:
         vectors, ref, normalize = pretrained_source
@@ -259,6 +263,7 @@ def train_classifier(
             vectors, prepared.space.words, ref=ref, normalize=normalize, seed=run.training.seed
         )
     trained = train_network(run, prepared, pretrained=pretrained, progress=report)
+    trained.classifier.names = names
     baseline = _baseline(run, prepared, report)
     with registry.create(run.name, "classifier") as writer:
         save_classifier(writer, trained.classifier)
@@ -277,6 +282,7 @@ def train_classifier(
             train=run.train,
             validation=run.validation,
             classes=[str(c) for c in prepared.classes],
+            label_names=names,
         )
     version: ModelVersion = writer.version  # type: ignore[attr-defined]
     report(Progress(stage="done", fraction=1.0, message=f"registered {version.ref}"))

@@ -302,3 +302,35 @@ def test_train_on_imported_vectors_normalises_words_as_the_import_recorded(
     art = registry.open(version.ref)
     assert set(load_classifier(art).space.words) == {"Ótimo", "Péssimo", "Produto", "Entrega"}
     assert art.read_json("metrics.json")["embeddings"]["coverage"] == 1.0
+
+
+def test_train_label_names_from_the_run_the_catalogue_or_the_labels(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    from pipelines.classifier.label_names import resolve_label_names
+
+    named = train_classifier(_run(reviews_csv, label_names={"neg": "negativa"}), registry=registry)
+    clf = load_classifier(registry.open(named.ref), engine="numpy")
+    assert clf.names == ["negativa", "pos"]  # a label left out keeps its own (readable) name
+    out = clf.predict(["Chegou quebrado, péssimo, odiei"])[0]
+    assert out["label"] == "negativa"
+    assert set(out["scores"]) == {"negativa", "pos"}
+    told = resolve_label_names([0, 1], given={}, train="told-br-1annotator-train", label_column="toxic")
+    assert told == ["nao_toxico", "toxico"]
+    assert resolve_label_names([0, 1], given={}, train="outro.csv", label_column="toxic") == ["0", "1"]
+    with pytest.raises(DatasetError, match="'2'"):
+        resolve_label_names([0, 1], given={"2": "x"}, train="outro.csv", label_column="toxic")
+
+
+def test_classifier_saved_without_label_names_answers_its_raw_labels(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    version = train_classifier(_run(reviews_csv), registry=registry)
+    with registry.create("antigo", "classifier") as writer:  # an artifact from before label names were saved
+        for rel in version.metadata["files"]:
+            if rel != "label_names.json":
+                writer.file(rel).write_bytes((version.path / rel).read_bytes())
+    for engine in ("numpy", "torch"):
+        clf = load_classifier(registry.open("antigo"), engine=engine)  # type: ignore[arg-type]
+        assert clf.names == ["neg", "pos"]
+        assert clf.predict(["Adorei, produto excelente"])[0]["label"] == "pos"

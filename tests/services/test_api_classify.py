@@ -3,6 +3,7 @@ the trained MLP (the store's loaders are swapped through dependency_overrides, a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,3 +144,20 @@ def test_api_default_engine_serves_classifiers_without_importing_torch(
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"status": 200, "label": "pos", "torch": False}
+
+
+def test_api_classify_answers_label_names(
+    settings: Settings, registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    from pipelines.classifier.train import train_classifier
+    from tests.services.vector_models import serving
+
+    train_classifier(
+        review_run(reviews_csv, label_names={"neg": "negativa", "pos": "positiva"}), registry=registry
+    )
+    with serving(api_settings(settings)) as client:
+        r = client.post("/v1/classify", json={"texts": ["Adorei, produto excelente"]})
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert result["label"] == "positiva"
+    assert set(result["scores"]) == {"negativa", "positiva"}
