@@ -193,6 +193,10 @@ class ClassifierRun(BaseModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     normalize: NormalizeConfig = Field(default_factory=classifier_normalize_default)
     baseline: bool = Field(default=False, description="Also train TF-IDF + LogisticRegression and report it.")
+    strict: bool = Field(
+        default=False,
+        description="Refuse rows with an empty text (naming their lines) instead of skipping and counting them.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -218,6 +222,7 @@ class RunFile(BaseModel):
     training: TrainingConfig | None = None
     normalize: NormalizeConfig | None = None
     baseline: bool | None = None
+    strict: bool | None = None
 
 
 def load_run_file(path: Path) -> dict[str, Any]:

@@ -294,3 +294,21 @@ def test_cli_label_names_are_what_classify_answers(
         assert code == 2, (spec, out)
         assert message in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_train_skips_and_counts_empty_texts_unless_strict(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = reviews_csv["train"].read_text(encoding="utf-8").splitlines()
+    train = tmp_path / "com_vazios.csv"
+    # three rows without text, at file lines 3, 6 and 9
+    rows = [lines[0], lines[1], " ,pos", *lines[2:4], '"",neg', *lines[4:6], "   ,pos", *lines[6:]]
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    files = {"train": train, "validation": reviews_csv["validation"]}
+    code, out, err = run(_train(files), capsys)
+    assert code == 0, err
+    assert json.loads(out)["skipped_empty_texts"] == {"train": 3, "validation": 0}
+    code, _, err = run(_train(files, "--strict"), capsys)
+    assert code == 2
+    assert "3 row(s) have an empty text" in err
+    assert "lines 3, 6, 9" in err

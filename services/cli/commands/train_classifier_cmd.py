@@ -75,6 +75,7 @@ def summary(version: ModelVersion) -> dict[str, Any]:
         "path": str(version.path),
         "classes": meta.get("classes"),
         "label_names": meta.get("label_names"),
+        "skipped_empty_texts": meta.get("skipped_empty_texts"),
         **meta.get("metrics", {}),
     }
 
@@ -123,6 +124,9 @@ def train_classifier_cli(
     baseline: bool | None = typer.Option(
         None, "--baseline/--no-baseline", help="Also train TF-IDF + LogReg."
     ),
+    strict: bool | None = typer.Option(
+        None, "--strict/--skip-empty", help="Refuse rows with an empty text (default: skip and count them)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="A TOML run config (see docs/classifier.md)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -138,6 +142,7 @@ def train_classifier_cli(
             "embeddings": embeddings,
             "label_names": parse_label_names(label_names) if label_names is not None else None,
             "baseline": baseline,
+            "strict": strict,
         },
         {
             "model": {
