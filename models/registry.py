@@ -13,6 +13,7 @@ artifact under a real name; a checksum mismatch refuses to load.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import os
@@ -563,7 +564,7 @@ class Registry:
                 version = number
             else:
                 version = next((v for v, a in aliases.items() if selector in a), None)
-                if version is None:
+                if version is None and aliases:
                     raise ModelNotFound(f"model {name!r} has no alias {selector!r}", model=ref)
             row = None
             if version is not None:
@@ -573,9 +574,10 @@ class Registry:
                     )
                 ).first()
         if row is None:
+            if not aliases:  # the name itself is unknown, not just this version or alias
+                raise self._unknown_name(name, ref=ref)
             hint = "; `palavra models list` shows what is registered"
-            what = f"model {name!r}" if selector is None else f"model {ref!r}"
-            raise ModelNotFound(f"{what} is not registered{hint}", model=ref)
+            raise ModelNotFound(f"model {ref!r} is not registered{hint}", model=ref)
         found = self._row_to_version(row, aliases.get(row.version, ()))
         kinds = (kind,) if isinstance(kind, str) else kind
         if kinds and found.kind not in kinds:
@@ -584,6 +586,20 @@ class Registry:
                 model=ref,
             )
         return found
+
+    def _unknown_name(self, name: str, *, ref: str) -> ModelNotFound:
+        """The error for a name nothing was registered under, suggesting registered names spelled alike."""
+        with self._connect() as conn:
+            names = list(conn.execute(sa.select(model_versions.c.name).distinct()).scalars())
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        if not close:  # also catch case slips such as Machado for machado
+            close = [n for n in names if n.lower() == name.lower()][:3]
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        return ModelNotFound(
+            f"model {name!r} is not registered{hint} (`palavra models list` shows what is)",
+            model=ref,
+            suggestions=close,
+        )
 
     def default(self, kinds: tuple[str, ...]) -> ModelVersion:
         """The model that answers when a request names none: the first name registered of these kinds.
@@ -615,7 +631,7 @@ class Registry:
                 .order_by(model_versions.c.version)
             ).all()
         if not rows:
-            raise ModelNotFound(f"model {name!r} is not registered", model=name)
+            raise self._unknown_name(name, ref=name)
         return [self._row_to_version(r, aliases.get(r.version, ())) for r in rows]
 
     def list(self, *, kind: str | None = None) -> list[ModelVersion]:

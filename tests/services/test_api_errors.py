@@ -205,3 +205,13 @@ def test_api_wrong_content_type_is_422(client: TestClient) -> None:
         "/v1/neighbors", content=b"words=rei", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     _assert_error(r, 422)
+
+
+@pytest.mark.parametrize("ref", ["w2vv", "W2V", "w2vv@1", "w2vv@production"])
+def test_api_unknown_model_names_get_suggestions(client: TestClient, ref: str) -> None:
+    r = client.get("/v1/neighbors", params={"word": "rei", "model": ref})
+    _assert_error(r, 404)
+    body = r.json()
+    assert body["suggestions"] == ["w2v"]
+    assert "did you mean 'w2v'?" in body["detail"]
+    assert client.get("/v1/models/w2vv").json()["suggestions"] == ["w2v"]
