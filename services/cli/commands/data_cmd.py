@@ -59,7 +59,7 @@ def _size(n_bytes: int) -> str:
 
 
 def fetch_summary(name: str, paths: list[Path]) -> str:
-    """One line for a fetched data set: ``corpus-machado: 118 files, 9.4 MB under /data/corpus/machado``."""
+    """One line for a fetched data set: ``corpus-machado: 116 files, 11.3 MB under /data/corpus/machado-de-assis``."""
     total = sum(p.stat().st_size for p in paths)
     if len(paths) == 1:
         return f"{name}: 1 file, {_size(total)}: {paths[0]}"
