@@ -13,7 +13,9 @@ def test_pyproject_loads_without_setuptools_warnings() -> None:
     from setuptools.dist import Distribution
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. `project.license` as a table is deprecated: an SPDX string is not
+        warnings.simplefilter(
+            "error"
+        )  # e.g. `project.license` as a table is deprecated: an SPDX string is not
         dist = apply_configuration(Distribution(), PYPROJECT)
     assert dist.metadata.license_expression == "MIT"
     # packages at the root map to it: an editable install is a plain path entry, without the import-finder notice
