@@ -85,6 +85,15 @@ class Settings(BaseSettings):
         le=1000,
         description="Neighbours precomputed per word beside the ANN index (models/neighbor_table.py); 0 = none.",
     )
+    default_model: str | None = Field(
+        default=None,
+        description="Word vectors that answer requests naming no model (NAME, NAME@VERSION or NAME@ALIAS); "
+        "default: the first word-vector model registered. A bare name follows its production alias.",
+    )
+    default_classifier: str | None = Field(
+        default=None,
+        description="Classifier that answers /v1/classify requests naming no model; default: the first registered.",
+    )
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
     memory_trim_s: float = Field(

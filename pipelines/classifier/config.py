@@ -184,10 +184,19 @@ class ClassifierRun(BaseModel):
     text_column: str = "text"
     label_column: str = "label"
     embeddings: str | None = Field(default=None, description="A registered word2vec/fasttext model ref.")
+    label_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Readable names the model answers with, by label as text ({'0': 'nao_toxico'}); default: "
+        "the catalogue's names for known data sets, else the labels themselves.",
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     normalize: NormalizeConfig = Field(default_factory=classifier_normalize_default)
     baseline: bool = Field(default=False, description="Also train TF-IDF + LogisticRegression and report it.")
+    strict: bool = Field(
+        default=False,
+        description="Refuse rows with an empty text (naming their lines) instead of skipping and counting them.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -208,10 +217,12 @@ class RunFile(BaseModel):
     text_column: str | None = None
     label_column: str | None = None
     embeddings: str | None = None
+    label_names: dict[str, str] | None = None
     model: ModelConfig | None = None
     training: TrainingConfig | None = None
     normalize: NormalizeConfig | None = None
     baseline: bool | None = None
+    strict: bool | None = None
 
 
 def load_run_file(path: Path) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class LabelledTexts:
     texts: list[str]
     labels: list[Label]
     source: str
+    skipped_empty: tuple[int, ...] = ()  # line numbers of rows left out because their text was empty
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -133,8 +134,14 @@ def _label(value: Any) -> Label | None:
     return text or None
 
 
-def read_labelled(path: Path, *, text_column: str, label_column: str) -> LabelledTexts:
-    """Read a labelled dataset; every row needs a non-empty text and a label.
+def read_labelled(
+    path: Path, *, text_column: str, label_column: str, skip_empty: bool = False
+) -> LabelledTexts:
+    """Read a labelled dataset; every row needs a label, and a non-empty text unless ``skip_empty``.
+
+    Args:
+        skip_empty: leave out rows whose text is empty (or only whitespace / invisible characters) and record
+            their line numbers in ``skipped_empty``, as fastText and scikit-learn users expect; otherwise refuse them.
 
     Raises:
         DatasetError: unknown format, unreadable file, a missing column, or rows with an empty text or label
@@ -162,6 +169,8 @@ def read_labelled(path: Path, *, text_column: str, label_column: str) -> Labelle
             label = _label(raw_label)
             if text is None or is_blank(str(text)):
                 empty_text.append(line)
+                if skip_empty:
+                    continue
             elif problem := unicode_problem(str(text)):
                 broken.append((line, problem))
             if label is None:
@@ -180,11 +189,13 @@ def read_labelled(path: Path, *, text_column: str, label_column: str) -> Labelle
             path=str(path),
             lines=[n for n, _ in broken[:100]],
         )
-    _check_rows(path, empty_text, text_column, "an empty text")
+    if not skip_empty:
+        _check_rows(path, empty_text, text_column, "an empty text")
     _check_rows(path, empty_label, label_column, "no label")
     if not texts:
-        raise DatasetError(f"{path} has no rows", path=str(path))
-    return LabelledTexts(texts, labels, str(path))
+        what = "rows with a text" if empty_text else "rows"
+        raise DatasetError(f"{path} has no {what}", path=str(path))
+    return LabelledTexts(texts, labels, str(path), skipped_empty=tuple(empty_text) if skip_empty else ())
 
 
 def _check_rows(path: Path, lines: list[int], column: str, what: str) -> None:

@@ -32,7 +32,8 @@ ModelRef = Annotated[
     Field(
         min_length=1,
         max_length=128,
-        description="NAME, NAME@VERSION or NAME@ALIAS; default: the production alias, else the newest model.",
+        description="NAME, NAME@VERSION or NAME@ALIAS (a bare NAME: its production alias); default: "
+        "PALAVRA_DEFAULT_MODEL (PALAVRA_DEFAULT_CLASSIFIER for classify), else the first model registered.",
         examples=["corpus-w2v@production"],
     ),
 ]

@@ -53,6 +53,17 @@ def test_data_empty_texts_are_reported_with_their_lines(tmp_path: Path) -> None:
         read_labelled(path, text_column="text", label_column="label")
 
 
+def test_data_empty_texts_can_be_skipped_and_counted(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "text,label\nbom,1\n   ,0\nruim,0\n,1\n\u200b\u00a0,\n")
+    data = read_labelled(path, text_column="text", label_column="label", skip_empty=True)
+    assert data.texts == ["bom", "ruim"]
+    assert data.labels == ["1", "0"]
+    assert data.skipped_empty == (3, 5, 6)
+    only_empty = _csv(tmp_path, "text,label\n ,1\n")
+    with pytest.raises(DatasetError, match="no rows with a text"):
+        read_labelled(only_empty, text_column="text", label_column="label", skip_empty=True)
+
+
 def test_data_missing_labels_are_reported(tmp_path: Path) -> None:
     path = _csv(tmp_path, "text,label\nbom,1\nruim,\n")
     with pytest.raises(DatasetError, match="no label"):

@@ -3,6 +3,7 @@ the trained MLP (the store's loaders are swapped through dependency_overrides, a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ def client(settings: Settings, registry: Registry) -> TestClient:
     for words in (["idiota"], ["idiota", "burro"]):
         with registry.create("toxico", "classifier") as w:
             w.write_json("keywords.json", words)
+    registry.set_alias("toxico", "production", 2)
     register(registry, "w2v")
     settings = api_settings(settings, max_batch=4, max_text_chars=50)
 
@@ -221,3 +223,20 @@ def test_api_surrogate_pairs_are_text(client: TestClient) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["label"] == "1"
+
+
+def test_api_classify_answers_label_names(
+    settings: Settings, registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    from pipelines.classifier.train import train_classifier
+    from tests.services.vector_models import serving
+
+    train_classifier(
+        review_run(reviews_csv, label_names={"neg": "negativa", "pos": "positiva"}), registry=registry
+    )
+    with serving(api_settings(settings)) as client:
+        r = client.post("/v1/classify", json={"texts": ["Adorei, produto excelente"]})
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert result["label"] == "positiva"
+    assert set(result["scores"]) == {"negativa", "positiva"}

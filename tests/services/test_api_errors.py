@@ -228,3 +228,13 @@ def test_api_error_bodies_render_even_when_they_quote_a_lone_surrogate() -> None
 
     r = ErrorResponse(error_body("InvalidInput", "no such file 'a\ud800.txt'"), status_code=422)
     assert json.loads(r.body) == {"error": "InvalidInput", "detail": "no such file 'a\ud800.txt'"}
+
+
+@pytest.mark.parametrize("ref", ["w2vv", "W2V", "w2vv@1", "w2vv@production"])
+def test_api_unknown_model_names_get_suggestions(client: TestClient, ref: str) -> None:
+    r = client.get("/v1/neighbors", params={"word": "rei", "model": ref})
+    _assert_error(r, 404)
+    body = r.json()
+    assert body["suggestions"] == ["w2v"]
+    assert "did you mean 'w2v'?" in body["detail"]
+    assert client.get("/v1/models/w2vv").json()["suggestions"] == ["w2v"]

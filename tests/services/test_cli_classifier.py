@@ -275,3 +275,55 @@ def test_cli_training_interrupted_says_so_and_registers_nothing(
     assert err.decode().rstrip().endswith("interrupted")
     assert open_registry(get_settings()).list() == []
     assert not list((cli_env.home / "artifacts").rglob("*.safetensors"))
+
+
+def _numeric_labels(files: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """The review files with labels 1 (pos) and 0 (neg), as many data sets store them."""
+    import csv
+
+    out = {}
+    for split in ("train", "validation"):
+        with files[split].open(encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        out[split] = folder / f"{split}.csv"
+        with out[split].open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["texto", "rotulo"])
+            writer.writerows([r["texto"], int(r["rotulo"] == "pos")] for r in rows)
+    return out
+
+
+def test_cli_label_names_are_what_classify_answers(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = _numeric_labels(reviews_csv, tmp_path)
+    code, out, err = run(_train(files, "--label-names", "0=negativo,1=positivo"), capsys)
+    assert code == 0, err
+    assert json.loads(out)["label_names"] == ["negativo", "positivo"]
+    code, out, _ = run(["classify", "sentimento", "Adorei, produto excelente"], capsys)
+    (result,) = json.loads(out)
+    assert result["label"] == "positivo"
+    assert set(result["scores"]) == {"negativo", "positivo"}
+    for spec, message in (("0negativo", "LABEL=NAME"), ("0=a,7=b", "'7'"), ("0=a,1=a", "same name")):
+        code, out, err = run(_train(files, "--label-names", spec), capsys)
+        assert code == 2, (spec, out)
+        assert message in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_train_skips_and_counts_empty_texts_unless_strict(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = reviews_csv["train"].read_text(encoding="utf-8").splitlines()
+    train = tmp_path / "com_vazios.csv"
+    # three rows without text, at file lines 3, 6 and 9
+    rows = [lines[0], lines[1], " ,pos", *lines[2:4], '"",neg', *lines[4:6], "   ,pos", *lines[6:]]
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    files = {"train": train, "validation": reviews_csv["validation"]}
+    code, out, err = run(_train(files), capsys)
+    assert code == 0, err
+    assert json.loads(out)["skipped_empty_texts"] == {"train": 3, "validation": 0}
+    code, _, err = run(_train(files, "--strict"), capsys)
+    assert code == 2
+    assert "3 row(s) have an empty text" in err
+    assert "lines 3, 6, 9" in err

@@ -110,6 +110,33 @@ def test_neighbors_table_and_json(
     assert (result["token"], result["in_vocabulary"], len(result["neighbors"])) == ("rei", True, 2)
 
 
+def test_neighbors_of_an_unknown_word_say_they_come_from_subwords(
+    cli_env: Settings, ft_model: ModelVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["neighbors", ft_model.name, "Reizinhos", "-k", "3"], capsys)
+    assert code == 0
+    first, header, *rows = out.strip().splitlines()
+    assert (
+        first
+        == "'reizinhos' is not in tiny-fasttext@1's vocabulary; its neighbours are built from its subword n-grams"
+    )
+    assert header.split() == ["RANK", "WORD", "SIMILARITY"]
+    assert len(rows) == 3
+    code, out, _ = run(["neighbors", ft_model.name, "rei", "-k", "3"], capsys)
+    assert "vocabulary" not in out
+
+
+def test_misspelled_model_names_get_suggestions(
+    cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["neighbors", "tiny-word2vc", "rei"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        "error: model 'tiny-word2vc' is not registered; did you mean 'tiny-word2vec'? "
+        "(`palavra models list` shows what is)"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -281,6 +281,34 @@ def test_jobs_api_events_stream_progress_until_the_job_ends(
     assert client.get("/v1/jobs/0123456789abcdef0123456789abcdef/events").status_code == 404
 
 
+def test_jobs_api_every_timestamp_is_iso_8601_utc_with_z(client: TestClient, api_settings: Settings) -> None:
+    import re
+
+    corpus = write_corpus(api_settings, "frases.txt", 50)
+    job_id = _submit(client, word2vec_config("cancelado", corpus)).json()["id"]
+    assert client.delete(f"/v1/jobs/{job_id}", headers=KEY).status_code == 200  # ends it without a worker
+    stamps: list[str] = []
+
+    def collect(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                if key == "at" or key.endswith("_at"):
+                    stamps.extend([value] if value is not None else [])
+                collect(value)
+        elif isinstance(obj, list):
+            for value in obj:
+                collect(value)
+
+    detail = client.get(f"/v1/jobs/{job_id}").json()
+    collect(detail)
+    with client.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    collect(events)
+    assert len(detail["logs"]) >= 1
+    assert len(stamps) >= 6  # created_at and finished_at twice over, and the log lines in both
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", s) for s in stamps), stamps
+
+
 @pytest.mark.services
 def test_jobs_api_database_down_answers_503_not_500(tmp_path: Path) -> None:
     with postgres_database() as database:

@@ -25,8 +25,8 @@ class ClassifyRequest(Strict):
 
 
 class Prediction(BaseModel):
-    label: str
-    scores: dict[str, float]
+    label: str = Field(description="The label's name (given at training, or the label as in the data).")
+    scores: dict[str, float] = Field(description="Probability of every label, by name.")
 
 
 class ClassifyResponse(BaseModel):
@@ -38,7 +38,7 @@ class ClassifyResponse(BaseModel):
             "examples": [
                 {
                     "model": {"name": "told-mlp", "version": 1, "kind": "classifier"},
-                    "results": [{"label": "0", "scores": {"0": 0.91, "1": 0.09}}],
+                    "results": [{"label": "nao_toxico", "scores": {"nao_toxico": 0.91, "toxico": 0.09}}],
                 }
             ]
         }

@@ -29,6 +29,7 @@ from services.api.job_schemas import (
     JobAccepted,
     JobDetail,
     JobKindName,
+    JobLogOut,
     JobPage,
     JobRequest,
     JobStateName,
@@ -304,7 +305,8 @@ async def _events(request: Request, service: JobService, job_id: str) -> AsyncIt
         lines = await anyio.to_thread.run_sync(partial(service.logs, job_id, after=last_seq))
         for line in lines:
             last_seq = line.seq
-            yield _event("log", {"seq": line.seq, "at": line.at, "line": line.line}, event_id=line.seq)
+            log_line = JobLogOut(seq=line.seq, at=line.at, line=line.line).model_dump(mode="json")
+            yield _event("log", log_line, event_id=line.seq)
         summary = summary_of(job).model_dump(mode="json")
         snapshot = json.dumps(summary, sort_keys=True)
         if snapshot != last_seen:

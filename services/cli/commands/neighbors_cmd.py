@@ -11,7 +11,7 @@ from pipelines.embedding_model import load_embeddings
 from pipelines.normalize import unicode_problem
 from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import app
-from services.cli.output import emit_json, table
+from services.cli.output import echo, emit_json, table
 from services.context import open_registry
 from services.settings import Settings, get_settings
 
@@ -47,5 +47,10 @@ def neighbors_cli(
     if as_json:
         emit_json(result)
         return
+    if not result["in_vocabulary"]:  # what the API says with in_vocabulary: false
+        echo(
+            f"{result['token']!r} is not in {result['model']}'s vocabulary; "
+            "its neighbours are built from its subword n-grams"
+        )
     rows = [{"rank": i, **n} for i, n in enumerate(result["neighbors"], start=1)]
     table(rows, ["rank", "word", "similarity"])
