@@ -295,6 +295,13 @@ class TcpProxy:
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
+    def reopen(self) -> None:
+        """Listen again on the same port, as a database coming back."""
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        self._socks = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
     def _accept(self) -> None:
         while not self._closed:
             try:
