@@ -150,6 +150,7 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
         cache_dir=settings.cache_dir,
         output_dir=job_output_dir(settings, job_id),
         progress=StoreProgress(store, job_id),
+        limits=settings.corpus_limits,
     )
     handler = JobLogHandler(store, job_id)
     logging.getLogger().addHandler(handler)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gzip
 import io
 import multiprocessing
 import os
@@ -19,11 +20,16 @@ from fastapi.testclient import TestClient
 
 from models.errors import DatabaseUnavailable, DiskFull, PathNotAllowed
 from models.registry import Registry
+from pipelines import corpus_cache
+from pipelines.normalize import NormalizeConfig
+from pipelines.preprocess import prepare_corpus
 from services.api.app import create_app
 from services.jobs import kinds
+from services.jobs.cleanup import remove_leftovers
 from services.jobs.inputs import DataRoot
 from services.jobs.job import JobState
 from services.jobs.local import LocalBackend
+from services.jobs.runner import execute_job
 from services.jobs.service import JobService
 from services.jobs.store import JobStore, jobs_table
 from services.jobs.supervisor import JobSupervisor
@@ -282,3 +288,42 @@ def _age(store: JobStore, column: str) -> None:
     """Move a timestamp of every job an hour back."""
     with store.engine.begin() as conn:
         conn.execute(jobs_table.update().values({column: datetime.now(UTC) - timedelta(hours=1)}))
+
+
+# -- bombs and the cache --------------------------------------------------------------------------------------
+def test_jobs_a_line_bomb_fails_the_job_with_the_limit_it_passed(tmp_path: Path) -> None:
+    settings = job_settings(tmp_path, backend="local", corpus_max_line_bytes=1000)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = JobStore.from_registry(Registry(settings.home, settings.effective_database_url))
+    bomb = settings.effective_data_root / "bomba.txt.gz"
+    bomb.write_bytes(gzip.compress(b"o rei governa o reino\n" + b"a" * 100_000 + b"\n"))
+    job_id = "b" * 32
+    store.create(job_id, "word2vec", word2vec_config("bomba", bomb.name), backend="local")
+    store.claim(job_id, "w")
+    assert execute_job(settings, job_id, "w") is False
+    error = store.get(job_id).error or ""
+    assert error.startswith(f"CorpusError: {bomb}:2: a line longer than 1,000 bytes")
+    assert "PALAVRA_CORPUS_MAX_LINE_BYTES" in error
+    assert corpus_cache.entries(settings.cache_dir / "corpus") == []
+    store.engine.dispose()
+
+
+def test_jobs_a_failed_upload_job_leaves_no_prepared_corpus(settings: Settings, store: JobStore) -> None:
+    job_id = "u" * 32
+    data_root = DataRoot(settings.effective_data_root)
+    saved = data_root.save_upload(
+        job_id, "frases.txt", io.BytesIO(b"O rei governa o reino.\n" * 50), max_bytes=10**6
+    )
+    prepared = prepare_corpus(
+        [data_root.resolve(saved)], NormalizeConfig(), cache_dir=settings.cache_dir, workers=1
+    )
+    corpus_cache.release(prepared.path.with_suffix(".json"))  # the job's process has ended
+    store.create(
+        job_id, "word2vec", word2vec_config("enviado", saved), backend="local", upload_dir=f"uploads/{job_id}"
+    )
+    store.claim(job_id, "w")
+    store.fail(job_id, "CorpusError: ...", worker="w")
+    remove_leftovers(store, job_id, settings=settings)
+    assert not data_root.upload_dir(job_id).exists()
+    assert not prepared.path.exists()
+    assert corpus_cache.entries(settings.cache_dir / "corpus") == []
