@@ -34,7 +34,10 @@ def remove_leftovers(store: JobStore, job_id: str, *, settings: Settings) -> Non
     _remove_inside(str(job_output_dir(settings, job_id)), settings.home / REPORTS_DIR)
     _remove_inside(uploads, settings.effective_data_root / UPLOADS_DIR)
     if uploads:
-        corpus_cache.prune(settings.cache_dir / "corpus")
+        try:
+            corpus_cache.prune(settings.cache_dir / "corpus")
+        except OSError as exc:  # a cache that cannot be tidied now is tidied after the next preparation
+            log.warning("could not prune the corpus cache: %s", exc)
     if staging:
         store.record_staging(job_id, None)
 
