@@ -43,7 +43,8 @@ class DataRoot:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
-        self.owner = self.root.stat().st_uid
+        # who may own an input: the data root's owner, and this process's user (it saved the uploads)
+        self.owners = {self.root.stat().st_uid, os.geteuid()}
 
     def resolve(self, spec: str, *, allow_dir: bool = False) -> Path:
         """The existing file (or, with ``allow_dir``, folder) ``spec`` names under the data root.
@@ -73,7 +74,7 @@ class DataRoot:
         return path
 
     def _check_own(self, path: Path, spec: str) -> None:
-        """Refuse a regular file that is a hard link, or that someone else than the data root's owner owns.
+        """Refuse a regular file that is a hard link, or that neither the data root's owner nor palavra's user owns.
 
         A hard link is no symlink: its path lies inside the root while its bytes may be any file of the same
         device the linker could read (``ln /etc/passwd hl.txt``). Both checks read the file itself (lstat).
@@ -87,10 +88,11 @@ class DataRoot:
                 f"that live under {self.root} only: copy the file there instead of linking it",
                 path=spec,
             )
-        if st.st_uid != self.owner:
+        if st.st_uid not in self.owners:
+            owners = " or ".join(str(uid) for uid in sorted(self.owners))
             raise PathNotAllowed(
                 f"input {spec!r}: {path} belongs to user id {st.st_uid}, not to the data root's owner "
-                f"({self.owner}); copy the file into {self.root} as that user",
+                f"({owners}); copy the file into {self.root} as that user",
                 path=spec,
             )
 
