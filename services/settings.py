@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.neighbor_table import DEFAULT_WIDTH
+from pipelines.corpus import CorpusLimits
 
 
 class Settings(BaseSettings):
@@ -74,6 +75,22 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    corpus_max_line_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="Longest line a corpus may have (a job fails past it)."
+    )
+    corpus_max_decompressed_bytes: int = Field(
+        default=8 * 1024**3, ge=1, description="Most bytes one compressed corpus file may expand to."
+    )
+    corpus_max_compression_ratio: float = Field(
+        default=100.0,
+        gt=1,
+        description="Most a compressed corpus file may expand per byte (past its first 16 MiB).",
+    )
+    cache_max_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=1,
+        description="Prepared corpora kept in PALAVRA_HOME/cache/corpus (least recently used evicted past it).",
+    )
     ann_min_vocab: int = Field(
         default=50_000,
         ge=1,
@@ -134,6 +151,16 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def corpus_limits(self) -> CorpusLimits:
+        """What preparing a corpus may cost (line length, decompression, the cache's size)."""
+        return CorpusLimits(
+            max_line_bytes=self.corpus_max_line_bytes,
+            max_decompressed_bytes=self.corpus_max_decompressed_bytes,
+            max_compression_ratio=self.corpus_max_compression_ratio,
+            max_cache_bytes=self.cache_max_bytes,
+        )
 
 
 @lru_cache

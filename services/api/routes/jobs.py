@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
-from models.errors import InvalidInput, NotReady, TooLarge
+from models.errors import DiskFull, InvalidInput, NotReady, TooLarge
 from pipelines.config_io import validation_message
 from pipelines.normalize import unicode_problem
 from services.api.deps import SettingsDep, read_access, require_key
@@ -38,7 +38,7 @@ from services.api.job_schemas import (
     summary_of,
 )
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES
-from services.jobs.inputs import replace_uploads, safe_filename
+from services.jobs.inputs import no_space, replace_uploads, safe_filename
 from services.jobs.job import JobState
 from services.jobs.service import JobService, new_job_id
 from services.settings import Settings
@@ -196,9 +196,16 @@ def _save_uploads(
 
 
 async def _submit_multipart(request: Request, service: JobService, settings: Settings) -> JobSummary:
-    form: FormData = await _limited(request, settings.max_upload_bytes).form(
-        max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FILES, max_part_size=MAX_CONFIG_BYTES
-    )
+    try:
+        form: FormData = await _limited(request, settings.max_upload_bytes).form(
+            max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FILES, max_part_size=MAX_CONFIG_BYTES
+        )
+    except OSError as exc:  # the parser spools large parts to temporary files
+        if not no_space(exc):
+            raise
+        raise DiskFull(
+            "no space left on device for the upload's temporary files; free disk space and submit again"
+        ) from exc
     kind = form.get("kind")
     if not isinstance(kind, str):
         raise InvalidInput("the form has no 'kind' field (word2vec, classifier or compare)")
