@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -61,11 +61,14 @@ def _configured_digest(entry: str, *, where: str) -> tuple[bytes, bool]:
         raise InvalidConfig(f"{where}: a key holds bytes that are not UTF-8") from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class KeyRing:
     """The digests of the configured keys with their scopes."""
 
-    digests: tuple[tuple[bytes, Scope], ...] = ()
+    digests: tuple[tuple[bytes, Scope], ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:
+        return f"KeyRing(write={self.count('write')}, read={self.count('read')})"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:

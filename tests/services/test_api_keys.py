@@ -89,6 +89,7 @@ def test_api_keys_are_kept_as_digests_and_never_logged(
             client.get("/v1/models", headers=_bearer(FILE_READ)).text,
         ]
     stored = repr(ring)
+    assert stored == "KeyRing(write=3, read=2)"
     assert [scope for _, scope in ring.digests] == ["write", "write", "read", "write", "read"]
     assert all(len(digest) == 32 for digest, _ in ring.digests)
     assert "API keys: 3 with the write scope, 2 read-only" in caplog.text
