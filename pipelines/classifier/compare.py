@@ -113,7 +113,9 @@ def _train_cell(values: dict[str, Any], base: ClassifierRun, data: _PreparedCach
         run = apply(base, values)
         cell.optimizer, cell.activation = run.training.optimizer, run.model.activation
         cell.lr = run.training.effective_lr
-        trained = train_network(run, data.get(run), progress=ignore_progress)
+        prepared = data.get(run)
+        started = time.perf_counter()  # the time of training, not of the features cells share
+        trained = train_network(run, prepared, progress=ignore_progress)
     except InvalidInput as exc:
         if "history" in exc.extra:
             cell.status, cell.error, cell.history = "diverged", exc.detail, list(exc.extra["history"])

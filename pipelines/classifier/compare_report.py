@@ -38,15 +38,11 @@ def legend_name(values: Mapping[str, Any], axes: Sequence[GridAxis]) -> str:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """A duration as a person reads it: ``0.42 s``, ``3.4 s``, ``42 s``, ``2 min 05 s``."""
+    """A duration as a person reads it, to two significant digits: ``0.42 s``, ``3.4 s``, ``42 s``, ``2 min 05 s``."""
     if seconds is None:
         return "–"
-    if seconds < 1:
-        return f"{seconds:.2f} s"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
     if seconds < 59.5:
-        return f"{seconds:.0f} s"
+        return f"{float(f'{seconds:.2g}'):g} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s"
 
@@ -82,8 +78,8 @@ def markdown_table(cells: Sequence[Cell], axes: Sequence[GridAxis]) -> str:
         results = {
             **{c: _fmt(row.get(c)) for c in RESULT_COLUMNS},
             "status": _status(cell),
-            "time/epoch": format_seconds(row["seconds_per_epoch"]) if epochs else "–",
-            "time": format_seconds(row["seconds"]),
+            "time/epoch": format_seconds(cell.seconds / epochs) if epochs else "–",
+            "time": format_seconds(cell.seconds),
         }
         if cell.status != "ok":  # a diverged or failed cell has no kept epoch nor validation metrics
             results.update(best_epoch="–", val_loss="–", accuracy="–", macro_f1="–")
@@ -139,6 +135,22 @@ def write_report(
     }
 
 
+def _base_settings(run: ClassifierRun, axes: Sequence[GridAxis]) -> str:
+    cfg = run.training
+    shown = {
+        "training.optimizer": cfg.optimizer,
+        "training.lr": cfg.lr if cfg.lr is not None else "the optimizer's default",
+        "training.batch_size": cfg.batch_size,
+        "training.epochs": cfg.epochs,
+        "training.patience": cfg.patience,
+        "training.target_error": cfg.target_error,
+        "model.hidden": run.model.hidden,
+        "model.activation": run.model.activation,
+    }
+    gridded = {a.key for a in axes}
+    return ", ".join(f"{k.split('.')[-1]} {format_value(v)}" for k, v in shown.items() if k not in gridded)
+
+
 def _markdown(
     run: ClassifierRun,
     axes: Sequence[GridAxis],
@@ -146,20 +158,17 @@ def _markdown(
     data: dict[str, Any],
     plots: list[Path],
 ) -> str:
-    cfg = run.training
     keys = varying(axes)
     fixed = [f"`{a.key}` = {format_value(a.values[0])}" for a in axes if len(a.values) == 1]
     grid = " x ".join(f"`{k}`" for k in keys) or "one cell"
+    validation = f" from {data['validation_from']}" if "validation_from" in data else ""
     lines = [
         f"# Comparison: {grid}",
         "",
         f"Data: `{run.train}` ({data['train_texts']} training texts; validation: {data['validation_texts']} texts"
-        f"{' from ' + str(data['validation_from']) if 'validation_from' in data else ''}). Same features, split and "
-        f"seed ({cfg.seed}) for every cell; unless the grid sets them: at most {cfg.epochs} epochs, batch "
-        f"{cfg.batch_size}, patience {format_value(cfg.patience)}, optimizer {cfg.optimizer} (learning rate "
-        f"{format_value(cfg.lr) if cfg.lr is not None else 'its default'}), hidden layers "
-        f"{format_value(run.model.hidden)}. Metrics are on validation with the tuned decision rule; `val_loss` is at "
-        "the kept (best) epoch.",
+        f"{validation}). Same features, split and seed ({run.training.seed}) for every cell. "
+        f"Settings the grid does not set: {_base_settings(run, axes)}. Metrics are on validation with the tuned "
+        "decision rule; `val_loss` is at the kept (best) epoch.",
     ]
     if fixed:
         lines += ["", "Fixed by the grid: " + ", ".join(fixed) + "."]

@@ -91,7 +91,7 @@ def plot_loss_curves(
         colour = cmap(i % cmap.N)
         epochs = [row["epoch"] for row in history]
         label = f"{name} (diverged at epoch {diverged[name]})" if name in diverged else name
-        marker = "o" if len(history) <= 3 else None
+        marker = "o" if len(history) <= 3 and name not in diverged else None
         left.plot(
             epochs, _finite([r.get("train_loss") for r in history]), color=colour, label=label, marker=marker
         )
@@ -156,7 +156,7 @@ def plot_lr_sweep(points: Sequence[LrPoint], path: Path, *, title: str = "") -> 
                     color=colour,
                 )
     ax.set_xscale("log")
-    ax.set_ylim(bottom=0, top=top * 1.05)
+    ax.set_ylim(bottom=min(ok) * 0.95 if ok else 0, top=top * 1.05)
     ax.set(xlabel="learning rate (log scale)", ylabel="final loss (validation, kept epoch)", title=title)
     ax.grid(alpha=0.3, which="both")
     if len(groups) > 1 or (groups and groups[0] != "run"):
