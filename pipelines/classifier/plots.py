@@ -87,17 +87,20 @@ def plot_loss_curves(
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
     cmap = plt.get_cmap("tab10" if len(histories) <= 10 else "tab20")
     ceiling = _loss_ceiling(histories)
+    count = len(histories)
     for i, (name, history) in enumerate(histories.items()):
         colour = cmap(i % cmap.N)
         epochs = [row["epoch"] for row in history]
         label = f"{name} (diverged at epoch {diverged[name]})" if name in diverged else name
-        marker = "o" if len(history) <= 3 and name not in diverged else None
-        left.plot(
-            epochs, _finite([r.get("train_loss") for r in history]), color=colour, label=label, marker=marker
-        )
-        right.plot(
-            epochs, _finite([r.get("val_loss") for r in history]), color=colour, label=label, marker=marker
-        )
+        # earlier runs drawn wider, so a run that a later one follows exactly still shows underneath;
+        # a dot where each run ends shows where its stopping rule stopped it
+        width = 1.2 + 3.0 * (count - 1 - i) / max(count - 1, 1)
+        for ax, key in ((left, "train_loss"), (right, "val_loss")):
+            losses = _finite([r.get(key) for r in history])
+            ax.plot(epochs, losses, color=colour, label=label, linewidth=width, alpha=0.85)
+            ends = [(e, v) for e, v in zip(epochs, losses, strict=True) if v == v]
+            if ends and name not in diverged:
+                ax.plot([ends[-1][0]], [ends[-1][1]], marker="o", color=colour, markersize=4 + width)
     left.set(xlabel="epoch", ylabel="cross-entropy", title="train loss")
     right.set(xlabel="epoch", title="validation loss")
     if ceiling is not None:
@@ -113,7 +116,7 @@ def plot_loss_curves(
         ax.grid(alpha=0.3)
         _integer_epochs(ax)
     if histories:
-        right.legend(fontsize=7, loc="upper right", ncol=1 if len(histories) <= 8 else 2)
+        right.legend(fontsize=7, loc="best", ncol=1 if len(histories) <= 8 else 2)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
