@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -122,7 +122,10 @@ class TrainingConfig(BaseModel):
         default=0.0, ge=0.0, allow_inf_nan=False, description="L2 penalty on the dense layers."
     )
     epochs: int = Field(default=20, ge=1, le=10_000, description="Maximum number of epochs.")
-    batch_size: int = Field(default=32, ge=1, le=65_536)
+    batch_size: Annotated[int, Field(ge=1, le=65_536)] | Literal["full"] = Field(
+        default=32,
+        description="Examples per step; 1 = stochastic, 'full' = the whole training set (full-batch).",
+    )
     target_error: float | None = Field(
         default=None, ge=0.0, lt=1.0, description="Stop once the validation error rate falls to this."
     )
@@ -167,6 +170,10 @@ class TrainingConfig(BaseModel):
                     f"class weights must be positive numbers; not so for {', '.join(map(repr, bad))}"
                 )
         return self
+
+    def batch_length(self, n: int) -> int:
+        """Examples per optimisation step on ``n`` training texts."""
+        return max(n, 1) if self.batch_size == "full" else self.batch_size
 
     @property
     def effective_lr(self) -> float:

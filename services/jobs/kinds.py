@@ -141,22 +141,41 @@ def _classifier_run(run: Any, ctx: JobContext) -> ModelVersion:
 # -- compare -------------------------------------------------------------------------------------------------
 @cache
 def _compare_model() -> type[BaseModel]:
-    from pydantic import Field
+    from pydantic import Field, field_validator, model_validator
 
-    from pipelines.classifier.config import (
-        ACTIVATIONS,
-        OPTIMIZERS,
-        ActivationName,
-        ClassifierRun,
-        OptimizerName,
-    )
+    from pipelines.classifier.config import ActivationName, ClassifierRun, OptimizerName
+    from pipelines.classifier.grid import axis, grid_axes
 
     class CompareRun(ClassifierRun):
-        """A classifier run (shared by every cell) and the optimizer x activation grid to train on it."""
+        """A classifier run (shared by every cell) and the grid to train on it.
+
+        ``grid`` maps run-config keys (dotted, as ``training.lr``) to their values; ``optimizers`` and
+        ``activations`` are shorthands for ``training.optimizer`` and ``model.activation``, and with no grid
+        they default to every optimizer and activation.
+        """
 
         name: str = Field(default="compare", min_length=1, max_length=64)
-        optimizers: list[OptimizerName] = Field(default_factory=lambda: list(OPTIMIZERS), min_length=1)
-        activations: list[ActivationName] = Field(default_factory=lambda: list(ACTIVATIONS), min_length=1)
+        optimizers: list[OptimizerName] | None = Field(default=None, min_length=1)
+        activations: list[ActivationName] | None = Field(default=None, min_length=1)
+        grid: dict[str, list[Any]] = Field(default_factory=dict)
+        sample: int | None = Field(default=None, ge=1, description="Train on this many sampled texts.")
+
+        @field_validator("grid")
+        @classmethod
+        def _grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            return {key: list(axis(key, values).values) for key, values in grid.items()}
+
+        @model_validator(mode="after")
+        def _axes(self) -> CompareRun:
+            axes = grid_axes(optimizers=self.optimizers, activations=self.activations, grid=self.axes)
+            for a in axes[: len(axes) - len(self.grid)]:  # the shorthands, with their defaults filled in
+                target = "optimizers" if a.key == "training.optimizer" else "activations"
+                setattr(self, target, list(a.values))
+            return self
+
+        @property
+        def axes(self) -> list[Any]:
+            return [axis(key, values) for key, values in self.grid.items()]
 
     return CompareRun
 
@@ -164,13 +183,16 @@ def _compare_model() -> type[BaseModel]:
 def _compare_run(run: Any, ctx: JobContext) -> dict[str, Any]:
     from pipelines.classifier.compare import compare_classifiers
     from pipelines.classifier.config import ClassifierRun
+    from pipelines.classifier.grid import grid_axes
 
-    base = ClassifierRun.model_validate(run.model_dump(exclude={"optimizers", "activations"}))
+    base = ClassifierRun.model_validate(
+        run.model_dump(exclude={"optimizers", "activations", "grid", "sample"})
+    )
     return compare_classifiers(
         base,
-        optimizers=run.optimizers,
-        activations=run.activations,
+        axes=grid_axes(optimizers=run.optimizers, activations=run.activations, grid=run.axes),
         out_dir=ctx.output_dir,
+        sample=run.sample,
         resolve_path=ctx.resolve_path,
         progress=ctx.progress,
     )

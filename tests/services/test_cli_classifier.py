@@ -251,6 +251,39 @@ def test_cli_compare_diverged_run_is_strict_json_and_out_must_be_a_folder(
     assert "give --out a folder" in err
 
 
+def test_cli_compare_grids_multiply_and_bad_grids_exit_2(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "cmp"
+    argv = _compare(
+        reviews_csv, "--optimizers", "sgd", "--grid", "training.lr=0.5,0.05", "--grid", "model.hidden=[]|8",
+        "--epochs", "2", "--sample", "200", "--out", str(out_dir), "--quiet",
+    )  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert [(r["cell"]["training.lr"], r["cell"]["model.hidden"]) for r in result["runs"]] == [
+        (0.5, []), (0.5, [8]), (0.05, []), (0.05, [8]),
+    ]  # fmt: skip
+    assert all(r["optimizer"] == "sgd" for r in result["runs"])
+    assert result["columns"][:3] == ["lr", "hidden", "status"]
+    report = (out_dir / "report.md").read_text(encoding="utf-8")
+    assert "200 training texts" in report
+    assert "| 0.05 | [] | ok |" in report
+    for bad, message in [
+        ("training.lr", "--grid 'training.lr': write KEY=V1,V2,..."),
+        (
+            "training.batch_size=1,half",
+            "grid training.batch_size: 'half' is not allowed; give full or an integer",
+        ),
+        ("model.hiden=64", "unknown grid key 'model.hiden' (did you mean model.hidden?)"),
+    ]:
+        code, _, err = run([*argv[:-1], "--grid", bad], capsys)
+        assert code == 2, bad
+        assert message in err
+        assert "Traceback" not in err
+
+
 def test_cli_training_interrupted_says_so_and_registers_nothing(
     cli_env: Settings, reviews_csv: dict[str, Path]
 ) -> None:

@@ -19,6 +19,7 @@ from tests.services.jobs_helpers import (
     job_settings,
     leftovers,
     postgres_database,
+    reviews_csv,
     word2vec_config,
     write_corpus,
 )
@@ -94,6 +95,17 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
             {"name": "x", "train": "frases.txt", "embeddings": "/etc/passwd"},
             "classifier",
             "invalid model name",
+        ),
+        (
+            {"train": "frases.txt", "grid": {"training.batch_size": [1, "half"]}},
+            "compare",
+            "grid training.batch_size: 'half' is not allowed; give full or an integer from 1 to 65536",
+        ),
+        ({"train": "frases.txt", "grid": {"training.lrr": [0.1]}}, "compare", "did you mean training.lr?"),
+        (
+            {"train": "frases.txt", "optimizers": ["sgd"], "grid": {"training.optimizer": ["adam"]}},
+            "compare",
+            "training.optimizer is given twice",
         ),
     ],
 )
@@ -307,6 +319,32 @@ def test_jobs_api_every_timestamp_is_iso_8601_utc_with_z(client: TestClient, api
     assert len(detail["logs"]) >= 1
     assert len(stamps) >= 6  # created_at and finished_at twice over, and the log lines in both
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", s) for s in stamps), stamps
+
+
+def test_jobs_api_compare_job_trains_a_grid(client: TestClient, api_settings: Settings) -> None:
+    config = {
+        "train": reviews_csv(api_settings),
+        "training": {"epochs": 2, "threads": 1, "optimizer": "sgd"},
+        "grid": {"training.lr": [1e30, 0.1], "training.batch_size": ["16", "full"]},
+        "sample": 60,
+    }
+    r = _submit(client, config, kind="compare")
+    assert r.status_code == 202, r.text
+    url = r.json()["url"]
+    shown = client.get(url).json()["config"]
+    assert shown["grid"] == {"training.lr": [1e30, 0.1], "training.batch_size": [16, "full"]}
+    assert shown["optimizers"] is None  # with a grid, the shorthands do not add every optimizer
+    with LocalWorkerPool(api_settings, 1), client.stream("GET", f"{url}/events") as events:
+        for line in events.iter_lines():
+            if line.startswith("event: end"):
+                break
+    done = client.get(url).json()
+    assert done["state"] == "succeeded", done
+    runs = done["result"]["runs"]
+    assert [(r["cell"]["training.lr"], r["cell"]["training.batch_size"], r["status"]) for r in runs] == [
+        (1e30, 16, "diverged"), (1e30, "full", "diverged"), (0.1, 16, "ok"), (0.1, "full", "ok"),
+    ]  # fmt: skip
+    assert done["result"]["columns"][:3] == ["lr", "batch_size", "status"]
 
 
 @pytest.mark.services
