@@ -24,6 +24,7 @@ from models.errors import EmptyCorpus
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
 from pipelines.datasets import DataCatalog
+from pipelines.embedding_model import write_normalize
 from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
 from pipelines.normalize import Normalizer
 from pipelines.phrases import PhraseModel, phrase_corpus
@@ -35,7 +36,6 @@ from pipelines.word2vec.postprocess import all_but_the_top, default_components
 
 log = logging.getLogger(__name__)
 
-NORMALIZE_FILE = "normalize.json"
 CONFIG_FILE = "config.json"
 PHRASES_FILE = "phrases.json"
 
@@ -256,7 +256,7 @@ def train_word2vec(
     with registry.create(run.name, run.kind) as writer:
         trained.vectors.save(writer)
         writer.write_json(CONFIG_FILE, run.model_dump(mode="json"))
-        writer.write_json(NORMALIZE_FILE, run.normalize.model_dump(mode="json"))
+        write_normalize(writer, run.normalize)
         if phrases is not None:
             writer.write_json(PHRASES_FILE, phrases.to_json())
         writer.metadata.update(
