@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import DatasetError
+from pipelines.normalize import unicode_problem
 
 Label = str | int
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -162,6 +163,7 @@ def read_labelled(
     labels: list[Label] = []
     empty_text: list[int] = []
     empty_label: list[int] = []
+    broken: list[tuple[int, str]] = []
     try:
         for line, text, raw_label in rows:
             label = _label(raw_label)
@@ -169,6 +171,8 @@ def read_labelled(
                 empty_text.append(line)
                 if skip_empty:
                     continue
+            elif problem := unicode_problem(str(text)):
+                broken.append((line, problem))
             if label is None:
                 empty_label.append(line)
             texts.append("" if text is None else str(text))
@@ -177,6 +181,14 @@ def read_labelled(
         raise DatasetError(f"{path} is not UTF-8 text; convert it (e.g. with iconv)", path=str(path)) from exc
     except csv.Error as exc:
         raise DatasetError(f"{path}: malformed CSV ({exc})", path=str(path)) from exc
+    if broken:
+        line, problem = broken[0]
+        raise DatasetError(
+            f"{path}, line {line}: the {text_column!r} text is not valid text ({problem}); "
+            f"{len(broken)} row(s) are affected, fix or drop them",
+            path=str(path),
+            lines=[n for n, _ in broken[:100]],
+        )
     if not skip_empty:
         _check_rows(path, empty_text, text_column, "an empty text")
     _check_rows(path, empty_label, label_column, "no label")

@@ -32,7 +32,7 @@ from pipelines.classifier.data import Label, is_blank
 from pipelines.classifier.features import FeatureSpace
 from pipelines.classifier.label_names import LABEL_NAMES_FILE
 from pipelines.classifier.thresholds import decide
-from pipelines.normalize import NormalizeConfig
+from pipelines.normalize import NormalizeConfig, unicode_problem
 
 if (
     TYPE_CHECKING
@@ -116,7 +116,8 @@ class TextClassifier:
         """Per text ``{"label": name, "scores": {name: probability}}``, each label under its readable name.
 
         Raises:
-            InvalidInput: a text that is empty or holds only whitespace or invisible characters.
+            InvalidInput: a text that is empty or holds only whitespace or invisible characters, or one that is
+                not Unicode text (a lone surrogate, or a byte that was not UTF-8).
         """
         empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or is_blank(t)]
         if empty:
@@ -124,6 +125,13 @@ class TextClassifier:
                 f"empty text at position(s) {', '.join(map(str, empty[:10]))} (nothing but whitespace or invisible "
                 "characters); send text to classify",
                 positions=empty[:100],
+            )
+        broken = [(i, problem) for i, t in enumerate(texts) if (problem := unicode_problem(t))]
+        if broken:
+            i, problem = broken[0]
+            raise InvalidInput(
+                f"text at position {i} is not valid text: {problem}; send UTF-8 text",
+                positions=[i for i, _ in broken[:100]],
             )
         index, probs = self.predict_indices(texts)
         names = self.names

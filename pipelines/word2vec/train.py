@@ -23,6 +23,7 @@ import numpy as np
 from models.errors import EmptyCorpus
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
+from pipelines.corpus import CorpusLimits
 from pipelines.datasets import DataCatalog
 from pipelines.embedding_model import write_normalize
 from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
@@ -210,6 +211,7 @@ def train_word2vec(
     catalog: DataCatalog,
     cache_dir: Path,
     progress: ProgressCallback | None = None,
+    limits: CorpusLimits | None = None,
 ) -> ModelVersion:
     """Prepare the corpus (cached), train, evaluate when ``run.evaluate``, and register a new version.
 
@@ -220,6 +222,7 @@ def train_word2vec(
         cache_dir: prepared token files are kept under it and reused for the same files and normalisation.
         progress: receives ``preprocess``, ``train`` (per epoch: fraction, epoch, loss), ``evaluate`` and
             ``save`` reports.
+        limits: bounds on reading the corpus and on the cache (see :class:`pipelines.corpus.CorpusLimits`).
 
     Raises:
         CorpusError / EmptyCorpus: unreadable input, or nothing to train on.
@@ -238,6 +241,7 @@ def train_word2vec(
         workers=run.train.workers,
         progress=report,
         text_field=run.text_field,
+        limits=limits,
     )
     phrases: PhraseModel | None = None
     if run.phrases is not None:

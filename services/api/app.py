@@ -12,6 +12,7 @@ from services.api.body_limit import BodyLimitMiddleware
 from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
 from services.api.job_schemas import JobRequest
+from services.api.keys import KeyRing
 from services.api.loaders import loaders_for
 from services.api.memory import HeapTrimmer
 from services.api.metrics import Metrics, MetricsMiddleware
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.keys = KeyRing.from_settings(settings)
     app.state.metrics = collectors
     install_error_handlers(app)
     app.add_middleware(

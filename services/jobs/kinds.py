@@ -7,7 +7,7 @@ without loading torch or gensim.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from models.errors import InvalidConfig, InvalidInput
 from models.registry import ModelVersion, Registry
 from pipelines.config_io import validation_message
+from pipelines.corpus import CorpusLimits
 from pipelines.datasets import DataCatalog, catalogue
 from pipelines.progress import ProgressCallback
 from services.jobs.inputs import DataRoot
@@ -41,8 +42,9 @@ def is_dataset(spec: str) -> bool:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a running job gets: a registry that refuses to commit once the job is cancelled, its inputs, and
-    ``output_dir`` (``PALAVRA_HOME/reports/<job id>``) for files a job produces besides a model."""
+    """What a running job gets: a registry that refuses to commit once the job is cancelled, its inputs, the
+    limits on reading them, and ``output_dir`` (``PALAVRA_HOME/reports/<job id>``) for files a job produces
+    besides a model."""
 
     registry: Registry
     catalog: DataRootCatalog
@@ -50,6 +52,7 @@ class JobContext:
     cache_dir: Path
     output_dir: Path
     progress: ProgressCallback
+    limits: CorpusLimits = field(default_factory=CorpusLimits)
 
     def resolve_path(self, spec: str) -> Path:
         """One input file: a catalogue name's (single) file or a path under the data root."""
@@ -109,7 +112,12 @@ def _word2vec_run(run: Any, ctx: JobContext) -> ModelVersion:
     from pipelines.word2vec.train import train_word2vec
 
     return train_word2vec(
-        run, registry=ctx.registry, catalog=ctx.catalog, cache_dir=ctx.cache_dir, progress=ctx.progress
+        run,
+        registry=ctx.registry,
+        catalog=ctx.catalog,
+        cache_dir=ctx.cache_dir,
+        progress=ctx.progress,
+        limits=ctx.limits,
     )
 
 

@@ -95,6 +95,17 @@ def test_data_missing_file_and_bad_encoding(tmp_path: Path) -> None:
         read_labelled(path, text_column="text", label_column="label")
 
 
+def test_data_texts_that_are_not_unicode_name_their_lines(tmp_path: Path) -> None:
+    """JSON allows a lone surrogate escape; such a text cannot be encoded, so it is refused with its line."""
+    path = tmp_path / "dados.jsonl"
+    path.write_bytes(b'{"t": "bom", "l": 1}\n{"t": "ola \\ud800", "l": 0}\n{"t": "\\udcff", "l": 0}\n')
+    with pytest.raises(
+        DatasetError, match=r"line 2: the 't' text is not valid text \(character 4 is a lone"
+    ) as info:
+        read_labelled(path, text_column="t", label_column="l")
+    assert info.value.extra["lines"] == [2, 3]
+
+
 def test_data_single_class_and_lonely_class_are_not_trainable() -> None:
     with pytest.raises(DatasetError, match="at least two classes"):
         check_trainable(LabelledTexts(["a", "b"], ["x", "x"], "t.csv"))

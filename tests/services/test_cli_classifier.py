@@ -146,6 +146,13 @@ def test_cli_evaluate_and_classify_errors(
     code, _, err = run(["classify", "nada", "oi"], capsys)
     assert code == 2
     assert "not registered" in err
+    # bytes that are not UTF-8 reach argv as lone surrogates (surrogateescape): one line, no traceback
+    code, out, err = run(["classify", "sentimento", "bom", "ola \udcff"], capsys)
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == "error: text at position 1 is not valid text: the byte 0xFF at character 4 is not UTF-8; send UTF-8 text\n"
+    )
 
 
 class _Stdin(io.StringIO):
@@ -172,13 +179,21 @@ def test_cli_classify_stdin_gives_one_result_per_line(
         (_Stdin("bom\n\nruim\n \u200b\n"), "stdin line(s) 2, 4 are empty"),
         (_Stdin(""), "stdin held no text"),
         (_Stdin("", tty=True), "give the texts to classify, or '-'"),  # not left waiting at a terminal
+        (
+            io.TextIOWrapper(io.BytesIO(b"bom\nola \xff\n"), encoding="utf-8"),
+            "stdin is not UTF-8 text (byte 0xFF)",
+        ),
+        (
+            io.TextIOWrapper(io.BytesIO(b"bom\nola \xff\n"), encoding="utf-8", errors="surrogateescape"),
+            "text at position 1 is not valid text: the byte 0xFF",
+        ),
     ):
         monkeypatch.setattr("sys.stdin", stdin)
-        code, _, err = run(
-            ["classify", "sentimento"] if stdin.tty else ["classify", "sentimento", "-"], capsys
-        )
+        tty = stdin.isatty()
+        code, _, err = run(["classify", "sentimento"] if tty else ["classify", "sentimento", "-"], capsys)
         assert code == 2, message
         assert message in err
+        assert "Traceback" not in err
 
 
 def test_cli_compare_writes_table_and_plot(

@@ -144,8 +144,17 @@ def test_misspelled_model_names_get_suggestions(
         (["neighbors", "tiny-word2vec", "rei", "-k", "-3"], "-k must be a positive number"),
         (["neighbors", "nao-existe", "rei"], "model 'nao-existe' is not registered"),
         (["neighbors", "tiny-word2vec", "xyzzy"], "not in the model's vocabulary"),
+        (
+            ["neighbors", "tiny-word2vec", "re\udcff"],
+            "the word is not valid text: the byte 0xFF at character 2",
+        ),
         (["export", "word2vec", "nao-existe", "--output", "{tmp}/v.txt"], "is not registered"),
         (["import", "word2vec", "{tmp}/nada.txt", "--name", "n"], "does not exist"),
+        (
+            ["import", "word2vec", "{tmp}/huge.vec", "--name", "n"],
+            "declares 3000000000 words of 300 dimensions",
+        ),
+        (["import", "word2vec", "{tmp}/huge.vec", "--binary", "--name", "n"], "declares 3000000000 words"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(
@@ -156,6 +165,7 @@ def test_bad_input_is_one_line_exit_2(
     argv: list[str],
     message: str,
 ) -> None:
+    (tmp_path / "huge.vec").write_bytes(b"3000000000 300\na 1\n")  # a header that would allocate 3.6 TB
     code, _, err = run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys)
     assert code == 2
     assert message in err

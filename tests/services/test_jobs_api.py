@@ -363,3 +363,36 @@ def test_jobs_api_broker_down_answers_503_and_leaves_no_queued_job(tmp_path: Pat
         jobs = client.get("/v1/jobs").json()["items"]
     assert [j["state"] for j in jobs] == ["failed"]
     assert "does not answer" in jobs[0]["error"]
+
+
+def test_jobs_api_caps_the_list_entries_of_a_config(tmp_path: Path) -> None:
+    """A config naming more corpus entries than PALAVRA_MAX_CONFIG_ITEMS is refused before any path is checked
+    (400,000 entries held the API for 18 s); at the limit it is accepted."""
+    settings = job_settings(tmp_path, backend="local", api_keys=["segredo"], max_config_items=4)
+    files = [write_corpus(settings, f"parte{i}.txt", 20 + i) for i in range(4)]
+    config = word2vec_config("muitos", files[0])
+    with TestClient(create_app(settings)) as client:
+        assert _submit(client, {**config, "corpus": files}).status_code == 202
+        too_many = _submit(client, {**config, "corpus": [*files, files[0]]})
+        toml = TOML_CONFIG.replace('["upload:frases.txt"]', str(["upload:frases.txt", *files]))
+        uploaded = _upload(client, toml, {"frases.txt": b"o rei governa o reino\n"})
+        assert client.get("/v1/jobs").json()["total"] == 1
+    for r in (too_many, uploaded):
+        assert r.status_code == 413, r.text
+        assert r.json()["error"] == "TooLarge"
+        assert r.json()["limit"] == 4
+        assert "PALAVRA_MAX_CONFIG_ITEMS" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["b\\ud800.txt", "b\\udcff.txt"])
+def test_jobs_api_config_strings_that_are_not_unicode_are_422(
+    client: TestClient, api_settings: Settings, path: str
+) -> None:
+    """JSON allows a lone surrogate escape; a config path holding one was a 500 (the error body could not be
+    encoded). It is refused like any invalid config, and no job is recorded."""
+    config = '{"name": "x", "corpus": ["upload:frases.txt", "' + path + '"], "evaluate": false}'
+    r = _upload(client, config, {"frases.txt": b"o rei governa o reino\n"})
+    assert r.status_code == 422, r.text
+    assert "not Unicode text" in r.json()["detail"]
+    assert client.get("/v1/jobs").json()["total"] == 0
+    assert leftovers(api_settings) == []

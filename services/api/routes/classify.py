@@ -6,13 +6,13 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SettingsDep, StoreDep, check_texts, model_info, read_access, reply
-from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict
+from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
 router = APIRouter(prefix="/v1", tags=["classification"], dependencies=[Depends(read_access)])
 
 
 class ClassifyRequest(Strict):
-    texts: list[str] = Field(
+    texts: list[Text] = Field(
         min_length=1, description="Raw texts; normalised the way the model's training data was."
     )
     model: ModelRef | None = None

@@ -8,6 +8,7 @@ import typer
 
 from models.errors import InvalidInput
 from pipelines.embedding_model import load_embeddings
+from pipelines.normalize import unicode_problem
 from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import app
 from services.cli.output import echo, emit_json, table
@@ -19,6 +20,8 @@ def nearest(ref: str, word: str, *, k: int, settings: Settings) -> dict[str, Any
     """The ``k`` nearest vocabulary words of ``word`` (normalised the way the model's training text was)."""
     if k <= 0:
         raise InvalidInput(f"-k must be a positive number of neighbours, got {k}")
+    if problem := unicode_problem(word):
+        raise InvalidInput(f"the word is not valid text: {problem}")
     artifact = open_registry(settings).open(ref, kind=VECTOR_KINDS)
     embeddings = load_embeddings(artifact)
     (hit,) = embeddings.lookup([word])
