@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from models.ann import AnnConfig, attach_index
 from models.errors import InvalidConfig, InvalidInput, UnknownWord
-from models.registry import Artifact
+from models.registry import Artifact, ArtifactWriter
 from models.vectors import FloatMatrix, Neighbor, WordVectors
 from pipelines.normalize import NormalizeConfig, Normalizer
 from pipelines.phrases import PhraseModel
@@ -157,6 +157,11 @@ class Embeddings:
         tokens = self._tokens(words)
         rows = [self.vectors.vector(t) for t in tokens]
         return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, self.dim), np.float32)
+
+
+def write_normalize(writer: ArtifactWriter, config: NormalizeConfig) -> None:
+    """Record how a word-vector artifact's words were normalised (read back by :func:`read_normalize`)."""
+    writer.write_json(NORMALIZE_FILE, config.model_dump(mode="json"))
 
 
 def read_normalize(artifact: Artifact) -> NormalizeConfig:

@@ -1,10 +1,11 @@
 """Initialising the word rows of a classifier's embedding from a registered Word2Vec / FastText model.
 
 Each classifier word is looked up after normalising it the way the embeddings' own words were (the artifact's
-``normalize.json``, read as serving reads it, for trained and imported models alike), so a model trained with folded accents still finds "ação". Words the model lacks get
-FastText subword vectors when it has them, otherwise they keep their random start. Vectors are scaled to unit
-mean norm so they start on the same footing as the trained rows; character and word n-gram rows, which no
-word-vector model provides, start random and are always trained.
+``normalize.json``, read by :func:`read_normalize` as serving reads it, for trained and imported models alike),
+so a model trained with folded accents still finds "ação". Words the model lacks get FastText subword vectors
+when it has them, otherwise they keep their random start. Vectors are scaled to unit mean norm so they start on
+the same footing as the trained rows; character and word n-gram rows, which no word-vector model provides, start
+random and are always trained.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
 from pipelines.corpus import CorpusLimits
 from pipelines.datasets import DataCatalog
+from pipelines.embedding_model import write_normalize
 from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
 from pipelines.normalize import Normalizer
 from pipelines.phrases import PhraseModel, phrase_corpus
@@ -36,7 +37,6 @@ from pipelines.word2vec.postprocess import all_but_the_top, default_components
 
 log = logging.getLogger(__name__)
 
-NORMALIZE_FILE = "normalize.json"
 CONFIG_FILE = "config.json"
 PHRASES_FILE = "phrases.json"
 
@@ -260,7 +260,7 @@ def train_word2vec(
     with registry.create(run.name, run.kind) as writer:
         trained.vectors.save(writer)
         writer.write_json(CONFIG_FILE, run.model_dump(mode="json"))
-        writer.write_json(NORMALIZE_FILE, run.normalize.model_dump(mode="json"))
+        write_normalize(writer, run.normalize)
         if phrases is not None:
             writer.write_json(PHRASES_FILE, phrases.to_json())
         writer.metadata.update(

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
+from services.api.job_schemas import JobRequest
 from services.api.keys import KeyRing
 from services.api.loaders import loaders_for
 from services.api.memory import HeapTrimmer
@@ -86,5 +87,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
         app.include_router(router.router)
     app.include_router(job_routes.router)
-    install_docs(app)
+    install_docs(app, extra_schemas=(JobRequest,))
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -31,3 +32,12 @@ def test_api_docs_pages_load_every_asset_from_the_server(settings: Settings, pag
         served = client.get(url)
         assert served.status_code == 200, url
         assert served.content, url
+
+
+def test_api_openapi_document_has_every_schema_it_references(settings: Settings) -> None:
+    """ReDoc refuses to render a document with a dangling ``$ref`` ("Invalid reference token")."""
+    document = TestClient(create_app(settings)).get("/openapi.json").json()
+    text = json.dumps(document)
+    referenced = set(re.findall(r"#/components/schemas/([A-Za-z0-9_.-]+)", text))
+    assert "JobRequest" in referenced
+    assert referenced <= set(document["components"]["schemas"])

@@ -119,6 +119,22 @@ def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
     assert client.get("/v1/jobs").json()["total"] == 0
 
 
+def test_jobs_api_classifier_config_takes_label_names_and_strict(
+    client: TestClient, api_settings: Settings
+) -> None:
+    write_corpus(api_settings, "frases.txt", 50)
+    config = {
+        "name": "x",
+        "train": "frases.txt",
+        "label_names": {"0": "nao_toxico", "1": "toxico"},
+        "strict": True,
+    }
+    r = _submit(client, config, kind="classifier")
+    assert r.status_code == 202, r.text
+    shown = client.get(r.json()["url"]).json()["config"]
+    assert (shown["label_names"], shown["strict"]) == ({"0": "nao_toxico", "1": "toxico"}, True)
+
+
 def test_jobs_api_refuses_a_symlink_out_of_the_data_root(
     client: TestClient, api_settings: Settings, tmp_path: Path
 ) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
 ASSETS_PATH = "/docs-assets"
 OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
@@ -64,7 +66,27 @@ def redoc(request: Request) -> HTMLResponse:
     )
 
 
-def install_docs(app: FastAPI) -> None:
-    """Serve the documentation pages and their assets; the app must be built with ``docs_url=None, redoc_url=None``."""
+def install_docs(app: FastAPI, *, extra_schemas: tuple[type[BaseModel], ...] = ()) -> None:
+    """Serve the documentation pages and their assets; the app must be built with ``docs_url=None, redoc_url=None``.
+
+    Args:
+        extra_schemas: request models that routes reference by hand (``openapi_extra``) rather than through a
+            parameter; they are added to the document's components so that every ``$ref`` resolves (ReDoc refuses
+            to render a document with one that does not).
+    """
     app.mount(ASSETS_PATH, StaticFiles(directory=assets_dir()), name="docs-assets")
     app.include_router(router)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in extra_schemas:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, definition)
+                schemas.setdefault(model.__name__, schema)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
