@@ -1,5 +1,6 @@
 // palavra's web explorer: plain JavaScript over the HTTP API (no framework, no build step, nothing fetched from
-// the internet). Every number on the page comes from a /v1 route.
+// the internet). Every number on the page comes from a /v1 route; URLs are relative to the page, so the page
+// works behind a proxy that serves palavra under a path prefix.
 "use strict";
 
 const I18N = {
@@ -173,7 +174,7 @@ let registry = [];
 const isEmbeddings = (m) => m.kind !== "classifier";
 
 async function loadModelLists() {
-  registry = (await api("/v1/models")).models;
+  registry = (await api("v1/models")).models;
   const embeddings = registry.filter(isEmbeddings);
   const classifiers = registry.filter((m) => m.kind === "classifier");
   for (const sel of document.querySelectorAll("select.model-embeddings")) {
@@ -242,7 +243,7 @@ async function explore() {
   const body = { word, k: Number($("#k").value) || 50, method: $("#projection").value };
   if ($("#words-model").value) body.model = $("#words-model").value;
   try {
-    const data = await api("/v1/neighbors/map", { method: "POST", body });
+    const data = await api("v1/neighbors/map", { method: "POST", body });
     if (seq !== exploreSeq) return;
     const hits = data.points.filter((p) => !p.query);
     $("#neighbors").replaceChildren(...hits.map((p) => barRow(p.word, p.score, { onPick: exploreWord })));
@@ -324,7 +325,7 @@ async function solveAnalogy(e) {
   if ($("#words-model").value) body.model = $("#words-model").value;
   say(status, t("loading"));
   try {
-    const data = await api("/v1/analogy", { method: "POST", body });
+    const data = await api("v1/analogy", { method: "POST", body });
     $("#analogy-out").replaceChildren(...data.answers.map((h) => barRow(h.word, h.score, { onPick: exploreWord })));
     say(status, `${a} − ${b} + ${c} (${method})`);
   } catch (err) {
@@ -347,7 +348,7 @@ async function pairSimilarity(e) {
   const body = { pairs: [[a, b]] };
   if ($("#words-model").value) body.model = $("#words-model").value;
   try {
-    const data = await api("/v1/similarity", { method: "POST", body });
+    const data = await api("v1/similarity", { method: "POST", body });
     $("#pair-out").textContent = `${t("cosine")}(${a}, ${b}) = ${fmt(data.results[0].cosine)}`;
     say($("#pair-status"), `${data.model.name}@${data.model.version}`);
   } catch (err) {
@@ -363,7 +364,7 @@ async function sideBySide(e) {
   const status = $("#side-status");
   say(status, t("loading"));
   const answers = await Promise.all(refs.map((ref) =>
-    api(`/v1/neighbors?${new URLSearchParams({ word, k: "10", model: ref })}`).catch((err) => err)));
+    api(`v1/neighbors?${new URLSearchParams({ word, k: "10", model: ref })}`).catch((err) => err)));
   const words = answers.map((a) => new Set(a instanceof Error ? [] : a.neighbors.map((n) => n.word)));
   const cols = answers.map((a, i) => {
     if (a instanceof Error) return el("div", {}, el("h4", { text: refs[i] }), el("p", { class: "error", text: suggestionText(a) }));
@@ -394,7 +395,7 @@ async function classify(e) {
   const body = { texts };
   if (name) body.model = version ? `${name}@${version}` : name;
   try {
-    const data = await api("/v1/classify", { method: "POST", body });
+    const data = await api("v1/classify", { method: "POST", body });
     const out = data.results.map((r, i) => el("div", { class: "result" },
       el("p", { class: "text", text: texts[i] }),
       el("p", {}, `${t("label")}: `, el("span", { class: "label-name", text: r.label })),
@@ -491,7 +492,7 @@ async function loadRegistry() {
 async function showModel(name, scroll = true) {
   currentModel = name;
   for (const tr of document.querySelectorAll("#model-table tbody tr")) tr.classList.toggle("sel", tr.querySelector("button").textContent === name);
-  const detail = await api(`/v1/models/${encodeURIComponent(name)}`);
+  const detail = await api(`v1/models/${encodeURIComponent(name)}`);
   $("#model-detail").hidden = false;
   $("#model-title").textContent = `${detail.name} (${detail.kind})`;
   const rows = [...detail.versions].reverse().map((v) => el("tr", {},
@@ -522,7 +523,7 @@ async function showReport(name, version) {
   box.replaceChildren(el("p", { class: "status", text: t("loading") }));
   let rep;
   try {
-    rep = await api(`/v1/models/${encodeURIComponent(name)}/versions/${version}/report`);
+    rep = await api(`v1/models/${encodeURIComponent(name)}/versions/${version}/report`);
   } catch (err) {
     box.replaceChildren(el("p", { class: "error", text: err.message }));
     return;
@@ -594,7 +595,7 @@ async function moveAlias(e) {
   const version = Number($("#alias-version").value);
   const status = $("#alias-status");
   try {
-    const r = await api(`/v1/models/${encodeURIComponent(currentModel)}/aliases/${encodeURIComponent(alias)}`, { method: "PUT", body: { version }, auth: true });
+    const r = await api(`v1/models/${encodeURIComponent(currentModel)}/aliases/${encodeURIComponent(alias)}`, { method: "PUT", body: { version }, auth: true });
     say(status, t("aliasMoved", { a: `${r.name}@${r.alias}`, v: r.version }));
     await loadRegistry();
   } catch (err) {
@@ -626,7 +627,7 @@ function fillTemplate() {
 
 async function loadJobs() {
   try {
-    const page = await api("/v1/jobs?limit=20");
+    const page = await api("v1/jobs?limit=20");
     const rows = page.items.map((j) => el("tr", {},
       el("th", { scope: "row" }, el("button", { type: "button", class: "link", text: j.id, onclick: () => watchJob(j.id) })),
       el("td", { text: j.kind }), el("td", { text: j.state }),
@@ -650,14 +651,14 @@ async function submitJob(e) {
     if (text.trim().startsWith("{") && files.length === 0) {
       let config;
       try { config = JSON.parse(text); } catch (err) { throw new ApiError(422, { detail: err.message }); }
-      job = await api("/v1/jobs", { method: "POST", body: { kind, config }, auth: true });
+      job = await api("v1/jobs", { method: "POST", body: { kind, config }, auth: true });
     } else {
       if (!apiKey()) throw new ApiError(401, { detail: t("keyMissing") });
       const form = new FormData();
       form.append("kind", kind);
       form.append("config", text);
       for (const f of files) form.append("files", f, f.name);
-      const r = await fetch("/v1/jobs", { method: "POST", body: form, headers: { Authorization: `Bearer ${apiKey()}` } });
+      const r = await fetch("v1/jobs", { method: "POST", body: form, headers: { Authorization: `Bearer ${apiKey()}` } });
       job = await r.json();
       if (!r.ok) throw new ApiError(r.status, job);
     }
@@ -691,7 +692,7 @@ function watchJob(id) {
   if (stream) stream.close();
   $("#job-log").textContent = "";
   $("#job-curves").replaceChildren();
-  stream = new EventSource(`/v1/jobs/${encodeURIComponent(id)}/events`);
+  stream = new EventSource(`v1/jobs/${encodeURIComponent(id)}/events`);
   stream.addEventListener("progress", (e) => renderJob(JSON.parse(e.data)));
   stream.addEventListener("log", (e) => {
     const line = JSON.parse(e.data);
@@ -716,7 +717,7 @@ function watchJob(id) {
 
 async function pollJob(id) {
   try {
-    const j = await api(`/v1/jobs/${encodeURIComponent(id)}`);
+    const j = await api(`v1/jobs/${encodeURIComponent(id)}`);
     if (watching !== id) return;  // another job was chosen meanwhile
     renderJob(j);
     $("#job-log").textContent = j.logs.map((l) => l.line).join("\n");
@@ -733,7 +734,7 @@ async function pollJob(id) {
 
 async function showCompareCurves(id) {
   try {
-    const data = await api(`/v1/jobs/${encodeURIComponent(id)}/curves`);
+    const data = await api(`v1/jobs/${encodeURIComponent(id)}/curves`);
     const series = [];
     data.runs.forEach((run, i) => {
       const colour = COLOURS[i % COLOURS.length];
@@ -749,7 +750,7 @@ async function showCompareCurves(id) {
 async function cancelJob() {
   const id = $("#job-live").dataset.job;
   try {
-    await api(`/v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE", auth: true });
+    await api(`v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE", auth: true });
     say($("#jobs-status"), t("cancelled"));
   } catch (err) {
     say($("#jobs-status"), err.message, true);

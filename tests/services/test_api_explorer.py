@@ -49,7 +49,7 @@ def test_api_explorer_page_and_its_files_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert '<script src="/web/app.js"' in page.text
+    assert '<script src="web/app.js"' in page.text  # relative: the page works under a path prefix too
     for name, kind in (("app.js", "javascript"), ("style.css", "text/css")):
         r = client.get(f"/web/{name}")
         assert r.status_code == 200, name
