@@ -284,16 +284,17 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     assert page.locator("#report table th[scope=row]").all_inner_texts() == ["mini-pares"]
 
     page.click("#model-table button:has-text('tiny-word2vec')")
-    page.wait_for_selector("#report h3:has-text('tiny-word2vec@2')")
-    page.select_option("#alias-version", "1")
+    page.wait_for_selector("#report h3:has-text('tiny-word2vec@1')")  # the production version first
+    page.select_option("#alias-version", "2")
     page.click("#alias-form button[type=submit]")  # no key yet
     page.wait_for_selector("#alias-status.error")
     page.fill("#api-key", KEY)
     page.click("#key-form button[type=submit]")
     assert page.evaluate("sessionStorage.getItem('palavra.key')") == KEY
     page.click("#alias-form button[type=submit]")
-    page.wait_for_selector("#alias-status:has-text('versão 1')")
-    page.wait_for_selector("#model-table .pill:has-text('production → 1')")
+    page.wait_for_selector("#alias-status:has-text('versão 2')")
+    page.wait_for_selector("#model-table .pill:has-text('production → 2')")
+    page.wait_for_selector("#report h3:has-text('tiny-word2vec@2')")
 
     page.click("#lang")  # English on request
     assert page.inner_text("#tab-models") == "Models"
@@ -328,7 +329,12 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_pat
     assert page.locator("#job-progress").evaluate("p => p.value") == 1
     page.wait_for_selector("#job-curves path[data-series]")
     series = page.locator("#job-curves path[data-series]").evaluate_all("ps => ps.map(p => p.dataset.series)")
-    assert sorted(series) == ["adam/relu train", "adam/relu val", "sgd/relu train", "sgd/relu val"]
+    assert sorted(series) == [
+        "optimizer=adam train",
+        "optimizer=adam val",
+        "optimizer=sgd train",
+        "optimizer=sgd val",
+    ]
     assert "compare" in page.inner_text("#job-table")
     _shot(page, "jobs")
     compare_id = page.inner_text("#job-title").split(" · ")[1]
@@ -360,7 +366,7 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_pat
     page.click(f"#job-table button:has-text('{compare_id}')")
     page.wait_for_selector(f"#job-title:has-text('{compare_id}')")
     page.wait_for_selector("#job-state:has-text('succeeded')")
-    page.wait_for_selector("#job-curves path[data-series='adam/relu val']")
+    page.wait_for_selector("#job-curves path[data-series='optimizer=adam val']")
 
 
 def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import Conflict, IntegrityError, InvalidInput, NotReady
 from models.registry import Artifact, Registry, sha256_file
+from pipelines.classifier.grid import format_value, labels
 from services.api.deps import read_access
 from services.api.routes.jobs import JobIdPath, JobsDep
 from services.api.schemas import ERROR_RESPONSES
@@ -59,7 +60,7 @@ class ModelReport(BaseModel):
 
 
 class CompareRunCurve(BaseModel):
-    name: str = Field(description="optimizer/activation")
+    name: str = Field(description="The run's values of the grid keys that vary, as the report's legend.")
     status: str
     history: list[dict[str, Any]]
 
@@ -77,7 +78,7 @@ class CompareCurves(BaseModel):
                     "state": "succeeded",
                     "runs": [
                         {
-                            "name": "adam/relu",
+                            "name": "optimizer=adam",
                             "status": "ok",
                             "history": [{"epoch": 1, "train_loss": 0.6, "val_loss": 0.5}],
                         }
@@ -148,14 +149,19 @@ def compare_curves(request: Request, service: JobsDep, job_id: str = JobIdPath) 
         raise Conflict(
             f"job {job_id} is {job.state.value} and has written no curves yet", state=job.state.value
         )
-    data = json.loads(path.read_text(encoding="utf-8"))
+    runs = json.loads(path.read_text(encoding="utf-8")).get("runs", [])
     return CompareCurves(
         id=job.id,
         state=job.state.value,
         runs=[
-            CompareRunCurve(
-                name=f"{r['optimizer']}/{r['activation']}", status=str(r["status"]), history=r["history"]
-            )
-            for r in data.get("runs", [])
+            CompareRunCurve(name=name, status=str(r["status"]), history=r["history"])
+            for name, r in zip(_legend_names([r.get("cell", {}) for r in runs]), runs, strict=True)
         ],
     )
+
+
+def _legend_names(cells: list[dict[str, Any]]) -> list[str]:
+    """``optimizer=adam, lr=0.01``: each cell's values of the grid keys that vary, as the report's legend."""
+    keys = [k for k in dict.fromkeys(k for c in cells for k in c) if len({repr(c.get(k)) for c in cells}) > 1]
+    short = labels(keys)
+    return [", ".join(f"{short[k]}={format_value(c.get(k))}" for k in keys) or "run" for c in cells]
