@@ -5,6 +5,7 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     compare_cmd,
     data_cmd,
     evaluate_classifier_cmd,
+    evaluate_encoder_cmd,
     evaluate_word2vec_cmd,
     export_cmd,
     import_cmd,
@@ -14,6 +15,7 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     preprocess_cmd,
     serve_cmd,
     train_classifier_cmd,
+    train_encoder_cmd,
     train_word2vec_cmd,
     worker_cmd,
 )
