@@ -16,7 +16,17 @@ from services.api.loaders import loaders_for
 from services.api.memory import HeapTrimmer
 from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.model_store import Loaded, ModelStore
-from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
+from services.api.routes import (
+    analogy,
+    classify,
+    health,
+    metrics,
+    models,
+    neighbors,
+    similarity,
+    text,
+    vectors,
+)
 from services.api.routes import jobs as job_routes
 from services.api.routes.docs import install_docs
 from services.context import open_registry
@@ -83,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_paths=frozenset({job_routes.UPLOAD_PATH}),
     )
     app.add_middleware(MetricsMiddleware, metrics=collectors)
-    for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
+    for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify, text):
         app.include_router(router.router)
     app.include_router(job_routes.router)
     install_docs(app)
