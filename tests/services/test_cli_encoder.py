@@ -101,7 +101,7 @@ def test_cli_train_encoder_bad_input_exits_2(
 ) -> None:
     tiny_word2vec(registry, "word2vec", name="palavras")
     argv = ["train", "encoder", "--words", "palavras", "--name", "frases", *extra]
-    code, out, err = run(argv, capsys)
+    code, _, err = run(argv, capsys)
     assert code == 2
     assert message in err
     assert "Traceback" not in err
