@@ -131,7 +131,7 @@ def train_siamese(
             loss.backward()  # type: ignore[no-untyped-call]
             for opt in optimizers:
                 opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         tower.eval()
         with torch.no_grad():
             vcos = _cosine(tower, va, vb)

@@ -106,3 +106,31 @@ def test_cli_train_encoder_bad_input_exits_2(
     assert message in err
     assert "Traceback" not in err
     assert registry.list(kind="encoder") == []
+
+
+def test_cli_train_siamese_encoder_is_seeded_and_registered(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    train = scored_pairs(tmp_path / "treino.jsonl", 200, seed=1)
+    dev = scored_pairs(tmp_path / "dev.jsonl", 80, seed=2)
+    argv = [
+        "train", "encoder", "--pairs", str(train), "--words", "palavras", "--name", "siames",
+        "--hidden", "16", "--activation", "relu", "--optimizer", "adam", "--epochs", "8", "--seed", "3",
+    ]  # fmt: skip
+    outputs = []
+    for _ in range(2):
+        code, out, err = run(argv, capsys)
+        assert code == 0, err
+        outputs.append(json.loads(out))
+    assert outputs[0]["pooling"] == "trained"
+    assert outputs[0]["validation"] == outputs[1]["validation"]  # same seed, same model
+    mv = registry.get("siames@1")
+    assert len(mv.metadata["history"]) == outputs[0]["epochs_run"]
+    code, out, err = run(["evaluate", "encoder", "siames@2", "--pairs", str(dev)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["pearson"] > 0.5
