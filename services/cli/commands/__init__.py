@@ -2,6 +2,7 @@
 
 from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     classify_cmd,
+    collection_cmd,
     compare_cmd,
     data_cmd,
     evaluate_classifier_cmd,
@@ -13,6 +14,7 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     models_cmd,
     neighbors_cmd,
     preprocess_cmd,
+    search_cmd,
     serve_cmd,
     train_classifier_cmd,
     train_encoder_cmd,
