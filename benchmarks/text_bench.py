@@ -61,7 +61,9 @@ def retrieval_queries(pairs: list[Pair]) -> tuple[list[str], list[tuple[int, int
     corpus = list(dict.fromkeys(s for p in pairs for s in (p.sentence1, p.sentence2)))
     index = {s: i for i, s in enumerate(corpus)}
     queries = [
-        (index[p.sentence1], index[p.sentence2]) for p in pairs if p.score >= 4.5 and p.sentence1 != p.sentence2
+        (index[p.sentence1], index[p.sentence2])
+        for p in pairs
+        if p.score >= 4.5 and p.sentence1 != p.sentence2
     ]
     return corpus, queries
 
@@ -112,7 +114,9 @@ def main() -> None:
                 writer.add(docs, vectors)
             searcher = Searcher(store.read("bench"), model)
             for mode in ("lexical", "vector", "hybrid"):
-                ranked = [[int(h.id) for h in searcher.search(corpus[q], k=11, mode=mode)] for q, _ in queries]
+                ranked = [
+                    [int(h.id) for h in searcher.search(corpus[q], k=11, mode=mode)] for q, _ in queries
+                ]
                 name = "bm25" if mode == "lexical" else f"{ref} {mode}"
                 retrieval[name] = ranking_scores(ranked, queries)
     print(

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import CollectionNotFound, Conflict, InvalidInput
-from models.registry import check_name
+from models.registry import NAME_RE, NAME_RULE
 
 FORMAT = "palavra-collection/1"
 INFO_FILE = "collection.json"
@@ -61,6 +61,13 @@ class Snapshot:
     @property
     def generation(self) -> int:
         return int(self.info["generation"])
+
+
+def check_name(name: str) -> str:
+    """``name`` when it is a valid collection name (the rule model names follow), else InvalidInput."""
+    if not NAME_RE.fullmatch(name):
+        raise InvalidInput(f"invalid collection name {name!r}: {NAME_RULE}", collection=name)
+    return name
 
 
 def _now() -> str:
