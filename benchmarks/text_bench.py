@@ -28,13 +28,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.collection import CollectionStore, Document  # noqa: E402
-from pipelines.search import Searcher  # noqa: E402
-from pipelines.text_encoder.evaluate import correlations  # noqa: E402
-from pipelines.text_encoder.pairs import Pair, read_pairs  # noqa: E402
-from pipelines.text_encoder.served import load_text_encoder  # noqa: E402
-from services.context import open_catalog, open_registry  # noqa: E402
-from services.settings import get_settings  # noqa: E402
+from models.collection import CollectionStore, Document
+from pipelines.search import Searcher
+from pipelines.text_encoder.evaluate import correlations
+from pipelines.text_encoder.pairs import Pair, read_pairs
+from pipelines.text_encoder.served import load_text_encoder
+from services.context import open_catalog, open_registry
+from services.settings import get_settings
 
 WORD = re.compile(r"\w+")
 

@@ -86,6 +86,13 @@ def test_api_collection_lifecycle(client: TestClient) -> None:
             422,
             "InvalidInput",
         ),
+        (
+            "POST",
+            "/v1/collections",
+            {"name": "../x", "encoder": "frases", "documents": DOCS},
+            422,
+            "InvalidInput",
+        ),
     ],
 )
 def test_api_collection_errors(
