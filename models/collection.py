@@ -140,13 +140,11 @@ class CollectionStore:
         writer = CollectionWriter(staging, int(info["dim"]))
         try:
             yield writer
-            docs, vectors = writer.finish()
-            if not docs:
+            count = writer.finish()
+            if not count:
                 raise InvalidInput(f"collection {name!r} would be empty: the input has no documents")
-            _write_docs(staging / DOCS_FILE, docs)
-            np.save(staging / VECTORS_FILE, vectors, allow_pickle=False)
             now = _now()
-            meta = {"format": FORMAT, "name": name, **info, "documents": len(docs), "generation": 1}
+            meta = {"format": FORMAT, "name": name, **info, "documents": count, "generation": 1}
             (staging / INFO_FILE).write_text(
                 json.dumps({**meta, "created_at": now, "updated_at": now}, ensure_ascii=False, indent=1),
                 encoding="utf-8",
@@ -156,6 +154,7 @@ class CollectionStore:
                     raise Conflict(f"collection {name!r} was created by someone else meanwhile")
                 os.rename(staging, final)
         finally:
+            writer.close()
             shutil.rmtree(staging, ignore_errors=True)
 
     def replace(
@@ -185,24 +184,46 @@ class CollectionStore:
 
 
 class CollectionWriter:
-    """Documents and their vectors gathered for a new collection (ids checked unique as they arrive)."""
+    """A new collection written as documents arrive (any size: only the ids are kept in memory).
+
+    Documents go straight to ``documents.jsonl`` and vectors to a raw float32 file, turned into ``vectors.npy`` by
+    :meth:`finish`; ids are checked unique as they arrive.
+    """
 
     def __init__(self, path: Path, dim: int) -> None:
         self.path = path
         self.dim = dim
-        self.docs: list[Document] = []
-        self.blocks: list[npt.NDArray[np.float32]] = []
+        self.count = 0
         self.ids: set[str] = set()
+        self._docs = (path / DOCS_FILE).open("w", encoding="utf-8")
+        self._raw = (path / "vectors.raw").open("wb")
 
     def add(self, docs: Sequence[Document], vectors: npt.NDArray[np.float32]) -> None:
+        if vectors.shape != (len(docs), self.dim):
+            raise InvalidInput(f"{len(docs)} documents but vectors of shape {vectors.shape}")
         for d in docs:
             if d.id in self.ids:
                 raise InvalidInput(f"duplicate document id {d.id!r}; every id must be unique", id=d.id)
             self.ids.add(d.id)
-        self.docs.extend(docs)
-        self.blocks.append(np.asarray(vectors, np.float32))
+        for d in docs:
+            self._docs.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+        self._raw.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+        self.count += len(docs)
 
-    def finish(self) -> tuple[list[Document], npt.NDArray[np.float32]]:
-        if not self.blocks:
-            return [], np.zeros((0, self.dim), np.float32)
-        return self.docs, np.vstack(self.blocks)
+    def close(self) -> None:
+        self._docs.close()
+        self._raw.close()
+
+    def finish(self) -> int:
+        """Close the files and write ``vectors.npy``; returns the number of documents."""
+        self.close()
+        raw = self.path / "vectors.raw"
+        out = np.lib.format.open_memmap(
+            self.path / VECTORS_FILE, mode="w+", dtype=np.float32, shape=(self.count, self.dim)
+        )
+        if self.count:
+            out[:] = np.memmap(raw, dtype=np.float32, mode="r", shape=(self.count, self.dim))
+        out.flush()
+        del out
+        raw.unlink()
+        return self.count
