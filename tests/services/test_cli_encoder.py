@@ -81,6 +81,14 @@ def test_cli_train_and_evaluate_sif_encoder(
     assert set(scores) >= {"pearson", "spearman", "mse"}
     assert scores["pairs"] == 120
     assert scores["pearson"] > 0.5
+    folder = tmp_path / "textos"
+    folder.mkdir()
+    (folder / "a.txt").write_text("\n".join(make_sentences(30)) + "\n", encoding="utf-8")
+    code, out, err = run(
+        ["train", "encoder", "--words", "palavras", "--name", "frases", "--sample", str(folder)], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)["estimated"]["common_from"] == "30 sample texts"
 
 
 @pytest.mark.parametrize(

@@ -7,30 +7,34 @@ from typing import Any
 
 import typer
 
-from models.errors import InvalidInput
+from models.errors import DatasetError, InvalidInput
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from pipelines.text_encoder.pairs import read_pairs
 from services.cli.app import train_app
 from services.cli.commands.train_classifier_cmd import path_resolver
 from services.cli.output import emit_json
-from services.context import open_registry
+from services.context import open_catalog, open_registry
 from services.settings import Settings, get_settings
 
 MAX_SAMPLE_LINES = 100_000
 
 
-def sample_texts(path: Path) -> list[str]:
-    """Texts to estimate the common component on: both sentences of a pairs file, or the lines of a text file."""
-    if path.suffix.lower() in (".xml", ".csv", ".jsonl"):
-        return [s for p in read_pairs(path) for s in (p.sentence1, p.sentence2)]
+def sample_texts(paths: list[Path]) -> list[str]:
+    """Texts to estimate the common component on: both sentences of pairs files, else lines of text files (a
+    folder: its ``.txt`` files), at most MAX_SAMPLE_LINES."""
+    files = [f for p in paths for f in (sorted(p.rglob("*.txt")) if p.is_dir() else [p])]
     out: list[str] = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.strip():
-                out.append(line.strip())
-            if len(out) >= MAX_SAMPLE_LINES:
-                break
-    return out
+    for path in files:
+        if path.suffix.lower() in (".xml", ".csv", ".jsonl"):
+            out.extend(s for p in read_pairs(path) for s in (p.sentence1, p.sentence2))
+            continue
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            out.extend(line.strip() for line in fh if line.strip())
+        if len(out) >= MAX_SAMPLE_LINES:
+            break
+    if not out:
+        raise DatasetError("the --sample input holds no text")
+    return out[:MAX_SAMPLE_LINES]
 
 
 def train_encoder(
@@ -62,7 +66,7 @@ def train_encoder(
         )
         metadata = {"data": {"pairs": pairs, "validation": validation}, **report}
     else:
-        texts = sample_texts(resolve(sample)) if sample else None
+        texts = sample_texts(open_catalog(settings).resolve(sample)) if sample else None
         model, estimated = pooling_model(
             registry, words, pooling=kind or "sif", sif_a=sif_a, components=components, sample=texts
         )
