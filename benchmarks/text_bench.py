@@ -7,6 +7,8 @@ Usage (one run measures every method on the same pairs):
 
 STS: Pearson and Spearman of each method's score against the gold similarity. Peers: word overlap (Jaccard of
 lowercased word sets) and TF-IDF cosine (scikit-learn, fitted on the split's sentences).
+Trained encoders must not be trained on pairs of the split they are scored on: ``--write-clean-train FILE`` writes
+assin2-train without the dev pairs it repeats (401 of 500), to train with ``--pairs FILE``.
 Retrieval: each pair scored >= 4.5 is a query (its first sentence) with one relevant document (its second) among
 every distinct sentence of the split, the query itself excluded; recall@1, recall@10 and MRR@10 for TF-IDF, BM25
 (palavra's lexical mode), and palavra's vector and hybrid modes.
@@ -81,11 +83,38 @@ def ranking_scores(ranked: list[list[int]], queries: list[tuple[int, int]]) -> d
     return {"recall@1": r1 / n, "recall@10": r10 / n, "mrr@10": mrr / n}
 
 
+def write_clean_train(out: Path, train: str, heldout: str) -> dict[str, int]:
+    """``train`` minus every pair that also occurs (either order) in ``heldout``, as JSONL.
+
+    ASSIN 2's train-only file repeats 401 of the 500 dev pairs (394 with the same score): an encoder trained on it
+    and scored on dev is partly scored on its own training pairs.
+    """
+    catalog = open_catalog(get_settings())
+    held = {frozenset((p.sentence1, p.sentence2)) for p in read_pairs(catalog.resolve(heldout)[0])}
+    pairs = read_pairs(catalog.resolve(train)[0])
+    kept = [p for p in pairs if frozenset((p.sentence1, p.sentence2)) not in held]
+    with out.open("w", encoding="utf-8") as fh:
+        for p in kept:
+            row = {"sentence1": p.sentence1, "sentence2": p.sentence2, "score": p.score}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return {"train": len(pairs), "kept": len(kept), "dropped": len(pairs) - len(kept)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--encoders", required=True, help="Comma-separated registered encoders.")
+    parser.add_argument("--encoders", help="Comma-separated registered encoders.")
     parser.add_argument("--split", default="assin2-dev")
+    parser.add_argument(
+        "--write-clean-train",
+        type=Path,
+        help="Write assin2-train minus the --split pairs to this JSONL and stop.",
+    )
     args = parser.parse_args()
+    if args.write_clean_train:
+        print(json.dumps(write_clean_train(args.write_clean_train, "assin2-train", args.split)))
+        return
+    if not args.encoders:
+        parser.error("--encoders is required")
     settings = get_settings()
     registry = open_registry(settings)
     pairs = read_pairs(open_catalog(settings).resolve(args.split)[0])
