@@ -8,6 +8,7 @@ words; hybrid fuses the two rankings with reciprocal rank fusion (``1 / (60 + ra
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -152,6 +153,8 @@ class Searcher:
     def __init__(self, snapshot: Snapshot, model: TextEncoderModel) -> None:
         import bm25s
 
+        # bm25s sets its own logger to DEBUG on import, which would print index-building chatter on every search
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.snapshot = snapshot
         self.model = model
         self.docs = snapshot.documents
