@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ def create(
 def search(capsys: pytest.CaptureFixture[str], query: str, *extra: str) -> list[dict[str, Any]]:
     code, out, err = run(["search", "docs", query, *extra], capsys)
     assert code == 0, err
+    assert err == ""  # no library chatter on stderr
     hits: list[dict[str, Any]] = json.loads(out)["hits"]
     return hits
 
@@ -133,3 +135,12 @@ def test_cli_search_errors(cli_env: Settings, tmp_path: Path, capsys: pytest.Cap
     run(["collection", "delete", "docs", "d1", "d2", "d3", "d4"], capsys)
     code, _, err = run(["search", "docs", "casa"], capsys)
     assert (code, "is empty" in err) == (2, True)
+
+
+def test_cli_search_keeps_bm25s_debug_logging_quiet(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert create(tmp_path, capsys)[0] == 0
+    with caplog.at_level(logging.DEBUG):
+        search(capsys, "casa", "--mode", "lexical")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("bm25s")] == []
