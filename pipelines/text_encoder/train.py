@@ -35,16 +35,17 @@ class EncoderTraining(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hidden: list[int] = Field(default_factory=lambda: [512], max_length=8)
+    # defaults: the best of the two networks measured on ASSIN 2 (benchmarks/results/text.md)
+    hidden: list[int] = Field(default_factory=lambda: [1024, 512], max_length=8)
     out_dim: int = Field(default=256, ge=2, le=4096)
-    activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "tanh"
+    activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "leaky_relu"
     optimizer: Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"] = "adam"
     lr: float | None = Field(default=None, gt=0)
     weight_decay: float = Field(default=0.0, ge=0.0)
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    epochs: int = Field(default=60, ge=1, le=10_000)
+    epochs: int = Field(default=100, ge=1, le=10_000)
     batch_size: int = Field(default=64, ge=1, le=65_536)
-    patience: int | None = Field(default=8, ge=0)
+    patience: int | None = Field(default=12, ge=0)
     validation_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
     seed: int = Field(default=7, ge=0, le=2**32 - 1)
     threads: int = Field(default=1, ge=1, le=256)
