@@ -88,10 +88,14 @@ def create_collection(
     text_field: str = "text",
     id_field: str = "id",
     on_batch: Callable[[int], None] | None = None,
+    models: Callable[[str], TextEncoderModel] | None = None,
 ) -> dict[str, Any]:
-    """Encode ``docs`` in batches and create the collection ``name``; nothing exists under it unless this completes."""
-    model = load_text_encoder(registry, encoder)
+    """Encode ``docs`` in batches and create the collection ``name``; nothing exists under it unless this completes.
+
+    ``models`` maps an encoder's ``name@version`` to the loaded encoder (a serving cache); default: load it.
+    """
     ref = registry.get(encoder, kind="encoder").ref
+    model = (models or (lambda r: load_text_encoder(registry, r)))(ref)
     info = {"encoder": ref, "words": model.encoder.spec.words, "text_field": text_field, "id_field": id_field}
     with store.create(name, {**info, "dim": model.dim}) as writer:
         for batch in _batches(docs):
@@ -102,7 +106,12 @@ def create_collection(
 
 
 def add_documents(
-    store: CollectionStore, registry: Registry, name: str, docs: Sequence[Document]
+    store: CollectionStore,
+    registry: Registry,
+    name: str,
+    docs: Sequence[Document],
+    *,
+    models: Callable[[str], TextEncoderModel] | None = None,
 ) -> dict[str, Any]:
     """Add documents (ids must be new); searchable by every process once this returns."""
     current = store.read(name)
@@ -114,7 +123,7 @@ def add_documents(
         seen.add(d.id)
     if not docs:
         raise InvalidInput("no documents to add")
-    model = load_text_encoder(registry, current.info["encoder"])
+    model = (models or (lambda r: load_text_encoder(registry, r)))(current.info["encoder"])
     vectors = np.vstack([np.asarray(current.vectors), model.embed([d.text for d in docs])])
     return store.replace(name, [*current.documents, *docs], vectors, expect=current.generation)
 
@@ -255,9 +264,10 @@ class SearcherCache:
 
     def model(self, ref: str) -> TextEncoderModel:
         """The encoder ``ref`` (a ``name@version``: immutable, so loaded once)."""
-        if ref not in self._models:
-            self._models[ref] = load_text_encoder(self.registry, ref)
-        return self._models[ref]
+        item = self._models.get(ref)
+        if item is None:
+            item = self._models[ref] = load_text_encoder(self.registry, ref)
+        return item
 
     def get(self, name: str) -> Searcher:
         generation = self.store.generation(name)

@@ -164,7 +164,9 @@ def list_collections(searchers: SearchersDep) -> CollectionList:
 def create(body: CreateCollectionRequest, settings: SettingsDep, searchers: SearchersDep) -> CollectionInfo:
     """Create a collection from documents (409 when the name is taken); larger files: `palavra collection create`."""
     docs = _docs(body.documents, settings)
-    info = create_collection(searchers.store, searchers.registry, body.name, docs, encoder=body.encoder)
+    info = create_collection(
+        searchers.store, searchers.registry, body.name, docs, encoder=body.encoder, models=searchers.model
+    )
     return _info(info)
 
 
@@ -178,7 +180,8 @@ def add(
     name: str, body: AddDocumentsRequest, settings: SettingsDep, searchers: SearchersDep
 ) -> CollectionInfo:
     """Add documents with new ids; searchable by every worker as soon as this returns."""
-    return _info(add_documents(searchers.store, searchers.registry, name, _docs(body.documents, settings)))
+    docs = _docs(body.documents, settings)
+    return _info(add_documents(searchers.store, searchers.registry, name, docs, models=searchers.model))
 
 
 @router.delete(
