@@ -14,6 +14,7 @@ to status codes (``services/api/errors.py``) and the CLI prints ``detail`` and e
     │   ├── ModelNotFound            no such model, version or alias
     │   ├── UnknownWord              a query word outside the vocabulary (lists the words, suggests spellings)
     │   ├── DatasetNotFound          a name that is not in the dataset catalogue
+    │   ├── CollectionNotFound       no document collection by that name
     │   └── JobNotFound
     ├── TooLarge                     a request over a configured limit (HTTP 413)
     ├── Conflict                     a state change that cannot happen now (HTTP 409)
@@ -86,6 +87,10 @@ class UnknownWord(NotFound):
 
 class DatasetNotFound(NotFound):
     """A dataset name that the catalogue does not know."""
+
+
+class CollectionNotFound(NotFound):
+    """No document collection by that name."""
 
 
 class JobNotFound(NotFound):

@@ -43,7 +43,7 @@ NAME_RULE = "use letters, digits, '_', '-' or '.', starting with a letter or dig
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
-KINDS = ("word2vec", "fasttext", "classifier")
+KINDS = ("word2vec", "fasttext", "classifier", "encoder")
 PRODUCTION = "production"
 CommitHook = Callable[["ArtifactWriter"], None]
 
@@ -273,6 +273,12 @@ class ArtifactWriter:
         from safetensors.torch import save_file
 
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(self.file(rel)))
+
+    def write_tensor_arrays(self, rel: str, tensors: dict[str, npt.NDArray[Any]]) -> None:
+        """numpy arrays as a ``.safetensors`` file (no torch needed)."""
+        from safetensors.numpy import save_file
+
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(self.file(rel)))
 
 
 @dataclass

@@ -22,6 +22,7 @@ TOLD = ("JAugusto97", "ToLD-Br", "7804082d06a42b791c456b37a8a80ed9b731198c")
 B2W = ("alan-barzilay", "NLPortugues", "3aadea4ce8b688501428ec09a35e2edac86bd23f")
 ANALOGIES = ("nathanshartmann", "portuguese_word_embeddings", "fe9c40991f14f9b27b0533b2f188d6bf4a8ba074")
 SIMLEX = ("nlx-group", "LX-DSemVectors", "8456a4e47a8dc506c031be60e038b0d6ff33a8aa")
+ASSIN = ("ruanchaves", "assin", "f8ed74afb10dbc9e588e66c764ca66b002a50fc5")
 
 
 def sha256(path: Path) -> str:
@@ -188,6 +189,26 @@ def build(mirror: Path) -> list[dict[str, Any]]:
             ],
         )
     )
+    for split, upstream_file, count in (
+        ("train", "assin2-train-only.xml", "6,500"),
+        ("dev", "assin2-dev.xml", "500"),
+    ):
+        rel = f"sentences/assin2/{upstream_file}"
+        out.append(
+            entry(
+                f"assin2-{split}",
+                "sentence-pairs",
+                f"ASSIN 2 {split} split: {count} pt-BR sentence pairs with similarity 1-5 and entailment (XML)",
+                "see upstream",
+                [
+                    {
+                        "mirror": rel,
+                        "url": upstream(ASSIN, f"sources/{upstream_file}"),
+                        "sha256": sha256(mirror / rel),
+                    }
+                ],
+            )
+        )
     return out
 
 

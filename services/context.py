@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models.ann import AnnConfig, index_hook
+from models.collection import CollectionStore
 from models.registry import Registry
 from pipelines.datasets import DataCatalog
 from services.settings import Settings
@@ -25,3 +26,8 @@ def ann_config(settings: Settings) -> AnnConfig:
 def open_catalog(settings: Settings) -> DataCatalog:
     """The public data set catalogue: the configured mirror first, then downloads cached under PALAVRA_HOME."""
     return DataCatalog(settings.data_mirror, settings.cache_dir)
+
+
+def open_collections(settings: Settings) -> CollectionStore:
+    """The document collections under PALAVRA_HOME (shared by the CLI and every serving worker)."""
+    return CollectionStore(settings.home)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from pipelines.search import SearcherCache
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
@@ -17,11 +18,22 @@ from services.api.loaders import loaders_for
 from services.api.memory import HeapTrimmer
 from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.model_store import Loaded, ModelStore
-from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
+from services.api.routes import (
+    analogy,
+    classify,
+    collections,
+    health,
+    metrics,
+    models,
+    neighbors,
+    similarity,
+    text,
+    vectors,
+)
 from services.api.routes import jobs as job_routes
 from services.api.routes.docs import install_docs
 from services.api.routes.web import install_explorer
-from services.context import open_registry
+from services.context import open_collections, open_registry
 from services.settings import Settings, get_settings
 
 DESCRIPTION = """Nearest words, similarities, analogies and vectors from Portuguese word embeddings, and text
@@ -57,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.on_change = changed
         app.state.registry = registry
         app.state.store = store
+        app.state.searchers = SearcherCache(open_collections(settings), registry)
         app.state.trimmer = trimmer
         await anyio.to_thread.run_sync(store.start)
         try:
@@ -85,7 +98,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_paths=frozenset({job_routes.UPLOAD_PATH}),
     )
     app.add_middleware(MetricsMiddleware, metrics=collectors)
-    for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
+    for router in (
+        health,
+        metrics,
+        models,
+        neighbors,
+        similarity,
+        analogy,
+        vectors,
+        classify,
+        text,
+        collections,
+    ):
         app.include_router(router.router)
     app.include_router(job_routes.router)
     install_docs(app, extra_schemas=(JobRequest,))

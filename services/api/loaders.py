@@ -7,6 +7,7 @@ from typing import Any
 from models.errors import NotReady
 from models.registry import ModelVersion, Registry
 from pipelines.embedding_model import load_embeddings
+from pipelines.text_encoder.served import load_text_encoder
 from services.api.compute import limit_compute_threads
 from services.api.model_store import CLASSIFIER_KINDS, EMBEDDING_KINDS, Loader
 from services.context import ann_config
@@ -40,6 +41,11 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
             registry.open(mv.ref, kind=CLASSIFIER_KINDS), engine=settings.classifier_engine, warm=True
         )
 
+    def encoder(registry: Registry, mv: ModelVersion) -> Any:
+        # the encoder's artifact, then the exact word-vector version it records (both checked)
+        return load_text_encoder(registry, mv.ref)
+
     out: dict[str, Loader] = dict.fromkeys(EMBEDDING_KINDS, embeddings)
     out["classifier"] = classifier
+    out["encoder"] = encoder
     return out

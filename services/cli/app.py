@@ -17,6 +17,7 @@ models_app = typer.Typer(help="The model registry: list, show, move aliases.", n
 compare_app = typer.Typer(help="Train a grid of configurations and compare them.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Batch training jobs.", no_args_is_help=True)
 data_app = typer.Typer(help="The public data set catalogue.", no_args_is_help=True)
+collection_app = typer.Typer(help="Document collections for semantic search.", no_args_is_help=True)
 
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
@@ -24,3 +25,4 @@ app.add_typer(models_app, name="models")
 app.add_typer(compare_app, name="compare")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(data_app, name="data")
+app.add_typer(collection_app, name="collection")

@@ -2,9 +2,11 @@
 
 from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     classify_cmd,
+    collection_cmd,
     compare_cmd,
     data_cmd,
     evaluate_classifier_cmd,
+    evaluate_encoder_cmd,
     evaluate_word2vec_cmd,
     export_cmd,
     import_cmd,
@@ -12,8 +14,10 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     models_cmd,
     neighbors_cmd,
     preprocess_cmd,
+    search_cmd,
     serve_cmd,
     train_classifier_cmd,
+    train_encoder_cmd,
     train_word2vec_cmd,
     worker_cmd,
 )

@@ -1,0 +1,212 @@
+"""Document collections: list, create, add and delete documents (writes need an API key), and search them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from models.collection import Document
+from models.errors import NotReady
+from pipelines.search import MODES, SearcherCache, add_documents, create_collection, delete_documents
+from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
+from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
+from services.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["collections"])
+
+DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+CollectionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+async def get_searchers(request: Request) -> SearcherCache:
+    searchers: SearcherCache | None = getattr(request.app.state, "searchers", None)
+    if searchers is None:
+        raise NotReady("collections are not open yet; retry in a few seconds")
+    return searchers
+
+
+SearchersDep = Annotated[SearcherCache, Depends(get_searchers)]
+
+
+class DocumentIn(Strict):
+    id: DocId
+    text: Text = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Kept with the document; filterable.")
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    encoder: str
+    words: str
+    documents: int
+    dim: int
+    generation: int
+    created_at: str
+    updated_at: str
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo]
+
+
+class CreateCollectionRequest(Strict):
+    name: CollectionName
+    encoder: ModelRef = Field(description="The encoder whose vectors the collection holds.")
+    documents: list[DocumentIn] = Field(min_length=1)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "perguntas-frequentes",
+                    "encoder": "frases-sif",
+                    "documents": [
+                        {"id": "p1", "text": "Como troco a minha senha?", "metadata": {"tema": "conta"}},
+                        {"id": "p2", "text": "Qual é o prazo de entrega?", "metadata": {"tema": "entrega"}},
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class AddDocumentsRequest(Strict):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"documents": [{"id": "p3", "text": "Posso devolver um produto usado?"}]}]
+        }
+    )
+
+
+class DeleteDocumentsRequest(Strict):
+    ids: list[DocId] = Field(min_length=1)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ids": ["p1"]}]})
+
+
+class SearchRequest(Strict):
+    query: Text = Field(min_length=1)
+    k: int = Field(default=10, ge=1)
+    mode: str = Field(default="hybrid", description=f"One of {', '.join(MODES)}.")
+    filter: dict[str, str] = Field(
+        default_factory=dict, description="Metadata field -> value; all must match."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"query": "esqueci a minha senha", "k": 5, "mode": "hybrid", "filter": {"tema": "conta"}}
+            ]
+        }
+    )
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float = Field(description="Cosine (vector), BM25 (lexical) or fused reciprocal rank (hybrid).")
+    text: str
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    collection: str
+    mode: str
+    hits: list[SearchHit]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "collection": "perguntas-frequentes",
+                    "mode": "hybrid",
+                    "hits": [
+                        {
+                            "id": "p1",
+                            "score": 0.033,
+                            "text": "Como troco a minha senha?",
+                            "metadata": {"tema": "conta"},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+def _info(data: dict[str, Any]) -> CollectionInfo:
+    return CollectionInfo.model_validate({k: data[k] for k in CollectionInfo.model_fields})
+
+
+def _docs(docs: list[DocumentIn], settings: Settings) -> list[Document]:
+    check_batch(len(docs), settings, what="documents")
+    check_texts([d.text for d in docs], settings)
+    return [Document(id=d.id, text=d.text, metadata=d.metadata) for d in docs]
+
+
+@router.get("/collections", response_model=CollectionList, dependencies=[Depends(read_access)])
+def list_collections(searchers: SearchersDep) -> CollectionList:
+    """Every collection with its encoder and size."""
+    store = searchers.store
+    return CollectionList(collections=[_info(store.info(n)) for n in store.names()])
+
+
+@router.post(
+    "/collections",
+    response_model=CollectionInfo,
+    status_code=201,
+    responses=WRITE_RESPONSES,
+    dependencies=[Depends(require_key)],
+)
+def create(body: CreateCollectionRequest, settings: SettingsDep, searchers: SearchersDep) -> CollectionInfo:
+    """Create a collection from documents (409 when the name is taken); larger files: `palavra collection create`."""
+    docs = _docs(body.documents, settings)
+    info = create_collection(
+        searchers.store, searchers.registry, body.name, docs, encoder=body.encoder, models=searchers.model
+    )
+    return _info(info)
+
+
+@router.post(
+    "/collections/{name}/documents",
+    response_model=CollectionInfo,
+    responses=WRITE_RESPONSES,
+    dependencies=[Depends(require_key)],
+)
+def add(
+    name: str, body: AddDocumentsRequest, settings: SettingsDep, searchers: SearchersDep
+) -> CollectionInfo:
+    """Add documents with new ids; searchable by every worker as soon as this returns."""
+    docs = _docs(body.documents, settings)
+    return _info(add_documents(searchers.store, searchers.registry, name, docs, models=searchers.model))
+
+
+@router.delete(
+    "/collections/{name}/documents",
+    response_model=CollectionInfo,
+    responses=WRITE_RESPONSES,
+    dependencies=[Depends(require_key)],
+)
+def delete(
+    name: str, body: DeleteDocumentsRequest, settings: SettingsDep, searchers: SearchersDep
+) -> CollectionInfo:
+    """Remove documents by id; they never appear in a search again."""
+    check_batch(len(body.ids), settings, what="ids")
+    return _info(delete_documents(searchers.store, name, body.ids))
+
+
+@router.post(
+    "/collections/{name}/search",
+    response_model=SearchResponse,
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(read_access)],
+)
+def search(name: str, body: SearchRequest, settings: SettingsDep, searchers: SearchersDep) -> SearchResponse:
+    """The k best documents for a query: by meaning (vector), by words (lexical, BM25) or both (hybrid)."""
+    check_k(body.k, settings)
+    check_texts([body.query], settings)
+    hits = searchers.get(name).search(body.query, k=body.k, mode=body.mode, where=body.filter)
+    return SearchResponse(collection=name, mode=body.mode, hits=[SearchHit(**h.__dict__) for h in hits])

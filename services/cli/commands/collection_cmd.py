@@ -1,0 +1,78 @@
+"""``palavra collection create|add|delete|list``: document collections encoded by a registered text encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from tqdm import tqdm
+
+from models.errors import DatasetError
+from pipelines.search import add_documents, create_collection, delete_documents, read_documents
+from services.cli.app import collection_app
+from services.cli.output import emit_json, table
+from services.context import open_collections, open_registry
+from services.settings import get_settings
+
+
+def _source(path: Path) -> Path:
+    if not path.is_file():
+        raise DatasetError(f"{path} is not a file; give a JSONL file with one document a line")
+    return path
+
+
+@collection_app.command("create")
+def create_cli(
+    name: str = typer.Argument(..., help="The collection's name."),
+    source: Path = typer.Option(..., "--from", help="JSONL file, one document a line."),
+    encoder: str = typer.Option(
+        ..., "--encoder", help="A registered encoder (NAME, NAME@VERSION, NAME@ALIAS)."
+    ),
+    text_field: str = typer.Option("text", "--text-field", help="The field holding each document's text."),
+    id_field: str = typer.Option("id", "--id-field", help="The field holding each document's unique id."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Encode every document of a JSONL file into a new collection (other fields are kept as metadata)."""
+    settings = get_settings()
+    docs = read_documents(_source(source), text_field=text_field, id_field=id_field)
+    with tqdm(unit=" docs", disable=quiet, desc=name) as bar:
+        info = create_collection(
+            open_collections(settings),
+            open_registry(settings),
+            name,
+            docs,
+            encoder=encoder,
+            text_field=text_field,
+            id_field=id_field,
+            on_batch=bar.update,
+        )
+    emit_json(info)
+
+
+@collection_app.command("add")
+def add_cli(
+    name: str = typer.Argument(..., help="The collection."),
+    source: Path = typer.Option(..., "--from", help="JSONL file of new documents."),
+) -> None:
+    """Add documents (with new ids) to a collection, using the fields it was created with."""
+    settings = get_settings()
+    store = open_collections(settings)
+    info = store.info(name)
+    docs = list(read_documents(_source(source), text_field=info["text_field"], id_field=info["id_field"]))
+    emit_json(add_documents(store, open_registry(settings), name, docs))
+
+
+@collection_app.command("delete")
+def delete_cli(
+    name: str = typer.Argument(..., help="The collection."),
+    ids: list[str] = typer.Argument(..., help="Ids of the documents to remove."),
+) -> None:
+    """Remove documents by id."""
+    emit_json(delete_documents(open_collections(get_settings()), name, ids))
+
+
+@collection_app.command("list")
+def list_cli() -> None:
+    """Every collection with its encoder and size."""
+    store = open_collections(get_settings())
+    table([store.info(n) for n in store.names()], ["name", "documents", "encoder", "updated_at"])

@@ -1,0 +1,146 @@
+"""``palavra collection`` and ``palavra search``: build, change and search collections; clear errors, exit code 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.registry import Registry
+from pipelines.text_encoder.build import pooling_model, register_encoder
+from services.cli.main import main
+from services.context import open_collections
+from services.settings import Settings, get_settings
+from tests.services.vector_models import register
+
+DOCS = [
+    {"id": "d1", "texto": "O rei e a rainha no castelo", "tipo": "nobreza"},
+    {"id": "d2", "texto": "A casa e o lar", "tipo": "moradia"},
+    {"id": "d3", "texto": "O homem e a mulher", "tipo": "pessoas"},
+    {"id": "d4", "texto": "O príncipe e a princesa", "tipo": "nobreza"},
+]
+
+
+@pytest.fixture
+def cli_env(settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
+    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
+    get_settings.cache_clear()
+    register(registry, "w2v")
+    model, _ = pooling_model(registry, "w2v", pooling="sif", sample=[d["texto"] for d in DOCS])
+    register_encoder(registry, "frases", model, metadata={})
+    yield settings
+    get_settings.cache_clear()
+
+
+def jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def create(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list[dict[str, Any]] = DOCS
+) -> tuple[int, str]:
+    source = jsonl(tmp_path / "docs.jsonl", rows)
+    argv = [
+        "collection",
+        "create",
+        "docs",
+        "--from",
+        str(source),
+        "--text-field",
+        "texto",
+        "--encoder",
+        "frases",
+    ]
+    code, _, err = run([*argv, "--quiet"], capsys)
+    return code, err
+
+
+def search(capsys: pytest.CaptureFixture[str], query: str, *extra: str) -> list[dict[str, Any]]:
+    code, out, err = run(["search", "docs", query, *extra], capsys)
+    assert code == 0, err
+    assert err == ""  # no library chatter on stderr
+    hits: list[dict[str, Any]] = json.loads(out)["hits"]
+    return hits
+
+
+def test_cli_collection_create_search_add_delete(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert create(tmp_path, capsys) == (0, "")
+    for mode in ("vector", "lexical", "hybrid"):
+        hits = search(capsys, "a rainha", "-k", "2", "--mode", mode)
+        assert hits[0]["id"] == "d1", mode
+        assert hits[0]["metadata"] == {"tipo": "nobreza"}
+    assert [h["id"] for h in search(capsys, "castelo", "--filter", "tipo=moradia", "--mode", "vector")] == [
+        "d2"
+    ]
+    extra = jsonl(tmp_path / "novos.jsonl", [{"id": "d5", "texto": "casas e casas", "tipo": "moradia"}])
+    assert run(["collection", "add", "docs", "--from", str(extra)], capsys)[0] == 0
+    assert search(capsys, "casas", "--mode", "lexical")[0]["id"] == "d5"
+    code, out, _ = run(["collection", "delete", "docs", "d1", "d5"], capsys)
+    assert (code, json.loads(out)["documents"]) == (0, 3)
+    for mode in ("vector", "lexical", "hybrid"):
+        ids = [h["id"] for h in search(capsys, "rainha casas", "-k", "10", "--mode", mode)]
+        assert "d1" not in ids
+        assert "d5" not in ids
+    code, out, _ = run(["collection", "list"], capsys)
+    assert "docs" in out
+    assert "frases@1" in out
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([*DOCS, {"id": "d1", "texto": "de novo"}], "duplicate document id 'd1'"),
+        ([{"id": "d9", "corpo": "sem texto"}], "line 1 has no text field 'texto'"),
+        ([], "would be empty"),
+    ],
+)
+def test_cli_collection_bad_input_creates_nothing(
+    cli_env: Settings,
+    tmp_path: Path,
+    rows: list[dict[str, Any]],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, err = create(tmp_path, capsys, rows)
+    assert code == 2
+    assert message in err
+    assert open_collections(cli_env).names() == []
+
+
+def test_cli_search_errors(cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert create(tmp_path, capsys)[0] == 0
+    assert "already exists" in create(tmp_path, capsys)[1]
+    code, _, err = run(["search", "docs", "casa " * 500], capsys)
+    assert (code, "the limit is 2000" in err) == (2, True)
+    code, _, err = run(["search", "nenhuma", "casa"], capsys)
+    assert (code, "no collection called 'nenhuma'" in err) == (2, True)
+    extra = jsonl(tmp_path / "dup.jsonl", [{"id": "d2", "texto": "outra casa"}])
+    code, _, err = run(["collection", "add", "docs", "--from", str(extra)], capsys)
+    assert (code, "duplicate document id 'd2'" in err) == (2, True)
+    run(["collection", "delete", "docs", "d1", "d2", "d3", "d4"], capsys)
+    code, _, err = run(["search", "docs", "casa"], capsys)
+    assert (code, "is empty" in err) == (2, True)
+
+
+def test_cli_search_keeps_bm25s_debug_logging_quiet(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert create(tmp_path, capsys)[0] == 0
+    with caplog.at_level(logging.DEBUG):
+        search(capsys, "casa", "--mode", "lexical")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("bm25s")] == []

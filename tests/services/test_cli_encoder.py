@@ -1,0 +1,144 @@
+"""``palavra train encoder`` and ``palavra evaluate encoder``: JSON on stdout, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.registry import Registry
+from services.cli.main import main
+from services.settings import Settings, get_settings
+from tests.conftest import make_sentences
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
+    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def scored_pairs(path: Path, n: int = 120, *, seed: int = 0) -> Path:
+    """Pairs of the fixture sentences: the same sentence scores 5, sharing the first four words 4, else 1."""
+    rnd = random.Random(seed)
+    sentences = make_sentences(200, seed=seed + 5)
+    rows: list[dict[str, Any]] = []
+    for _ in range(n):
+        a, b = rnd.sample(sentences, 2)
+        score = 5.0 if a == b else 4.0 if a.split()[:4] == b.split()[:4] else 1.0
+        rows.append({"sentence1": a, "sentence2": b if rnd.random() < 0.8 else a, "score": score})
+        if rows[-1]["sentence1"] == rows[-1]["sentence2"]:
+            rows[-1]["score"] = 5.0
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_cli_train_and_evaluate_sif_encoder(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    pairs = scored_pairs(tmp_path / "pares.jsonl")
+    code, out, err = run(
+        [
+            "train",
+            "encoder",
+            "--kind",
+            "sif",
+            "--words",
+            "palavras",
+            "--name",
+            "frases",
+            "--sample",
+            str(pairs),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["model"], summary["pooling"], summary["words"]) == ("frases@1", "sif", "palavras@1")
+    assert registry.get("frases").metadata["estimated"]["weights_from"] == "counts"
+    code, out, err = run(["evaluate", "encoder", "frases", "--pairs", str(pairs)], capsys)
+    assert code == 0, err
+    scores = json.loads(out)
+    assert set(scores) >= {"pearson", "spearman", "mse"}
+    assert scores["pairs"] == 120
+    assert scores["pearson"] > 0.5
+    folder = tmp_path / "textos"
+    folder.mkdir()
+    (folder / "a.txt").write_text("\n".join(make_sentences(30)) + "\n", encoding="utf-8")
+    code, out, err = run(
+        ["train", "encoder", "--words", "palavras", "--name", "frases", "--sample", str(folder)], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)["estimated"]["common_from"] == "30 sample texts"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--kind", "max"], "unknown encoder kind 'max'"),
+        (["--words", "nenhum"], "model 'nenhum' is not registered"),
+        (["--sif-a", "2"], "--sif-a must lie between 0 and 1"),
+    ],
+)
+def test_cli_train_encoder_bad_input_exits_2(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    extra: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    argv = ["train", "encoder", "--words", "palavras", "--name", "frases", *extra]
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+    assert registry.list(kind="encoder") == []
+
+
+def test_cli_train_siamese_encoder_is_seeded_and_registered(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    train = scored_pairs(tmp_path / "treino.jsonl", 200, seed=1)
+    dev = scored_pairs(tmp_path / "dev.jsonl", 80, seed=2)
+    argv = [
+        "train", "encoder", "--pairs", str(train), "--words", "palavras", "--name", "siames",
+        "--hidden", "16", "--activation", "relu", "--optimizer", "adam", "--epochs", "8", "--seed", "3",
+    ]  # fmt: skip
+    outputs = []
+    for _ in range(2):
+        code, out, err = run(argv, capsys)
+        assert code == 0, err
+        outputs.append(json.loads(out))
+    assert outputs[0]["pooling"] == "trained"
+    assert outputs[0]["validation"] == outputs[1]["validation"]  # same seed, same model
+    mv = registry.get("siames@1")
+    assert len(mv.metadata["history"]) == outputs[0]["epochs_run"]
+    code, out, err = run(["evaluate", "encoder", "siames@2", "--pairs", str(dev)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["pearson"] > 0.5
