@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NAME_RULE = "use letters, digits, '_', '-' or '.', starting with a letter or digit, at most 64 characters"
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+# NAME, NAME@VERSION or NAME@ALIAS, as the API schema documents it (parse_ref also checks the version's range)
+REF_RE = re.compile(rf"^{NAME_RE.pattern[1:-1]}(@([0-9]{{1,10}}|{ALIAS_RE.pattern[1:-1]}))?$")
+RESERVED_ALIASES = ("latest",)  # kept by the registry; compared without regard to case
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
 KINDS = ("word2vec", "fasttext", "classifier")
@@ -344,6 +347,7 @@ class Registry:
         self.root = self.home / "artifacts"
         self.root.mkdir(parents=True, exist_ok=True)
         self.mapped = MappedFiles(map_dir or self.home / "mapped")
+        self.mapped.sweep()  # copies left by processes that have ended (each live user holds a lock on its own)
         url = database_url or f"sqlite:///{self.home / 'registry.db'}"
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
@@ -495,9 +499,10 @@ class Registry:
         """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
         if not ALIAS_RE.fullmatch(alias):
             raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
-        if alias == "latest":
+        if alias.casefold() in RESERVED_ALIASES:
             raise InvalidInput(
-                "the alias 'latest' is kept by the registry (always the newest version); use another"
+                f"the alias {alias!r} is kept by the registry ('latest' is always the newest version, in any "
+                "case); use another"
             )
         target = self.get(f"{name}@{version}")
         with self._connect() as conn:

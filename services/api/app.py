@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -73,4 +74,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
         app.include_router(router.router)
     app.include_router(job_routes.router)
+    _document_components(app, job_routes.openapi_components())
     return app
+
+
+def _document_components(app: FastAPI, extra: dict[str, Any]) -> None:
+    """Add schemas that hand-written parts of the document refer to, so every ``$ref`` resolves."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, sub in extra.items():
+                schemas.setdefault(name, sub)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

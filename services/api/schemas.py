@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from models.registry import ALIAS_RE, NAME_RE, REF_RE
 
 MAX_WORD_CHARS = 200
 # a query word (or a phrase such as "São Paulo"): non-empty after stripping, no longer than any vocabulary entry
 Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_WORD_CHARS)]
+# the registry checks names, aliases and references itself (with messages that say what a name may hold); the
+# patterns are only documented here, so the schema and the server agree on what is valid
+NAME_PATTERN = NAME_RE.pattern
+ALIAS_PATTERN = ALIAS_RE.pattern
+REF_PATTERN = REF_RE.pattern
 ModelRef = Annotated[
     str,
     Field(
@@ -16,8 +23,20 @@ ModelRef = Annotated[
         max_length=128,
         description="NAME, NAME@VERSION or NAME@ALIAS; default: the production alias, else the newest model.",
         examples=["corpus-w2v@production"],
+        json_schema_extra={"pattern": REF_PATTERN},
     ),
 ]
+
+
+def _whole_number(value: object) -> object:
+    """A query string's integer must be written as one: ``5``, not ``5.0`` (as a JSON body requires)."""
+    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# an integer in a query string: "5.0" is refused, as 5.0 is in a JSON body
+QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class Strict(BaseModel):

@@ -35,7 +35,7 @@ from services.api.job_schemas import (
     detail_of,
     summary_of,
 )
-from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES
+from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, QueryInt
 from services.jobs.inputs import replace_uploads, safe_filename
 from services.jobs.job import JobState
 from services.jobs.service import JobService, new_job_id
@@ -78,6 +78,12 @@ _SUBMIT_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+def openapi_components() -> dict[str, Any]:
+    """Schemas the submit route's hand-written request body refers to (FastAPI sees no model parameter)."""
+    schema = JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "JobRequest": schema}
 
 
 def get_jobs(request: Request) -> JobService:
@@ -230,8 +236,8 @@ def list_jobs(
     service: JobsDep,
     state: JobStateName | None = Query(None, description="Only jobs in this state."),
     kind: JobKindName | None = Query(None, description="Only jobs of this kind."),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=2**31 - 1),
+    limit: Annotated[QueryInt, Query(ge=1, le=500)] = 50,
+    offset: Annotated[QueryInt, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> JobPage:
     """Jobs, newest first, one page at a time."""
     jobs, total = service.list_jobs(
