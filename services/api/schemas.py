@@ -35,8 +35,9 @@ def _whole_number(value: object) -> object:
     return value
 
 
-# an integer in a query string: "5.0" is refused, as 5.0 is in a JSON body
-QueryInt = Annotated[int, BeforeValidator(_whole_number)]
+# on an integer query parameter (``Annotated[int, Query(...), WHOLE_NUMBER]``): "5.0" is refused, as 5.0 is in a
+# JSON body
+WHOLE_NUMBER = BeforeValidator(_whole_number)
 
 
 class Strict(BaseModel):

@@ -35,7 +35,7 @@ from services.api.job_schemas import (
     detail_of,
     summary_of,
 )
-from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, QueryInt
+from services.api.schemas import ERROR_RESPONSES, WHOLE_NUMBER, WRITE_RESPONSES
 from services.jobs.inputs import replace_uploads, safe_filename
 from services.jobs.job import JobState
 from services.jobs.service import JobService, new_job_id
@@ -236,8 +236,8 @@ def list_jobs(
     service: JobsDep,
     state: JobStateName | None = Query(None, description="Only jobs in this state."),
     kind: JobKindName | None = Query(None, description="Only jobs of this kind."),
-    limit: Annotated[QueryInt, Query(ge=1, le=500)] = 50,
-    offset: Annotated[QueryInt, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500), WHOLE_NUMBER] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1), WHOLE_NUMBER] = 0,
 ) -> JobPage:
     """Jobs, newest first, one page at a time."""
     jobs, total = service.list_jobs(

@@ -23,10 +23,10 @@ from services.api.schemas import (
     ERROR_RESPONSES,
     MAX_WORD_CHARS,
     REF_PATTERN,
+    WHOLE_NUMBER,
     ModelInfo,
     ModelRef,
     Neighbor,
-    QueryInt,
     Strict,
     Word,
 )
@@ -112,7 +112,7 @@ async def neighbors(
     settings: SettingsDep,
     store: StoreDep,
     word: str = Query(min_length=1, max_length=MAX_WORD_CHARS, description="Query word.", examples=["rei"]),
-    k: Annotated[QueryInt, Query(ge=1, description="How many neighbours.", examples=[10])] = 10,
+    k: Annotated[int, Query(ge=1, description="How many neighbours.", examples=[10]), WHOLE_NUMBER] = 10,
     model: str | None = Query(
         default=None,
         max_length=128,
