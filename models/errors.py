@@ -18,7 +18,8 @@ to status codes (``services/api/errors.py``) and the CLI prints ``detail`` and e
     ├── TooLarge                     a request over a configured limit (HTTP 413)
     ├── Conflict                     a state change that cannot happen now (HTTP 409)
     ├── NotReady                     models or the database are not available yet (HTTP 503)
-    │   └── DatabaseUnavailable
+    │   ├── DatabaseUnavailable
+    │   └── DiskFull                 no space left on the device a file was being written to
     ├── IntegrityError               an artifact whose files do not match their recorded sha256
     └── DownloadError                a public data set could not be fetched or did not match its checksum
 """
@@ -105,6 +106,10 @@ class NotReady(PalavraError):
 
 class DatabaseUnavailable(NotReady):
     """The metadata database cannot be reached."""
+
+
+class DiskFull(NotReady):
+    """No space (or quota) left on the device a file was being written to; retry once space is freed."""
 
 
 class IntegrityError(PalavraError):

@@ -13,6 +13,7 @@ artifact under a real name; a checksum mismatch refuses to load.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import io
 import json
@@ -23,7 +24,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -51,6 +52,7 @@ RESERVED_ALIASES = ("latest",)  # kept by the registry; compared without regard 
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
 KINDS = ("word2vec", "fasttext", "classifier")
+PRODUCTION = "production"
 CommitHook = Callable[["ArtifactWriter"], None]
 
 _meta = sa.MetaData()
@@ -131,6 +133,24 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
             f"invalid model reference {ref!r}: versions run from 1 to {MAX_VERSION}", model=ref
         )
     return name, (selector or None)
+
+
+def bare_version(name: str, aliases: Mapping[tuple[str, str], int]) -> int | None:
+    """The version a bare model name means: its ``production`` alias, never the newest version.
+
+    The registry points ``production`` at a name's first version and only a person moves it afterwards, so what a
+    bare name answers never changes because something new was registered. ``aliases`` maps ``(name, alias)``.
+    """
+    return aliases.get((name, PRODUCTION))
+
+
+def bare_missing(name: str) -> ModelNotFound:
+    """The error for a registered name without a ``production`` alias (it was removed from the database by hand)."""
+    return ModelNotFound(
+        f"model {name!r} has no {PRODUCTION} alias, so a bare {name!r} means nothing; name a version "
+        f"({name}@1) or point the alias at one (`palavra models alias {name} {PRODUCTION} 1`)",
+        model=name,
+    )
 
 
 @dataclass(frozen=True)
@@ -369,6 +389,31 @@ class Registry:
                 if attempt == 4 or not creation_race(exc):
                     raise
                 time.sleep(0.2 * (attempt + 1))
+        self._backfill_production()
+
+    def _backfill_production(self) -> None:
+        """Give every name registered before ``production`` was automatic the alias, at the version it meant then.
+
+        A bare name used to mean the newest version; pinning that version keeps what such names answer today and
+        stops them moving when a new version arrives.
+        """
+        with self._connect() as conn:
+            has_alias = sa.select(model_aliases.c.name).where(model_aliases.c.alias == PRODUCTION)
+            rows = conn.execute(
+                sa.select(model_versions.c.name, sa.func.max(model_versions.c.version).label("v"))
+                .where(model_versions.c.name.not_in(has_alias))
+                .group_by(model_versions.c.name)
+            ).all()
+            for row in rows:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            model_aliases.insert().values(
+                                name=row.name, alias=PRODUCTION, version=row.v, updated_at=datetime.now(UTC)
+                            )
+                        )
+                except SAIntegrityError:
+                    continue  # another process pinned it at the same moment
 
     # -- database access -------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -460,6 +505,8 @@ class Registry:
                     )
                     for alias in aliases:
                         self._upsert_alias(conn, writer.name, alias, version)
+                    if PRODUCTION not in aliases:
+                        self._claim_production(conn, writer.name, version)
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
@@ -494,6 +541,26 @@ class Registry:
                     .where(model_aliases.c.name == name, model_aliases.c.alias == alias)
                     .values(version=version, updated_at=now)
                 )
+
+    @staticmethod
+    def _claim_production(conn: sa.Connection, name: str, version: int) -> None:
+        """Point ``production`` at ``version`` when the name has none yet (its first version); never move it."""
+        taken = conn.execute(
+            sa.select(model_aliases.c.version).where(
+                model_aliases.c.name == name, model_aliases.c.alias == PRODUCTION
+            )
+        ).first()
+        if taken is not None:
+            return
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    model_aliases.insert().values(
+                        name=name, alias=PRODUCTION, version=version, updated_at=datetime.now(UTC)
+                    )
+                )
+        except SAIntegrityError:
+            return  # a concurrent first version claimed it
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
@@ -530,6 +597,10 @@ class Registry:
         return self.get(mv.ref)
 
     def delete_alias(self, name: str, alias: str) -> None:
+        if alias == PRODUCTION:
+            raise InvalidInput(
+                f"the {PRODUCTION} alias is what a bare model name means; move it to another version instead"
+            )
         with self._connect() as conn:
             result = conn.execute(
                 model_aliases.delete().where(model_aliases.c.name == name, model_aliases.c.alias == alias)
@@ -561,21 +632,19 @@ class Registry:
         return {k: tuple(v) for k, v in out.items()}
 
     def get(self, ref: str, *, kind: str | tuple[str, ...] | None = None) -> ModelVersion:
-        """Resolve ``name``, ``name@N`` or ``name@alias``; a bare name means its ``production`` alias, else newest."""
+        """Resolve ``name``, ``name@N`` or ``name@alias``; a bare name means its ``production`` alias."""
         name, selector = parse_ref(ref)
         with self._connect() as conn:
             aliases = self._aliases_of(conn, name)
             if selector is None:
-                version = next((v for v, a in aliases.items() if "production" in a), None)
-                if version is None:
-                    version = conn.execute(
-                        sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
-                    ).scalar()
+                version = bare_version(name, {(name, a): v for v, names in aliases.items() for a in names})
+                if version is None and aliases:
+                    raise bare_missing(name)
             elif (number := version_number(selector)) is not None:
                 version = number
             else:
                 version = next((v for v, a in aliases.items() if selector in a), None)
-                if version is None:
+                if version is None and aliases:
                     raise ModelNotFound(f"model {name!r} has no alias {selector!r}", model=ref)
             row = None
             if version is not None:
@@ -585,9 +654,10 @@ class Registry:
                     )
                 ).first()
         if row is None:
+            if not aliases:  # the name itself is unknown, not just this version or alias
+                raise self._unknown_name(name, ref=ref)
             hint = "; `palavra models list` shows what is registered"
-            what = f"model {name!r}" if selector is None else f"model {ref!r}"
-            raise ModelNotFound(f"{what} is not registered{hint}", model=ref)
+            raise ModelNotFound(f"model {ref!r} is not registered{hint}", model=ref)
         found = self._row_to_version(row, aliases.get(row.version, ()))
         kinds = (kind,) if isinstance(kind, str) else kind
         if kinds and found.kind not in kinds:
@@ -597,34 +667,38 @@ class Registry:
             )
         return found
 
-    def default(self, kinds: tuple[str, ...]) -> ModelVersion:
-        """The model that answers when a request names none: a ``production`` alias, else the newest version."""
+    def _unknown_name(self, name: str, *, ref: str) -> ModelNotFound:
+        """The error for a name nothing was registered under, suggesting registered names spelled alike."""
         with self._connect() as conn:
-            prod = conn.execute(
-                sa.select(model_versions)
-                .join(
-                    model_aliases,
-                    sa.and_(
-                        model_aliases.c.name == model_versions.c.name,
-                        model_aliases.c.version == model_versions.c.version,
-                    ),
-                )
-                .where(model_aliases.c.alias == "production", model_versions.c.kind.in_(kinds))
-                .order_by(model_versions.c.created_at.desc())
+            names = list(conn.execute(sa.select(model_versions.c.name).distinct()).scalars())
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        if not close:  # also catch case slips such as Machado for machado
+            close = [n for n in names if n.lower() == name.lower()][:3]
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        return ModelNotFound(
+            f"model {name!r} is not registered{hint} (`palavra models list` shows what is)",
+            model=ref,
+            suggestions=close,
+        )
+
+    def default(self, kinds: tuple[str, ...]) -> ModelVersion:
+        """The model that answers when a request names none: the first name registered of these kinds.
+
+        It resolves as its bare name does (its ``production`` alias), so registering other models, or new versions
+        of this one, never changes what a request without a model gets; moving ``production`` does.
+        """
+        with self._connect() as conn:
+            row = conn.execute(
+                sa.select(model_versions.c.name)
+                .where(model_versions.c.kind.in_(kinds))
+                .order_by(model_versions.c.created_at, model_versions.c.name)
+                .limit(1)
             ).first()
-            row = (
-                prod
-                or conn.execute(
-                    sa.select(model_versions)
-                    .where(model_versions.c.kind.in_(kinds))
-                    .order_by(model_versions.c.created_at.desc())
-                ).first()
-            )
         if row is None:
             raise ModelNotFound(
                 f"no {' or '.join(kinds)} model is registered yet; train one first (see `palavra train --help`)"
             )
-        return self.get(f"{row.name}@{row.version}")
+        return self.get(row.name, kind=kinds)
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first."""
@@ -637,7 +711,7 @@ class Registry:
                 .order_by(model_versions.c.version)
             ).all()
         if not rows:
-            raise ModelNotFound(f"model {name!r} is not registered", model=name)
+            raise self._unknown_name(name, ref=name)
         return [self._row_to_version(r, aliases.get(r.version, ())) for r in rows]
 
     def list(self, *, kind: str | None = None) -> list[ModelVersion]:

@@ -11,12 +11,16 @@ What is skipped (and counted in :class:`CorpusStats`) and what stops the run wit
 * fatal, naming ``file:line``: a missing file, a binary file (NUL bytes), bytes that are not UTF-8, a JSON line that
   does not parse or is not an object, a JSON object without the text field or whose text is not a string, a CSV
   without the text column, a broken gzip stream, an explicitly named file of an unknown format.
+* fatal, past a :class:`CorpusLimits` bound: a line longer than ``max_line_bytes`` (it is never read whole into
+  memory), a compressed file that expands past ``max_decompressed_bytes`` or more than ``max_compression_ratio``
+  times its size (a decompression bomb).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -40,11 +44,64 @@ _FORMATS: dict[str, Format] = {
     ".csv": "csv",
 }
 _SNIFF_BYTES = 8192
+_SKIP_BLOCK = 1 << 20
 _BOM = codecs.BOM_UTF8
 
 _ByteStream: TypeAlias = "gzip.GzipFile | io.BufferedReader"
 
 csv.field_size_limit(2**31 - 1)
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CorpusLimits:
+    """What reading one corpus may cost; past a bound the read stops with a :class:`CorpusError` naming it.
+
+    Attributes:
+        max_line_bytes: the longest line (a document of .txt / .jsonl, a line of .csv), newline excluded.
+        max_decompressed_bytes: the most bytes one compressed file may expand to.
+        max_compression_ratio: decompressed bytes per compressed byte a file may reach once it has expanded past
+            ``ratio_floor_bytes`` (text gzips 3-5x; a bomb, hundreds).
+        max_cache_bytes: the most bytes prepared corpora may take in the cache (least recently used entries are
+            evicted to make room); None for no bound.
+        ratio_floor_bytes: below this many decompressed bytes the ratio is not checked (tiny files vary).
+    """
+
+    max_line_bytes: int = 16 * MiB
+    max_decompressed_bytes: int = 8 * 1024 * MiB
+    max_compression_ratio: float = 100.0
+    max_cache_bytes: int | None = None
+    ratio_floor_bytes: int = 16 * MiB
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CorpusLimits:
+        return cls(**data)
+
+    def check_expansion(self, f: CorpusFile, decompressed: int) -> None:
+        """Raise when ``decompressed`` bytes read from compressed ``f`` pass a bound."""
+        if decompressed > self.max_decompressed_bytes:
+            raise CorpusError(
+                f"{f.path}: expands to more than {self.max_decompressed_bytes:,} bytes when decompressed, over "
+                "the limit (PALAVRA_CORPUS_MAX_DECOMPRESSED_BYTES); split the file or raise the limit"
+            )
+        if decompressed > self.ratio_floor_bytes and decompressed > self.max_compression_ratio * max(
+            f.size, 1
+        ):
+            raise CorpusError(
+                f"{f.path}: expands more than {self.max_compression_ratio:g} times ({f.size:,} compressed bytes "
+                f"gave over {decompressed:,}), over the limit (PALAVRA_CORPUS_MAX_COMPRESSION_RATIO); this looks "
+                "like a decompression bomb, not text"
+            )
+
+    def line_too_long(self, path: Path, line: int) -> CorpusError:
+        return CorpusError(
+            f"{path}:{line}: a line longer than {self.max_line_bytes:,} bytes, over the limit "
+            "(PALAVRA_CORPUS_MAX_LINE_BYTES); put one document per line, or raise the limit"
+        )
 
 
 @dataclass
@@ -212,24 +269,31 @@ def _decode_error(path: Path, line: int, exc: UnicodeDecodeError) -> CorpusError
     )
 
 
-def _lines(sl: Slice, stats: CorpusStats) -> Iterator[tuple[int, str]]:
+def _lines(sl: Slice, stats: CorpusStats, limits: CorpusLimits) -> Iterator[tuple[int, str]]:
     """``(byte offset, text)`` of each line of a line-format slice, newline stripped."""
     f = sl.file
     raw = f.path.open("rb")
     fh: _ByteStream = gzip.GzipFile(fileobj=raw, mode="rb") if f.compressed else raw
+    longest = limits.max_line_bytes + 1  # the newline
     with raw, fh:
         pos = 0
         if sl.start == 0:
             _check_binary(f.path, fh.peek(_SNIFF_BYTES))
         else:
             fh.seek(sl.start - 1)
-            pos = sl.start - 1 + len(fh.readline())
+            pos = sl.start - 1 + _skip_line(fh)
         last_tell = sl.start
-        for n, line in enumerate(fh):
-            if sl.end is not None and pos >= sl.end:
+        n = 0
+        while sl.end is None or pos < sl.end:
+            line = fh.readline(longest)
+            if not line:
                 break
             start = pos
             pos += len(line)
+            if len(line) == longest and not line.endswith(b"\n"):
+                raise limits.line_too_long(f.path, _line_number(f.path, f.compressed, start))
+            if f.compressed:
+                limits.check_expansion(f, pos)
             if pos == len(line) and line.startswith(_BOM):
                 line = line[len(_BOM) :]
             if b"\x00" in line:
@@ -243,13 +307,40 @@ def _lines(sl: Slice, stats: CorpusStats) -> Iterator[tuple[int, str]]:
                 tell = min(raw.tell(), f.size if sl.end is None else sl.end)
                 stats.bytes_read += max(0, tell - last_tell)
                 last_tell = max(tell, last_tell)
+            n += 1
             yield start, text.rstrip("\r\n")
         end = f.size if sl.end is None else sl.end
         stats.bytes_read += max(0, end - last_tell)
 
 
-def _read_txt(sl: Slice, stats: CorpusStats) -> Iterator[str]:
-    for _, text in _lines(sl, stats):
+def _skip_line(fh: _ByteStream) -> int:
+    """Read past the rest of the current line, a block at a time; the bytes skipped."""
+    skipped = 0
+    while block := fh.readline(_SKIP_BLOCK):
+        skipped += len(block)
+        if block.endswith(b"\n"):
+            break
+    return skipped
+
+
+def _bounded_text(
+    text_fh: io.TextIOWrapper, path: Path, f: CorpusFile, limits: CorpusLimits
+) -> Iterator[str]:
+    """The lines of a CSV's text stream, each checked against the line limit (and expansion, when gzipped)."""
+    longest = limits.max_line_bytes + 1
+    n = read = 0
+    while line := text_fh.readline(longest):
+        n += 1
+        read += len(line)
+        if len(line) == longest and not line.endswith("\n"):
+            raise limits.line_too_long(path, n)
+        if f.compressed:
+            limits.check_expansion(f, read)
+        yield line
+
+
+def _read_txt(sl: Slice, stats: CorpusStats, limits: CorpusLimits) -> Iterator[str]:
+    for _, text in _lines(sl, stats, limits):
         if text.strip():
             stats.docs += 1
             yield text
@@ -257,9 +348,9 @@ def _read_txt(sl: Slice, stats: CorpusStats) -> Iterator[str]:
             stats.blank += 1
 
 
-def _read_jsonl(sl: Slice, stats: CorpusStats, text_field: str) -> Iterator[str]:
+def _read_jsonl(sl: Slice, stats: CorpusStats, text_field: str, limits: CorpusLimits) -> Iterator[str]:
     path = sl.file.path
-    for start, line in _lines(sl, stats):
+    for start, line in _lines(sl, stats, limits):
         if not line.strip():
             stats.blank += 1
             continue
@@ -285,12 +376,12 @@ def _read_jsonl(sl: Slice, stats: CorpusStats, text_field: str) -> Iterator[str]
         yield text
 
 
-def _read_csv(sl: Slice, stats: CorpusStats, text_field: str) -> Iterator[str]:
+def _read_csv(sl: Slice, stats: CorpusStats, text_field: str, limits: CorpusLimits) -> Iterator[str]:
     path = sl.file.path
     with path.open("rb") as raw:
         fh: _ByteStream = gzip.GzipFile(fileobj=raw, mode="rb") if sl.file.compressed else raw
         with fh, io.TextIOWrapper(fh, encoding="utf-8-sig", newline="") as text_fh:
-            reader = csv.reader(text_fh)
+            reader = csv.reader(_bounded_text(text_fh, path, sl.file, limits))
             try:
                 _check_binary(path, fh.peek(_SNIFF_BYTES))
                 header = next(reader, None)
@@ -327,20 +418,27 @@ def _read_csv(sl: Slice, stats: CorpusStats, text_field: str) -> Iterator[str]:
                 raise CorpusError(f"{path}:{reader.line_num}: broken CSV ({exc})") from None
 
 
-def read_slice(sl: Slice, *, text_field: str = "text", stats: CorpusStats | None = None) -> Iterator[str]:
+def read_slice(
+    sl: Slice,
+    *,
+    text_field: str = "text",
+    stats: CorpusStats | None = None,
+    limits: CorpusLimits | None = None,
+) -> Iterator[str]:
     """The documents of one slice, streamed.
 
     Raises:
         CorpusError: for what the module docstring lists as fatal.
     """
     stats = stats if stats is not None else CorpusStats()
+    limits = limits or CorpusLimits()
     try:
         if sl.file.fmt == "csv":
-            yield from _read_csv(sl, stats, text_field)
+            yield from _read_csv(sl, stats, text_field, limits)
         elif sl.file.fmt == "jsonl":
-            yield from _read_jsonl(sl, stats, text_field)
+            yield from _read_jsonl(sl, stats, text_field, limits)
         else:
-            yield from _read_txt(sl, stats)
+            yield from _read_txt(sl, stats, limits)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise CorpusError(f"{sl.file.path}: broken gzip stream ({exc}); re-create the .gz file") from None
     except OSError as exc:

@@ -59,6 +59,7 @@ class Dataset:
     parts: tuple[str, ...] = ()
     text_field: str | None = None
     label_field: str | None = None
+    label_names: dict[str, dict[str, str]] = field(default_factory=dict)  # label column -> label -> name
     mirror_only: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -74,6 +75,7 @@ def _parse(entry: dict[str, Any]) -> Dataset:
         parts=tuple(entry.get("parts", ())),
         text_field=entry.get("text_field"),
         label_field=entry.get("label_field"),
+        label_names=entry.get("label_names", {}),
         mirror_only=entry.get("mirror_only"),
         extra={k: v for k, v in entry.items() if k not in known},
     )

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from models.ann import AnnConfig, attach_index
 from models.errors import InvalidConfig, InvalidInput, UnknownWord
-from models.registry import Artifact
+from models.registry import Artifact, ArtifactWriter
 from models.vectors import FloatMatrix, Neighbor, WordVectors
 from pipelines.normalize import NormalizeConfig, Normalizer
 from pipelines.phrases import PhraseModel
@@ -159,12 +159,25 @@ class Embeddings:
         return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, self.dim), np.float32)
 
 
-def _normalizer(artifact: Artifact) -> Normalizer:
+def write_normalize(writer: ArtifactWriter, config: NormalizeConfig) -> None:
+    """Record how a word-vector artifact's words were normalised (read back by :func:`read_normalize`)."""
+    writer.write_json(NORMALIZE_FILE, config.model_dump(mode="json"))
+
+
+def read_normalize(artifact: Artifact) -> NormalizeConfig:
+    """The normalisation a word-vector artifact's words went through: its ``normalize.json``.
+
+    Every reader of word vectors (serving, a classifier's pretrained rows, the CLI) takes it from here, for trained
+    and imported models alike.
+
+    Raises:
+        InvalidConfig: the file is not a valid normalisation config.
+    """
     if not artifact.exists(NORMALIZE_FILE):
-        log.warning("%s has no %s; queries are matched as typed", artifact.version.ref, NORMALIZE_FILE)
-        return Normalizer(VERBATIM)
+        log.warning("%s has no %s; words are matched as typed", artifact.version.ref, NORMALIZE_FILE)
+        return VERBATIM
     try:
-        return Normalizer(NormalizeConfig.model_validate(artifact.read_json(NORMALIZE_FILE)))
+        return NormalizeConfig.model_validate(artifact.read_json(NORMALIZE_FILE))
     except ValidationError as exc:
         raise InvalidConfig(
             f"{artifact.version.ref}: {NORMALIZE_FILE} is not a valid normalisation config ({exc.error_count()} "
@@ -210,4 +223,6 @@ def load_embeddings(
             config=ann_config,
         )
     phrases, delimiter = _phrases(artifact)
-    return Embeddings(vectors, _normalizer(artifact), phrase_delimiter=delimiter, phrases=phrases, ann=ann)
+    return Embeddings(
+        vectors, Normalizer(read_normalize(artifact)), phrase_delimiter=delimiter, phrases=phrases, ann=ann
+    )

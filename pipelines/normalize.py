@@ -28,6 +28,9 @@ EMAIL_TOKEN = "<email>"
 USER_TOKEN = "<user>"
 
 _DIGIT_RE = re.compile(r"\d")
+# a lone surrogate: what a JSON "\ud800" escape or an undecodable byte read with surrogateescape (argv, stdin,
+# file names) leaves in a Python string; it is not a Unicode character and cannot be encoded as UTF-8
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _HAS_WORD_CHAR = re.compile(r"\w")
 
 
@@ -64,6 +67,17 @@ def fold_accents(text: str) -> str:
     """Strip combining marks: 'não' -> 'nao', 'ç' -> 'c'."""
     decomposed = unicodedata.normalize("NFD", text)
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` is not Unicode text, or None when it is: the first lone surrogate or undecodable byte."""
+    found = _SURROGATE_RE.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape's stand-in for one byte that was not UTF-8
+        return f"the byte 0x{code - 0xDC00:02X} at character {found.start()} is not UTF-8"
+    return f"character {found.start()} is a lone surrogate (U+{code:04X}), which is not a Unicode character"
 
 
 _EOS = "\n"

@@ -9,7 +9,9 @@ a single-process run.
 Results are cached under ``cache_dir/corpus/``, keyed by every input file's path, size and mtime, the
 normalisation config, the text field and :data:`CODE_VERSION`: preparing the same corpus the same way again
 costs a few ``stat`` calls. Files are written under temporary names and renamed, so a crash never leaves a
-half-written cache entry.
+half-written cache entry. With ``limits.max_cache_bytes`` the cache is bounded: a corpus that would prepare to
+more is refused while it is written, and older entries are evicted (least recently used first, never one in use,
+see :mod:`pipelines.corpus_cache`) after each new one; entries whose inputs are gone are removed too.
 """
 
 from __future__ import annotations
@@ -29,8 +31,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from models.errors import EmptyCorpus, PalavraError
-from pipelines.corpus import CorpusFile, CorpusStats, Slice, list_files, plan_slices, read_slice
+from models.errors import CorpusError, EmptyCorpus, PalavraError
+from pipelines import corpus_cache
+from pipelines.corpus import (
+    CorpusFile,
+    CorpusLimits,
+    CorpusStats,
+    Slice,
+    list_files,
+    plan_slices,
+    read_slice,
+)
 from pipelines.normalize import NormalizeConfig, Normalizer
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 
@@ -95,16 +106,24 @@ def write_part(
     *,
     text_field: str,
     on_bytes: Any = None,
+    limits: CorpusLimits | None = None,
 ) -> _PartResult:
-    """Tokenise and normalise ``slices`` into ``out_path``; ``on_bytes(n)`` gets the bytes read so far."""
+    """Tokenise and normalise ``slices`` into ``out_path``; ``on_bytes(n)`` gets the bytes read so far.
+
+    Raises:
+        CorpusError: an input passes a bound of ``limits``, or the output grows past ``limits.max_cache_bytes``.
+    """
+    limits = limits or CorpusLimits()
     normalizer = Normalizer(config)
     result = _PartResult()
     stats = result.stats
     split = config.split_sentences
+    room = limits.max_cache_bytes
+    written = 0  # characters: UTF-8 bytes, give or take accented letters
 
     def docs() -> Any:
         for sl in slices:
-            yield from read_slice(sl, text_field=text_field, stats=stats)
+            yield from read_slice(sl, text_field=text_field, stats=stats, limits=limits)
 
     with out_path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:
         for i, toks in enumerate(normalizer.marked_pipe(docs())):
@@ -113,19 +132,31 @@ def write_part(
                     line = sentence.strip()
                     if line:
                         out.write(line + "\n")
+                        written += len(line) + 1
                         result.n_sentences += 1
                         result.n_tokens += line.count(" ") + 1
             else:
                 words = [t for t in toks if t != _EOS]
                 if words:
-                    out.write(" ".join(words) + "\n")
+                    line = " ".join(words)
+                    out.write(line + "\n")
+                    written += len(line) + 1
                     result.n_sentences += 1
                     result.n_tokens += len(words)
+            if room is not None and written > room:
+                raise _over_cache_limit(room)
             if on_bytes is not None and i % _PROGRESS_EVERY_DOCS == 0:
                 on_bytes(stats.bytes_read)
     if on_bytes is not None:
         on_bytes(stats.bytes_read)
     return result
+
+
+def _over_cache_limit(room: int) -> CorpusError:
+    return CorpusError(
+        f"the prepared corpus grows past {room:,} bytes, the corpus cache's limit (PALAVRA_CACHE_MAX_BYTES); "
+        "train on less text or raise the limit"
+    )
 
 
 def _reraise(kind: str, payload: Any) -> None:
@@ -187,6 +218,7 @@ def _run_workers(
     text_field: str,
     total: int,
     progress: ProgressCallback,
+    limits: CorpusLimits,
 ) -> list[_PartResult]:
     events: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
     procs: list[subprocess.Popen[str]] = []
@@ -199,6 +231,7 @@ def _run_workers(
                 "config": config.model_dump(mode="json"),
             }
             job |= {"out_path": str(part), "text_field": text_field, "parent_pid": os.getpid()}
+            job["limits"] = limits.to_json()
             proc = _start_worker(job)
             procs.append(proc)
             threading.Thread(target=_pump, args=(i, proc.stdout, events), daemon=True).start()
@@ -244,6 +277,15 @@ def _concat(parts: list[Path], out_path: Path) -> str:
     return digest.hexdigest()
 
 
+def _source_stats(files: list[CorpusFile]) -> list[list[Any]]:
+    """Each input's resolved path, size and mtime: what the cache key was made of, to spot it gone or changed."""
+    out: list[list[Any]] = []
+    for f in files:
+        st = f.path.stat()
+        out.append([str(f.path.resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
 def _worker_count(requested: int, total_bytes: int) -> int:
     by_size = max(1, total_bytes // MIN_BYTES_PER_WORKER)
     return max(1, min(requested, os.cpu_count() or 1, by_size))
@@ -281,14 +323,23 @@ def _write_parts(
     *,
     text_field: str,
     report: ProgressCallback,
+    limits: CorpusLimits,
 ) -> list[_PartResult]:
     """Write one part file per worker (``len(parts)`` workers), in order; what each saw."""
     total = sum(f.size for f in files)
     plan = plan_slices(files, len(parts))
     if len(parts) == 1:
         on_bytes = lambda n: _report(report, n, total)  # noqa: E731
-        return [write_part(plan[0], config, parts[0], text_field=text_field, on_bytes=on_bytes)]
-    return _run_workers(plan, config, parts, text_field=text_field, total=total, progress=report)
+        return [
+            write_part(plan[0], config, parts[0], text_field=text_field, on_bytes=on_bytes, limits=limits)
+        ]
+    results = _run_workers(
+        plan, config, parts, text_field=text_field, total=total, progress=report, limits=limits
+    )
+    room = limits.max_cache_bytes
+    if room is not None and sum(p.stat().st_size for p in parts) > room:
+        raise _over_cache_limit(room)
+    return results
 
 
 def _summarise(
@@ -323,6 +374,7 @@ def prepare_corpus(
     workers: int = 2,
     progress: ProgressCallback | None = None,
     text_field: str = "text",
+    limits: CorpusLimits | None = None,
 ) -> PreparedCorpus:
     """Tokenise and normalise ``sources`` into one cached file for gensim's ``corpus_file`` mode.
 
@@ -333,12 +385,14 @@ def prepare_corpus(
         workers: processes to use (capped at the CPU count; small inputs use one).
         progress: called with the fraction of input bytes read.
         text_field: the JSON field / CSV column that holds the text.
+        limits: bounds on line length, decompression and the cache's size (none on the cache by default).
 
     Raises:
-        CorpusError: a source is missing or unreadable (the message names ``file:line``).
+        CorpusError: a source is missing or unreadable (the message names ``file:line``), or passes a limit.
         EmptyCorpus: no tokens are left after reading and normalising.
     """
     started = time.perf_counter()
+    limits = limits or CorpusLimits()
     report = progress or ignore_progress
     listing = CorpusStats()
     files = list_files(sources, stats=listing)
@@ -348,7 +402,7 @@ def prepare_corpus(
     store = cache_dir / "corpus"
     data_path, meta_path = store / f"{key}.txt", store / f"{key}.json"
     cached = _load_cached(meta_path, data_path, started)
-    if cached is not None:
+    if cached is not None and corpus_cache.hold(meta_path):
         report(Progress(stage="preprocess", fraction=1.0, message="prepared corpus found in cache"))
         return cached
 
@@ -358,16 +412,20 @@ def prepare_corpus(
     n_workers = _worker_count(workers, sum(f.size for f in files))
     parts = [store / f"{key}.part{i}{tag}" for i in range(n_workers)]
     try:
-        results = _write_parts(files, config, parts, text_field=text_field, report=report)
+        results = _write_parts(files, config, parts, text_field=text_field, report=report, limits=limits)
         data_hash = _concat(parts, tmp_data)
         meta = _summarise(results, listing, data_hash=data_hash, sources=sources)
-        extra = {"config": config.model_dump(mode="json"), "text_field": text_field}
+        extra: dict[str, Any] = {"config": config.model_dump(mode="json"), "text_field": text_field}
         extra |= {"sources": [str(f.path) for f in files], "code_version": CODE_VERSION}
+        extra["source_stats"] = _source_stats(files)
         os.replace(tmp_data, data_path)
         tmp_meta.write_text(json.dumps(meta | extra, ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp_meta, meta_path)
     finally:
         for leftover in [*parts, tmp_data, tmp_meta]:
             leftover.unlink(missing_ok=True)
+    corpus_cache.hold(meta_path)
+    if limits.max_cache_bytes is not None:
+        corpus_cache.evict(store, limits.max_cache_bytes, keep=key)
     report(Progress(stage="preprocess", fraction=1.0, message=f"prepared {meta['n_tokens']:,} tokens"))
     return _from_meta(meta, data_path, cache_hit=False, started=started)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from models.errors import PalavraError
-from pipelines.corpus import Slice
+from pipelines.corpus import CorpusLimits, Slice
 from pipelines.normalize import NormalizeConfig
 from pipelines.preprocess import write_part
 
@@ -48,6 +48,7 @@ def run(job: dict[str, Any], out: TextIO) -> int:
             Path(job["out_path"]),
             text_field=job["text_field"],
             on_bytes=lambda n: _emit(out, {"bytes": n}),
+            limits=CorpusLimits.from_json(job["limits"]) if "limits" in job else None,
         )
     except PalavraError as exc:
         _emit(out, {"error": {"type": type(exc).__name__, "detail": exc.detail}})

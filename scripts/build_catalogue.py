@@ -127,6 +127,7 @@ def build(mirror: Path) -> list[dict[str, Any]]:
                     ],
                     text_field="text",
                     label_field="toxic",
+                    label_names={"toxic": {"0": "nao_toxico", "1": "toxico"}},
                 )
             )
     rel = "classification/b2w-10k/b2w-10k.csv"

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.neighbor_table import DEFAULT_WIDTH
+from pipelines.corpus import CorpusLimits
 
 
 class Settings(BaseSettings):
@@ -32,7 +33,17 @@ class Settings(BaseSettings):
         description="Jobs may read input files only under this folder (default: PALAVRA_HOME/data).",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Comma-separated keys accepted for routes that change state."
+        default_factory=list,
+        description="Comma-separated keys with the write scope: routes that change state, and reads "
+        "(an entry 'sha256:HEX' gives a key's digest instead of the key).",
+    )
+    api_read_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated read-only keys (read routes when PALAVRA_PROTECT_READS is set).",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file of keys, one 'read:KEY' or 'write:KEY' per line ('write:sha256:HEX' for a digest).",
     )
     protect_reads: bool = Field(default=False, description="Require an API key for read routes too.")
     broker_url: str = Field(
@@ -52,8 +63,34 @@ class Settings(BaseSettings):
     max_k: int = Field(default=1000, ge=1)
     max_batch: int = Field(default=1024, ge=1)
     max_text_chars: int = Field(default=20_000, ge=1)
+    max_results: int = Field(
+        default=100_000,
+        ge=1,
+        description="Results one request may ask for: words x k of a batch of neighbours (the answer's size).",
+    )
+    max_config_items: int = Field(
+        default=10_000,
+        ge=1,
+        description="List entries one job config may hold in all (corpus files, grid values ...).",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    corpus_max_line_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="Longest line a corpus may have (a job fails past it)."
+    )
+    corpus_max_decompressed_bytes: int = Field(
+        default=8 * 1024**3, ge=1, description="Most bytes one compressed corpus file may expand to."
+    )
+    corpus_max_compression_ratio: float = Field(
+        default=100.0,
+        gt=1,
+        description="Most a compressed corpus file may expand per byte (past its first 16 MiB).",
+    )
+    cache_max_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=1,
+        description="Prepared corpora kept in PALAVRA_HOME/cache/corpus (least recently used evicted past it).",
+    )
     ann_min_vocab: int = Field(
         default=50_000,
         ge=1,
@@ -64,6 +101,15 @@ class Settings(BaseSettings):
         ge=0,
         le=1000,
         description="Neighbours precomputed per word beside the ANN index (models/neighbor_table.py); 0 = none.",
+    )
+    default_model: str | None = Field(
+        default=None,
+        description="Word vectors that answer requests naming no model (NAME, NAME@VERSION or NAME@ALIAS); "
+        "default: the first word-vector model registered. A bare name follows its production alias.",
+    )
+    default_classifier: str | None = Field(
+        default=None,
+        description="Classifier that answers /v1/classify requests naming no model; default: the first registered.",
     )
     model_refresh_s: float = Field(default=2.0, gt=0, description="How often workers look for moved aliases.")
     compute_threads: int = Field(default=1, ge=1, description="BLAS / torch threads in the serving process.")
@@ -87,14 +133,16 @@ class Settings(BaseSettings):
         description="Prometheus multiprocess folder; `palavra serve --workers N` sets it so /metrics sums workers.",
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "api_read_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("home", "data_mirror", "data_root", "map_dir", "metrics_dir", mode="after")
+    @field_validator(
+        "home", "data_mirror", "data_root", "map_dir", "metrics_dir", "api_keys_file", mode="after"
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -110,6 +158,16 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def corpus_limits(self) -> CorpusLimits:
+        """What preparing a corpus may cost (line length, decompression, the cache's size)."""
+        return CorpusLimits(
+            max_line_bytes=self.corpus_max_line_bytes,
+            max_decompressed_bytes=self.corpus_max_decompressed_bytes,
+            max_compression_ratio=self.corpus_max_compression_ratio,
+            max_cache_bytes=self.cache_max_bytes,
+        )
 
 
 @lru_cache

@@ -1,34 +1,49 @@
-"""Comparison runs: one classifier per (optimizer, activation) on the same data, split, features and seed.
+"""Comparison runs: one classifier per cell of a grid over the run config, on the same data, split and seed.
 
-Writes ``report.md`` (a markdown table), ``loss_curves.png`` (train and validation loss of every run overlaid)
-and ``results.json`` into an output folder. A run that diverges is reported as such, with its history so far.
+The grid is any set of config keys and their values (:mod:`pipelines.classifier.grid`): the optimizer and
+activation, the learning rate, the batch size, the stopping rules, the hidden layers. Writes ``report.md`` (a
+markdown table whose columns are the keys that vary), ``loss_curves.png`` (every cell's train and validation
+loss overlaid), ``lr_sweep.png`` when the learning rate varies, and ``results.json`` into an output folder.
+A cell that diverges is reported as such, with the epoch it diverged at and its history so far; a cell that
+fails (a value that clashes with another key, an error while training) is reported as failed, and the other
+cells go on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.errors import InvalidConfig, InvalidInput
-from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS, ClassifierRun
-from pipelines.classifier.plots import plot_loss_curves
+import numpy as np
+
+from models.errors import InvalidInput, PalavraError
+from pipelines.classifier.compare_report import legend_name, write_report
+from pipelines.classifier.config import ClassifierRun
+from pipelines.classifier.data import LabelledTexts, check_trainable
+from pipelines.classifier.grid import GridAxis, apply, cells, check_axes
 from pipelines.classifier.prepare import PathResolver, Prepared, prepare, read_run_data
 from pipelines.classifier.train import train_network
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Cell:
-    """One trained configuration of the grid."""
+    """One trained configuration of the grid: its values and what happened."""
 
-    optimizer: str
-    activation: str
-    lr: float
+    values: dict[str, Any]
+    optimizer: str = ""
+    activation: str = ""
+    lr: float | None = None
     status: str = "ok"
+    diverged_at: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -36,19 +51,18 @@ class Cell:
     stopped: str = ""
     error: str = ""
 
-    @property
-    def name(self) -> str:
-        return f"{self.optimizer}/{self.activation}"
-
     def row(self) -> dict[str, Any]:
         last = self.history[-1] if self.history else {}
         best = next((h for h in self.history if h["epoch"] == self.best_epoch), last)
+        epochs = len(self.history)
         return {
+            "cell": dict(self.values),
             "optimizer": self.optimizer,
             "activation": self.activation,
             "lr": self.lr,
             "status": self.status,
-            "epochs": len(self.history),
+            "diverged_at": self.diverged_at,
+            "epochs": epochs,
             "best_epoch": self.best_epoch,
             "stopped": self.stopped,
             "train_loss": last.get("train_loss"),
@@ -56,111 +70,119 @@ class Cell:
             "accuracy": self.metrics.get("accuracy"),
             "macro_f1": self.metrics.get("macro_f1"),
             "seconds": round(self.seconds, 2),
-            "seconds_per_epoch": round(self.seconds / len(self.history), 2) if self.history else None,
+            "seconds_per_epoch": round(self.seconds / epochs, 3) if epochs else None,
+            "error": self.error,
         }
 
 
-def _check_names(what: str, given: Sequence[str], known: Sequence[str]) -> None:
-    unknown = [g for g in given if g not in known]
-    if unknown or not given:
-        raise InvalidConfig(
-            f"unknown {what} {', '.join(map(repr, unknown))}; choose from {', '.join(known)}"
-            if unknown
-            else f"give at least one {what} ({', '.join(known)})"
-        )
+def sample_texts(data: LabelledTexts, n: int | None, *, seed: int) -> LabelledTexts:
+    """A seeded random ``n`` of ``data``'s texts, in file order (all of them when ``n`` is None or larger)."""
+    if n is None or n >= len(data):
+        return data
+    if n < 1:
+        raise InvalidInput(f"sample must be a positive number of texts, not {n}")
+    index = np.random.default_rng(seed).choice(len(data), size=n, replace=False)
+    return data.subset(sorted(int(i) for i in index))
 
 
-def _cell_run(base: ClassifierRun, optimizer: str, activation: str) -> ClassifierRun:
-    training = base.training.model_copy(update={"optimizer": optimizer})
-    model = base.model.model_copy(update={"activation": activation})
-    return base.model_copy(update={"training": training, "model": model})
+def _prepare_key(run: ClassifierRun) -> str:
+    """What :func:`prepare` reads from the run: cells that agree on it share one feature space."""
+    parts = [run.model.features, run.normalize]
+    return json.dumps(
+        [p.model_dump(mode="json") for p in parts] + [run.training.validation_fraction, run.training.seed]
+    )
 
 
-def _train_cell(run: ClassifierRun, prepared: Prepared, progress: ProgressCallback) -> Cell:
-    cell = Cell(run.training.optimizer, run.model.activation, run.training.effective_lr)
+class _PreparedCache:
+    def __init__(self, train: LabelledTexts, validation: LabelledTexts | None) -> None:
+        self.train, self.validation = train, validation
+        self.done: dict[str, Prepared] = {}
+
+    def get(self, run: ClassifierRun) -> Prepared:
+        key = _prepare_key(run)
+        if key not in self.done:
+            self.done[key] = prepare(run, self.train, self.validation)
+        return self.done[key]
+
+
+def _train_cell(values: dict[str, Any], base: ClassifierRun, data: _PreparedCache) -> Cell:
+    """One cell, never raising for what the cell's own values cause: the grid goes on."""
+    cell = Cell(values)
+    started = time.perf_counter()
     try:
-        trained = train_network(run, prepared, progress=progress)
+        run = apply(base, values)
+        cell.optimizer, cell.activation = run.training.optimizer, run.model.activation
+        cell.lr = run.training.effective_lr
+        prepared = data.get(run)
+        started = time.perf_counter()  # the time of training, not of the features cells share
+        trained = train_network(run, prepared, progress=ignore_progress)
     except InvalidInput as exc:
-        if "history" not in exc.extra:
-            raise
-        cell.status, cell.error, cell.history = "diverged", exc.detail, list(exc.extra["history"])
-        return cell
-    cell.history, cell.metrics = trained.fit.history, trained.metrics
-    cell.seconds, cell.best_epoch, cell.stopped = trained.seconds, trained.fit.best_epoch, trained.fit.stopped
+        if "history" in exc.extra:
+            cell.status, cell.error, cell.history = "diverged", exc.detail, list(exc.extra["history"])
+            cell.diverged_at = int(cell.history[-1]["epoch"])
+        else:
+            cell.status, cell.error = "failed", exc.detail
+    except (PalavraError, RuntimeError, ValueError, MemoryError) as exc:  # torch raises RuntimeError
+        log.warning("grid cell %s failed", values, exc_info=True)
+        cell.status, cell.error = "failed", f"{type(exc).__name__}: {exc}"
+    else:
+        cell.history, cell.metrics = trained.fit.history, trained.metrics
+        cell.best_epoch, cell.stopped = trained.fit.best_epoch, trained.fit.stopped
+    cell.seconds = time.perf_counter() - started
     return cell
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return (
-            "NaN"
-            if math.isnan(value)
-            else f"{value:.4g}"
-            if abs(value) < 1e-3 or value >= 100
-            else f"{value:.4f}"
-        )
-    return str(value)
-
-
-def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The grid as a markdown table (one row per run)."""
-    columns = [
-        "optimizer",
-        "activation",
-        "lr",
-        "status",
-        "epochs",
-        "best_epoch",
-        "stopped",
-        "train_loss",
-        "val_loss",
-        "accuracy",
-        "macro_f1",
-        "seconds_per_epoch",
-        "seconds",
-    ]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def compare_classifiers(
     run: ClassifierRun,
     *,
-    optimizers: Sequence[str],
-    activations: Sequence[str],
+    axes: Sequence[GridAxis],
     out_dir: Path,
+    sample: int | None = None,
     resolve_path: PathResolver | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Train the optimizer x activation grid on ``run``'s data; write the report files into ``out_dir``.
+    """Train one classifier per cell of the ``axes`` grid on ``run``'s data; write the report into ``out_dir``.
+
+    Args:
+        run: the configuration every cell starts from (its data, features and seed are shared).
+        axes: the grid (:func:`~pipelines.classifier.grid.grid_axes`); no axes trains ``run`` alone.
+        sample: train on a seeded random sample of this many training texts (validation stays whole).
 
     Raises:
-        InvalidConfig: an unknown optimizer or activation name (before anything trains).
-        DatasetError: as for training.
+        InvalidConfig: a key given twice (before anything trains).
+        DatasetError: as for training (the data are read once, before the first cell).
     """
     report = progress or ignore_progress
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInput(f"{out_dir} is a file; give --out a folder (it is created when missing)")
-    _check_names("optimizer", optimizers, OPTIMIZERS)
-    _check_names("activation", activations, ACTIVATIONS)
-    runs = [_cell_run(run, o, a) for o in optimizers for a in activations]
+    axes = check_axes(axes)
+    assignments = cells(axes)
     train, validation = read_run_data(run, resolve_path)
-    prepared = prepare(run, train, validation)
-    cells = []
-    for i, cell_run in enumerate(runs):
-        name = f"{cell_run.training.optimizer}/{cell_run.model.activation}"
-        report(Progress(stage="compare", fraction=i / len(runs), message=f"{i + 1}/{len(runs)} {name}"))
-        cells.append(_train_cell(cell_run, prepared, ignore_progress))
+    if sample is not None:
+        train = sample_texts(train, sample, seed=run.training.seed)
+        check_trainable(train)
+    data = _PreparedCache(train, validation)
+    done: list[Cell] = []
+    for i, values in enumerate(assignments):
+        name = legend_name(values, axes)
+        report(
+            Progress(
+                stage="compare", fraction=i / len(assignments), message=f"{i + 1}/{len(assignments)} {name}"
+            )
+        )
+        done.append(_train_cell(values, run, data))
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [c.row() for c in cells]
-    plot_loss_curves({c.name: c.history for c in cells}, out_dir / "loss_curves.png", title=f"{run.train}")
+    described = _describe_data(data, train, run)
+    files = write_report(run, axes, done, described, out_dir)
+    report(Progress(stage="compare", fraction=1.0, message=f"report in {out_dir}"))
+    rows = [c.row() for c in done]
     (out_dir / "results.json").write_text(
         json.dumps(
             _finite(
-                {"data": prepared.describe(), "runs": [{**c.row(), "history": c.history} for c in cells]}
+                {
+                    "data": described,
+                    "runs": [{**r, "history": c.history} for r, c in zip(rows, done, strict=True)],
+                }
             ),
             ensure_ascii=False,
             indent=1,
@@ -168,42 +190,27 @@ def compare_classifiers(
         ),
         encoding="utf-8",
     )
-    (out_dir / "report.md").write_text(_report(run, prepared, rows), encoding="utf-8")
-    report(Progress(stage="compare", fraction=1.0, message=f"report in {out_dir}"))
-    return {
-        "report": str(out_dir / "report.md"),
-        "plot": str(out_dir / "loss_curves.png"),
-        "runs": _finite(rows),
-    }
+    return {**files, "runs": _finite(rows)}
+
+
+def _describe_data(data: _PreparedCache, train: LabelledTexts, run: ClassifierRun) -> dict[str, Any]:
+    if data.done:
+        described: dict[str, Any] = dict(next(iter(data.done.values())).describe())
+    else:  # every cell failed before preparing its features
+        described = {
+            "train_texts": len(train),
+            "validation_texts": len(data.validation) if data.validation is not None else 0,
+        }
+    described["source"] = run.train
+    return described
 
 
 def _finite(value: Any) -> Any:
     """``value`` with every NaN or infinite float (a diverged run's loss) as None: JSON has no NaN."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
-
-
-def _report(run: ClassifierRun, prepared: Prepared, rows: list[dict[str, Any]]) -> str:
-    info = prepared.describe()
-    cfg = run.training
-    return "\n".join(
-        [
-            "# Optimizer x activation comparison",
-            "",
-            f"Data: `{run.train}` ({info['train_texts']} training texts; validation: {info['validation_texts']} "
-            f"texts from {info['validation_from']}). Same features, split and seed ({cfg.seed}) for every run; "
-            f"at most {cfg.epochs} epochs, batch {cfg.batch_size}, patience {cfg.patience}. Each optimizer uses "
-            "its own default learning rate unless one was given. Metrics are on validation with the tuned "
-            "decision rule; `val_loss` is at the kept (best) epoch.",
-            "",
-            markdown_table(rows),
-            "",
-            "![loss curves](loss_curves.png)",
-            "",
-        ]
-    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -122,7 +122,10 @@ class TrainingConfig(BaseModel):
         default=0.0, ge=0.0, allow_inf_nan=False, description="L2 penalty on the dense layers."
     )
     epochs: int = Field(default=20, ge=1, le=10_000, description="Maximum number of epochs.")
-    batch_size: int = Field(default=32, ge=1, le=65_536)
+    batch_size: Annotated[int, Field(ge=1, le=65_536)] | Literal["full"] = Field(
+        default=32,
+        description="Examples per step; 1 = stochastic, 'full' = the whole training set (full-batch).",
+    )
     target_error: float | None = Field(
         default=None, ge=0.0, lt=1.0, description="Stop once the validation error rate falls to this."
     )
@@ -168,6 +171,10 @@ class TrainingConfig(BaseModel):
                 )
         return self
 
+    def batch_length(self, n: int) -> int:
+        """Examples per optimisation step on ``n`` training texts."""
+        return max(n, 1) if self.batch_size == "full" else self.batch_size
+
     @property
     def effective_lr(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
@@ -184,10 +191,19 @@ class ClassifierRun(BaseModel):
     text_column: str = "text"
     label_column: str = "label"
     embeddings: str | None = Field(default=None, description="A registered word2vec/fasttext model ref.")
+    label_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Readable names the model answers with, by label as text ({'0': 'nao_toxico'}); default: "
+        "the catalogue's names for known data sets, else the labels themselves.",
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     normalize: NormalizeConfig = Field(default_factory=classifier_normalize_default)
     baseline: bool = Field(default=False, description="Also train TF-IDF + LogisticRegression and report it.")
+    strict: bool = Field(
+        default=False,
+        description="Refuse rows with an empty text (naming their lines) instead of skipping and counting them.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -208,10 +224,12 @@ class RunFile(BaseModel):
     text_column: str | None = None
     label_column: str | None = None
     embeddings: str | None = None
+    label_names: dict[str, str] | None = None
     model: ModelConfig | None = None
     training: TrainingConfig | None = None
     normalize: NormalizeConfig | None = None
     baseline: bool | None = None
+    strict: bool | None = None
 
 
 def load_run_file(path: Path) -> dict[str, Any]:

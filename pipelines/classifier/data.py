@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import DatasetError
+from pipelines.normalize import unicode_problem
 
 Label = str | int
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -42,6 +43,7 @@ class LabelledTexts:
     texts: list[str]
     labels: list[Label]
     source: str
+    skipped_empty: tuple[int, ...] = ()  # line numbers of rows left out because their text was empty
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -132,8 +134,14 @@ def _label(value: Any) -> Label | None:
     return text or None
 
 
-def read_labelled(path: Path, *, text_column: str, label_column: str) -> LabelledTexts:
-    """Read a labelled dataset; every row needs a non-empty text and a label.
+def read_labelled(
+    path: Path, *, text_column: str, label_column: str, skip_empty: bool = False
+) -> LabelledTexts:
+    """Read a labelled dataset; every row needs a label, and a non-empty text unless ``skip_empty``.
+
+    Args:
+        skip_empty: leave out rows whose text is empty (or only whitespace / invisible characters) and record
+            their line numbers in ``skipped_empty``, as fastText and scikit-learn users expect; otherwise refuse them.
 
     Raises:
         DatasetError: unknown format, unreadable file, a missing column, or rows with an empty text or label
@@ -155,11 +163,16 @@ def read_labelled(path: Path, *, text_column: str, label_column: str) -> Labelle
     labels: list[Label] = []
     empty_text: list[int] = []
     empty_label: list[int] = []
+    broken: list[tuple[int, str]] = []
     try:
         for line, text, raw_label in rows:
             label = _label(raw_label)
             if text is None or is_blank(str(text)):
                 empty_text.append(line)
+                if skip_empty:
+                    continue
+            elif problem := unicode_problem(str(text)):
+                broken.append((line, problem))
             if label is None:
                 empty_label.append(line)
             texts.append("" if text is None else str(text))
@@ -168,11 +181,21 @@ def read_labelled(path: Path, *, text_column: str, label_column: str) -> Labelle
         raise DatasetError(f"{path} is not UTF-8 text; convert it (e.g. with iconv)", path=str(path)) from exc
     except csv.Error as exc:
         raise DatasetError(f"{path}: malformed CSV ({exc})", path=str(path)) from exc
-    _check_rows(path, empty_text, text_column, "an empty text")
+    if broken:
+        line, problem = broken[0]
+        raise DatasetError(
+            f"{path}, line {line}: the {text_column!r} text is not valid text ({problem}); "
+            f"{len(broken)} row(s) are affected, fix or drop them",
+            path=str(path),
+            lines=[n for n, _ in broken[:100]],
+        )
+    if not skip_empty:
+        _check_rows(path, empty_text, text_column, "an empty text")
     _check_rows(path, empty_label, label_column, "no label")
     if not texts:
-        raise DatasetError(f"{path} has no rows", path=str(path))
-    return LabelledTexts(texts, labels, str(path))
+        what = "rows with a text" if empty_text else "rows"
+        raise DatasetError(f"{path} has no {what}", path=str(path))
+    return LabelledTexts(texts, labels, str(path), skipped_empty=tuple(empty_text) if skip_empty else ())
 
 
 def _check_rows(path: Path, lines: list[int], column: str, what: str) -> None:

@@ -84,8 +84,9 @@ def _train_epoch(
     model.train()
     order = torch.randperm(len(bags), generator=generator).numpy()
     total_loss, wrong = 0.0, 0
-    for start in range(0, len(order), cfg.batch_size):
-        index = order[start : start + cfg.batch_size]
+    step = cfg.batch_length(len(order))
+    for start in range(0, len(order), step):
+        index = order[start : start + step]
         target = torch.from_numpy(y[index])
         batch = bags.take(index)
         logits = model(**model_inputs(batch, units=model.pooling != "mean"))

@@ -11,6 +11,7 @@ Artifact files (all written and read through the registry; nothing is unpickled)
     word_ngrams.npy      kept word n-gram keys (uint64, sorted)
     idf.npy              idf per row (float32)
     labels.json          the class labels, as they appeared in the training data
+    label_names.json     the name each label answers with (absent in older artifacts: the label itself)
     decision.json        biases tuned on validation (or null)
     history.json, metrics.json, history.png
 """
@@ -29,8 +30,9 @@ from models.registry import Artifact, ArtifactWriter
 from pipelines.classifier.config import FeatureConfig
 from pipelines.classifier.data import Label, is_blank
 from pipelines.classifier.features import FeatureSpace
+from pipelines.classifier.label_names import LABEL_NAMES_FILE
 from pipelines.classifier.thresholds import decide
-from pipelines.normalize import NormalizeConfig
+from pipelines.normalize import NormalizeConfig, unicode_problem
 
 if (
     TYPE_CHECKING
@@ -49,6 +51,7 @@ class TextClassifier:
         models: the trained network, or several whose probabilities are averaged: torch networks (put into eval
             mode here) as training makes them, or their numpy twins as :func:`load_classifier` loads them.
         labels: class labels in output order, with their original values.
+        names: the name each label answers with in :meth:`predict` (default: the label as text).
         biases: per-class decision biases tuned on validation, or None for plain argmax.
     """
 
@@ -58,6 +61,7 @@ class TextClassifier:
         models: BagOfFeaturesMLP | NumpyBagMLP | Sequence[BagOfFeaturesMLP | NumpyBagMLP],
         labels: Sequence[Label],
         *,
+        names: Sequence[str] | None = None,
         biases: npt.NDArray[np.float64] | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
@@ -67,6 +71,9 @@ class TextClassifier:
         if not self.members:
             raise ValueError("a classifier needs at least one network")
         self.labels = list(labels)
+        self.names = [str(label) for label in self.labels] if names is None else [str(n) for n in names]
+        if len(self.names) != len(self.labels):
+            raise ValueError(f"{len(self.names)} label names for {len(self.labels)} labels")
         self.biases = biases
         self.info = info or {}
 
@@ -106,10 +113,11 @@ class TextClassifier:
         return decide(probs, self.biases), probs
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        """Per text ``{"label": label, "scores": {label: probability}}``; labels as in the training data.
+        """Per text ``{"label": name, "scores": {name: probability}}``, each label under its readable name.
 
         Raises:
-            InvalidInput: a text that is empty or holds only whitespace or invisible characters.
+            InvalidInput: a text that is empty or holds only whitespace or invisible characters, or one that is
+                not Unicode text (a lone surrogate, or a byte that was not UTF-8).
         """
         empty = [i for i, t in enumerate(texts) if not isinstance(t, str) or is_blank(t)]
         if empty:
@@ -118,11 +126,18 @@ class TextClassifier:
                 "characters); send text to classify",
                 positions=empty[:100],
             )
+        broken = [(i, problem) for i, t in enumerate(texts) if (problem := unicode_problem(t))]
+        if broken:
+            i, problem = broken[0]
+            raise InvalidInput(
+                f"text at position {i} is not valid text: {problem}; send UTF-8 text",
+                positions=[i for i, _ in broken[:100]],
+            )
         index, probs = self.predict_indices(texts)
-        names = [str(label) for label in self.labels]
+        names = self.names
         return [
             {
-                "label": self.labels[int(i)],
+                "label": names[int(i)],
                 "scores": {name: round(float(p), 6) for name, p in zip(names, row, strict=True)},
             }
             for i, row in zip(index, probs, strict=True)
@@ -148,6 +163,7 @@ def save_classifier(writer: ArtifactWriter, clf: TextClassifier) -> None:
     writer.write_array("word_ngrams.npy", space.word_ngram_keys)
     writer.write_array("idf.npy", space.idf)
     writer.write_json("labels.json", clf.labels)
+    writer.write_json(LABEL_NAMES_FILE, clf.names)
     writer.write_json("decision.json", {"biases": None if clf.biases is None else clf.biases.tolist()})
 
 
@@ -219,12 +235,14 @@ def load_classifier(artifact: Artifact, *, engine: Engine = "torch", warm: bool 
                 )
             )
     biases = artifact.read_json("decision.json").get("biases")
+    names = artifact.read_json(LABEL_NAMES_FILE) if artifact.exists(LABEL_NAMES_FILE) else None
     if warm:
         space.warm()
     return TextClassifier(
         space,
         members,
         artifact.read_json("labels.json"),
+        names=names,
         biases=None if biases is None else np.asarray(biases, dtype=np.float64),
         info={"model": shape, "ref": artifact.version.ref},
     )

@@ -69,13 +69,20 @@ def read_run_data(
 ) -> tuple[LabelledTexts, LabelledTexts | None]:
     """The run's train and validation files, read and checked (validation labels must occur in train)."""
     resolve = resolve_path or default_resolver
-    train = read_labelled(resolve(run.train), text_column=run.text_column, label_column=run.label_column)
+
+    def read(spec: str) -> LabelledTexts:
+        return read_labelled(
+            resolve(spec),
+            text_column=run.text_column,
+            label_column=run.label_column,
+            skip_empty=not run.strict,
+        )
+
+    train = read(run.train)
     classes = check_trainable(train)
     validation = None
     if run.validation:
-        validation = read_labelled(
-            resolve(run.validation), text_column=run.text_column, label_column=run.label_column
-        )
+        validation = read(run.validation)
         check_known_labels(validation, classes)
     return train, validation
 

@@ -1,10 +1,11 @@
 """Initialising the word rows of a classifier's embedding from a registered Word2Vec / FastText model.
 
-Each classifier word is looked up after normalising it the way the embeddings' own training text was (when the
-artifact records that), so a model trained with folded accents still finds "ação". Words the model lacks get
-FastText subword vectors when it has them, otherwise they keep their random start. Vectors are scaled to unit
-mean norm so they start on the same footing as the trained rows; character and word n-gram rows, which no
-word-vector model provides, start random and are always trained.
+Each classifier word is looked up after normalising it the way the embeddings' own words were (the artifact's
+``normalize.json``, read by :func:`read_normalize` as serving reads it, for trained and imported models alike),
+so a model trained with folded accents still finds "ação". Words the model lacks get FastText subword vectors
+when it has them, otherwise they keep their random start. Vectors are scaled to unit mean norm so they start on
+the same footing as the trained rows; character and word n-gram rows, which no word-vector model provides, start
+random and are always trained.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from models.errors import InvalidInput, ModelNotFound, PalavraError
 from models.mlp import BagOfFeaturesMLP
 from models.registry import Registry
 from models.vectors import WordVectors
+from pipelines.embedding_model import read_normalize
 from pipelines.normalize import NormalizeConfig, Normalizer
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,13 @@ class Pretrained:
         }
 
 
-def open_vectors(registry: Registry, ref: str) -> tuple[WordVectors, str, NormalizeConfig | None]:
-    """The word vectors of a registered model, with its resolved ref and its normalisation config if recorded.
+def open_vectors(registry: Registry, ref: str) -> tuple[WordVectors, str, NormalizeConfig]:
+    """The word vectors of a registered model, with its resolved ref and the normalisation of its words.
 
     Raises:
         ModelNotFound: no such model (the message says how to list the available ones).
         InvalidInput: the model is not a word2vec or fasttext model.
+        InvalidConfig: the model's ``normalize.json`` is not a valid normalisation config.
     """
     try:
         artifact = registry.open(ref, kind=EMBEDDING_KINDS)
@@ -63,12 +66,7 @@ def open_vectors(registry: Registry, ref: str) -> tuple[WordVectors, str, Normal
             "(or --kind fasttext)",
             model=ref,
         ) from exc
-    normalize = None
-    if artifact.exists("config.json"):
-        with contextlib.suppress(PalavraError, ValueError, TypeError, KeyError):
-            raw = artifact.read_json("config.json").get("normalize")
-            normalize = NormalizeConfig.model_validate(raw) if raw else None
-    return WordVectors.load(artifact), artifact.version.ref, normalize
+    return WordVectors.load(artifact), artifact.version.ref, read_normalize(artifact)
 
 
 def word_matrix(

@@ -24,7 +24,9 @@ from models.mlp import BagOfFeaturesMLP
 from models.registry import ModelVersion, Registry
 from pipelines.classifier.bags import Bags, concat_bags
 from pipelines.classifier.config import ClassifierRun, TrainingConfig
+from pipelines.classifier.data import LabelledTexts
 from pipelines.classifier.evaluate import classification_metrics
+from pipelines.classifier.label_names import resolve_label_names
 from pipelines.classifier.loop import FitResult, Labels, class_weight_tensor, fit, predict_logits, set_seed
 from pipelines.classifier.optim import build_optimizers
 from pipelines.classifier.predictor import TextClassifier, save_classifier
@@ -248,10 +250,21 @@ def train_classifier(
     report = progress or ignore_progress
     pretrained_source = open_vectors(registry, run.embeddings) if run.embeddings else None
     train, validation = read_run_data(run, resolve_path)
+    skipped = {
+        "train": len(train.skipped_empty),
+        "validation": len(validation.skipped_empty) if validation else 0,
+    }
     report(
-        Progress(stage="prepare", fraction=0.0, message=f"{len(train)} training texts from {train.source}")
+        Progress(
+            stage="prepare",
+            fraction=0.0,
+            message=f"{len(train)} training texts from {train.source}{_skipped_note(train, validation)}",
+        )
     )
     prepared = prepare(run, train, validation)
+    names = resolve_label_names(
+        prepared.classes, given=run.label_names, train=run.train, label_column=run.label_column
+    )
     pretrained = None
     if pretrained_source is not None:
         vectors, ref, normalize = pretrained_source
@@ -259,6 +272,7 @@ def train_classifier(
             vectors, prepared.space.words, ref=ref, normalize=normalize, seed=run.training.seed
         )
     trained = train_network(run, prepared, pretrained=pretrained, progress=report)
+    trained.classifier.names = names
     baseline = _baseline(run, prepared, report)
     with registry.create(run.name, "classifier") as writer:
         save_classifier(writer, trained.classifier)
@@ -277,10 +291,28 @@ def train_classifier(
             train=run.train,
             validation=run.validation,
             classes=[str(c) for c in prepared.classes],
+            label_names=names,
+            skipped_empty_texts=skipped,
         )
     version: ModelVersion = writer.version  # type: ignore[attr-defined]
     report(Progress(stage="done", fraction=1.0, message=f"registered {version.ref}"))
     return version
+
+
+def _skipped_note(train: LabelledTexts, validation: LabelledTexts | None) -> str:
+    """``" (2 empty texts skipped: train.csv lines 4, 9)"``, or nothing when no row was skipped."""
+    parts = []
+    for data in (train, validation):
+        if data is not None and data.skipped_empty:
+            lines = ", ".join(map(str, data.skipped_empty[:10])) + (
+                " ..." if len(data.skipped_empty) > 10 else ""
+            )
+            parts.append(f"{len(data.skipped_empty)} in {data.source} (lines {lines})")
+    if not parts:
+        return ""
+    note = "; ".join(parts)
+    log.warning("empty texts skipped: %s", note)
+    return f"; empty texts skipped: {note}"
 
 
 def _metrics_document(

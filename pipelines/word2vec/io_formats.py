@@ -98,14 +98,45 @@ def _parse_header(line: bytes, path: Path) -> tuple[int, int] | None:
     return None
 
 
-class _Collector:
-    """Rows as they are read; the first occurrence of a word wins."""
+def _smallest_row(dim: int, *, binary: bool) -> int:
+    """Bytes of the shortest possible row: a one-character word, a space and ``dim`` values (4 bytes each in
+    binary, at least 2 (``" 0"``) in text, plus the newline between text rows)."""
+    return 2 + 4 * dim if binary else 2 * dim + 2
 
-    def __init__(self, rows: int, dim: int, report: ImportReport) -> None:
+
+def _check_header_fits(path: Path, header: tuple[int, int], *, room: int, binary: bool) -> None:
+    """Refuse a header that the file cannot hold, before anything is allocated from it.
+
+    A binary file must hold every declared row; a text file at least one row of ``dim`` numbers (its rows are
+    counted as they are read, so a wrong count is reported with the line that shows it).
+    """
+    n, dim = header
+    rows = n if binary else min(n, 1)
+    needed = rows * _smallest_row(dim, binary=binary) - (0 if binary else 1)
+    if needed > room:
+        raise CorpusError(
+            f"{path}: the header declares {n} words of {dim} dimensions, which needs at least {needed} bytes, but "
+            f"the file holds {room} after the header; the header is wrong or the file is truncated"
+        )
+
+
+class _Collector:
+    """Rows as they are read; the first occurrence of a word wins. Room grows as rows arrive."""
+
+    def __init__(self, dim: int, report: ImportReport, *, room: int, binary: bool) -> None:
         self.words: list[str] = []
         self.seen: set[str] = set()
-        self.matrix = np.empty((max(rows, 1), dim), dtype=np.float32)
+        # never more rows than the file could hold, nor than the header declares
+        capacity = min(
+            _CHUNK_ROWS, room // _smallest_row(dim, binary=binary) + 1, report.declared_words or _CHUNK_ROWS
+        )
+        self.matrix = np.empty((max(capacity, 1), dim), dtype=np.float32)
         self.report = report
+
+    @property
+    def read(self) -> int:
+        """Rows read so far, duplicates included."""
+        return len(self.words) + self.report.duplicates
 
     def add(self, word: str, vector: npt.NDArray[Any], where: str) -> None:
         if not np.isfinite(vector).all():  # NaN or out of float32's range: every search with it would be NaN
@@ -136,13 +167,13 @@ def _decode(raw: bytes, report: ImportReport) -> str:
 
 
 def _read_text(
-    fh: IO[bytes], path: Path, header: tuple[int, int] | None, first: bytes
+    fh: IO[bytes], path: Path, header: tuple[int, int] | None, first: bytes, *, room: int
 ) -> tuple[WordVectors, ImportReport]:
     dim = header[1] if header else len(first.split()) - 1
     if dim <= 0:
         raise CorpusError(f"{path}:1: expected 'word v1 ... vN' or a '<words> <dim>' header")
     report = ImportReport(declared_words=header[0] if header else None, dim=dim)
-    rows = _Collector(header[0] if header else 1024, dim, report)
+    rows = _Collector(dim, report, room=room, binary=False)
     lines = fh if header else _chain(first, fh)
     for lineno, raw in enumerate(lines, start=2 if header else 1):
         text = raw.rstrip(b"\r\n ")
@@ -162,7 +193,17 @@ def _read_text(
             raise CorpusError(
                 f"{path}:{lineno}: expected a word and {dim} numbers separated by spaces{hint}"
             ) from None
+        if header and rows.read == header[0]:
+            raise CorpusError(
+                f"{path}:{lineno}: the header declares {header[0]} words, but more rows follow; "
+                "correct the header's word count"
+            )
         rows.add(_decode(parts[0], report), vector, f"{path}:{lineno}")
+    if header and rows.read != header[0]:
+        raise CorpusError(
+            f"{path}: the header declares {header[0]} words, but the file holds {rows.read}; "
+            "correct the header's word count (or the file is truncated)"
+        )
     return rows.result(path), report
 
 
@@ -179,10 +220,12 @@ def _is_binaryish(raw: bytes) -> bool:
     return False
 
 
-def _read_binary(fh: IO[bytes], path: Path, header: tuple[int, int]) -> tuple[WordVectors, ImportReport]:
+def _read_binary(
+    fh: IO[bytes], path: Path, header: tuple[int, int], *, room: int
+) -> tuple[WordVectors, ImportReport]:
     n, dim = header
     report = ImportReport(declared_words=n, dim=dim)
-    rows = _Collector(n, dim, report)
+    rows = _Collector(dim, report, room=room, binary=True)
     width = 4 * dim
     buf = b""
     for i in range(n):
@@ -203,6 +246,10 @@ def _read_binary(fh: IO[bytes], path: Path, header: tuple[int, int]) -> tuple[Wo
         vector = np.frombuffer(buf, dtype="<f4", count=dim, offset=cut + 1)
         rows.add(_decode(buf[:cut], report), vector, f"{path}: word {i + 1}")
         buf = buf[cut + 1 + width :]
+    if (buf + fh.read(1 << 16)).strip():
+        raise CorpusError(
+            f"{path}: the header declares {n} words, but more data follows them; correct the header's word count"
+        )
     return rows.result(path), report
 
 
@@ -222,17 +269,20 @@ def import_word2vec(path: Path, *, binary: bool = False) -> tuple[WordVectors, I
             if not first.strip():
                 raise CorpusError(f"{path} is empty")
             header = _parse_header(first, path)
+            room = os.fstat(fh.fileno()).st_size - (len(first) if header else 0)
+            if header is not None:
+                _check_header_fits(path, header, room=room, binary=binary)
             if binary:
                 if header is None:
                     raise CorpusError(
                         f"{path}: a binary word2vec file starts with a '<words> <dim>' line; "
                         "drop --binary if it is text"
                     )
-                return _read_binary(fh, path, header)
+                return _read_binary(fh, path, header, room=room)
             if header is None and _is_binaryish(first):
                 raise CorpusError(
                     f"{path}:1: not UTF-8 text; if it is the binary word2vec format, use --binary"
                 )
-            return _read_text(fh, path, header, first)
+            return _read_text(fh, path, header, first, room=room)
     except OSError as exc:
         raise CorpusError(f"{path} cannot be read: {exc.strerror}") from exc

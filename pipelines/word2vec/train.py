@@ -23,7 +23,9 @@ import numpy as np
 from models.errors import EmptyCorpus
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
+from pipelines.corpus import CorpusLimits
 from pipelines.datasets import DataCatalog
+from pipelines.embedding_model import write_normalize
 from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
 from pipelines.normalize import Normalizer
 from pipelines.phrases import PhraseModel, phrase_corpus
@@ -35,7 +37,6 @@ from pipelines.word2vec.postprocess import all_but_the_top, default_components
 
 log = logging.getLogger(__name__)
 
-NORMALIZE_FILE = "normalize.json"
 CONFIG_FILE = "config.json"
 PHRASES_FILE = "phrases.json"
 
@@ -210,6 +211,7 @@ def train_word2vec(
     catalog: DataCatalog,
     cache_dir: Path,
     progress: ProgressCallback | None = None,
+    limits: CorpusLimits | None = None,
 ) -> ModelVersion:
     """Prepare the corpus (cached), train, evaluate when ``run.evaluate``, and register a new version.
 
@@ -220,6 +222,7 @@ def train_word2vec(
         cache_dir: prepared token files are kept under it and reused for the same files and normalisation.
         progress: receives ``preprocess``, ``train`` (per epoch: fraction, epoch, loss), ``evaluate`` and
             ``save`` reports.
+        limits: bounds on reading the corpus and on the cache (see :class:`pipelines.corpus.CorpusLimits`).
 
     Raises:
         CorpusError / EmptyCorpus: unreadable input, or nothing to train on.
@@ -238,6 +241,7 @@ def train_word2vec(
         workers=run.train.workers,
         progress=report,
         text_field=run.text_field,
+        limits=limits,
     )
     phrases: PhraseModel | None = None
     if run.phrases is not None:
@@ -256,7 +260,7 @@ def train_word2vec(
     with registry.create(run.name, run.kind) as writer:
         trained.vectors.save(writer)
         writer.write_json(CONFIG_FILE, run.model_dump(mode="json"))
-        writer.write_json(NORMALIZE_FILE, run.normalize.model_dump(mode="json"))
+        write_normalize(writer, run.normalize)
         if phrases is not None:
             writer.write_json(PHRASES_FILE, phrases.to_json())
         writer.metadata.update(

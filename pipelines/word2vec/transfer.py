@@ -14,10 +14,10 @@ from typing import Any
 
 from models.registry import ModelVersion, Registry, sha256_file
 from models.vectors import WordVectors
-from pipelines.embedding_model import load_embeddings
+from pipelines.embedding_model import load_embeddings, write_normalize
 from pipelines.normalize import NormalizeConfig
 from pipelines.word2vec.io_formats import export_word2vec, import_word2vec
-from pipelines.word2vec.train import CONFIG_FILE, NORMALIZE_FILE
+from pipelines.word2vec.train import CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def import_model(
     with registry.create(name, "word2vec") as writer:
         vectors.save(writer)
         writer.write_json(CONFIG_FILE, {"name": name, "source": source, "normalize_inferred": inferred})
-        writer.write_json(NORMALIZE_FILE, config.model_dump(mode="json"))
+        write_normalize(writer, config)
         writer.metadata.update(
             data_hash=source["sha256"],
             source=source,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -12,12 +11,16 @@ from fastapi import FastAPI
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
+from services.api.job_schemas import JobRequest
+from services.api.keys import KeyRing
 from services.api.loaders import loaders_for
 from services.api.memory import HeapTrimmer
 from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.model_store import Loaded, ModelStore
 from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
 from services.api.routes import jobs as job_routes
+from services.api.routes.docs import install_docs
+from services.api.routes.web import install_explorer
 from services.context import open_registry
 from services.settings import Settings, get_settings
 
@@ -35,7 +38,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_compute_threads(settings.compute_threads)
         registry = open_registry(settings)
-        store = ModelStore(registry, loaders_for(settings), refresh_s=settings.model_refresh_s)
+        store = ModelStore(
+            registry,
+            loaders_for(settings),
+            refresh_s=settings.model_refresh_s,
+            defaults={
+                "embeddings": settings.default_model or "",
+                "classifier": settings.default_classifier or "",
+            },
+        )
         trimmer = HeapTrimmer(settings.memory_trim_s)
 
         def changed(loaded: list[Loaded]) -> None:
@@ -61,8 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Portuguese word embeddings and text classification over HTTP.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from packaged assets: no CDN, so they work offline
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.keys = KeyRing.from_settings(settings)
     app.state.metrics = collectors
     install_error_handlers(app)
     app.add_middleware(
@@ -74,20 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
         app.include_router(router.router)
     app.include_router(job_routes.router)
-    _document_components(app, job_routes.openapi_components())
+    install_docs(app, extra_schemas=(JobRequest,))
+    install_explorer(app)
     return app
-
-
-def _document_components(app: FastAPI, extra: dict[str, Any]) -> None:
-    """Add schemas that hand-written parts of the document refer to, so every ``$ref`` resolves."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, sub in extra.items():
-                schemas.setdefault(name, sub)
-        return app.openapi_schema or {}
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from models.errors import InvalidInput, NotReady, TooLarge
+from services.api.keys import KeyRing, configured_digests
 from services.api.model_store import Loaded, ModelStore
 from services.api.schemas import ModelInfo
 from services.settings import Settings
@@ -40,36 +40,42 @@ def _presented_key(request: Request) -> str | None:
 
 
 def key_matches(presented: str | None, keys: list[str]) -> bool:
-    """Constant-time comparison against every configured key (no early exit on the first match)."""
-    if not presented:
-        return False
-    given = presented.encode()
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(given, key.encode())
-    return matched
+    """Whether ``presented`` is one of ``keys`` (compared as digests, in constant time, against every key)."""
+    ring = KeyRing(tuple((digest, "write") for digest in configured_digests(keys, where="keys")))
+    return ring.scope_of(presented) is not None
 
 
-async def require_key(request: Request, settings: SettingsDep) -> None:
-    """Routes that change state need a key from PALAVRA_API_KEYS (``Authorization: Bearer`` or ``X-API-Key``)."""
-    if not settings.api_keys:
-        raise HTTPException(
-            401,
-            "this server has no API keys configured, so routes that change state are closed; set PALAVRA_API_KEYS",
-            headers={"WWW-Authenticate": "Bearer"},
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+_SEND_KEY = "send a valid API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+
+
+async def require_key(request: Request) -> None:
+    """Routes that change state need a key with the write scope (``Authorization: Bearer`` or ``X-API-Key``):
+    401 without a valid key, 403 with a read-only one."""
+    keys: KeyRing = request.app.state.keys
+    if not keys.count("write"):
+        raise _unauthorized(
+            "this server has no API keys with the write scope, so routes that change state are closed; set "
+            "PALAVRA_API_KEYS (or 'write:' lines in PALAVRA_API_KEYS_FILE)"
         )
-    if not key_matches(_presented_key(request), settings.api_keys):
+    scope = keys.scope_of(_presented_key(request))
+    if scope is None:
+        raise _unauthorized(_SEND_KEY)
+    if scope != "write":
         raise HTTPException(
-            401,
-            "send a valid API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
-            headers={"WWW-Authenticate": "Bearer"},
+            403, "this API key may only read; changing state needs a key with the write scope"
         )
 
 
 async def read_access(request: Request, settings: SettingsDep) -> None:
-    """Read routes are open unless PALAVRA_PROTECT_READS is set."""
+    """Read routes are open unless PALAVRA_PROTECT_READS is set; then a key of either scope opens them."""
     if settings.protect_reads:
-        await require_key(request, settings)
+        keys: KeyRing = request.app.state.keys
+        if keys.scope_of(_presented_key(request)) is None:
+            raise _unauthorized(_SEND_KEY)
 
 
 def clean_word(word: str) -> str:
@@ -84,6 +90,16 @@ def check_k(k: int, settings: Settings) -> None:
     if k > settings.max_k:
         raise TooLarge(
             f"k={k} is over this server's limit of {settings.max_k} (PALAVRA_MAX_K)", limit=settings.max_k
+        )
+
+
+def check_results(queries: int, k: int, settings: Settings) -> None:
+    """The work a request asks for, not only its size: ``queries`` x ``k`` results in one answer."""
+    if queries * k > settings.max_results:
+        raise TooLarge(
+            f"{queries} words x k={k} asks for {queries * k} results in one request; the limit is "
+            f"{settings.max_results} (PALAVRA_MAX_RESULTS): lower k or split the words over several requests",
+            limit=settings.max_results,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -59,21 +60,32 @@ def error_body(code: str, detail: str, **extra: object) -> dict[str, object]:
     return {"error": code, "detail": detail, **extra}
 
 
+class ErrorResponse(JSONResponse):
+    """An error body that always renders: a detail quoting a string that is not Unicode text (a lone surrogate
+    from a JSON escape) is sent with ASCII escapes rather than failing as a 500."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register handlers so that every error, ours or the framework's, answers in the same JSON shape."""
 
     @app.exception_handler(PalavraError)
-    async def _palavra(_request: Request, exc: PalavraError) -> JSONResponse:
+    async def _palavra(_request: Request, exc: PalavraError) -> ErrorResponse:
         status = status_for(exc)
         if status >= 500 and status != 503:
             log.error("unexpected palavra error: %s", exc.detail)
         headers = {"Retry-After": "5"} if status == 503 else None
-        return JSONResponse(
+        return ErrorResponse(
             error_body(exc.code, exc.detail, **exc.extra), status_code=status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(_request: Request, exc: RequestValidationError) -> ErrorResponse:
         problems = []
         for err in exc.errors():
             if err.get("type") == "json_invalid":
@@ -81,28 +93,35 @@ def install_error_handlers(app: FastAPI) -> None:
                 problems.append({"field": "body", "message": f"request body is not valid JSON ({reason})"})
                 continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append({"field": loc, "message": err.get("msg", "")})
+            message = str(err.get("msg", ""))
+            problems.append({"field": loc, "message": message.removeprefix("Value error, ")})
         detail = "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems)
-        return JSONResponse(error_body("InvalidInput", detail or "invalid request", problems=problems), 422)
+        return ErrorResponse(error_body("InvalidInput", detail or "invalid request", problems=problems), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> ErrorResponse:
         if exc.status_code == 400:  # the framework could not parse the body (e.g. not UTF-8)
             detail = f"the request body could not be read ({exc.detail}); send UTF-8 JSON"
-            return JSONResponse(error_body("InvalidInput", detail), status_code=422)
-        codes = {404: "NotFound", 405: "MethodNotAllowed", 401: "Unauthorized", 413: "TooLarge"}
+            return ErrorResponse(error_body("InvalidInput", detail), status_code=422)
+        codes = {
+            404: "NotFound",
+            405: "MethodNotAllowed",
+            401: "Unauthorized",
+            403: "Forbidden",
+            413: "TooLarge",
+        }
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # the router names only the first route's methods; a path may have several
             headers = {**(headers or {}), "Allow": allowed_methods(request)}
-        return JSONResponse(
+        return ErrorResponse(
             error_body(codes.get(exc.status_code, "HTTPError"), str(exc.detail)),
             status_code=exc.status_code,
             headers=headers,
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
+        return ErrorResponse(
             error_body("InternalError", "an unexpected error occurred; it has been logged"), 500
         )

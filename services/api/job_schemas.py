@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.schemas import Strict
 from services.jobs.job import Job, JobLogLine
+from services.timestamps import UtcTime
 
 JobKindName = Literal["word2vec", "classifier", "compare"]
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -65,9 +65,9 @@ class JobSummary(BaseModel):
     kind: str
     state: JobStateName
     url: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcTime
+    started_at: UtcTime | None
+    finished_at: UtcTime | None
     progress: JobProgressOut
     error: str | None = Field(description="Why the job failed (or was stopped), when it did.")
     model: JobModelOut | None = Field(description="The model version the job registered.")
@@ -76,7 +76,7 @@ class JobSummary(BaseModel):
 
 class JobLogOut(BaseModel):
     seq: int
-    at: datetime
+    at: UtcTime
     line: str
 
 
@@ -84,7 +84,7 @@ class JobDetail(JobSummary):
     config: dict[str, Any] = Field(description="The validated config, defaults filled in.")
     backend: str
     attempts: int
-    heartbeat_at: datetime | None
+    heartbeat_at: UtcTime | None
     result: dict[str, Any] | None = Field(
         description="What a job that registers no model produced: a comparison's table and report files."
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import InvalidInput, ModelNotFound, NotReady, PalavraError
-from models.registry import ModelVersion, Registry, parse_ref, version_number
+from models.registry import ModelVersion, Registry, bare_version, parse_ref, version_number
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class Snapshot:
         return frozenset(self.aliases.items()), frozenset(self.newest.items())
 
     def bare(self, name: str) -> Key | None:
-        """A bare name means its production alias, else its newest version."""
-        version = self.aliases.get((name, "production"), self.newest.get(name))
+        """The version a bare name means (the registry's one rule: its production alias)."""
+        version = bare_version(name, self.aliases)
         return (name, version) if version is not None else None
 
     def wanted(self) -> set[Key]:
@@ -78,6 +78,8 @@ class ModelStore:
         loaders: kind -> function loading a verified artifact into the object routes use.
         refresh_s: seconds between polls of the registry.
         max_idle_s: an unwanted version unused this long is dropped from memory.
+        defaults: group (``embeddings``, ``classifier``) -> the model reference that answers requests naming no
+            model; a group left out gets the first model of its kinds ever registered (:meth:`Registry.default`).
     """
 
     def __init__(
@@ -87,8 +89,10 @@ class ModelStore:
         *,
         refresh_s: float = 2.0,
         max_idle_s: float = 60.0,
+        defaults: dict[str, str] | None = None,
     ) -> None:
         self.registry = registry
+        self.configured_defaults = {g: ref for g, ref in (defaults or {}).items() if ref}
         self.loaders = loaders
         self.refresh_s = refresh_s
         self.max_idle_s = max_idle_s
@@ -137,7 +141,16 @@ class ModelStore:
     def _read_snapshot(self, aliases: dict[tuple[str, str], int], heads: list[ModelVersion]) -> Snapshot:
         defaults: dict[str, Key] = {}
         for group, kinds in GROUPS.items():
-            if any(mv.kind in kinds for mv in heads):
+            configured = self.configured_defaults.get(group)
+            if configured is not None:
+                try:
+                    mv = self.registry.get(configured, kind=kinds)
+                except PalavraError as exc:
+                    self.errors[f"default {group} model"] = exc.detail
+                    continue
+                self.errors.pop(f"default {group} model", None)
+                defaults[group] = (mv.name, mv.version)
+            elif any(mv.kind in kinds for mv in heads):
                 mv = self.registry.default(kinds)
                 defaults[group] = (mv.name, mv.version)
         return Snapshot(
@@ -261,6 +274,11 @@ class ModelStore:
         if found is not None:
             return found
         if ref is None:
+            configured = self.configured_defaults.get(group)
+            if configured is not None:
+                return self._key_for(
+                    configured, group
+                )  # the configured default, registered since the last poll
             kinds = " or ".join(GROUPS[group])
             raise ModelNotFound(f"no {kinds} model is registered yet; train one first (`palavra train`)")
         mv = self.registry.get(ref)  # registered since the last poll, or not at all (ModelNotFound)

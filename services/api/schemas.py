@@ -7,10 +7,26 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from models.registry import ALIAS_RE, NAME_RE, REF_RE
+from pipelines.normalize import unicode_problem
 
 MAX_WORD_CHARS = 200
+
+
+def _unicode_text(value: object) -> object:
+    """Refuse a string that is not Unicode text (JSON allows a lone surrogate escape such as ``"\\ud800"``)."""
+    if isinstance(value, str) and (problem := unicode_problem(value)):
+        raise ValueError(f"{problem}; send UTF-8 text")
+    return value
+
+
+# every text a request carries: valid Unicode, so no route meets a string it cannot encode
+Text = Annotated[str, BeforeValidator(_unicode_text)]
 # a query word (or a phrase such as "São Paulo"): non-empty after stripping, no longer than any vocabulary entry
-Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_WORD_CHARS)]
+Word = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_WORD_CHARS),
+    BeforeValidator(_unicode_text),
+]
 # the registry checks names, aliases and references itself (with messages that say what a name may hold); the
 # patterns are only documented here, so the schema and the server agree on what is valid
 NAME_PATTERN = NAME_RE.pattern
@@ -18,10 +34,12 @@ ALIAS_PATTERN = ALIAS_RE.pattern
 REF_PATTERN = REF_RE.pattern
 ModelRef = Annotated[
     str,
+    BeforeValidator(_unicode_text),
     Field(
         min_length=1,
         max_length=128,
-        description="NAME, NAME@VERSION or NAME@ALIAS; default: the production alias, else the newest model.",
+        description="NAME, NAME@VERSION or NAME@ALIAS (a bare NAME: its production alias); default: "
+        "PALAVRA_DEFAULT_MODEL (PALAVRA_DEFAULT_CLASSIFIER for classify), else the first model registered.",
         examples=["corpus-w2v@production"],
         json_schema_extra={"pattern": REF_PATTERN},
     ),
@@ -96,4 +114,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     401: {"model": ErrorBody, "description": "Missing or wrong API key."},
+    403: {"model": ErrorBody, "description": "An API key without the write scope."},
 }

@@ -6,12 +6,21 @@ messages after its visibility timeout) or a message for a cancelled job is skipp
 at a time (``--pool solo``, acknowledged late, no prefetch): no message waits in a worker that could die with
 it, and scaling is running more workers. Queued jobs live in Redis and the database, so restarting the API
 loses none.
+
+The database, not the broker, says which jobs are queued, so a broker that loses its messages (Redis restarted
+without persistence, a key evicted) strands nothing: every worker's housekeeping (:class:`Republisher`) re-sends
+each job that is still queued a while after it was sent and whose message is neither waiting in the queue nor
+recently delivered. Re-sending is safe by construction: one conditional UPDATE picks the one worker that
+re-sends a given job, and a duplicate message is skipped on claim, so a job never runs twice.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
+import time
 from typing import Any
 
 from celery import Celery, signals
@@ -74,6 +83,100 @@ class CeleryBackend:
                 "start Redis or fix PALAVRA_BROKER_URL"
             ) from exc
 
+    def queued_job_ids(self, *, delivered_within_s: float) -> set[str] | None:
+        """Ids of the jobs whose message waits in the queue, or was delivered within ``delivered_within_s``.
+
+        None when the broker cannot be looked into (not Redis): the caller then re-sends nothing.
+
+        Raises:
+            NotReady: the broker does not answer.
+        """
+        try:
+            with self.app.connection_for_read() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0.2, interval_step=0.5, interval_max=1)
+                if conn.transport.driver_type != "redis":
+                    return None
+                channel: Any = conn.default_channel
+                return _redis_job_ids(channel, self.settings.job_queue, delivered_within_s)
+        except (KombuOperationalError, OSError) as exc:
+            raise NotReady(
+                f"the job broker at {_safe_url(self.settings.broker_url)} does not answer ({exc})"
+            ) from exc
+
+
+def _redis_job_ids(channel: Any, queue: str, delivered_within_s: float) -> set[str]:
+    """Job ids in a kombu Redis channel's lists for ``queue`` and in its unacknowledged messages."""
+    client = channel.client
+    raw: list[bytes] = []
+    for step in channel.priority_steps:
+        raw += client.lrange(channel._q_for_pri(queue, step), 0, -1)
+    recent = client.zrangebyscore(channel.unacked_index_key, time.time() - delivered_within_s, "+inf")
+    if recent:
+        for entry in client.hmget(channel.unacked_key, recent):
+            if entry is not None:
+                message, _exchange, routing_key = json.loads(entry)
+                if routing_key == queue:
+                    raw.append(json.dumps(message).encode())
+    ids = set()
+    for item in raw:
+        job_id = _job_id_of(item)
+        if job_id is not None:
+            ids.add(job_id)
+    return ids
+
+
+def _job_id_of(raw: bytes | str) -> str | None:
+    """The job id a kombu message for :data:`TASK_NAME` carries (its first argument), if it is one."""
+    try:
+        message = json.loads(raw)
+        if message.get("headers", {}).get("task") != TASK_NAME:
+            return None
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0]) if args else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+
+
+class Republisher:
+    """Re-sends queued Celery jobs whose message never reached the broker or was lost there.
+
+    Args:
+        store: the job store.
+        backend: the Celery backend (to send, and to look into the queue).
+        after_s: how long a job may stay queued after it was recorded or sent before it is looked at.
+    """
+
+    def __init__(self, store: JobStore, backend: CeleryBackend, *, after_s: float) -> None:
+        self.store = store
+        self.backend = backend
+        self.after_s = after_s
+
+    def run(self) -> list[str]:
+        """Re-send what needs it now; the ids sent."""
+        sent = []
+        for job_id in self.store.unpublished(self.after_s):
+            self.backend.publish(job_id)
+            self.store.mark_published(job_id)
+            log.warning("re-sent job %s, which was recorded but never queued", job_id)
+            sent.append(job_id)
+        stranded = self.store.stranded(self.after_s)
+        if not stranded:
+            return sent
+        # read after the candidates: a message present now was either waiting or being taken
+        present = self.backend.queued_job_ids(delivered_within_s=self.after_s)
+        if present is None:
+            return sent
+        for job_id, published_at in stranded:
+            if job_id in present or not self.store.mark_republished(job_id, published_at):
+                continue
+            self.backend.publish(job_id)
+            log.warning("re-sent job %s: still queued but its message is no longer in the broker", job_id)
+            sent.append(job_id)
+        return sent
+
 
 def _safe_url(url: str) -> str:
     from kombu.utils.url import maybe_sanitize_url
@@ -91,6 +194,9 @@ class CeleryWorker:
         self.supervisor = JobSupervisor(settings, self.store, self.worker)
         self.reaper = Reaper(self.store, settings)
         self.backend = CeleryBackend(settings)
+        self.republisher = Republisher(
+            self.store, self.backend, after_s=REPUBLISH_AFTER_HEARTBEATS * settings.heartbeat_s
+        )
         self._stop = threading.Event()
 
     def run_job(self, job_id: str) -> None:
@@ -101,15 +207,11 @@ class CeleryWorker:
         log.info("job %s %s", job_id, state.value)
 
     def housekeeping(self) -> None:
-        """Reap jobs of dead workers; re-send queued jobs the API recorded but never got to the broker."""
+        """Reap jobs of dead workers; re-send queued jobs never sent to the broker or lost there."""
         while not self._stop.wait(self.settings.heartbeat_s):
             try:
                 self.reaper.run()
-                unsent = self.store.unpublished(REPUBLISH_AFTER_HEARTBEATS * self.settings.heartbeat_s)
-                for job_id in unsent:
-                    self.backend.publish(job_id)
-                    self.store.mark_published(job_id)
-                    log.warning("re-sent job %s, which was recorded but never queued", job_id)
+                self.republisher.run()
             except (DatabaseUnavailable, NotReady) as exc:
                 log.warning("housekeeping: %s", exc.detail)
 

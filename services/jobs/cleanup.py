@@ -1,4 +1,5 @@
-"""What a job that did not succeed leaves behind, removed: its half-written staging folder, reports and uploads."""
+"""What a job that did not succeed leaves behind, removed: its half-written staging folder, reports and uploads,
+and the prepared corpora made from those uploads (they could never be reused)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from pipelines import corpus_cache
 from services.jobs.inputs import UPLOADS_DIR
 from services.jobs.store import JobStore
 from services.settings import Settings
@@ -31,6 +33,11 @@ def remove_leftovers(store: JobStore, job_id: str, *, settings: Settings) -> Non
     _remove_inside(staging, settings.home / "artifacts" / ".staging")
     _remove_inside(str(job_output_dir(settings, job_id)), settings.home / REPORTS_DIR)
     _remove_inside(uploads, settings.effective_data_root / UPLOADS_DIR)
+    if uploads:
+        try:
+            corpus_cache.prune(settings.cache_dir / "corpus")
+        except OSError as exc:  # a cache that cannot be tidied now is tidied after the next preparation
+            log.warning("could not prune the corpus cache: %s", exc)
     if staging:
         store.record_staging(job_id, None)
 

@@ -2,25 +2,35 @@
 
 A job config names its inputs as strings: a dataset catalogue name, a path under the data root (relative to it
 or absolute), or ``upload:<filename>`` for a file sent with the job. Paths that leave the data root are refused,
-whether by ``..``, an absolute path elsewhere or a symbolic link; uploads are saved under
-``<data root>/uploads/<job id>/`` and removed when the job ends.
+whether by ``..``, an absolute path elsewhere or a symbolic link; so are files that are the data root's own
+only in name: a hard link (its content lives elsewhere too, e.g. ``ln /etc/passwd hl.txt``) or a file owned by
+another user than the data root's owner. Uploads are saved under ``<data root>/uploads/<job id>/`` and removed
+when the job ends; a full disk while saving one is :class:`DiskFull` (HTTP 503), not a crash.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
-from models.errors import InvalidInput, PathNotAllowed, TooLarge
+from models.errors import DiskFull, InvalidInput, PathNotAllowed, TooLarge
 
 UPLOAD_PREFIX = "upload:"
 UPLOADS_DIR = "uploads"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _CHUNK = 1 << 20
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(exc: BaseException) -> bool:
+    """True for the OSError of a write on a full device (or an exhausted quota)."""
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
 
 
 class DataRoot:
@@ -33,13 +43,15 @@ class DataRoot:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root.resolve()
+        # who may own an input: the data root's owner, and this process's user (it saved the uploads)
+        self.owners = {self.root.stat().st_uid, os.geteuid()}
 
     def resolve(self, spec: str, *, allow_dir: bool = False) -> Path:
         """The existing file (or, with ``allow_dir``, folder) ``spec`` names under the data root.
 
         Raises:
             PathNotAllowed: ``spec`` contains ``..``, points outside the data root, or passes through (or, for
-                a folder, contains) a symbolic link.
+                a folder, contains) a symbolic link, a hard link or a file of another owner.
             InvalidInput: nothing exists there.
         """
         path = self.check(spec)
@@ -51,12 +63,38 @@ class DataRoot:
                     f"{self.root} only",
                     path=spec,
                 )
+            for inner in path.rglob("*"):
+                self._check_own(inner, spec)
             return path
         if not path.is_file():
             raise InvalidInput(
                 f"input file {spec!r} does not exist under the data root {self.root}", path=spec
             )
+        self._check_own(path, spec)
         return path
+
+    def _check_own(self, path: Path, spec: str) -> None:
+        """Refuse a regular file that is a hard link, or that neither the data root's owner nor palavra's user owns.
+
+        A hard link is no symlink: its path lies inside the root while its bytes may be any file of the same
+        device the linker could read (``ln /etc/passwd hl.txt``). Both checks read the file itself (lstat).
+        """
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode):
+            return
+        if st.st_nlink > 1:
+            raise PathNotAllowed(
+                f"input {spec!r}: {path} is a hard link ({st.st_nlink} names for one file); jobs read files "
+                f"that live under {self.root} only: copy the file there instead of linking it",
+                path=spec,
+            )
+        if st.st_uid not in self.owners:
+            owners = " or ".join(str(uid) for uid in sorted(self.owners))
+            raise PathNotAllowed(
+                f"input {spec!r}: {path} belongs to user id {st.st_uid}, not to the data root's owner "
+                f"({owners}); copy the file into {self.root} as that user",
+                path=spec,
+            )
 
     def check(self, spec: str) -> Path:
         """Where ``spec`` points under the data root, without requiring the file to exist yet."""
@@ -95,25 +133,40 @@ class DataRoot:
 
         Raises:
             TooLarge: the file is larger than ``max_bytes`` (nothing is kept).
+            DiskFull: the data root's device filled up while saving it (nothing is kept).
         """
         name = safe_filename(filename)
         folder = self.upload_dir(job_id)
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / name
         written = 0
-        with target.open("wb") as out:
-            while block := stream.read(_CHUNK):
-                written += len(block)
-                if written > max_bytes:
-                    out.close()
-                    shutil.rmtree(folder, ignore_errors=True)
-                    raise TooLarge(
-                        f"uploaded file {filename!r} is larger than the limit of {max_bytes} bytes "
-                        "(PALAVRA_MAX_UPLOAD_BYTES)",
-                        limit=max_bytes,
-                    )
-                out.write(block)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with self._create(target) as out:
+                while block := stream.read(_CHUNK):
+                    written += len(block)
+                    if written > max_bytes:
+                        raise TooLarge(
+                            f"uploaded file {filename!r} is larger than the limit of {max_bytes} bytes "
+                            "(PALAVRA_MAX_UPLOAD_BYTES)",
+                            limit=max_bytes,
+                        )
+                    out.write(block)
+        except TooLarge:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        except OSError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            if not no_space(exc):
+                raise
+            raise DiskFull(
+                f"no space left on device to save the upload {filename!r} under {self.root} "
+                f"({written} bytes written); free disk space there and submit the job again"
+            ) from exc
         return target.relative_to(self.root).as_posix()
+
+    def _create(self, target: Path) -> BinaryIO:
+        """The file an upload is written to (a subclass may write elsewhere, e.g. to simulate a full disk)."""
+        return target.open("wb")
 
     def remove_uploads(self, job_id: str) -> None:
         shutil.rmtree(self.upload_dir(job_id), ignore_errors=True)

@@ -7,7 +7,7 @@ without loading torch or gensim.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from models.errors import InvalidConfig, InvalidInput
 from models.registry import ModelVersion, Registry
 from pipelines.config_io import validation_message
+from pipelines.corpus import CorpusLimits
 from pipelines.datasets import DataCatalog, catalogue
 from pipelines.progress import ProgressCallback
 from services.jobs.inputs import DataRoot
@@ -41,8 +42,9 @@ def is_dataset(spec: str) -> bool:
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a running job gets: a registry that refuses to commit once the job is cancelled, its inputs, and
-    ``output_dir`` (``PALAVRA_HOME/reports/<job id>``) for files a job produces besides a model."""
+    """What a running job gets: a registry that refuses to commit once the job is cancelled, its inputs, the
+    limits on reading them, and ``output_dir`` (``PALAVRA_HOME/reports/<job id>``) for files a job produces
+    besides a model."""
 
     registry: Registry
     catalog: DataRootCatalog
@@ -50,6 +52,7 @@ class JobContext:
     cache_dir: Path
     output_dir: Path
     progress: ProgressCallback
+    limits: CorpusLimits = field(default_factory=CorpusLimits)
 
     def resolve_path(self, spec: str) -> Path:
         """One input file: a catalogue name's (single) file or a path under the data root."""
@@ -109,7 +112,12 @@ def _word2vec_run(run: Any, ctx: JobContext) -> ModelVersion:
     from pipelines.word2vec.train import train_word2vec
 
     return train_word2vec(
-        run, registry=ctx.registry, catalog=ctx.catalog, cache_dir=ctx.cache_dir, progress=ctx.progress
+        run,
+        registry=ctx.registry,
+        catalog=ctx.catalog,
+        cache_dir=ctx.cache_dir,
+        progress=ctx.progress,
+        limits=ctx.limits,
     )
 
 
@@ -133,22 +141,41 @@ def _classifier_run(run: Any, ctx: JobContext) -> ModelVersion:
 # -- compare -------------------------------------------------------------------------------------------------
 @cache
 def _compare_model() -> type[BaseModel]:
-    from pydantic import Field
+    from pydantic import Field, field_validator, model_validator
 
-    from pipelines.classifier.config import (
-        ACTIVATIONS,
-        OPTIMIZERS,
-        ActivationName,
-        ClassifierRun,
-        OptimizerName,
-    )
+    from pipelines.classifier.config import ActivationName, ClassifierRun, OptimizerName
+    from pipelines.classifier.grid import axis, grid_axes
 
     class CompareRun(ClassifierRun):
-        """A classifier run (shared by every cell) and the optimizer x activation grid to train on it."""
+        """A classifier run (shared by every cell) and the grid to train on it.
+
+        ``grid`` maps run-config keys (dotted, as ``training.lr``) to their values; ``optimizers`` and
+        ``activations`` are shorthands for ``training.optimizer`` and ``model.activation``, and with no grid
+        they default to every optimizer and activation.
+        """
 
         name: str = Field(default="compare", min_length=1, max_length=64)
-        optimizers: list[OptimizerName] = Field(default_factory=lambda: list(OPTIMIZERS), min_length=1)
-        activations: list[ActivationName] = Field(default_factory=lambda: list(ACTIVATIONS), min_length=1)
+        optimizers: list[OptimizerName] | None = Field(default=None, min_length=1)
+        activations: list[ActivationName] | None = Field(default=None, min_length=1)
+        grid: dict[str, list[Any]] = Field(default_factory=dict)
+        sample: int | None = Field(default=None, ge=1, description="Train on this many sampled texts.")
+
+        @field_validator("grid")
+        @classmethod
+        def _grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            return {key: list(axis(key, values).values) for key, values in grid.items()}
+
+        @model_validator(mode="after")
+        def _axes(self) -> CompareRun:
+            axes = grid_axes(optimizers=self.optimizers, activations=self.activations, grid=self.axes)
+            for a in axes[: len(axes) - len(self.grid)]:  # the shorthands, with their defaults filled in
+                target = "optimizers" if a.key == "training.optimizer" else "activations"
+                setattr(self, target, list(a.values))
+            return self
+
+        @property
+        def axes(self) -> list[Any]:
+            return [axis(key, values) for key, values in self.grid.items()]
 
     return CompareRun
 
@@ -156,13 +183,16 @@ def _compare_model() -> type[BaseModel]:
 def _compare_run(run: Any, ctx: JobContext) -> dict[str, Any]:
     from pipelines.classifier.compare import compare_classifiers
     from pipelines.classifier.config import ClassifierRun
+    from pipelines.classifier.grid import grid_axes
 
-    base = ClassifierRun.model_validate(run.model_dump(exclude={"optimizers", "activations"}))
+    base = ClassifierRun.model_validate(
+        run.model_dump(exclude={"optimizers", "activations", "grid", "sample"})
+    )
     return compare_classifiers(
         base,
-        optimizers=run.optimizers,
-        activations=run.activations,
+        axes=grid_axes(optimizers=run.optimizers, activations=run.activations, grid=run.axes),
         out_dir=ctx.output_dir,
+        sample=run.sample,
         resolve_path=ctx.resolve_path,
         progress=ctx.progress,
     )

@@ -18,6 +18,7 @@ from services.jobs.cleanup import remove_leftovers
 from services.jobs.job import Job
 from services.jobs.store import JobStore
 from services.settings import Settings
+from services.timestamps import utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class Reaper:
             if self._registered(job, cutoff):
                 reaped.append(job.id)
                 continue
-            seen = job.heartbeat_at.strftime("%Y-%m-%d %H:%M:%S UTC") if job.heartbeat_at else "never"
+            seen = utc_iso(job.heartbeat_at) if job.heartbeat_at else "never"
             reason = (
                 f"worker {job.worker} stopped sending heartbeats (last at {seen}; the limit is "
                 f"{timeout:g} s, PALAVRA_JOB_TIMEOUT_S): it was killed or lost its machine. The job was not "

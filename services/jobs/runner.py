@@ -20,12 +20,12 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from models.errors import PalavraError
+from models.errors import DatabaseUnavailable, PalavraError
 from models.registry import ArtifactWriter, ModelVersion, Registry
 from pipelines.progress import Progress
 from services.context import open_registry
 from services.jobs.cleanup import job_output_dir
-from services.jobs.inputs import DataRoot
+from services.jobs.inputs import DataRoot, no_space
 from services.jobs.kinds import DataRootCatalog, JobContext, job_kind
 from services.jobs.store import JobStore
 from services.settings import Settings
@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 
 PROGRESS_MIN_INTERVAL_S = 0.5
 EXIT_PARENT_GONE = 70
+
+
+class FailureNotRecorded(Exception):
+    """The job failed but the database refused the record (e.g. SQLite on the disk that just filled up).
+
+    The job's process hands ``reason`` to its supervisor, which records it once the database takes writes again.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class JobStopped(BaseException):
@@ -116,6 +127,9 @@ def describe_error(exc: BaseException) -> str:
     """The sentence a user reads in ``error``: palavra errors as they are, anything else with its type."""
     if isinstance(exc, PalavraError):
         return f"{exc.code}: {exc.detail}"
+    if isinstance(exc, OSError) and no_space(exc):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"DiskFull: no space left on device{where}; free disk space and submit the job again"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -136,6 +150,7 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
         cache_dir=settings.cache_dir,
         output_dir=job_output_dir(settings, job_id),
         progress=StoreProgress(store, job_id),
+        limits=settings.corpus_limits,
     )
     handler = JobLogHandler(store, job_id)
     logging.getLogger().addHandler(handler)
@@ -155,11 +170,20 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
 
 
 def _record_failure(store: JobStore, job_id: str, worker: str, exc: Exception) -> None:
+    """Fail the job with what went wrong; log lines are a bonus that a full database may refuse.
+
+    Raises:
+        FailureNotRecorded: the database refused the failure itself (its supervisor records it later).
+    """
     message = describe_error(exc)
-    if not isinstance(exc, PalavraError):
-        store.log(job_id, *traceback.format_exception(exc)[-12:])
-    store.log(job_id, f"failed: {message}")
-    store.fail(job_id, message, worker=worker)
+    with contextlib.suppress(DatabaseUnavailable):
+        if not isinstance(exc, PalavraError):
+            store.log(job_id, *traceback.format_exception(exc)[-12:])
+        store.log(job_id, f"failed: {message}")
+    try:
+        store.fail(job_id, message, worker=worker)
+    except DatabaseUnavailable as db:
+        raise FailureNotRecorded(message) from db
 
 
 def _record_success(
@@ -209,6 +233,10 @@ def job_process_main(settings_data: dict[str, Any], job_id: str, worker: str, pa
     try:
         ok = execute_job(settings, job_id, worker)
     except JobStopped:
+        ok = False
+    except FailureNotRecorded as unrecorded:
+        with contextlib.suppress(OSError):
+            parent.send(unrecorded.reason)
         ok = False
     # os._exit: training libraries may leave non-daemon threads behind that would keep the process alive
     os._exit(0 if ok else 1)

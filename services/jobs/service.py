@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-from models.errors import InvalidInput, ModelNotFound, NotReady
+from models.errors import DatabaseUnavailable, InvalidInput, ModelNotFound, NotReady
 from models.registry import Registry
 from services.context import open_registry
 from services.jobs.backend import JobBackend, open_backend
@@ -16,6 +17,8 @@ from services.jobs.reaper import Reaper
 from services.jobs.store import JobStore
 from services.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
@@ -25,7 +28,8 @@ class JobService:
     """Jobs over one store and one backend.
 
     Reads also run the reaper (at most once per heartbeat interval), so a job whose worker died is failed even
-    when no other worker is left to notice.
+    when no other worker is left to notice. A reaper that cannot write (the database refuses writes, say on a
+    full disk) never stops a read from answering.
     """
 
     def __init__(
@@ -90,13 +94,19 @@ class JobService:
             ) from exc
 
     def get(self, job_id: str) -> Job:
-        self.reaper.maybe_run()
+        self._reap()
         return self.store.get(job_id)
+
+    def _reap(self) -> None:
+        try:
+            self.reaper.maybe_run()
+        except DatabaseUnavailable as exc:
+            log.warning("reaper: %s", exc.detail)
 
     def list_jobs(
         self, *, state: JobState | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Job], int]:
-        self.reaper.maybe_run()
+        self._reap()
         return self.store.list_jobs(state=state, kind=kind, limit=limit, offset=offset)
 
     def logs(self, job_id: str, *, after: int = 0, limit: int = 200) -> list[JobLogLine]:

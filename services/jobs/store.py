@@ -420,6 +420,34 @@ class JobStore:
                 ).scalars()
             )
 
+    def stranded(self, older_than_s: float) -> list[tuple[str, Any]]:
+        """Queued Celery jobs last sent to the broker over ``older_than_s`` ago: ``(id, published_at)`` pairs.
+
+        ``published_at`` is returned as the database holds it, for :meth:`mark_republished`'s condition.
+        """
+        cutoff = _now() - timedelta(seconds=older_than_s)
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(jobs_table.c.id, jobs_table.c.published_at).where(
+                    jobs_table.c.state == JobState.QUEUED.value,
+                    jobs_table.c.backend == "celery",
+                    jobs_table.c.published_at < cutoff,
+                )
+            ).all()
+        return [(r.id, r.published_at) for r in rows]
+
+    def mark_republished(self, job_id: str, was: Any) -> bool:
+        """Take the right to send a stranded job again: true for exactly one caller per ``published_at``.
+
+        False when another worker re-sent it first, or it is no longer queued (started, cancelled).
+        """
+        return self._update(
+            job_id,
+            jobs_table.c.state == JobState.QUEUED.value,
+            jobs_table.c.published_at == was,
+            published_at=_now(),
+        )
+
     # -- log lines -------------------------------------------------------------------------------------------
     def log(self, job_id: str, *lines: str) -> None:
         if not lines:

@@ -5,6 +5,10 @@ one costs milliseconds and ending one (cancel, shutdown) is a signal rather than
 supervisor polls the job record: once the job is no longer running on this worker (cancelled through the API,
 or failed by the reaper) it stops the process; the process's ``JobRegistry`` refuses to commit a model for a
 job in that state, so a cancelled or failed job never registers one.
+
+A database that refuses writes (an outage, or SQLite on a disk that just filled up) never kills the worker:
+what the supervisor must record (the job's failure, with the reason its process sent over the pipe when it
+could not record it itself) is retried until the database takes it, heartbeats going on meanwhile.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ import os
 import signal
 import socket
 import threading
-from multiprocessing.context import ForkServerContext
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import DefaultContext, ForkContext, ForkServerContext
 from multiprocessing.process import BaseProcess
+from typing import TypeVar
 
 from models.errors import DatabaseUnavailable
 from services.jobs.cleanup import remove_leftovers
@@ -28,6 +36,8 @@ from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+JobContextType = ForkServerContext | ForkContext | DefaultContext
 POLL_S = 0.25
 TERMINATE_GRACE_S = 5.0
 PRELOAD = [
@@ -87,14 +97,19 @@ class JobSupervisor:
         settings: passed on to each job process.
         store: the job store (the worker's connection).
         worker: this worker's id; the job records name it.
+        ctx: where job processes start from (default: :func:`job_context`, a forkserver with the trainers
+            imported).
     """
 
-    def __init__(self, settings: Settings, store: JobStore, worker: str) -> None:
+    def __init__(
+        self, settings: Settings, store: JobStore, worker: str, *, ctx: JobContextType | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.worker = worker
         self.stopping: str | None = None
-        self._ctx = job_context()
+        self.retry_s = POLL_S
+        self._ctx = ctx or job_context()
 
     def stop(self, reason: str) -> None:
         """Ask the running job (if any) to stop now and fail with ``reason`` (worker shutdown)."""
@@ -103,57 +118,78 @@ class JobSupervisor:
     def run(self, job_id: str) -> JobState:
         """Run the job this worker has claimed until it ends; returns its final state."""
         with _Heartbeat(self.store, job_id, self.worker, every_s=self.settings.heartbeat_s):
-            exitcode = self._run_process(job_id)
-        return self._settle(job_id, exitcode)
+            exitcode, reason = self._run_process(job_id)
+            state = self._persist(
+                job_id, "record how it ended", lambda: self._settle(job_id, exitcode, reason)
+            )
+        return state if state is not None else JobState.RUNNING
 
-    def _run_process(self, job_id: str) -> int | None:
-        # the child reads until EOF: when this process dies, the child exits too
-        reader, writer = self._ctx.Pipe(duplex=False)
+    def _persist(self, job_id: str, what: str, call: Callable[[], T]) -> T | None:
+        """``call()``, again every ``retry_s`` while the database refuses it; None if the worker stops first."""
+        warned = False
+        while True:
+            try:
+                return call()
+            except DatabaseUnavailable as exc:
+                if self.stopping:
+                    log.error("job %s: could not %s before the worker stopped: %s", job_id, what, exc.detail)
+                    return None
+                if not warned:
+                    log.warning("job %s: cannot %s yet, retrying: %s", job_id, what, exc.detail)
+                    warned = True
+                time.sleep(self.retry_s)
+
+    def _run_process(self, job_id: str) -> tuple[int | None, str | None]:
+        """Run the job's process to its end: its exit code, and the failure it could not record itself."""
+        # the child reads until EOF: when this process dies, the child exits too; it writes back only a failure
+        # that the database refused (a full disk, say), for this process to record
+        mine, theirs = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(
             target=job_process_main,
-            args=(self.settings.model_dump(), job_id, self.worker, reader),
+            args=(self.settings.model_dump(), job_id, self.worker, theirs),
             name=f"palavra-job-{job_id}",
             daemon=False,
         )
         try:
             proc.start()
         except Exception as exc:
-            reason = f"could not start the job's process on {self.worker}: {type(exc).__name__}: {exc}"
-            self.store.fail(job_id, reason, worker=self.worker)
-            self.store.log(job_id, f"failed: {reason}")
-            return None
+            mine.close()
+            return None, f"could not start the job's process on {self.worker}: {type(exc).__name__}: {exc}"
         finally:
-            reader.close()
-        self.store.log(job_id, f"running on {self.worker} (process {proc.pid})")
+            theirs.close()
+        try:
+            self.store.log(job_id, f"running on {self.worker} (process {proc.pid})")
+        except DatabaseUnavailable as exc:
+            log.warning("job %s: %s", job_id, exc.detail)
         try:
             self._watch(job_id, proc)
+            return proc.exitcode, _unrecorded_failure(mine)
         finally:
-            writer.close()
-        return proc.exitcode
+            mine.close()
 
     def _watch(self, job_id: str, proc: BaseProcess) -> None:
         while True:
             proc.join(POLL_S)
             if proc.exitcode is not None:
                 return
-            if self.stopping:
-                self.store.fail(job_id, self.stopping, worker=self.worker)
-                _terminate(proc)
-                return
             try:
+                if self.stopping:
+                    self.store.fail(job_id, self.stopping, worker=self.worker)
+                    _terminate(proc)
+                    return
                 mine = self.store.still_running(job_id, self.worker)
+                if not mine and self.store.get(job_id).state is not JobState.SUCCEEDED:
+                    log.info("job %s was cancelled or failed elsewhere; stopping its process", job_id)
+                    _terminate(proc)
+                    return
             except DatabaseUnavailable as exc:
                 # keep training through a database outage; the reaper decides if it lasts too long
                 log.warning("job %s: %s", job_id, exc.detail)
-                continue
-            if not mine:
-                if self.store.get(job_id).state is JobState.SUCCEEDED:
-                    continue  # the job recorded its result and is exiting
-                log.info("job %s was cancelled or failed elsewhere; stopping its process", job_id)
-                _terminate(proc)
-                return
+                if self.stopping:
+                    _terminate(proc)
+                    return
 
-    def _settle(self, job_id: str, exitcode: int | None) -> JobState:
+    def _settle(self, job_id: str, exitcode: int | None, unrecorded: str | None = None) -> JobState:
         job = self.store.get(job_id)
         version = registered_version(self.settings, job) if job.state is JobState.RUNNING else None
         if version is not None and job.worker == self.worker:
@@ -163,7 +199,9 @@ class JobSupervisor:
             self.store.log(job_id, f"the job's process ended after registering {name}@{version}: succeeded")
             job = self.store.get(job_id)
         if job.state is JobState.RUNNING and job.worker == self.worker:
-            reason = f"the job's process ended with {describe_exit(exitcode)} before recording a result"
+            reason = unrecorded or (
+                f"the job's process ended with {describe_exit(exitcode)} before recording a result"
+            )
             self.store.fail(job_id, reason, worker=self.worker)
             self.store.log(job_id, f"failed: {reason}")
             job = self.store.get(job_id)
@@ -198,6 +236,14 @@ class _Heartbeat:
     def __exit__(self, *_exc: object) -> None:
         self._done.set()
         self._thread.join()
+
+
+def _unrecorded_failure(conn: Connection) -> str | None:
+    """The failure a finished job's process sent because the database refused it, if it sent one."""
+    try:
+        return str(conn.recv()) if conn.poll() else None
+    except (EOFError, OSError):
+        return None
 
 
 def _noop() -> None:

@@ -21,7 +21,7 @@ def test_registry_versions_are_numbered_and_latest_moves(registry: Registry) -> 
     assert _write(registry, value=2.0) == 2
     mv = registry.get("vetores@latest")
     assert mv.version == 2
-    assert registry.get("vetores").version == 2
+    assert registry.get("vetores").version == 1  # a bare name is the production alias: the first version
     assert registry.get("vetores@1").metadata["metrics"] == {"score": 1.0}
     art = registry.open("vetores@1")
     assert art.read_array("vectors.npy")[0, 0] == 1.0
@@ -34,6 +34,38 @@ def test_registry_production_alias_wins_over_newest(registry: Registry) -> None:
     registry.set_alias("vetores", "production", 1)
     assert registry.get("vetores").version == 1
     assert registry.default(("word2vec",)).version == 1
+
+
+def test_registry_first_version_claims_production_and_later_ones_do_not_move_it(registry: Registry) -> None:
+    _write(registry, value=1.0)
+    assert registry.get("vetores@production").version == 1
+    _write(registry, value=2.0)
+    _write(registry, "outros", value=3.0)
+    assert registry.get("vetores").version == 1
+    assert registry.get("outros").version == 1
+    assert registry.default(("word2vec",)).ref == "vetores@1"
+    registry.set_alias("vetores", "production", 2)
+    assert registry.get("vetores").version == 2
+    assert registry.default(("word2vec",)).ref == "vetores@2"
+    with pytest.raises(InvalidInput, match="production"):
+        registry.delete_alias("vetores", "production")
+
+
+def test_registry_pins_production_for_names_registered_before_it_was_automatic(registry: Registry) -> None:
+    from models.registry import model_aliases
+
+    _write(registry, value=1.0)
+    _write(registry, value=2.0)
+    with registry.engine.begin() as conn:
+        conn.execute(sa.delete(model_aliases).where(model_aliases.c.alias == "production"))
+    with pytest.raises(ModelNotFound, match="no production alias"):
+        registry.get("vetores")
+    reopened = Registry(registry.home)
+    assert (
+        reopened.get("vetores").version == 2
+    )  # what the bare name meant before: the newest version, now pinned
+    _write(reopened, value=3.0)
+    assert reopened.get("vetores").version == 2
 
 
 def test_registry_failed_write_leaves_nothing(registry: Registry) -> None:

@@ -53,6 +53,17 @@ def test_data_empty_texts_are_reported_with_their_lines(tmp_path: Path) -> None:
         read_labelled(path, text_column="text", label_column="label")
 
 
+def test_data_empty_texts_can_be_skipped_and_counted(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "text,label\nbom,1\n   ,0\nruim,0\n,1\n\u200b\u00a0,\n")
+    data = read_labelled(path, text_column="text", label_column="label", skip_empty=True)
+    assert data.texts == ["bom", "ruim"]
+    assert data.labels == ["1", "0"]
+    assert data.skipped_empty == (3, 5, 6)
+    only_empty = _csv(tmp_path, "text,label\n ,1\n")
+    with pytest.raises(DatasetError, match="no rows with a text"):
+        read_labelled(only_empty, text_column="text", label_column="label", skip_empty=True)
+
+
 def test_data_missing_labels_are_reported(tmp_path: Path) -> None:
     path = _csv(tmp_path, "text,label\nbom,1\nruim,\n")
     with pytest.raises(DatasetError, match="no label"):
@@ -82,6 +93,17 @@ def test_data_missing_file_and_bad_encoding(tmp_path: Path) -> None:
     path.write_bytes("text,label\nação,1\n".encode("latin-1"))
     with pytest.raises(DatasetError, match="not UTF-8"):
         read_labelled(path, text_column="text", label_column="label")
+
+
+def test_data_texts_that_are_not_unicode_name_their_lines(tmp_path: Path) -> None:
+    """JSON allows a lone surrogate escape; such a text cannot be encoded, so it is refused with its line."""
+    path = tmp_path / "dados.jsonl"
+    path.write_bytes(b'{"t": "bom", "l": 1}\n{"t": "ola \\ud800", "l": 0}\n{"t": "\\udcff", "l": 0}\n')
+    with pytest.raises(
+        DatasetError, match=r"line 2: the 't' text is not valid text \(character 4 is a lone"
+    ) as info:
+        read_labelled(path, text_column="t", label_column="l")
+    assert info.value.extra["lines"] == [2, 3]
 
 
 def test_data_single_class_and_lonely_class_are_not_trainable() -> None:

@@ -263,3 +263,74 @@ def test_train_embeddings_of_the_wrong_kind_are_refused(
     train_classifier(_run(reviews_csv), registry=registry)
     with pytest.raises(InvalidInput, match="is a classifier model"):
         train_classifier(_run(reviews_csv, name="outro", embeddings="sentimento"), registry=registry)
+
+
+def test_train_on_imported_vectors_normalises_words_as_the_import_recorded(
+    registry: Registry, tmp_path: Path
+) -> None:
+    import csv
+
+    from pipelines.normalize import NormalizeConfig
+    from pipelines.word2vec.transfer import import_model
+
+    words = ["ótimo", "péssimo", "produto", "entrega"]
+    rng = np.random.default_rng(0)
+    vectors = tmp_path / "vetores.txt"
+    vectors.write_text(
+        f"{len(words)} 8\n"
+        + "".join(f"{w} {' '.join(f'{x:.4f}' for x in rng.normal(size=8))}\n" for w in words),
+        encoding="utf-8",
+    )
+    import_model(vectors, name="importado", registry=registry, normalize=NormalizeConfig(lowercase=True))
+    data = tmp_path / "treino.csv"
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["texto", "rotulo"])
+        for i in range(40):
+            out.writerow(["Ótimo Produto" if i % 2 else "Péssimo Entrega", "pos" if i % 2 else "neg"])
+    run = _run(
+        {"train": data, "validation": data},
+        name="capitais",
+        embeddings="importado",
+        normalize={
+            "lowercase": False
+        },  # the classifier keeps capitals; the vectors' own rule lowercases them
+        model={"features": {"word_ngrams": 1, "char_ngram_min": 0}},
+        training={"epochs": 1},
+    )
+    version = train_classifier(run, registry=registry)
+    art = registry.open(version.ref)
+    assert set(load_classifier(art).space.words) == {"Ótimo", "Péssimo", "Produto", "Entrega"}
+    assert art.read_json("metrics.json")["embeddings"]["coverage"] == 1.0
+
+
+def test_train_label_names_from_the_run_the_catalogue_or_the_labels(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    from pipelines.classifier.label_names import resolve_label_names
+
+    named = train_classifier(_run(reviews_csv, label_names={"neg": "negativa"}), registry=registry)
+    clf = load_classifier(registry.open(named.ref), engine="numpy")
+    assert clf.names == ["negativa", "pos"]  # a label left out keeps its own (readable) name
+    out = clf.predict(["Chegou quebrado, péssimo, odiei"])[0]
+    assert out["label"] == "negativa"
+    assert set(out["scores"]) == {"negativa", "pos"}
+    told = resolve_label_names([0, 1], given={}, train="told-br-1annotator-train", label_column="toxic")
+    assert told == ["nao_toxico", "toxico"]
+    assert resolve_label_names([0, 1], given={}, train="outro.csv", label_column="toxic") == ["0", "1"]
+    with pytest.raises(DatasetError, match="'2'"):
+        resolve_label_names([0, 1], given={"2": "x"}, train="outro.csv", label_column="toxic")
+
+
+def test_classifier_saved_without_label_names_answers_its_raw_labels(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    version = train_classifier(_run(reviews_csv), registry=registry)
+    with registry.create("antigo", "classifier") as writer:  # an artifact from before label names were saved
+        for rel in version.metadata["files"]:
+            if rel != "label_names.json":
+                writer.file(rel).write_bytes((version.path / rel).read_bytes())
+    for engine in ("numpy", "torch"):
+        clf = load_classifier(registry.open("antigo"), engine=engine)  # type: ignore[arg-type]
+        assert clf.names == ["neg", "pos"]
+        assert clf.predict(["Adorei, produto excelente"])[0]["label"] == "pos"

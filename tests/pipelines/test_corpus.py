@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from models.errors import CorpusError
-from pipelines.corpus import CorpusStats, file_format, iter_documents, list_files, plan_slices, read_slice
+from pipelines.corpus import (
+    CorpusLimits,
+    CorpusStats,
+    Slice,
+    file_format,
+    iter_documents,
+    list_files,
+    plan_slices,
+    read_slice,
+)
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -131,3 +140,35 @@ def test_slices_read_exactly_what_one_reader_reads(tmp_path: Path, parts: int) -
     joined = [doc for run in plan_slices(files, parts) for sl in run for doc in read_slice(sl, stats=stats)]
     assert joined == whole
     assert stats.bytes_read == sum(f.size for f in files)
+
+
+def _read(path: Path, limits: CorpusLimits) -> list[str]:
+    return [doc for f in list_files([path]) for doc in read_slice(Slice(f), limits=limits)]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        ("bomba.txt.gz", "o rei\n" + "a" * 5000 + "\n", "bomba.txt.gz:2"),  # one huge line, gzipped
+        ("longa.txt", "o rei\n" + "a" * 5000, "longa.txt:2"),
+        ("longa.jsonl", '{"text": "o rei"}\n{"text": "' + "a" * 5000 + '"}\n', "longa.jsonl:2"),
+        ("longa.csv", "text\no rei\n" + "a" * 5000 + "\n", "longa.csv:3"),
+    ],
+)
+def test_read_stops_at_a_line_over_the_limit(tmp_path: Path, name: str, content: str, where: str) -> None:
+    path = write(tmp_path / name, content)
+    with pytest.raises(CorpusError, match=rf"{where}: a line longer than 1,000 bytes.*MAX_LINE_BYTES"):
+        _read(path, CorpusLimits(max_line_bytes=1000))
+    assert _read(path, CorpusLimits(max_line_bytes=6000))[-1] == "a" * 5000
+
+
+def test_read_stops_a_decompression_bomb(tmp_path: Path) -> None:
+    bomb = write(tmp_path / "bomba.txt.gz", "o rei governa o reino\n" * 20_000)  # 440 KB from ~1 KB
+    with pytest.raises(CorpusError, match=r"expands to more than 100,000 bytes.*DECOMPRESSED_BYTES"):
+        _read(bomb, CorpusLimits(max_decompressed_bytes=100_000))
+    with pytest.raises(CorpusError, match=r"expands more than 50 times.*decompression bomb"):
+        _read(bomb, CorpusLimits(max_compression_ratio=50, ratio_floor_bytes=10_000))
+    assert len(_read(bomb, CorpusLimits())) == 20_000
+    csv_bomb = write(tmp_path / "bomba.csv.gz", "text\n" + "o rei governa o reino\n" * 20_000)
+    with pytest.raises(CorpusError, match="expands to more than"):
+        _read(csv_bomb, CorpusLimits(max_decompressed_bytes=100_000))

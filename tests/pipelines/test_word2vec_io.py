@@ -67,6 +67,20 @@ def test_text_import_reads_headerless_files_and_skips_duplicates(tmp_path: Path)
         (b"\xff\xfe\x00binary", False, "not UTF-8 text"),
         (b"", False, "is empty"),
         (b"casa 1 2\n", True, "drop --binary"),
+        # a header is checked against the file's size before anything is allocated from it
+        (
+            b"3000000000 300\na 1\n",
+            False,
+            "declares 3000000000 words of 300 dimensions, which needs at least",
+        ),
+        (b"3000000000 300\na 1\n", True, "declares 3000000000 words of 300 dimensions, which needs at least"),
+        (b"1 3000000000\na 1\n", False, "the file holds 4 after the header"),
+        (b"3000000000 1\na 1\n", False, "the header declares 3000000000 words, but the file holds 1"),
+        (b"1 3000000000\na 1\n", True, "the file holds 4 after the header"),
+        # ... and against the rows
+        (b"1 2\ncasa 1 2\nrua 1 2\n", False, r"v\.txt:3: the header declares 1 words, but more rows follow"),
+        (b"2 1\ncasa 1.5\n", False, "the header declares 2 words, but the file holds 1"),
+        (b"1 1\ncasa \x00\x00\x80?\nrua \x00\x00\x80?\n", True, "declares 1 words, but more data follows"),
         (b"2 3\ncasa 1 2 3\nrua 1 nan 3\n", False, r"v\.txt:3: the vector of 'rua' holds a non-finite value"),
         (b"casa 1 1e39 3\n", False, r"v\.txt:1: the vector of 'casa' holds a non-finite"),  # past float32
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from models.errors import JobNotFound
 from services.jobs.job import Job, JobState
-from services.jobs.service import JobService
+from services.jobs.service import JobService, new_job_id
 from services.jobs.store import JobStore
 from services.settings import Settings
 from tests.conftest import POSTGRES_URL, REDIS_URL, REPO_ROOT, make_sentences
@@ -206,6 +207,27 @@ def long_job(service: JobService, name: str) -> Job:
     return service.submit("word2vec", word2vec_config(name, corpus, epochs=200))
 
 
+def long_upload_job(service: JobService, name: str) -> Job:
+    """:func:`long_job` with its corpus uploaded with the job, saved where a multipart POST saves it."""
+    job_id = new_job_id()
+    text = "\n".join(make_sentences(5_000, seed=5_000)) + "\n"
+    saved = service.data_root.save_upload(
+        job_id, "long.txt", io.BytesIO(text.encode()), max_bytes=service.settings.max_upload_bytes
+    )
+    return service.submit("word2vec", word2vec_config(name, saved, epochs=200), job_id=job_id)
+
+
+def prepared_from(settings: Settings, folder: Path) -> list[str]:
+    """Keys of the prepared corpora in the cache made from files under ``folder``."""
+    from pipelines import corpus_cache
+
+    return [
+        e.key
+        for e in corpus_cache.entries(settings.cache_dir / "corpus")
+        if any(str(src[0]).startswith(str(folder)) for src in e.sources or [])
+    ]
+
+
 _REVIEWS = [
     ("o filme é ótimo e emocionante", "pos"),
     ("adorei o livro, recomendo muito", "pos"),
@@ -292,6 +314,13 @@ class TcpProxy:
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self._socks: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def reopen(self) -> None:
+        """Listen again on the same port, as a database coming back."""
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        self._socks = []
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 

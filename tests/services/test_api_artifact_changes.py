@@ -50,12 +50,17 @@ def test_api_serve_keeps_answering_when_a_loaded_artifact_changes(
 ) -> None:
     """Truncating or overwriting a memory-mapped file of a loaded model used to kill the worker (SIGBUS) or make it
     serve cosines of 2.5; the server maps verified private copies, so it keeps its answers."""
+    register(registry, "w2v")  # the default, loaded at start
     register(registry, "broken")
     _damage(registry.get("broken@1").path / "vectors_norm.npy", "truncate")
-    register(registry, "w2v")  # the newest: the default, loaded at start
     folder = registry.get("w2v@1").path
     port = _free_port()
-    env = {**os.environ, "PALAVRA_HOME": str(settings.home), "PALAVRA_LOCAL_WORKERS": "0"}
+    env = {
+        **os.environ,
+        "PALAVRA_HOME": str(settings.home),
+        "PALAVRA_LOCAL_WORKERS": "0",
+        "PALAVRA_DEFAULT_MODEL": "w2v",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port), "--workers", "1"],
         cwd=REPO_ROOT,

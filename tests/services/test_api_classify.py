@@ -3,6 +3,7 @@ the trained MLP (the store's loaders are swapped through dependency_overrides, a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ def client(settings: Settings, registry: Registry) -> TestClient:
     for words in (["idiota"], ["idiota", "burro"]):
         with registry.create("toxico", "classifier") as w:
             w.write_json("keywords.json", words)
+    registry.set_alias("toxico", "production", 2)
     register(registry, "w2v")
     settings = api_settings(settings, max_batch=4, max_text_chars=50)
 
@@ -142,3 +144,99 @@ def test_api_default_engine_serves_classifiers_without_importing_torch(
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"status": 200, "label": "pos", "torch": False}
+
+
+def test_api_text_that_is_not_unicode_is_422_and_the_connection_stays_open(
+    settings: Settings, registry: Registry, reviews_csv: dict[str, Any]
+) -> None:
+    """A JSON lone surrogate escape ("\\ud800") is valid JSON but not text: a 422 in the error shape on a
+    keep-alive connection that then answers the next request (a 500 made the server drop the connection)."""
+    import http.client
+    import json
+    import socket
+    import threading
+
+    import uvicorn
+
+    from pipelines.classifier.train import train_classifier
+
+    train_classifier(review_run(reviews_csv), registry=registry)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(api_settings(settings)), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(600):
+            try:
+                conn.request("GET", "/ready")
+                if conn.getresponse().read() and server.started:
+                    break
+            except OSError:
+                conn.close()
+            threading.Event().wait(0.05)
+        answers = []
+        for body in (b'{"texts": ["ola \\ud800"]}', b'{"texts": ["Adorei, produto excelente"]}'):
+            conn.request("POST", "/v1/classify", body=body, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            answers.append((r.status, json.loads(r.read()), r.getheader("connection")))
+        conn.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    (status, body, connection), (next_status, next_body, _) = answers
+    assert status == 422, body
+    assert body["error"] == "InvalidInput"
+    assert "lone surrogate (U+D800)" in body["detail"]
+    assert connection != "close"
+    assert next_status == 200, next_body
+    assert next_body["results"][0]["label"] == "pos"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/classify", b'{"texts": ["bom", "ola \\udcff"]}'),
+        ("/v1/classify", b'{"texts": ["bom"], "model": "toxico\\ud800"}'),
+        ("/v1/neighbors", b'{"words": ["rei\\udfff"]}'),
+        ("/v1/similarity", b'{"pairs": [["rei", "\\ud800"]]}'),
+        ("/v1/analogy", b'{"positive": ["\\ud83d"]}'),
+        ("/v1/vectors", b'{"words": ["\\ude00rei"]}'),
+    ],
+)
+def test_api_every_text_route_refuses_lone_surrogates(client: TestClient, path: str, body: bytes) -> None:
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "InvalidInput"
+    assert "not UTF-8" in r.json()["detail"] or "lone surrogate" in r.json()["detail"]
+
+
+def test_api_surrogate_pairs_are_text(client: TestClient) -> None:
+    r = client.post(
+        "/v1/classify",
+        content=b'{"texts": ["idiota \\ud83d\\ude00"]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["label"] == "1"
+
+
+def test_api_classify_answers_label_names(
+    settings: Settings, registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    from pipelines.classifier.train import train_classifier
+    from tests.services.vector_models import serving
+
+    train_classifier(
+        review_run(reviews_csv, label_names={"neg": "negativa", "pos": "positiva"}), registry=registry
+    )
+    with serving(api_settings(settings)) as client:
+        r = client.post("/v1/classify", json={"texts": ["Adorei, produto excelente"]})
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert result["label"] == "positiva"
+    assert set(result["scores"]) == {"negativa", "positiva"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,12 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     registry = Registry(home)
     register(registry, "w2v")
     settings = api_settings(
-        Settings(home=home, local_workers=0), max_k=50, max_batch=8, max_text_chars=100, max_body_bytes=4096
+        Settings(home=home, local_workers=0),
+        max_k=50,
+        max_batch=8,
+        max_text_chars=100,
+        max_body_bytes=4096,
+        max_results=100,
     )
     with serving(settings) as client:
         yield client
@@ -140,6 +146,16 @@ def test_api_over_limits_are_413(client: TestClient, path: str, body: object) ->
     assert r.json()["error"] == "TooLarge"
 
 
+def test_api_total_results_are_capped_not_only_k_and_batch(client: TestClient) -> None:
+    """3 words x k=40 asks for 120 results: each is within its own limit, the answer is not."""
+    r = client.post("/v1/neighbors", json={"words": ["rei", "casa", "lar"], "k": 40})
+    _assert_error(r, 413)
+    assert r.json()["limit"] == 100
+    assert "120 results" in r.json()["detail"]
+    assert "PALAVRA_MAX_RESULTS" in r.json()["detail"]
+    assert client.post("/v1/neighbors", json={"words": ["rei", "casa"], "k": 50}).status_code == 200
+
+
 def test_api_huge_k_in_query_is_413(client: TestClient) -> None:
     _assert_error(client.get("/v1/neighbors", params={"word": "rei", "k": str(10**30)}), 413)
 
@@ -205,3 +221,20 @@ def test_api_wrong_content_type_is_422(client: TestClient) -> None:
         "/v1/neighbors", content=b"words=rei", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     _assert_error(r, 422)
+
+
+def test_api_error_bodies_render_even_when_they_quote_a_lone_surrogate() -> None:
+    from services.api.errors import ErrorResponse, error_body
+
+    r = ErrorResponse(error_body("InvalidInput", "no such file 'a\ud800.txt'"), status_code=422)
+    assert json.loads(r.body) == {"error": "InvalidInput", "detail": "no such file 'a\ud800.txt'"}
+
+
+@pytest.mark.parametrize("ref", ["w2vv", "W2V", "w2vv@1", "w2vv@production"])
+def test_api_unknown_model_names_get_suggestions(client: TestClient, ref: str) -> None:
+    r = client.get("/v1/neighbors", params={"word": "rei", "model": ref})
+    _assert_error(r, 404)
+    body = r.json()
+    assert body["suggestions"] == ["w2v"]
+    assert "did you mean 'w2v'?" in body["detail"]
+    assert client.get("/v1/models/w2vv").json()["suggestions"] == ["w2v"]

@@ -25,7 +25,13 @@ def client(settings: Settings, registry: Registry) -> Iterator[TestClient]:
 
 def test_api_models_list_and_show(client: TestClient) -> None:
     (row,) = client.get("/v1/models").json()["models"]
-    assert row == {"name": "w2v", "kind": "word2vec", "latest": 2, "aliases": {"latest": 2}, "loaded": [2]}
+    assert row == {
+        "name": "w2v",
+        "kind": "word2vec",
+        "latest": 2,
+        "aliases": {"latest": 2, "production": 1},  # production stays on the first version
+        "loaded": [1],
+    }
     detail = client.get("/v1/models/w2v").json()
     assert [v["version"] for v in detail["versions"]] == [1, 2]
     meta = detail["versions"][0]["metadata"]
@@ -41,11 +47,11 @@ def test_api_models_list_and_show(client: TestClient) -> None:
     ids=["bearer", "x-api-key", "lower"],
 )
 def test_api_alias_move_with_key_swaps_the_default(client: TestClient, headers: dict[str, str]) -> None:
-    assert client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]["version"] == 2
-    r = client.put("/v1/models/w2v/aliases/production", json={"version": 1}, headers=headers)
-    assert r.status_code == 200, r.text
-    assert r.json() == {"name": "w2v", "alias": "production", "version": 1, "previous": None}
     assert client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]["version"] == 1
+    r = client.put("/v1/models/w2v/aliases/production", json={"version": 2}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "w2v", "alias": "production", "version": 2, "previous": 1}
+    assert client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]["version"] == 2
 
 
 @pytest.mark.parametrize(
@@ -58,7 +64,7 @@ def test_api_alias_move_without_valid_key_is_401(
     r = client.put("/v1/models/w2v/aliases/production", json={"version": 1}, headers=headers)
     assert r.status_code == 401
     assert r.json()["error"] == "Unauthorized"
-    assert client.get("/v1/models").json()["models"][0]["aliases"] == {"latest": 2}
+    assert client.get("/v1/models").json()["models"][0]["aliases"] == {"latest": 2, "production": 1}
     assert API_KEY not in caplog.text
 
 
@@ -116,8 +122,8 @@ def test_api_models_on_postgresql(settings: Settings) -> None:
     register(registry, name, seed=2)
     with serving(api_settings(pg)) as client:
         ref = {"word": "rei", "model": name}
-        assert client.get("/v1/neighbors", params=ref).json()["model"]["version"] == 2
-        r = client.put(f"/v1/models/{name}/aliases/production", json={"version": 1}, headers=AUTH)
-        assert r.status_code == 200, r.text
         assert client.get("/v1/neighbors", params=ref).json()["model"]["version"] == 1
-        assert client.get(f"/v1/models/{name}").json()["aliases"]["production"] == 1
+        r = client.put(f"/v1/models/{name}/aliases/production", json={"version": 2}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert client.get("/v1/neighbors", params=ref).json()["model"]["version"] == 2
+        assert client.get(f"/v1/models/{name}").json()["aliases"]["production"] == 2

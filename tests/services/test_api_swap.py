@@ -62,11 +62,44 @@ def test_api_store_loads_new_targets_before_swapping_and_drops_idle_versions(reg
     register(registry, "w2v", seed=2)
     store = ModelStore(registry, loaders_for(Settings(home=registry.home)), max_idle_s=0)
     store.start(poll=False)
-    assert [item.key for item in store.loaded()] == [("w2v", 2)]
-    assert store.get("w2v@1", "embeddings").key == ("w2v", 1)  # pinned versions load on first use
+    assert [item.key for item in store.loaded()] == [("w2v", 1)]  # production: the first version
+    assert store.get("w2v@2", "embeddings").key == ("w2v", 2)  # pinned versions load on first use
     register(registry, "w2v", seed=3)
+    assert store.refresh()
+    assert store.get("w2v", "embeddings").key == ("w2v", 1)  # a new version does not move the bare name
+    registry.set_alias("w2v", "production", 3)
     assert store.refresh()
     # the bare name's new target was loaded during the refresh; idle versions nothing points at were dropped
     assert [item.key for item in store.loaded()] == [("w2v", 3)]
     assert store.get("w2v", "embeddings").key == ("w2v", 3)
     assert not store.refresh()  # nothing moved
+
+
+def test_api_default_model_does_not_move_when_other_models_are_registered(
+    settings: Settings, registry: Registry
+) -> None:
+    register(registry, "machado")
+    with serving(api_settings(settings)) as client:
+        store = client.app.state.store  # type: ignore[attr-defined]
+        assert client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]["name"] == "machado"
+        register(registry, "machado-pequeno", seed=4)
+        register(registry, "machado", seed=5)
+        store.refresh()  # what the poller does, now rather than within model_refresh_s
+        model = client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]
+        assert (model["name"], model["version"]) == ("machado", 1)
+
+
+def test_api_configured_default_model_answers_requests_without_one(
+    settings: Settings, registry: Registry
+) -> None:
+    register(registry, "machado")
+    register(registry, "escolhido", seed=4)
+    register(registry, "escolhido", seed=5)
+    with serving(api_settings(settings, default_model="escolhido@2")) as client:
+        model = client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]
+        assert (model["name"], model["version"]) == ("escolhido", 2)
+    with serving(api_settings(settings, default_model="nenhum")) as client:
+        r = client.get("/v1/neighbors", params={"word": "rei"})
+        assert r.status_code == 404
+        assert "nenhum" in r.json()["detail"]
+        assert client.get("/v1/neighbors", params={"word": "rei", "model": "machado"}).status_code == 200

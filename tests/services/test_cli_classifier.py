@@ -146,6 +146,13 @@ def test_cli_evaluate_and_classify_errors(
     code, _, err = run(["classify", "nada", "oi"], capsys)
     assert code == 2
     assert "not registered" in err
+    # bytes that are not UTF-8 reach argv as lone surrogates (surrogateescape): one line, no traceback
+    code, out, err = run(["classify", "sentimento", "bom", "ola \udcff"], capsys)
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == "error: text at position 1 is not valid text: the byte 0xFF at character 4 is not UTF-8; send UTF-8 text\n"
+    )
 
 
 class _Stdin(io.StringIO):
@@ -172,13 +179,21 @@ def test_cli_classify_stdin_gives_one_result_per_line(
         (_Stdin("bom\n\nruim\n \u200b\n"), "stdin line(s) 2, 4 are empty"),
         (_Stdin(""), "stdin held no text"),
         (_Stdin("", tty=True), "give the texts to classify, or '-'"),  # not left waiting at a terminal
+        (
+            io.TextIOWrapper(io.BytesIO(b"bom\nola \xff\n"), encoding="utf-8"),
+            "stdin is not UTF-8 text (byte 0xFF)",
+        ),
+        (
+            io.TextIOWrapper(io.BytesIO(b"bom\nola \xff\n"), encoding="utf-8", errors="surrogateescape"),
+            "text at position 1 is not valid text: the byte 0xFF",
+        ),
     ):
         monkeypatch.setattr("sys.stdin", stdin)
-        code, _, err = run(
-            ["classify", "sentimento"] if stdin.tty else ["classify", "sentimento", "-"], capsys
-        )
+        tty = stdin.isatty()
+        code, _, err = run(["classify", "sentimento"] if tty else ["classify", "sentimento", "-"], capsys)
         assert code == 2, message
         assert message in err
+        assert "Traceback" not in err
 
 
 def test_cli_compare_writes_table_and_plot(
@@ -236,6 +251,39 @@ def test_cli_compare_diverged_run_is_strict_json_and_out_must_be_a_folder(
     assert "give --out a folder" in err
 
 
+def test_cli_compare_grids_multiply_and_bad_grids_exit_2(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "cmp"
+    argv = _compare(
+        reviews_csv, "--optimizers", "sgd", "--grid", "training.lr=0.5,0.05", "--grid", "model.hidden=[]|8",
+        "--epochs", "2", "--sample", "200", "--out", str(out_dir), "--quiet",
+    )  # fmt: skip
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert [(r["cell"]["training.lr"], r["cell"]["model.hidden"]) for r in result["runs"]] == [
+        (0.5, []), (0.5, [8]), (0.05, []), (0.05, [8]),
+    ]  # fmt: skip
+    assert all(r["optimizer"] == "sgd" for r in result["runs"])
+    assert result["columns"][:3] == ["lr", "hidden", "status"]
+    report = (out_dir / "report.md").read_text(encoding="utf-8")
+    assert "200 training texts" in report
+    assert "| 0.05 | [] | ok |" in report
+    for bad, message in [
+        ("training.lr", "--grid 'training.lr': write KEY=V1,V2,..."),
+        (
+            "training.batch_size=1,half",
+            "grid training.batch_size: 'half' is not allowed; give full or an integer",
+        ),
+        ("model.hiden=64", "unknown grid key 'model.hiden' (did you mean model.hidden?)"),
+    ]:
+        code, _, err = run([*argv[:-1], "--grid", bad], capsys)
+        assert code == 2, bad
+        assert message in err
+        assert "Traceback" not in err
+
+
 def test_cli_training_interrupted_says_so_and_registers_nothing(
     cli_env: Settings, reviews_csv: dict[str, Path]
 ) -> None:
@@ -260,3 +308,55 @@ def test_cli_training_interrupted_says_so_and_registers_nothing(
     assert err.decode().rstrip().endswith("interrupted")
     assert open_registry(get_settings()).list() == []
     assert not list((cli_env.home / "artifacts").rglob("*.safetensors"))
+
+
+def _numeric_labels(files: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """The review files with labels 1 (pos) and 0 (neg), as many data sets store them."""
+    import csv
+
+    out = {}
+    for split in ("train", "validation"):
+        with files[split].open(encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        out[split] = folder / f"{split}.csv"
+        with out[split].open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["texto", "rotulo"])
+            writer.writerows([r["texto"], int(r["rotulo"] == "pos")] for r in rows)
+    return out
+
+
+def test_cli_label_names_are_what_classify_answers(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = _numeric_labels(reviews_csv, tmp_path)
+    code, out, err = run(_train(files, "--label-names", "0=negativo,1=positivo"), capsys)
+    assert code == 0, err
+    assert json.loads(out)["label_names"] == ["negativo", "positivo"]
+    code, out, _ = run(["classify", "sentimento", "Adorei, produto excelente"], capsys)
+    (result,) = json.loads(out)
+    assert result["label"] == "positivo"
+    assert set(result["scores"]) == {"negativo", "positivo"}
+    for spec, message in (("0negativo", "LABEL=NAME"), ("0=a,7=b", "'7'"), ("0=a,1=a", "same name")):
+        code, out, err = run(_train(files, "--label-names", spec), capsys)
+        assert code == 2, (spec, out)
+        assert message in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_train_skips_and_counts_empty_texts_unless_strict(
+    cli_env: Settings, reviews_csv: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = reviews_csv["train"].read_text(encoding="utf-8").splitlines()
+    train = tmp_path / "com_vazios.csv"
+    # three rows without text, at file lines 3, 6 and 9
+    rows = [lines[0], lines[1], " ,pos", *lines[2:4], '"",neg', *lines[4:6], "   ,pos", *lines[6:]]
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    files = {"train": train, "validation": reviews_csv["validation"]}
+    code, out, err = run(_train(files), capsys)
+    assert code == 0, err
+    assert json.loads(out)["skipped_empty_texts"] == {"train": 3, "validation": 0}
+    code, _, err = run(_train(files, "--strict"), capsys)
+    assert code == 2
+    assert "3 row(s) have an empty text" in err
+    assert "lines 3, 6, 9" in err

@@ -76,6 +76,26 @@ def test_data_fetch_unknown_name(cli_env: Settings, capsys: pytest.CaptureFixtur
     assert "no data set or file called 'nope'" in err
 
 
+def test_data_fetch_prints_one_summary_line_per_data_set_and_paths_on_request(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mirror = tmp_path / "espelho"
+    analogies = mirror / "analogies" / "LX-4WAnalogiesBr-dev.txt"
+    analogies.parent.mkdir(parents=True)
+    analogies.write_text(": capital\nlisboa portugal paris frança\n" * 100, encoding="utf-8")
+    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
+    monkeypatch.setenv("PALAVRA_DATA_MIRROR", str(mirror))
+    get_settings.cache_clear()
+    try:
+        code, out, _ = run(["data", "fetch", "analogies-lx-br-dev"], capsys)
+        assert code == 0
+        assert out == f"analogies-lx-br-dev: 1 file, 4.0 kB: {analogies}\n"
+        code, out, _ = run(["data", "fetch", "analogies-lx-br-dev", "--paths"], capsys)
+        assert out == f"{analogies}\n"
+    finally:
+        get_settings.cache_clear()
+
+
 @pytest.mark.slow
 def test_data_list_and_fetch_from_mirror(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["data", "list"], capsys)
@@ -83,6 +103,11 @@ def test_data_list_and_fetch_from_mirror(cli_env: Settings, capsys: pytest.Captu
     rows = {line.split()[0]: line.split()[3] for line in out.splitlines()[1:]}
     assert rows["corpus-machado"] == "mirror"
     assert rows["told-br-1annotator-train"] == "mirror"
-    code, out, _ = run(["data", "fetch", "simlex-lx-999", "b2w-10k"], capsys)
+    code, out, _ = run(["data", "fetch", "simlex-lx-999", "b2w-10k", "--paths"], capsys)
     assert code == 0
     assert [Path(p).name for p in out.split()] == ["LX-SimLex-999.txt", "b2w-10k.csv"]
+    code, out, _ = run(["data", "fetch", "corpus-machado"], capsys)
+    (line,) = out.splitlines()
+    assert line.startswith("corpus-machado: ")
+    assert " files, " in line
+    assert " MB under " in line

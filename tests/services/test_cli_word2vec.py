@@ -110,6 +110,33 @@ def test_neighbors_table_and_json(
     assert (result["token"], result["in_vocabulary"], len(result["neighbors"])) == ("rei", True, 2)
 
 
+def test_neighbors_of_an_unknown_word_say_they_come_from_subwords(
+    cli_env: Settings, ft_model: ModelVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["neighbors", ft_model.name, "Reizinhos", "-k", "3"], capsys)
+    assert code == 0
+    first, header, *rows = out.strip().splitlines()
+    assert (
+        first
+        == "'reizinhos' is not in tiny-fasttext@1's vocabulary; its neighbours are built from its subword n-grams"
+    )
+    assert header.split() == ["RANK", "WORD", "SIMILARITY"]
+    assert len(rows) == 3
+    code, out, _ = run(["neighbors", ft_model.name, "rei", "-k", "3"], capsys)
+    assert "vocabulary" not in out
+
+
+def test_misspelled_model_names_get_suggestions(
+    cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["neighbors", "tiny-word2vc", "rei"], capsys)
+    assert code == 2
+    assert err.strip() == (
+        "error: model 'tiny-word2vc' is not registered; did you mean 'tiny-word2vec'? "
+        "(`palavra models list` shows what is)"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -117,8 +144,17 @@ def test_neighbors_table_and_json(
         (["neighbors", "tiny-word2vec", "rei", "-k", "-3"], "-k must be a positive number"),
         (["neighbors", "nao-existe", "rei"], "model 'nao-existe' is not registered"),
         (["neighbors", "tiny-word2vec", "xyzzy"], "not in the model's vocabulary"),
+        (
+            ["neighbors", "tiny-word2vec", "re\udcff"],
+            "the word is not valid text: the byte 0xFF at character 2",
+        ),
         (["export", "word2vec", "nao-existe", "--output", "{tmp}/v.txt"], "is not registered"),
         (["import", "word2vec", "{tmp}/nada.txt", "--name", "n"], "does not exist"),
+        (
+            ["import", "word2vec", "{tmp}/huge.vec", "--name", "n"],
+            "declares 3000000000 words of 300 dimensions",
+        ),
+        (["import", "word2vec", "{tmp}/huge.vec", "--binary", "--name", "n"], "declares 3000000000 words"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(
@@ -129,6 +165,7 @@ def test_bad_input_is_one_line_exit_2(
     argv: list[str],
     message: str,
 ) -> None:
+    (tmp_path / "huge.vec").write_bytes(b"3000000000 300\na 1\n")  # a header that would allocate 3.6 TB
     code, _, err = run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys)
     assert code == 2
     assert message in err

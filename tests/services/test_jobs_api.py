@@ -19,6 +19,7 @@ from tests.services.jobs_helpers import (
     job_settings,
     leftovers,
     postgres_database,
+    reviews_csv,
     word2vec_config,
     write_corpus,
 )
@@ -95,6 +96,17 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
             "classifier",
             "invalid model name",
         ),
+        (
+            {"train": "frases.txt", "grid": {"training.batch_size": [1, "half"]}},
+            "compare",
+            "grid training.batch_size: 'half' is not allowed; give full or an integer from 1 to 65536",
+        ),
+        ({"train": "frases.txt", "grid": {"training.lrr": [0.1]}}, "compare", "did you mean training.lr?"),
+        (
+            {"train": "frases.txt", "optimizers": ["sgd"], "grid": {"training.optimizer": ["adam"]}},
+            "compare",
+            "training.optimizer is given twice",
+        ),
     ],
 )
 def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
@@ -105,6 +117,22 @@ def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
     assert r.status_code == 422
     assert fragment in r.json()["detail"]
     assert client.get("/v1/jobs").json()["total"] == 0
+
+
+def test_jobs_api_classifier_config_takes_label_names_and_strict(
+    client: TestClient, api_settings: Settings
+) -> None:
+    write_corpus(api_settings, "frases.txt", 50)
+    config = {
+        "name": "x",
+        "train": "frases.txt",
+        "label_names": {"0": "nao_toxico", "1": "toxico"},
+        "strict": True,
+    }
+    r = _submit(client, config, kind="classifier")
+    assert r.status_code == 202, r.text
+    shown = client.get(r.json()["url"]).json()["config"]
+    assert (shown["label_names"], shown["strict"]) == ({"0": "nao_toxico", "1": "toxico"}, True)
 
 
 def test_jobs_api_refuses_a_symlink_out_of_the_data_root(
@@ -281,6 +309,60 @@ def test_jobs_api_events_stream_progress_until_the_job_ends(
     assert client.get("/v1/jobs/0123456789abcdef0123456789abcdef/events").status_code == 404
 
 
+def test_jobs_api_every_timestamp_is_iso_8601_utc_with_z(client: TestClient, api_settings: Settings) -> None:
+    import re
+
+    corpus = write_corpus(api_settings, "frases.txt", 50)
+    job_id = _submit(client, word2vec_config("cancelado", corpus)).json()["id"]
+    assert client.delete(f"/v1/jobs/{job_id}", headers=KEY).status_code == 200  # ends it without a worker
+    stamps: list[str] = []
+
+    def collect(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                if key == "at" or key.endswith("_at"):
+                    stamps.extend([value] if value is not None else [])
+                collect(value)
+        elif isinstance(obj, list):
+            for value in obj:
+                collect(value)
+
+    detail = client.get(f"/v1/jobs/{job_id}").json()
+    collect(detail)
+    with client.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+        events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    collect(events)
+    assert len(detail["logs"]) >= 1
+    assert len(stamps) >= 6  # created_at and finished_at twice over, and the log lines in both
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", s) for s in stamps), stamps
+
+
+def test_jobs_api_compare_job_trains_a_grid(client: TestClient, api_settings: Settings) -> None:
+    config = {
+        "train": reviews_csv(api_settings),
+        "training": {"epochs": 2, "threads": 1, "optimizer": "sgd"},
+        "grid": {"training.lr": [1e30, 0.1], "training.batch_size": ["16", "full"]},
+        "sample": 60,
+    }
+    r = _submit(client, config, kind="compare")
+    assert r.status_code == 202, r.text
+    url = r.json()["url"]
+    shown = client.get(url).json()["config"]
+    assert shown["grid"] == {"training.lr": [1e30, 0.1], "training.batch_size": [16, "full"]}
+    assert shown["optimizers"] is None  # with a grid, the shorthands do not add every optimizer
+    with LocalWorkerPool(api_settings, 1), client.stream("GET", f"{url}/events") as events:
+        for line in events.iter_lines():
+            if line.startswith("event: end"):
+                break
+    done = client.get(url).json()
+    assert done["state"] == "succeeded", done
+    runs = done["result"]["runs"]
+    assert [(r["cell"]["training.lr"], r["cell"]["training.batch_size"], r["status"]) for r in runs] == [
+        (1e30, 16, "diverged"), (1e30, "full", "diverged"), (0.1, 16, "ok"), (0.1, "full", "ok"),
+    ]  # fmt: skip
+    assert done["result"]["columns"][:3] == ["lr", "batch_size", "status"]
+
+
 @pytest.mark.services
 def test_jobs_api_database_down_answers_503_not_500(tmp_path: Path) -> None:
     with postgres_database() as database:
@@ -319,3 +401,36 @@ def test_jobs_api_broker_down_answers_503_and_leaves_no_queued_job(tmp_path: Pat
         jobs = client.get("/v1/jobs").json()["items"]
     assert [j["state"] for j in jobs] == ["failed"]
     assert "does not answer" in jobs[0]["error"]
+
+
+def test_jobs_api_caps_the_list_entries_of_a_config(tmp_path: Path) -> None:
+    """A config naming more corpus entries than PALAVRA_MAX_CONFIG_ITEMS is refused before any path is checked
+    (400,000 entries held the API for 18 s); at the limit it is accepted."""
+    settings = job_settings(tmp_path, backend="local", api_keys=["segredo"], max_config_items=4)
+    files = [write_corpus(settings, f"parte{i}.txt", 20 + i) for i in range(4)]
+    config = word2vec_config("muitos", files[0])
+    with TestClient(create_app(settings)) as client:
+        assert _submit(client, {**config, "corpus": files}).status_code == 202
+        too_many = _submit(client, {**config, "corpus": [*files, files[0]]})
+        toml = TOML_CONFIG.replace('["upload:frases.txt"]', str(["upload:frases.txt", *files]))
+        uploaded = _upload(client, toml, {"frases.txt": b"o rei governa o reino\n"})
+        assert client.get("/v1/jobs").json()["total"] == 1
+    for r in (too_many, uploaded):
+        assert r.status_code == 413, r.text
+        assert r.json()["error"] == "TooLarge"
+        assert r.json()["limit"] == 4
+        assert "PALAVRA_MAX_CONFIG_ITEMS" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["b\\ud800.txt", "b\\udcff.txt"])
+def test_jobs_api_config_strings_that_are_not_unicode_are_422(
+    client: TestClient, api_settings: Settings, path: str
+) -> None:
+    """JSON allows a lone surrogate escape; a config path holding one was a 500 (the error body could not be
+    encoded). It is refused like any invalid config, and no job is recorded."""
+    config = '{"name": "x", "corpus": ["upload:frases.txt", "' + path + '"], "evaluate": false}'
+    r = _upload(client, config, {"frases.txt": b"o rei governa o reino\n"})
+    assert r.status_code == 422, r.text
+    assert "not Unicode text" in r.json()["detail"]
+    assert client.get("/v1/jobs").json()["total"] == 0
+    assert leftovers(api_settings) == []

@@ -28,8 +28,10 @@ from tests.services.jobs_helpers import (
     job_settings,
     leftovers,
     long_job,
+    long_upload_job,
     pid_alive,
     postgres_database,
+    prepared_from,
     quick_job,
     start_worker,
     wait_until,
@@ -183,7 +185,10 @@ def test_jobs_cancelled_jobs_register_nothing_leave_nothing_and_queued_ones_neve
 
 def test_jobs_killed_worker_fails_its_job_and_loses_nothing(backend: Backend) -> None:
     service = backend.service
-    doomed = _at_epoch(service, long_job(service, "doomed").id)
+    # its corpus uploaded with it: the upload and the corpus prepared from it must go with the failed job
+    doomed = _at_epoch(service, long_upload_job(service, "doomed").id)
+    uploads = service.data_root.upload_dir(doomed.id)
+    assert prepared_from(backend.settings, uploads) != []
     victim = backend.worker_running(doomed)
     pid = job_pid(service, doomed.id)
     assert pid is not None
@@ -200,6 +205,8 @@ def test_jobs_killed_worker_fails_its_job_and_loses_nothing(backend: Backend) ->
     with pytest.raises(ModelNotFound):
         open_registry(backend.settings).versions("doomed")
     assert leftovers(backend.settings) == []
+    assert not uploads.exists()
+    assert prepared_from(backend.settings, uploads) == []
     backend.replace(victim)
 
 

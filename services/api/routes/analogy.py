@@ -7,7 +7,16 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.deps import SettingsDep, StoreDep, check_batch, check_k, model_info, read_access, reply
+from services.api.deps import (
+    SettingsDep,
+    StoreDep,
+    check_batch,
+    check_k,
+    check_results,
+    model_info,
+    read_access,
+    reply,
+)
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Neighbor, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -51,6 +60,7 @@ class AnalogyResponse(BaseModel):
 def analogy(body: AnalogyRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """The k words best completing the analogy; the query words themselves are never answers."""
     check_k(body.k, settings)
+    check_results(1, body.k, settings)
     check_batch(len(body.positive) + len(body.negative), settings, what="words")
     loaded = store.get(body.model, "embeddings")
     hits = loaded.model.analogy(body.positive, body.negative, body.k, method=body.method)

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SettingsDep, StoreDep, check_texts, model_info, read_access, reply
-from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict
+from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
 router = APIRouter(prefix="/v1", tags=["classification"], dependencies=[Depends(read_access)])
 
 
 class ClassifyRequest(Strict):
-    texts: list[str] = Field(
+    texts: list[Text] = Field(
         min_length=1, description="Raw texts; normalised the way the model's training data was."
     )
     model: ModelRef | None = None
@@ -25,8 +25,8 @@ class ClassifyRequest(Strict):
 
 
 class Prediction(BaseModel):
-    label: str
-    scores: dict[str, float]
+    label: str = Field(description="The label's name (given at training, or the label as in the data).")
+    scores: dict[str, float] = Field(description="Probability of every label, by name.")
 
 
 class ClassifyResponse(BaseModel):
@@ -38,7 +38,7 @@ class ClassifyResponse(BaseModel):
             "examples": [
                 {
                     "model": {"name": "told-mlp", "version": 1, "kind": "classifier"},
-                    "results": [{"label": "0", "scores": {"0": 0.91, "1": 0.09}}],
+                    "results": [{"label": "nao_toxico", "scores": {"nao_toxico": 0.91, "toxico": 0.09}}],
                 }
             ]
         }

@@ -21,13 +21,15 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
-from models.errors import InvalidInput, NotReady, TooLarge
+from models.errors import DiskFull, InvalidInput, NotReady, TooLarge
 from pipelines.config_io import validation_message
+from pipelines.normalize import unicode_problem
 from services.api.deps import SettingsDep, read_access, require_key
 from services.api.job_schemas import (
     JobAccepted,
     JobDetail,
     JobKindName,
+    JobLogOut,
     JobPage,
     JobRequest,
     JobStateName,
@@ -36,7 +38,7 @@ from services.api.job_schemas import (
     summary_of,
 )
 from services.api.schemas import ERROR_RESPONSES, WHOLE_NUMBER, WRITE_RESPONSES
-from services.jobs.inputs import replace_uploads, safe_filename
+from services.jobs.inputs import no_space, replace_uploads, safe_filename
 from services.jobs.job import JobState
 from services.jobs.service import JobService, new_job_id
 from services.settings import Settings
@@ -78,12 +80,6 @@ _SUBMIT_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def openapi_components() -> dict[str, Any]:
-    """Schemas the submit route's hand-written request body refers to (FastAPI sees no model parameter)."""
-    schema = JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {**schema.pop("$defs", {}), "JobRequest": schema}
 
 
 def get_jobs(request: Request) -> JobService:
@@ -153,6 +149,29 @@ def _parse_config(text: str) -> dict[str, Any]:
     return data
 
 
+def _check_config(config: dict[str, Any], settings: Settings) -> None:
+    """Refuse a config whose lists name more entries than a job may (each entry costs a path check or more), or
+    that holds a string that is not Unicode text (JSON allows a lone surrogate escape; no path can hold one)."""
+    items = 0
+    pending: list[Any] = [config]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            items += len(value)
+            if items > settings.max_config_items:
+                raise TooLarge(
+                    f"the job config holds more than {settings.max_config_items} list entries (corpus files and "
+                    "the like), this server's limit (PALAVRA_MAX_CONFIG_ITEMS); name a folder instead of its files",
+                    limit=settings.max_config_items,
+                )
+            pending.extend(value)
+        elif isinstance(value, str) and (problem := unicode_problem(value)):
+            raise InvalidInput(f"the config holds a string that is not Unicode text: {problem}")
+
+
 def _save_uploads(
     service: JobService, settings: Settings, job_id: str, files: list[UploadFile]
 ) -> dict[str, str]:
@@ -177,13 +196,21 @@ def _save_uploads(
 
 
 async def _submit_multipart(request: Request, service: JobService, settings: Settings) -> JobSummary:
-    form: FormData = await _limited(request, settings.max_upload_bytes).form(
-        max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FILES, max_part_size=MAX_CONFIG_BYTES
-    )
+    try:
+        form: FormData = await _limited(request, settings.max_upload_bytes).form(
+            max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FILES, max_part_size=MAX_CONFIG_BYTES
+        )
+    except OSError as exc:  # the parser spools large parts to temporary files
+        if not no_space(exc):
+            raise
+        raise DiskFull(
+            "no space left on device for the upload's temporary files; free disk space and submit again"
+        ) from exc
     kind = form.get("kind")
     if not isinstance(kind, str):
         raise InvalidInput("the form has no 'kind' field (word2vec, classifier or compare)")
     config = _parse_config(await _config_text(form.get("config")))
+    _check_config(config, settings)
     files = [f for key, f in form.multi_items() if key != "config" and isinstance(f, UploadFile)]
     job_id = new_job_id()
     try:
@@ -198,11 +225,12 @@ async def _submit_multipart(request: Request, service: JobService, settings: Set
     return summary_of(job)
 
 
-async def _submit_json(request: Request, service: JobService) -> JobSummary:
+async def _submit_json(request: Request, service: JobService, settings: Settings) -> JobSummary:
     try:
         body = JobRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise InvalidInput(validation_message(exc, source="request body")) from None
+    _check_config(body.config, settings)
     job = await anyio.to_thread.run_sync(lambda: service.submit(body.kind, body.config))
     return summary_of(job)
 
@@ -225,7 +253,7 @@ async def submit_job(request: Request, response: Response, settings: SettingsDep
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         job = await _submit_multipart(request, service, settings)
     else:
-        job = await _submit_json(request, service)
+        job = await _submit_json(request, service, settings)
     response.headers["Location"] = job.url
     return JobAccepted(id=job.id, kind=job.kind, state=job.state, url=job.url)
 
@@ -284,7 +312,8 @@ async def _events(request: Request, service: JobService, job_id: str) -> AsyncIt
         lines = await anyio.to_thread.run_sync(partial(service.logs, job_id, after=last_seq))
         for line in lines:
             last_seq = line.seq
-            yield _event("log", {"seq": line.seq, "at": line.at, "line": line.line}, event_id=line.seq)
+            log_line = JobLogOut(seq=line.seq, at=line.at, line=line.line).model_dump(mode="json")
+            yield _event("log", log_line, event_id=line.seq)
         summary = summary_of(job).model_dump(mode="json")
         snapshot = json.dumps(summary, sort_keys=True)
         if snapshot != last_seen:

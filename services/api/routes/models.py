@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -12,6 +11,7 @@ from models.errors import NotReady
 from models.registry import MAX_VERSION, Registry
 from services.api.deps import StoreDep, read_access, require_key
 from services.api.schemas import ALIAS_PATTERN, ERROR_RESPONSES, NAME_PATTERN, WRITE_RESPONSES, Strict
+from services.timestamps import UtcTime
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -55,7 +55,7 @@ class ModelList(BaseModel):
 
 class VersionDetail(BaseModel):
     version: int
-    created_at: datetime
+    created_at: UtcTime
     aliases: list[str]
     metadata: dict[str, Any] = Field(
         description="Kind, config, metrics, sha256 of every file, library versions."

@@ -13,6 +13,7 @@ from services.api.deps import (
     StoreDep,
     check_batch,
     check_k,
+    check_results,
     clean_word,
     model_info,
     read_access,
@@ -123,6 +124,7 @@ async def neighbors(
 ) -> Response:
     """The k words closest to one word by cosine (the word itself excluded)."""
     check_k(k, settings)
+    check_results(1, k, settings)
     word = clean_word(word)
     # a vocabulary word of a loaded model with a neighbour table is a row read: answered on the event loop;
     # everything else (a search, loading a model, an unknown word's suggestions) runs in a worker thread
@@ -140,6 +142,7 @@ def neighbors_batch(body: NeighborsRequest, settings: SettingsDep, store: StoreD
     """The k nearest words to each of many words, searched with one matrix product."""
     check_k(body.k, settings)
     check_batch(len(body.words), settings, what="words")
+    check_results(len(body.words), body.k, settings)
     loaded = store.get(body.model, "embeddings")
     return reply(
         BatchNeighborsResponse(model=model_info(loaded), results=_search(loaded, body.words, body.k)), loaded

@@ -34,7 +34,12 @@ def _stdin_texts(*, explicit: bool) -> list[str]:
     """One text per line of stdin; every line gets a result, so a blank line is an error, not skipped."""
     if not explicit and sys.stdin.isatty():
         raise InvalidInput("give the texts to classify, or '-' to read one text per line from stdin")
-    texts = [line.rstrip("\r\n") for line in sys.stdin]
+    try:
+        texts = [line.rstrip("\r\n") for line in sys.stdin]
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"stdin is not UTF-8 text (byte 0x{exc.object[exc.start]:02X}); convert it, e.g. with iconv"
+        ) from None
     blank = [i for i, text in enumerate(texts, start=1) if is_blank(text)]
     if blank:
         shown = ", ".join(map(str, blank[:10])) + (f" and {len(blank) - 10} more" if len(blank) > 10 else "")

@@ -1,4 +1,5 @@
-"""``palavra compare classifier``: train an optimizer x activation grid on one data set and write a report."""
+"""``palavra compare classifier``: train a grid over the run config (optimizer x activation by default) on one
+data set and write a report."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import typer
 
 from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS
+from pipelines.classifier.grid import grid_axes, parse_axis
 from services.cli.app import compare_app
 from services.cli.commands.train_classifier_cmd import merge_run, path_resolver
 from services.cli.commands.train_word2vec_cmd import ProgressBars
@@ -15,8 +17,8 @@ from services.cli.output import echo, emit_json
 from services.settings import get_settings
 
 
-def _names(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+def _names(value: str | None) -> list[str] | None:
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
 
 
 @compare_app.command("classifier")
@@ -27,9 +29,24 @@ def compare_classifier_cli(
     ),
     text_column: str | None = typer.Option(None, "--text-column", help="Column / field with the text."),
     label_column: str | None = typer.Option(None, "--label-column", help="Column / field with the label."),
-    optimizers: str = typer.Option(",".join(OPTIMIZERS), "--optimizers", help="Comma-separated optimizers."),
-    activations: str = typer.Option(
-        ",".join(ACTIVATIONS), "--activations", help="Comma-separated activations."
+    optimizers: str | None = typer.Option(
+        None,
+        "--optimizers",
+        help=f"Comma-separated optimizers ({','.join(OPTIMIZERS)}); every one when no --grid is given.",
+    ),
+    activations: str | None = typer.Option(
+        None,
+        "--activations",
+        help=f"Comma-separated activations ({','.join(ACTIVATIONS)}); every one when no --grid is given.",
+    ),
+    grid: list[str] | None = typer.Option(
+        None,
+        "--grid",
+        help="KEY=V1,V2,... over any run-config key (training.lr=0.1,0.01; training.batch_size=1,32,full; "
+        "model.hidden='[]|64|256,64'; training.patience=none,2). Repeat to multiply.",
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Train on a seeded random sample of this many training texts."
     ),
     lr: float | None = typer.Option(None, "--lr", help="One learning rate for all (default: per optimizer)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs of every run."),
@@ -41,7 +58,7 @@ def compare_classifier_cli(
     out: Path | None = typer.Option(None, "--out", help="Report folder (default: runs/compare-<time>)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Train every optimizer x activation on the same data and seed; write report.md and loss_curves.png."""
+    """Train every cell of a grid on the same data and seed; write report.md, loss_curves.png (and lr_sweep.png)."""
     run = merge_run(
         config,
         {
@@ -64,6 +81,11 @@ def compare_classifier_cli(
         },
     )
     out_dir = out or Path("runs") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    axes = grid_axes(
+        optimizers=_names(optimizers),
+        activations=_names(activations),
+        grid=[parse_axis(text) for text in grid or []],
+    )
     from pipelines.classifier.compare import compare_classifiers  # torch: imported by the command that trains
 
     settings = get_settings()
@@ -71,9 +93,9 @@ def compare_classifier_cli(
     try:
         result = compare_classifiers(
             run,
-            optimizers=_names(optimizers),
-            activations=_names(activations),
+            axes=axes,
             out_dir=out_dir,
+            sample=sample,
             resolve_path=path_resolver(settings),
             progress=bars,
         )

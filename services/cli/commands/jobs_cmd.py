@@ -19,6 +19,7 @@ from services.jobs.job import Job, JobState
 from services.jobs.kinds import job_kind
 from services.jobs.service import JobService
 from services.settings import get_settings
+from services.timestamps import utc_iso
 
 WAIT_POLL_S = 0.5
 NO_WORKER_HINT_S = 10.0
@@ -103,7 +104,7 @@ def list_cli(
             "progress": f"{j.progress.fraction:.0%}" if j.progress.fraction is not None else "",
             "model": j.model_ref or "",
             "worker": j.worker or "",
-            "created": j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            "created": utc_iso(j.created_at),
             "error": (j.error or "")[:60],
         }
         for j in jobs

@@ -8,9 +8,10 @@ import typer
 
 from models.errors import InvalidInput
 from pipelines.embedding_model import load_embeddings
+from pipelines.normalize import unicode_problem
 from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import app
-from services.cli.output import emit_json, table
+from services.cli.output import echo, emit_json, table
 from services.context import open_registry
 from services.settings import Settings, get_settings
 
@@ -19,6 +20,8 @@ def nearest(ref: str, word: str, *, k: int, settings: Settings) -> dict[str, Any
     """The ``k`` nearest vocabulary words of ``word`` (normalised the way the model's training text was)."""
     if k <= 0:
         raise InvalidInput(f"-k must be a positive number of neighbours, got {k}")
+    if problem := unicode_problem(word):
+        raise InvalidInput(f"the word is not valid text: {problem}")
     artifact = open_registry(settings).open(ref, kind=VECTOR_KINDS)
     embeddings = load_embeddings(artifact)
     (hit,) = embeddings.lookup([word])
@@ -44,5 +47,10 @@ def neighbors_cli(
     if as_json:
         emit_json(result)
         return
+    if not result["in_vocabulary"]:  # what the API says with in_vocabulary: false
+        echo(
+            f"{result['token']!r} is not in {result['model']}'s vocabulary; "
+            "its neighbours are built from its subword n-grams"
+        )
     rows = [{"rank": i, **n} for i, n in enumerate(result["neighbors"], start=1)]
     table(rows, ["rank", "word", "similarity"])

@@ -50,6 +50,7 @@ def preprocess(
         workers=workers,
         progress=None if quiet else _TenthsReporter(),
         text_field=text_field,
+        limits=settings.corpus_limits,
     )
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,11 @@ def serve_cli(
         raise InvalidInput(f"--workers must be at least 1, got {workers}")
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise InvalidInput(f"unknown --log-level {log_level!r}; use critical, error, warning, info or debug")
+    from services.api.keys import KeyRing
     from services.api.server import serve
     from services.jobs.local import local_job_workers
 
     settings = get_settings()
+    KeyRing.from_settings(settings)  # a bad keys file stops here with one line, not in every worker
     with local_job_workers(settings):  # PALAVRA_LOCAL_WORKERS job workers beside the API (local backend)
         serve(settings, host=host, port=port, workers=workers, access_log=access_log, log_level=log_level)

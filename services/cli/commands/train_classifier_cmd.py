@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from models.errors import DatasetError, InvalidConfig
 from models.registry import ModelVersion
 from pipelines.classifier.config import ClassifierRun, load_run_file
+from pipelines.classifier.label_names import parse_label_names
 from pipelines.config_io import validation_message
 from services.cli.app import train_app
 from services.cli.commands.train_word2vec_cmd import ProgressBars
@@ -73,6 +74,8 @@ def summary(version: ModelVersion) -> dict[str, Any]:
         "model": version.ref,
         "path": str(version.path),
         "classes": meta.get("classes"),
+        "label_names": meta.get("label_names"),
+        "skipped_empty_texts": meta.get("skipped_empty_texts"),
         **meta.get("metrics", {}),
     }
 
@@ -87,6 +90,11 @@ def train_classifier_cli(
     text_column: str | None = typer.Option(None, "--text-column", help="Column / field with the text."),
     label_column: str | None = typer.Option(None, "--label-column", help="Column / field with the label."),
     embeddings: str | None = typer.Option(None, "--embeddings", help="A registered word2vec/fasttext model."),
+    label_names: str | None = typer.Option(
+        None,
+        "--label-names",
+        help="Names the model answers with, e.g. 0=nao_toxico,1=toxico (default: the catalogue's, or the labels).",
+    ),
     freeze: bool | None = typer.Option(
         None, "--freeze-embeddings/--tune-embeddings", help="Keep word vectors fixed."
     ),
@@ -116,6 +124,9 @@ def train_classifier_cli(
     baseline: bool | None = typer.Option(
         None, "--baseline/--no-baseline", help="Also train TF-IDF + LogReg."
     ),
+    strict: bool | None = typer.Option(
+        None, "--strict/--skip-empty", help="Refuse rows with an empty text (default: skip and count them)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="A TOML run config (see docs/classifier.md)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -129,7 +140,9 @@ def train_classifier_cli(
             "text_column": text_column,
             "label_column": label_column,
             "embeddings": embeddings,
+            "label_names": parse_label_names(label_names) if label_names is not None else None,
             "baseline": baseline,
+            "strict": strict,
         },
         {
             "model": {

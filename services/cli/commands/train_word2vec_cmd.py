@@ -111,6 +111,7 @@ def train(run: Word2VecRun, *, settings: Settings, quiet: bool = False) -> Model
             catalog=open_catalog(settings),
             cache_dir=settings.cache_dir,
             progress=bars,
+            limits=settings.corpus_limits,
         )
     finally:
         bars.close()

@@ -1,0 +1,417 @@
+"""The web explorer in a real browser (Debian's chromium driven by Playwright) against a live ``palavra serve``.
+
+Each area is used the way a person would: typing, clicking, pressing keys; each test asserts what appears on
+screen and saves a screenshot under ``runs/screenshots/`` (with ``PALAVRA_WEB_DOCS_IMAGES=1``, also the README's
+``docs/img/web-*.png``). Outside CI the tests skip when ``/usr/bin/chromium`` or axe-core is missing; in CI
+(``CI=true``) they must run: ``.ci/run`` installs both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from models.registry import Registry
+from tests.conftest import REPO_ROOT, make_sentences, review_run
+from tests.services.jobs_helpers import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = REPO_ROOT / "runs" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = REPO_ROOT / "runs" / "screenshots"
+DOCS_IMAGES = REPO_ROOT / "docs" / "img"
+KEY = "chave-do-navegador"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def _need(ok: bool, reason: str) -> None:
+    if ok:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run the browser tests: .ci/run installs it)")
+    pytest.skip(reason)
+
+
+_ANALOGIES = """: familia
+rei rainha homem mulher
+príncipe princesa menino menina
+médico médica homem mulher
+: gram-lugares
+rei reino médico hospital
+príncipe castelo menino escola
+"""
+_PAIRS = "rei\trainha\t9.0\nrei\treino\t7.5\ncão\tgato\t8.0\nescola\tchuva\t1.0\nhospital\tmédico\t7.0\n"
+
+
+def _evaluate(registry: Registry, ref: str, folder: Path) -> None:
+    """Evaluate a registered model on a few analogies and word pairs and record the metrics, as training does."""
+    from models.vectors import WordVectors
+    from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, read_analogies, read_word_pairs
+
+    (folder / "analogias.txt").write_text(_ANALOGIES, encoding="utf-8")
+    (folder / "pares.tsv").write_text(_PAIRS, encoding="utf-8")
+    sets = EvaluationSets(
+        analogies={"mini-analogias": read_analogies(folder / "analogias.txt")},
+        pairs={"mini-pares": read_word_pairs(folder / "pares.tsv")},
+    )
+    metrics = evaluate_sets(WordVectors.load(registry.open(ref)), sets)
+    registry.annotate(ref, {"metrics": metrics})
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_word2vec: Any, reviews_csv: dict[str, Path]
+) -> Iterator[str]:
+    """A live ``palavra serve`` (one job worker) over a home with two word-vector models and a trained classifier."""
+    _need(CHROMIUM.is_file(), f"no browser at {CHROMIUM} (apt-get install chromium)")
+    from pipelines.classifier.train import train_classifier
+
+    root = tmp_path_factory.mktemp("explorer")
+    home, data = root / "home", root / "data"
+    home.mkdir()
+    data.mkdir()
+    registry = Registry(home)
+    tiny_word2vec(registry, "word2vec")
+    tiny_word2vec(registry, "word2vec")  # a second version, to move an alias between
+    tiny_word2vec(registry, "fasttext")
+    train_classifier(review_run(reviews_csv), registry=registry)
+    _evaluate(registry, "tiny-fasttext@1", root)
+    for split, path in reviews_csv.items():
+        shutil.copyfile(path, data / f"{split}.csv")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PALAVRA_HOME": str(home),
+        "PALAVRA_DATA_ROOT": str(data),
+        "PALAVRA_API_KEYS": KEY,
+        "PALAVRA_LOCAL_WORKERS": "1",
+        "PALAVRA_MODEL_REFRESH_S": "0.5",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "palavra serve did not become ready"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="pt-BR")
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    errors: list[str] = []
+    outside: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    p.on("request", lambda r: None if r.url.startswith(server) else outside.append(r.url))
+    p.goto(server + "/")
+    p.wait_for_selector("body[data-ready='1']")
+    yield p
+    context.close()
+    assert errors == [], errors  # no script error on the page
+    assert outside == [], outside  # nothing fetched from anywhere but the server
+
+
+def _shot(page: Any, name: str, *, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+    if os.environ.get("PALAVRA_WEB_DOCS_IMAGES"):
+        from PIL import Image
+
+        # README images: the same picture in a 256-colour palette (a third of the bytes, no visible change)
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        with Image.open(SCREENSHOTS / f"{name}.png") as shot:
+            shot.convert("RGB").quantize(colors=256).save(DOCS_IMAGES / f"web-{name}.png", optimize=True)
+
+
+def _explore(page: Any, word: str, *, model: str = "tiny-word2vec", k: int = 20) -> None:
+    page.select_option("#words-model", model)
+    page.fill("#k", str(k))
+    page.fill("#word", word)
+    page.press("#word", "Enter")
+
+
+def test_web_words_neighbours_map_analogy_pairs_and_two_models(page: Any) -> None:
+    _explore(page, "rei")
+    page.wait_for_selector("#map .pt.q")
+    points = page.locator("#map .pt")
+    assert points.count() == 21  # the word and its 20 neighbours
+    assert page.locator("#neighbors li").count() == 20
+    listed = [t.split("\n")[0] for t in page.locator("#neighbors li").all_inner_texts()]
+    placed = points.evaluate_all("ps => ps.map(p => p.dataset.word)")
+    assert sorted(placed) == sorted([*listed, "rei"])
+    assert page.locator("#oov-note").is_hidden()
+
+    neighbour = page.locator("#map .pt:not(.q)").first
+    word = neighbour.get_attribute("data-word")
+    neighbour.hover()
+    tip = page.locator("#map-tip")
+    assert tip.is_visible()
+    assert word in tip.inner_text()
+    assert f"{float(neighbour.get_attribute('data-score')):.3f}" in tip.inner_text()
+    neighbour.click()  # explore from that point
+    page.wait_for_function("w => document.querySelector('#map .pt.q')?.dataset.word === w", arg=word)
+    assert page.input_value("#word") == word
+
+    _explore(page, "reis")  # not in the word2vec vocabulary: suggestions to click
+    page.wait_for_selector("#suggestions button")
+    assert "Palavra desconhecida" in page.inner_text("#suggestions")
+    page.locator("#suggestions button", has_text="rei").first.click()
+    page.wait_for_function("() => document.querySelector('#map .pt.q')?.dataset.word === 'rei'")
+
+    _explore(page, "reizinho", model="tiny-fasttext")  # FastText: built from subwords
+    page.wait_for_selector("#oov-note:not([hidden])")
+    assert "subpalavras" in page.inner_text("#oov-note")
+
+    page.fill("#an-a", "rei")
+    page.fill("#an-b", "homem")
+    page.fill("#an-c", "mulher")
+    page.check("input[name=an-method][value='3cosmul']")
+    page.click("#analogy-form button[type=submit]")
+    page.wait_for_selector("#analogy-out li")
+    assert page.locator("#analogy-out li").count() == 5
+    assert "3cosmul" in page.inner_text("#analogy-status")
+
+    page.fill("#pair-a", "rei")
+    page.fill("#pair-b", "rainha")
+    page.click("#pair-form button[type=submit]")
+    page.wait_for_selector("#pair-out:has-text('cosseno')")
+    cosine = float(page.inner_text("#pair-out").rsplit("=", 1)[1])
+    assert -1.0 <= cosine <= 1.0
+
+    page.fill("#side-word", "castelo")
+    page.select_option("#side-left", "tiny-word2vec@1")
+    page.select_option("#side-right", "tiny-fasttext")
+    page.click("#side-form button[type=submit]")
+    page.wait_for_selector("#side-out .side-col >> nth=1")
+    headings = page.locator("#side-out h4").all_inner_texts()
+    assert headings == ["tiny-word2vec@1", "tiny-fasttext@1"]
+    assert page.locator("#side-out li").count() == 20
+    _explore(page, "rei", k=50)
+    page.wait_for_selector("#map .pt.q")
+    _shot(page, "words")
+
+
+def test_web_classify_text_and_file_with_a_bar_per_class(page: Any, tmp_path: Path) -> None:
+    page.click("#tab-classify")
+    assert page.locator("#classify").is_visible()
+    page.select_option("#clf-version", "1")
+    page.fill("#clf-text", "Produto ótimo, adorei e recomendo!\nChegou quebrado, péssimo e horrível.")
+    texts = tmp_path / "textos.txt"
+    texts.write_text("excelente entrega, perfeito\n", encoding="utf-8")
+    page.set_input_files("#clf-file", str(texts))
+    page.click("#classify-form button[type=submit]")
+    page.wait_for_selector("#classify-out .result >> nth=2")
+    labels = page.locator("#classify-out .label-name").all_inner_texts()
+    assert labels == ["pos", "neg", "pos"]
+    assert page.locator("#classify-out .result").first.locator("li").count() == 2  # one bar per class
+    assert "sentimento@1" in page.inner_text("#classify-status")
+    _shot(page, "classify")
+
+
+def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) -> None:
+    page.click("#tab-models")
+    page.wait_for_selector("#model-table tbody tr >> nth=2")
+    assert page.locator("#model-table tbody th").all_inner_texts() == [
+        "sentimento",
+        "tiny-fasttext",
+        "tiny-word2vec",
+    ]
+    page.click("#model-table button:has-text('sentimento')")
+    page.wait_for_selector("#report svg.confusion")
+    assert page.locator("#report svg.confusion rect").count() == 4  # two classes
+    assert page.locator("#report path[data-series='train_loss']").count() == 1
+    assert page.locator("#report path[data-series='val_loss']").count() == 1
+    assert "Macro-F1" in page.inner_text("#report")
+
+    page.click(
+        "#model-table button:has-text('tiny-fasttext')"
+    )  # word vectors: analogies by section, Spearman
+    page.wait_for_selector("#report h4:has-text('mini-analogias')")
+    sections = page.locator("#report ul.bars li").all_inner_texts()
+    assert [line.split("\n")[0] for line in sections] == [
+        "total (5/5)",
+        "semântica (3/3)",
+        "sintática (2/2)",
+        "familia (3/3)",
+        "gram-lugares (2/2)",
+    ]
+    assert page.locator("#report table th[scope=row]").all_inner_texts() == ["mini-pares"]
+
+    page.click("#model-table button:has-text('tiny-word2vec')")
+    page.wait_for_selector("#report h3:has-text('tiny-word2vec@1')")  # the production version first
+    page.select_option("#alias-version", "2")
+    page.click("#alias-form button[type=submit]")  # no key yet
+    page.wait_for_selector("#alias-status.error")
+    page.fill("#api-key", KEY)
+    page.click("#key-form button[type=submit]")
+    assert page.evaluate("sessionStorage.getItem('palavra.key')") == KEY
+    page.click("#alias-form button[type=submit]")
+    page.wait_for_selector("#alias-status:has-text('versão 2')")
+    page.wait_for_selector("#model-table .pill:has-text('production → 2')")
+    page.wait_for_selector("#report h3:has-text('tiny-word2vec@2')")
+
+    page.click("#lang")  # English on request
+    assert page.inner_text("#tab-models") == "Models"
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.click("#model-table button:has-text('sentimento')")
+    page.wait_for_selector("#report svg.confusion")
+    _shot(page, "models")
+    page.click("#lang")
+    assert page.inner_text("#tab-models") == "Modelos"
+
+
+def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_path: Path) -> None:
+    page.click("#tab-models")
+    page.fill("#api-key", KEY)
+    page.press("#api-key", "Enter")
+    page.click("#tab-jobs")
+    page.select_option("#job-kind", "compare")
+    config = {
+        "train": "train.csv",
+        "validation": "validation.csv",
+        "text_column": "texto",
+        "label_column": "rotulo",
+        "optimizers": ["sgd", "adam"],
+        "activations": ["relu"],
+        "model": {"embedding_dim": 8, "hidden": [8]},
+        "training": {"epochs": 3, "threads": 1},
+    }
+    page.fill("#job-config", json.dumps(config))
+    page.click("#job-form button[type=submit]")
+    page.wait_for_selector("#jobs-status:has-text('enviada')")
+    page.wait_for_selector("#job-state:has-text('succeeded')", timeout=90_000)
+    assert page.locator("#job-progress").evaluate("p => p.value") == 1
+    page.wait_for_selector("#job-curves path[data-series]")
+    series = page.locator("#job-curves path[data-series]").evaluate_all("ps => ps.map(p => p.dataset.series)")
+    assert sorted(series) == [
+        "optimizer=adam train",
+        "optimizer=adam val",
+        "optimizer=sgd train",
+        "optimizer=sgd val",
+    ]
+    assert "compare" in page.inner_text("#job-table")
+    _shot(page, "jobs")
+    compare_id = page.inner_text("#job-title").split(" · ")[1]
+
+    corpus = tmp_path / "frases.txt"
+    corpus.write_text("\n".join(make_sentences(5_000)) + "\n", encoding="utf-8")
+    long = {
+        "name": "longo",
+        "corpus": ["upload:frases.txt"],
+        "evaluate": False,
+        "train": {"vector_size": 12, "min_count": 1, "epochs": 200, "workers": 1},
+    }
+    page.select_option("#job-kind", "word2vec")
+    page.fill("#job-config", json.dumps(long))
+    page.set_input_files("#job-files", str(corpus))  # sent with the config as a multipart upload
+    page.click("#job-form button[type=submit]")
+    page.wait_for_function("!document.querySelector('#jobs-status').textContent.includes('…')")
+    assert "enviada" in page.inner_text("#jobs-status"), page.inner_text("#jobs-status")
+    page.wait_for_selector("#job-title:has-text('word2vec')")
+    page.wait_for_selector("#job-state:has-text('running')", timeout=60_000)
+    page.click("#job-cancel")
+    page.wait_for_selector("#job-state:has-text('cancelled')", timeout=30_000)
+    assert page.locator("#job-cancel").is_disabled()
+
+    # where the event stream is refused (reads behind a key, which EventSource cannot send), the page polls
+    page.route(
+        "**/events", lambda route: route.fulfill(status=401, content_type="application/json", body="{}")
+    )
+    page.click(f"#job-table button:has-text('{compare_id}')")
+    page.wait_for_selector(f"#job-title:has-text('{compare_id}')")
+    page.wait_for_selector("#job-state:has-text('succeeded')")
+    page.wait_for_selector("#job-curves path[data-series='optimizer=adam val']")
+
+
+def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
+    page.focus("#tab-words")
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#classify").is_visible()
+    assert page.evaluate("document.activeElement.id") == "tab-classify"
+    page.keyboard.press("End")
+    assert page.locator("#jobs").is_visible()
+    page.keyboard.press("Home")
+    assert page.locator("#words").is_visible()
+    page.focus("#word")
+    page.keyboard.type("rainha")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#map .pt.q[data-word='rainha']")
+    page.focus("#map .pt:not(.q)")  # map points take focus and Enter like buttons
+    target = page.evaluate("document.activeElement.dataset.word")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#map .pt.q[data-word='{target}']")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    for tab in ("words", "classify", "models", "jobs"):
+        page.click(f"#tab-{tab}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{tab} scrolls sideways on a phone-sized screen"
+    page.click("#tab-words")
+    _shot(page, "phone", full_page=False)
+
+
+def test_web_accessibility_axe_finds_no_serious_violations(page: Any) -> None:
+    _need(AXE.is_file(), f"no axe-core at {AXE} (npm install --prefix runs/axe axe-core)")
+    page.add_script_tag(path=str(AXE))
+    _explore(page, "rei")
+    page.wait_for_selector("#map .pt.q")
+    problems = []
+    for tab in ("words", "classify", "models", "jobs"):
+        page.click(f"#tab-{tab}")
+        if tab == "models":
+            page.wait_for_selector("#model-table tbody tr")
+            page.click("#model-table button:has-text('sentimento')")
+            page.wait_for_selector("#report svg.confusion")
+        result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        problems += [
+            f"{tab}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+    assert problems == []
