@@ -25,15 +25,17 @@ import logging
 import os
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
 from models.errors import IntegrityError, InvalidInput
+from models.mapped import MappedFiles, map_npy
 from models.neighbor_table import DEFAULT_WIDTH, TABLE_IDS, TABLE_SCORES, NeighborTable, build_table
 from models.registry import Artifact, ArtifactWriter
 from models.vectors import FloatMatrix, WordVectors
@@ -111,13 +113,15 @@ class HnswIndex:
         faiss.write_index(self.index, str(path))
 
     @classmethod
-    def read(cls, path: Path, *, ef_search: int) -> HnswIndex:
-        """Load with the stored vectors memory-mapped read-only (shared between processes), the graph in memory."""
+    def read(cls, path: Path, *, ef_search: int, mmap: bool = True) -> HnswIndex:
+        """Load with the stored vectors memory-mapped read-only (shared between processes), the graph in memory.
+
+        Map only a file nothing will change (a private copy, see models/mapped.py); ``mmap=False`` reads it all.
+        """
         import faiss
 
-        return cls(
-            faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY), ef_search=ef_search
-        )
+        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        return cls(faiss.read_index(str(path), flags), ef_search=ef_search)
 
 
 def set_threads(n: int) -> None:
@@ -222,7 +226,7 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _cached_index(
-    vectors: WordVectors, sha: str, *, cache_dir: Path, config: AnnConfig
+    vectors: WordVectors, sha: str, *, cache_dir: Path, config: AnnConfig, mapped: MappedFiles | None = None
 ) -> tuple[Path, dict[str, Any], NeighborTable | None]:
     """The index (and neighbour table) built for these vectors under ``cache_dir``, built now if missing."""
     target = cache_dir / "ann" / f"{sha}-{config.key}.faiss"
@@ -252,8 +256,37 @@ def _cached_index(
             os.replace(tmp, sidecar)
     table_out = None
     if config.table_width > 0 and info.get("table"):
-        table_out = NeighborTable.read(table_ids, table_scores, rows=len(vectors))
+        table_out = NeighborTable.checked(
+            _map_array(mapped, table_ids), _map_array(mapped, table_scores), rows=len(vectors)
+        )
     return target, info, table_out
+
+
+def _open_copy(mapped: MappedFiles | None, path: Path) -> BinaryIO | None:
+    """A private copy of a cache file to map, or None where none can be made."""
+    if mapped is None:
+        return None
+    try:
+        return mapped.open(path, None)
+    except OSError as exc:
+        log.warning("cannot copy %s to %s (%s); reading it into memory", path, mapped.root, exc)
+        return None
+
+
+def _map_array(mapped: MappedFiles | None, path: Path) -> Any:
+    """A cache file's array, mapped from a private copy (a later change of the cache file cannot reach it)."""
+    fh = _open_copy(mapped, path)
+    if fh is None:
+        return np.load(path, allow_pickle=False)
+    with fh:
+        return map_npy(fh)
+
+
+def _read_index(fh: BinaryIO, *, ef_search: int) -> HnswIndex:
+    """The index in an open (private, verified) file; the file stays open, and locked, as long as the index lives."""
+    index = HnswIndex.read(Path(f"/proc/self/fd/{fh.fileno()}"), ef_search=ef_search)
+    weakref.finalize(index, fh.close)
+    return index
 
 
 def attach_index(
@@ -283,16 +316,25 @@ def attach_index(
             and artifact.exists(TABLE_IDS)
             and artifact.exists(TABLE_SCORES)
         ):
-            table = NeighborTable.read(
-                artifact.file(TABLE_IDS), artifact.file(TABLE_SCORES), rows=len(vectors)
+            table = NeighborTable.checked(
+                artifact.read_array(TABLE_IDS), artifact.read_array(TABLE_SCORES), rows=len(vectors)
             )
     else:
         sha = artifact.version.metadata.get("files", {}).get("vectors_norm.npy")
         if not sha:
             return None
-        path, info, table = _cached_index(vectors, sha, cache_dir=cache_dir, config=cfg)
+        path, info, table = _cached_index(
+            vectors, sha, cache_dir=cache_dir, config=cfg, mapped=artifact.mapped
+        )
         info = {**info, "source": "cache"}
-    index = HnswIndex.read(path, ef_search=int(info.get("ef_search", 128)))
+    ef_search = int(info.get("ef_search", 128))
+    fh = artifact.open_mapped(ANN_FILE) if info["source"] == "artifact" else _open_copy(artifact.mapped, path)
+    if (
+        fh is None
+    ):  # no private copy could be made: read the whole index into this process instead of mapping it
+        index = HnswIndex.read(path, ef_search=ef_search, mmap=False)
+    else:
+        index = _read_index(fh, ef_search=ef_search)
     if len(index) != len(vectors):
         raise IntegrityError(
             f"{artifact.version.ref}: {path.name} indexes {len(index)} rows, the model has {len(vectors)}"

@@ -72,13 +72,11 @@ class NeighborTable:
         np.save(scores_path, self.scores, allow_pickle=False)
 
     @classmethod
-    def read(cls, ids_path: Path, scores_path: Path, *, rows: int) -> NeighborTable:
-        table = cls(
-            np.load(ids_path, mmap_mode="r", allow_pickle=False),
-            np.load(scores_path, mmap_mode="r", allow_pickle=False),
-        )
-        if table.rows != rows:
-            raise IntegrityError(f"{ids_path.name} has {table.rows} rows, the model has {rows}")
+    def checked(cls, ids: npt.NDArray[Any], scores: npt.NDArray[Any], *, rows: int) -> NeighborTable:
+        """A table over read (memory-mapped) arrays, refused unless it has one row per vocabulary word."""
+        table = cls(ids, scores)
+        if table.rows != rows or scores.shape != ids.shape:
+            raise IntegrityError(f"the neighbour table has {table.rows} rows, the model has {rows}")
         return table
 
 

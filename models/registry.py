@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import io
 import json
+import logging
 import os
 import platform
 import re
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -36,11 +38,17 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
 
 from models.errors import Conflict, DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
+from models.mapped import MappedFiles, map_npy, map_region
+
+log = logging.getLogger(__name__)
 
 # matched with fullmatch (``$`` alone would also accept a trailing newline)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NAME_RULE = "use letters, digits, '_', '-' or '.', starting with a letter or digit, at most 64 characters"
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+# NAME, NAME@VERSION or NAME@ALIAS, as the API schema documents it (parse_ref also checks the version's range)
+REF_RE = re.compile(rf"^{NAME_RE.pattern[1:-1]}(@([0-9]{{1,10}}|{ALIAS_RE.pattern[1:-1]}))?$")
+RESERVED_ALIASES = ("latest",)  # kept by the registry; compared without regard to case
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
 KINDS = ("word2vec", "fasttext", "classifier", "encoder")
@@ -163,25 +171,37 @@ class ModelVersion:
 
 
 class Artifact:
-    """Read access to a registered version's files, checked against their recorded sha256."""
+    """Read access to a registered version's files, checked against their recorded sha256.
 
-    def __init__(self, version: ModelVersion) -> None:
+    Every read checks the bytes it read: JSON and small arrays are hashed as read, and memory-mapped arrays map a
+    verified private copy (:mod:`models.mapped`), so a file written or truncated after registration is refused
+    (:class:`IntegrityError`) rather than served, and never changes what a loaded model answers.
+    """
+
+    def __init__(self, version: ModelVersion, mapped: MappedFiles | None = None) -> None:
         self.version = version
         self.path = version.path
+        self.mapped = mapped
 
     def verify(self) -> None:
         """Raise :class:`IntegrityError` unless every recorded file is present with its recorded sha256."""
+        problems = self.problems()
+        if problems:
+            raise IntegrityError(f"{self.version.ref}: {problems[0]}; refusing to load it")
+
+    def problems(self) -> list[str]:
+        """What is wrong with the files on disk (empty when every recorded file matches its sha256)."""
         files: dict[str, str] = self.version.metadata.get("files", {})
         if not files:
-            raise IntegrityError(f"{self.version.ref} has no file checksums in its metadata; retrain it")
+            return ["no file checksums in its metadata; retrain it"]
+        out = []
         for rel, digest in files.items():
             target = self.path / rel
             if not target.is_file():
-                raise IntegrityError(f"{self.version.ref} is missing {rel}; the artifact folder was altered")
-            if sha256_file(target) != digest:
-                raise IntegrityError(
-                    f"{self.version.ref}: {rel} does not match its recorded sha256; refusing to load it"
-                )
+                out.append(f"{rel} is missing; the artifact folder was altered")
+            elif sha256_file(target) != digest:
+                out.append(f"{rel} does not match its recorded sha256")
+        return out
 
     def file(self, rel: str) -> Path:
         return self.path / rel
@@ -189,49 +209,99 @@ class Artifact:
     def exists(self, rel: str) -> bool:
         return (self.path / rel).is_file()
 
+    def _recorded(self, rel: str) -> str | None:
+        sha: str | None = self.version.metadata.get("files", {}).get(rel)
+        return sha
+
+    def read_bytes(self, rel: str) -> bytes:
+        """A file's bytes, checked against its recorded sha256 after reading (a later write cannot slip in)."""
+        try:
+            data = (self.path / rel).read_bytes()
+        except FileNotFoundError as exc:
+            raise IntegrityError(
+                f"{self.version.ref} is missing {rel}; the artifact folder was altered"
+            ) from exc
+        sha = self._recorded(rel)
+        if sha is not None and hashlib.sha256(data).hexdigest() != sha:
+            raise IntegrityError(
+                f"{self.version.ref}: {rel} does not match its recorded sha256; refusing to load it"
+            )
+        return data
+
     def read_json(self, rel: str) -> Any:
-        return json.loads((self.path / rel).read_text(encoding="utf-8"))
+        return json.loads(self.read_bytes(rel).decode("utf-8"))
+
+    def open_mapped(self, rel: str) -> BinaryIO | None:
+        """A verified private copy of a file to map, or None where no copy can be made (then read it whole)."""
+        if self.mapped is None:
+            return None
+        try:
+            return self.mapped.open(self.path / rel, self._recorded(rel))
+        except OSError as exc:  # a full or read-only map folder: each process reads its own copy instead
+            log.warning(
+                "cannot copy %s of %s to %s (%s); reading it into memory",
+                rel,
+                self.version.ref,
+                self.mapped.root,
+                exc,
+            )
+            return None
 
     def read_array(self, rel: str, *, mmap: bool = True) -> npt.NDArray[Any]:
-        """A ``.npy`` array; memory-mapped read-only by default so worker processes share its pages."""
-        arr: npt.NDArray[Any] = np.load(self.path / rel, mmap_mode="r" if mmap else None, allow_pickle=False)
+        """A ``.npy`` array; by default a read-only map of a verified copy, whose pages worker processes share."""
+        fh = self.open_mapped(rel) if mmap else None
+        if fh is not None:
+            with fh:
+                mapped: npt.NDArray[Any] = map_npy(fh)
+            return mapped
+        arr: npt.NDArray[Any] = np.load(io.BytesIO(self.read_bytes(rel)), allow_pickle=False)
+        arr.flags.writeable = False
         return arr
 
     def read_tensors(self, rel: str) -> dict[str, Any]:
         """Tensors from a ``.safetensors`` file (torch tensors)."""
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
-        return dict(load_file(str(self.path / rel)))
+        return dict(load(self.read_bytes(rel)))
 
     def read_tensor_arrays(self, rel: str) -> dict[str, npt.NDArray[Any]]:
-        """The tensors of a ``.safetensors`` file as read-only numpy memmaps (no torch; pages shared by processes).
+        """The tensors of a ``.safetensors`` file as read-only numpy arrays (no torch; mapped pages shared).
 
         Raises:
             IntegrityError: the file is not a safetensors file or holds a dtype numpy cannot map.
         """
-        path = self.path / rel
-        try:
-            with path.open("rb") as fh:
-                size = int.from_bytes(fh.read(8), "little")
-                header = json.loads(fh.read(size))
-        except (OSError, ValueError) as exc:
-            raise IntegrityError(f"{path} is not a readable safetensors file: {exc}") from exc
-        out: dict[str, npt.NDArray[Any]] = {}
-        for name, spec in header.items():
-            if name == "__metadata__":
-                continue
-            dtype = _SAFETENSORS_DTYPES.get(spec.get("dtype"))
-            if dtype is None:
-                raise IntegrityError(
-                    f"{path}: tensor {name} has dtype {spec.get('dtype')}, which cannot be mapped"
-                )
-            begin, end = spec["data_offsets"]
-            shape = tuple(spec["shape"])
-            if end == begin:
-                out[name] = np.zeros(shape, dtype=dtype)
-                continue
-            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=8 + size + begin, shape=shape)
-        return out
+        fh = self.open_mapped(rel)
+        if fh is None:
+            fh = io.BytesIO(self.read_bytes(rel))
+        with fh:
+            return _safetensors_arrays(fh, self.path / rel)
+
+
+def _safetensors_arrays(fh: BinaryIO, path: Path) -> dict[str, npt.NDArray[Any]]:
+    try:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{path} is not a readable safetensors file: {exc}") from exc
+    in_memory = isinstance(fh, io.BytesIO)
+    out: dict[str, npt.NDArray[Any]] = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _SAFETENSORS_DTYPES.get(spec.get("dtype"))
+        if dtype is None:
+            raise IntegrityError(
+                f"{path}: tensor {name} has dtype {spec.get('dtype')}, which cannot be mapped"
+            )
+        begin, end = spec["data_offsets"]
+        shape = tuple(spec["shape"])
+        if in_memory:
+            buf = fh.getbuffer()[8 + size + begin : 8 + size + end]  # type: ignore[attr-defined]
+            arr = np.frombuffer(bytes(buf), dtype=dtype).reshape(shape)
+            out[name] = arr
+        else:
+            out[name] = map_region(fh, np.dtype(dtype), 8 + size + begin, shape)
+    return out
 
 
 _SAFETENSORS_DTYPES = {
@@ -295,12 +365,15 @@ class Registry:
     Args:
         home: folder whose ``artifacts/`` subfolder holds the version folders (shared by every worker).
         database_url: SQLAlchemy URL; ``None`` means SQLite at ``home/registry.db``.
+        map_dir: where verified copies of memory-mapped files go (``None``: ``home/mapped``); see models/mapped.py.
     """
 
-    def __init__(self, home: Path, database_url: str | None = None) -> None:
+    def __init__(self, home: Path, database_url: str | None = None, *, map_dir: Path | None = None) -> None:
         self.home = Path(home)
         self.root = self.home / "artifacts"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.mapped = MappedFiles(map_dir or self.home / "mapped")
+        self.mapped.sweep()  # copies left by processes that have ended (each live user holds a lock on its own)
         url = database_url or f"sqlite:///{self.home / 'registry.db'}"
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
@@ -408,6 +481,11 @@ class Registry:
             **writer.metadata,
         }
         writer.write_json("metadata.json", meta)
+        for rel in [
+            *files,
+            "metadata.json",
+        ]:  # versions are immutable: nothing should open their files to write
+            (writer.path / rel).chmod(0o444)
         (self.root / writer.name).mkdir(parents=True, exist_ok=True)
         for _attempt in range(1000):
             version = self._next_version(writer.name)
@@ -494,9 +572,10 @@ class Registry:
         """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
         if not ALIAS_RE.fullmatch(alias):
             raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
-        if alias == "latest":
+        if alias.casefold() in RESERVED_ALIASES:
             raise InvalidInput(
-                "the alias 'latest' is kept by the registry (always the newest version); use another"
+                f"the alias {alias!r} is kept by the registry ('latest' is always the newest version, in any "
+                "case); use another"
             )
         target = self.get(f"{name}@{version}")
         with self._connect() as conn:
@@ -519,6 +598,7 @@ class Registry:
             )
         tmp = mv.path / f".metadata.{uuid.uuid4().hex}.json"
         tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        tmp.chmod(0o444)
         os.replace(tmp, mv.path / "metadata.json")
         return self.get(mv.ref)
 
@@ -669,7 +749,7 @@ class Registry:
 
     def open(self, ref: str, *, kind: str | tuple[str, ...] | None = None, verify: bool = True) -> Artifact:
         """The files of a version, checked against their sha256 before anything loads them."""
-        artifact = Artifact(self.get(ref, kind=kind))
+        artifact = Artifact(self.get(ref, kind=kind), self.mapped)
         if verify:
             artifact.verify()
         return artifact

@@ -138,7 +138,8 @@ class Normalizer:
 
     def word(self, word: str) -> str:
         """Normalise one query word exactly as training text was (no tokenisation, no dropping)."""
-        out = self._chars(word.strip())
+        # stripped again: NFKC turns a few symbols into space + mark ("¨" -> " \u0308"), and folding drops the mark
+        out = self._chars(word.strip()).strip()
         if self.config.numbers == "zero":
             out = _DIGIT_RE.sub("0", out)
         if self.config.lemmatize:
@@ -166,7 +167,7 @@ class Normalizer:
         if cfg.lemmatize:
             text = self._lemmas.get(text, text)
         parts = text.split()
-        if len(parts) != 1:  # NFKC turns a few symbols into space + mark
+        if len(parts) != 1 or len(parts[0]) != len(text):  # NFKC turns a few symbols into space + mark
             text = "".join(parts)
         if len(text) < cfg.min_token_chars:
             return None

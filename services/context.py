@@ -12,7 +12,7 @@ from services.settings import Settings
 def open_registry(settings: Settings) -> Registry:
     """The model registry that ``settings`` describe (artifacts under PALAVRA_HOME, metadata in its database)."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    registry = Registry(settings.home, settings.effective_database_url)
+    registry = Registry(settings.home, settings.effective_database_url, map_dir=settings.map_dir)
     # word-vector artifacts this large get their approximate-search index built in at registration
     registry.commit_hooks.append(index_hook(min_vocab=settings.ann_min_vocab, config=ann_config(settings)))
     return registry

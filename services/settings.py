@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         description="How served classifiers predict: numpy (the default: no torch in the workers, ~250 MB less "
         "private memory each, so a second worker stays cheap) or torch (about 2x the texts/s on warm batches).",
     )
+    map_dir: Path | None = Field(
+        default=None,
+        description="Where served models' memory-mapped files are copied and checked before mapping (models/mapped.py; "
+        "default PALAVRA_HOME/mapped; a tmpfs such as /dev/shm/palavra keeps them in memory).",
+    )
     metrics_dir: Path | None = Field(
         default=None,
         description="Prometheus multiprocess folder; `palavra serve --workers N` sets it so /metrics sums workers.",
@@ -135,7 +140,9 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("home", "data_mirror", "data_root", "metrics_dir", "api_keys_file", mode="after")
+    @field_validator(
+        "home", "data_mirror", "data_root", "map_dir", "metrics_dir", "api_keys_file", mode="after"
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

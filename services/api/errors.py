@@ -40,6 +40,22 @@ def status_for(exc: PalavraError) -> int:
     return 500
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers on this request's path (the ``Allow`` header of a 405)."""
+    methods: set[str] = set()
+    pending: list[Any] = list(request.app.router.routes)
+    while pending:
+        route = pending.pop()
+        nested = getattr(getattr(route, "original_router", route), "routes", None)  # an included router
+        if nested is not None and route is not request.app.router:
+            pending.extend(nested)
+            continue
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods.update(route_methods)
+    return ", ".join(sorted(methods))
+
+
 def error_body(code: str, detail: str, **extra: object) -> dict[str, object]:
     return {"error": code, "detail": detail, **extra}
 
@@ -83,7 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return ErrorResponse(error_body("InvalidInput", detail or "invalid request", problems=problems), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> ErrorResponse:
         if exc.status_code == 400:  # the framework could not parse the body (e.g. not UTF-8)
             detail = f"the request body could not be read ({exc.detail}); send UTF-8 JSON"
             return ErrorResponse(error_body("InvalidInput", detail), status_code=422)
@@ -94,10 +110,13 @@ def install_error_handlers(app: FastAPI) -> None:
             403: "Forbidden",
             413: "TooLarge",
         }
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # the router names only the first route's methods; a path may have several
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         return ErrorResponse(
             error_body(codes.get(exc.status_code, "HTTPError"), str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

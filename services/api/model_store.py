@@ -183,6 +183,7 @@ class ModelStore:
                 log.error("could not load %s@%s: %s", key[0], key[1], exc.detail)
         self.snapshot = new  # one assignment: requests see the old or the new mapping, never half of each
         self._evict(new)
+        self.registry.mapped.sweep()  # private copies of files that no worker maps any more
         if self.on_change is not None:
             self.on_change(self.loaded())
         return True

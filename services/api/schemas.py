@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from models.registry import ALIAS_RE, NAME_RE, REF_RE
 from pipelines.normalize import unicode_problem
 
 MAX_WORD_CHARS = 200
@@ -26,6 +27,11 @@ Word = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_WORD_CHARS),
     BeforeValidator(_unicode_text),
 ]
+# the registry checks names, aliases and references itself (with messages that say what a name may hold); the
+# patterns are only documented here, so the schema and the server agree on what is valid
+NAME_PATTERN = NAME_RE.pattern
+ALIAS_PATTERN = ALIAS_RE.pattern
+REF_PATTERN = REF_RE.pattern
 ModelRef = Annotated[
     str,
     BeforeValidator(_unicode_text),
@@ -35,8 +41,21 @@ ModelRef = Annotated[
         description="NAME, NAME@VERSION or NAME@ALIAS (a bare NAME: its production alias); default: "
         "PALAVRA_DEFAULT_MODEL (PALAVRA_DEFAULT_CLASSIFIER for classify), else the first model registered.",
         examples=["corpus-w2v@production"],
+        json_schema_extra={"pattern": REF_PATTERN},
     ),
 ]
+
+
+def _whole_number(value: object) -> object:
+    """A query string's integer must be written as one: ``5``, not ``5.0`` (as a JSON body requires)."""
+    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# on an integer query parameter (``Annotated[int, Query(...), WHOLE_NUMBER]``): "5.0" is refused, as 5.0 is in a
+# JSON body
+WHOLE_NUMBER = BeforeValidator(_whole_number)
 
 
 class Strict(BaseModel):

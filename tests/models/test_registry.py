@@ -81,6 +81,7 @@ def test_registry_failed_write_leaves_nothing(registry: Registry) -> None:
 def test_registry_checksum_mismatch_refuses_to_load(registry: Registry) -> None:
     _write(registry)
     mv = registry.get("vetores@1")
+    (mv.path / "config.json").chmod(0o644)  # registered files are read-only
     (mv.path / "config.json").write_text('{"value": 666}')
     with pytest.raises(IntegrityError, match=r"config\.json"):
         registry.open("vetores@1")

@@ -145,6 +145,7 @@ def test_api_model_report_gives_classifier_metrics_and_curves(client: TestClient
 
 def test_api_model_report_refuses_an_altered_file(client: TestClient, registry: Registry) -> None:
     path = Path(registry.get("sentimento@1").path) / "history.json"
+    path.chmod(0o644)  # registered files are read-only
     path.write_text("[]", encoding="utf-8")
     r = client.get("/v1/models/sentimento/versions/1/report")
     assert r.status_code == 503

@@ -32,7 +32,9 @@ def test_api_ready_needs_a_registered_model(settings: Settings, registry: Regist
 
 def test_api_tampered_artifact_is_not_served(settings: Settings, registry: Registry) -> None:
     register(registry, "w2v")
-    (registry.get("w2v@1").path / "vocab.json").write_text('["x"]', encoding="utf-8")
+    vocab = registry.get("w2v@1").path / "vocab.json"
+    vocab.chmod(0o644)  # registered files are read-only
+    vocab.write_text('["x"]', encoding="utf-8")
     with serving(api_settings(settings)) as client:
         r = client.get("/ready")
         assert r.status_code == 503

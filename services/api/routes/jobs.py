@@ -37,7 +37,7 @@ from services.api.job_schemas import (
     detail_of,
     summary_of,
 )
-from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES
+from services.api.schemas import ERROR_RESPONSES, WHOLE_NUMBER, WRITE_RESPONSES
 from services.jobs.inputs import no_space, replace_uploads, safe_filename
 from services.jobs.job import JobState
 from services.jobs.service import JobService, new_job_id
@@ -264,8 +264,8 @@ def list_jobs(
     service: JobsDep,
     state: JobStateName | None = Query(None, description="Only jobs in this state."),
     kind: JobKindName | None = Query(None, description="Only jobs of this kind."),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=2**31 - 1),
+    limit: Annotated[int, Query(ge=1, le=500), WHOLE_NUMBER] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1), WHOLE_NUMBER] = 0,
 ) -> JobPage:
     """Jobs, newest first, one page at a time."""
     jobs, total = service.list_jobs(

@@ -10,12 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.errors import NotReady
 from models.registry import MAX_VERSION, Registry
 from services.api.deps import StoreDep, read_access, require_key
-from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, Strict
+from services.api.schemas import ALIAS_PATTERN, ERROR_RESPONSES, NAME_PATTERN, WRITE_RESPONSES, Strict
 from services.timestamps import UtcTime
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-NamePath = Path(description="Model name.", examples=["corpus-w2v"], max_length=64)
+NamePath = Path(
+    description="Model name.",
+    examples=["corpus-w2v"],
+    max_length=64,
+    json_schema_extra={"pattern": NAME_PATTERN},
+)
 
 
 class ModelSummary(BaseModel):
@@ -166,7 +171,12 @@ def move_alias(
     body: AliasRequest,
     store: StoreDep,
     name: str = NamePath,
-    alias: str = Path(description="Alias to create or move.", examples=["production"], max_length=32),
+    alias: str = Path(
+        description="Alias to create or move ('latest' is kept by the registry).",
+        examples=["production"],
+        max_length=32,
+        json_schema_extra={"pattern": ALIAS_PATTERN},
+    ),
 ) -> AliasResponse:
     """Point NAME@ALIAS at a version (needs an API key). Every worker serves it within a few seconds."""
     registry = _registry(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
@@ -20,7 +20,17 @@ from services.api.deps import (
     reply,
 )
 from services.api.model_store import Loaded, ModelStore
-from services.api.schemas import ERROR_RESPONSES, MAX_WORD_CHARS, ModelInfo, ModelRef, Neighbor, Strict, Word
+from services.api.schemas import (
+    ERROR_RESPONSES,
+    MAX_WORD_CHARS,
+    REF_PATTERN,
+    WHOLE_NUMBER,
+    ModelInfo,
+    ModelRef,
+    Neighbor,
+    Strict,
+    Word,
+)
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
 
@@ -103,10 +113,11 @@ async def neighbors(
     settings: SettingsDep,
     store: StoreDep,
     word: str = Query(min_length=1, max_length=MAX_WORD_CHARS, description="Query word.", examples=["rei"]),
-    k: int = Query(default=10, ge=1, description="How many neighbours.", examples=[10]),
+    k: Annotated[int, Query(ge=1, description="How many neighbours.", examples=[10]), WHOLE_NUMBER] = 10,
     model: str | None = Query(
         default=None,
         max_length=128,
+        json_schema_extra={"pattern": REF_PATTERN},
         description="NAME, NAME@VERSION or NAME@ALIAS.",
         examples=["corpus-w2v@production"],
     ),

@@ -5,6 +5,7 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     collection_cmd,
     compare_cmd,
     data_cmd,
+    doctor_cmd,
     evaluate_classifier_cmd,
     evaluate_encoder_cmd,
     evaluate_word2vec_cmd,

@@ -1,0 +1,34 @@
+"""``palavra doctor``: check artifacts against their checksums and jobs against the registry."""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli.app import app
+from services.cli.output import echo, emit_json
+from services.context import open_registry
+from services.doctor import diagnose
+from services.jobs.store import JobStore
+from services.settings import get_settings
+
+
+@app.command("doctor")
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check every artifact's files against their sha256 and every job against the registry; exit 1 on problems."""
+    settings = get_settings()
+    registry = open_registry(settings)
+    report = diagnose(registry, JobStore.from_registry(registry), timeout_s=settings.job_timeout_s)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        echo(
+            f"checked {report.models_checked} model versions ({report.files_checked} files) "
+            f"and {report.jobs_checked} jobs"
+        )
+        for p in report.problems:
+            echo(f"{p.area} {p.subject}: {p.problem}")
+        echo("healthy" if report.healthy else f"{len(report.problems)} problem(s) found")
+    if not report.healthy:
+        raise typer.Exit(1)
