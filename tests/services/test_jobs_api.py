@@ -107,6 +107,20 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
             "compare",
             "training.optimizer is given twice",
         ),
+        (
+            {
+                "train": "frases.txt",
+                "grid": {
+                    "training.lr": [round(0.05 * (i + 1), 2) for i in range(20)],
+                    "training.epochs": list(range(1, 21)),
+                    "training.seed": list(range(20)),
+                    "model.dropout": [i / 40 for i in range(20)],
+                    "training.batch_size": list(range(1, 21)),
+                },
+            },
+            "compare",
+            "the grid has 3,200,000 cells (20 x 20 x 20 x 20 x 20), more than the 1,000 runs",
+        ),
     ],
 )
 def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
