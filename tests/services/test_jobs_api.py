@@ -96,6 +96,11 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
             "classifier",
             "invalid model name",
         ),
+        (  # a label answered as "" (or as spaces) reads as no answer at all
+            {"name": "x", "train": "frases.txt", "label_names": {"0": "", "1": "  "}},
+            "classifier",
+            "field 'label_names.0': String should have at least 1 character",
+        ),
         (
             {"train": "frases.txt", "grid": {"training.batch_size": [1, "half"]}},
             "compare",
