@@ -86,6 +86,8 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
         ({"name": "x", "corpus": ["nao-existe.txt"]}, "word2vec", "does not exist under the data root"),
         ({"name": "x", "corpus": ["../segredo.txt"]}, "word2vec", "contains '..'"),
         ({"name": "x", "corpus": ["/etc/passwd"]}, "word2vec", "outside the data root"),
+        # names the filesystem refuses were a 500 (OSError: File name too long)
+        ({"name": "x", "corpus": ["a" * 300 + ".txt"]}, "word2vec", "File name too long"),
         (
             {"name": "x", "train": "frases.txt", "embeddings": "nada"},
             "classifier",
