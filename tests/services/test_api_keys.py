@@ -185,3 +185,18 @@ def test_api_keys_readme_key_file_example_works_as_written(tmp_path: Path, setti
     ring = KeyRing.from_settings(settings.model_copy(update={"api_keys_file": tmp_path / "keys"}))
     assert ring.scope_of("chave-de-escrita") == "write"
     assert ring.scope_of((tmp_path / "read_key").read_text()) == "read"
+
+
+def test_api_keys_a_read_key_on_a_server_without_write_keys_is_403(
+    settings: Settings, registry: Registry
+) -> None:
+    """With read keys only, a valid read key on a write route was a 401 (as if it were unknown), so a client
+    re-sent credentials that were fine; it is a 403 that says the server has no write keys. No key stays 401."""
+    register(registry, "w2v")
+    with serving(settings.model_copy(update={"api_keys": [], "api_read_keys": [READ]})) as client:
+        known = client.put(MOVE, json={"version": 1}, headers=_bearer(READ))
+        unknown = client.put(MOVE, json={"version": 1}, headers=_bearer("errada"))
+    assert (known.status_code, known.json()["error"]) == (403, "Forbidden")
+    assert "no API keys with the write scope" in known.json()["detail"]
+    assert (unknown.status_code, unknown.headers["www-authenticate"]) == (401, "Bearer")
+    assert "PALAVRA_API_KEYS" in unknown.json()["detail"]
