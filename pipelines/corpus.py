@@ -8,7 +8,9 @@ What is skipped (and counted in :class:`CorpusStats`) and what stops the run wit
 
 * skipped, counted: blank lines / empty or ``null`` text (``blank``); CSV rows too short to have the text column
   (``bad_rows``); files inside a folder whose extension is not a corpus format, and hidden files (``skipped_files``).
-* fatal, naming ``file:line``: a missing file, a binary file (NUL bytes), bytes that are not UTF-8, a JSON line that
+* fatal, naming ``file:line``: a missing file, a file replaced since it was listed (another file, a hard or
+  symbolic link moved to its name: each file is opened only if it is still the one :func:`list_files` saw, so a
+  check made on the listed files holds for what is read), a binary file (NUL bytes), bytes that are not UTF-8, a JSON line that
   does not parse or is not an object, a JSON object without the text field or whose text is not a string, a CSV
   without the text column, a broken gzip stream, an explicitly named file of an unknown format.
 * fatal, past a :class:`CorpusLimits` bound: a line longer than ``max_line_bytes`` (it is never read whole into
@@ -25,6 +27,7 @@ import gzip
 import io
 import json
 import logging
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -135,6 +138,25 @@ class CorpusFile:
     fmt: Format
     compressed: bool
     size: int
+    #: ``(st_dev, st_ino)`` when listed: the file that is read must still be this one (None: not checked)
+    identity: tuple[int, int] | None = None
+
+    def open(self) -> io.BufferedReader:
+        """The file's bytes, refusing a file that is no longer the one listed.
+
+        Raises:
+            CorpusError: the name now holds another file (replaced, or a link to one moved in its place).
+        """
+        fh = self.path.open("rb")
+        if self.identity is not None:
+            st = os.fstat(fh.fileno())
+            if (st.st_dev, st.st_ino) != self.identity:
+                fh.close()
+                raise CorpusError(
+                    f"{self.path}: the file was replaced after the corpus was listed (another file, or a link to "
+                    "one, now has its name); nothing of it was read: run again once the corpus stays put"
+                )
+        return fh
 
     @property
     def splittable(self) -> bool:
@@ -152,14 +174,26 @@ class Slice:
 
     def to_json(self) -> dict[str, Any]:
         f = self.file
-        return {"path": str(f.path), "fmt": f.fmt, "compressed": f.compressed, "size": f.size} | {
+        return {
+            "path": str(f.path),
+            "fmt": f.fmt,
+            "compressed": f.compressed,
+            "size": f.size,
+            "identity": None if f.identity is None else list(f.identity),
             "start": self.start,
             "end": self.end,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Slice:
-        file = CorpusFile(Path(data["path"]), data["fmt"], bool(data["compressed"]), int(data["size"]))
+        identity = data.get("identity")
+        file = CorpusFile(
+            Path(data["path"]),
+            data["fmt"],
+            bool(data["compressed"]),
+            int(data["size"]),
+            None if identity is None else (int(identity[0]), int(identity[1])),
+        )
         return cls(file, int(data["start"]), None if data["end"] is None else int(data["end"]))
 
 
@@ -177,7 +211,10 @@ def file_format(path: Path) -> tuple[Format, bool] | None:
 
 
 def _corpus_file(path: Path, fmt: tuple[Format, bool]) -> CorpusFile:
-    return CorpusFile(path=path, fmt=fmt[0], compressed=fmt[1], size=path.stat().st_size)
+    st = path.stat()
+    return CorpusFile(
+        path=path, fmt=fmt[0], compressed=fmt[1], size=st.st_size, identity=(st.st_dev, st.st_ino)
+    )
 
 
 def list_files(sources: list[Path], *, stats: CorpusStats | None = None) -> list[CorpusFile]:
@@ -243,10 +280,10 @@ def _check_binary(path: Path, head: bytes) -> None:
         raise CorpusError(f"{path}: binary file (NUL bytes); give UTF-8 text, JSON lines or CSV")
 
 
-def _line_number(path: Path, compressed: bool, offset: int) -> int:
+def _line_number(f: CorpusFile, offset: int) -> int:
     """1-based number of the line that starts at byte ``offset`` (decompressed offset for gzip)."""
     count = 0
-    with _open_bytes(path, compressed) as fh:
+    with _open_bytes(f) as fh:
         remaining = offset
         while remaining > 0:
             block = fh.read(min(remaining, 1 << 20))
@@ -257,9 +294,9 @@ def _line_number(path: Path, compressed: bool, offset: int) -> int:
     return count + 1
 
 
-def _open_bytes(path: Path, compressed: bool) -> _ByteStream:
-    raw = path.open("rb")
-    return gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+def _open_bytes(f: CorpusFile) -> _ByteStream:
+    raw = f.open()
+    return gzip.GzipFile(fileobj=raw, mode="rb") if f.compressed else raw
 
 
 def _decode_error(path: Path, line: int, exc: UnicodeDecodeError) -> CorpusError:
@@ -272,7 +309,7 @@ def _decode_error(path: Path, line: int, exc: UnicodeDecodeError) -> CorpusError
 def _lines(sl: Slice, stats: CorpusStats, limits: CorpusLimits) -> Iterator[tuple[int, str]]:
     """``(byte offset, text)`` of each line of a line-format slice, newline stripped."""
     f = sl.file
-    raw = f.path.open("rb")
+    raw = f.open()
     fh: _ByteStream = gzip.GzipFile(fileobj=raw, mode="rb") if f.compressed else raw
     longest = limits.max_line_bytes + 1  # the newline
     with raw, fh:
@@ -291,7 +328,7 @@ def _lines(sl: Slice, stats: CorpusStats, limits: CorpusLimits) -> Iterator[tupl
             start = pos
             pos += len(line)
             if len(line) == longest and not line.endswith(b"\n"):
-                raise limits.line_too_long(f.path, _line_number(f.path, f.compressed, start))
+                raise limits.line_too_long(f.path, _line_number(f, start))
             if f.compressed:
                 limits.check_expansion(f, pos)
             if pos == len(line) and line.startswith(_BOM):
@@ -301,7 +338,7 @@ def _lines(sl: Slice, stats: CorpusStats, limits: CorpusLimits) -> Iterator[tupl
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise _decode_error(f.path, _line_number(f.path, f.compressed, start), exc) from None
+                raise _decode_error(f.path, _line_number(f, start), exc) from None
             if n % 256 == 0:
                 # compressed position for gzip; the buffered read-ahead makes this approximate, which is fine
                 tell = min(raw.tell(), f.size if sl.end is None else sl.end)
@@ -357,10 +394,10 @@ def _read_jsonl(sl: Slice, stats: CorpusStats, text_field: str, limits: CorpusLi
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            where = _line_number(path, sl.file.compressed, start)
+            where = _line_number(sl.file, start)
             raise CorpusError(f"{path}:{where}: not a JSON line ({exc.msg}, column {exc.colno})") from None
         if not isinstance(obj, dict) or text_field not in obj:
-            where = _line_number(path, sl.file.compressed, start)
+            where = _line_number(sl.file, start)
             keys = ", ".join(sorted(obj)) if isinstance(obj, dict) else type(obj).__name__
             raise CorpusError(
                 f"{path}:{where}: no field '{text_field}' (found: {keys}); choose it with --text-field"
@@ -370,7 +407,7 @@ def _read_jsonl(sl: Slice, stats: CorpusStats, text_field: str, limits: CorpusLi
             stats.blank += 1
             continue
         if not isinstance(text, str):
-            where = _line_number(path, sl.file.compressed, start)
+            where = _line_number(sl.file, start)
             raise CorpusError(f"{path}:{where}: field '{text_field}' is {type(text).__name__}, not text")
         stats.docs += 1
         yield text
@@ -378,7 +415,7 @@ def _read_jsonl(sl: Slice, stats: CorpusStats, text_field: str, limits: CorpusLi
 
 def _read_csv(sl: Slice, stats: CorpusStats, text_field: str, limits: CorpusLimits) -> Iterator[str]:
     path = sl.file.path
-    with path.open("rb") as raw:
+    with sl.file.open() as raw:
         fh: _ByteStream = gzip.GzipFile(fileobj=raw, mode="rb") if sl.file.compressed else raw
         with fh, io.TextIOWrapper(fh, encoding="utf-8-sig", newline="") as text_fh:
             reader = csv.reader(_bounded_text(text_fh, path, sl.file, limits))

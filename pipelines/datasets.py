@@ -139,7 +139,13 @@ class DataCatalog:
         """
         if spec not in catalogue():
             path = Path(spec).expanduser()
-            if path.exists():
+            try:
+                exists = path.exists()
+            except OSError as exc:  # a name the filesystem refuses (too long, ...)
+                raise DatasetNotFound(
+                    f"no data set or file called '{spec[:200]}' ({exc.strerror or exc})", known=self.names
+                ) from None
+            if exists:
                 return [path]
         ds = self.get(spec)
         if ds.parts:

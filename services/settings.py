@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     max_config_items: int = Field(
         default=10_000,
         ge=1,
-        description="List entries one job config may hold in all (corpus files, grid values ...).",
+        description="List and table entries one job config may hold in all (corpus files, label names, grid values ...).",
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)

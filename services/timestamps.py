@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import PlainSerializer
 
@@ -16,3 +16,11 @@ def utc_iso(value: datetime) -> str:
 
 #: A datetime field of an API schema, serialised by :func:`utc_iso`.
 UtcTime = Annotated[datetime, PlainSerializer(utc_iso, return_type=str, when_used="json")]
+
+
+def public_metadata(metadata: dict[str, Any], created_at: datetime) -> dict[str, Any]:
+    """An artifact's metadata as shown to people and programs: its ``created_at`` (written by the registry as
+    ``2026-12-02T06:30:00.123456+00:00``) in the one format, from the version's own record."""
+    if "created_at" not in metadata:
+        return metadata
+    return {**metadata, "created_at": utc_iso(created_at)}

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from models.registry import NAME_RE, NAME_RULE
 from pipelines.config_io import load_toml_config
@@ -38,6 +38,10 @@ DEFAULT_LR: dict[str, float] = {
 def classifier_normalize_default() -> NormalizeConfig:
     """Normalisation for classification: like word vectors, but punctuation runs and emoji stay ("!!!", "😂")."""
     return NormalizeConfig(drop_punctuation=False)
+
+
+#: a label's readable name: text, never empty or only spaces (a label answered as "" reads as no answer)
+LabelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class FeatureConfig(BaseModel):
@@ -191,7 +195,7 @@ class ClassifierRun(BaseModel):
     text_column: str = "text"
     label_column: str = "label"
     embeddings: str | None = Field(default=None, description="A registered word2vec/fasttext model ref.")
-    label_names: dict[str, str] = Field(
+    label_names: dict[str, LabelName] = Field(
         default_factory=dict,
         description="Readable names the model answers with, by label as text ({'0': 'nao_toxico'}); default: "
         "the catalogue's names for known data sets, else the labels themselves.",
@@ -224,7 +228,7 @@ class RunFile(BaseModel):
     text_column: str | None = None
     label_column: str | None = None
     embeddings: str | None = None
-    label_names: dict[str, str] | None = None
+    label_names: dict[str, LabelName] | None = None
     model: ModelConfig | None = None
     training: TrainingConfig | None = None
     normalize: NormalizeConfig | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from pipelines.config_io import validation_message
 #: the run config's sections a grid may vary (the data files and the model name stay the same for every cell)
 SECTIONS = ("model", "training", "normalize")
 NONE_WORDS = ("none", "null", "off")
+#: the most runs one comparison may train: grids multiply, so a few short axes can ask for millions of cells
+MAX_CELLS = 1000
 
 
 @dataclass(frozen=True)
@@ -208,11 +211,19 @@ def axis(key: str, values: Sequence[Any]) -> GridAxis:
 
 
 def check_axes(axes: Sequence[GridAxis]) -> list[GridAxis]:
-    """The axes, refusing a key given twice (two ``--grid`` options, or a shorthand and a ``--grid``)."""
+    """The axes, refusing a key given twice (two ``--grid`` options, or a shorthand and a ``--grid``) and a grid of
+    more than :data:`MAX_CELLS` cells (counted before any cell is built)."""
     keys = [a.key for a in axes]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
         raise InvalidConfig(f"grid key {', '.join(twice)} is given twice; give all its values in one --grid")
+    sizes = [len(a.values) for a in axes]
+    total = math.prod(sizes)
+    if total > MAX_CELLS:
+        raise InvalidConfig(
+            f"the grid has {total:,} cells ({' x '.join(map(str, sizes))}), more than the {MAX_CELLS:,} runs one "
+            "comparison may train; give fewer values, or split the grid over several comparisons"
+        )
     return list(axes)
 
 

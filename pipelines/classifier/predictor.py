@@ -52,6 +52,8 @@ class TextClassifier:
             mode here) as training makes them, or their numpy twins as :func:`load_classifier` loads them.
         labels: class labels in output order, with their original values.
         names: the name each label answers with in :meth:`predict` (default: the label as text).
+        raw_labels: answer each label as it appeared in the training data (``1``, not ``"1"``), as artifacts
+            saved before label names did; their callers (scripts reading ``palavra classify``) rely on it.
         biases: per-class decision biases tuned on validation, or None for plain argmax.
     """
 
@@ -62,6 +64,7 @@ class TextClassifier:
         labels: Sequence[Label],
         *,
         names: Sequence[str] | None = None,
+        raw_labels: bool = False,
         biases: npt.NDArray[np.float64] | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
@@ -74,6 +77,7 @@ class TextClassifier:
         self.names = [str(label) for label in self.labels] if names is None else [str(n) for n in names]
         if len(self.names) != len(self.labels):
             raise ValueError(f"{len(self.names)} label names for {len(self.labels)} labels")
+        self.raw_labels = raw_labels
         self.biases = biases
         self.info = info or {}
 
@@ -137,7 +141,7 @@ class TextClassifier:
         names = self.names
         return [
             {
-                "label": names[int(i)],
+                "label": self.labels[int(i)] if self.raw_labels else names[int(i)],
                 "scores": {name: round(float(p), 6) for name, p in zip(names, row, strict=True)},
             }
             for i, row in zip(index, probs, strict=True)
@@ -243,6 +247,7 @@ def load_classifier(artifact: Artifact, *, engine: Engine = "torch", warm: bool 
         members,
         artifact.read_json("labels.json"),
         names=names,
+        raw_labels=names is None,
         biases=None if biases is None else np.asarray(biases, dtype=np.float64),
         info={"model": shape, "ref": artifact.version.ref},
     )

@@ -56,18 +56,22 @@ async def require_key(request: Request) -> None:
     """Routes that change state need a key with the write scope (``Authorization: Bearer`` or ``X-API-Key``):
     401 without a valid key, 403 with a read-only one."""
     keys: KeyRing = request.app.state.keys
-    if not keys.count("write"):
-        raise _unauthorized(
-            "this server has no API keys with the write scope, so routes that change state are closed; set "
-            "PALAVRA_API_KEYS (or 'write:' lines in PALAVRA_API_KEYS_FILE)"
-        )
     scope = keys.scope_of(_presented_key(request))
-    if scope is None:
-        raise _unauthorized(_SEND_KEY)
-    if scope != "write":
+    if scope == "write":
+        return
+    closed = (
+        "; this server has no API keys with the write scope, so routes that change state are closed (set "
+        "PALAVRA_API_KEYS, or 'write:' lines in PALAVRA_API_KEYS_FILE)"
+        if not keys.count("write")
+        else ""
+    )
+    if scope == "read":  # a known key: who it is is settled, what it may do is not (403, not 401)
         raise HTTPException(
-            403, "this API key may only read; changing state needs a key with the write scope"
+            403, f"this API key may only read; changing state needs a key with the write scope{closed}"
         )
+    if closed:
+        raise _unauthorized(closed.removeprefix("; "))
+    raise _unauthorized(_SEND_KEY)
 
 
 async def read_access(request: Request, settings: SettingsDep) -> None:

@@ -54,6 +54,18 @@ class DataRoot:
                 a folder, contains) a symbolic link, a hard link or a file of another owner.
             InvalidInput: nothing exists there.
         """
+        try:
+            return self._resolve(spec, allow_dir=allow_dir)
+        except (
+            OSError
+        ) as exc:  # a name too long for the filesystem, a loop of folders ...: the path, not palavra
+            raise InvalidInput(
+                f"input path {spec[:200]!r} cannot be used under the data root {self.root}: "
+                f"{exc.strerror or exc}",
+                path=spec,
+            ) from None
+
+    def _resolve(self, spec: str, *, allow_dir: bool) -> Path:
         path = self.check(spec)
         if allow_dir and path.is_dir():
             link = next((p for p in path.rglob("*") if p.is_symlink()), None)

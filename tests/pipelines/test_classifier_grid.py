@@ -9,7 +9,16 @@ import pytest
 
 from models.errors import InvalidConfig
 from pipelines.classifier.compare_report import format_seconds, legend_name, table_columns
-from pipelines.classifier.grid import GridAxis, apply, cells, grid_axes, labels, parse_axis, varying
+from pipelines.classifier.grid import (
+    MAX_CELLS,
+    GridAxis,
+    apply,
+    cells,
+    grid_axes,
+    labels,
+    parse_axis,
+    varying,
+)
 from tests.conftest import review_run
 
 
@@ -125,3 +134,19 @@ def test_grid_apply_sets_nested_keys_and_refuses_a_clashing_combination(reviews_
 )
 def test_grid_report_rounds_times_to_what_they_mean(seconds: float, text: str) -> None:
     assert format_seconds(seconds) == text
+
+
+def test_grid_refuses_more_cells_than_one_comparison_may_train() -> None:
+    """Grids multiply: six axes of 20 values were 64,000,000 cells, accepted, and built as a list of dicts by the
+    worker. The count is checked from the axes' sizes before any cell exists; at the limit the grid is fine."""
+    lrs = ",".join(str(round(0.01 * (i + 1), 2)) for i in range(10))
+    at_limit = [
+        parse_axis(f"training.lr={lrs}"),
+        parse_axis("training.epochs=" + ",".join(map(str, range(1, 11)))),
+    ]
+    seeds = parse_axis("training.seed=" + ",".join(map(str, range(10))))
+    assert len(cells(grid_axes(optimizers=["sgd"], grid=[*at_limit, seeds]))) == MAX_CELLS == 1000
+    with pytest.raises(
+        InvalidConfig, match=r"the grid has 2,000 cells \(2 x 10 x 10 x 10\), more than the 1,000"
+    ):
+        grid_axes(optimizers=["sgd", "adam"], grid=[*at_limit, seeds])

@@ -11,6 +11,7 @@ import torch
 from models.errors import DatasetError, InvalidInput, ModelNotFound
 from models.registry import Registry
 from pipelines.classifier.config import ClassifierRun
+from pipelines.classifier.label_names import LABEL_NAMES_FILE
 from pipelines.classifier.predictor import load_classifier
 from pipelines.classifier.train import train_classifier
 from pipelines.progress import Progress
@@ -334,3 +335,22 @@ def test_classifier_saved_without_label_names_answers_its_raw_labels(
         clf = load_classifier(registry.open("antigo"), engine=engine)  # type: ignore[arg-type]
         assert clf.names == ["neg", "pos"]
         assert clf.predict(["Adorei, produto excelente"])[0]["label"] == "pos"
+
+
+def test_an_artifact_saved_before_label_names_answers_its_labels_as_before(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    """An artifact without label_names.json (saved before names existed) trained on integer labels answered
+    ``"label": 1`` from ``palavra classify``; it answered ``"1"`` once names came, breaking scripts that compare
+    the label with the number. It answers as before; only the scores' keys were text then too."""
+    trained = registry.open(train_classifier(_run(reviews_csv), registry=registry).ref)
+    with registry.create("antigo", "classifier") as writer:
+        for src in trained.path.rglob("*"):
+            rel = src.relative_to(trained.path).as_posix()
+            if src.is_file() and rel not in ("metadata.json", LABEL_NAMES_FILE):
+                writer.file(rel).write_bytes(src.read_bytes())
+        writer.write_json("labels.json", [0, 1])  # neg, pos, as a data set of 0 / 1 stores them
+    clf = load_classifier(registry.open("antigo"))
+    out = clf.predict(["Adorei, produto excelente e entrega rápida", "Chegou quebrado, péssimo, odiei"])
+    assert [o["label"] for o in out] == [1, 0]
+    assert set(out[0]["scores"]) == {"0", "1"}

@@ -172,3 +172,32 @@ def test_read_stops_a_decompression_bomb(tmp_path: Path) -> None:
     csv_bomb = write(tmp_path / "bomba.csv.gz", "text\n" + "o rei governa o reino\n" * 20_000)
     with pytest.raises(CorpusError, match="expands to more than"):
         _read(csv_bomb, CorpusLimits(max_decompressed_bytes=100_000))
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_file_replaced_after_listing_is_never_read(tmp_path: Path, link: str, parts: int) -> None:
+    """Inputs are checked when listed (a job refuses hard and symbolic links then), but a folder is read file by
+    file for minutes: a link to a file outside moved over a listed name afterwards was read and trained on. Each
+    file is opened only while it is still the one listed, through the slices the preprocessing workers get too."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("o rei governa\na rainha governa\n", encoding="utf-8")
+    (folder / "z.txt").write_text("o reino\n", encoding="utf-8")
+    secret = tmp_path / "segredo.txt"
+    secret.write_text("segredo guardado\n", encoding="utf-8")
+    slices = [
+        Slice.from_json(sl.to_json()) for part in plan_slices(list_files([folder]), parts) for sl in part
+    ]
+    seen: list[str] = []
+    with pytest.raises(CorpusError, match=r"z\.txt: the file was replaced after the corpus was listed"):
+        for sl in slices:
+            for doc in read_slice(sl):
+                seen.append(doc)
+                if doc == "o rei governa":  # the first file is being read: swap the second
+                    (folder / "z.txt").unlink()
+                    if link == "hard":
+                        (folder / "z.txt").hardlink_to(secret)
+                    else:
+                        (folder / "z.txt").symlink_to(secret)
+    assert seen == ["o rei governa", "a rainha governa"]

@@ -150,3 +150,11 @@ def test_tei_conversion_keeps_text_blocks_only(tmp_path: Path) -> None:
     (tmp_path / "bad.xml").write_text("<TEI><text><p>sem fim", encoding="utf-8")
     with pytest.raises(DownloadError, match="not well-formed"):
         tei_to_text(tmp_path / "bad.xml", tmp_path / "b.txt")
+
+
+def test_resolve_a_name_the_filesystem_refuses_is_not_found(tmp_path: Path) -> None:
+    """A corpus named by a path too long for the filesystem was an OSError traceback (`palavra train word2vec
+    --corpus <300 characters>.txt` exited 1), not the one-line 'no data set or file' of any other unknown name."""
+    catalog = DataCatalog(None, tmp_path / "cache")
+    with pytest.raises(DatasetNotFound, match="File name too long"):
+        catalog.resolve("a" * 300 + ".txt")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,35 @@ def test_api_keys_beyond_ascii_match_the_bytes_the_client_sends(
         good = client.put(MOVE, json={"version": 1}, headers={"X-API-Key": "chave-ação-ü".encode()})
         other = client.put(MOVE, json={"version": 1}, headers={"X-API-Key": b"chave-acao-u"})
     assert (good.status_code, other.status_code) == (200, 401)
+
+
+def test_api_keys_readme_key_file_example_works_as_written(tmp_path: Path, settings: Settings) -> None:
+    """README's key-file lines, run as a newcomer pastes them after the serving block (which sets only $KEY): the
+    read key they wrote was an undefined $READ_KEY, so the file held 'read:' and `palavra serve` refused it."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme[: readme.index("PALAVRA_API_KEYS_FILE=keys PALAVRA_PROTECT_READS=true palavra serve")]
+    lines = block.splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("```bash"))
+    script = "\n".join(lines[start + 1 :])
+    env = {"PATH": os.environ["PATH"], "KEY": "chave-de-escrita"}
+    subprocess.run(
+        ["bash", "-euc", f'{script}\nprintf %s "$READ_KEY" > read_key'], cwd=tmp_path, env=env, check=True
+    )
+    ring = KeyRing.from_settings(settings.model_copy(update={"api_keys_file": tmp_path / "keys"}))
+    assert ring.scope_of("chave-de-escrita") == "write"
+    assert ring.scope_of((tmp_path / "read_key").read_text()) == "read"
+
+
+def test_api_keys_a_read_key_on_a_server_without_write_keys_is_403(
+    settings: Settings, registry: Registry
+) -> None:
+    """With read keys only, a valid read key on a write route was a 401 (as if it were unknown), so a client
+    re-sent credentials that were fine; it is a 403 that says the server has no write keys. No key stays 401."""
+    register(registry, "w2v")
+    with serving(settings.model_copy(update={"api_keys": [], "api_read_keys": [READ]})) as client:
+        known = client.put(MOVE, json={"version": 1}, headers=_bearer(READ))
+        unknown = client.put(MOVE, json={"version": 1}, headers=_bearer("errada"))
+    assert (known.status_code, known.json()["error"]) == (403, "Forbidden")
+    assert "no API keys with the write scope" in known.json()["detail"]
+    assert (unknown.status_code, unknown.headers["www-authenticate"]) == (401, "Bearer")
+    assert "PALAVRA_API_KEYS" in unknown.json()["detail"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -36,6 +37,9 @@ def test_api_models_list_and_show(client: TestClient) -> None:
     assert [v["version"] for v in detail["versions"]] == [1, 2]
     meta = detail["versions"][0]["metadata"]
     assert meta["kind"] == "word2vec"
+    # one timestamp format in one answer: the artifact's own created_at was +00:00 with microseconds
+    assert meta["created_at"] == detail["versions"][0]["created_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", meta["created_at"])
     assert "vectors_norm.npy" in meta["files"]
     assert len(meta["files"]["vectors_norm.npy"]) == 64
     assert client.get("/v1/models/nada").status_code == 404

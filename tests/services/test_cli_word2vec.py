@@ -11,6 +11,8 @@ import pytest
 from models.registry import ModelVersion, Registry
 from services.cli.main import main
 from services.settings import Settings, get_settings
+from services.timestamps import utc_iso
+from tests.services.vector_models import register
 
 
 @pytest.fixture
@@ -241,3 +243,15 @@ def test_usage_errors_exit_2_with_a_message(
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_models_show_writes_created_at_as_everything_else(
+    cli_env: Settings, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``models show`` printed the artifact's created_at as +00:00 with microseconds, jobs and HTTP as ...Z."""
+    register(registry, "w2v")
+    code, out, _ = run(["models", "show", "w2v"], capsys)
+    assert code == 0
+    created = json.loads(out)["metadata"]["created_at"]
+    assert created.endswith("Z")
+    assert created == utc_iso(registry.get("w2v").created_at)

@@ -86,6 +86,8 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
         ({"name": "x", "corpus": ["nao-existe.txt"]}, "word2vec", "does not exist under the data root"),
         ({"name": "x", "corpus": ["../segredo.txt"]}, "word2vec", "contains '..'"),
         ({"name": "x", "corpus": ["/etc/passwd"]}, "word2vec", "outside the data root"),
+        # names the filesystem refuses were a 500 (OSError: File name too long)
+        ({"name": "x", "corpus": ["a" * 300 + ".txt"]}, "word2vec", "File name too long"),
         (
             {"name": "x", "train": "frases.txt", "embeddings": "nada"},
             "classifier",
@@ -95,6 +97,11 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
             {"name": "x", "train": "frases.txt", "embeddings": "/etc/passwd"},
             "classifier",
             "invalid model name",
+        ),
+        (  # a label answered as "" (or as spaces) reads as no answer at all
+            {"name": "x", "train": "frases.txt", "label_names": {"0": "", "1": "  "}},
+            "classifier",
+            "field 'label_names.0': String should have at least 1 character",
         ),
         (
             {"train": "frases.txt", "grid": {"training.batch_size": [1, "half"]}},
@@ -106,6 +113,20 @@ def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Setti
             {"train": "frases.txt", "optimizers": ["sgd"], "grid": {"training.optimizer": ["adam"]}},
             "compare",
             "training.optimizer is given twice",
+        ),
+        (
+            {
+                "train": "frases.txt",
+                "grid": {
+                    "training.lr": [round(0.05 * (i + 1), 2) for i in range(20)],
+                    "training.epochs": list(range(1, 21)),
+                    "training.seed": list(range(20)),
+                    "model.dropout": [i / 40 for i in range(20)],
+                    "training.batch_size": list(range(1, 21)),
+                },
+            },
+            "compare",
+            "the grid has 3,200,000 cells (20 x 20 x 20 x 20 x 20), more than the 1,000 runs",
         ),
     ],
 )
@@ -405,21 +426,64 @@ def test_jobs_api_broker_down_answers_503_and_leaves_no_queued_job(tmp_path: Pat
 
 def test_jobs_api_caps_the_list_entries_of_a_config(tmp_path: Path) -> None:
     """A config naming more corpus entries than PALAVRA_MAX_CONFIG_ITEMS is refused before any path is checked
-    (400,000 entries held the API for 18 s); at the limit it is accepted."""
-    settings = job_settings(tmp_path, backend="local", api_keys=["segredo"], max_config_items=4)
+    (400,000 entries held the API for 18 s); at the limit it is accepted. The entries of the config's tables count
+    too: 4 corpus files and the 5 keys of its train table are 9."""
+    settings = job_settings(tmp_path, backend="local", api_keys=["segredo"], max_config_items=9)
     files = [write_corpus(settings, f"parte{i}.txt", 20 + i) for i in range(4)]
     config = word2vec_config("muitos", files[0])
     with TestClient(create_app(settings)) as client:
         assert _submit(client, {**config, "corpus": files}).status_code == 202
         too_many = _submit(client, {**config, "corpus": [*files, files[0]]})
-        toml = TOML_CONFIG.replace('["upload:frases.txt"]', str(["upload:frases.txt", *files]))
+        toml = TOML_CONFIG.replace('["upload:frases.txt"]', str(["upload:frases.txt", *files, *files]))
         uploaded = _upload(client, toml, {"frases.txt": b"o rei governa o reino\n"})
         assert client.get("/v1/jobs").json()["total"] == 1
     for r in (too_many, uploaded):
         assert r.status_code == 413, r.text
         assert r.json()["error"] == "TooLarge"
-        assert r.json()["limit"] == 4
+        assert r.json()["limit"] == 9
         assert "PALAVRA_MAX_CONFIG_ITEMS" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [
+        ("classifier", {"label_names": {str(i): f"nome{i}" for i in range(10)}}),
+        (
+            "compare",
+            {
+                "grid": {
+                    "training.lr": [0.5],
+                    "training.epochs": [1],
+                    "training.seed": [1],
+                    "training.momentum": [0.5],
+                    "model.dropout": [0.1],
+                }
+            },
+        ),
+    ],
+)
+def test_jobs_api_caps_the_table_entries_of_a_config(
+    tmp_path: Path, kind: str, extra: dict[str, Any]
+) -> None:
+    """A table of many keys is as much work as a list of many entries: 400,000 label names were accepted (9 s of
+    the API, a 7 MB job record) while 10,001 corpus files were refused. Its entries count towards the limit."""
+    settings = job_settings(tmp_path, backend="local", api_keys=["segredo"], max_config_items=9)
+    (settings.effective_data_root / "treino.csv").write_text("texto,rotulo\nola,0\n", encoding="utf-8")
+    config = {
+        "name": "rotulos",
+        "train": "treino.csv",
+        "label_column": "rotulo",
+        "optimizers": ["sgd"],
+        **extra,
+    }
+    if kind == "classifier":
+        del config["optimizers"]
+    with TestClient(create_app(settings)) as client:
+        r = _submit(client, config, kind=kind)
+        assert client.get("/v1/jobs").json()["total"] == 0
+    assert r.status_code == 413, r.text
+    assert r.json()["limit"] == 9
+    assert "PALAVRA_MAX_CONFIG_ITEMS" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("path", ["b\\ud800.txt", "b\\udcff.txt"])

@@ -150,23 +150,27 @@ def _parse_config(text: str) -> dict[str, Any]:
 
 
 def _check_config(config: dict[str, Any], settings: Settings) -> None:
-    """Refuse a config whose lists name more entries than a job may (each entry costs a path check or more), or
-    that holds a string that is not Unicode text (JSON allows a lone surrogate escape; no path can hold one)."""
-    items = 0
+    """Refuse a config whose lists and tables name more entries than a job may (each entry costs a path check or
+    more, and every read of the job carries them all), or that holds a string that is not Unicode text (JSON
+    allows a lone surrogate escape; no path can hold one). A table's entries count as a list's do, so a limit on
+    lists is not bypassed by a mapping (``label_names``, ``grid``) of as many keys."""
+    items = -len(config)  # the config's own top-level fields are its shape, not entries
     pending: list[Any] = [config]
     while pending:
         value = pending.pop()
+        if isinstance(value, dict | list):
+            items += len(value)
+            if items > settings.max_config_items:
+                raise TooLarge(
+                    f"the job config holds more than {settings.max_config_items} list or table entries (corpus "
+                    "files, label names and the like), this server's limit (PALAVRA_MAX_CONFIG_ITEMS); name a "
+                    "folder instead of its files",
+                    limit=settings.max_config_items,
+                )
         if isinstance(value, dict):
             pending.extend(value.keys())
             pending.extend(value.values())
         elif isinstance(value, list):
-            items += len(value)
-            if items > settings.max_config_items:
-                raise TooLarge(
-                    f"the job config holds more than {settings.max_config_items} list entries (corpus files and "
-                    "the like), this server's limit (PALAVRA_MAX_CONFIG_ITEMS); name a folder instead of its files",
-                    limit=settings.max_config_items,
-                )
             pending.extend(value)
         elif isinstance(value, str) and (problem := unicode_problem(value)):
             raise InvalidInput(f"the config holds a string that is not Unicode text: {problem}")

@@ -11,7 +11,7 @@ from models.errors import NotReady
 from models.registry import MAX_VERSION, Registry
 from services.api.deps import StoreDep, read_access, require_key
 from services.api.schemas import ALIAS_PATTERN, ERROR_RESPONSES, NAME_PATTERN, WRITE_RESPONSES, Strict
-from services.timestamps import UtcTime
+from services.timestamps import UtcTime, public_metadata
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -153,7 +153,10 @@ def show_model(request: Request, name: str = NamePath) -> ModelDetail:
         aliases={a: mv.version for mv in versions for a in mv.aliases},
         versions=[
             VersionDetail(
-                version=mv.version, created_at=mv.created_at, aliases=list(mv.aliases), metadata=mv.metadata
+                version=mv.version,
+                created_at=mv.created_at,
+                aliases=list(mv.aliases),
+                metadata=public_metadata(mv.metadata, mv.created_at),
             )
             for mv in versions
         ],

@@ -8,6 +8,7 @@ from services.cli.app import models_app
 from services.cli.output import emit_json, table
 from services.context import open_registry
 from services.settings import get_settings
+from services.timestamps import public_metadata
 
 
 @models_app.command("list")
@@ -44,7 +45,7 @@ def show_model(ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@A
             "kind": mv.kind,
             "aliases": list(mv.aliases),
             "path": str(mv.path),
-            "metadata": mv.metadata,
+            "metadata": public_metadata(mv.metadata, mv.created_at),
         }
     )
 
