@@ -32,7 +32,7 @@ from typing import IO, Any
 from models.errors import EmptyCorpus, PalavraError
 from pipelines.corpus import CorpusFile, CorpusStats, Slice, list_files, plan_slices, read_slice
 from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.progress import Progress, ProgressCallback, counted, ignore_progress
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,7 @@ def _run_workers(
 
 
 def _report(progress: ProgressCallback, done: int, total: int) -> None:
-    fraction = min(1.0, done / total) if total else 1.0
-    progress(Progress(stage="preprocess", fraction=fraction, message=f"read {done:,} of {total:,} bytes"))
+    progress(counted("preprocess", min(done, total), total, "B", message=f"read {done:,} of {total:,} bytes"))
 
 
 def _concat(parts: list[Path], out_path: Path) -> str:
@@ -349,7 +348,11 @@ def prepare_corpus(
     data_path, meta_path = store / f"{key}.txt", store / f"{key}.json"
     cached = _load_cached(meta_path, data_path, started)
     if cached is not None:
-        report(Progress(stage="preprocess", fraction=1.0, message="prepared corpus found in cache"))
+        report(
+            Progress(
+                stage="preprocess", message=f"prepared corpus found in cache ({cached.n_tokens:,} tokens)"
+            )
+        )
         return cached
 
     store.mkdir(parents=True, exist_ok=True)
@@ -369,5 +372,6 @@ def prepare_corpus(
     finally:
         for leftover in [*parts, tmp_data, tmp_meta]:
             leftover.unlink(missing_ok=True)
-    report(Progress(stage="preprocess", fraction=1.0, message=f"prepared {meta['n_tokens']:,} tokens"))
+    total = sum(f.size for f in files)
+    report(counted("preprocess", total, total, "B", message=f"prepared {meta['n_tokens']:,} tokens"))
     return _from_meta(meta, data_path, cache_hit=False, started=started)

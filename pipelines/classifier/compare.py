@@ -148,7 +148,7 @@ def compare_classifiers(
     _check_names("activation", activations, ACTIVATIONS)
     runs = [_cell_run(run, o, a) for o in optimizers for a in activations]
     train, validation = read_run_data(run, resolve_path)
-    prepared = prepare(run, train, validation)
+    prepared = prepare(run, train, validation, progress=report)
     cells = []
     for i, cell_run in enumerate(runs):
         name = f"{cell_run.training.optimizer}/{cell_run.model.activation}"

@@ -11,6 +11,7 @@ The artifact is staged by the registry and only registered when everything above
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -30,8 +31,9 @@ from pipelines.classifier.optim import build_optimizers
 from pipelines.classifier.predictor import TextClassifier, save_classifier
 from pipelines.classifier.prepare import PathResolver, Prepared, class_weights, prepare, read_run_data
 from pipelines.classifier.pretrained import Pretrained, apply_pretrained, open_vectors, word_matrix
+from pipelines.classifier.stopping import stop_reason
 from pipelines.classifier.thresholds import MIN_GAIN, decide, tune_biases
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.progress import DONE_STAGE, Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +123,7 @@ def _refit(
     started = time.perf_counter()
 
     def relabel(p: Progress) -> None:
-        progress(
-            Progress(
-                stage="refit",
-                fraction=p.fraction,
-                epoch=p.epoch,
-                loss=p.loss,
-                message=p.message,
-                extra=p.extra,
-            )
-        )
+        progress(dataclasses.replace(p, stage="refit"))
 
     everything = (
         concat_bags(prepared.train.bags, prepared.validation.bags),
@@ -248,10 +241,7 @@ def train_classifier(
     report = progress or ignore_progress
     pretrained_source = open_vectors(registry, run.embeddings) if run.embeddings else None
     train, validation = read_run_data(run, resolve_path)
-    report(
-        Progress(stage="prepare", fraction=0.0, message=f"{len(train)} training texts from {train.source}")
-    )
-    prepared = prepare(run, train, validation)
+    prepared = prepare(run, train, validation, progress=report)
     pretrained = None
     if pretrained_source is not None:
         vectors, ref, normalize = pretrained_source
@@ -279,8 +269,20 @@ def train_classifier(
             classes=[str(c) for c in prepared.classes],
         )
     version: ModelVersion = writer.version  # type: ignore[attr-defined]
-    report(Progress(stage="done", fraction=1.0, message=f"registered {version.ref}"))
+    report(Progress(stage=DONE_STAGE, fraction=1.0, message=finished_line(run, trained, version), final=True))
     return version
+
+
+def finished_line(run: ClassifierRun, trained: Trained, version: ModelVersion) -> str:
+    """The run's last line: why training stopped, which epoch was kept, any refit, and where the curves are."""
+    parts = [f"training stopped: {stop_reason(trained.fit, run.training)}"]
+    refit = trained.classifier.info.get("refit")
+    if refit:
+        parts.append(
+            f"then retrained on train + holdout ({refit['texts']:,} texts) for {refit['epochs']} epochs"
+        )
+    parts.append(f"registered {version.ref}; curves in {version.path / 'history.png'}")
+    return "; ".join(parts)
 
 
 def _metrics_document(

@@ -80,6 +80,9 @@ def test_two_workers_write_exactly_what_one_writes(
     fractions = [p.fraction for p in seen if p.fraction is not None]
     assert fractions[-1] == 1.0
     assert fractions == sorted(fractions)
+    read = [p for p in seen if p.total is not None]
+    assert {p.unit for p in read} == {"B"}
+    assert read[-1].done == read[-1].total == sum(f.stat().st_size for f in (tmp_path / "in").iterdir())
 
 
 def test_worker_errors_keep_their_type_and_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
