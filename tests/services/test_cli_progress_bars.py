@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
+from typing import Any
 
 from pipelines.progress import Progress, counted
 from services.cli.progress_bars import ProgressBars
+from services.jobs.job import Job, JobProgress, JobState
 
 
 def _bars() -> tuple[ProgressBars, io.StringIO]:
@@ -15,7 +18,7 @@ def _bars() -> tuple[ProgressBars, io.StringIO]:
 
 def _last_render(out: io.StringIO, stage: str) -> str:
     """The last state drawn of ``stage``'s bar (tqdm redraws a line after a carriage return)."""
-    frames = [f for line in out.getvalue().split("\n") for f in line.split("\r") if f.startswith(stage)]
+    frames = [f for line in out.getvalue().split("\n") for f in line.split("\r") if f.startswith(f"{stage}:")]
     return frames[-1]
 
 
@@ -78,3 +81,27 @@ def test_interrupted_stage_is_not_drawn_as_finished() -> None:
     bars.close()
     assert "1/4" in _last_render(out, "train")
     assert "4/4" not in out.getvalue()
+
+
+def test_job_watcher_fills_the_last_epoch_bar_and_prints_the_closing_line(monkeypatch: Any) -> None:
+    from services.cli.commands import jobs_cmd
+
+    line = "training stopped after all 2/2 epochs; registered m@1: 120 words in 3 s"
+    seen = [
+        (JobState.RUNNING, JobProgress(stage="train", fraction=0.5, epoch=1, message="epoch 1/2")),
+        (JobState.RUNNING, JobProgress(stage="save", message="registering m")),
+        (JobState.SUCCEEDED, JobProgress(stage="done", fraction=1.0, message=line)),
+    ]
+
+    class Service:
+        def get(self, job_id: str) -> Job:
+            state, progress = seen.pop(0) if len(seen) > 1 else seen[0]
+            return Job(job_id, "word2vec", state, {}, datetime.now(UTC), progress)
+
+    monkeypatch.setattr(jobs_cmd, "WAIT_POLL_S", 0.0)
+    bars, out = _bars()
+    job = jobs_cmd.wait_for(Service(), "j1", bars=bars)  # type: ignore[arg-type]
+    bars.close()
+    assert job.state is JobState.SUCCEEDED
+    assert "100%" in _last_render(out, "train")
+    assert out.getvalue().endswith(line + "\n")
