@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 CODE_VERSION = "preprocess-1"
 #: Inputs smaller than this are prepared in-process (starting workers would cost more than it saves).
 MIN_BYTES_PER_WORKER = 2 * 1024 * 1024
-_PROGRESS_EVERY_DOCS = 2000
+_PROGRESS_EVERY_DOCS = 500
 _EOS = "\n"
 
 
@@ -96,18 +97,27 @@ def write_part(
     text_field: str,
     on_bytes: Any = None,
 ) -> _PartResult:
-    """Tokenise and normalise ``slices`` into ``out_path``; ``on_bytes(n)`` gets the bytes read so far."""
+    """Tokenise and normalise ``slices`` into ``out_path``; ``on_bytes(n)`` gets the input bytes done so far.
+
+    "Done" means written out: the normaliser reads a batch ahead, so the bytes read would run ahead of the work.
+    """
     normalizer = Normalizer(config)
     result = _PartResult()
     stats = result.stats
     split = config.split_sentences
+    read_at: deque[int] = (
+        deque()
+    )  # input bytes read when each document still in the pipeline was handed to it
 
     def docs() -> Any:
         for sl in slices:
-            yield from read_slice(sl, text_field=text_field, stats=stats)
+            for text in read_slice(sl, text_field=text_field, stats=stats):
+                read_at.append(stats.bytes_read)
+                yield text
 
     with out_path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:
         for i, toks in enumerate(normalizer.marked_pipe(docs())):
+            done_bytes = read_at.popleft()
             if split:
                 for sentence in " ".join(toks).split(_EOS):
                     line = sentence.strip()
@@ -122,7 +132,7 @@ def write_part(
                     result.n_sentences += 1
                     result.n_tokens += len(words)
             if on_bytes is not None and i % _PROGRESS_EVERY_DOCS == 0:
-                on_bytes(stats.bytes_read)
+                on_bytes(done_bytes)
     if on_bytes is not None:
         on_bytes(stats.bytes_read)
     return result
