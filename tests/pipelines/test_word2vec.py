@@ -258,3 +258,13 @@ def test_all_but_the_top_centres_and_transforms_subwords_consistently() -> None:
     assert not np.allclose(out.vector("palavra299"), wv.vector("palavra299"), atol=1e-2)
     assert default_components(100) == 1
     assert default_components(300) == 3
+
+
+def test_quickstart_config_is_a_valid_run_of_catalogue_corpora() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    run = load_run(repo / "configs" / "quickstart-word2vec.toml")
+    catalog = DataCatalog(None, repo / ".no-cache")
+    assert run.train.algorithm == "fasttext"
+    # the n-gram matrix stays small: rows x dimensions x 4 bytes
+    assert run.train.bucket * run.train.vector_size * 4 <= 100 * 2**20
+    assert {catalog.get(name).kind for name in run.corpus} == {"corpus"}
