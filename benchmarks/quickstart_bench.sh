@@ -23,7 +23,7 @@ name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$config")
     cat "$out/$tag.time"
     for word in amor rei casa cidade feliz; do
         $BIN/palavra neighbors "$name" "$word" -k 8 --json | $BIN/python -c \
-            'import json, sys; r = json.load(sys.stdin); print(f"{r[\"word\"]}:", ", ".join(n["word"] for n in r["neighbors"]))'
+            'import json, sys; r = json.load(sys.stdin); print(r["word"] + ":", ", ".join(n["word"] for n in r["neighbors"]))'
     done
     du -sh "$PALAVRA_HOME" "$PALAVRA_HOME"/*
 } | tee "$out/$tag.summary"

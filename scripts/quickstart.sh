@@ -26,12 +26,13 @@ echo "==> training word vectors ($MODEL, $W2V_CONFIG)"
 trained=$($BIN/palavra train word2vec --config "$W2V_CONFIG" --name "$MODEL" ${corpus[@]+"${corpus[@]}"})
 echo "$trained"
 version=$(echo "$trained" | $BIN/python -c 'import json, sys; print(json.load(sys.stdin)["model"].rsplit("@", 1)[1])')
-$BIN/palavra models alias "$MODEL" production "$version"
+$BIN/palavra models alias "$MODEL" production "$version" >/dev/null
+echo "    $MODEL@production -> version $version"
 
 echo "==> nearest neighbours"
 for word in $WORDS; do
     $BIN/palavra neighbors "$MODEL" "$word" -k 8 --json | $BIN/python -c \
-        'import json, sys; r = json.load(sys.stdin); print(f"{r[\"word\"]:>8}:", ", ".join(n["word"] for n in r["neighbors"]))'
+        'import json, sys; r = json.load(sys.stdin); print(r["word"].rjust(8) + ":", ", ".join(n["word"] for n in r["neighbors"]))'
 done
 
 echo "==> training a toxicity classifier ($CLASSIFIER) on ToLD-Br"
