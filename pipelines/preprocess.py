@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from pipelines.corpus import (
     read_slice,
 )
 from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.progress import Progress, ProgressCallback, counted, ignore_progress
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 CODE_VERSION = "preprocess-1"
 #: Inputs smaller than this are prepared in-process (starting workers would cost more than it saves).
 MIN_BYTES_PER_WORKER = 2 * 1024 * 1024
-_PROGRESS_EVERY_DOCS = 2000
+_PROGRESS_EVERY_DOCS = 500
 _EOS = "\n"
 
 
@@ -108,7 +109,9 @@ def write_part(
     on_bytes: Any = None,
     limits: CorpusLimits | None = None,
 ) -> _PartResult:
-    """Tokenise and normalise ``slices`` into ``out_path``; ``on_bytes(n)`` gets the bytes read so far.
+    """Tokenise and normalise ``slices`` into ``out_path``; ``on_bytes(n)`` gets the input bytes done so far.
+
+    "Done" means written out: the normaliser reads a batch ahead, so the bytes read would run ahead of the work.
 
     Raises:
         CorpusError: an input passes a bound of ``limits``, or the output grows past ``limits.max_cache_bytes``.
@@ -120,13 +123,18 @@ def write_part(
     split = config.split_sentences
     room = limits.max_cache_bytes
     written = 0  # characters: UTF-8 bytes, give or take accented letters
+    # input bytes read when each document still in the pipeline was handed to it
+    read_at: deque[int] = deque()
 
     def docs() -> Any:
         for sl in slices:
-            yield from read_slice(sl, text_field=text_field, stats=stats, limits=limits)
+            for text in read_slice(sl, text_field=text_field, stats=stats, limits=limits):
+                read_at.append(stats.bytes_read)
+                yield text
 
     with out_path.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:
         for i, toks in enumerate(normalizer.marked_pipe(docs())):
+            done_bytes = read_at.popleft()
             if split:
                 for sentence in " ".join(toks).split(_EOS):
                     line = sentence.strip()
@@ -146,7 +154,7 @@ def write_part(
             if room is not None and written > room:
                 raise _over_cache_limit(room)
             if on_bytes is not None and i % _PROGRESS_EVERY_DOCS == 0:
-                on_bytes(stats.bytes_read)
+                on_bytes(done_bytes)
     if on_bytes is not None:
         on_bytes(stats.bytes_read)
     return result
@@ -261,8 +269,7 @@ def _run_workers(
 
 
 def _report(progress: ProgressCallback, done: int, total: int) -> None:
-    fraction = min(1.0, done / total) if total else 1.0
-    progress(Progress(stage="preprocess", fraction=fraction, message=f"read {done:,} of {total:,} bytes"))
+    progress(counted("preprocess", min(done, total), total, "B", message=f"read {done:,} of {total:,} bytes"))
 
 
 def _concat(parts: list[Path], out_path: Path) -> str:
@@ -403,7 +410,11 @@ def prepare_corpus(
     data_path, meta_path = store / f"{key}.txt", store / f"{key}.json"
     cached = _load_cached(meta_path, data_path, started)
     if cached is not None and corpus_cache.hold(meta_path):
-        report(Progress(stage="preprocess", fraction=1.0, message="prepared corpus found in cache"))
+        report(
+            Progress(
+                stage="preprocess", message=f"prepared corpus found in cache ({cached.n_tokens:,} tokens)"
+            )
+        )
         return cached
 
     store.mkdir(parents=True, exist_ok=True)
@@ -427,5 +438,6 @@ def prepare_corpus(
     corpus_cache.hold(meta_path)
     if limits.max_cache_bytes is not None:
         corpus_cache.evict(store, limits.max_cache_bytes, keep=key)
-    report(Progress(stage="preprocess", fraction=1.0, message=f"prepared {meta['n_tokens']:,} tokens"))
+    total = sum(f.size for f in files)
+    report(counted("preprocess", total, total, "B", message=f"prepared {meta['n_tokens']:,} tokens"))
     return _from_meta(meta, data_path, cache_hit=False, started=started)

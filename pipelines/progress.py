@@ -12,11 +12,15 @@ class Progress:
     """One progress report.
 
     Args:
-        stage: what is running ("tokenize", "train", "evaluate", ...).
-        fraction: 0..1 of the whole run, when known.
+        stage: what is running ("preprocess", "train", "evaluate", ...).
+        fraction: 0..1 of the stage, when known.
         epoch: the epoch just finished or running, for training.
         loss: the latest training loss, when there is one.
         message: a human-readable line (also kept as a job log line).
+        done: how much of the stage is done, counted in ``unit`` (bytes read, texts, epochs).
+        total: how much there is to do in ``unit``; ``done == total`` when the stage is complete.
+        unit: what ``done`` and ``total`` count ("B", "text", "epoch").
+        final: the run's last report: ``message`` says how it ended (why training stopped, where things went).
     """
 
     stage: str
@@ -25,10 +29,23 @@ class Progress:
     loss: float | None = None
     message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    done: float | None = None
+    total: float | None = None
+    unit: str | None = None
+    final: bool = False
 
 
 ProgressCallback = Callable[[Progress], None]
 
+#: The stage of a run's last report (``final``): its message says how the run ended.
+DONE_STAGE = "done"
+
 
 def ignore_progress(_progress: Progress) -> None:
     """The callback for callers that do not watch."""
+
+
+def counted(stage: str, done: float, total: float, unit: str, *, message: str | None = None) -> Progress:
+    """A report of ``done`` out of ``total`` ``unit`` (its ``fraction`` follows from them)."""
+    fraction = min(1.0, done / total) if total else 1.0
+    return Progress(stage=stage, fraction=fraction, message=message, done=done, total=total, unit=unit)

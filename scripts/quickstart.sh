@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# The main job: fetch public Portuguese data, train word vectors and a toxicity classifier on it, answer a
-# neighbours query and a classification, then serve both over HTTP.
+# The main job: fetch public Portuguese data, train word vectors and a toxicity classifier on it, answer neighbours
+# queries and a classification, then serve both over HTTP.
 # Run through `make quickstart` (which installs palavra into .venv first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 PORT="${PORT:-8000}"
-MODEL="${MODEL:-pt-machado}"
+MODEL="${MODEL:-pt-vetores}"
 CLASSIFIER="${CLASSIFIER:-toxicidade}"
+# The quickstart's vectors: chosen by measurement for a few minutes on 2 cores (BENCHMARKS.md, "Quick start").
+W2V_CONFIG="${W2V_CONFIG:-configs/quickstart-word2vec.toml}"
+WORDS="amor rei casa cidade feliz"
 
-echo "==> fetching the corpus (Machado de Assis, public domain) and ToLD-Br (toxic tweets, CC BY-SA 4.0)"
-$BIN/palavra data fetch corpus-machado told-br-1annotator-train told-br-1annotator-validation
+echo "==> fetching the corpus (Machado de Assis and 100 novels of ELTeC-por, public domain) and ToLD-Br (toxic tweets, CC BY-SA 4.0)"
+$BIN/palavra data fetch corpus-machado corpus-eltec told-br-1annotator-train told-br-1annotator-validation >/dev/null
 
-echo "==> training word vectors ($MODEL)"
-$BIN/palavra train word2vec --corpus corpus-machado --name "$MODEL"
+corpus=()
+if ! $BIN/palavra data fetch corpus-ptwiki >/dev/null 2>&1; then
+    # the pt.wikipedia sample is converted from saved HTML pages: only a data mirror has it
+    echo "    (no data mirror with the pt.wikipedia sample: the vectors learn from Machado de Assis and ELTeC-por only)"
+    corpus=(--corpus corpus-machado --corpus corpus-eltec)
+fi
 
-echo "==> nearest neighbours of 'amor'"
-$BIN/palavra neighbors "$MODEL" amor -k 10
+echo "==> training word vectors ($MODEL, $W2V_CONFIG)"
+trained=$($BIN/palavra train word2vec --config "$W2V_CONFIG" --name "$MODEL" ${corpus[@]+"${corpus[@]}"})
+echo "$trained"
+version=$(echo "$trained" | $BIN/python -c 'import json, sys; print(json.load(sys.stdin)["model"].rsplit("@", 1)[1])')
+$BIN/palavra models alias "$MODEL" production "$version" >/dev/null
+echo "    $MODEL@production -> version $version"
+
+echo "==> nearest neighbours"
+for word in $WORDS; do
+    $BIN/palavra neighbors "$MODEL" "$word" -k 8 --json | $BIN/python -c \
+        'import json, sys; r = json.load(sys.stdin); print(r["word"].rjust(8) + ":", ", ".join(n["word"] for n in r["neighbors"]))'
+done
 
 echo "==> training a toxicity classifier ($CLASSIFIER) on ToLD-Br"
 $BIN/palavra train classifier --train told-br-1annotator-train --validation told-br-1annotator-validation \

@@ -156,6 +156,9 @@ def fit(
                     "epochs": cfg.epochs,
                     **{k: v for k, v in row.items() if k not in ("epoch", "train_loss")},
                 },
+                done=epoch,
+                total=cfg.epochs,
+                unit="epoch",
             )
         )
         if cfg.target_error is not None and error <= cfg.target_error:

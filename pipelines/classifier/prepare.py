@@ -22,7 +22,8 @@ from pipelines.classifier.data import (
     read_labelled,
 )
 from pipelines.classifier.features import Bags, FeatureSpace
-from pipelines.classifier.vocab import fit_feature_space
+from pipelines.classifier.vocab import FIT_STEPS, fit_feature_space
+from pipelines.progress import ProgressCallback, counted, ignore_progress
 
 Labels = npt.NDArray[np.int64]
 PathResolver = Callable[[str], Path]
@@ -116,11 +117,20 @@ def _sha256_texts(parts: Sequence[LabelledTexts | None]) -> str:
     return h.hexdigest()
 
 
-def prepare(run: ClassifierRun, train: LabelledTexts, validation: LabelledTexts | None) -> Prepared:
+def prepare(
+    run: ClassifierRun,
+    train: LabelledTexts,
+    validation: LabelledTexts | None,
+    *,
+    progress: ProgressCallback = ignore_progress,
+) -> Prepared:
     """Fit the feature space on the training texts and encode both splits.
 
     Without a validation file, ``training.validation_fraction`` of train is held out (stratified, seeded) for
     early stopping, the target error and the decision thresholds.
+
+    Args:
+        progress: receives a ``prepare`` report (steps done of all, what runs next) before each step.
 
     Raises:
         DatasetError: no text yields a single feature.
@@ -131,7 +141,13 @@ def prepare(run: ClassifierRun, train: LabelledTexts, validation: LabelledTexts 
     if validation is None:
         train, validation = holdout(train, run.training)
         source = "holdout" if validation is not None else "none"
-    space, bags = fit_feature_space(train.texts, run.model.features, run.normalize)
+    total = FIT_STEPS + (validation is not None)
+    steps = iter(range(total + 1))
+
+    def step(message: str) -> None:
+        progress(counted("prepare", next(steps), total, "step", message=message))
+
+    space, bags = fit_feature_space(train.texts, run.model.features, run.normalize, on_step=step)
     if not bags.ids.size:
         raise DatasetError(
             f"{train.source}: no text has a single word or character n-gram after normalisation; "
@@ -140,11 +156,13 @@ def prepare(run: ClassifierRun, train: LabelledTexts, validation: LabelledTexts 
     train_split = Split(train, np.asarray(label_indices(train, classes), dtype=np.int64), bags)
     val_split = None
     if validation is not None:
+        step(f"encoding {len(validation):,} validation texts")
         val_split = Split(
             validation,
             np.asarray(label_indices(validation, classes), dtype=np.int64),
             space.encode(validation.texts),
         )
+    progress(counted("prepare", total, total, "step", message=f"{space.rows:,} feature rows"))
     return Prepared(classes, space, train_split, val_split, source, digest)
 
 

@@ -11,6 +11,7 @@ The artifact is staged by the registry and only registered when everything above
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -32,8 +33,9 @@ from pipelines.classifier.optim import build_optimizers
 from pipelines.classifier.predictor import TextClassifier, save_classifier
 from pipelines.classifier.prepare import PathResolver, Prepared, class_weights, prepare, read_run_data
 from pipelines.classifier.pretrained import Pretrained, apply_pretrained, open_vectors, word_matrix
+from pipelines.classifier.stopping import stop_reason
 from pipelines.classifier.thresholds import MIN_GAIN, decide, tune_biases
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.progress import DONE_STAGE, Progress, ProgressCallback, counted, ignore_progress
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +125,7 @@ def _refit(
     started = time.perf_counter()
 
     def relabel(p: Progress) -> None:
-        progress(
-            Progress(
-                stage="refit",
-                fraction=p.fraction,
-                epoch=p.epoch,
-                loss=p.loss,
-                message=p.message,
-                extra=p.extra,
-            )
-        )
+        progress(dataclasses.replace(p, stage="refit"))
 
     everything = (
         concat_bags(prepared.train.bags, prepared.validation.bags),
@@ -255,13 +248,15 @@ def train_classifier(
         "validation": len(validation.skipped_empty) if validation else 0,
     }
     report(
-        Progress(
-            stage="prepare",
-            fraction=0.0,
+        counted(
+            "read",
+            len(train),
+            len(train),
+            "text",
             message=f"{len(train)} training texts from {train.source}{_skipped_note(train, validation)}",
         )
     )
-    prepared = prepare(run, train, validation)
+    prepared = prepare(run, train, validation, progress=report)
     names = resolve_label_names(
         prepared.classes, given=run.label_names, train=run.train, label_column=run.label_column
     )
@@ -295,7 +290,7 @@ def train_classifier(
             skipped_empty_texts=skipped,
         )
     version: ModelVersion = writer.version  # type: ignore[attr-defined]
-    report(Progress(stage="done", fraction=1.0, message=f"registered {version.ref}"))
+    report(Progress(stage=DONE_STAGE, fraction=1.0, message=finished_line(run, trained, version), final=True))
     return version
 
 
@@ -313,6 +308,18 @@ def _skipped_note(train: LabelledTexts, validation: LabelledTexts | None) -> str
     note = "; ".join(parts)
     log.warning("empty texts skipped: %s", note)
     return f"; empty texts skipped: {note}"
+
+
+def finished_line(run: ClassifierRun, trained: Trained, version: ModelVersion) -> str:
+    """The run's last line: why training stopped, which epoch was kept, any refit, and where the curves are."""
+    parts = [f"training stopped: {stop_reason(trained.fit, run.training)}"]
+    refit = trained.classifier.info.get("refit")
+    if refit:
+        parts.append(
+            f"then retrained on train + holdout ({refit['texts']:,} texts) for {refit['epochs']} epochs"
+        )
+    parts.append(f"registered {version.ref}; curves in {version.path / 'history.png'}")
+    return "; ".join(parts)
 
 
 def _metrics_document(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -84,21 +84,37 @@ def _idf(df: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.float32]:
     return out
 
 
+#: The steps of :func:`fit_feature_space`, each announced to its ``on_step`` before it runs.
+FIT_STEPS = 4
+
+
 def fit_feature_space(
-    texts: Sequence[str], config: FeatureConfig, normalize: NormalizeConfig
+    texts: Sequence[str],
+    config: FeatureConfig,
+    normalize: NormalizeConfig,
+    *,
+    on_step: Callable[[str], None] | None = None,
 ) -> tuple[FeatureSpace, Bags]:
-    """Choose the rows from ``texts`` and encode them; returns the space and the training bags."""
+    """Choose the rows from ``texts`` and encode them; returns the space and the training bags.
+
+    Args:
+        on_step: called with a line saying what runs next, before each of the :data:`FIT_STEPS` steps.
+    """
+    step = on_step or (lambda _message: None)
     probe = FeatureSpace(
         config, normalize, words=[], char_keys=_NO_KEYS, word_ngram_keys=_NO_KEYS, idf=np.zeros(0, np.float32)
     )
+    step(f"tokenising {len(texts):,} texts")
     docs = probe.token_lists(texts)
     counter = Counter(w for doc in docs for w in set(doc))
     tokens = sorted(counter, key=lambda w: (-counter[w], w))
     token_df = np.fromiter((counter[t] for t in tokens), dtype=np.int64, count=len(tokens))
     words = [w for w in tokens if counter[w] >= config.min_count][: config.max_rows]
     room = config.max_rows - len(words)
+    step(f"character n-grams of {len(tokens):,} distinct words")
     per_token = probe.char_keys_of(tokens)
     char_keys, char_df = _cap(*_char_key_df(per_token, token_df, config.ngram_min_count), room)
+    step("choosing feature rows")
     gram_keys, gram_df = _NO_KEYS, np.zeros(0, dtype=np.int64)
     if config.word_ngrams > 1:
         gram_keys, gram_df = _cap(*_word_ngram_df(docs, config), room - char_keys.shape[0])
@@ -112,6 +128,7 @@ def fit_feature_space(
         idf=_idf(df, len(texts)),
     )
     space.learn(tokens, per_token)
+    step(f"encoding {len(texts):,} training texts")
     bags = space.encode_tokens(docs)
     log.info("feature rows: %s", space.describe())
     return space, bags

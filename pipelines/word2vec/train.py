@@ -30,7 +30,7 @@ from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_ev
 from pipelines.normalize import Normalizer
 from pipelines.phrases import PhraseModel, phrase_corpus
 from pipelines.preprocess import PreparedCorpus, prepare_corpus
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.progress import DONE_STAGE, Progress, ProgressCallback, ignore_progress
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
 from pipelines.word2vec.convert import from_keyed_vectors
 from pipelines.word2vec.postprocess import all_but_the_top, default_components
@@ -127,6 +127,9 @@ def _epoch_callback(config: Word2VecConfig, report: ProgressCallback, epochs: li
                     message=f"epoch {len(epochs)}/{config.epochs} in {seconds:.1f} s"
                     + (f", loss {loss:.4f} per word" if loss is not None else ""),
                     extra={"epochs": config.epochs},
+                    done=len(epochs),
+                    total=config.epochs,
+                    unit="epoch",
                 )
             )
 
@@ -147,6 +150,7 @@ def fit(
     cls = FastText if config.algorithm == "fasttext" else _loss_tracking_word2vec()
     started = time.perf_counter()
     model = cls(**config.gensim_kwargs())
+    report(Progress(stage="vocabulary", message="counting words"))
     model.build_vocab(corpus_file=str(corpus_file))
     if len(model.wv) == 0:
         raise EmptyCorpus(
@@ -161,6 +165,9 @@ def fit(
             epoch=0,
             message=f"vocabulary: {len(model.wv):,} words",
             extra={"epochs": config.epochs},
+            done=0,
+            total=config.epochs,
+            unit="epoch",
         )
     )
     epochs: list[dict[str, Any]] = []
@@ -281,10 +288,25 @@ def train_word2vec(
             metrics=metrics,
         )
     version: ModelVersion = writer.version  # type: ignore[attr-defined]
-    log.info(
-        "registered %s (%d words) in %.1f s", version.ref, len(trained.vectors), time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    log.info("registered %s (%d words) in %.1f s", version.ref, len(trained.vectors), seconds)
+    report(
+        Progress(
+            stage=DONE_STAGE,
+            fraction=1.0,
+            message=finished_line(run.train, trained, version.ref, seconds=seconds),
+            final=True,
+        )
     )
     return version
+
+
+def finished_line(config: Word2VecConfig, trained: TrainedVectors, ref: str, *, seconds: float) -> str:
+    """The run's last line: why training stopped (every epoch done), what was registered, how long it took."""
+    return (
+        f"training stopped after all {len(trained.epochs)}/{config.epochs} epochs (word vectors train a fixed "
+        f"number of epochs); registered {ref}: {len(trained.vectors):,} words in {seconds:.0f} s"
+    )
 
 
 _LOSS_NOTE = {

@@ -12,8 +12,9 @@ import pytest
 
 from models.errors import CorpusError, EmptyCorpus
 from pipelines import preprocess
+from pipelines.corpus import list_files, plan_slices
 from pipelines.normalize import NormalizeConfig
-from pipelines.preprocess import prepare_corpus
+from pipelines.preprocess import prepare_corpus, write_part
 from pipelines.progress import Progress
 from tests.conftest import SHARED_DATA
 
@@ -80,6 +81,9 @@ def test_two_workers_write_exactly_what_one_writes(
     fractions = [p.fraction for p in seen if p.fraction is not None]
     assert fractions[-1] == 1.0
     assert fractions == sorted(fractions)
+    read = [p for p in seen if p.total is not None]
+    assert {p.unit for p in read} == {"B"}
+    assert read[-1].done == read[-1].total == sum(f.stat().st_size for f in (tmp_path / "in").iterdir())
 
 
 def test_worker_errors_keep_their_type_and_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,3 +148,24 @@ def test_worker_protocol_reports_bytes_result_and_errors(tmp_path: Path) -> None
     job["slices"] = [Slice(f).to_json() for f in list_files([src])]
     assert run(job, out) == 1
     assert json.loads(out.getvalue().splitlines()[-1])["error"]["type"] == "CorpusError"
+
+
+def test_bytes_reported_are_those_written_out_not_those_read_ahead(tmp_path: Path) -> None:
+    # the normaliser takes texts in batches of 1,000: bytes read run a batch ahead of the bytes done
+    src = tmp_path / "a.txt"
+    src.write_text(
+        "".join(f"frase número {i} sobre a casa e o rei.\n" for i in range(3000)), encoding="utf-8"
+    )
+    seen: list[int] = []
+    write_part(
+        plan_slices(list_files([src]), 1)[0],
+        NormalizeConfig(),
+        tmp_path / "out.txt",
+        text_field="text",
+        on_bytes=seen.append,
+    )
+    size = src.stat().st_size
+    assert seen[0] < size // 100  # the first text done, not the first batch read
+    assert seen == sorted(seen)
+    assert seen[-1] == size
+    assert len(seen) >= 6  # several reports on the way, not a jump from nothing to everything

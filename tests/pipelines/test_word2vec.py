@@ -67,6 +67,9 @@ def test_fit_reports_every_epoch_with_word2vec_loss(pt_corpus_file: Path, tmp_pa
     epochs = [p for p in seen if p.stage == "train" and p.epoch]
     assert [p.epoch for p in epochs] == [1, 2, 3]
     assert epochs[-1].fraction == pytest.approx(1.0)
+    assert [(p.done, p.total, p.unit) for p in epochs] == [(i, 3, "epoch") for i in (1, 2, 3)]
+    # counting the vocabulary is announced before it starts (it was a silent pause after the corpus bar)
+    assert seen[0].stage == "vocabulary"
     assert all(p.loss is not None and p.loss > 0 for p in epochs)
     assert len(trained.epochs) == 3
     assert trained.words_per_second > 0
@@ -145,6 +148,28 @@ def test_train_twice_reuses_the_prepared_corpus(
     assert first.metadata["corpus"]["cache_hit"] is False
     assert second.metadata["corpus"]["cache_hit"] is True
     assert first.metadata["data_hash"] == second.metadata["data_hash"]
+
+
+def test_train_ends_with_a_final_report_saying_why_it_stopped(
+    pt_corpus_file: Path, registry: Registry, tmp_path: Path
+) -> None:
+    seen: list[Progress] = []
+    catalog = DataCatalog(None, tmp_path / "cache")
+    version = train_word2vec(
+        _run(pt_corpus_file),
+        registry=registry,
+        catalog=catalog,
+        cache_dir=tmp_path / "c",
+        progress=seen.append,
+    )
+    assert [p.stage for p in seen if p.final] == ["done"]
+    assert seen[-1].final
+    assert seen[-1].message is not None
+    assert "training stopped after all 3/3 epochs" in seen[-1].message
+    assert f"registered {version.ref}" in seen[-1].message
+    preprocess = [p for p in seen if p.stage == "preprocess" and p.total is not None]
+    assert preprocess[-1].done == preprocess[-1].total
+    assert preprocess[-1].unit == "B"
 
 
 def test_train_with_phrases_saves_them(tmp_path: Path, registry: Registry) -> None:
@@ -233,3 +258,13 @@ def test_all_but_the_top_centres_and_transforms_subwords_consistently() -> None:
     assert not np.allclose(out.vector("palavra299"), wv.vector("palavra299"), atol=1e-2)
     assert default_components(100) == 1
     assert default_components(300) == 3
+
+
+def test_quickstart_config_is_a_valid_run_of_catalogue_corpora() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    run = load_run(repo / "configs" / "quickstart-word2vec.toml")
+    catalog = DataCatalog(None, repo / ".no-cache")
+    assert run.train.algorithm == "fasttext"
+    # the n-gram matrix stays small: rows x dimensions x 4 bytes
+    assert run.train.bucket * run.train.vector_size * 4 <= 100 * 2**20
+    assert {catalog.get(name).kind for name in run.corpus} == {"corpus"}

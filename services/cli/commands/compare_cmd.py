@@ -12,8 +12,8 @@ from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS
 from pipelines.classifier.grid import grid_axes, parse_axis
 from services.cli.app import compare_app
 from services.cli.commands.train_classifier_cmd import merge_run, path_resolver
-from services.cli.commands.train_word2vec_cmd import ProgressBars
 from services.cli.output import echo, emit_json
+from services.cli.progress_bars import ProgressBars
 from services.settings import get_settings
 
 

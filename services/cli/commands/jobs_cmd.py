@@ -10,11 +10,11 @@ import typer
 
 from models.errors import InvalidInput
 from pipelines.config_io import read_toml
-from pipelines.progress import Progress
+from pipelines.progress import DONE_STAGE, Progress
 from services.api.job_schemas import detail_of, summary_of
 from services.cli.app import jobs_app
-from services.cli.commands.train_word2vec_cmd import ProgressBars
 from services.cli.output import echo, emit_json, table, warn
+from services.cli.progress_bars import ProgressBars
 from services.jobs.job import Job, JobState
 from services.jobs.kinds import job_kind
 from services.jobs.service import JobService
@@ -37,9 +37,20 @@ def wait_for(service: JobService, job_id: str, *, bars: ProgressBars | None = No
     while True:
         job = service.get(job_id)
         p = job.progress
-        key = (p.stage, p.fraction, p.epoch, p.loss, p.message)
+        # a run's last report ("done") carries its closing line: why training stopped, where results went
+        final = job.state is JobState.SUCCEEDED and p.stage == DONE_STAGE
+        key = (p.stage, p.fraction, p.epoch, p.loss, p.message, final)
         if bars is not None and p.stage and key != last:
-            bars(Progress(stage=p.stage, fraction=p.fraction, epoch=p.epoch, loss=p.loss, message=p.message))
+            bars(
+                Progress(
+                    stage=p.stage,
+                    fraction=p.fraction,
+                    epoch=p.epoch,
+                    loss=p.loss,
+                    message=p.message,
+                    final=final,
+                )
+            )
             last = key
         if job.state.terminal:
             return job

@@ -14,8 +14,8 @@ from pipelines.classifier.config import ClassifierRun, load_run_file
 from pipelines.classifier.label_names import parse_label_names
 from pipelines.config_io import validation_message
 from services.cli.app import train_app
-from services.cli.commands.train_word2vec_cmd import ProgressBars
 from services.cli.output import emit_json
+from services.cli.progress_bars import ProgressBars
 from services.context import open_catalog, open_registry
 from services.settings import Settings, get_settings
 

@@ -2,65 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from tqdm import tqdm
 
 from models.registry import ModelVersion
-from pipelines.progress import Progress
 from pipelines.word2vec.config import Word2VecRun, load_run
 from pipelines.word2vec.train import train_word2vec
 from services.cli.app import train_app
 from services.cli.output import emit_json
+from services.cli.progress_bars import ProgressBars
 from services.context import open_catalog, open_registry
 from services.settings import Settings, get_settings
-
-
-class ProgressBars:
-    """A tqdm bar per stage on stderr (preprocess in %, training in epochs with the latest loss)."""
-
-    def __init__(self, *, disable: bool = False) -> None:
-        self.disable = disable
-        self.stage: str | None = None
-        self.bar: tqdm[Any] | None = None
-
-    def _open(self, progress: Progress) -> tqdm[Any]:
-        self.close()
-        self.stage = progress.stage
-        epochs = progress.extra.get("epochs")
-        if epochs:
-            total, unit, fmt = int(epochs), "epoch", None
-        elif progress.fraction is not None:
-            total, unit, fmt = 100, "%", None
-        else:  # a stage without a measure of its own (evaluate, save): its name, message and elapsed time
-            total, unit, fmt = None, "it", "{desc} [{elapsed}]"
-        return tqdm(
-            total=total, desc=progress.stage, unit=unit, bar_format=fmt, file=sys.stderr, disable=self.disable
-        )
-
-    def __call__(self, progress: Progress) -> None:
-        if progress.stage != self.stage or self.bar is None:
-            self.bar = self._open(progress)
-        bar = self.bar
-        if progress.extra.get("epochs") and progress.epoch is not None:
-            bar.n = progress.epoch
-        elif progress.fraction is not None:
-            bar.n = round(progress.fraction * 100)
-        if progress.loss is not None:
-            bar.set_postfix(loss=f"{progress.loss:.4f}", refresh=False)
-        elif progress.message and bar.total is None:
-            bar.set_description_str(f"{progress.stage}: {progress.message[:60]}", refresh=False)
-        elif progress.message:
-            bar.set_postfix_str(progress.message[:60], refresh=False)
-        bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def summary(version: ModelVersion) -> dict[str, Any]:

@@ -1,0 +1,107 @@
+"""The CLI's progress bars: units of the stage's own, bars filled when their stage ends, the closing line."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.progress import Progress, counted
+from services.cli.progress_bars import ProgressBars
+from services.jobs.job import Job, JobProgress, JobState
+
+
+def _bars() -> tuple[ProgressBars, io.StringIO]:
+    out = io.StringIO()
+    return ProgressBars(file=out, tick_s=None), out
+
+
+def _last_render(out: io.StringIO, stage: str) -> str:
+    """The last state drawn of ``stage``'s bar (tqdm redraws a line after a carriage return)."""
+    frames = [f for line in out.getvalue().split("\n") for f in line.split("\r") if f.startswith(f"{stage}:")]
+    return frames[-1]
+
+
+def test_epoch_bar_counts_epochs_and_ends_full() -> None:
+    bars, out = _bars()
+    for epoch in range(3):
+        bars(Progress(stage="train", epoch=epoch, done=epoch, total=3, unit="epoch"))
+    bars(Progress(stage="train", epoch=3, done=3, total=3, unit="epoch", loss=0.5))
+    assert bars.bar is not None
+    assert (bars.bar.n, bars.bar.total) == (3, 3)
+    bars.close()
+    last = _last_render(out, "train")
+    assert "3/3" in last
+    assert "epoch" in last
+    assert "%/s" not in out.getvalue()
+
+
+def test_a_later_stage_fills_the_bar_of_the_stage_it_follows() -> None:
+    # a job watcher polls: it may see epoch 1 of 2 (fraction only) and next the save stage
+    bars, out = _bars()
+    bars(Progress(stage="train", fraction=0.5, epoch=1))
+    bars(Progress(stage="save", message="registering x"))
+    bars.close()
+    assert "100%" in _last_render(out, "train")
+    assert "%/s" not in out.getvalue()
+
+
+def test_bytes_bar_reads_in_scaled_bytes() -> None:
+    bars, out = _bars()
+    total = 45_000_000
+    bars(counted("preprocess", 15_000_000, total, "B"))
+    bars(counted("preprocess", total, total, "B"))
+    bars.close()
+    last = _last_render(out, "preprocess")
+    assert "45.0M/45.0M" in last
+    assert "100%" in last
+
+
+def test_step_bar_shows_the_running_step() -> None:
+    bars, out = _bars()
+    bars(counted("prepare", 1, 5, "step", message="character n-grams of 900 distinct words"))
+    assert "character n-grams" in _last_render(out, "prepare")
+    bars.close()
+
+
+def test_final_report_closes_the_bar_and_prints_its_line() -> None:
+    bars, out = _bars()
+    bars(Progress(stage="train", epoch=5, done=5, total=20, unit="epoch"))
+    line = "training stopped: early stopping at epoch 5 of 20; best epoch 2 kept; curves in /m/history.png"
+    bars(Progress(stage="done", message=line, final=True))
+    assert bars.bar is None
+    assert out.getvalue().endswith(line + "\n")
+    assert bars.final_message == line
+    bars.close()
+
+
+def test_interrupted_stage_is_not_drawn_as_finished() -> None:
+    bars, out = _bars()
+    bars(Progress(stage="train", epoch=1, done=1, total=4, unit="epoch"))
+    bars.close()
+    assert "1/4" in _last_render(out, "train")
+    assert "4/4" not in out.getvalue()
+
+
+def test_job_watcher_fills_the_last_epoch_bar_and_prints_the_closing_line(monkeypatch: Any) -> None:
+    from services.cli.commands import jobs_cmd
+
+    line = "training stopped after all 2/2 epochs; registered m@1: 120 words in 3 s"
+    seen = [
+        (JobState.RUNNING, JobProgress(stage="train", fraction=0.5, epoch=1, message="epoch 1/2")),
+        (JobState.RUNNING, JobProgress(stage="save", message="registering m")),
+        (JobState.SUCCEEDED, JobProgress(stage="done", fraction=1.0, message=line)),
+    ]
+
+    class Service:
+        def get(self, job_id: str) -> Job:
+            state, progress = seen.pop(0) if len(seen) > 1 else seen[0]
+            return Job(job_id, "word2vec", state, {}, datetime.now(UTC), progress)
+
+    monkeypatch.setattr(jobs_cmd, "WAIT_POLL_S", 0.0)
+    bars, out = _bars()
+    job = jobs_cmd.wait_for(Service(), "j1", bars=bars)  # type: ignore[arg-type]
+    bars.close()
+    assert job.state is JobState.SUCCEEDED
+    assert "100%" in _last_render(out, "train")
+    assert out.getvalue().endswith(line + "\n")
