@@ -117,7 +117,13 @@ class JobSupervisor:
 
         Workers call it as they start; a supervisor that never runs a job never pays for the imports.
         """
-        threading.Thread(target=self.context, name="palavra-forkserver-start", daemon=True).start()
+        threading.Thread(target=self._warm, name="palavra-forkserver-start", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.context()
+        except Exception as exc:  # the first job tries again and fails with the reason
+            log.warning("could not start the job processes' forkserver: %s: %s", type(exc).__name__, exc)
 
     def context(self) -> JobContextType:
         """Where job processes start from: the ``ctx`` given, else :func:`job_context` started on first use."""
@@ -158,7 +164,10 @@ class JobSupervisor:
         """Run the job's process to its end: its exit code, and the failure it could not record itself."""
         # the child reads until EOF: when this process dies, the child exits too; it writes back only a failure
         # that the database refused (a full disk, say), for this process to record
-        ctx = self.context()
+        try:
+            ctx = self.context()
+        except Exception as exc:  # the forkserver could not start (its imports failed, say)
+            return None, f"could not start the job's process on {self.worker}: {type(exc).__name__}: {exc}"
         mine, theirs = ctx.Pipe(duplex=True)
         proc = ctx.Process(
             target=job_process_main,
