@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install quickstart test lint serve
+.PHONY: install quickstart test test-fast lint serve
 
 $(BIN)/palavra: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -m "slow or services or not slow" $(PYTEST_ARGS)
+
+# the tests that need neither the data mirror nor PostgreSQL/Redis: a quick check while editing
+test-fast: install
+	$(BIN)/pytest -m "not slow and not services" $(PYTEST_ARGS)
 
 quickstart: install
 	bash scripts/quickstart.sh

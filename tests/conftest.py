@@ -43,6 +43,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="PostgreSQL/Redis not reachable on 127.0.0.1"))
 
 
+def lose_creation_race(monkeypatch: pytest.MonkeyPatch, meta: Any, other: Any) -> list[int]:
+    """Make the next table creation on ``meta`` lose the race with another process, every time.
+
+    Between this process finding the tables missing and creating them, ``other()`` (another process opening the
+    same database) creates them; this process's CREATE TABLE then meets them, as when processes start together on
+    a new database. Returns the list of creation attempts made (one entry each).
+    """
+    create_all = meta.create_all
+    attempts: list[int] = []
+
+    def racing(bind: Any, tables: Any = None, checkfirst: bool = True) -> None:
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            other()  # re-enters here as attempt 2: the other process creates the tables normally
+            create_all(
+                bind, tables=tables, checkfirst=False
+            )  # what this process decided before they appeared
+        else:
+            create_all(bind, tables=tables, checkfirst=checkfirst)
+
+    monkeypatch.setattr(meta, "create_all", racing)
+    return attempts
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with a fresh PALAVRA_HOME, SQLite registry and the shared data mirror."""

@@ -226,6 +226,7 @@ class CeleryWorker:
             )
 
         signals.worker_shutting_down.connect(_shutting_down, weak=False)
+        self.supervisor.warm_up()
 
         thread = threading.Thread(target=self.housekeeping, name="palavra-housekeeping", daemon=True)
         thread.start()

@@ -66,6 +66,7 @@ class LocalWorker:
     def run(self, *, max_jobs: int | None = None) -> int:
         """Work until stopped (or ``max_jobs`` jobs ran); returns how many jobs ran."""
         done = 0
+        self.supervisor.warm_up()
         log.info("job worker %s polling for local jobs", self.worker)
         while not self._stop.is_set() and (max_jobs is None or done < max_jobs):
             try:
@@ -130,6 +131,8 @@ class LocalWorkerPool:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._monitor: threading.Thread | None = None
+        self.rounds = 0  # times the monitor looked over every worker
+        self._rounds = threading.Condition()
 
     def _spawn(self, i: int) -> tuple[BaseProcess, Connection]:
         ctx = multiprocessing.get_context("spawn")
@@ -170,6 +173,15 @@ class LocalWorkerPool:
                     self.processes[i], self._links[i] = self._spawn(i)
                     self._started_at[i] = time.monotonic()
                     self.restarts += 1
+            with self._rounds:
+                self.rounds += 1
+                self._rounds.notify_all()
+
+    def wait_rounds(self, n: int, *, timeout_s: float | None = None) -> bool:
+        """Wait until the monitor has looked over every worker ``n`` more times; false on timeout."""
+        with self._rounds:
+            target = self.rounds + n
+            return self._rounds.wait_for(lambda: self.rounds >= target, timeout_s)
 
     def stop(self, *, timeout_s: float = 15.0) -> None:
         """SIGTERM every worker (each fails its running job, if any) and wait for them."""

@@ -65,8 +65,8 @@ def worker_id(role: str) -> str:
 def job_context() -> ForkServerContext:
     """The multiprocessing context job processes start from, its forkserver running with the trainers imported.
 
-    Started here, before any job is claimed: importing torch and gensim takes seconds, and a job start that
-    waited for it would miss its first heartbeats.
+    Workers start it as they start (:meth:`JobSupervisor.warm_up`), before any job is claimed: importing torch
+    and gensim takes seconds that the first job would otherwise wait.
     """
     os.environ.setdefault("MPLBACKEND", "Agg")  # inherited by the forkserver: workers have no display
     ctx = multiprocessing.get_context("forkserver")
@@ -98,7 +98,7 @@ class JobSupervisor:
         store: the job store (the worker's connection).
         worker: this worker's id; the job records name it.
         ctx: where job processes start from (default: :func:`job_context`, a forkserver with the trainers
-            imported).
+            imported, started by :meth:`warm_up` or by the first job).
     """
 
     def __init__(
@@ -109,7 +109,28 @@ class JobSupervisor:
         self.worker = worker
         self.stopping: str | None = None
         self.retry_s = POLL_S
-        self._ctx = ctx or job_context()
+        self._ctx = ctx
+        self._ctx_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Start the forkserver (importing the trainers) in the background, so the first job need not wait.
+
+        Workers call it as they start; a supervisor that never runs a job never pays for the imports.
+        """
+        threading.Thread(target=self._warm, name="palavra-forkserver-start", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.context()
+        except Exception as exc:  # the first job tries again and fails with the reason
+            log.warning("could not start the job processes' forkserver: %s: %s", type(exc).__name__, exc)
+
+    def context(self) -> JobContextType:
+        """Where job processes start from: the ``ctx`` given, else :func:`job_context` started on first use."""
+        with self._ctx_lock:
+            if self._ctx is None:
+                self._ctx = job_context()
+            return self._ctx
 
     def stop(self, reason: str) -> None:
         """Ask the running job (if any) to stop now and fail with ``reason`` (worker shutdown)."""
@@ -143,8 +164,12 @@ class JobSupervisor:
         """Run the job's process to its end: its exit code, and the failure it could not record itself."""
         # the child reads until EOF: when this process dies, the child exits too; it writes back only a failure
         # that the database refused (a full disk, say), for this process to record
-        mine, theirs = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
+        try:
+            ctx = self.context()
+        except Exception as exc:  # the forkserver could not start (its imports failed, say)
+            return None, f"could not start the job's process on {self.worker}: {type(exc).__name__}: {exc}"
+        mine, theirs = ctx.Pipe(duplex=True)
+        proc = ctx.Process(
             target=job_process_main,
             args=(self.settings.model_dump(), job_id, self.worker, theirs),
             name=f"palavra-job-{job_id}",

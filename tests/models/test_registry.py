@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -177,61 +179,30 @@ def test_registry_commit_hooks_add_checksummed_files(registry: Registry) -> None
     assert "extra.json" in mv.metadata["files"]
 
 
-# every process imports first, then all open the registry and the job store at the same instant
-RACE = (
-    "import sys, time; from models.registry import Registry; from services.jobs.store import JobStore; "
-    "time.sleep(max(0, float(sys.argv[3]) - time.time())); "
-    "JobStore.from_registry(Registry(sys.argv[1], sys.argv[2] or None)).list_jobs()"
-)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def new_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A database with no tables yet: None (SQLite in the home) or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from tests.services.jobs_helpers import postgres_database
+
+    with postgres_database() as url:
+        yield url
 
 
-def test_registry_processes_starting_at_once_on_a_new_sqlite_home(tmp_path) -> None:
-    """`palavra serve` starts its API and a job worker together: on a new home neither may die creating tables."""
-    import subprocess
-    import sys
-    import time
+def test_registry_processes_starting_at_once_on_a_new_database(
+    tmp_path, new_database: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`palavra serve` starts its API and a job worker together (docker compose up): on a new database the one
+    that loses the race to create the tables must not die."""
+    from models import registry as registry_module
+    from tests.conftest import lose_creation_race
 
-    for attempt in range(3):
-        home, start = tmp_path / f"home{attempt}", str(time.time() + 4)
-        procs = [subprocess.Popen([sys.executable, "-c", RACE, str(home), "", start]) for _ in range(6)]
-        assert [p.wait(timeout=120) for p in procs] == [0] * 6
-
-
-@pytest.mark.services
-def test_registry_processes_starting_at_once_on_a_new_postgresql_database(tmp_path) -> None:
-    """Workers and the API start together on an empty database (docker compose up): none may die creating tables."""
-    import subprocess
-    import sys
-    import time
-    import uuid
-
-    from sqlalchemy.engine import make_url
-
-    from tests.conftest import POSTGRES_URL
-
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    database = f"palavra_race_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {database}")
-    url = make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
-    code = RACE
-    try:
-        for attempt in range(3):  # the race is timing-dependent: give it several chances to show
-            start = str(time.time() + 4)
-            procs = [
-                subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"h{attempt}-{i}"), url, start])
-                for i in range(6)
-            ]
-            assert [p.wait(timeout=120) for p in procs] == [0] * 6
-            with admin.connect() as conn:
-                conn.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
-                )
-            if attempt < 2:  # a fresh database for the next round
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"DROP DATABASE {database}")
-                    conn.exec_driver_sql(f"CREATE DATABASE {database}")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.dispose()
+    attempts = lose_creation_race(
+        monkeypatch, registry_module._meta, lambda: Registry(tmp_path, new_database).engine.dispose()
+    )
+    registry = Registry(tmp_path, new_database)
+    assert len(attempts) == 3  # this process, the other one, this process again
+    assert registry.list() == []  # and it works
+    registry.engine.dispose()

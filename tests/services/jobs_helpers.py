@@ -14,7 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,24 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what or check}")
         time.sleep(every)
+
+
+class Clock:
+    """The job store's clock in a test: real UTC time when made, moving only by :meth:`advance`.
+
+    Install it with ``monkeypatch.setattr("services.jobs.store._now", clock)``: every time the store writes
+    (heartbeats, claims) and every cutoff it computes (reaping) then reads this clock, so a test ages a heartbeat
+    past the timeout without sleeping.
+    """
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 def free_port() -> int:
@@ -83,12 +102,12 @@ def job_settings(root: Path, *, backend: str, database_url: str | None = None, *
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a ``palavra`` process see ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PALAVRA_")}
-    for field in ("home", "data_root", "database_url", "job_backend", "broker_url", "job_queue"):
-        value = getattr(settings, field)
+    for name in ("home", "data_root", "database_url", "job_backend", "broker_url", "job_queue"):
+        value = getattr(settings, name)
         if value is not None:
-            env[f"PALAVRA_{field.upper()}"] = str(value)
-    for field in ("heartbeat_s", "job_timeout_s", "local_workers"):
-        env[f"PALAVRA_{field.upper()}"] = str(getattr(settings, field))
+            env[f"PALAVRA_{name.upper()}"] = str(value)
+    for name in ("heartbeat_s", "job_timeout_s", "local_workers"):
+        env[f"PALAVRA_{name.upper()}"] = str(getattr(settings, name))
     if settings.api_keys:
         env["PALAVRA_API_KEYS"] = ",".join(settings.api_keys)
     return env
@@ -146,6 +165,58 @@ def workers(settings: Settings, log_dir: Path, n: int = 1) -> Iterator[list[Work
     finally:
         for w in started:
             w.stop()
+
+
+@dataclass
+class Backend:
+    """One job backend with worker processes, shared by the tests of a session (their job names differ).
+
+    Workers start once: each imports torch, gensim and spaCy into its forkserver, seconds of CPU apiece.
+    """
+
+    name: str
+    settings: Settings
+    service: JobService
+    logs: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def ensure_workers(self, n: int) -> None:
+        """At least ``n`` live worker processes (a test that killed one leaves a gap for the next to fill)."""
+        self.workers = [w for w in self.workers if w.proc.poll() is None]
+        while len(self.workers) < n:
+            self.workers.append(start_worker(self.settings, self.logs))
+
+    def worker_running(self, job: Job) -> WorkerProcess:
+        """The worker process whose id the job record names (role@host:pid)."""
+        assert job.worker is not None
+        pid = int(job.worker.rsplit(":", 1)[1])
+        return next(w for w in self.workers if w.proc.pid == pid)
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.service.store.engine.dispose()
+        forget_queue(self.settings)
+
+
+@contextlib.contextmanager
+def shared_backends(root: Path) -> Iterator[Callable[[str], Backend]]:
+    """``get(name)``: the ``local`` (SQLite) or ``celery`` (PostgreSQL, Redis) backend with two workers, started
+    on first use."""
+    started: dict[str, Backend] = {}
+    with contextlib.ExitStack() as stack:
+
+        def get(name: str) -> Backend:
+            if name not in started:
+                url = stack.enter_context(postgres_database()) if name == "celery" else None
+                settings = job_settings(root / name, backend=name, database_url=url)
+                backend = Backend(name, settings, JobService.open(settings), root / name / "logs")
+                stack.callback(backend.close)
+                backend.ensure_workers(2)  # started together, so they import side by side
+                started[name] = backend
+            return started[name]
+
+        yield get
 
 
 @contextlib.contextmanager

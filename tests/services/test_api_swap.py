@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 from models.registry import Registry
@@ -18,31 +17,39 @@ def test_api_alias_move_under_load_drops_no_request(settings: Settings, registry
         stop = threading.Event()
         statuses: Counter[int] = Counter()
         versions: list[int] = []
-        lock = threading.Lock()
+        answered = threading.Condition()
 
         def hammer() -> None:
             while not stop.is_set():
                 r = client.post("/v1/neighbors", json={"words": ["rei", "casa"], "k": 3})
-                with lock:
+                with answered:
                     statuses[r.status_code] += 1
                     if r.status_code == 200:
                         versions.append(r.json()["model"]["version"])
+                    answered.notify_all()
+
+        def under_load(n: int = 20, *, until: int | None = None) -> None:
+            """Wait for ``n`` more answers (the last of them from version ``until``, when given)."""
+            with answered:
+                target = statuses.total() + n
+                assert answered.wait_for(
+                    lambda: statuses.total() >= target and until in (None, versions and versions[-1]),
+                    timeout=30,
+                ), (statuses, versions[-5:])
 
         threads = [threading.Thread(target=hammer) for _ in range(6)]
         for t in threads:
             t.start()
-        time.sleep(0.3)
+        under_load()
         # moved behind the server's back (as `palavra models alias` does): the poller must notice
         registry.set_alias("w2v", "production", 2)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (not versions or versions[-1] != 2):
-            time.sleep(0.02)
-        time.sleep(0.2)
+        under_load(until=2)
+        under_load()
         # and back through the API while the load goes on
         moved = client.put(
             "/v1/models/w2v/aliases/production", json={"version": 1}, headers={"X-API-Key": API_KEY}
         )
-        time.sleep(0.3)
+        under_load()
         stop.set()
         for t in threads:
             t.join()

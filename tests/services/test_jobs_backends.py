@@ -6,9 +6,7 @@ two `palavra worker --backend celery` processes. Faults are real: a worker is SI
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,23 +15,18 @@ from models.errors import ModelNotFound
 from services.context import open_registry
 from services.jobs.job import Job, JobState
 from services.jobs.service import JobService
-from services.settings import Settings
 from tests.services.jobs_helpers import (
     JOB_TIMEOUT_S,
-    WorkerProcess,
+    Backend,
     classifier_job,
     compare_job,
-    forget_queue,
     job_pid,
-    job_settings,
     leftovers,
     long_job,
     long_upload_job,
     pid_alive,
-    postgres_database,
     prepared_from,
     quick_job,
-    start_worker,
     wait_until,
     word2vec_config,
 )
@@ -41,40 +34,12 @@ from tests.services.jobs_helpers import (
 BACKENDS = ["local", pytest.param("celery", marks=pytest.mark.services)]
 
 
-@dataclass
-class Backend:
-    name: str
-    settings: Settings
-    service: JobService
-    logs: Path
-    workers: list[WorkerProcess] = field(default_factory=list)
-
-    def worker_running(self, job: Job) -> WorkerProcess:
-        """The worker process whose id the job record names (role@host:pid)."""
-        assert job.worker is not None
-        pid = int(job.worker.rsplit(":", 1)[1])
-        return next(w for w in self.workers if w.proc.pid == pid)
-
-    def replace(self, dead: WorkerProcess) -> None:
-        self.workers.remove(dead)
-        self.workers.append(start_worker(self.settings, self.logs))
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
-    """A backend with two worker processes for the whole module."""
-    root = tmp_path_factory.mktemp(f"jobs-{request.param}")
-    with postgres_database() if request.param == "celery" else contextlib.nullcontext() as url:
-        settings = job_settings(root, backend=request.param, database_url=url)
-        b = Backend(request.param, settings, JobService.open(settings), root / "logs")
-        b.workers = [start_worker(settings, b.logs) for _ in range(2)]
-        try:
-            yield b
-        finally:
-            for w in b.workers:
-                w.stop()
-            b.service.store.engine.dispose()
-            forget_queue(settings)
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, job_backends: Callable[[str], Backend]) -> Backend:
+    """A backend with at least one worker process; the session's other jobs tests share its workers."""
+    b = job_backends(request.param)
+    b.ensure_workers(1)
+    return b
 
 
 def _finished(service: JobService, job_id: str, *, timeout: float = 120.0) -> JobState:
@@ -160,6 +125,7 @@ def test_jobs_failure_is_recorded_and_the_worker_goes_on(backend: Backend) -> No
 def test_jobs_cancelled_jobs_register_nothing_leave_nothing_and_queued_ones_never_run(
     backend: Backend,
 ) -> None:
+    backend.ensure_workers(2)
     service = backend.service
     running = [long_job(service, f"cancelled-{i}") for i in range(2)]  # one per worker
     pids = [job_pid(service, _at_epoch(service, job.id).id) for job in running]
@@ -183,7 +149,17 @@ def test_jobs_cancelled_jobs_register_nothing_leave_nothing_and_queued_ones_neve
     assert leftovers(backend.settings) == []
 
 
+def test_jobs_a_recorded_job_is_never_lost_even_if_never_sent(backend: Backend) -> None:
+    service = backend.service
+    config = service.store.get(quick_job(service, "sent").id).config
+    # what the API leaves behind when it dies between recording a job and sending it (Celery: to Redis)
+    unsent = service.store.create("d" * 32, "word2vec", {**config, "name": "unsent"}, backend=backend.name)
+    assert _finished(service, unsent.id) is JobState.SUCCEEDED
+    assert service.get(unsent.id).model_ref == "unsent@1"
+
+
 def test_jobs_killed_worker_fails_its_job_and_loses_nothing(backend: Backend) -> None:
+    backend.ensure_workers(2)
     service = backend.service
     # its corpus uploaded with it: the upload and the corpus prepared from it must go with the failed job
     doomed = _at_epoch(service, long_upload_job(service, "doomed").id)
@@ -207,7 +183,6 @@ def test_jobs_killed_worker_fails_its_job_and_loses_nothing(backend: Backend) ->
     assert leftovers(backend.settings) == []
     assert not uploads.exists()
     assert prepared_from(backend.settings, uploads) == []
-    backend.replace(victim)
 
 
 def test_jobs_worker_stopped_with_sigterm_fails_its_job_with_that_reason(backend: Backend) -> None:
@@ -223,13 +198,3 @@ def test_jobs_worker_stopped_with_sigterm_fails_its_job_with_that_reason(backend
     with pytest.raises(ModelNotFound):
         open_registry(backend.settings).versions("interrupted")
     assert leftovers(backend.settings) == []
-    backend.replace(victim)
-
-
-def test_jobs_a_recorded_job_is_never_lost_even_if_never_sent(backend: Backend) -> None:
-    service = backend.service
-    config = service.store.get(quick_job(service, "sent").id).config
-    # what the API leaves behind when it dies between recording a job and sending it (Celery: to Redis)
-    unsent = service.store.create("d" * 32, "word2vec", {**config, "name": "unsent"}, backend=backend.name)
-    assert _finished(service, unsent.id) is JobState.SUCCEEDED
-    assert service.get(unsent.id).model_ref == "unsent@1"

@@ -6,8 +6,7 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from services.jobs.local import LocalWorkerPool
 from services.settings import Settings, get_settings
 from tests.conftest import REPO_ROOT
 from tests.services.jobs_helpers import (
+    Backend,
     api_healthy,
     free_port,
     job_settings,
@@ -51,6 +51,22 @@ def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def worker_settings(
+    job_backends: Callable[[str], Backend], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Like ``cli_settings``, on the session's local backend, whose worker processes are running."""
+    backend = job_backends("local")
+    backend.ensure_workers(1)
+    for key, value in settings_env(backend.settings).items():
+        if key.startswith("PALAVRA_"):
+            monkeypatch.setenv(key, value)
+    write_corpus(backend.settings, "frases.txt", 200)
+    get_settings.cache_clear()
+    yield backend.settings
+    get_settings.cache_clear()
+
+
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -80,12 +96,11 @@ def test_jobs_cli_submit_list_show_cancel(
 
 
 def test_jobs_cli_submit_wait_follows_the_job_to_its_model(
-    cli_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    worker_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "run.toml"
     config.write_text(TOML, encoding="utf-8")
-    with LocalWorkerPool(cli_settings, 1):
-        code, out, err = run(["jobs", "submit", "word2vec", "--config", str(config), "--wait"], capsys)
+    code, out, err = run(["jobs", "submit", "word2vec", "--config", str(config), "--wait"], capsys)
     assert code == 0, err
     result = json.loads(out)
     assert result["state"] == "succeeded"
@@ -118,7 +133,7 @@ def test_jobs_pool_starts_again_a_worker_that_dies(
         second.terminate()  # a requested stop (Ctrl-C reaches every process of the group): exit 0, no restart
         second.join(30)
         assert second.exitcode == 0
-        time.sleep(1.0)  # several monitor rounds
+        assert pool.wait_rounds(2, timeout_s=30)  # a whole round saw it stopped
         assert pool.processes[0] is second
         assert pool.restarts == 1
     assert pool.processes == []

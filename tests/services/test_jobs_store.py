@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from services.jobs.service import JobService
 from services.jobs.store import JobStore, jobs_table
 from services.settings import Settings
 from tests.services.jobs_helpers import (
+    Clock,
     job_settings,
     postgres_database,
     reviews_csv,
@@ -62,6 +62,14 @@ def store(base_registry: Registry) -> Iterator[JobStore]:
     store = JobStore.from_registry(base_registry)
     yield store
     store.engine.dispose()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The store's clock, moved by the test (heartbeats age without sleeping)."""
+    clock = Clock()
+    monkeypatch.setattr("services.jobs.store._now", clock)
+    return clock
 
 
 def _job(store: JobStore, job_id: str = "a" * 32) -> str:
@@ -164,12 +172,12 @@ def test_jobs_registry_of_a_running_job_commits_and_marks_it_committing(
     assert base_registry.commit_hooks == []  # the guard is the job registry's own
 
 
-def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Settings) -> None:
+def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Settings, clock: Clock) -> None:
     silent = _job(store, "s" * 32)
     alive = _job(store, "l" * 32)
     store.claim(silent, "dead-worker")
     store.claim(alive, "live-worker")
-    time.sleep(0.7)
+    clock.advance(jobs_settings.job_timeout_s + 0.2)
     store.heartbeat(alive, "live-worker")
     assert Reaper(store, jobs_settings).run() == [silent]
     failed = store.get(silent)
@@ -180,7 +188,7 @@ def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Sett
 
 
 def test_jobs_reaper_succeeds_a_job_whose_worker_died_after_registering_its_model(
-    store: JobStore, base_registry: Registry, jobs_settings: Settings
+    store: JobStore, base_registry: Registry, jobs_settings: Settings, clock: Clock
 ) -> None:
     earlier, registered, unfinished = "e" * 32, "r" * 32, "u" * 32
     for job_id in (earlier, registered, unfinished):  # three jobs training the same model name
@@ -193,7 +201,7 @@ def test_jobs_reaper_succeeds_a_job_whose_worker_died_after_registering_its_mode
     assert store.succeed(earlier, "w", model_name="guardado", model_version=1) is True
     assert store.begin_commit(unfinished, "w") is True  # died while writing: nothing registered
     # the worker dies here, between registering the version and recording the job's success
-    time.sleep(0.7)
+    clock.advance(jobs_settings.job_timeout_s + 0.2)
     assert sorted(Reaper(store, jobs_settings).run()) == sorted([registered, unfinished])
     done = store.get(registered)
     assert done.state is JobState.SUCCEEDED
@@ -222,6 +230,28 @@ def test_jobs_supervisor_settles_a_job_whose_process_died_after_registering_as_s
     assert supervisor._settle(registered, -9) is JobState.SUCCEEDED
     assert store.get(registered).model_ref == "salvo@1"
     assert supervisor._settle(unfinished, -9) is JobState.FAILED
+
+
+def test_jobs_store_processes_starting_at_once_on_a_new_database(
+    jobs_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers and the API start together on an empty database: the one that loses the table race lives on."""
+    from services.jobs import store as store_module
+    from tests.conftest import lose_creation_race
+
+    jobs_settings.home.mkdir(parents=True, exist_ok=True)
+    engine = Registry(jobs_settings.home, jobs_settings.effective_database_url).engine
+    with engine.begin() as conn:  # the registry's tables exist, the job store's do not yet
+        assert not sa.inspect(conn).has_table(jobs_table.name)
+
+    def other() -> None:
+        JobStore(sa.create_engine(engine.url)).engine.dispose()
+
+    attempts = lose_creation_race(monkeypatch, store_module._meta, other)
+    store = JobStore(engine)
+    assert len(attempts) == 3  # this process, the other one, this process again
+    assert store.list_jobs() == ([], 0)
+    engine.dispose()
 
 
 def test_jobs_store_adds_columns_missing_from_an_older_database(base_registry: Registry) -> None:
