@@ -43,7 +43,7 @@ NAME_RULE = "use letters, digits, '_', '-' or '.', starting with a letter or dig
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
-KINDS = ("word2vec", "fasttext", "classifier")
+KINDS = ("word2vec", "fasttext", "classifier", "lm")
 PRODUCTION = "production"
 CommitHook = Callable[["ArtifactWriter"], None]
 
