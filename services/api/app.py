@@ -19,6 +19,7 @@ from services.api.metrics import Metrics, MetricsMiddleware
 from services.api.model_store import Loaded, ModelStore
 from services.api.routes import analogy, classify, health, metrics, models, neighbors, similarity, vectors
 from services.api.routes import jobs as job_routes
+from services.api.routes import lm as lm_routes
 from services.api.routes.docs import install_docs
 from services.context import open_registry
 from services.settings import Settings, get_settings
@@ -87,5 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health, metrics, models, neighbors, similarity, analogy, vectors, classify):
         app.include_router(router.router)
     app.include_router(job_routes.router)
+    app.include_router(lm_routes.router)
     install_docs(app, extra_schemas=(JobRequest,))
     return app

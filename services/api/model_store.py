@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 EMBEDDING_KINDS = ("word2vec", "fasttext")
 CLASSIFIER_KINDS = ("classifier",)
-GROUPS = {"embeddings": EMBEDDING_KINDS, "classifier": CLASSIFIER_KINDS}
+LM_KINDS = ("lm",)
+GROUPS = {"embeddings": EMBEDDING_KINDS, "classifier": CLASSIFIER_KINDS, "lm": LM_KINDS}
 Key = tuple[str, int]
 Loader = Callable[[Registry, ModelVersion], Any]
 
