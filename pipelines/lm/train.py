@@ -115,27 +115,28 @@ def load_lines(
     report: ProgressCallback,
     limits: CorpusLimits | None,
 ) -> tuple[list[str], list[str], dict[str, Any]]:
-    """(train lines, held-out lines, corpus facts): each source prepared (cached) and split on its own."""
+    """(train lines, held-out lines, corpus facts): each ``--corpus`` source prepared (cached), then split."""
     train: list[str] = []
     held: list[str] = []
     facts: dict[str, Any] = {"sources": [], "cache_hits": 0}
     for spec in run.corpus:
-        for path in catalog.resolve(spec):
-            prepared = prepare_corpus(
-                [path],
-                run.normalize,
-                cache_dir=cache_dir,
-                workers=run.workers,
-                progress=report,
-                text_field=run.text_field,
-                limits=limits,
-            )
-            lines = read_lines(prepared.path)
-            a, b = split_holdout(lines, run.holdout)
-            train += a
-            held += b
-            facts["sources"].append({"path": str(path), "lines": len(lines), "held_out": len(b)})
-            facts["cache_hits"] += int(prepared.cache_hit)
+        prepared = prepare_corpus(
+            catalog.resolve(spec),
+            run.normalize,
+            cache_dir=cache_dir,
+            workers=run.workers,
+            progress=report,
+            text_field=run.text_field,
+            limits=limits,
+        )
+        lines = read_lines(prepared.path)
+        a, b = split_holdout(lines, run.holdout)
+        train += a
+        held += b
+        facts["sources"].append(
+            {"source": spec, "lines": len(lines), "held_out": len(b), "data_hash": prepared.data_hash}
+        )
+        facts["cache_hits"] += int(prepared.cache_hit)
     if run.max_train_tokens is not None:
         kept, n = [], 0
         for line in train:
