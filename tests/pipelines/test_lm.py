@@ -179,3 +179,22 @@ def test_embeddings_from_word_vectors_stay_frozen(
     ref = vectors.vectors[vectors.index["rei"]]
     cos = float(row @ ref / (np.linalg.norm(row) * np.linalg.norm(ref)))
     assert cos == pytest.approx(1.0, abs=1e-5)
+
+
+def test_early_stopping_keeps_the_best_epoch(
+    registry: Registry, pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    # a learning rate this high overfits the templates within a few epochs: validation perplexity turns up
+    mv = train_tiny_lm(
+        registry, pt_corpus_file, tmp_path / "cache", name="lm-stop", epochs=40, patience=1, lr=0.05
+    )
+    training = mv.metadata["training"]
+    history = training["history"]
+    assert training["stopped_early"]
+    assert training["epochs_run"] == training["best_epoch"] + 1 < 40
+    best = min(history, key=lambda row: row["val_loss"])
+    assert best["epoch"] == training["best_epoch"]
+    assert training["val_perplexity"] == best["val_perplexity"]
+    model = LanguageModel.from_artifact(registry.open(mv.ref))
+    held = (pt_corpus_file.read_text(encoding="utf-8").splitlines())[-30:]
+    assert model.evaluate(held)["perplexity"] == pytest.approx(best["val_perplexity"], rel=1e-3)
