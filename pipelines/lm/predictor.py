@@ -7,6 +7,7 @@ Queries are normalised with the configuration the training corpus went through (
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +147,7 @@ class LanguageModel:
         """The generated tokens one at a time (stops at ``max_tokens`` or a paragraph end)."""
         ids = self._ids(self.tokens(prompt, what="prompt"))
         gen = torch.Generator()
-        gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
+        gen.manual_seed(sampling.seed if sampling.seed is not None else secrets.randbits(63))
         for _ in range(sampling.max_tokens):
             logp = self.lm.net.log_probs(self._context(ids))[0]
             nxt = self._pick(logp, sampling, gen)
