@@ -12,7 +12,9 @@ from services.settings import get_settings
 
 @models_app.command("list")
 def list_models(
-    kind: str | None = typer.Option(None, help="Only models of this kind (word2vec, fasttext, classifier, lm)."),
+    kind: str | None = typer.Option(
+        None, help="Only models of this kind (word2vec, fasttext, classifier, lm)."
+    ),
 ) -> None:
     """List registered models: newest version and aliases of each."""
     registry = open_registry(get_settings())
