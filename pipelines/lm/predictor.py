@@ -126,7 +126,7 @@ class LanguageModel:
         }
 
     def _pick(self, logp: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:
-        logp[self._never[:1]] = -math.inf  # <unk> is never written; <p> may end the text
+        logp[self._never[:1]] = -math.inf  # <unk> is never written; <p> starts a new paragraph
         if sampling.temperature == 0:
             return int(torch.argmax(logp))
         logits = logp / sampling.temperature
@@ -144,15 +144,13 @@ class LanguageModel:
 
     @torch.inference_mode()
     def stream(self, prompt: str, sampling: Sampling) -> Iterator[str]:
-        """The generated tokens one at a time (stops at ``max_tokens`` or a paragraph end)."""
+        """The generated tokens one at a time, ``max_tokens`` of them (``<p>`` is written as a paragraph break)."""
         ids = self._ids(self.tokens(prompt, what="prompt"))
         gen = torch.Generator()
         gen.manual_seed(sampling.seed if sampling.seed is not None else secrets.randbits(63))
         for _ in range(sampling.max_tokens):
             logp = self.lm.net.log_probs(self._context(ids))[0]
             nxt = self._pick(logp, sampling, gen)
-            if nxt == self.pad:
-                return
             ids.append(nxt)
             yield self.lm.vocab[nxt]
 

@@ -84,6 +84,9 @@ def test_same_seed_same_text_and_temperature_zero_is_greedy(tiny: tuple[Registry
     first = model.generate("a rainha", sampled)
     assert model.generate("a rainha", sampled) == first
     assert first["text"].startswith("A rainha ")
+    assert len(first["tokens"]) == 15  # a paragraph end is written as one, not an early stop
+    assert PARAGRAPH in first["tokens"]
+    assert "\n\n" in first["text"]
     greedy = [
         model.generate("o gato", Sampling(max_tokens=6, temperature=0, seed=s))["tokens"] for s in (1, 2)
     ]

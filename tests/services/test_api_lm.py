@@ -58,7 +58,7 @@ def test_api_lm_routes(client: TestClient) -> None:
     second = client.post("/v1/generate", json=ask).json()
     assert first == second
     assert first["text"].startswith("A rainha ")
-    assert 1 <= len(first["tokens"]) <= 10
+    assert len(first["tokens"]) == 10
 
     greedy = [
         client.post("/v1/generate", json={"prompt": "o gato", "temperature": 0, "seed": s}).json()
