@@ -51,7 +51,7 @@ REF_RE = re.compile(rf"^{NAME_RE.pattern[1:-1]}(@([0-9]{{1,10}}|{ALIAS_RE.patter
 RESERVED_ALIASES = ("latest",)  # kept by the registry; compared without regard to case
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
-KINDS = ("word2vec", "fasttext", "classifier", "encoder")
+KINDS = ("word2vec", "fasttext", "classifier", "encoder", "lm")
 PRODUCTION = "production"
 CommitHook = Callable[["ArtifactWriter"], None]
 

@@ -31,6 +31,7 @@ from services.api.routes import (
     vectors,
 )
 from services.api.routes import jobs as job_routes
+from services.api.routes import lm as lm_routes
 from services.api.routes.docs import install_docs
 from services.api.routes.web import install_explorer
 from services.context import open_collections, open_registry
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router.router)
     app.include_router(job_routes.router)
+    app.include_router(lm_routes.router)
     install_docs(app, extra_schemas=(JobRequest,))
     install_explorer(app)
     return app

@@ -9,7 +9,7 @@ from models.registry import ModelVersion, Registry
 from pipelines.embedding_model import load_embeddings
 from pipelines.text_encoder.served import load_text_encoder
 from services.api.compute import limit_compute_threads
-from services.api.model_store import CLASSIFIER_KINDS, EMBEDDING_KINDS, Loader
+from services.api.model_store import CLASSIFIER_KINDS, EMBEDDING_KINDS, LM_KINDS, Loader
 from services.context import ann_config
 from services.settings import Settings
 
@@ -45,7 +45,16 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
         # the encoder's artifact, then the exact word-vector version it records (both checked)
         return load_text_encoder(registry, mv.ref)
 
+    def language_model(registry: Registry, mv: ModelVersion) -> Any:
+        try:  # torch, imported on first use as for classifiers
+            from pipelines.lm.predictor import LanguageModel
+        except ImportError as exc:
+            raise NotReady(f"this build cannot serve language models ({exc})", model=mv.ref) from exc
+        limit_compute_threads(settings.compute_threads)
+        return LanguageModel.from_artifact(registry.open(mv.ref, kind=LM_KINDS))
+
     out: dict[str, Loader] = dict.fromkeys(EMBEDDING_KINDS, embeddings)
     out["classifier"] = classifier
     out["encoder"] = encoder
+    out.update(dict.fromkeys(LM_KINDS, language_model))
     return out

@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 EMBEDDING_KINDS = ("word2vec", "fasttext")
 CLASSIFIER_KINDS = ("classifier",)
 ENCODER_KINDS = ("encoder",)
-GROUPS = {"embeddings": EMBEDDING_KINDS, "classifier": CLASSIFIER_KINDS, "encoder": ENCODER_KINDS}
+LM_KINDS = ("lm",)
+GROUPS = {
+    "embeddings": EMBEDDING_KINDS,
+    "classifier": CLASSIFIER_KINDS,
+    "encoder": ENCODER_KINDS,
+    "lm": LM_KINDS,
+}
 Key = tuple[str, int]
 Loader = Callable[[Registry, ModelVersion], Any]
 

@@ -69,7 +69,7 @@ class JobKind:
     """One kind of job.
 
     Args:
-        name: ``word2vec``, ``classifier`` or ``compare``.
+        name: ``word2vec``, ``classifier``, ``compare`` or ``lm``.
         config_model: returns the pydantic model its config validates against.
         inputs: the input specs (catalogue names or paths) a validated config reads.
         run: trains and returns the model version it registered, or for kinds that register none a JSON-able
@@ -198,10 +198,35 @@ def _compare_run(run: Any, ctx: JobContext) -> dict[str, Any]:
     )
 
 
+# -- lm ------------------------------------------------------------------------------------------------------
+def _lm_model() -> type[BaseModel]:
+    from pipelines.lm.config import LMRun
+
+    return LMRun
+
+
+def _lm_inputs(run: Any) -> list[str]:
+    return list(run.corpus)
+
+
+def _lm_run(run: Any, ctx: JobContext) -> ModelVersion:
+    from pipelines.lm.train import train_lm
+
+    return train_lm(
+        run,
+        registry=ctx.registry,
+        catalog=ctx.catalog,
+        cache_dir=ctx.cache_dir,
+        progress=ctx.progress,
+        limits=ctx.limits,
+    )
+
+
 KINDS: dict[str, JobKind] = {
     "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run),
     "classifier": JobKind("classifier", _classifier_model, _classifier_inputs, _classifier_run),
     "compare": JobKind("compare", _compare_model, _classifier_inputs, _compare_run),
+    "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run),
 }
 
 

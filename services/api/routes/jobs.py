@@ -64,7 +64,7 @@ _SUBMIT_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["kind", "config"],
                     "properties": {
-                        "kind": {"type": "string", "enum": ["word2vec", "classifier", "compare"]},
+                        "kind": {"type": "string", "enum": ["word2vec", "classifier", "compare", "lm"]},
                         "config": {
                             "type": "string",
                             "description": "The config as JSON or TOML (text or file).",

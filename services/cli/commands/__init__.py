@@ -12,6 +12,7 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     export_cmd,
     import_cmd,
     jobs_cmd,
+    lm_cmd,
     models_cmd,
     neighbors_cmd,
     preprocess_cmd,

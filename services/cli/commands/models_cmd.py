@@ -13,7 +13,9 @@ from services.timestamps import public_metadata
 
 @models_app.command("list")
 def list_models(
-    kind: str | None = typer.Option(None, help="Only models of this kind (word2vec, fasttext, classifier)."),
+    kind: str | None = typer.Option(
+        None, help="Only models of this kind (word2vec, fasttext, classifier, lm)."
+    ),
 ) -> None:
     """List registered models: newest version and aliases of each."""
     registry = open_registry(get_settings())

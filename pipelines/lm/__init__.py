@@ -1,0 +1,1 @@
+"""Neural language models: training (``train``), the served model (``predictor``) and its configuration."""

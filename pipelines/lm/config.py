@@ -1,0 +1,67 @@
+"""The recipe of a language-model run (saved with the artifact, so a model says how it was made)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.errors import InvalidConfig
+from pipelines.config_io import validation_message
+from pipelines.normalize import NormalizeConfig
+
+LMOptimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
+LMActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
+
+# punctuation is kept (generated text reads as Portuguese, and "." / "?" help predict what follows) and a line is a
+# document: sentence ends become </s> and line ends <p> (pipelines/lm/data.py), so both boundaries are tokens
+LM_NORMALIZE = NormalizeConfig(drop_punctuation=False, split_sentences=False)
+
+
+class LMRun(BaseModel):
+    """A language model: corpus, vocabulary, network and training settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    corpus: list[str] = Field(min_length=1, description="Files, folders or catalogue names.")
+    text_field: str = "text"
+    normalize: NormalizeConfig = Field(default_factory=lambda: LM_NORMALIZE)
+    context: int = Field(default=5, ge=1, le=32, description="Previous tokens the model sees.")
+    max_vocab: int = Field(default=30_000, ge=10, le=1_000_000, description="Most frequent words kept.")
+    min_count: int = Field(default=2, ge=1, description="Occurrences a word needs to get its own row.")
+    dim: int = Field(default=64, ge=2, le=1024, description="Embedding width (ignored with --embeddings).")
+    embeddings: str | None = Field(default=None, description="A registered word2vec/fasttext model.")
+    freeze_embeddings: bool = False
+    hidden: list[int] = Field(default_factory=lambda: [256], max_length=8)
+    activation: LMActivation = "tanh"
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    optimizer: LMOptimizer = "adam"
+    lr: float = Field(default=2e-3, gt=0.0, le=10.0)
+    epochs: int = Field(default=5, ge=1, le=1000)
+    batch_size: int = Field(default=512, ge=1, le=65_536)
+    patience: int | None = Field(
+        default=2, ge=1, description="Epochs without a better validation perplexity."
+    )
+    holdout: float = Field(default=0.01, gt=0.0, lt=0.5, description="Last fraction of each source held out.")
+    max_train_tokens: int | None = Field(default=None, ge=1, description="Train on at most this many tokens.")
+    seed: int = 0
+    workers: int = Field(default=2, ge=1, le=64, description="Processes preparing the corpus.")
+    threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="torch threads while training (extra threads spin on shared cores).",
+    )
+
+
+def make_run(values: dict[str, Any]) -> LMRun:
+    """An :class:`LMRun` from options (None means: the default).
+
+    Raises:
+        InvalidConfig: a value out of range, naming the field.
+    """
+    try:
+        return LMRun.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise InvalidConfig(validation_message(exc, source="language model")) from exc

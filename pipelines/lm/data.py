@@ -1,0 +1,96 @@
+"""Token streams for a language model: prepared corpus lines -> boundary tokens -> vocabulary ids.
+
+A prepared line is one document (the LM's normalisation keeps punctuation and does not split sentences), so:
+
+    "o menino chegou . a menina saiu ."  ->  o menino chegou . </s> a menina saiu . </s> <p>
+
+The last ``holdout`` fraction of each source's lines is never trained on: it measures validation perplexity.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from models.errors import EmptyCorpus
+from models.lm import EOS, PARAGRAPH, SPECIALS, UNK
+
+SENTENCE_END = frozenset({".", "!", "?", "…", "...", "?!", "!?"})
+IdArray = npt.NDArray[np.int64]
+
+
+def with_boundaries(tokens: Sequence[str], *, paragraph: bool = True) -> list[str]:
+    """``tokens`` of one document with ``</s>`` after each sentence end and ``<p>`` at its end."""
+    out: list[str] = []
+    for tok in tokens:
+        out.append(tok)
+        if tok in SENTENCE_END:
+            out.append(EOS)
+    if paragraph and out:
+        if out[-1] != EOS:
+            out.append(EOS)
+        out.append(PARAGRAPH)
+    return out
+
+
+def read_lines(path: Path) -> list[str]:
+    """The non-empty lines of a prepared token file."""
+    with path.open(encoding="utf-8") as fh:
+        return [line for line in (raw.rstrip("\n") for raw in fh) if line]
+
+
+def split_holdout(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
+    """(train, held out): the last ``fraction`` of the lines, at least one when there are two or more."""
+    if len(lines) < 2:
+        return lines, []
+    n = max(1, round(len(lines) * fraction))
+    return lines[:-n], lines[-n:]
+
+
+def token_stream(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        yield from with_boundaries(line.split(" "))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Tokens most frequent first (specials lead), with their training counts."""
+
+    tokens: list[str]
+    counts: list[int]
+
+    @classmethod
+    def build(cls, lines: Iterable[str], *, max_size: int, min_count: int) -> Vocabulary:
+        counter = Counter(token_stream(lines))
+        specials = {t: counter.pop(t, 0) for t in SPECIALS}
+        words = [(w, c) for w, c in counter.most_common() if c >= min_count][
+            : max(0, max_size - len(SPECIALS))
+        ]
+        unk = specials[UNK] + sum(counter.values()) - sum(c for _, c in words)
+        special_counts = {**specials, UNK: unk}
+        ordered = sorted(special_counts.items(), key=lambda kv: -kv[1]) + words
+        ordered.sort(key=lambda kv: -kv[1])  # the adaptive softmax wants frequency order
+        if not words:
+            raise EmptyCorpus(
+                f"no word occurs at least min_count={min_count} times; lower --min-count or add text"
+            )
+        return cls([w for w, _ in ordered], [c for _, c in ordered])
+
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.tokens)}
+
+    def encode(self, lines: Iterable[str]) -> IdArray:
+        index = self.index()
+        unk = index[UNK]
+        return np.fromiter((index.get(t, unk) for t in token_stream(lines)), dtype=np.int64)
+
+
+def contexts_of(ids: IdArray, context: int, pad: int) -> npt.NDArray[np.int64]:
+    """A view (n x context) whose row i holds the ``context`` ids before ``ids[i]`` (padded with ``pad``)."""
+    padded = np.concatenate([np.full(context, pad, dtype=np.int64), ids])
+    return np.lib.stride_tricks.sliding_window_view(padded, context)[: len(ids)]

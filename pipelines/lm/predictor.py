@@ -1,0 +1,186 @@
+"""The served language model: next-word candidates, sampled text, and perplexity on new text.
+
+Queries are normalised with the configuration the training corpus went through (``config.json``'s
+``preprocessing``), unknown words become ``<unk>``, and every forward pass runs under :func:`torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from models import lm as lm_kind
+from models.errors import InvalidInput
+from models.registry import Artifact
+from pipelines.lm.config import LM_NORMALIZE
+from pipelines.lm.data import contexts_of, with_boundaries
+from pipelines.normalize import NormalizeConfig, Normalizer
+
+MAX_NEW_TOKENS = 2000
+_NO_SPACE_BEFORE = frozenset({",", ".", ";", ":", "!", "?", "…", "...", ")", "]", "}", "»", "%", "?!", "!?"})
+_NO_SPACE_AFTER = frozenset({"(", "[", "{", "«"})
+
+
+def detokenize(tokens: list[str], *, capitalize_first: bool = True) -> str:
+    """Readable text from model tokens: punctuation attached, sentences capitalised, ``<p>`` as a blank line."""
+    out: list[str] = []
+    cap = capitalize_first
+    glue = True  # no space before the next piece
+    for tok in tokens:
+        if tok == lm_kind.EOS:
+            cap = True
+            continue
+        if tok == lm_kind.PARAGRAPH:
+            if out:
+                out.append("\n\n")
+            cap, glue = True, True
+            continue
+        word = "…" if tok == lm_kind.UNK else tok
+        if cap and word[:1].isalpha():
+            word = word[:1].upper() + word[1:]
+            cap = False
+        if not glue and tok not in _NO_SPACE_BEFORE:
+            out.append(" ")
+        out.append(word)
+        glue = tok in _NO_SPACE_AFTER
+    return "".join(out).strip()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the next token is drawn: temperature 0 is greedy (the most probable token every step)."""
+
+    max_tokens: int = 40
+    temperature: float = 0.8
+    top_k: int | None = 40
+    top_p: float = 0.95
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_tokens <= MAX_NEW_TOKENS:
+            raise InvalidInput(f"max_tokens must be between 1 and {MAX_NEW_TOKENS}, not {self.max_tokens}")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise InvalidInput(f"temperature must be 0 (greedy) or positive, not {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise InvalidInput(f"top_k must be at least 1, not {self.top_k}")
+        if not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):
+            raise InvalidInput(f"top_p must be in (0, 1], not {self.top_p}")
+
+
+class LanguageModel:
+    """A registered ``lm`` version ready to answer ``complete``, ``generate`` and ``evaluate``."""
+
+    def __init__(self, loaded: lm_kind.LMArtifact, *, ref: str = "") -> None:
+        self.lm = loaded
+        self.ref = ref
+        raw = loaded.preprocessing.get("normalize")
+        self.normalize = NormalizeConfig.model_validate(raw) if raw is not None else LM_NORMALIZE
+        self.normalizer = Normalizer(self.normalize)
+        self.context = loaded.shape.context
+        self.pad = loaded.index[lm_kind.PARAGRAPH]
+        self.unk = loaded.index[lm_kind.UNK]
+        self._never = torch.tensor([self.unk, self.pad])  # never proposed: <unk>, and <p> as a "next word"
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact) -> LanguageModel:
+        return cls(lm_kind.load(artifact), ref=artifact.version.ref)
+
+    # -- text -> ids -------------------------------------------------------------------------------------------
+    def tokens(self, text: str, *, what: str = "text") -> list[str]:
+        """The prompt's tokens with sentence boundaries; InvalidInput when nothing is left of it."""
+        if not text.strip():
+            raise InvalidInput(f"the {what} is empty; give some words to continue")
+        return with_boundaries(self.normalizer.tokens(text), paragraph=False)
+
+    def _context(self, ids: list[int]) -> torch.Tensor:
+        tail = ids[-self.context :]
+        return torch.tensor([[self.pad] * (self.context - len(tail)) + tail])
+
+    def _ids(self, tokens: list[str]) -> list[int]:
+        return [self.lm.id_of(t) for t in tokens]
+
+    # -- operations --------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def complete(self, text: str, k: int = 5) -> dict[str, Any]:
+        """The ``k`` most probable next words after ``text`` with their probabilities."""
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}")
+        toks = self.tokens(text)
+        logp = self.lm.net.log_probs(self._context(self._ids(toks)))[0]
+        logp[self._never] = -math.inf
+        k = min(k, int(torch.isfinite(logp).sum()))
+        values, rows = torch.topk(logp, k)
+        return {
+            "tokens": toks,
+            "unknown": [t for t in toks if t not in self.lm.index],
+            "candidates": [
+                {"word": self.lm.vocab[int(r)], "probability": round(float(math.exp(v)), 6)}
+                for v, r in zip(values.tolist(), rows.tolist(), strict=True)
+            ],
+        }
+
+    def _pick(self, logp: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:
+        logp[self._never[:1]] = -math.inf  # <unk> is never written; <p> starts a new paragraph
+        if sampling.temperature == 0:
+            return int(torch.argmax(logp))
+        logits = logp / sampling.temperature
+        if sampling.top_k is not None and sampling.top_k < logits.numel():
+            kth = torch.topk(logits, sampling.top_k).values[-1]
+            logits = logits.masked_fill(logits < kth, -math.inf)
+        probs = torch.softmax(logits, dim=0)
+        if sampling.top_p < 1:
+            sorted_p, order = torch.sort(probs, descending=True)
+            keep = torch.cumsum(sorted_p, 0) - sorted_p < sampling.top_p  # the smallest set reaching top_p
+            mask = torch.zeros_like(probs, dtype=torch.bool)
+            mask[order[keep]] = True
+            probs = probs.masked_fill(~mask, 0.0)
+        return int(torch.multinomial(probs, 1, generator=gen))
+
+    @torch.inference_mode()
+    def stream(self, prompt: str, sampling: Sampling) -> Iterator[str]:
+        """The generated tokens one at a time, ``max_tokens`` of them (``<p>`` is written as a paragraph break)."""
+        ids = self._ids(self.tokens(prompt, what="prompt"))
+        gen = torch.Generator()
+        gen.manual_seed(sampling.seed if sampling.seed is not None else secrets.randbits(63))
+        for _ in range(sampling.max_tokens):
+            logp = self.lm.net.log_probs(self._context(ids))[0]
+            nxt = self._pick(logp, sampling, gen)
+            ids.append(nxt)
+            yield self.lm.vocab[nxt]
+
+    def generate(self, prompt: str, sampling: Sampling) -> dict[str, Any]:
+        """The prompt continued: the new tokens, and prompt + continuation as readable text."""
+        prompt_tokens = self.tokens(prompt, what="prompt")
+        new = list(self.stream(prompt, sampling))
+        return {
+            "tokens": new,
+            "completion": detokenize(new, capitalize_first=False),
+            "text": detokenize(prompt_tokens + new),
+        }
+
+    def evaluate(self, lines: list[str]) -> dict[str, Any]:
+        """Perplexity and OOV rate on ``lines`` (one document a line), as the held-out slice is measured."""
+        from pipelines.lm.train import mean_nll, perplexity
+
+        toks: list[str] = []
+        for line in lines:
+            if line.strip():
+                toks += with_boundaries(self.normalizer.tokens(line))
+        if not toks:
+            raise InvalidInput("the text has no tokens to evaluate")
+        ids = np.array(self._ids(toks), dtype=np.int64)
+        words = [t for t in toks if t not in lm_kind.SPECIALS]
+        nll = mean_nll(self.lm.net, contexts_of(ids, self.context, self.pad), ids)
+        return {
+            "model": self.ref,
+            "tokens": len(toks),
+            "perplexity": perplexity(nll),
+            "cross_entropy": round(nll, 5),
+            "oov_rate": round(sum(t not in self.lm.index for t in words) / max(len(words), 1), 5),
+        }

@@ -1,0 +1,333 @@
+"""Train a neural language model on cached, tokenised corpora and register it (kind ``lm``).
+
+corpus sources -> :func:`prepare_corpus` per source (cached, shared with every trainer that uses the same
+normalisation) -> last ``holdout`` of each source's lines held out -> vocabulary (frequency order) -> epochs of
+shuffled mini-batches -> validation perplexity per epoch -> early stopping (the best epoch's weights are kept) ->
+``config.json`` + ``vocab.json`` + ``weights.safetensors`` + ``history.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from models import lm as lm_kind
+from models.errors import EmptyCorpus
+from models.registry import ModelVersion, Registry
+from pipelines.classifier.optim import LazyAdam, LazyMomentum, LazyRMSprop
+from pipelines.classifier.plots import _finite, _pyplot
+from pipelines.classifier.pretrained import open_vectors, word_matrix
+from pipelines.classifier.train import torch_threads
+from pipelines.corpus import CorpusLimits
+from pipelines.datasets import DataCatalog
+from pipelines.lm.config import LMRun
+from pipelines.lm.data import IdArray, Vocabulary, contexts_of, read_lines, split_holdout
+from pipelines.preprocess import prepare_corpus
+from pipelines.progress import Progress, ProgressCallback, ignore_progress
+
+log = logging.getLogger(__name__)
+HISTORY_PNG = "history.png"
+EVAL_BATCH = 4096
+
+
+def build_optimizers(net: lm_kind.NeuralLM, run: LMRun) -> list[Optimizer]:
+    """The named optimizer for the dense layers and its sparse-gradient counterpart for the embedding."""
+    dense = [p for n, p in net.named_parameters() if not n.startswith("embedding.") and p.requires_grad]
+    emb = [p for p in net.embedding.parameters() if p.requires_grad]
+    name, lr = run.optimizer, run.lr
+    out: list[Optimizer] = []
+    if name == "sgd":
+        out.append(torch.optim.SGD(dense, lr=lr))
+        if emb:
+            out.append(torch.optim.SGD(emb, lr=lr))
+    elif name == "momentum":
+        out.append(torch.optim.SGD(dense, lr=lr, momentum=0.9))
+        if emb:
+            out.append(LazyMomentum(emb, lr=lr, momentum=0.9))
+    elif name == "adagrad":
+        out.append(torch.optim.Adagrad(dense, lr=lr))
+        if emb:
+            out.append(torch.optim.Adagrad(emb, lr=lr))
+    elif name == "rmsprop":
+        out.append(torch.optim.RMSprop(dense, lr=lr))
+        if emb:
+            out.append(LazyRMSprop(emb, lr=lr))
+    else:
+        out.append(torch.optim.Adam(dense, lr=lr))
+        if emb:
+            out.append(LazyAdam(emb, lr=lr))
+    return out
+
+
+@torch.inference_mode()
+def mean_nll(net: lm_kind.NeuralLM, contexts: np.ndarray[Any, Any], targets: IdArray) -> float:
+    """Mean negative log-likelihood (nats per token) of ``targets``; perplexity is its exp."""
+    if len(targets) == 0:
+        return math.nan
+    was_training = net.training
+    net.eval()
+    total = 0.0
+    for start in range(0, len(targets), EVAL_BATCH):
+        ctx = torch.from_numpy(np.ascontiguousarray(contexts[start : start + EVAL_BATCH]))
+        tgt = torch.from_numpy(targets[start : start + EVAL_BATCH])
+        total += float(net(ctx, tgt)) * len(tgt)
+    net.train(was_training)
+    return total / len(targets)
+
+
+def perplexity(nll: float) -> float | None:
+    return round(math.exp(nll), 3) if math.isfinite(nll) and nll < 700 else None
+
+
+def plot_history(history: list[dict[str, Any]], path: Path, *, title: str = "") -> None:
+    """Cross-entropy (train, validation) and validation perplexity per epoch, side by side."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [row["epoch"] for row in history]
+    left.plot(epochs, _finite([r.get("train_loss") for r in history]), marker="o", label="train")
+    left.plot(epochs, _finite([r.get("val_loss") for r in history]), marker="o", label="validation")
+    right.plot(epochs, _finite([r.get("val_perplexity") for r in history]), marker="o", label="validation")
+    left.set(xlabel="epoch", ylabel="cross-entropy (nats/token)", title="loss")
+    right.set(xlabel="epoch", ylabel="perplexity", title="validation perplexity")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def load_lines(
+    run: LMRun,
+    *,
+    catalog: DataCatalog,
+    cache_dir: Path,
+    report: ProgressCallback,
+    limits: CorpusLimits | None,
+) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(train lines, held-out lines, corpus facts): each ``--corpus`` source prepared (cached), then split."""
+    train: list[str] = []
+    held: list[str] = []
+    facts: dict[str, Any] = {"sources": [], "cache_hits": 0}
+    for spec in run.corpus:
+        prepared = prepare_corpus(
+            catalog.resolve(spec),
+            run.normalize,
+            cache_dir=cache_dir,
+            workers=run.workers,
+            progress=report,
+            text_field=run.text_field,
+            limits=limits,
+        )
+        lines = read_lines(prepared.path)
+        a, b = split_holdout(lines, run.holdout)
+        train += a
+        held += b
+        facts["sources"].append(
+            {"source": spec, "lines": len(lines), "held_out": len(b), "data_hash": prepared.data_hash}
+        )
+        facts["cache_hits"] += int(prepared.cache_hit)
+    if run.max_train_tokens is not None:
+        kept, n = [], 0
+        for line in train:
+            if n >= run.max_train_tokens:
+                break
+            kept.append(line)
+            n += line.count(" ") + 1
+        train = kept
+    if not train:
+        raise EmptyCorpus("the corpus has no lines to train a language model on")
+    return train, held, facts
+
+
+def _initial_embeddings(
+    run: LMRun, registry: Registry, vocab: Vocabulary
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    vectors, ref, normalize = open_vectors(registry, run.embeddings or "")
+    pretrained = word_matrix(vectors, vocab.tokens, ref=ref, normalize=normalize, seed=run.seed)
+    return torch.from_numpy(pretrained.matrix), pretrained.describe()
+
+
+def train_lm(
+    run: LMRun,
+    *,
+    registry: Registry,
+    catalog: DataCatalog,
+    cache_dir: Path,
+    progress: ProgressCallback | None = None,
+    limits: CorpusLimits | None = None,
+) -> ModelVersion:
+    """Prepare the corpus, train with early stopping on validation perplexity, register a new ``lm`` version.
+
+    Raises:
+        CorpusError / EmptyCorpus: unreadable input, or nothing to train on.
+        ModelNotFound / InvalidInput: ``run.embeddings`` is not a registered word-vector model.
+    """
+    with torch_threads(run.threads):
+        return _train_lm(
+            run, registry=registry, catalog=catalog, cache_dir=cache_dir, progress=progress, limits=limits
+        )
+
+
+def _train_lm(
+    run: LMRun,
+    *,
+    registry: Registry,
+    catalog: DataCatalog,
+    cache_dir: Path,
+    progress: ProgressCallback | None = None,
+    limits: CorpusLimits | None = None,
+) -> ModelVersion:
+    report = progress or ignore_progress
+    started = time.perf_counter()
+    torch.manual_seed(run.seed)
+    rng = np.random.default_rng(run.seed)
+    train_lines, held_lines, corpus_facts = load_lines(
+        run, catalog=catalog, cache_dir=cache_dir, report=report, limits=limits
+    )
+    vocab = Vocabulary.build(train_lines, max_size=run.max_vocab, min_count=run.min_count)
+    index = vocab.index()
+    pad = index[lm_kind.PARAGRAPH]
+    train_ids, val_ids = vocab.encode(train_lines), vocab.encode(held_lines)
+    train_ctx, val_ctx = contexts_of(train_ids, run.context, pad), contexts_of(val_ids, run.context, pad)
+    init: torch.Tensor | None = None
+    pretrained_facts: dict[str, Any] | None = None
+    if run.embeddings:
+        init, pretrained_facts = _initial_embeddings(run, registry, vocab)
+    shape = lm_kind.LMShape(
+        vocab_size=len(vocab.tokens),
+        context=run.context,
+        dim=int(init.shape[1]) if init is not None else run.dim,
+        hidden=tuple(run.hidden),
+        activation=run.activation,
+        dropout=run.dropout,
+        cutoffs=tuple(lm_kind.frequency_cutoffs(vocab.counts)),
+    )
+    net = lm_kind.NeuralLM(shape)
+    if init is not None:
+        with torch.no_grad():
+            net.embedding.weight.copy_(init)
+        net.embedding.weight.requires_grad_(not run.freeze_embeddings)
+    optimizers = build_optimizers(net, run)
+    dense = [p for name, p in net.named_parameters() if not name.startswith("embedding.")]
+    n = len(train_ids)
+    batches = math.ceil(n / run.batch_size)
+    report(
+        Progress(
+            stage="train",
+            fraction=0.0,
+            epoch=0,
+            message=f"{n:,} tokens, vocabulary {len(vocab.tokens):,}",
+            extra={"epochs": run.epochs},
+        )
+    )
+    history: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    stale = 0
+    train_seconds = 0.0
+    for epoch in range(1, run.epochs + 1):
+        net.train()
+        t0 = time.perf_counter()
+        order = rng.permutation(n)
+        total = 0.0
+        for b in range(batches):
+            rows = order[b * run.batch_size : (b + 1) * run.batch_size]
+            ctx = torch.from_numpy(train_ctx[rows])
+            tgt = torch.from_numpy(train_ids[rows])
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss = net(ctx, tgt)
+            loss.backward()
+            nn.utils.clip_grad_norm_(dense, 5.0)  # the embedding's gradients are sparse rows
+            for opt in optimizers:
+                opt.step()
+            total += float(loss.detach()) * len(rows)
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+        train_loss = total / n
+        val_loss = mean_nll(net, val_ctx, val_ids)
+        row = {
+            "epoch": epoch,
+            "train_loss": round(train_loss, 5),
+            "val_loss": round(val_loss, 5) if math.isfinite(val_loss) else None,
+            "train_perplexity": perplexity(train_loss),
+            "val_perplexity": perplexity(val_loss),
+            "seconds": round(seconds, 3),
+            "tokens_per_second": round(n / seconds) if seconds > 0 else None,
+        }
+        history.append(row)
+        report(
+            Progress(
+                stage="train",
+                fraction=epoch / run.epochs,
+                epoch=epoch,
+                loss=train_loss,
+                message=f"epoch {epoch}/{run.epochs}: validation perplexity {row['val_perplexity']}",
+                extra={"epochs": run.epochs, "val_perplexity": row["val_perplexity"]},
+            )
+        )
+        score = val_loss if math.isfinite(val_loss) else train_loss
+        if best is None or score < best[0]:
+            best = (score, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+            stale = 0
+        else:
+            stale += 1
+            if run.patience is not None and stale >= run.patience:
+                break
+    if best is None:  # epochs >= 1 always sets it
+        raise EmptyCorpus("no epoch ran")
+    net.load_state_dict(best[2])
+    net.eval()
+    best_row = history[best[1] - 1]
+    report(Progress(stage="save", message=f"registering {run.name}"))
+    training = {
+        "tokens": n,
+        "held_out_tokens": len(val_ids),
+        "vocabulary": len(vocab.tokens),
+        "oov_rate_held_out": round(float(np.mean(val_ids == index[lm_kind.UNK])), 5)
+        if len(val_ids)
+        else None,
+        "best_epoch": best[1],
+        "epochs_run": len(history),
+        "stopped_early": len(history) < run.epochs,
+        "val_perplexity": best_row["val_perplexity"],
+        "train_seconds": round(train_seconds, 3),
+        "parameters": net.parameters_count(),
+        "pretrained": pretrained_facts,
+    }
+    with registry.create(run.name, lm_kind.KIND) as writer:
+        lm_kind.save(
+            writer,
+            net,
+            vocab.tokens,
+            preprocessing={
+                "normalize": run.normalize.model_dump(mode="json"),
+                "boundaries": "sentence+paragraph",
+            },
+            training={"run": run.model_dump(mode="json"), "shape": asdict(shape)},
+        )
+        plot_history(
+            history, writer.file(HISTORY_PNG), title=f"{run.name}: context {run.context}, {run.activation}"
+        )
+        writer.metadata.update(
+            corpus=corpus_facts,
+            training={
+                **training,
+                "total_seconds": round(time.perf_counter() - started, 3),
+                "history": history,
+            },
+            metrics={"val_perplexity": best_row["val_perplexity"]},
+        )
+    version: ModelVersion = writer.version  # type: ignore[attr-defined]
+    log.info("registered %s in %.1f s", version.ref, time.perf_counter() - started)
+    return version

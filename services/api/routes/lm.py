@@ -1,0 +1,127 @@
+"""``POST /v1/complete`` (next words with probabilities) and ``POST /v1/generate`` (sampled text, optionally as
+server-sent events while the tokens are drawn)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.deps import SettingsDep, StoreDep, check_k, check_texts, model_info, read_access, reply
+from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
+
+MAX_NEW_TOKENS = 2000  # the same bound as the model's Sampling
+router = APIRouter(prefix="/v1", tags=["language model"], dependencies=[Depends(read_access)])
+
+
+class CompleteRequest(Strict):
+    text: Text = Field(min_length=1, description="The words so far (normalised as the model's corpus was).")
+    k: int = Field(default=5, ge=1, description="How many next words.")
+    model: ModelRef | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "o menino foi para a", "k": 5}]})
+
+
+class Candidate(BaseModel):
+    word: str
+    probability: float
+
+
+class CompleteResponse(BaseModel):
+    model: ModelInfo
+    tokens: list[str] = Field(description="The text as the model read it (with </s> at sentence ends).")
+    unknown: list[str] = Field(description="Tokens outside the vocabulary (read as <unk>).")
+    candidates: list[Candidate]
+
+
+class GenerateRequest(Strict):
+    prompt: Text = Field(min_length=1, description="The text to continue.")
+    max_tokens: int = Field(default=40, ge=1, le=MAX_NEW_TOKENS)
+    temperature: float = Field(default=0.8, ge=0.0, description="0 is greedy (the most probable token).")
+    top_k: int | None = Field(default=40, ge=1, description="Sample among the k most probable tokens.")
+    top_p: float = Field(
+        default=0.95, gt=0.0, le=1.0, description="Nucleus: the smallest set reaching top_p."
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Same seed, same text.")
+    stream: bool = Field(default=False, description="Send tokens as server-sent events as they are sampled.")
+    model: ModelRef | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"prompt": "era uma vez", "max_tokens": 40, "temperature": 0.8, "seed": 7}]
+        }
+    )
+
+
+class GenerateResponse(BaseModel):
+    model: ModelInfo
+    tokens: list[str]
+    completion: str = Field(description="The new text alone, detokenised.")
+    text: str = Field(description="Prompt and completion as readable text.")
+
+
+@router.post("/complete", response_model=CompleteResponse, responses=ERROR_RESPONSES)
+def complete(body: CompleteRequest, settings: SettingsDep, store: StoreDep) -> Response:
+    """The k most probable next words after a text, with their probabilities."""
+    check_texts([body.text], settings)
+    check_k(body.k, settings)
+    loaded = store.get(body.model, "lm")
+    result = loaded.model.complete(body.text, body.k)
+    return reply(CompleteResponse(model=model_info(loaded), **result), loaded)
+
+
+def _event(name: str, data: object) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+@router.post(
+    "/generate",
+    response_model=GenerateResponse,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "With stream=true: `token` events ({token}) as they are sampled, then one `done` "
+            "event with the whole response.",
+        },
+    },
+)
+def generate(body: GenerateRequest, settings: SettingsDep, store: StoreDep) -> Response:
+    """Continue a prompt by sampling one token at a time (reproducible with a seed; temperature 0 is greedy)."""
+    from pipelines.lm.predictor import Sampling, detokenize  # torch: only servers that serve LMs import it
+
+    check_texts([body.prompt], settings)
+    loaded = store.get(body.model, "lm")
+    lm = loaded.model
+    sampling = Sampling(
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        top_k=body.top_k,
+        top_p=body.top_p,
+        seed=body.seed,
+    )
+    if not body.stream:
+        return reply(GenerateResponse(model=model_info(loaded), **lm.generate(body.prompt, sampling)), loaded)
+    prompt_tokens = lm.tokens(body.prompt, what="prompt")  # errors answer before the stream starts
+
+    def events() -> Iterator[bytes]:
+        new: list[str] = []
+        for token in lm.stream(body.prompt, sampling):
+            new.append(token)
+            yield _event("token", {"token": token})
+        done = GenerateResponse(
+            model=model_info(loaded),
+            tokens=new,
+            completion=detokenize(new, capitalize_first=False),
+            text=detokenize(prompt_tokens + new),
+        )
+        yield _event("done", done.model_dump())
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"X-Palavra-Model": loaded.version.ref, "Cache-Control": "no-cache"},
+    )

@@ -1,0 +1,171 @@
+"""Language models on the command line: ``train lm``, ``complete``, ``generate`` and ``evaluate lm``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from models.errors import InvalidInput
+from models.lm import KIND
+from models.registry import ModelVersion
+from pipelines.lm.config import make_run
+from pipelines.lm.predictor import LanguageModel, Sampling
+from pipelines.lm.train import HISTORY_PNG, train_lm
+from services.cli.app import app, evaluate_app, train_app
+from services.cli.commands.train_word2vec_cmd import ProgressBars
+from services.cli.output import echo, emit_json
+from services.context import open_catalog, open_registry
+from services.settings import get_settings
+
+
+def _summary(version: ModelVersion) -> dict[str, Any]:
+    training = dict(version.metadata.get("training", {}))
+    history = training.pop("history", [])
+    return {
+        "model": version.ref,
+        "kind": version.kind,
+        "path": str(version.path),
+        "history_png": str(version.path / HISTORY_PNG),
+        "training": training,
+        "val_perplexity_per_epoch": [row.get("val_perplexity") for row in history],
+    }
+
+
+@train_app.command("lm")
+def train_lm_cli(
+    corpus: list[str] = typer.Option(
+        ..., "--corpus", help="A file, folder or catalogue name; repeat for more."
+    ),
+    name: str = typer.Option(..., "--name", help="Registry name of the model."),
+    context: int | None = typer.Option(None, "--context", help="Previous tokens the model sees (default 5)."),
+    embeddings: str | None = typer.Option(
+        None, "--embeddings", help="Initialise the embedding from a registered word2vec/fasttext model."
+    ),
+    freeze_embeddings: bool | None = typer.Option(
+        None, "--freeze-embeddings/--train-embeddings", help="With --embeddings: keep the vectors fixed."
+    ),
+    dim: int | None = typer.Option(None, "--dim", help="Embedding width without --embeddings (default 64)."),
+    hidden: list[int] = typer.Option(
+        None, "--hidden", help="Hidden layer size; repeat for more (default 256)."
+    ),
+    activation: str | None = typer.Option(
+        None, "--activation", help="tanh (default), relu, leaky_relu, sigmoid."
+    ),
+    dropout: float | None = typer.Option(
+        None, "--dropout", help="Dropout after the concatenation and each layer."
+    ),
+    optimizer: str | None = typer.Option(
+        None, "--optimizer", help="adam (default), sgd, momentum, adagrad, rmsprop."
+    ),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 0.002)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs (default 5)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default 512)."),
+    patience: int | None = typer.Option(
+        None,
+        "--patience",
+        help="Stop after this many epochs without a better validation perplexity (default 2).",
+    ),
+    max_vocab: int | None = typer.Option(
+        None, "--max-vocab", help="Most frequent tokens kept (default 30000)."
+    ),
+    min_count: int | None = typer.Option(None, "--min-count", help="Occurrences a word needs (default 2)."),
+    max_train_tokens: int | None = typer.Option(
+        None, "--max-train-tokens", help="Train on at most this many."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a neural language model (embedding + MLP + adaptive softmax), register it, print its figures."""
+    run = make_run(
+        {
+            "name": name,
+            "corpus": corpus,
+            "context": context,
+            "embeddings": embeddings,
+            "freeze_embeddings": freeze_embeddings,
+            "dim": dim,
+            "hidden": hidden or None,
+            "activation": activation,
+            "dropout": dropout,
+            "optimizer": optimizer,
+            "lr": lr,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "patience": patience,
+            "max_vocab": max_vocab,
+            "min_count": min_count,
+            "max_train_tokens": max_train_tokens,
+            "seed": seed,
+        }
+    )
+    settings = get_settings()
+    bars = ProgressBars(disable=quiet)
+    try:
+        version = train_lm(
+            run,
+            registry=open_registry(settings),
+            catalog=open_catalog(settings),
+            cache_dir=settings.cache_dir,
+            progress=bars,
+            limits=settings.corpus_limits,
+        )
+    finally:
+        bars.close()
+    emit_json(_summary(version))
+
+
+def _load(model: str) -> LanguageModel:
+    return LanguageModel.from_artifact(open_registry(get_settings()).open(model, kind=KIND))
+
+
+@app.command("complete")
+def complete_cli(
+    model: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS of a language model."),
+    text: str = typer.Argument(..., help="The words so far."),
+    k: int = typer.Option(5, "-k", "--k", help="How many next words."),
+) -> None:
+    """The most probable next words after TEXT, with their probabilities (JSON)."""
+    if k < 1:
+        raise InvalidInput(f"-k must be at least 1, not {k}")
+    lm = _load(model)
+    emit_json({"model": lm.ref, **lm.complete(text, k)})
+
+
+@app.command("generate")
+def generate_cli(
+    model: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS of a language model."),
+    prompt: str = typer.Argument(..., help="The text to continue."),
+    max_tokens: int = typer.Option(40, "--max-tokens", help="Tokens to add at most."),
+    temperature: float = typer.Option(0.8, "--temperature", help="0 is greedy; higher is more varied."),
+    top_k: int | None = typer.Option(40, "--top-k", help="Sample among the k most probable tokens."),
+    top_p: float = typer.Option(
+        0.95, "--top-p", help="Sample among the smallest set reaching this probability."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Same seed, same text."),
+    as_json: bool = typer.Option(False, "--json", help="Tokens and text as JSON instead of the text alone."),
+) -> None:
+    """Continue PROMPT by sampling one token at a time; prints readable text."""
+    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    lm = _load(model)
+    result = lm.generate(prompt, sampling)
+    if as_json:
+        emit_json({"model": lm.ref, **result})
+    else:
+        echo(result["text"])
+
+
+@evaluate_app.command("lm")
+def evaluate_lm_cli(
+    model: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS of a language model."),
+    text: Path = typer.Option(..., "--text", help="A UTF-8 text file, one document (paragraph) a line."),
+) -> None:
+    """Perplexity and out-of-vocabulary rate of a language model on a text file (JSON)."""
+    try:
+        lines = text.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InvalidInput(f"{text} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{text} cannot be read as UTF-8 text ({exc})") from None
+    emit_json(_load(model).evaluate(lines))

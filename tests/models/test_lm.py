@@ -1,0 +1,65 @@
+"""The ``lm`` artifact kind: shape checks, frequency cutoffs, and a save/load round trip through the registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import lm
+from models.errors import IntegrityError, InvalidInput
+from models.registry import Registry
+
+
+def test_cutoffs_follow_frequency_and_stay_inside_the_vocabulary() -> None:
+    counts = [1000, 500, 200, 100, 50, 20, 10, 5, 2, 1, 1, 1]
+    cutoffs = lm.frequency_cutoffs(counts)
+    assert cutoffs == sorted(set(cutoffs))
+    assert all(1 <= c <= len(counts) - 1 for c in cutoffs)
+    assert cutoffs == [
+        3,
+        4,
+    ]  # 1700 of 1890 tokens (90%) pass 80% at the third word; 1800 (95.2%) at the fourth
+    assert lm.frequency_cutoffs([5, 5]) == [1]
+    with pytest.raises(InvalidInput):
+        lm.frequency_cutoffs([3])
+
+
+@pytest.mark.parametrize(
+    "bad", [{"context": 0}, {"vocab_size": 1}, {"dropout": 1.0}, {"activation": "softplus"}]
+)
+def test_shape_refuses_bad_values(bad: dict[str, object]) -> None:
+    with pytest.raises((InvalidInput, ValueError)):
+        lm.LMShape(**{"vocab_size": 10, **bad})  # type: ignore[arg-type]
+
+
+def test_save_load_round_trip_gives_the_same_probabilities(registry: Registry) -> None:
+    vocab = [lm.EOS, lm.PARAGRAPH, lm.UNK, "o", "menino", "foi", "para", "a", "escola"]
+    shape = lm.LMShape(vocab_size=len(vocab), context=3, dim=8, hidden=(16,), cutoffs=(4,))
+    torch.manual_seed(0)
+    net = lm.NeuralLM(shape).eval()
+    with registry.create("lm-rt", lm.KIND) as writer:
+        lm.save(writer, net, vocab, preprocessing={"normalize": {"lowercase": True}})
+    loaded = lm.load(registry.open("lm-rt", kind=lm.KIND))
+    contexts = torch.tensor([[3, 4, 5], [1, 1, 3]])
+    with torch.inference_mode():
+        assert torch.allclose(loaded.net.log_probs(contexts), net.log_probs(contexts))
+    assert loaded.vocab == vocab
+    assert loaded.shape == shape
+    assert loaded.preprocessing == {"normalize": {"lowercase": True}}
+    assert not loaded.net.training
+    assert not any(p.requires_grad for p in loaded.net.parameters())
+    assert loaded.id_of("desconhecida") == vocab.index(lm.UNK)
+
+
+def test_load_refuses_an_artifact_of_another_shape(registry: Registry) -> None:
+    vocab = [lm.EOS, lm.PARAGRAPH, lm.UNK, "o"]
+    net = lm.NeuralLM(lm.LMShape(vocab_size=4, context=2, dim=4, hidden=(8,), cutoffs=(2,)))
+    with registry.create("lm-bad", lm.KIND) as writer:
+        lm.save(writer, net, vocab, preprocessing={})
+        config = {
+            "kind": "lm",
+            "shape": {"vocab_size": 4, "context": 3, "dim": 4, "hidden": [8], "cutoffs": [2]},
+        }
+        writer.write_json(lm.CONFIG_FILE, config)
+    with pytest.raises(IntegrityError, match="do not match"):
+        lm.load(registry.open("lm-bad", kind=lm.KIND))

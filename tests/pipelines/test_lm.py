@@ -1,0 +1,203 @@
+"""Training, completion, generation and evaluation of a tiny neural language model on the fixtures' sentences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.errors import InvalidConfig, InvalidInput
+from models.lm import EOS, PARAGRAPH, UNK
+from models.registry import Registry
+from pipelines.lm.config import make_run
+from pipelines.lm.data import Vocabulary, contexts_of, split_holdout, with_boundaries
+from pipelines.lm.predictor import LanguageModel, Sampling, detokenize
+from tests.conftest import _VERBS
+from tests.lm_helpers import train_tiny_lm
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory, pt_corpus_file: Path) -> tuple[Registry, LanguageModel]:
+    home = tmp_path_factory.mktemp("lm")
+    registry = Registry(home)
+    version = train_tiny_lm(registry, pt_corpus_file, home / "cache")
+    return registry, LanguageModel.from_artifact(registry.open(version.ref, kind="lm"))
+
+
+def test_boundaries_are_tokens() -> None:
+    assert with_boundaries(["o", "rei", "chegou", ".", "a", "rainha", "saiu"]) == [
+        "o", "rei", "chegou", ".", EOS, "a", "rainha", "saiu", EOS, PARAGRAPH,
+    ]  # fmt: skip
+    assert with_boundaries(["oi", "!"], paragraph=False) == ["oi", "!", EOS]
+
+
+def test_holdout_is_the_last_lines_and_never_trained_on() -> None:
+    lines = [f"linha {i}" for i in range(200)]
+    train, held = split_holdout(lines, 0.01)
+    assert held == ["linha 198", "linha 199"]
+    assert train == lines[:198]
+    assert split_holdout(["só uma"], 0.01) == (["só uma"], [])
+
+
+def test_vocabulary_is_in_frequency_order_with_unknown_words_counted() -> None:
+    vocab = Vocabulary.build(["a b a c .", "a b d"], max_size=5, min_count=1)
+    assert vocab.counts == sorted(vocab.counts, reverse=True)
+    assert {EOS, PARAGRAPH, UNK} <= set(vocab.tokens)
+    assert len(vocab.tokens) == 5
+    ids = vocab.encode(["a z"])
+    assert vocab.tokens[ids[1]] == UNK
+    ctx = contexts_of(np.array([7, 8, 9]), 2, pad=0)
+    assert ctx.tolist() == [[0, 0], [0, 7], [7, 8]]
+
+
+def test_training_registers_a_model_that_learned_the_corpus(tiny: tuple[Registry, LanguageModel]) -> None:
+    registry, model = tiny
+    mv = registry.get("tiny-lm")
+    training = mv.metadata["training"]
+    history = training["history"]
+    assert mv.kind == "lm"
+    assert (mv.path / "history.png").stat().st_size > 1000
+    assert training["held_out_tokens"] > 0
+    assert mv.metadata["corpus"]["sources"][0]["held_out"] == 30
+    # the corpus is a handful of templates: far below the vocabulary size (a model that learned nothing)
+    assert history[-1]["val_perplexity"] < history[0]["val_perplexity"]
+    assert training["val_perplexity"] < training["vocabulary"] / 4
+    assert model.lm.shape.context == 3
+
+
+def test_complete_proposes_the_corpus_verbs(tiny: tuple[Registry, LanguageModel]) -> None:
+    _, model = tiny
+    result = model.complete("O menino", k=3)
+    assert result["tokens"] == ["o", "menino"]
+    assert result["candidates"][0]["word"] in _VERBS
+    probs = [c["probability"] for c in result["candidates"]]
+    assert probs == sorted(probs, reverse=True)
+    assert 0 < sum(probs) <= 1
+    assert model.complete("o dinossauro", k=1)["unknown"] == ["dinossauro"]
+
+
+def test_same_seed_same_text_and_temperature_zero_is_greedy(tiny: tuple[Registry, LanguageModel]) -> None:
+    _, model = tiny
+    sampled = Sampling(max_tokens=15, temperature=1.0, top_k=None, top_p=1.0, seed=7)
+    first = model.generate("a rainha", sampled)
+    assert model.generate("a rainha", sampled) == first
+    assert first["text"].startswith("A rainha ")
+    assert len(first["tokens"]) == 15  # a paragraph end is written as one, not an early stop
+    assert PARAGRAPH in first["tokens"]
+    assert "\n\n" in first["text"]
+    greedy = [
+        model.generate("o gato", Sampling(max_tokens=6, temperature=0, seed=s))["tokens"] for s in (1, 2)
+    ]
+    assert greedy[0] == greedy[1]
+    expected, prompt = [], "o gato"
+    for _ in range(6):
+        word = model.complete(prompt, k=1)["candidates"][0]["word"]
+        if word == EOS:  # complete never proposes <p>; generation stops there
+            break
+        expected.append(word)
+        prompt += " " + word
+    assert greedy[0][: len(expected)] == expected
+
+
+def test_inference_builds_no_autograd_graph(tiny: tuple[Registry, LanguageModel]) -> None:
+    _, model = tiny
+    with torch.enable_grad():
+        model.complete("o rei", k=2)
+        logp = model.lm.net.log_probs(torch.zeros((1, 3), dtype=torch.long))
+    assert not logp.requires_grad
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"top_p": 0.0}, {"top_p": 1.5}, {"temperature": -0.1}, {"max_tokens": 0}, {"top_k": 0}],
+)
+def test_bad_sampling_parameters_are_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(InvalidInput):
+        Sampling(**bad)  # type: ignore[arg-type]
+
+
+def test_empty_prompt_and_bad_k_are_refused(tiny: tuple[Registry, LanguageModel]) -> None:
+    _, model = tiny
+    with pytest.raises(InvalidInput, match="empty"):
+        model.generate("   ", Sampling(seed=1))
+    with pytest.raises(InvalidInput):
+        model.complete("o rei", k=0)
+
+
+def test_bad_training_options_name_the_field() -> None:
+    with pytest.raises(InvalidConfig, match="context"):
+        make_run({"name": "x", "corpus": ["c"], "context": 0})
+    with pytest.raises(InvalidConfig, match="optimizer"):
+        make_run({"name": "x", "corpus": ["c"], "optimizer": "lbfgs"})
+
+
+def test_detokenize_reads_as_portuguese() -> None:
+    tokens = [
+        "o",
+        "menino",
+        ",",
+        "feliz",
+        ",",
+        "chegou",
+        ".",
+        EOS,
+        "a",
+        "menina",
+        "(",
+        "também",
+        ")",
+        "saiu",
+        PARAGRAPH,
+    ]
+    assert detokenize(tokens) == "O menino, feliz, chegou. A menina (também) saiu"
+
+
+def test_evaluate_reports_perplexity_and_oov(tiny: tuple[Registry, LanguageModel]) -> None:
+    _, model = tiny
+    seen = model.evaluate(["O rei governa o reino no inverno."])
+    unseen = model.evaluate(["O astronauta pilota o foguete."])
+    assert seen["oov_rate"] == 0
+    assert unseen["oov_rate"] == pytest.approx(3 / 6)
+    assert seen["perplexity"] < unseen["perplexity"]
+    with pytest.raises(InvalidInput):
+        model.evaluate(["", "  "])
+
+
+def test_embeddings_from_word_vectors_stay_frozen(
+    registry: Registry, w2v_model: object, pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    from models.vectors import WordVectors
+
+    mv = train_tiny_lm(
+        registry, pt_corpus_file, tmp_path / "cache", name="lm-w2v", embeddings="tiny-word2vec",
+        freeze_embeddings=True, epochs=1,
+    )  # fmt: skip
+    model = LanguageModel.from_artifact(registry.open(mv.ref))
+    vectors = WordVectors.load(registry.open("tiny-word2vec"))
+    assert model.lm.shape.dim == vectors.dim
+    assert mv.metadata["training"]["pretrained"]["coverage"] > 0.5
+    row = model.lm.net.embedding.weight[model.lm.index["rei"]].numpy()
+    ref = vectors.vectors[vectors.index["rei"]]
+    cos = float(row @ ref / (np.linalg.norm(row) * np.linalg.norm(ref)))
+    assert cos == pytest.approx(1.0, abs=1e-5)
+
+
+def test_early_stopping_keeps_the_best_epoch(
+    registry: Registry, pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    # a learning rate this high overfits the templates within a few epochs: validation perplexity turns up
+    mv = train_tiny_lm(
+        registry, pt_corpus_file, tmp_path / "cache", name="lm-stop", epochs=40, patience=1, lr=0.05
+    )
+    training = mv.metadata["training"]
+    history = training["history"]
+    assert training["stopped_early"]
+    assert training["epochs_run"] == training["best_epoch"] + 1 < 40
+    best = min(history, key=lambda row: row["val_loss"])
+    assert best["epoch"] == training["best_epoch"]
+    assert training["val_perplexity"] == best["val_perplexity"]
+    model = LanguageModel.from_artifact(registry.open(mv.ref))
+    held = (pt_corpus_file.read_text(encoding="utf-8").splitlines())[-30:]
+    assert model.evaluate(held)["perplexity"] == pytest.approx(best["val_perplexity"], rel=1e-3)

@@ -1,0 +1,99 @@
+"""``POST /v1/complete`` and ``POST /v1/generate`` (JSON and server-sent events) on a tiny trained language model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.registry import Registry
+from services.settings import Settings
+from tests.lm_helpers import train_tiny_lm
+from tests.services.vector_models import api_settings, register, serving
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, pt_corpus_file: Path) -> Iterator[TestClient]:
+    """One server for the module (training is the slow part): read-only requests only."""
+    root = tmp_path_factory.mktemp("api-lm")
+    settings = Settings(home=root / "home", data_mirror=None, data_root=root / "data", local_workers=0)
+    settings.home.mkdir(parents=True)
+    registry = Registry(settings.home, settings.effective_database_url)
+    train_tiny_lm(registry, pt_corpus_file, root / "cache", name="frases")
+    register(registry, "w2v")
+    with serving(api_settings(settings, max_text_chars=60, max_k=10)) as client:
+        yield client
+
+
+def _events(body: str) -> list[tuple[str, Any]]:
+    out = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def test_api_lm_routes(client: TestClient) -> None:
+    r = client.post("/v1/complete", json={"text": "o menino", "k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == {"name": "frases", "version": 1, "kind": "lm"}
+    assert r.headers["X-Palavra-Model"] == "frases@1"
+    assert len(body["candidates"]) == 3
+    assert body["tokens"] == ["o", "menino"]
+
+    ask = {
+        "prompt": "a rainha",
+        "max_tokens": 10,
+        "temperature": 1.0,
+        "top_k": 20,
+        "seed": 7,
+        "model": "frases",
+    }
+    first = client.post("/v1/generate", json=ask).json()
+    second = client.post("/v1/generate", json=ask).json()
+    assert first == second
+    assert first["text"].startswith("A rainha ")
+    assert len(first["tokens"]) == 10
+
+    greedy = [
+        client.post("/v1/generate", json={"prompt": "o gato", "temperature": 0, "seed": s}).json()
+        for s in (1, 2)
+    ]
+    assert greedy[0]["tokens"] == greedy[1]["tokens"]
+
+    streamed = client.post("/v1/generate", json={**ask, "stream": True})
+    assert streamed.status_code == 200
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    events = _events(streamed.text)
+    assert [name for name, _ in events] == ["token"] * len(first["tokens"]) + ["done"]
+    assert [data["token"] for name, data in events[:-1]] == first["tokens"]
+    assert events[-1][1] == first
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/v1/generate", {"prompt": "oi", "top_p": 0}, 422),
+        ("/v1/generate", {"prompt": "oi", "top_p": 1.5}, 422),
+        ("/v1/generate", {"prompt": "oi", "temperature": -0.5}, 422),
+        ("/v1/generate", {"prompt": "oi", "max_tokens": 0}, 422),
+        ("/v1/generate", {"prompt": ""}, 422),
+        ("/v1/generate", {"prompt": "   ", "stream": True}, 422),
+        ("/v1/generate", {"prompt": "a" * 61}, 413),
+        ("/v1/generate", {"prompt": "oi", "temprature": 1}, 422),
+        ("/v1/complete", {"text": "oi", "k": 0}, 422),
+        ("/v1/complete", {"text": "oi", "k": 11}, 413),
+        ("/v1/complete", {"text": "oi", "model": "w2v"}, 422),
+        ("/v1/complete", {"text": "oi", "model": "frases@9"}, 404),
+    ],
+)
+def test_api_lm_bad_parameters(client: TestClient, path: str, body: dict[str, Any], status: int) -> None:
+    r = client.post(path, json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]
+    assert r.json()["detail"]

@@ -1,0 +1,80 @@
+"""``palavra train lm``, ``complete``, ``generate``, ``evaluate lm``: JSON / text on stdout, exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.cli.main import main
+from services.settings import Settings, get_settings
+
+TINY = ["--context", "3", "--dim", "16", "--hidden", "32", "--epochs", "3", "--batch-size", "64"]
+TINY += ["--lr", "0.01", "--min-count", "1", "--seed", "3", "--quiet"]
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
+    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_cli_train_complete_generate_evaluate(
+    cli_env: Settings, pt_corpus_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["train", "lm", "--corpus", str(pt_corpus_file), "--name", "frases", *TINY], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["model"] == "frases@1"
+    assert Path(summary["history_png"]).is_file()
+    assert len(summary["val_perplexity_per_epoch"]) == summary["training"]["epochs_run"]
+
+    code, out, _ = run(["complete", "frases", "o menino", "-k", "3"], capsys)
+    assert code == 0
+    assert len(json.loads(out)["candidates"]) == 3
+
+    generate = ["generate", "frases", "a rainha", "--max-tokens", "12", "--seed", "7", "--temperature", "1"]
+    texts = [run(generate, capsys)[1] for _ in range(2)]
+    assert texts[0] == texts[1]
+    assert texts[0].startswith("A rainha ")
+
+    sample = tmp_path / "amostra.txt"
+    sample.write_text("O rei governa o reino no inverno.\nO astronauta chegou.\n", encoding="utf-8")
+    code, out, _ = run(["evaluate", "lm", "frases", "--text", str(sample)], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["model"] == "frases@1"
+    assert report["oov_rate"] == pytest.approx(2 / 12, abs=1e-4)  # astronauta, chegou
+    assert report["perplexity"] > 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "lm", "--corpus", "x.txt", "--name", "m", "--context", "0"], "context"),
+        (["train", "lm", "--corpus", "x.txt", "--name", "m", "--activation", "softplus"], "activation"),
+        (["generate", "nada", "oi", "--top-p", "1.5"], "top_p"),
+        (["generate", "nada", "oi", "--temperature", "-1"], "temperature"),
+        (["complete", "nada", "oi", "-k", "0"], "-k"),
+        (["complete", "nada", "oi"], "nada"),
+    ],
+)
+def test_cli_bad_parameters_exit_2_with_one_line(
+    cli_env: Settings, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
