@@ -4,13 +4,14 @@ varies, ``lr_sweep.png`` (the final loss against the rate, on a log axis)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.classifier.config import ClassifierRun
 from pipelines.classifier.grid import GridAxis, format_value, labels, varying
 from pipelines.classifier.plots import LrPoint, plot_loss_curves, plot_lr_sweep
+from pipelines.grid import format_seconds, legend_name
 
 if TYPE_CHECKING:
     from pipelines.classifier.compare import Cell
@@ -28,23 +29,7 @@ RESULT_COLUMNS = (
     "time",
 )
 LR_KEY = "training.lr"
-
-
-def legend_name(values: Mapping[str, Any], axes: Sequence[GridAxis]) -> str:
-    """``lr=0.01, batch_size=32``: the values of the keys that vary (``run`` for a grid of one cell)."""
-    keys = varying(axes)
-    short = labels(keys)
-    return ", ".join(f"{short[k]}={format_value(values[k])}" for k in keys) or "run"
-
-
-def format_seconds(seconds: float | None) -> str:
-    """A duration as a person reads it, to two significant digits: ``0.42 s``, ``3.4 s``, ``42 s``, ``2 min 05 s``."""
-    if seconds is None:
-        return "–"
-    if seconds < 59.5:
-        return f"{float(f'{seconds:.2g}'):g} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
+__all__ = ["format_seconds", "legend_name", "markdown_table", "table_columns", "write_report"]
 
 
 def _fmt(value: Any) -> str:

@@ -12,251 +12,85 @@ Text syntax (the CLI's ``--grid``): ``KEY=V1,V2,...``. For list keys (``model.hi
 
 from __future__ import annotations
 
-import difflib
-import itertools
-import math
-import typing
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
-import annotated_types
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, ValidationError
 
 from models.errors import InvalidConfig
 from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS, ClassifierRun
 from pipelines.config_io import validation_message
+from pipelines.grid import (
+    MAX_CELLS,
+    NONE_WORDS,
+    GridAxis,
+    GridKeys,
+    cells,
+    check_axes,
+    check_names,
+    format_value,
+    labels,
+    leaves,
+    varying,
+)
+
+__all__ = [
+    "MAX_CELLS",
+    "NONE_WORDS",
+    "GridAxis",
+    "allowed",
+    "apply",
+    "axis",
+    "cells",
+    "check_axes",
+    "coerce",
+    "format_value",
+    "grid_axes",
+    "grid_keys",
+    "labels",
+    "parse_axis",
+    "varying",
+]
 
 #: the run config's sections a grid may vary (the data files and the model name stay the same for every cell)
 SECTIONS = ("model", "training", "normalize")
-NONE_WORDS = ("none", "null", "off")
-#: the most runs one comparison may train: grids multiply, so a few short axes can ask for millions of cells
-MAX_CELLS = 1000
-
-
-@dataclass(frozen=True)
-class GridAxis:
-    """One config key and the values the grid gives it (already of the key's type)."""
-
-    key: str
-    values: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class _Field:
-    annotation: Any
-    info: FieldInfo
-
-    @property
-    def adapter(self) -> TypeAdapter[Any]:
-        meta = [m for m in self.info.metadata if m is not None]
-        target: Any = Annotated[(self.annotation, *meta)] if meta else self.annotation
-        return TypeAdapter(target)
-
-
-def _leaves(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, _Field]]:
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield from _leaves(annotation, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}", _Field(annotation, info)
 
 
 @cache
-def grid_keys() -> dict[str, _Field]:
-    """Every key a grid may vary, dotted, in the run config's order."""
-    out: dict[str, _Field] = {}
+def classifier_keys() -> GridKeys:
+    """The keys of the classifier's run config a grid may vary."""
+    out: dict[str, Any] = {}
     for section in SECTIONS:
         model = ClassifierRun.model_fields[section].annotation
         if isinstance(model, type) and issubclass(model, BaseModel):
-            out.update(_leaves(model, f"{section}."))
-    return out
+            out.update(leaves(model, f"{section}."))
+    return GridKeys(out)
 
 
-def _field(key: str) -> _Field:
-    keys = grid_keys()
-    if key in keys:
-        return keys[key]
-    close = difflib.get_close_matches(key, list(keys), n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    raise InvalidConfig(
-        f"unknown grid key {key!r}{hint}; keys are those of the run config: {', '.join(keys)}"
-    )
-
-
-def _is_list(annotation: Any) -> bool:
-    return typing.get_origin(annotation) is list
-
-
-def _bounds(info: FieldInfo) -> str:
-    found: dict[str, Any] = {}
-    for meta in info.metadata:
-        for attr in ("gt", "ge", "lt", "le"):
-            if isinstance(meta, getattr(annotated_types, attr.capitalize())):
-                found[attr] = getattr(meta, attr)
-    if "ge" in found and "le" in found:
-        return f" from {found['ge']} to {found['le']}"
-    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-    return "".join(
-        f" {signs[a]} {v}" if i == 0 else f" and {signs[a]} {v}" for i, (a, v) in enumerate(found.items())
-    )
+def grid_keys() -> dict[str, Any]:
+    """Every key a grid may vary, dotted, in the run config's order."""
+    return classifier_keys().fields
 
 
 def allowed(key: str) -> str:
     """What ``key`` accepts, in words (for error messages)."""
-    field = _field(key)
-    options: list[str] = []
-    choices: list[str] = []
-
-    def walk(annotation: Any) -> None:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Literal:
-            choices.extend(str(a) for a in typing.get_args(annotation))
-        elif origin is Annotated:
-            base = typing.get_args(annotation)[0]
-            options.append(_kind(base) + _bounds(FieldInfo.from_annotation(annotation)))
-        elif annotation is type(None):
-            options.append("none")
-        elif origin is dict:
-            options.append("a table {key: value} (in a JSON or TOML grid)")
-        elif origin is not None and origin is not list and typing.get_args(annotation):
-            for arg in typing.get_args(annotation):
-                walk(arg)
-        else:
-            options.append(_kind(annotation) + _bounds(field.info))
-
-    walk(field.annotation)
-    if choices:
-        options.insert(0, ("one of " if len(choices) > 1 else "") + ", ".join(choices))
-    return " or ".join(options)
-
-
-def _kind(annotation: Any) -> str:
-    if annotation is bool:
-        return "true / false"
-    if annotation is int:
-        return "an integer"
-    if annotation is float:
-        return "a number"
-    if _is_list(annotation):
-        return "lists of integers like 256,64 separated by '|' ([] for none)"
-    return "a " + getattr(annotation, "__name__", str(annotation))
-
-
-def _raw_value(field: _Field, text: str) -> Any:
-    text = text.strip()
-    if text.lower() in NONE_WORDS and not _is_list(field.annotation):
-        return None
-    if _is_list(field.annotation):
-        inner = text.strip("[]")
-        return [part.strip() for part in inner.split(",")] if inner.strip() else []
-    return text
+    return classifier_keys().allowed(key)
 
 
 def coerce(key: str, value: Any) -> Any:
-    """``value`` (a text from the command line or a JSON value) as the type ``key`` takes.
-
-    Raises:
-        InvalidConfig: an unknown key, or a value the key does not accept (naming what it accepts).
-    """
-    field = _field(key)
-    raw = _raw_value(field, value) if isinstance(value, str) else value
-    try:
-        return field.adapter.validate_python(raw)
-    except ValidationError:
-        raise InvalidConfig(f"grid {key}: {value!r} is not allowed; give {allowed(key)}") from None
-
-
-def _split_values(field: _Field, text: str) -> list[str]:
-    if _is_list(field.annotation):
-        return text.split("|")
-    return text.replace("|", ",").split(",")
+    """``value`` (a text or a JSON value) as the type ``key`` takes (see :func:`pipelines.grid.coerce`)."""
+    return classifier_keys().coerce(key, value)
 
 
 def parse_axis(text: str) -> GridAxis:
-    """One ``--grid KEY=V1,V2,...`` option.
-
-    Raises:
-        InvalidConfig: no ``=``, an unknown key, no value, or a value the key does not accept.
-    """
-    key, sep, values = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise InvalidConfig(f"--grid {text!r}: write KEY=V1,V2,... (e.g. training.lr=0.1,0.01)")
-    field = _field(key)
-    parts = _split_values(field, values)
-    if not _is_list(field.annotation) and any(not p.strip() for p in parts):
-        raise InvalidConfig(f"grid {key}: an empty value in {values!r}; give {allowed(key)}")
-    return axis(key, parts)
+    """One ``--grid KEY=V1,V2,...`` option (see :func:`pipelines.grid.parse_axis`)."""
+    return classifier_keys().parse_axis(text)
 
 
 def axis(key: str, values: Sequence[Any]) -> GridAxis:
-    """The axis ``key`` over ``values`` (texts or JSON values), each checked; duplicates are refused.
-
-    Raises:
-        InvalidConfig: as :func:`coerce`, no value, or a value given twice.
-    """
-    if isinstance(values, str) or not values:
-        raise InvalidConfig(f"grid {key}: give a list of values ({allowed(key)})")
-    typed = tuple(coerce(key, v) for v in values)
-    seen: list[Any] = []
-    for value in typed:
-        if value in seen:
-            raise InvalidConfig(f"grid {key}: the value {format_value(value)} is given twice")
-        seen.append(value)
-    return GridAxis(key, typed)
-
-
-def check_axes(axes: Sequence[GridAxis]) -> list[GridAxis]:
-    """The axes, refusing a key given twice (two ``--grid`` options, or a shorthand and a ``--grid``) and a grid of
-    more than :data:`MAX_CELLS` cells (counted before any cell is built)."""
-    keys = [a.key for a in axes]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
-    if twice:
-        raise InvalidConfig(f"grid key {', '.join(twice)} is given twice; give all its values in one --grid")
-    sizes = [len(a.values) for a in axes]
-    total = math.prod(sizes)
-    if total > MAX_CELLS:
-        raise InvalidConfig(
-            f"the grid has {total:,} cells ({' x '.join(map(str, sizes))}), more than the {MAX_CELLS:,} runs one "
-            "comparison may train; give fewer values, or split the grid over several comparisons"
-        )
-    return list(axes)
-
-
-def cells(axes: Sequence[GridAxis]) -> list[dict[str, Any]]:
-    """Every combination of the axes' values (the first axis varies slowest), as ``{key: value}``."""
-    return [
-        dict(zip([a.key for a in axes], combo, strict=True))
-        for combo in itertools.product(*(a.values for a in axes))
-    ]
-
-
-def varying(axes: Sequence[GridAxis]) -> list[str]:
-    """The keys that take more than one value: the columns of the report."""
-    return [a.key for a in axes if len(a.values) > 1]
-
-
-def labels(keys: Sequence[str]) -> dict[str, str]:
-    """Short column names: the last part of each key, or the whole key where two would share one."""
-    last = [k.rsplit(".", 1)[-1] for k in keys]
-    return {k: (short if last.count(short) == 1 else k) for k, short in zip(keys, last, strict=True)}
-
-
-def format_value(value: Any) -> str:
-    """A grid value as a user writes it: ``0.001``, ``256,64``, ``[]``, ``none``, ``full``."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return ",".join(map(str, value)) if value else "[]"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    """The axis ``key`` over ``values`` (see :func:`pipelines.grid.axis`)."""
+    return classifier_keys().axis(key, values)
 
 
 def apply(run: ClassifierRun, assignment: Mapping[str, Any]) -> ClassifierRun:
@@ -278,16 +112,6 @@ def apply(run: ClassifierRun, assignment: Mapping[str, Any]) -> ClassifierRun:
         raise InvalidConfig(validation_message(exc, source="this cell")) from None
 
 
-def _check_names(what: str, given: Sequence[str], known: Sequence[str]) -> None:
-    unknown = [g for g in given if g not in known]
-    if unknown or not given:
-        raise InvalidConfig(
-            f"unknown {what} {', '.join(map(repr, unknown))}; choose from {', '.join(known)}"
-            if unknown
-            else f"give at least one {what} ({', '.join(known)})"
-        )
-
-
 def grid_axes(
     *,
     optimizers: Sequence[str] | None = None,
@@ -307,9 +131,9 @@ def grid_axes(
         activations = list(ACTIVATIONS) if activations is None else activations
     axes: list[GridAxis] = []
     if optimizers is not None:
-        _check_names("optimizer", optimizers, OPTIMIZERS)
+        check_names("optimizer", optimizers, OPTIMIZERS)
         axes.append(axis("training.optimizer", list(optimizers)))
     if activations is not None:
-        _check_names("activation", activations, ACTIVATIONS)
+        check_names("activation", activations, ACTIVATIONS)
         axes.append(axis("model.activation", list(activations)))
     return check_axes([*axes, *grid])

@@ -52,18 +52,12 @@ def _integer_epochs(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _loss_ceiling(histories: Mapping[str, History]) -> float | None:
+def _loss_ceiling(
+    histories: Mapping[str, History], keys: tuple[str, str] = ("train_loss", "val_loss")
+) -> float | None:
     """A top for the loss axis: a cell whose loss explodes would otherwise flatten every other curve."""
-    first = sorted(
-        v for h in histories.values() for v in _finite([h[0].get("train_loss")] if h else []) if v == v
-    )
-    values = [
-        v
-        for h in histories.values()
-        for k in ("train_loss", "val_loss")
-        for v in _finite([r.get(k) for r in h])
-        if v == v
-    ]
+    first = sorted(v for h in histories.values() for v in _finite([h[0].get(keys[0])] if h else []) if v == v)
+    values = [v for h in histories.values() for k in keys for v in _finite([r.get(k) for r in h]) if v == v]
     if not first or not values:
         return None
     ceiling = 2.5 * first[len(first) // 2]
@@ -76,8 +70,14 @@ def plot_loss_curves(
     *,
     title: str = "",
     diverged: Mapping[str, int] | None = None,
+    keys: tuple[str, str] = ("train_loss", "val_loss"),
+    ylabel: str = "cross-entropy",
+    titles: tuple[str, str] = ("train loss", "validation loss"),
 ) -> None:
     """Every run's train and validation loss per epoch overlaid (one colour per run, named in the legend).
+
+    ``keys`` name the two figures of a history row drawn (left: training, right: validation), ``ylabel`` and
+    ``titles`` what they are (a language model's perplexity, say).
 
     A run in ``diverged`` (name -> epoch) gets a cross at the top of the axes at that epoch and says so in the
     legend; losses far above the runs' starting loss are cut off so the other curves stay readable.
@@ -86,7 +86,7 @@ def plot_loss_curves(
     diverged = diverged or {}
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
     cmap = plt.get_cmap("tab10" if len(histories) <= 10 else "tab20")
-    ceiling = _loss_ceiling(histories)
+    ceiling = _loss_ceiling(histories, keys)
     count = len(histories)
     for i, (name, history) in enumerate(histories.items()):
         colour = cmap(i % cmap.N)
@@ -95,14 +95,14 @@ def plot_loss_curves(
         # earlier runs drawn wider, so a run that a later one follows exactly still shows underneath;
         # a dot where each run ends shows where its stopping rule stopped it
         width = 1.2 + 3.0 * (count - 1 - i) / max(count - 1, 1)
-        for ax, key in ((left, "train_loss"), (right, "val_loss")):
+        for ax, key in ((left, keys[0]), (right, keys[1])):
             losses = _finite([r.get(key) for r in history])
             ax.plot(epochs, losses, color=colour, label=label, linewidth=width, alpha=0.85)
             ends = [(e, v) for e, v in zip(epochs, losses, strict=True) if v == v]
             if ends and name not in diverged:
                 ax.plot([ends[-1][0]], [ends[-1][1]], marker="o", color=colour, markersize=4 + width)
-    left.set(xlabel="epoch", ylabel="cross-entropy", title="train loss")
-    right.set(xlabel="epoch", title="validation loss")
+    left.set(xlabel="epoch", ylabel=ylabel, title=titles[0])
+    right.set(xlabel="epoch", title=titles[1])
     if ceiling is not None:
         left.set_ylim(top=ceiling)
     top = left.get_ylim()[1]

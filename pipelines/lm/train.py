@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from models import lm as lm_kind
-from models.errors import EmptyCorpus
+from models.errors import EmptyCorpus, InvalidInput
 from models.registry import ModelVersion, Registry
 from pipelines.classifier.optim import LazyAdam, LazyMomentum, LazyRMSprop
 from pipelines.classifier.plots import _finite, _pyplot
@@ -179,31 +179,61 @@ def train_lm(
         )
 
 
-def _train_lm(
+@dataclass
+class Encoded:
+    """A corpus as the network reads it: the vocabulary, and every token id with its context (train, held out)."""
+
+    vocab: Vocabulary
+    train_ids: IdArray
+    train_ctx: np.ndarray[Any, Any]
+    val_ids: IdArray
+    val_ctx: np.ndarray[Any, Any]
+
+
+def encode_lines(run: LMRun, train_lines: list[str], held_lines: list[str]) -> Encoded:
+    """The vocabulary of ``train_lines`` (``run.max_vocab`` / ``run.min_count``) and the ids in ``run.context``."""
+    vocab = Vocabulary.build(train_lines, max_size=run.max_vocab, min_count=run.min_count)
+    pad = vocab.index()[lm_kind.PARAGRAPH]
+    train_ids, val_ids = vocab.encode(train_lines), vocab.encode(held_lines)
+    return Encoded(
+        vocab,
+        train_ids,
+        contexts_of(train_ids, run.context, pad),
+        val_ids,
+        contexts_of(val_ids, run.context, pad),
+    )
+
+
+@dataclass
+class Fit:
+    """A trained network (the best epoch's weights) and its per-epoch history."""
+
+    net: lm_kind.NeuralLM
+    shape: lm_kind.LMShape
+    history: list[dict[str, Any]]
+    best_epoch: int
+    train_seconds: float
+    diverged_at: int | None = None
+
+
+def diverged(loss: float, vocab_size: int) -> bool:
+    """A loss that is not a number, or twice that of guessing uniformly over the vocabulary: the run blew up."""
+    return not math.isfinite(loss) or loss > 2 * math.log(max(vocab_size, 2))
+
+
+def fit_lm(
     run: LMRun,
+    data: Encoded,
     *,
-    registry: Registry,
-    catalog: DataCatalog,
-    cache_dir: Path,
+    init: torch.Tensor | None = None,
     progress: ProgressCallback | None = None,
-    limits: CorpusLimits | None = None,
-) -> ModelVersion:
+) -> Fit:
+    """Train a network on ``data`` with early stopping on validation perplexity; stops at the first epoch whose
+    loss :func:`diverged` (``Fit.diverged_at``)."""
     report = progress or ignore_progress
-    started = time.perf_counter()
     torch.manual_seed(run.seed)
     rng = np.random.default_rng(run.seed)
-    train_lines, held_lines, corpus_facts = load_lines(
-        run, catalog=catalog, cache_dir=cache_dir, report=report, limits=limits
-    )
-    vocab = Vocabulary.build(train_lines, max_size=run.max_vocab, min_count=run.min_count)
-    index = vocab.index()
-    pad = index[lm_kind.PARAGRAPH]
-    train_ids, val_ids = vocab.encode(train_lines), vocab.encode(held_lines)
-    train_ctx, val_ctx = contexts_of(train_ids, run.context, pad), contexts_of(val_ids, run.context, pad)
-    init: torch.Tensor | None = None
-    pretrained_facts: dict[str, Any] | None = None
-    if run.embeddings:
-        init, pretrained_facts = _initial_embeddings(run, registry, vocab)
+    vocab, train_ids, train_ctx = data.vocab, data.train_ids, data.train_ctx
     shape = lm_kind.LMShape(
         vocab_size=len(vocab.tokens),
         context=run.context,
@@ -235,11 +265,13 @@ def _train_lm(
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     stale = 0
     train_seconds = 0.0
+    diverged_at: int | None = None
     for epoch in range(1, run.epochs + 1):
         net.train()
         t0 = time.perf_counter()
         order = rng.permutation(n)
         total = 0.0
+        seen = 0
         for b in range(batches):
             rows = order[b * run.batch_size : (b + 1) * run.batch_size]
             ctx = torch.from_numpy(train_ctx[rows])
@@ -247,18 +279,22 @@ def _train_lm(
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss = net(ctx, tgt)
+            value = float(loss.detach())
+            total += value * len(rows)
+            seen += len(rows)
+            if not math.isfinite(value):  # every later step would be NaN too
+                break
             loss.backward()
             nn.utils.clip_grad_norm_(dense, 5.0)  # the embedding's gradients are sparse rows
             for opt in optimizers:
                 opt.step()
-            total += float(loss.detach()) * len(rows)
         seconds = time.perf_counter() - t0
         train_seconds += seconds
-        train_loss = total / n
-        val_loss = mean_nll(net, val_ctx, val_ids)
+        train_loss = total / max(seen, 1)
+        val_loss = mean_nll(net, data.val_ctx, data.val_ids)
         row = {
             "epoch": epoch,
-            "train_loss": round(train_loss, 5),
+            "train_loss": round(train_loss, 5) if math.isfinite(train_loss) else None,
             "val_loss": round(val_loss, 5) if math.isfinite(val_loss) else None,
             "train_perplexity": perplexity(train_loss),
             "val_perplexity": perplexity(val_loss),
@@ -276,6 +312,9 @@ def _train_lm(
                 extra={"epochs": run.epochs, "val_perplexity": row["val_perplexity"]},
             )
         )
+        if diverged(train_loss, len(vocab.tokens)) or (len(data.val_ids) and not math.isfinite(val_loss)):
+            diverged_at = epoch
+            break
         score = val_loss if math.isfinite(val_loss) else train_loss
         if best is None or score < best[0]:
             best = (score, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
@@ -284,11 +323,45 @@ def _train_lm(
             stale += 1
             if run.patience is not None and stale >= run.patience:
                 break
-    if best is None:  # epochs >= 1 always sets it
-        raise EmptyCorpus("no epoch ran")
-    net.load_state_dict(best[2])
+    if best is not None:
+        net.load_state_dict(best[2])
     net.eval()
-    best_row = history[best[1] - 1]
+    return Fit(net, shape, history, best[1] if best else 0, train_seconds, diverged_at)
+
+
+def _train_lm(
+    run: LMRun,
+    *,
+    registry: Registry,
+    catalog: DataCatalog,
+    cache_dir: Path,
+    progress: ProgressCallback | None = None,
+    limits: CorpusLimits | None = None,
+) -> ModelVersion:
+    report = progress or ignore_progress
+    started = time.perf_counter()
+    train_lines, held_lines, corpus_facts = load_lines(
+        run, catalog=catalog, cache_dir=cache_dir, report=report, limits=limits
+    )
+    data = encode_lines(run, train_lines, held_lines)
+    vocab, val_ids = data.vocab, data.val_ids
+    init: torch.Tensor | None = None
+    pretrained_facts: dict[str, Any] | None = None
+    if run.embeddings:
+        init, pretrained_facts = _initial_embeddings(run, registry, vocab)
+    fit = fit_lm(run, data, init=init, progress=report)
+    net, history, shape = fit.net, fit.history, fit.shape
+    if fit.diverged_at is not None or not fit.best_epoch:
+        last = history[-1] if history else {}
+        raise InvalidInput(
+            f"training diverged at epoch {fit.diverged_at} (train loss {last.get('train_loss')}) with "
+            f"{run.optimizer} at lr {run.lr:g}; try a smaller --lr",
+            history=history,
+        )
+    best_row = history[fit.best_epoch - 1]
+    n = len(data.train_ids)
+    index = vocab.index()
+    train_seconds = fit.train_seconds
     report(Progress(stage="save", message=f"registering {run.name}"))
     training = {
         "tokens": n,
@@ -297,7 +370,7 @@ def _train_lm(
         "oov_rate_held_out": round(float(np.mean(val_ids == index[lm_kind.UNK])), 5)
         if len(val_ids)
         else None,
-        "best_epoch": best[1],
+        "best_epoch": fit.best_epoch,
         "epochs_run": len(history),
         "stopped_early": len(history) < run.epochs,
         "val_perplexity": best_row["val_perplexity"],

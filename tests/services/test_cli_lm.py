@@ -69,6 +69,12 @@ def test_cli_train_complete_generate_evaluate(
         (["generate", "nada", "oi", "--temperature", "-1"], "temperature"),
         (["complete", "nada", "oi", "-k", "0"], "-k"),
         (["complete", "nada", "oi"], "nada"),
+        (
+            ["compare", "lm", "--corpus", "x.txt", "--grid", "model.context=3,0"],
+            "give an integer from 1 to 32",
+        ),
+        (["compare", "lm", "--corpus", "x.txt", "--activations", "softplus"], "choose from sigmoid, tanh"),
+        (["compare", "lm", "--corpus", "x.txt", "--grid", "model.contxt=3"], "did you mean model.context?"),
     ],
 )
 def test_cli_bad_parameters_exit_2_with_one_line(
@@ -78,3 +84,30 @@ def test_cli_bad_parameters_exit_2_with_one_line(
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_cli_compare_lm_writes_one_report(
+    cli_env: Settings, pt_corpus_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cmp"
+    argv = [
+        "compare",
+        "lm",
+        "--corpus",
+        str(pt_corpus_file),
+        "--grid",
+        "model.context=2,3",
+        "--out",
+        str(out),
+    ]
+    argv += ["--dim", "8", "--hidden", "16", "--epochs", "2", "--batch-size", "64", "--lr", "0.01"]
+    code, stdout, err = run([*argv, "--min-count", "1", "--seed", "3", "--quiet"], capsys)
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert [r["cell"] for r in result["runs"]] == [{"model.context": 2}, {"model.context": 3}]
+    assert Path(result["plot"]).is_file()
+    assert (
+        (out / "report.md")
+        .read_text(encoding="utf-8")
+        .startswith("# Language-model comparison: `model.context`")
+    )

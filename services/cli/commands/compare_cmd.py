@@ -14,6 +14,7 @@ from services.cli.app import compare_app
 from services.cli.commands.train_classifier_cmd import merge_run, path_resolver
 from services.cli.output import echo, emit_json
 from services.cli.progress_bars import ProgressBars
+from services.context import open_catalog
 from services.settings import get_settings
 
 
@@ -97,6 +98,90 @@ def compare_classifier_cli(
             out_dir=out_dir,
             sample=sample,
             resolve_path=path_resolver(settings),
+            progress=bars,
+        )
+    finally:
+        bars.close()
+    if quiet:
+        emit_json(result)
+    else:
+        echo((out_dir / "report.md").read_text(encoding="utf-8"))
+
+
+@compare_app.command("lm")
+def compare_lm_cli(
+    corpus: list[str] = typer.Option(
+        ..., "--corpus", help="A file, folder or catalogue name; repeat for more."
+    ),
+    grid: list[str] | None = typer.Option(
+        None,
+        "--grid",
+        help="KEY=V1,V2,... over a language model's keys (model.context=3,5; training.lr=0.01,0.001; "
+        "model.hidden='128|256,128'; training.patience=none,2; bare names like lr work too). Repeat to multiply.",
+    ),
+    optimizers: str | None = typer.Option(
+        None, "--optimizers", help="Comma-separated optimizers (sgd,momentum,adagrad,rmsprop,adam)."
+    ),
+    activations: str | None = typer.Option(
+        None, "--activations", help="Comma-separated activations (sigmoid,tanh,relu,leaky_relu)."
+    ),
+    context: int | None = typer.Option(None, "--context", help="Previous tokens the model sees (default 5)."),
+    dim: int | None = typer.Option(None, "--dim", help="Embedding width (default 64)."),
+    hidden: list[int] = typer.Option(
+        None, "--hidden", help="Hidden layer size; repeat for more (default 256)."
+    ),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 0.002)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs of every cell (default 5)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default 512)."),
+    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience (default 2)."),
+    max_vocab: int | None = typer.Option(None, "--max-vocab", help="Most frequent tokens kept."),
+    min_count: int | None = typer.Option(None, "--min-count", help="Occurrences a word needs (default 2)."),
+    max_train_tokens: int | None = typer.Option(
+        None, "--max-train-tokens", help="Train every cell on at most this many tokens."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed shared by every cell."),
+    out: Path | None = typer.Option(None, "--out", help="Report folder (default: runs/compare-lm-<time>)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar; print the results as JSON."),
+) -> None:
+    """Train a language model per cell of a grid on one prepared corpus; write report.md and perplexity_curves.png."""
+    from pipelines.lm.compare import compare_lms
+    from pipelines.lm.compare import grid_axes as lm_grid_axes
+    from pipelines.lm.compare import parse_axis as lm_parse_axis
+    from pipelines.lm.config import make_run
+
+    run = make_run(
+        {
+            "name": "compare",
+            "corpus": corpus,
+            "context": context,
+            "dim": dim,
+            "hidden": hidden or None,
+            "lr": lr,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "patience": patience,
+            "max_vocab": max_vocab,
+            "min_count": min_count,
+            "max_train_tokens": max_train_tokens,
+            "seed": seed,
+        }
+    )
+    axes = lm_grid_axes(
+        optimizers=_names(optimizers),
+        activations=_names(activations),
+        grid=[lm_parse_axis(text) for text in grid or []],
+    )
+    out_dir = out or Path("runs") / f"compare-lm-{datetime.now():%Y%m%d-%H%M%S}"
+    settings = get_settings()
+    bars = ProgressBars(disable=quiet)
+    try:
+        result = compare_lms(
+            run,
+            axes=axes,
+            out_dir=out_dir,
+            catalog=open_catalog(settings),
+            cache_dir=settings.cache_dir,
+            limits=settings.corpus_limits,
             progress=bars,
         )
     finally:

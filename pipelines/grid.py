@@ -1,0 +1,299 @@
+"""Grids over a run config: ``training.lr=0.1,0.01`` x ``model.hidden=64|256,64`` -> one run per cell.
+
+Shared by every comparison (classifiers, language models). A grid axis is one config key (dotted) and the values it
+takes. Which keys a grid may vary, and their types and bounds, come from a :class:`GridKeys` built from the run
+config's pydantic models; values are checked one by one against the key's own type and bounds when the grid is read,
+so a typo stops everything before training starts.
+
+Text syntax (the CLI's ``--grid``): ``KEY=V1,V2,...``. For list keys (``model.hidden``) values are separated by
+``|`` and a value's items by ``,`` (``64|256,64``; ``[]`` or nothing is the empty list). ``none`` (or ``null``,
+``off``) is the null value of keys that take one (``training.patience=none,2``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import annotated_types
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from models.errors import InvalidConfig
+
+NONE_WORDS = ("none", "null", "off")
+#: the most runs one comparison may train: grids multiply, so a few short axes can ask for millions of cells
+MAX_CELLS = 1000
+
+
+@dataclass(frozen=True)
+class GridAxis:
+    """One config key and the values the grid gives it (already of the key's type)."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class _Field:
+    annotation: Any
+    info: FieldInfo
+
+    @property
+    def adapter(self) -> TypeAdapter[Any]:
+        meta = [m for m in self.info.metadata if m is not None]
+        target: Any = Annotated[(self.annotation, *meta)] if meta else self.annotation
+        return TypeAdapter(target)
+
+
+def leaves(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, _Field]]:
+    """Every leaf field of ``model`` (nested models walked), dotted and prefixed."""
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from leaves(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", _Field(annotation, info)
+
+
+@dataclass(frozen=True)
+class GridKeys:
+    """The keys a grid may vary (dotted name -> field) and, optionally, other names for them (``lr`` ->
+    ``training.lr``)."""
+
+    fields: dict[str, _Field]
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def name(self, key: str) -> str:
+        """``key`` as the grid names it (an alias resolved).
+
+        Raises:
+            InvalidConfig: an unknown key, naming the closest and every key.
+        """
+        key = self.aliases.get(key, key)
+        if key in self.fields:
+            return key
+        close = difflib.get_close_matches(key, [*self.fields, *self.aliases], n=1)
+        hint = f" (did you mean {self.aliases.get(close[0], close[0])}?)" if close else ""
+        raise InvalidConfig(
+            f"unknown grid key {key!r}{hint}; keys are those of the run config: {', '.join(self.fields)}"
+        )
+
+    def allowed(self, key: str) -> str:
+        return allowed(self, key)
+
+    def coerce(self, key: str, value: Any) -> Any:
+        return coerce(self, key, value)
+
+    def parse_axis(self, text: str) -> GridAxis:
+        return parse_axis(self, text)
+
+    def axis(self, key: str, values: Sequence[Any]) -> GridAxis:
+        return axis(self, key, values)
+
+
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list
+
+
+def _bounds(info: FieldInfo) -> str:
+    found: dict[str, Any] = {}
+    for meta in info.metadata:
+        for attr in ("gt", "ge", "lt", "le"):
+            if isinstance(meta, getattr(annotated_types, attr.capitalize())):
+                found[attr] = getattr(meta, attr)
+    if "ge" in found and "le" in found:
+        return f" from {found['ge']} to {found['le']}"
+    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    return "".join(
+        f" {signs[a]} {v}" if i == 0 else f" and {signs[a]} {v}" for i, (a, v) in enumerate(found.items())
+    )
+
+
+def allowed(keys: GridKeys, key: str) -> str:
+    """What ``key`` accepts, in words (for error messages)."""
+    key = keys.name(key)
+    field = keys.fields[key]
+    options: list[str] = []
+    choices: list[str] = []
+
+    def walk(annotation: Any) -> None:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Literal:
+            choices.extend(str(a) for a in typing.get_args(annotation))
+        elif origin is Annotated:
+            base = typing.get_args(annotation)[0]
+            options.append(_kind(base) + _bounds(FieldInfo.from_annotation(annotation)))
+        elif annotation is type(None):
+            options.append("none")
+        elif origin is dict:
+            options.append("a table {key: value} (in a JSON or TOML grid)")
+        elif origin is not None and origin is not list and typing.get_args(annotation):
+            for arg in typing.get_args(annotation):
+                walk(arg)
+        else:
+            options.append(_kind(annotation) + _bounds(field.info))
+
+    walk(field.annotation)
+    if choices:
+        options.insert(0, ("one of " if len(choices) > 1 else "") + ", ".join(choices))
+    return " or ".join(options)
+
+
+def _kind(annotation: Any) -> str:
+    if annotation is bool:
+        return "true / false"
+    if annotation is int:
+        return "an integer"
+    if annotation is float:
+        return "a number"
+    if _is_list(annotation):
+        return "lists of integers like 256,64 separated by '|' ([] for none)"
+    return "a " + getattr(annotation, "__name__", str(annotation))
+
+
+def _raw_value(field: _Field, text: str) -> Any:
+    text = text.strip()
+    if text.lower() in NONE_WORDS and not _is_list(field.annotation):
+        return None
+    if _is_list(field.annotation):
+        inner = text.strip("[]")
+        return [part.strip() for part in inner.split(",")] if inner.strip() else []
+    return text
+
+
+def coerce(keys: GridKeys, key: str, value: Any) -> Any:
+    """``value`` (a text from the command line or a JSON value) as the type ``key`` takes.
+
+    Raises:
+        InvalidConfig: an unknown key, or a value the key does not accept (naming what it accepts).
+    """
+    key = keys.name(key)
+    field = keys.fields[key]
+    raw = _raw_value(field, value) if isinstance(value, str) else value
+    try:
+        return field.adapter.validate_python(raw)
+    except ValidationError:
+        raise InvalidConfig(f"grid {key}: {value!r} is not allowed; give {allowed(keys, key)}") from None
+
+
+def _split_values(field: _Field, text: str) -> list[str]:
+    if _is_list(field.annotation):
+        return text.split("|")
+    return text.replace("|", ",").split(",")
+
+
+def parse_axis(keys: GridKeys, text: str) -> GridAxis:
+    """One ``--grid KEY=V1,V2,...`` option.
+
+    Raises:
+        InvalidConfig: no ``=``, an unknown key, no value, or a value the key does not accept.
+    """
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise InvalidConfig(f"--grid {text!r}: write KEY=V1,V2,... (e.g. training.lr=0.1,0.01)")
+    key = keys.name(key)
+    field = keys.fields[key]
+    parts = _split_values(field, values)
+    if not _is_list(field.annotation) and any(not p.strip() for p in parts):
+        raise InvalidConfig(f"grid {key}: an empty value in {values!r}; give {allowed(keys, key)}")
+    return axis(keys, key, parts)
+
+
+def axis(keys: GridKeys, key: str, values: Sequence[Any]) -> GridAxis:
+    """The axis ``key`` over ``values`` (texts or JSON values), each checked; duplicates are refused.
+
+    Raises:
+        InvalidConfig: as :func:`coerce`, no value, or a value given twice.
+    """
+    if isinstance(values, str) or not values:
+        raise InvalidConfig(f"grid {key}: give a list of values ({allowed(keys, key)})")
+    typed = tuple(coerce(keys, key, v) for v in values)
+    seen: list[Any] = []
+    for value in typed:
+        if value in seen:
+            raise InvalidConfig(f"grid {key}: the value {format_value(value)} is given twice")
+        seen.append(value)
+    return GridAxis(key, typed)
+
+
+def check_axes(axes: Sequence[GridAxis]) -> list[GridAxis]:
+    """The axes, refusing a key given twice (two ``--grid`` options, or a shorthand and a ``--grid``) and a grid of
+    more than :data:`MAX_CELLS` cells (counted before any cell is built)."""
+    keys = [a.key for a in axes]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise InvalidConfig(f"grid key {', '.join(twice)} is given twice; give all its values in one --grid")
+    sizes = [len(a.values) for a in axes]
+    total = math.prod(sizes)
+    if total > MAX_CELLS:
+        raise InvalidConfig(
+            f"the grid has {total:,} cells ({' x '.join(map(str, sizes))}), more than the {MAX_CELLS:,} runs one "
+            "comparison may train; give fewer values, or split the grid over several comparisons"
+        )
+    return list(axes)
+
+
+def cells(axes: Sequence[GridAxis]) -> list[dict[str, Any]]:
+    """Every combination of the axes' values (the first axis varies slowest), as ``{key: value}``."""
+    return [
+        dict(zip([a.key for a in axes], combo, strict=True))
+        for combo in itertools.product(*(a.values for a in axes))
+    ]
+
+
+def varying(axes: Sequence[GridAxis]) -> list[str]:
+    """The keys that take more than one value: the columns of the report."""
+    return [a.key for a in axes if len(a.values) > 1]
+
+
+def labels(keys: Sequence[str]) -> dict[str, str]:
+    """Short column names: the last part of each key, or the whole key where two would share one."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (short if last.count(short) == 1 else k) for k, short in zip(keys, last, strict=True)}
+
+
+def format_value(value: Any) -> str:
+    """A grid value as a user writes it: ``0.001``, ``256,64``, ``[]``, ``none``, ``full``."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value)) if value else "[]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def check_names(what: str, given: Sequence[str], known: Sequence[str]) -> None:
+    unknown = [g for g in given if g not in known]
+    if unknown or not given:
+        raise InvalidConfig(
+            f"unknown {what} {', '.join(map(repr, unknown))}; choose from {', '.join(known)}"
+            if unknown
+            else f"give at least one {what} ({', '.join(known)})"
+        )
+
+
+def legend_name(values: Mapping[str, Any], axes: Sequence[GridAxis]) -> str:
+    """``lr=0.01, batch_size=32``: the values of the keys that vary (``run`` for a grid of one cell)."""
+    keys = varying(axes)
+    short = labels(keys)
+    return ", ".join(f"{short[k]}={format_value(values[k])}" for k in keys) or "run"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration as a person reads it, to two significant digits: ``0.42 s``, ``3.4 s``, ``42 s``, ``2 min 05 s``."""
+    if seconds is None:
+        return "–"
+    if seconds < 59.5:
+        return f"{float(f'{seconds:.2g}'):g} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"

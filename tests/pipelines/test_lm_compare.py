@@ -1,0 +1,96 @@
+"""``compare lm``: a grid of tiny language models on the fixtures' sentences, one prepared corpus for every cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.errors import InvalidConfig
+from pipelines.datasets import DataCatalog
+from pipelines.lm import train as lm_train
+from pipelines.lm.compare import compare_lms, grid_axes, parse_axis
+from pipelines.lm.config import make_run
+from tests.lm_helpers import TINY
+
+FAST = {**TINY, "epochs": 2, "hidden": [16], "dim": 8}
+
+
+def _compare(corpus: Path, tmp_path: Path, grid: list[str], **shorthands: Any) -> dict[str, Any]:
+    run = make_run({"name": "compare", "corpus": [str(corpus)], **FAST})
+    cache = tmp_path / "cache"
+    return compare_lms(
+        run,
+        axes=grid_axes(grid=[parse_axis(g) for g in grid], **shorthands),
+        out_dir=tmp_path / "report",
+        catalog=DataCatalog(None, cache),
+        cache_dir=cache,
+    )
+
+
+def test_grid_over_context_and_activation_multiplies_on_one_prepared_corpus(
+    pt_corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared: list[str] = []
+    real = lm_train.prepare_corpus
+    monkeypatch.setattr(lm_train, "prepare_corpus", lambda *a, **k: prepared.append("x") or real(*a, **k))
+    result = _compare(pt_corpus_file, tmp_path, ["model.context=2,3"], activations=["tanh", "relu"])
+    assert [r["cell"] for r in result["runs"]] == [
+        {"model.activation": a, "model.context": c} for a in ("tanh", "relu") for c in (2, 3)
+    ]
+    assert prepared == ["x"]  # the corpus is prepared once for the four cells
+    assert all(r["status"] == "ok" for r in result["runs"])
+    assert all(r["best_perplexity"] and r["best_perplexity"] < r["vocabulary"] for r in result["runs"])
+    assert result["columns"] == [
+        "activation", "context", "status", "epochs", "best_epoch", "final_perplexity", "best_perplexity",
+        "time/epoch", "time",
+    ]  # fmt: skip
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    header = next(line for line in report.splitlines() if line.startswith("| "))
+    assert header.split(" | ")[:2] == ["| activation", "context"]
+    assert "lr" not in header.split(" | ")  # only the varying keys are columns
+    assert (tmp_path / "report" / "perplexity_curves.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
+    assert len(saved["runs"]) == 4
+    assert all(r["history"] for r in saved["runs"])
+
+
+def test_a_diverging_cell_is_reported_while_the_others_complete(pt_corpus_file: Path, tmp_path: Path) -> None:
+    result = _compare(pt_corpus_file, tmp_path, ["training.lr=0.01,10"], optimizers=["sgd"])
+    calm, wild = result["runs"]
+    assert calm["status"] == "ok"
+    assert calm["best_perplexity"] is not None
+    assert wild["status"] == "diverged"
+    assert wild["diverged_at"] == 1
+    assert wild["best_perplexity"] is None
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "| 10 | diverged at epoch 1 |" in report
+    assert result["columns"][0] == "lr"
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ("model.context=2,zero", "grid model.context: 'zero' is not allowed; give an integer from 1 to 32"),
+        ("model.activation=tanh,softplus", "one of sigmoid, tanh, relu, leaky_relu"),
+        ("model.contxt=2,3", "unknown grid key 'model.contxt' (did you mean model.context?)"),
+        ("context", "write KEY=V1,V2,..."),
+        ("lr=0.1,,0.01", "grid training.lr: an empty value"),
+    ],
+)
+def test_bad_grid_syntax_names_the_key_and_the_allowed_values(grid: str, message: str) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        parse_axis(grid)
+    assert message in info.value.detail
+    assert "\n" not in info.value.detail
+
+
+def test_bare_names_are_the_dotted_keys_and_a_key_twice_is_refused() -> None:
+    assert parse_axis("context=3,5").key == "model.context"
+    assert parse_axis("training.lr=0.1,0.01").values == (0.1, 0.01)
+    with pytest.raises(InvalidConfig, match="given twice"):
+        grid_axes(activations=["tanh"], grid=[parse_axis("activation=relu,tanh")])
+    with pytest.raises(InvalidConfig, match="unknown optimizer 'lbfgs'"):
+        grid_axes(optimizers=["lbfgs"])
