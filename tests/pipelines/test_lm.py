@@ -201,3 +201,13 @@ def test_early_stopping_keeps_the_best_epoch(
     model = LanguageModel.from_artifact(registry.open(mv.ref))
     held = (pt_corpus_file.read_text(encoding="utf-8").splitlines())[-30:]
     assert model.evaluate(held)["perplexity"] == pytest.approx(best["val_perplexity"], rel=1e-3)
+
+
+def test_training_that_diverges_is_refused_not_registered(tmp_path: Path, pt_corpus_file: Path) -> None:
+    registry = Registry(tmp_path / "home")
+    with pytest.raises(InvalidInput, match="diverged at epoch 1") as info:
+        train_tiny_lm(
+            registry, pt_corpus_file, tmp_path / "cache", name="wild", optimizer="sgd", lr=10.0, epochs=2
+        )
+    assert len(info.value.extra["history"]) == 1
+    assert registry.list() == []
