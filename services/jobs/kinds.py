@@ -69,7 +69,7 @@ class JobKind:
     """One kind of job.
 
     Args:
-        name: ``word2vec``, ``classifier``, ``compare`` or ``lm``.
+        name: ``word2vec``, ``classifier``, ``compare``, ``lm`` or ``compare_lm``.
         config_model: returns the pydantic model its config validates against.
         inputs: the input specs (catalogue names or paths) a validated config reads.
         run: trains and returns the model version it registered, or for kinds that register none a JSON-able
@@ -222,11 +222,64 @@ def _lm_run(run: Any, ctx: JobContext) -> ModelVersion:
     )
 
 
+# -- compare_lm ----------------------------------------------------------------------------------------------
+@cache
+def _compare_lm_model() -> type[BaseModel]:
+    from pydantic import Field, field_validator, model_validator
+
+    from pipelines.lm.compare import grid_axes, lm_keys
+    from pipelines.lm.config import LMActivation, LMOptimizer, LMRun
+
+    class CompareLMRun(LMRun):
+        """A language-model run (shared by every cell) and the grid to train on it: ``grid`` maps the keys of
+        ``palavra compare lm --grid`` (``model.context``, ``training.lr``, or the bare names) to their values;
+        ``optimizers`` and ``activations`` are shorthands."""
+
+        name: str = Field(default="compare", min_length=1, max_length=64)
+        optimizers: list[LMOptimizer] | None = Field(default=None, min_length=1)
+        activations: list[LMActivation] | None = Field(default=None, min_length=1)
+        grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+        @field_validator("grid")
+        @classmethod
+        def _grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            keys = lm_keys()
+            return {keys.name(key): list(keys.axis(key, values).values) for key, values in grid.items()}
+
+        @model_validator(mode="after")
+        def _axes(self) -> CompareLMRun:
+            grid_axes(optimizers=self.optimizers, activations=self.activations, grid=self.axes)
+            return self
+
+        @property
+        def axes(self) -> list[Any]:
+            return [lm_keys().axis(key, values) for key, values in self.grid.items()]
+
+    return CompareLMRun
+
+
+def _compare_lm_run(run: Any, ctx: JobContext) -> dict[str, Any]:
+    from pipelines.lm.compare import compare_lms, grid_axes
+    from pipelines.lm.config import LMRun
+
+    base = LMRun.model_validate(run.model_dump(exclude={"optimizers", "activations", "grid"}))
+    return compare_lms(
+        base,
+        axes=grid_axes(optimizers=run.optimizers, activations=run.activations, grid=run.axes),
+        out_dir=ctx.output_dir,
+        catalog=ctx.catalog,
+        cache_dir=ctx.cache_dir,
+        limits=ctx.limits,
+        progress=ctx.progress,
+    )
+
+
 KINDS: dict[str, JobKind] = {
     "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run),
     "classifier": JobKind("classifier", _classifier_model, _classifier_inputs, _classifier_run),
     "compare": JobKind("compare", _compare_model, _classifier_inputs, _compare_run),
     "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run),
+    "compare_lm": JobKind("compare_lm", _compare_lm_model, _lm_inputs, _compare_lm_run),
 }
 
 

@@ -49,3 +49,28 @@ def test_lm_job_refuses_bad_config_and_paths_outside_the_data_root(
     run = kind.validate({"name": "x", "corpus": ["../../etc/passwd"]})
     with pytest.raises(PathNotAllowed):
         kind.run(run, _context(tmp_path, registry, []))
+
+
+def test_compare_lm_job_trains_the_grid_and_refuses_a_bad_one(
+    tmp_path: Path, registry: Registry, pt_corpus_file: Path
+) -> None:
+    kind = job_kind("compare_lm")
+    with pytest.raises(InvalidConfig, match=r"grid model\.context: 0 is not allowed"):
+        kind.validate({"corpus": ["frases.txt"], "grid": {"context": [2, 0]}})
+    with pytest.raises(InvalidConfig, match="given twice"):
+        kind.validate({"corpus": ["frases.txt"], "activations": ["tanh"], "grid": {"activation": ["relu"]}})
+    ctx = _context(tmp_path, registry, [])
+    shutil.copyfile(pt_corpus_file, ctx.data_root.root / "frases.txt")
+    config = {**TINY, "epochs": 1, "dim": 8, "hidden": [16]}
+    run = kind.validate(
+        {"corpus": ["frases.txt"], **config, "grid": {"context": [2, 3]}, "optimizers": ["sgd"]}
+    )
+    result = kind.run(run, ctx)
+    assert isinstance(result, dict)
+    assert [r["cell"] for r in result["runs"]] == [
+        {"training.optimizer": "sgd", "model.context": 2},
+        {"training.optimizer": "sgd", "model.context": 3},
+    ]
+    assert result["columns"][0] == "context"
+    assert (ctx.output_dir / "report.md").is_file()
+    assert registry.list() == []  # a comparison registers nothing

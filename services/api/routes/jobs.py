@@ -64,7 +64,10 @@ _SUBMIT_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["kind", "config"],
                     "properties": {
-                        "kind": {"type": "string", "enum": ["word2vec", "classifier", "compare", "lm"]},
+                        "kind": {
+                            "type": "string",
+                            "enum": ["word2vec", "classifier", "compare", "lm", "compare_lm"],
+                        },
                         "config": {
                             "type": "string",
                             "description": "The config as JSON or TOML (text or file).",

@@ -65,7 +65,7 @@ def wait_for(service: JobService, job_id: str, *, bars: ProgressBars | None = No
 
 @jobs_app.command("submit")
 def submit_cli(
-    kind: str = typer.Argument(..., help="word2vec, classifier or compare."),
+    kind: str = typer.Argument(..., help="word2vec, classifier, compare, lm or compare_lm."),
     config: Path = typer.Option(
         ..., "--config", "-c", help="The run's TOML config (the same as `palavra train`)."
     ),
