@@ -87,6 +87,7 @@ const I18N = {
 const JOB_TEMPLATES = {
   word2vec: { name: "meu-w2v", corpus: ["upload:corpus.txt"], train: { algorithm: "word2vec", vector_size: 100, epochs: 5 } },
   classifier: { name: "meu-classificador", train: "told-br-1annotator-train", validation: "told-br-1annotator-validation", text_column: "text", label_column: "toxic", training: { epochs: 5 } },
+  collection: { name: "minha-colecao", source: "documentos.jsonl", encoder: "frases", text_field: "text", id_field: "id" },
   compare: { name: "comparacao", train: "told-br-1annotator-train", validation: "told-br-1annotator-validation", text_column: "text", label_column: "toxic", optimizers: ["sgd", "adam"], activations: ["relu"], training: { epochs: 5 } },
 };
 const COLOURS = ["#0a58b8", "#b42318", "#1a7f37", "#8a3ffc", "#b35c00", "#007d79", "#d02670", "#4a5361"];
