@@ -7,11 +7,17 @@ This module owns a collection's files; every reader and writer goes through :cla
                              "generation", "created_at", "updated_at"}
         documents.jsonl     one {"id", "text", "metadata"} per line, in row order
         vectors.npy         unit vectors (documents x dim, float32), row i for line i
+        ann.json            (large collections) the HNSW index in use: {"file", "ids", "rows", "ef_search", ...}
+        ann-<tag>.faiss     that index (models/ann.py), its vectors memory-mapped
+        ann-<tag>.ids.json  the document id of each index row
 
 A collection is built in a staging folder and renamed into place, so an interrupted build leaves nothing under its
 name. Every later change (add, delete) writes new files beside the old ones and renames them over, under a file
 lock, and ``collection.json`` goes last with its ``generation`` raised: a reader that sees a new generation reloads,
 so added documents are searchable without a restart and deleted ones (their rows are removed) never come back.
+
+The ANN index names documents by id, not row: it outlives adds and deletes (a searcher maps its hits to current
+rows, drops the ids that are gone and scans the rows it does not cover exactly) and is rebuilt when it falls behind.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +37,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from models.ann import HnswIndex
 from models.errors import CollectionNotFound, Conflict, InvalidInput
 from models.registry import NAME_RE, NAME_RULE
 
 FORMAT = "palavra-collection/1"
 INFO_FILE = "collection.json"
+ANN_INFO_FILE = "ann.json"
 DOCS_FILE = "documents.jsonl"
 VECTORS_FILE = "vectors.npy"
 
@@ -51,12 +59,22 @@ class Document:
 
 
 @dataclass
+class StoredIndex:
+    """A collection's HNSW index and the document id of each of its rows."""
+
+    index: HnswIndex
+    ids: list[str]
+    info: dict[str, Any]
+
+
+@dataclass
 class Snapshot:
     """One generation of a collection as read from disk."""
 
     info: dict[str, Any]
     documents: list[Document]
     vectors: npt.NDArray[np.float32]
+    ann: StoredIndex | None = None
 
     @property
     def generation(self) -> int:
@@ -108,15 +126,67 @@ class CollectionStore:
     def generation(self, name: str) -> int:
         return int(self.info(name)["generation"])
 
-    def read(self, name: str) -> Snapshot:
-        """The current documents and vectors (vectors memory-mapped read-only)."""
+    def read(self, name: str, *, with_index: bool = False) -> Snapshot:
+        """The current documents and vectors (vectors memory-mapped read-only), and the ANN index if asked."""
         with self._lock(name, shared=True):
             info = self.info(name)
             folder = self.path(name)
             with (folder / DOCS_FILE).open(encoding="utf-8") as fh:
                 docs = [Document(**json.loads(line)) for line in fh if line.strip()]
             vectors = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-        return Snapshot(info=info, documents=docs, vectors=vectors)
+            ann = self._read_index(folder) if with_index else None
+        return Snapshot(info=info, documents=docs, vectors=vectors, ann=ann)
+
+    @staticmethod
+    def _read_index(folder: Path) -> StoredIndex | None:
+        try:
+            info: dict[str, Any] = json.loads((folder / ANN_INFO_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        ids = json.loads((folder / info["ids"]).read_text(encoding="utf-8"))
+        index = HnswIndex.read(folder / info["file"], ef_search=int(info.get("ef_search", 128)))
+        return StoredIndex(index=index, ids=ids, info=info)
+
+    def index_info(self, name: str) -> dict[str, Any] | None:
+        """The collection's ``ann.json`` (``None`` without an index)."""
+        try:
+            data: dict[str, Any] = json.loads((self.path(name) / ANN_INFO_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return data
+
+    def write_index(
+        self, name: str, index: HnswIndex, ids: Sequence[str], info: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Put ``index`` (row i = document ``ids[i]``) in place of the collection's index; returns its ``ann.json``."""
+        folder = self.path(name)
+        if len(index) != len(ids):
+            raise InvalidInput(f"an index of {len(index)} rows for {len(ids)} ids")
+        tag = uuid.uuid4().hex[:12]
+        meta = {**info, "file": f"ann-{tag}.faiss", "ids": f"ann-{tag}.ids.json", "rows": len(ids)}
+        index.write(folder / f".{tag}.tmp.faiss")
+        (folder / f".{tag}.tmp.ids.json").write_text(
+            json.dumps(list(ids), ensure_ascii=False), encoding="utf-8"
+        )
+        (folder / f".{tag}.tmp.ann.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        with self._lock(name):  # readers load the index under the shared lock: never a half-swapped pair
+            if not (folder / INFO_FILE).is_file():
+                raise CollectionNotFound(f"collection {name!r} was deleted meanwhile", collection=name)
+            os.replace(folder / f".{tag}.tmp.faiss", folder / meta["file"])
+            os.replace(folder / f".{tag}.tmp.ids.json", folder / meta["ids"])
+            os.replace(folder / f".{tag}.tmp.ann.json", folder / ANN_INFO_FILE)
+            for old in folder.glob("ann-*"):
+                if old.name not in (meta["file"], meta["ids"]):
+                    old.unlink()  # a searcher that mapped it keeps its pages until it reloads
+        return meta
+
+    def drop_index(self, name: str) -> None:
+        """Remove the collection's index (searches scan every row until a new one is written)."""
+        folder = self.path(name)
+        with self._lock(name):
+            (folder / ANN_INFO_FILE).unlink(missing_ok=True)
+            for old in folder.glob("ann-*"):
+                old.unlink()
 
     # -- writing ----------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -130,8 +200,14 @@ class CollectionStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def create(self, name: str, info: dict[str, Any]) -> Iterator[CollectionWriter]:
-        """Stage a new collection; it appears under ``name`` only when the block exits cleanly."""
+    def create(
+        self, name: str, info: dict[str, Any], *, before_commit: Callable[[], None] | None = None
+    ) -> Iterator[CollectionWriter]:
+        """Stage a new collection; it appears under ``name`` only when the block exits cleanly.
+
+        ``before_commit`` (a job's cancellation check) runs under the collection's lock right before the rename: if
+        it raises, nothing is renamed into place.
+        """
         final = self.path(name)
         if final.exists():
             raise Conflict(f"collection {name!r} already exists; add documents to it or pick another name")
@@ -152,6 +228,8 @@ class CollectionStore:
             with self._lock(name):
                 if final.exists():
                     raise Conflict(f"collection {name!r} was created by someone else meanwhile")
+                if before_commit is not None:
+                    before_commit()
                 os.rename(staging, final)
         finally:
             writer.close()

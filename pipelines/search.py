@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from models.ann import AnnConfig, HnswIndex, build_tuned
 from models.collection import CollectionStore, Document, Snapshot
 from models.errors import DatasetError, InvalidInput, TooLarge
 from models.registry import Registry
@@ -29,6 +30,12 @@ MAX_QUERY_CHARS = 2_000
 MAX_K = 1_000
 RRF_K = 60
 BATCH = 1_000
+# collections: a cheaper graph than the word vectors' (M 16, efConstruction 80) keeps a 1M-document build in minutes
+ANN_CONFIG = AnnConfig(m=16, ef_construction=80, table_width=0, recall_queries=500)
+# the index is rebuilt once this share of the documents is outside it (added) or of its rows is gone (deleted)
+STALE_SHARE = 0.1
+# ANN candidates fetched at most (after over-fetching past deleted or filtered-out rows) before an exact scan
+MAX_FETCH = 4_096
 
 
 @dataclass(frozen=True)
@@ -89,20 +96,47 @@ def create_collection(
     id_field: str = "id",
     on_batch: Callable[[int], None] | None = None,
     models: Callable[[str], TextEncoderModel] | None = None,
+    ann_min_docs: int | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Encode ``docs`` in batches and create the collection ``name``; nothing exists under it unless this completes.
 
     ``models`` maps an encoder's ``name@version`` to the loaded encoder (a serving cache); default: load it.
+    ``ann_min_docs``: a collection this large gets its HNSW index (None: never). ``before_commit`` runs under the
+    store's lock just before the rename into place; raising there leaves nothing under ``name``.
     """
     ref = registry.get(encoder, kind="encoder").ref
     model = (models or (lambda r: load_text_encoder(registry, r)))(ref)
     info = {"encoder": ref, "words": model.encoder.spec.words, "text_field": text_field, "id_field": id_field}
-    with store.create(name, {**info, "dim": model.dim}) as writer:
+    with store.create(name, {**info, "dim": model.dim}, before_commit=before_commit) as writer:
         for batch in _batches(docs):
             writer.add(batch, model.embed([d.text for d in batch]))
             if on_batch is not None:
                 on_batch(len(batch))
+    ensure_index(store, name, ann_min_docs)
     return store.info(name)
+
+
+def ensure_index(
+    store: CollectionStore, name: str, min_docs: int | None, *, config: AnnConfig = ANN_CONFIG
+) -> dict[str, Any] | None:
+    """Build the collection's HNSW index when it has ``min_docs`` documents or more and has none, or a stale one.
+
+    Stale: more than :data:`STALE_SHARE` of the documents are not in it, or of its rows are deleted. Returns the
+    index's ``ann.json`` when one was written, else ``None``.
+    """
+    if min_docs is None or int(store.info(name)["documents"]) < min_docs:
+        return None
+    snap = store.read(name)
+    current = store.index_info(name)
+    if current is not None:
+        indexed = set(json.loads((store.path(name) / current["ids"]).read_text(encoding="utf-8")))
+        covered = sum(1 for d in snap.documents if d.id in indexed)
+        n = len(snap.documents)
+        if n - covered <= STALE_SHARE * n and len(indexed) - covered <= STALE_SHARE * len(indexed):
+            return None
+    index, info = build_tuned(snap.vectors, config)
+    return store.write_index(name, index, [d.id for d in snap.documents], info)
 
 
 def add_documents(
@@ -112,6 +146,7 @@ def add_documents(
     docs: Sequence[Document],
     *,
     models: Callable[[str], TextEncoderModel] | None = None,
+    ann_min_docs: int | None = None,
 ) -> dict[str, Any]:
     """Add documents (ids must be new); searchable by every process once this returns."""
     current = store.read(name)
@@ -125,10 +160,20 @@ def add_documents(
         raise InvalidInput("no documents to add")
     model = (models or (lambda r: load_text_encoder(registry, r)))(current.info["encoder"])
     vectors = np.vstack([np.asarray(current.vectors), model.embed([d.text for d in docs])])
-    return store.replace(name, [*current.documents, *docs], vectors, expect=current.generation)
+    ann = store.index_info(name)
+    if ann is not None:
+        indexed = set(json.loads((store.path(name) / ann["ids"]).read_text(encoding="utf-8")))
+        if any(d.id in indexed for d in docs):
+            # an id deleted earlier comes back with another text: the index's vector for it is not its vector
+            store.drop_index(name)
+    info = store.replace(name, [*current.documents, *docs], vectors, expect=current.generation)
+    ensure_index(store, name, ann_min_docs)
+    return info
 
 
-def delete_documents(store: CollectionStore, name: str, ids: Sequence[str]) -> dict[str, Any]:
+def delete_documents(
+    store: CollectionStore, name: str, ids: Sequence[str], *, ann_min_docs: int | None = None
+) -> dict[str, Any]:
     """Remove documents by id (their rows go, so they never come back); unknown ids are an error."""
     current = store.read(name)
     present = {d.id for d in current.documents}
@@ -137,12 +182,14 @@ def delete_documents(store: CollectionStore, name: str, ids: Sequence[str]) -> d
         raise InvalidInput(f"not in collection {name!r}: {', '.join(map(repr, missing[:10]))}", ids=missing)
     drop = set(ids)
     keep = [i for i, d in enumerate(current.documents) if d.id not in drop]
-    return store.replace(
+    info = store.replace(
         name,
         [current.documents[i] for i in keep],
         np.asarray(current.vectors)[keep],
         expect=current.generation,
     )
+    ensure_index(store, name, ann_min_docs)
+    return info
 
 
 def parse_filter(items: Sequence[str]) -> dict[str, str]:
@@ -159,7 +206,9 @@ def parse_filter(items: Sequence[str]) -> dict[str, str]:
 class Searcher:
     """One generation of a collection, ready to search: its vectors, a BM25 index and its encoder."""
 
-    def __init__(self, snapshot: Snapshot, model: TextEncoderModel) -> None:
+    def __init__(
+        self, snapshot: Snapshot, model: TextEncoderModel, *, ann_min_docs: int | None = None
+    ) -> None:
         import bm25s
 
         # bm25s sets its own logger to DEBUG on import, which would print index-building chatter on every search
@@ -173,6 +222,21 @@ class Searcher:
             tokens = model.tokens([d.text for d in self.docs])
             # bm25s cannot index a document without tokens: an empty placeholder token keeps rows aligned
             self.bm25.index([t or [""] for t in tokens], show_progress=False)
+        self.ann: HnswIndex | None = None
+        self.ann_rows: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        self.ann_deleted = 0
+        self.tail: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        if snapshot.ann is not None and ann_min_docs is not None and len(self.docs) >= ann_min_docs:
+            self.ann = snapshot.ann.index
+            row_of = {d.id: i for i, d in enumerate(self.docs)}
+            # index row -> current row (-1: deleted since the index was built); rows it lacks are scanned exactly
+            self.ann_rows = np.fromiter(
+                (row_of.get(i, -1) for i in snapshot.ann.ids), np.int64, len(snapshot.ann.ids)
+            )
+            covered = np.zeros(len(self.docs), dtype=bool)
+            covered[self.ann_rows[self.ann_rows >= 0]] = True
+            self.tail = np.flatnonzero(~covered)
+            self.ann_deleted = int((self.ann_rows < 0).sum())
 
     @property
     def generation(self) -> int:
@@ -185,10 +249,50 @@ class Searcher:
                 mask[i] = all(str(d.metadata.get(f)) == v for f, v in where.items())
         return mask
 
-    def _vector_scores(self, query: str) -> npt.NDArray[np.float32]:
-        q = self.model.embed([query])[0]
+    def _vector_ranked(
+        self, query: str, mask: npt.NDArray[np.bool_], depth: int, *, filtered: bool
+    ) -> list[tuple[int, float]]:
+        """The ``depth`` best allowed rows by cosine, best first: exact scan, or ANN + exact scan of uncovered rows."""
+        q = np.asarray(self.model.embed([query])[0], np.float32)
+        if self.ann is not None:
+            found = self._ann_ranked(self.ann, q, mask, depth, filtered=filtered)
+            if found is not None:
+                return found
         scores: npt.NDArray[np.float32] = np.asarray(self.vectors @ q, np.float32)
-        return scores
+        return [(i, float(scores[i])) for i in self._rank(scores, mask, depth)]
+
+    def _ann_ranked(
+        self,
+        ann: HnswIndex,
+        q: npt.NDArray[np.float32],
+        mask: npt.NDArray[np.bool_],
+        depth: int,
+        *,
+        filtered: bool,
+    ) -> list[tuple[int, float]] | None:
+        """ANN candidates mapped to current rows (deleted and filtered-out ones dropped, over-fetching to make up
+        for them) plus every uncovered row, rescored exactly; ``None`` when even :data:`MAX_FETCH` is not enough."""
+        total = len(ann)
+        want = min(depth, int(mask.sum()) if filtered else len(self.docs))
+        fetch = min(total, MAX_FETCH, depth + self.ann_deleted + 16)
+        while True:
+            ids, _ = ann.search(q[None, :], fetch)
+            rows = self.ann_rows[ids[0][ids[0] >= 0]]
+            rows = rows[rows >= 0]
+            if filtered:
+                rows = rows[mask[rows]]
+            tail = self.tail[mask[self.tail]] if filtered else self.tail
+            if len(rows) + len(tail) >= want or fetch >= total:
+                break
+            if fetch >= MAX_FETCH:
+                return None
+            fetch = min(total, fetch * 4, MAX_FETCH)
+        order = np.sort(np.concatenate([rows, tail]))  # ascending rows: sequential reads of the memory map
+        if not len(order):
+            return []
+        scores = np.asarray(self.vectors[order] @ q, np.float32)
+        top = np.argsort(-scores, kind="stable")[:depth]
+        return [(int(order[i]), float(scores[i])) for i in top]
 
     def _lexical_scores(self, query: str) -> npt.NDArray[np.float32]:
         vocab = self.bm25.vocab_dict
@@ -230,34 +334,35 @@ class Searcher:
             name = self.snapshot.info.get("name")
             raise InvalidInput(f"collection {name!r} is empty; add documents before searching it")
         mask = self._allowed(where or {})
+        filtered = bool(where)
         if mode == "vector":
-            scores = self._vector_scores(query)
-            return self._hits(self._rank(scores, mask, k), scores)
+            return self._hits(self._vector_ranked(query, mask, k, filtered=filtered))
         lexical = self._lexical_scores(query)
         if mode == "lexical":
             mask = mask & (lexical > 0)  # BM25 ranks only documents that share a word with the query
-            return self._hits(self._rank(lexical, mask, k), lexical)
+            return self._hits([(i, float(lexical[i])) for i in self._rank(lexical, mask, k)])
         depth = max(k, 100)
-        fused = np.zeros(len(self.docs), np.float64)
-        vector = self._vector_scores(query)
-        for scores, allowed in ((vector, mask), (lexical, mask & (lexical > 0))):
-            for rank, i in enumerate(self._rank(scores, allowed, depth), start=1):
-                fused[i] += 1.0 / (RRF_K + rank)
-        fused_f = fused.astype(np.float32)
-        return self._hits(self._rank(fused_f, mask & (fused_f > 0), k), fused_f)
+        fused: dict[int, float] = {}
+        vector = [i for i, _ in self._vector_ranked(query, mask, depth, filtered=filtered)]
+        for ranked in (vector, self._rank(lexical, mask & (lexical > 0), depth)):
+            for rank, i in enumerate(ranked, start=1):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return self._hits([(i, float(np.float32(score))) for i, score in best])
 
-    def _hits(self, rows: list[int], scores: npt.NDArray[np.float32]) -> list[Hit]:
-        return [
-            Hit(self.docs[i].id, float(scores[i]), self.docs[i].text, self.docs[i].metadata) for i in rows
-        ]
+    def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        return [Hit(self.docs[i].id, score, self.docs[i].text, self.docs[i].metadata) for i, score in ranked]
 
 
 class SearcherCache:
     """Searchers by collection name, rebuilt when the collection's generation moves (adds and deletes show at once)."""
 
-    def __init__(self, store: CollectionStore, registry: Registry) -> None:
+    def __init__(
+        self, store: CollectionStore, registry: Registry, *, ann_min_docs: int | None = None
+    ) -> None:
         self.store = store
         self.registry = registry
+        self.ann_min_docs = ann_min_docs
         self._items: dict[str, Searcher] = {}
         self._models: dict[str, TextEncoderModel] = {}
         self._lock = threading.Lock()
@@ -277,7 +382,8 @@ class SearcherCache:
         with self._lock:
             item = self._items.get(name)
             if item is None or item.generation != self.store.generation(name):
-                snapshot = self.store.read(name)
-                item = Searcher(snapshot, self.model(snapshot.info["encoder"]))
+                snapshot = self.store.read(name, with_index=self.ann_min_docs is not None)
+                model = self.model(snapshot.info["encoder"])
+                item = Searcher(snapshot, model, ann_min_docs=self.ann_min_docs)
                 self._items[name] = item
         return item

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Vocabularies this large are searched through an ANN index (see models/ann.py).",
     )
+    collection_ann_min_docs: int = Field(
+        default=50_000,
+        ge=1,
+        description="Collections this large get an HNSW index for vector search (exact scan below; docs/text.md).",
+    )
     neighbor_table_width: int = Field(
         default=DEFAULT_WIDTH,
         ge=0,

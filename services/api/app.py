@@ -70,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.on_change = changed
         app.state.registry = registry
         app.state.store = store
-        app.state.searchers = SearcherCache(open_collections(settings), registry)
+        app.state.searchers = SearcherCache(
+            open_collections(settings), registry, ann_min_docs=settings.collection_ann_min_docs
+        )
         app.state.trimmer = trimmer
         await anyio.to_thread.run_sync(store.start)
         try:

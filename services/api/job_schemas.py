@@ -10,7 +10,7 @@ from services.api.schemas import Strict
 from services.jobs.job import Job, JobLogLine
 from services.timestamps import UtcTime
 
-JobKindName = Literal["word2vec", "classifier", "compare", "lm", "compare_lm"]
+JobKindName = Literal["word2vec", "classifier", "compare", "lm", "compare_lm", "collection"]
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 _CLASSIFIER_EXAMPLE: dict[str, Any] = {

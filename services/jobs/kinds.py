@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from models.collection import CollectionStore
 from models.errors import InvalidConfig, InvalidInput
 from models.registry import ModelVersion, Registry
 from pipelines.config_io import validation_message
@@ -53,6 +54,10 @@ class JobContext:
     output_dir: Path
     progress: ProgressCallback
     limits: CorpusLimits = field(default_factory=CorpusLimits)
+    collections: CollectionStore | None = None
+    collection_ann_min_docs: int | None = None
+    # the job's cancellation check for writes outside the registry: running -> committing, or JobStopped
+    before_commit: Callable[[], None] | None = None
 
     def resolve_path(self, spec: str) -> Path:
         """One input file: a catalogue name's (single) file or a path under the data root."""
@@ -69,7 +74,7 @@ class JobKind:
     """One kind of job.
 
     Args:
-        name: ``word2vec``, ``classifier``, ``compare``, ``lm`` or ``compare_lm``.
+        name: ``word2vec``, ``classifier``, ``compare``, ``lm``, ``compare_lm`` or ``collection``.
         config_model: returns the pydantic model its config validates against.
         inputs: the input specs (catalogue names or paths) a validated config reads.
         run: trains and returns the model version it registered, or for kinds that register none a JSON-able
@@ -274,12 +279,79 @@ def _compare_lm_run(run: Any, ctx: JobContext) -> dict[str, Any]:
     )
 
 
+# -- collection -----------------------------------------------------------------------------------------------
+@cache
+def _collection_model() -> type[BaseModel]:
+    from pydantic import ConfigDict, Field
+
+    class CollectionRun(BaseModel):
+        """Build a collection from a JSONL file under the data root (or a catalogue file)."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        name: str = Field(min_length=1, max_length=64, description="The new collection's name.")
+        source: str = Field(min_length=1, description="JSONL file, one document a line.")
+        encoder: str = Field(
+            min_length=1, description="A registered encoder (NAME, NAME@VERSION, NAME@ALIAS)."
+        )
+        text_field: str = Field(default="text", min_length=1)
+        id_field: str = Field(default="id", min_length=1)
+
+    return CollectionRun
+
+
+def _collection_inputs(run: Any) -> list[str]:
+    return [run.source]
+
+
+def _count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+def _collection_run(run: Any, ctx: JobContext) -> dict[str, Any]:
+    from models.collection import check_name
+    from pipelines.progress import Progress
+    from pipelines.search import create_collection, read_documents
+
+    if ctx.collections is None:
+        raise InvalidInput("this worker has no collection store")
+    check_name(run.name)
+    path = ctx.resolve_path(run.source)
+    total = max(1, _count_lines(path))
+    done = 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        fraction = 0.95 * min(1.0, done / total)  # the rest: writing the vectors, the index, the rename
+        ctx.progress(Progress(stage="encode", fraction=fraction, message=f"{done} documents encoded"))
+
+    info = create_collection(
+        ctx.collections,
+        ctx.registry,
+        run.name,
+        read_documents(path, text_field=run.text_field, id_field=run.id_field),
+        encoder=run.encoder,
+        text_field=run.text_field,
+        id_field=run.id_field,
+        on_batch=on_batch,
+        ann_min_docs=ctx.collection_ann_min_docs,
+        before_commit=ctx.before_commit,
+    )
+    return {"collection": info}
+
+
 KINDS: dict[str, JobKind] = {
     "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run),
     "classifier": JobKind("classifier", _classifier_model, _classifier_inputs, _classifier_run),
     "compare": JobKind("compare", _compare_model, _classifier_inputs, _compare_run),
     "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run),
     "compare_lm": JobKind("compare_lm", _compare_lm_model, _lm_inputs, _compare_lm_run),
+    "collection": JobKind("collection", _collection_model, _collection_inputs, _collection_run),
 }
 
 

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from models.errors import DatabaseUnavailable, PalavraError
 from models.registry import ArtifactWriter, ModelVersion, Registry
 from pipelines.progress import Progress
-from services.context import open_registry
+from services.context import open_collections, open_registry
 from services.jobs.cleanup import job_output_dir
 from services.jobs.inputs import DataRoot, no_space
 from services.jobs.kinds import DataRootCatalog, JobContext, job_kind
@@ -80,8 +80,13 @@ class JobRegistry(Registry):
             yield writer
 
     def _guard(self, _writer: ArtifactWriter) -> None:
+        self.guard_commit()
+
+    def guard_commit(self) -> None:
+        """Running -> committing, or :class:`JobStopped` when the job was cancelled or reaped meanwhile (nothing
+        may then be put in place: a model version, or a collection renamed under its name)."""
         if not self._store.begin_commit(self._job_id, self._worker):
-            raise JobStopped(f"job {self._job_id} was cancelled or failed before its model was registered")
+            raise JobStopped(f"job {self._job_id} was cancelled or failed before its result was put in place")
 
 
 class StoreProgress:
@@ -151,6 +156,9 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
         output_dir=job_output_dir(settings, job_id),
         progress=StoreProgress(store, job_id),
         limits=settings.corpus_limits,
+        collections=open_collections(settings),
+        collection_ann_min_docs=settings.collection_ann_min_docs,
+        before_commit=registry.guard_commit,
     )
     handler = JobLogHandler(store, job_id)
     logging.getLogger().addHandler(handler)

@@ -36,6 +36,12 @@ const I18N = {
     label: "Rótulo", empty: "Escreva ao menos um texto.", bestEpoch: "melhor época",
     semantic: "semântica", syntactic: "sintática", overall: "total", noJobs: "Nenhuma tarefa ainda.",
     inVocab: "no vocabulário", subwords: "subpalavras", defaultModel: "padrão do servidor", file_read: "{n} textos lidos de {f}.",
+    tabSearch: "Busca", collection: "Coleção", query: "Consulta", mode: "Modo", modeHybrid: "híbrido", modeVector: "vetorial",
+    modeLexical: "lexical (BM25)", results: "Resultados", searchBtn: "Buscar", hits: "Documentos encontrados",
+    searchHelp: "Os resultados se atualizam enquanto você digita.", textsSim: "Similaridade de dois textos",
+    encoder: "Codificador", firstText: "Primeiro texto", secondText: "Segundo texto", score: "pontuação",
+    noCollections: "Nenhuma coleção ainda: crie uma com `palavra collection create` ou POST /v1/collections.",
+    noHits: "Nenhum documento encontrado.", hitCount: "{n} documentos de {c} ({m})",
   },
   en: {
     skip: "Skip to content", langHelp: "Change the page language", langButton: "Português", areas: "Areas",
@@ -69,12 +75,19 @@ const I18N = {
     label: "Label", empty: "Write at least one text.", bestEpoch: "best epoch",
     semantic: "semantic", syntactic: "syntactic", overall: "overall", noJobs: "No jobs yet.",
     inVocab: "in vocabulary", subwords: "subwords", defaultModel: "server default", file_read: "{n} texts read from {f}.",
+    tabSearch: "Search", collection: "Collection", query: "Query", mode: "Mode", modeHybrid: "hybrid", modeVector: "vector",
+    modeLexical: "lexical (BM25)", results: "Results", searchBtn: "Search", hits: "Documents found",
+    searchHelp: "Results update as you type.", textsSim: "Similarity of two texts",
+    encoder: "Encoder", firstText: "First text", secondText: "Second text", score: "score",
+    noCollections: "No collection yet: create one with `palavra collection create` or POST /v1/collections.",
+    noHits: "No document found.", hitCount: "{n} documents from {c} ({m})",
   },
 };
 
 const JOB_TEMPLATES = {
   word2vec: { name: "meu-w2v", corpus: ["upload:corpus.txt"], train: { algorithm: "word2vec", vector_size: 100, epochs: 5 } },
   classifier: { name: "meu-classificador", train: "told-br-1annotator-train", validation: "told-br-1annotator-validation", text_column: "text", label_column: "toxic", training: { epochs: 5 } },
+  collection: { name: "minha-colecao", source: "documentos.jsonl", encoder: "frases", text_field: "text", id_field: "id" },
   compare: { name: "comparacao", train: "told-br-1annotator-train", validation: "told-br-1annotator-validation", text_column: "text", label_column: "toxic", optimizers: ["sgd", "adam"], activations: ["relu"], training: { epochs: 5 } },
 };
 const COLOURS = ["#0a58b8", "#b42318", "#1a7f37", "#8a3ffc", "#b35c00", "#007d79", "#d02670", "#4a5361"];
@@ -138,7 +151,7 @@ function applyLang() {
   $("#lang").setAttribute("lang", lang === "pt" ? "en" : "pt");
 }
 
-const TABS = ["words", "classify", "models", "jobs"];
+const TABS = ["words", "classify", "models", "search", "jobs"];
 function showTab(name, focus = false) {
   if (!TABS.includes(name)) name = "words";
   for (const id of TABS) {
@@ -152,6 +165,7 @@ function showTab(name, focus = false) {
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
   if (name === "models") loadRegistry();
   if (name === "jobs") loadJobs();
+  if (name === "search") loadCollections();
 }
 
 function setupTabs() {
@@ -170,8 +184,8 @@ function setupTabs() {
 
 // -- models (shared by every panel) -------------------------------------------------------------------------------
 let registry = [];
-// every kind but "classifier" is served as word vectors
-const isEmbeddings = (m) => m.kind !== "classifier";
+// every kind but "classifier" and "encoder" (text encoders) is served as word vectors
+const isEmbeddings = (m) => m.kind !== "classifier" && m.kind !== "encoder";
 
 async function loadModelLists() {
   registry = (await api("v1/models")).models;
@@ -189,6 +203,11 @@ async function loadModelLists() {
     }
     if (keep) sel.value = keep;
   }
+  const encoders = registry.filter((m) => m.kind === "encoder");
+  const enc = $("#texts-model");
+  const keepEnc = enc.value;
+  enc.replaceChildren(...encoders.map((m) => el("option", { value: m.name, text: m.name })));
+  if (keepEnc) enc.value = keepEnc;
   const right = $("#side-right");
   if (right.options.length > 1 && right.selectedIndex === 0) right.selectedIndex = 1;
   const clf = $("#clf-model");
@@ -757,6 +776,76 @@ async function cancelJob() {
   }
 }
 
+// -- Search -------------------------------------------------------------------------------------------------------
+async function loadCollections() {
+  const sel = $("#search-collection");
+  try {
+    const data = await api("v1/collections");
+    const keep = sel.value;
+    sel.replaceChildren(...data.collections.map((c) => el("option", { value: c.name, text: `${c.name} (${c.documents})` })));
+    if (keep && data.collections.some((c) => c.name === keep)) sel.value = keep;
+    if (!data.collections.length) say($("#search-status"), t("noCollections"));
+    else if ($("#search-status").textContent === t("noCollections")) say($("#search-status"), "");
+  } catch (err) {
+    say($("#search-status"), err.message, true);
+  }
+}
+
+function hitRow(h) {
+  const meta = Object.entries(h.metadata || {}).map(([k, v]) => el("span", { class: "pill", text: `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}` }));
+  return el("li", { class: "hit", "data-id": h.id },
+    el("div", { class: "hit-head" }, el("strong", { class: "hit-id", text: h.id }), el("span", { class: "num", text: `${t("score")} ${fmt(h.score, 4)}` }), meta),
+    el("p", { class: "hit-text", text: h.text }));
+}
+
+let searchSeq = 0;
+let searchTimer = null;
+async function runSearch() {
+  clearTimeout(searchTimer);
+  const query = $("#search-query").value.trim();
+  const name = $("#search-collection").value;
+  const status = $("#search-status");
+  if (!query || !name) return;
+  const seq = ++searchSeq;
+  say(status, t("loading"));
+  const body = { query, k: Number($("#search-k").value) || 10, mode: $("#search-mode").value };
+  try {
+    const data = await api(`v1/collections/${encodeURIComponent(name)}/search`, { method: "POST", body });
+    if (seq !== searchSeq) return;  // a newer query was typed meanwhile
+    $("#search-hits").replaceChildren(...data.hits.map(hitRow));
+    const mode = t({ hybrid: "modeHybrid", vector: "modeVector", lexical: "modeLexical" }[data.mode]);
+    say(status, data.hits.length ? t("hitCount", { n: data.hits.length, c: data.collection, m: mode }) : t("noHits"));
+  } catch (err) {
+    if (seq !== searchSeq) return;
+    $("#search-hits").replaceChildren();
+    say(status, err.message, true);
+  }
+}
+
+function searchSoon() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(runSearch, 250);
+}
+
+async function textSimilarity(e) {
+  e.preventDefault();
+  const status = $("#texts-status");
+  const a = $("#text-a").value.trim();
+  const b = $("#text-b").value.trim();
+  if (!a || !b) return say(status, t("empty"), true);
+  say(status, t("loading"));
+  const body = { pairs: [[a, b]] };
+  if ($("#texts-model").value) body.model = $("#texts-model").value;
+  try {
+    const data = await api("v1/text-similarity", { method: "POST", body });
+    $("#texts-out").textContent = `${t("cosine")} = ${fmt(data.results[0].cosine)}`;
+    say(status, `${data.model.name}@${data.model.version}`);
+  } catch (err) {
+    $("#texts-out").textContent = "";
+    say(status, err.message, true);
+  }
+}
+
 // -- start --------------------------------------------------------------------------------------------------------
 function start() {
   applyLang();
@@ -775,6 +864,10 @@ function start() {
   $("#classify-form").addEventListener("submit", classify);
   $("#clf-model").addEventListener("change", fillClassifierVersions);
   $("#alias-form").addEventListener("submit", moveAlias);
+  $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); runSearch(); });
+  $("#search-query").addEventListener("input", searchSoon);
+  for (const id of ["#search-collection", "#search-mode", "#search-k"]) $(id).addEventListener("change", runSearch);
+  $("#texts-form").addEventListener("submit", textSimilarity);
   $("#job-kind").addEventListener("change", fillTemplate);
   $("#job-form").addEventListener("submit", submitJob);
   $("#job-cancel").addEventListener("click", cancelJob);

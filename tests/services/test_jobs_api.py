@@ -498,3 +498,17 @@ def test_jobs_api_config_strings_that_are_not_unicode_are_422(
     assert "not Unicode text" in r.json()["detail"]
     assert client.get("/v1/jobs").json()["total"] == 0
     assert leftovers(api_settings) == []
+
+
+def test_jobs_api_accepts_the_collection_kind(client: TestClient, api_settings: Settings) -> None:
+    (api_settings.effective_data_root / "docs.jsonl").write_text('{"id": "1", "text": "o rei"}\n', "utf-8")
+    config = {"name": "faq", "source": "docs.jsonl", "encoder": "frases"}
+    r = _submit(client, config, kind="collection")
+    assert r.status_code == 202, r.text
+    shown = client.get(r.json()["url"]).json()
+    assert (shown["kind"], shown["config"]["text_field"]) == ("collection", "text")
+    r = _submit(client, {"name": "faq", "source": "docs.jsonl"}, kind="collection")
+    assert r.status_code == 422
+    assert "encoder" in r.json()["detail"]
+    r = _submit(client, {**config, "source": "nada.jsonl"}, kind="collection")
+    assert r.status_code == 422

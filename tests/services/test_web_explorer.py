@@ -94,6 +94,10 @@ def server(
     tiny_word2vec(registry, "fasttext")
     train_classifier(review_run(reviews_csv), registry=registry)
     _evaluate(registry, "tiny-fasttext@1", root)
+    from pipelines.text_encoder.build import pooling_model, register_encoder
+
+    encoder, _ = pooling_model(registry, "tiny-word2vec@1", pooling="mean")
+    register_encoder(registry, "frases", encoder, metadata={})
     for split, path in reviews_csv.items():
         shutil.copyfile(path, data / f"{split}.csv")
     port = free_port()
@@ -258,6 +262,7 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     page.click("#tab-models")
     page.wait_for_selector("#model-table tbody tr >> nth=2")
     assert page.locator("#model-table tbody th").all_inner_texts() == [
+        "frases",
         "sentimento",
         "tiny-fasttext",
         "tiny-word2vec",
@@ -369,6 +374,70 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_pat
     page.wait_for_selector("#job-curves path[data-series='optimizer=adam val']")
 
 
+_DOCS = [
+    {"id": "c1", "text": "o rei e a rainha moram no castelo", "metadata": {"tema": "nobreza"}},
+    {"id": "c2", "text": "o menino vai para a escola", "metadata": {"tema": "escola"}},
+    {"id": "c3", "text": "o médico trabalha no hospital", "metadata": {"tema": "saúde"}},
+    {"id": "c4", "text": "a princesa e o príncipe no castelo", "metadata": {"tema": "nobreza"}},
+]
+
+
+@pytest.fixture(scope="module")
+def collection(server: str) -> str:
+    """A small collection created through the API, as a client would."""
+    body = {"name": "historias", "encoder": "frases", "documents": _DOCS}
+    r = httpx.post(
+        f"{server}/v1/collections", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+    )
+    assert r.status_code == 201, r.text
+    return "historias"
+
+
+def _search(page: Any, query: str) -> None:
+    page.click("#tab-search")
+    page.wait_for_selector("#search-collection option[value='historias']", state="attached")
+    page.fill("#search-query", "")
+    page.focus("#search-query")
+    page.keyboard.type(query)  # results follow the typing, no button needed
+
+
+def test_web_search_a_collection_by_typing_and_compare_two_texts(
+    page: Any, server: str, collection: str
+) -> None:
+    _search(page, "rainha castelo")
+    page.wait_for_selector("#search-hits li.hit")
+    page.wait_for_function("() => !document.querySelector('#search-status').textContent.includes('…')")
+    expected = httpx.post(
+        f"{server}/v1/collections/{collection}/search", json={"query": "rainha castelo", "k": 10}, timeout=30
+    ).json()["hits"]
+    on_screen = page.locator("#search-hits li.hit").evaluate_all("ls => ls.map(l => l.dataset.id)")
+    assert on_screen == [h["id"] for h in expected]
+    assert on_screen[0] == "c1"  # both words of the query
+    assert "o rei e a rainha moram no castelo" in page.inner_text("#search-hits li.hit >> nth=0")
+    assert "tema: nobreza" in page.inner_text("#search-hits li.hit >> nth=0")
+    assert "historias" in page.inner_text("#search-status")
+
+    page.select_option("#search-mode", "lexical")  # BM25: only documents sharing a word with the query
+    page.wait_for_function("() => document.querySelector('#search-status').textContent.includes('BM25')")
+    lexical = page.locator("#search-hits li.hit").evaluate_all("ls => ls.map(l => l.dataset.id)")
+    assert lexical == ["c1", "c4"]
+    _shot(page, "search")
+
+    page.fill("#text-a", "o rei mora no castelo")
+    page.fill("#text-b", "a rainha mora no castelo")
+    page.focus("#texts-form button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#texts-out:has-text('cosseno')")
+    cosine = float(page.inner_text("#texts-out").rsplit("=", 1)[1])
+    assert 0.0 < cosine <= 1.0
+    assert "frases@1" in page.inner_text("#texts-status")
+
+    page.click("#lang")  # English labels on request
+    assert page.inner_text("#tab-search") == "Search"
+    assert page.inner_text("label[for=search-query]") == "Query"
+    page.click("#lang")
+
+
 def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
     page.focus("#tab-words")
     page.keyboard.press("ArrowRight")
@@ -388,7 +457,7 @@ def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
     page.wait_for_selector(f"#map .pt.q[data-word='{target}']")
 
     page.set_viewport_size({"width": 390, "height": 844})
-    for tab in ("words", "classify", "models", "jobs"):
+    for tab in ("words", "classify", "models", "search", "jobs"):
         page.click(f"#tab-{tab}")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{tab} scrolls sideways on a phone-sized screen"
@@ -396,14 +465,17 @@ def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
     _shot(page, "phone", full_page=False)
 
 
-def test_web_accessibility_axe_finds_no_serious_violations(page: Any) -> None:
+def test_web_accessibility_axe_finds_no_serious_violations(page: Any, collection: str) -> None:
     _need(AXE.is_file(), f"no axe-core at {AXE} (npm install --prefix runs/axe axe-core)")
     page.add_script_tag(path=str(AXE))
     _explore(page, "rei")
     page.wait_for_selector("#map .pt.q")
     problems = []
-    for tab in ("words", "classify", "models", "jobs"):
+    for tab in ("words", "classify", "models", "search", "jobs"):
         page.click(f"#tab-{tab}")
+        if tab == "search":
+            _search(page, "rainha")
+            page.wait_for_selector("#search-hits li")
         if tab == "models":
             page.wait_for_selector("#model-table tbody tr")
             page.click("#model-table button:has-text('sentimento')")

@@ -165,7 +165,13 @@ def create(body: CreateCollectionRequest, settings: SettingsDep, searchers: Sear
     """Create a collection from documents (409 when the name is taken); larger files: `palavra collection create`."""
     docs = _docs(body.documents, settings)
     info = create_collection(
-        searchers.store, searchers.registry, body.name, docs, encoder=body.encoder, models=searchers.model
+        searchers.store,
+        searchers.registry,
+        body.name,
+        docs,
+        encoder=body.encoder,
+        models=searchers.model,
+        ann_min_docs=settings.collection_ann_min_docs,
     )
     return _info(info)
 
@@ -181,7 +187,15 @@ def add(
 ) -> CollectionInfo:
     """Add documents with new ids; searchable by every worker as soon as this returns."""
     docs = _docs(body.documents, settings)
-    return _info(add_documents(searchers.store, searchers.registry, name, docs, models=searchers.model))
+    info = add_documents(
+        searchers.store,
+        searchers.registry,
+        name,
+        docs,
+        models=searchers.model,
+        ann_min_docs=settings.collection_ann_min_docs,
+    )
+    return _info(info)
 
 
 @router.delete(
@@ -195,7 +209,9 @@ def delete(
 ) -> CollectionInfo:
     """Remove documents by id; they never appear in a search again."""
     check_batch(len(body.ids), settings, what="ids")
-    return _info(delete_documents(searchers.store, name, body.ids))
+    return _info(
+        delete_documents(searchers.store, name, body.ids, ann_min_docs=settings.collection_ann_min_docs)
+    )
 
 
 @router.post(

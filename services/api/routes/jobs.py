@@ -66,7 +66,7 @@ _SUBMIT_BODY: dict[str, Any] = {
                     "properties": {
                         "kind": {
                             "type": "string",
-                            "enum": ["word2vec", "classifier", "compare", "lm", "compare_lm"],
+                            "enum": ["word2vec", "classifier", "compare", "lm", "compare_lm", "collection"],
                         },
                         "config": {
                             "type": "string",
@@ -215,7 +215,9 @@ async def _submit_multipart(request: Request, service: JobService, settings: Set
         ) from exc
     kind = form.get("kind")
     if not isinstance(kind, str):
-        raise InvalidInput("the form has no 'kind' field (word2vec, classifier or compare)")
+        raise InvalidInput(
+            "the form has no 'kind' field (word2vec, classifier, compare, lm, compare_lm or collection)"
+        )
     config = _parse_config(await _config_text(form.get("config")))
     _check_config(config, settings)
     files = [f for key, f in form.multi_items() if key != "config" and isinstance(f, UploadFile)]
@@ -251,7 +253,7 @@ async def _submit_json(request: Request, service: JobService, settings: Settings
     openapi_extra=_SUBMIT_BODY,
 )
 async def submit_job(request: Request, response: Response, settings: SettingsDep) -> JobAccepted:
-    """Queue a training job (word2vec, classifier or compare); answers at once with its id and URL.
+    """Queue a job (word2vec, classifier, compare, lm, compare_lm or collection); answers at once with its id and URL.
 
     The config is validated and its input files checked before anything is queued: a config error or a path
     outside the data root is a 422 and no job is recorded.

@@ -45,6 +45,7 @@ def create_cli(
             text_field=text_field,
             id_field=id_field,
             on_batch=bar.update,
+            ann_min_docs=settings.collection_ann_min_docs,
         )
     emit_json(info)
 
@@ -59,7 +60,8 @@ def add_cli(
     store = open_collections(settings)
     info = store.info(name)
     docs = list(read_documents(_source(source), text_field=info["text_field"], id_field=info["id_field"]))
-    emit_json(add_documents(store, open_registry(settings), name, docs))
+    min_docs = settings.collection_ann_min_docs
+    emit_json(add_documents(store, open_registry(settings), name, docs, ann_min_docs=min_docs))
 
 
 @collection_app.command("delete")
@@ -68,7 +70,10 @@ def delete_cli(
     ids: list[str] = typer.Argument(..., help="Ids of the documents to remove."),
 ) -> None:
     """Remove documents by id."""
-    emit_json(delete_documents(open_collections(get_settings()), name, ids))
+    settings = get_settings()
+    emit_json(
+        delete_documents(open_collections(settings), name, ids, ann_min_docs=settings.collection_ann_min_docs)
+    )
 
 
 @collection_app.command("list")

@@ -65,7 +65,7 @@ def wait_for(service: JobService, job_id: str, *, bars: ProgressBars | None = No
 
 @jobs_app.command("submit")
 def submit_cli(
-    kind: str = typer.Argument(..., help="word2vec, classifier, compare, lm or compare_lm."),
+    kind: str = typer.Argument(..., help="word2vec, classifier, compare, lm, compare_lm or collection."),
     config: Path = typer.Option(
         ..., "--config", "-c", help="The run's TOML config (the same as `palavra train`)."
     ),
@@ -93,7 +93,7 @@ def submit_cli(
 @jobs_app.command("list")
 def list_cli(
     state: str | None = typer.Option(None, help="queued, running, succeeded, failed or cancelled."),
-    kind: str | None = typer.Option(None, help="word2vec, classifier or compare."),
+    kind: str | None = typer.Option(None, help="word2vec, classifier, compare or collection."),
     limit: int = typer.Option(50, min=1, max=500, help="How many jobs (newest first)."),
     offset: int = typer.Option(0, min=0, help="Skip this many jobs first."),
 ) -> None:

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from models.errors import InvalidInput
-from models.lm import KIND
 from models.registry import ModelVersion
-from pipelines.lm.config import make_run
-from pipelines.lm.predictor import LanguageModel, Sampling
-from pipelines.lm.train import HISTORY_PNG, train_lm
 from services.cli.app import app, evaluate_app, train_app
 from services.cli.commands.train_word2vec_cmd import ProgressBars
 from services.cli.output import echo, emit_json
 from services.context import open_catalog, open_registry
 from services.settings import get_settings
 
+if TYPE_CHECKING:  # torch and scikit-learn load only when a language-model command runs
+    from pipelines.lm.predictor import LanguageModel
+
 
 def _summary(version: ModelVersion) -> dict[str, Any]:
+    from pipelines.lm.train import HISTORY_PNG
+
     training = dict(version.metadata.get("training", {}))
     history = training.pop("history", [])
     return {
@@ -78,6 +79,9 @@ def train_lm_cli(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a neural language model (embedding + MLP + adaptive softmax), register it, print its figures."""
+    from pipelines.lm.config import make_run
+    from pipelines.lm.train import train_lm
+
     run = make_run(
         {
             "name": name,
@@ -117,6 +121,9 @@ def train_lm_cli(
 
 
 def _load(model: str) -> LanguageModel:
+    from models.lm import KIND
+    from pipelines.lm.predictor import LanguageModel
+
     return LanguageModel.from_artifact(open_registry(get_settings()).open(model, kind=KIND))
 
 
@@ -147,6 +154,8 @@ def generate_cli(
     as_json: bool = typer.Option(False, "--json", help="Tokens and text as JSON instead of the text alone."),
 ) -> None:
     """Continue PROMPT by sampling one token at a time; prints readable text."""
+    from pipelines.lm.predictor import Sampling
+
     sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     lm = _load(model)
     result = lm.generate(prompt, sampling)

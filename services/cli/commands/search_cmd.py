@@ -23,6 +23,9 @@ def search_cli(
 ) -> None:
     """Search a collection; prints JSON hits (id, score, text, metadata)."""
     settings = get_settings()
-    searcher = SearcherCache(open_collections(settings), open_registry(settings)).get(collection)
+    searchers = SearcherCache(
+        open_collections(settings), open_registry(settings), ann_min_docs=settings.collection_ann_min_docs
+    )
+    searcher = searchers.get(collection)
     hits = searcher.search(query, k=k, mode=mode, where=parse_filter(filters or []))
     emit_json({"collection": collection, "mode": mode, "hits": [h.__dict__ for h in hits]})

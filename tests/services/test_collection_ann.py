@@ -1,0 +1,102 @@
+"""Collections past the ANN threshold: vector search goes through an HNSW index that outlives adds and deletes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+from models.collection import CollectionStore, Document
+from models.registry import Registry
+from pipelines.search import SearcherCache, add_documents, create_collection, delete_documents
+from pipelines.text_encoder.build import pooling_model, register_encoder
+from services.settings import Settings
+from tests.services.vector_models import register
+
+WORDS = [
+    a + b for a in ("ba", "ce", "di", "fo", "gu") for b in ("la", "me", "ni", "po", "ru", "sa", "te", "vo")
+]
+MIN_DOCS = 100
+
+
+def _setup(settings: Settings, registry: Registry, n: int = 300) -> tuple[CollectionStore, list[Document]]:
+    register(registry, "w2v", words=WORDS)
+    model, _ = pooling_model(registry, "w2v", pooling="mean")
+    register_encoder(registry, "frases", model, metadata={})
+    combos = list(itertools.combinations(WORDS, 4))
+    random.Random(0).shuffle(combos)
+    docs = [
+        Document(f"d{i}", " ".join(c), {"par": str(i % 2)}) for i, c in enumerate(combos[:n])
+    ]  # every text a distinct set of words: no two documents share a vector
+    store = CollectionStore(settings.home)
+    create_collection(store, registry, "grande", docs, encoder="frases", ann_min_docs=MIN_DOCS)
+    return store, docs
+
+
+def _ids(cache: SearcherCache, query: str, k: int = 10, **kw: object) -> list[str]:
+    return [h.id for h in cache.get("grande").search(query, k=k, mode="vector", **kw)]  # type: ignore[arg-type]
+
+
+def test_collection_ann_index_serves_vector_search_close_to_exact(
+    settings: Settings, registry: Registry
+) -> None:
+    store, docs = _setup(settings, registry)
+    ann = store.index_info("grande")
+    assert ann is not None
+    assert (ann["rows"], ann["recall_at_10"] >= 0.9) == (len(docs), True)
+    approx = SearcherCache(store, registry, ann_min_docs=MIN_DOCS)
+    exact = SearcherCache(store, registry)
+    assert approx.get("grande").ann is not None
+    assert exact.get("grande").ann is None
+    queries = [d.text for d in docs[:30]]
+    overlap = [len(set(_ids(approx, q)) & set(_ids(exact, q))) / 10 for q in queries]
+    assert sum(overlap) / len(overlap) >= 0.9
+    assert [_ids(approx, q, 1)[0] for q in queries] == [d.id for d in docs[:30]]  # a text finds itself
+    hits = approx.get("grande").search(docs[0].text, k=3, mode="vector")
+    assert (
+        hits[0].score == exact.get("grande").search(docs[0].text, k=1, mode="vector")[0].score
+    )  # exact rescoring
+    # filters: only allowed rows, as many as asked
+    assert all(int(i[1:]) % 2 == 1 for i in _ids(approx, docs[0].text, 20, where={"par": "1"}))
+    assert len(_ids(approx, docs[0].text, 20, where={"par": "1"})) == 20
+    # below the threshold a collection is scanned exactly even with an index on disk
+    assert SearcherCache(store, registry, ann_min_docs=10_000).get("grande").ann is None
+
+
+def test_collection_ann_sees_adds_at_once_and_never_returns_deletes(
+    settings: Settings, registry: Registry
+) -> None:
+    store, docs = _setup(settings, registry)
+    cache = SearcherCache(store, registry, ann_min_docs=MIN_DOCS)
+    before = store.index_info("grande")
+    new = Document("novo", "bala bala bame bame bani", {})
+    add_documents(store, registry, "grande", [new], ann_min_docs=MIN_DOCS)
+    assert store.index_info("grande") == before  # one new document: the index stays, the new row is scanned
+    assert _ids(cache, new.text, 1) == ["novo"]
+
+    gone = [d.id for d in docs[:20]]
+    delete_documents(store, "grande", gone, ann_min_docs=MIN_DOCS)
+    assert store.index_info("grande") == before  # its deleted rows are skipped, not yet rebuilt
+    searcher = cache.get("grande")
+    assert searcher.ann is not None
+    assert searcher.ann_deleted == 20
+    everything = _ids(cache, docs[0].text, k=len(docs))  # over-fetching past the deleted rows: all the rest
+    assert sorted(everything) == sorted([d.id for d in docs[20:]] + ["novo"])
+    for d in docs[:20]:
+        assert not set(gone) & set(_ids(cache, d.text, 5))
+
+    # a deleted id that comes back with another text is not served from its old vector
+    back = Document(docs[0].id, "guvo gute gusa guru gupo", {})
+    add_documents(store, registry, "grande", [back], ann_min_docs=MIN_DOCS)
+    assert _ids(cache, back.text, 1) == [docs[0].id]
+    ids = json.loads((store.path("grande") / store.index_info("grande")["ids"]).read_text())  # type: ignore[index]
+    assert docs[0].id in ids  # rebuilt with it
+
+    # past a tenth of the documents outside the index, it is rebuilt
+    more = [
+        Document(f"m{i}", " ".join(c), {})
+        for i, c in enumerate(list(itertools.combinations(WORDS[::-1], 3))[:40])
+    ]
+    add_documents(store, registry, "grande", more, ann_min_docs=MIN_DOCS)
+    assert store.index_info("grande")["rows"] == len(docs) - 20 + 2 + 40  # type: ignore[index]
+    assert (cache.get("grande").ann_deleted, len(cache.get("grande").tail)) == (0, 0)
