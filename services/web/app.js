@@ -42,6 +42,14 @@ const I18N = {
     encoder: "Codificador", firstText: "Primeiro texto", secondText: "Segundo texto", score: "pontuação",
     noCollections: "Nenhuma coleção ainda: crie uma com `palavra collection create` ou POST /v1/collections.",
     noHits: "Nenhum documento encontrado.", hitCount: "{n} documentos de {c} ({m})",
+    tabLm: "Texto", lmModel: "Modelo de linguagem", nextWords: "Próximas palavras", lmText: "Texto",
+    suggestionsK: "Sugestões", completeHelp: "As sugestões se atualizam enquanto você digita; escolha uma para acrescentá-la ao texto.",
+    generation: "Geração de texto", prompt: "Início do texto", maxTokens: "Máx. tokens", temperature: "Temperatura",
+    seed: "Semente", topkHelp: "top-k vazio: sem limite.", seedHelp: "Mesma semente, mesmo texto; vazia: a cada vez um texto diferente.",
+    generate: "Gerar", stop: "Parar", generated: "Texto gerado", probability: "probabilidade", sentenceEnd: "fim da frase",
+    noLm: "Nenhum modelo de linguagem ainda: treine um com `palavra train lm` ou uma tarefa lm.",
+    generating: "Gerando… {n} tokens", generatedN: "{n} tokens de {m}", stopped: "Interrompido depois de {n} tokens.",
+    unknownTokens: "fora do vocabulário: {w}",
   },
   en: {
     skip: "Skip to content", langHelp: "Change the page language", langButton: "Português", areas: "Areas",
@@ -81,6 +89,14 @@ const I18N = {
     encoder: "Encoder", firstText: "First text", secondText: "Second text", score: "score",
     noCollections: "No collection yet: create one with `palavra collection create` or POST /v1/collections.",
     noHits: "No document found.", hitCount: "{n} documents from {c} ({m})",
+    tabLm: "Text generation", lmModel: "Language model", nextWords: "Next words", lmText: "Text",
+    suggestionsK: "Suggestions", completeHelp: "Suggestions update as you type; pick one to append it to the text.",
+    generation: "Text generation", prompt: "Prompt", maxTokens: "Max tokens", temperature: "Temperature",
+    seed: "Seed", topkHelp: "Empty top-k: no limit.", seedHelp: "Same seed, same text; empty: a different text each time.",
+    generate: "Generate", stop: "Stop", generated: "Generated text", probability: "probability", sentenceEnd: "end of sentence",
+    noLm: "No language model yet: train one with `palavra train lm` or an lm job.",
+    generating: "Generating… {n} tokens", generatedN: "{n} tokens from {m}", stopped: "Stopped after {n} tokens.",
+    unknownTokens: "outside the vocabulary: {w}",
   },
 };
 
@@ -151,7 +167,7 @@ function applyLang() {
   $("#lang").setAttribute("lang", lang === "pt" ? "en" : "pt");
 }
 
-const TABS = ["words", "classify", "models", "search", "jobs"];
+const TABS = ["words", "classify", "models", "search", "lm", "jobs"];
 function showTab(name, focus = false) {
   if (!TABS.includes(name)) name = "words";
   for (const id of TABS) {
@@ -184,8 +200,8 @@ function setupTabs() {
 
 // -- models (shared by every panel) -------------------------------------------------------------------------------
 let registry = [];
-// every kind but "classifier" and "encoder" (text encoders) is served as word vectors
-const isEmbeddings = (m) => m.kind !== "classifier" && m.kind !== "encoder";
+// every kind but "classifier", "encoder" (text encoders) and "lm" (language models) is served as word vectors
+const isEmbeddings = (m) => !["classifier", "encoder", "lm"].includes(m.kind);
 
 async function loadModelLists() {
   registry = (await api("v1/models")).models;
@@ -208,6 +224,13 @@ async function loadModelLists() {
   const keepEnc = enc.value;
   enc.replaceChildren(...encoders.map((m) => el("option", { value: m.name, text: m.name })));
   if (keepEnc) enc.value = keepEnc;
+  const lms = registry.filter((m) => m.kind === "lm");
+  const lmSel = $("#lm-model");
+  const keepLm = lmSel.value;
+  lmSel.replaceChildren(...lms.map((m) => el("option", { value: m.name, text: m.name })));
+  if (keepLm) lmSel.value = keepLm;
+  if (!lms.length) say($("#lm-status"), t("noLm"));
+  else if ($("#lm-status").textContent === t("noLm")) say($("#lm-status"), "");
   const right = $("#side-right");
   if (right.options.length > 1 && right.selectedIndex === 0) right.selectedIndex = 1;
   const clf = $("#clf-model");
@@ -846,6 +869,158 @@ async function textSimilarity(e) {
   }
 }
 
+// -- Text (language model) ---------------------------------------------------------------------------------------
+const PUNCT = /^[.,;:!?…)\]}»%]+$/;
+
+// the model's tokens as readable text, the way the server writes them (punctuation attached, <p> a blank line)
+function joinToken(text, token) {
+  if (token === "</s>") return text;
+  if (token === "<p>") return `${text.trimEnd()}\n\n`;
+  if (!text || /\s$/.test(text) || PUNCT.test(token)) return text + token;
+  return `${text} ${token}`;
+}
+
+function lmBody(extra) {
+  const body = { ...extra };
+  if ($("#lm-model").value) body.model = $("#lm-model").value;
+  return body;
+}
+
+function pickNext(word) {
+  const box = $("#lm-text");
+  box.value = `${word === "</s>" ? box.value.trimEnd() + "." : joinToken(box.value.trimEnd(), word)} `;
+  box.focus();
+  runComplete();
+}
+
+let completeSeq = 0;
+let completeTimer = null;
+async function runComplete() {
+  clearTimeout(completeTimer);
+  const text = $("#lm-text").value;
+  const status = $("#complete-status");
+  if (!text.trim() || !$("#lm-model").value) {
+    completeSeq++;
+    $("#complete-out").replaceChildren();
+    say(status, "");
+    return;
+  }
+  const seq = ++completeSeq;
+  say(status, t("loading"));
+  try {
+    const data = await api("v1/complete", { method: "POST", body: lmBody({ text, k: Number($("#lm-k").value) || 8 }) });
+    if (seq !== completeSeq) return;  // a newer text was typed meanwhile
+    $("#complete-out").replaceChildren(...data.candidates.map((c) => {
+      const label = c.word === "</s>" ? `. (${t("sentenceEnd")})` : c.word;
+      const pct = Math.max(0, Math.min(1, c.probability)) * 100;
+      return el("li", { "data-word": c.word },
+        el("button", { type: "button", class: "link", text: label, onclick: () => pickNext(c.word) }),
+        el("div", { class: "bar", role: "img", "aria-label": `${t("probability")} ${fmt(c.probability)}` }, el("span", { style: `width:${pct.toFixed(1)}%` })),
+        el("span", { class: "num", text: fmt(c.probability) }));
+    }));
+    const unknown = data.unknown.length ? ` · ${t("unknownTokens", { w: data.unknown.join(", ") })}` : "";
+    say(status, `${data.model.name}@${data.model.version}${unknown}`);
+  } catch (err) {
+    if (seq !== completeSeq) return;
+    $("#complete-out").replaceChildren();
+    say(status, err.message, true);
+  }
+}
+
+function completeSoon() {
+  clearTimeout(completeTimer);
+  completeTimer = setTimeout(runComplete, 250);
+}
+
+// the answer of POST /v1/generate with stream=true, read event by event (EventSource cannot POST)
+async function* serverEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n/g, "\n");
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield [name, JSON.parse(data.join("\n"))];
+    }
+  }
+}
+
+let generation = null;
+async function generate(e) {
+  e.preventDefault();
+  const status = $("#gen-status");
+  const out = $("#gen-out");
+  const prompt = $("#gen-prompt").value;
+  if (!prompt.trim()) return say(status, t("empty"), true);
+  const num = (id) => ($(id).value.trim() === "" ? null : Number($(id).value));
+  const body = lmBody({
+    prompt, stream: true, max_tokens: num("#gen-max") ?? 40, temperature: num("#gen-temp") ?? 0.8,
+    top_k: num("#gen-topk"), top_p: num("#gen-topp") ?? 0.95, seed: num("#gen-seed"),
+  });
+  if (generation) generation.abort();
+  const run = new AbortController();
+  generation = run;
+  const tokens = [];
+  let text = prompt.trim();
+  out.textContent = text;
+  out.dataset.state = "running";
+  out.setAttribute("aria-busy", "true");
+  $("#gen-start").disabled = true;
+  $("#gen-stop").disabled = false;
+  say(status, t("generating", { n: 0 }));
+  try {
+    const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
+    if (apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
+    const r = await fetch("v1/generate", { method: "POST", headers, body: JSON.stringify(body), signal: run.signal });
+    if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({ detail: `HTTP ${r.status}` })));
+    for await (const [name, data] of serverEvents(r)) {
+      if (name === "token") {
+        tokens.push(data.token);
+        text = joinToken(text, data.token);
+        out.textContent = text;
+        say(status, t("generating", { n: tokens.length }));
+      } else if (name === "done") {
+        out.textContent = data.text;  // the server's own rendering of the same tokens
+        out.dataset.state = "done";
+        say(status, t("generatedN", { n: data.tokens.length, m: `${data.model.name}@${data.model.version}` }));
+      }
+    }
+    if (out.dataset.state === "running") throw new Error(`HTTP ${r.status}: ${t("stopped", { n: tokens.length })}`);
+  } catch (err) {
+    if (run.signal.aborted) {
+      out.dataset.state = "stopped";
+      if (generation === run) say(status, t("stopped", { n: tokens.length }));
+    } else {
+      out.dataset.state = "error";
+      say(status, err.message, true);
+    }
+  } finally {
+    out.dataset.streamed = String(tokens.length);
+    if (generation === run) {
+      generation = null;
+      out.setAttribute("aria-busy", "false");
+      const hadFocus = document.activeElement === $("#gen-stop");
+      $("#gen-start").disabled = false;
+      $("#gen-stop").disabled = true;
+      if (hadFocus) $("#gen-start").focus();  // keep the keyboard where it was, not on a disabled button
+    }
+  }
+}
+
+function stopGeneration() {
+  if (generation) generation.abort();
+}
+
 // -- start --------------------------------------------------------------------------------------------------------
 function start() {
   applyLang();
@@ -868,6 +1043,11 @@ function start() {
   $("#search-query").addEventListener("input", searchSoon);
   for (const id of ["#search-collection", "#search-mode", "#search-k"]) $(id).addEventListener("change", runSearch);
   $("#texts-form").addEventListener("submit", textSimilarity);
+  $("#lm-text").addEventListener("input", completeSoon);
+  $("#complete-form").addEventListener("submit", (e) => { e.preventDefault(); runComplete(); });
+  for (const id of ["#lm-model", "#lm-k"]) $(id).addEventListener("change", runComplete);
+  $("#generate-form").addEventListener("submit", generate);
+  $("#gen-stop").addEventListener("click", stopGeneration);
   $("#job-kind").addEventListener("change", fillTemplate);
   $("#job-form").addEventListener("submit", submitJob);
   $("#job-cancel").addEventListener("click", cancelJob);

@@ -24,6 +24,7 @@ import pytest
 
 from models.registry import Registry
 from tests.conftest import REPO_ROOT, make_sentences, review_run
+from tests.lm_helpers import train_tiny_lm
 from tests.services.jobs_helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -78,9 +79,13 @@ def _evaluate(registry: Registry, ref: str, folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_word2vec: Any, reviews_csv: dict[str, Path]
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_word2vec: Any,
+    reviews_csv: dict[str, Path],
+    pt_corpus_file: Path,
 ) -> Iterator[str]:
-    """A live ``palavra serve`` (one job worker) over a home with two word-vector models and a trained classifier."""
+    """A live ``palavra serve`` (one job worker) over a home with two word-vector models, a trained classifier,
+    a text encoder and a tiny language model."""
     _need(CHROMIUM.is_file(), f"no browser at {CHROMIUM} (apt-get install chromium)")
     from pipelines.classifier.train import train_classifier
 
@@ -98,6 +103,7 @@ def server(
 
     encoder, _ = pooling_model(registry, "tiny-word2vec@1", pooling="mean")
     register_encoder(registry, "frases", encoder, metadata={})
+    train_tiny_lm(registry, pt_corpus_file, root / "lm-cache", name="conto")
     for split, path in reviews_csv.items():
         shutil.copyfile(path, data / f"{split}.csv")
     port = free_port()
@@ -262,6 +268,7 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     page.click("#tab-models")
     page.wait_for_selector("#model-table tbody tr >> nth=2")
     assert page.locator("#model-table tbody th").all_inner_texts() == [
+        "conto",
         "frases",
         "sentimento",
         "tiny-fasttext",
@@ -445,6 +452,8 @@ def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
     assert page.evaluate("document.activeElement.id") == "tab-classify"
     page.keyboard.press("End")
     assert page.locator("#jobs").is_visible()
+    page.keyboard.press("ArrowLeft")
+    assert page.locator("#lm").is_visible()
     page.keyboard.press("Home")
     assert page.locator("#words").is_visible()
     page.focus("#word")
@@ -457,8 +466,11 @@ def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
     page.wait_for_selector(f"#map .pt.q[data-word='{target}']")
 
     page.set_viewport_size({"width": 390, "height": 844})
-    for tab in ("words", "classify", "models", "search", "jobs"):
+    for tab in ("words", "classify", "models", "search", "lm", "jobs"):
         page.click(f"#tab-{tab}")
+        if tab == "lm":
+            page.fill("#lm-text", "o menino")
+            page.wait_for_selector("#complete-out li")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{tab} scrolls sideways on a phone-sized screen"
     page.click("#tab-words")
@@ -471,8 +483,15 @@ def test_web_accessibility_axe_finds_no_serious_violations(page: Any, collection
     _explore(page, "rei")
     page.wait_for_selector("#map .pt.q")
     problems = []
-    for tab in ("words", "classify", "models", "search", "jobs"):
+    for tab in ("words", "classify", "models", "search", "lm", "jobs"):
         page.click(f"#tab-{tab}")
+        if tab == "lm":
+            page.fill("#lm-text", "a rainha")
+            page.wait_for_selector("#complete-out li")
+            page.fill("#gen-prompt", "o rei")
+            page.fill("#gen-seed", "1")
+            page.click("#gen-start")
+            page.wait_for_selector("#gen-out[data-state='done']")
         if tab == "search":
             _search(page, "rainha")
             page.wait_for_selector("#search-hits li")
@@ -487,3 +506,94 @@ def test_web_accessibility_axe_finds_no_serious_violations(page: Any, collection
             if v["impact"] in ("serious", "critical")
         ]
     assert problems == []
+
+
+# the page's fetch of /v1/generate answers with the server's first event, then nothing until the request is aborted
+_HOLD_STREAM_AFTER_FIRST_EVENT = """() => {
+  const real = window.fetch;
+  window.fetch = async (url, opts = {}) => {
+    const r = await real(url, opts);
+    if (!String(url).includes("v1/generate")) return r;
+    const reader = r.body.getReader();
+    let bytes = new Uint8Array();
+    let end = -1;
+    while (end < 0) {
+      const { value } = await reader.read();
+      bytes = new Uint8Array([...bytes, ...value]);
+      end = bytes.findIndex((b, i) => b === 10 && bytes[i + 1] === 10);
+    }
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(bytes.slice(0, end + 2));
+        opts.signal.addEventListener("abort", () => { reader.cancel(); c.error(opts.signal.reason); });
+      },
+    });
+    return new Response(body, { status: r.status, headers: r.headers });
+  };
+}"""
+
+
+def test_web_text_next_words_as_you_type_and_streamed_generation(page: Any, server: str) -> None:
+    page.click("#tab-lm")
+    page.wait_for_selector("#lm-model option[value='conto']", state="attached")
+    assert page.locator("#lm-model option").all_inner_texts() == ["conto"]  # language models only
+    assert page.locator("#words-model option[value='conto']").count() == 0  # not word vectors
+    page.focus("#lm-text")
+    page.keyboard.type("o menino")  # suggestions follow the typing, no button needed
+    page.wait_for_selector("#complete-out li")
+    page.wait_for_function("() => !document.querySelector('#complete-status').textContent.includes('…')")
+    expected = httpx.post(
+        f"{server}/v1/complete", json={"text": "o menino", "k": 8, "model": "conto"}, timeout=30
+    ).json()
+    on_screen = page.locator("#complete-out li").evaluate_all("ls => ls.map(l => l.dataset.word)")
+    assert on_screen == [c["word"] for c in expected["candidates"]]
+    widths = page.locator("#complete-out .bar > span").evaluate_all("s => s.map(x => x.style.width)")
+    shown = [float(w.rstrip("%")) for w in widths]  # each bar as long as its probability
+    assert shown == pytest.approx([c["probability"] * 100 for c in expected["candidates"]], abs=0.051)
+    assert "conto@1" in page.inner_text("#complete-status")
+    word = next(c["word"] for c in expected["candidates"] if c["word"].isalpha())
+    page.locator(f"#complete-out li[data-word='{word}'] button").click()  # appends the word, asks again
+    assert page.input_value("#lm-text") == f"o menino {word} "
+    page.wait_for_function(
+        "w => document.querySelector('#complete-status').textContent.startsWith('conto@1')"
+        " && document.querySelector('#lm-text') === document.activeElement",
+        arg=word,
+    )
+
+    ask = {"prompt": "a rainha", "max_tokens": 30, "temperature": 1.0, "top_k": 20, "top_p": 0.9, "seed": 7}
+    page.fill("#gen-prompt", ask["prompt"])
+    page.fill("#gen-max", str(ask["max_tokens"]))
+    page.fill("#gen-temp", str(ask["temperature"]))
+    page.fill("#gen-topk", str(ask["top_k"]))
+    page.fill("#gen-topp", str(ask["top_p"]))
+    page.fill("#gen-seed", str(ask["seed"]))
+    with page.expect_response("**/v1/generate") as answer:
+        page.click("#gen-start")
+    assert answer.value.headers["content-type"].startswith("text/event-stream")  # streamed, not one answer
+    page.wait_for_selector("#gen-out[data-state='done']")
+    plain = httpx.post(f"{server}/v1/generate", json={**ask, "model": "conto"}, timeout=30).json()
+    assert page.inner_text("#gen-out") == plain["text"]
+    assert page.get_attribute("#gen-out", "data-streamed") == str(len(plain["tokens"]))
+    assert f"{len(plain['tokens'])} tokens" in page.inner_text("#gen-status")
+    assert page.locator("#gen-stop").is_disabled()
+    _shot(page, "lm")
+
+    # Stop, by the keyboard, while the stream is open: the server's answer is let through up to its first event
+    # and then held (a slow model), so Stop always comes before the end; Generate is usable again
+    page.evaluate(_HOLD_STREAM_AFTER_FIRST_EVENT)
+    page.fill("#gen-max", "2000")
+    page.click("#gen-start")
+    page.wait_for_selector("#gen-status:has-text('Gerando… 1 tokens')")
+    assert page.get_attribute("#gen-out", "data-state") == "running"
+    page.focus("#gen-stop")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#gen-out[data-state='stopped']")
+    assert page.get_attribute("#gen-out", "data-streamed") == "1"
+    assert "Interrompido" in page.inner_text("#gen-status")
+    assert page.locator("#gen-start").is_enabled()
+    assert page.evaluate("document.activeElement.id") == "gen-start"
+
+    page.click("#lang")  # English labels on request
+    assert page.inner_text("#tab-lm") == "Text generation"
+    assert page.inner_text("label[for=gen-prompt]") == "Prompt"
+    page.click("#lang")
