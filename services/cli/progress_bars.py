@@ -58,6 +58,8 @@ class ProgressBars:
         }
         if progress.total is not None and progress.unit:
             kwargs.update(total=progress.total, unit=progress.unit, unit_scale=progress.unit in _SCALED_UNITS)
+            # what was done before the bar opened is not a rate: counting it would show e.g. 1.1Gtext/s
+            kwargs.update(initial=progress.done or 0)
         elif progress.fraction is not None:
             kwargs.update(total=100, bar_format=_PERCENT)
         else:
@@ -90,11 +92,17 @@ class ProgressBars:
             bar.refresh()
 
     def _finish_bar(self) -> None:
-        """Close the open bar; a bar with a total is filled first: a stage only ends by finishing."""
+        """Close the open bar; a bar with a total is filled first (a stage only ends by finishing), except epochs:
+        training that stops early ends at the epoch it reached, and the closing line says why."""
         if self.bar is None:
             return
-        if self.bar.total is not None and self.bar.n < self.bar.total:
-            self.bar.update(self.bar.total - self.bar.n)
+        bar = self.bar
+        if not bar.disable and bar.total is not None and bar.n < bar.total and bar.unit != "epoch":
+            # a jump to the end in no time is not a rate (it showed 11618.57epoch/s): the rate shown stays the one
+            # measured over the reports, since tqdm averages n - initial over the elapsed time
+            measured = bar.n - bar.initial
+            bar.n = bar.total
+            bar.initial = bar.total - measured
         self.bar.close()
         self.bar = None
         self.stage = None

@@ -105,3 +105,23 @@ def test_job_watcher_fills_the_last_epoch_bar_and_prints_the_closing_line(monkey
     assert job.state is JobState.SUCCEEDED
     assert "100%" in _last_render(out, "train")
     assert out.getvalue().endswith(line + "\n")
+
+
+def test_training_stopped_early_keeps_its_epoch_count() -> None:
+    bars, out = _bars()
+    for epoch in range(1, 6):
+        bars(Progress(stage="train", epoch=epoch, done=epoch, total=20, unit="epoch"))
+    bars(Progress(stage="done", message="training stopped: early stopping at epoch 5 of 20", final=True))
+    assert "5/20" in _last_render(out, "train")
+    assert "20/20" not in out.getvalue()
+
+
+def test_work_done_before_a_bar_opens_is_not_shown_as_a_rate() -> None:
+    bars, out = _bars()
+    bars(counted("read", 1_000_000, 2_000_000, "text"))  # the bar opens on work already done
+    bars(Progress(stage="save", fraction=0.0))  # a later stage fills it at once
+    render = _last_render(out, "read")
+    assert "100%" in render
+    assert "Mtext/s" not in out.getvalue()
+    assert "Gtext/s" not in out.getvalue()
+    bars.close()
