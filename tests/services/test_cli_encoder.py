@@ -142,3 +142,40 @@ def test_cli_train_siamese_encoder_is_seeded_and_registered(
     code, out, err = run(["evaluate", "encoder", "siames@2", "--pairs", str(dev)], capsys)
     assert code == 0, err
     assert json.loads(out)["pearson"] > 0.5
+
+
+def test_cli_text_similarity_answers_as_the_encoder_does(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pipelines.text_encoder.served import load_text_encoder
+
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    pairs = scored_pairs(tmp_path / "pares.jsonl")
+    argv = [
+        "train",
+        "encoder",
+        "--kind",
+        "sif",
+        "--words",
+        "palavras",
+        "--name",
+        "frases",
+        "--sample",
+        str(pairs),
+    ]
+    assert run(argv, capsys)[0] == 0
+    texts = ["o rei visita o reino", "a rainha visita o castelo", "o gato dorme", "o cão dorme"]
+    code, out, err = run(["text-similarity", "frases", *texts, "--json"], capsys)
+    assert code == 0, err
+    expected = load_text_encoder(registry, "frases").similarity([(texts[0], texts[1]), (texts[2], texts[3])])
+    assert [r["cosine"] for r in json.loads(out)["results"]] == [round(c, 4) for c in expected]
+    code, _, err = run(["text-similarity", "frases", "o rei"], capsys)
+    assert code == 2
+    assert "give texts in pairs" in err
+    code, _, err = run(["text-similarity", "frases", "o rei", "   "], capsys)
+    assert code == 2
+    assert "text 2 is empty" in err

@@ -255,3 +255,60 @@ def test_models_show_writes_created_at_as_everything_else(
     created = json.loads(out)["metadata"]["created_at"]
     assert created.endswith("Z")
     assert created == utc_iso(registry.get("w2v").created_at)
+
+
+def test_similarity_and_analogy_answer_as_the_api_does(
+    cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.embedding_model import load_embeddings
+
+    emb = load_embeddings(Registry(cli_env.home, cli_env.effective_database_url).open(w2v_model.ref))
+    code, out, err = run(["similarity", w2v_model.name, "Rei", "rainha", "homem", "mulher", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    expected = emb.similarity([("rei", "rainha"), ("homem", "mulher")])
+    assert [r["pair"] for r in result["results"]] == [["Rei", "rainha"], ["homem", "mulher"]]
+    assert [r["cosine"] for r in result["results"]] == [round(c, 4) for c in expected]
+    code, out, _ = run(["similarity", w2v_model.name, "rei", "rainha"], capsys)
+    assert out.splitlines()[0].split() == ["WORD1", "WORD2", "COSINE"]
+    for argv in (["rei - homem + mulher"], ["rei", "-", "homem", "+", "mulher"], ["rei -homem +mulher"]):
+        code, out, err = run(["analogy", w2v_model.name, *argv, "-k", "3", "--json"], capsys)
+        assert code == 0, err
+        result = json.loads(out)
+        assert (result["positive"], result["negative"]) == (["rei", "mulher"], ["homem"])
+        expected = emb.analogy(["rei", "mulher"], ["homem"], 3)
+        assert [r["word"] for r in result["results"]] == [w for w, _ in expected]
+        assert not {"rei", "homem", "mulher"} & {r["word"] for r in result["results"]}
+    code, out, _ = run(["analogy", w2v_model.name, "rei - homem + mulher", "--method", "3cosmul"], capsys)
+    assert code == 0
+    assert out.splitlines()[0].split() == ["RANK", "WORD", "SCORE"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["similarity", "tiny-word2vec", "rei"], "give words in pairs"),
+        (["similarity", "tiny-word2vec", "rei", "xyzzy"], "not in the model's vocabulary"),
+        (["similarity", "tiny-word2vec", "rei", "re\udcff"], "is not valid text"),
+        (["analogy", "tiny-word2vec", "rei - - homem"], "two signs in a row"),
+        (["analogy", "tiny-word2vec", "rei - homem +"], "ends with a sign"),
+        (["analogy", "tiny-word2vec", "--", "- homem"], "at least one positive word"),
+        (["analogy", "tiny-word2vec", "rei - homem + mulher", "-k", "0"], "-k must be a positive number"),
+        (
+            ["analogy", "tiny-word2vec", "rei - homem + mulher", "--method", "3cosx"],
+            "--method must be one of",
+        ),
+        (["analogy", "nao-existe", "rei - homem + mulher"], "is not registered"),
+    ],
+)
+def test_similarity_and_analogy_bad_input_is_one_line_exit_2(
+    cli_env: Settings,
+    w2v_model: ModelVersion,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    code, out, err = run(argv, capsys)
+    assert code == 2, out
+    assert message in err
+    assert len(err.strip().splitlines()) == 1

@@ -1,6 +1,7 @@
 """Every CLI command, one module each; importing this package registers them all."""
 
 from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
+    analogy_cmd,
     classify_cmd,
     collection_cmd,
     compare_cmd,
@@ -18,6 +19,8 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     preprocess_cmd,
     search_cmd,
     serve_cmd,
+    similarity_cmd,
+    text_similarity_cmd,
     train_classifier_cmd,
     train_encoder_cmd,
     train_word2vec_cmd,
