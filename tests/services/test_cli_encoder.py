@@ -179,3 +179,42 @@ def test_cli_text_similarity_answers_as_the_encoder_does(
     code, _, err = run(["text-similarity", "frases", "o rei", "   "], capsys)
     assert code == 2
     assert "text 2 is empty" in err
+
+
+def test_cli_embed_prints_one_unit_vector_per_text(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import numpy as np
+
+    from pipelines.text_encoder.served import load_text_encoder
+
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    pairs = scored_pairs(tmp_path / "pares.jsonl")
+    argv = [
+        "train",
+        "encoder",
+        "--kind",
+        "sif",
+        "--words",
+        "palavras",
+        "--name",
+        "frases",
+        "--sample",
+        str(pairs),
+    ]
+    assert run(argv, capsys)[0] == 0
+    texts = ["o rei visita o reino", "xyzzy qwerty"]
+    code, out, err = run(["embed", "frases", *texts], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["text"] for r in rows] == texts
+    expected = load_text_encoder(registry, "frases").embed(texts)
+    assert np.allclose([r["vector"] for r in rows], expected, atol=1e-5)
+    assert abs(np.linalg.norm(rows[0]["vector"]) - 1) < 1e-4
+    code, _, err = run(["embed", "frases", "ok", ""], capsys)
+    assert code == 2
+    assert "text 2 is empty" in err

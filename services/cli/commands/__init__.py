@@ -7,6 +7,7 @@ from services.cli.commands import (  # noqa: F401  # noqa: F401  # noqa: F401
     compare_cmd,
     data_cmd,
     doctor_cmd,
+    embed_cmd,
     evaluate_classifier_cmd,
     evaluate_encoder_cmd,
     evaluate_word2vec_cmd,

@@ -16,14 +16,12 @@ from services.context import open_registry
 from services.settings import Settings, get_settings
 
 
-def text_pairs(texts: list[str], *, max_chars: int) -> list[tuple[str, str]]:
-    """``[a, b, c, d]`` -> ``[(a, b), (c, d)]``, each text checked as the API checks it.
+def check_texts(texts: list[str], *, max_chars: int) -> None:
+    """Each text checked as the API checks it.
 
     Raises:
-        InvalidInput: an odd number of texts, none, an empty or over-long text, or one that is not valid text.
+        InvalidInput: an empty or over-long text, or one that is not valid text (its position is named).
     """
-    if not texts or len(texts) % 2:
-        raise InvalidInput(f"give texts in pairs (TEXT1 TEXT2 [TEXT1 TEXT2 ...]); got {len(texts)} text(s)")
     for i, text in enumerate(texts, start=1):
         if problem := unicode_problem(text):
             raise InvalidInput(f"text {i} is not valid text: {problem}")
@@ -31,6 +29,17 @@ def text_pairs(texts: list[str], *, max_chars: int) -> list[tuple[str, str]]:
             raise InvalidInput(f"text {i} is empty")
         if len(text) > max_chars:
             raise InvalidInput(f"text {i} has {len(text):,} characters; the limit is {max_chars:,}")
+
+
+def text_pairs(texts: list[str], *, max_chars: int) -> list[tuple[str, str]]:
+    """``[a, b, c, d]`` -> ``[(a, b), (c, d)]``, each text checked as the API checks it.
+
+    Raises:
+        InvalidInput: an odd number of texts, none, or a text :func:`check_texts` refuses.
+    """
+    if not texts or len(texts) % 2:
+        raise InvalidInput(f"give texts in pairs (TEXT1 TEXT2 [TEXT1 TEXT2 ...]); got {len(texts)} text(s)")
+    check_texts(texts, max_chars=max_chars)
     return list(zip(texts[0::2], texts[1::2], strict=True))
 
 
