@@ -144,15 +144,15 @@ def test_cli_train_siamese_encoder_is_seeded_and_registered(
     assert json.loads(out)["pearson"] > 0.5
 
 
-def test_cli_text_similarity_answers_as_the_encoder_does(
+@pytest.fixture
+def sif_encoder(
     cli_env: Settings,
     registry: Registry,
     tiny_word2vec: Any,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:
-    from pipelines.text_encoder.served import load_text_encoder
-
+) -> str:
+    """A SIF encoder ``frases`` over tiny word vectors ``palavras``, trained through the CLI."""
     tiny_word2vec(registry, "word2vec", name="palavras")
     pairs = scored_pairs(tmp_path / "pares.jsonl")
     argv = [
@@ -168,6 +168,15 @@ def test_cli_text_similarity_answers_as_the_encoder_does(
         str(pairs),
     ]
     assert run(argv, capsys)[0] == 0
+    capsys.readouterr()
+    return "frases"
+
+
+def test_cli_text_similarity_answers_as_the_encoder_does(
+    sif_encoder: str, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.text_encoder.served import load_text_encoder
+
     texts = ["o rei visita o reino", "a rainha visita o castelo", "o gato dorme", "o cão dorme"]
     code, out, err = run(["text-similarity", "frases", *texts, "--json"], capsys)
     assert code == 0, err
@@ -182,31 +191,12 @@ def test_cli_text_similarity_answers_as_the_encoder_does(
 
 
 def test_cli_embed_prints_one_unit_vector_per_text(
-    cli_env: Settings,
-    registry: Registry,
-    tiny_word2vec: Any,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    sif_encoder: str, registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import numpy as np
 
     from pipelines.text_encoder.served import load_text_encoder
 
-    tiny_word2vec(registry, "word2vec", name="palavras")
-    pairs = scored_pairs(tmp_path / "pares.jsonl")
-    argv = [
-        "train",
-        "encoder",
-        "--kind",
-        "sif",
-        "--words",
-        "palavras",
-        "--name",
-        "frases",
-        "--sample",
-        str(pairs),
-    ]
-    assert run(argv, capsys)[0] == 0
     texts = ["o rei visita o reino", "xyzzy qwerty"]
     code, out, err = run(["embed", "frases", *texts], capsys)
     assert code == 0, err
