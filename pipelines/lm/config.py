@@ -10,6 +10,9 @@ from models.errors import InvalidConfig
 from pipelines.config_io import validation_message
 from pipelines.normalize import NormalizeConfig
 
+# past this every next token is about equally likely; far past it the division overflows float32 (NaN)
+MAX_TEMPERATURE = 100.0
+
 LMOptimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 LMActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
 

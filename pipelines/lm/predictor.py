@@ -18,7 +18,7 @@ import torch
 from models import lm as lm_kind
 from models.errors import InvalidInput
 from models.registry import Artifact
-from pipelines.lm.config import LM_NORMALIZE
+from pipelines.lm.config import LM_NORMALIZE, MAX_TEMPERATURE
 from pipelines.lm.data import contexts_of, with_boundaries
 from pipelines.normalize import NormalizeConfig, Normalizer
 
@@ -65,8 +65,10 @@ class Sampling:
     def __post_init__(self) -> None:
         if not 1 <= self.max_tokens <= MAX_NEW_TOKENS:
             raise InvalidInput(f"max_tokens must be between 1 and {MAX_NEW_TOKENS}, not {self.max_tokens}")
-        if not (math.isfinite(self.temperature) and self.temperature >= 0):
-            raise InvalidInput(f"temperature must be 0 (greedy) or positive, not {self.temperature}")
+        if not (math.isfinite(self.temperature) and 0 <= self.temperature <= MAX_TEMPERATURE):
+            raise InvalidInput(
+                f"temperature must be from 0 (greedy) to {MAX_TEMPERATURE:g}, not {self.temperature}"
+            )
         if self.top_k is not None and self.top_k < 1:
             raise InvalidInput(f"top_k must be at least 1, not {self.top_k}")
         if not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):
@@ -129,7 +131,10 @@ class LanguageModel:
         logp[self._never[:1]] = -math.inf  # <unk> is never written; <p> starts a new paragraph
         if sampling.temperature == 0:
             return int(torch.argmax(logp))
-        logits = logp / sampling.temperature
+        # in float64 (a float32 temperature of 1e-95 is 0), shifted so the best token's logit is 0: a tiny
+        # temperature sends the others to -inf, never all of them
+        logp64 = logp.double()
+        logits = (logp64 - logp64.max()) / sampling.temperature
         if sampling.top_k is not None and sampling.top_k < logits.numel():
             kth = torch.topk(logits, sampling.top_k).values[-1]
             logits = logits.masked_fill(logits < kth, -math.inf)

@@ -111,7 +111,15 @@ def test_inference_builds_no_autograd_graph(tiny: tuple[Registry, LanguageModel]
 
 @pytest.mark.parametrize(
     "bad",
-    [{"top_p": 0.0}, {"top_p": 1.5}, {"temperature": -0.1}, {"max_tokens": 0}, {"top_k": 0}],
+    [
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"temperature": -0.1},
+        {"temperature": 100.5},
+        {"temperature": 3.4028235677973366e38},
+        {"max_tokens": 0},
+        {"top_k": 0},
+    ],
 )
 def test_bad_sampling_parameters_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(InvalidInput):
@@ -211,3 +219,14 @@ def test_training_that_diverges_is_refused_not_registered(tmp_path: Path, pt_cor
         )
     assert len(info.value.extra["history"]) == 1
     assert registry.list() == []
+
+
+@pytest.mark.parametrize("temperature", [1e-95, 5e-324, 1e-30])
+def test_a_tiny_temperature_samples_the_greedy_text(
+    tiny: tuple[Registry, LanguageModel], temperature: float
+) -> None:
+    """A temperature that is 0 in float32 once made every probability NaN (a 500 over HTTP)."""
+    _, model = tiny
+    greedy = model.generate("o gato", Sampling(max_tokens=6, temperature=0))["tokens"]
+    sampled = model.generate("o gato", Sampling(max_tokens=6, temperature=temperature, top_p=1.0, seed=3))
+    assert sampled["tokens"] == greedy

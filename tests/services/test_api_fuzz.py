@@ -19,19 +19,41 @@ from tests.conftest import review_run
 from tests.services.vector_models import API_KEY, api_settings, register
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-# examples per operation: 17 operations x this stays well under a minute on two busy cores
+# examples per operation: 29 operations x this stays around a minute on two cores
 EXAMPLES = 25
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory, reviews_csv: dict[str, Path]) -> Any:
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, reviews_csv: dict[str, Path], pt_corpus_file: Path
+) -> Any:
+    from models.collection import CollectionStore, Document
     from pipelines.classifier.train import train_classifier
+    from pipelines.search import create_collection
+    from pipelines.text_encoder.build import pooling_model, register_encoder
+    from tests.lm_helpers import train_tiny_lm
 
     home = tmp_path_factory.mktemp("home")
     registry = Registry(home)
     register(registry, "w2v", aliases=("latest", "production"))
     register(registry, "ft", kind="fasttext")
     train_classifier(review_run(reviews_csv, training={"epochs": 1}), registry=registry)
+    # every kind of model the routes serve, so their answers (not only their errors) are fuzzed too
+    encoder, _ = pooling_model(registry, "w2v", pooling="sif", sample=["o rei e a rainha", "a casa e o lar"])
+    register_encoder(registry, "frases", encoder, metadata={})
+    train_tiny_lm(registry, pt_corpus_file, home / "cache", name="conto")
+    docs = [
+        Document(f"d{i}", text, {"tema": "reino" if i % 2 else "casa"})
+        for i, text in enumerate(
+            [
+                "o rei governa o reino",
+                "a rainha visita o castelo",
+                "o menino procura a escola",
+                "o gato dorme",
+            ]
+        )
+    ]
+    create_collection(CollectionStore(home), registry, "faq", docs, encoder="frases")
     settings = api_settings(
         Settings(home=home, local_workers=0, data_root=home / "data"),
         max_k=50,

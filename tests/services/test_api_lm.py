@@ -81,6 +81,7 @@ def test_api_lm_routes(client: TestClient) -> None:
         ("/v1/generate", {"prompt": "oi", "top_p": 0}, 422),
         ("/v1/generate", {"prompt": "oi", "top_p": 1.5}, 422),
         ("/v1/generate", {"prompt": "oi", "temperature": -0.5}, 422),
+        ("/v1/generate", {"prompt": "oi", "temperature": 3.4028235677973366e38}, 422),
         ("/v1/generate", {"prompt": "oi", "max_tokens": 0}, 422),
         ("/v1/generate", {"prompt": ""}, 422),
         ("/v1/generate", {"prompt": "   ", "stream": True}, 422),

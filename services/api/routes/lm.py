@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.lm.config import MAX_TEMPERATURE
 from services.api.deps import SettingsDep, StoreDep, check_k, check_texts, model_info, read_access, reply
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
@@ -40,7 +41,9 @@ class CompleteResponse(BaseModel):
 class GenerateRequest(Strict):
     prompt: Text = Field(min_length=1, description="The text to continue.")
     max_tokens: int = Field(default=40, ge=1, le=MAX_NEW_TOKENS)
-    temperature: float = Field(default=0.8, ge=0.0, description="0 is greedy (the most probable token).")
+    temperature: float = Field(
+        default=0.8, ge=0.0, le=MAX_TEMPERATURE, description="0 is greedy (the most probable token)."
+    )
     top_k: int | None = Field(default=40, ge=1, description="Sample among the k most probable tokens.")
     top_p: float = Field(
         default=0.95, gt=0.0, le=1.0, description="Nucleus: the smallest set reaching top_p."
