@@ -4,8 +4,9 @@ An artifact is a folder ``<home>/artifacts/<name>/<version>/`` holding ``config.
 sha256 of every other file, metrics, library versions, created_at) and weights as ``.npy`` or ``.safetensors``.
 Metadata rows live in SQLite by default or PostgreSQL when a URL says so (SQLAlchemy Core).
 
-Only this module reads and writes artifact files: trainers write through :class:`ArtifactWriter`, loaders read
-through :class:`Artifact`, and both speak JSON, numpy arrays and safetensors, never pickle.
+Only this module and the two it is built on touch artifacts: trainers write through :class:`ArtifactWriter`,
+loaders read through :class:`Artifact` (both in :mod:`models.artifact`, speaking JSON, numpy arrays and
+safetensors, never pickle); names, versions, aliases and what a bare name means are :mod:`models.references`.
 A version is staged in a temporary folder and renamed into place once complete, so a crash never leaves half an
 artifact under a real name; a checksum mismatch refuses to load.
 """
@@ -14,45 +15,73 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
-import io
 import json
 import logging
 import os
 import platform
-import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
 
-from models.errors import Conflict, DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
-from models.mapped import MappedFiles, map_npy, map_region
+from models.artifact import Artifact, ArtifactWriter, ModelVersion, sha256_file
+from models.errors import Conflict, DatabaseUnavailable, InvalidInput, ModelNotFound
+from models.mapped import MappedFiles
+from models.references import (
+    ALIAS_RE,
+    KINDS,
+    MAX_VERSION,
+    NAME_RE,
+    NAME_RULE,
+    PRODUCTION,
+    REF_RE,
+    RESERVED_ALIASES,
+    bare_missing,
+    bare_version,
+    check_name,
+    parse_ref,
+    version_number,
+)
+
+# the registry's public names: its own, and those of the artifact and reference modules it is built on
+__all__ = [
+    "ALIAS_RE",
+    "KINDS",
+    "MAX_VERSION",
+    "NAME_RE",
+    "NAME_RULE",
+    "PRODUCTION",
+    "REF_RE",
+    "RESERVED_ALIASES",
+    "Artifact",
+    "ArtifactWriter",
+    "CommitHook",
+    "ModelVersion",
+    "Registry",
+    "bare_missing",
+    "bare_version",
+    "check_name",
+    "creation_race",
+    "library_versions",
+    "model_aliases",
+    "model_versions",
+    "parse_ref",
+    "sha256_file",
+    "version_number",
+]
 
 log = logging.getLogger(__name__)
 
-# matched with fullmatch (``$`` alone would also accept a trailing newline)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-NAME_RULE = "use letters, digits, '_', '-' or '.', starting with a letter or digit, at most 64 characters"
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-# NAME, NAME@VERSION or NAME@ALIAS, as the API schema documents it (parse_ref also checks the version's range)
-REF_RE = re.compile(rf"^{NAME_RE.pattern[1:-1]}(@([0-9]{{1,10}}|{ALIAS_RE.pattern[1:-1]}))?$")
-RESERVED_ALIASES = ("latest",)  # kept by the registry; compared without regard to case
-MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
-_VERSION_RE = re.compile(r"[0-9]{1,10}")
-KINDS = ("word2vec", "fasttext", "classifier", "encoder", "lm")
-PRODUCTION = "production"
+
 CommitHook = Callable[["ArtifactWriter"], None]
 
 _meta = sa.MetaData()
@@ -76,15 +105,6 @@ model_aliases = sa.Table(
 )
 
 
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape an artifact, recorded in its metadata."""
     out = {"python": platform.python_version()}
@@ -99,256 +119,6 @@ def creation_race(exc: BaseException) -> bool:
     if isinstance(exc, SAIntegrityError | sa.exc.ProgrammingError):
         return True
     return "already exists" in str(exc.__cause__ or exc)
-
-
-def check_name(name: str, *, ref: str | None = None) -> str:
-    """``name`` when it is a valid model name, else InvalidInput saying what a name may hold."""
-    if not NAME_RE.fullmatch(name):
-        raise InvalidInput(
-            f"invalid model name {name!r}: {NAME_RULE}",
-            model=ref if ref is not None else name,
-        )
-    return name
-
-
-def version_number(selector: str) -> int | None:
-    """The version a reference's selector names (``3`` in ``name@3``), or None for an alias."""
-    if not _VERSION_RE.fullmatch(selector):
-        return None
-    return int(selector)
-
-
-def parse_ref(ref: str) -> tuple[str, str | None]:
-    """Split ``name``, ``name@3`` or ``name@alias`` into its name and selector."""
-    name, at, selector = ref.partition("@")
-    check_name(name, ref=ref)
-    version = version_number(selector)
-    if at and not (version is not None or ALIAS_RE.fullmatch(selector)):
-        raise InvalidInput(
-            f"invalid model reference {ref!r}: after '@' give a version number or an alias such as production",
-            model=ref,
-        )
-    if version is not None and not 1 <= version <= MAX_VERSION:
-        raise InvalidInput(
-            f"invalid model reference {ref!r}: versions run from 1 to {MAX_VERSION}", model=ref
-        )
-    return name, (selector or None)
-
-
-def bare_version(name: str, aliases: Mapping[tuple[str, str], int]) -> int | None:
-    """The version a bare model name means: its ``production`` alias, never the newest version.
-
-    The registry points ``production`` at a name's first version and only a person moves it afterwards, so what a
-    bare name answers never changes because something new was registered. ``aliases`` maps ``(name, alias)``.
-    """
-    return aliases.get((name, PRODUCTION))
-
-
-def bare_missing(name: str) -> ModelNotFound:
-    """The error for a registered name without a ``production`` alias (it was removed from the database by hand)."""
-    return ModelNotFound(
-        f"model {name!r} has no {PRODUCTION} alias, so a bare {name!r} means nothing; name a version "
-        f"({name}@1) or point the alias at one (`palavra models alias {name} {PRODUCTION} 1`)",
-        model=name,
-    )
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered, immutable version of a model."""
-
-    name: str
-    version: int
-    kind: str
-    path: Path
-    created_at: datetime
-    metadata: dict[str, Any]
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-
-class Artifact:
-    """Read access to a registered version's files, checked against their recorded sha256.
-
-    Every read checks the bytes it read: JSON and small arrays are hashed as read, and memory-mapped arrays map a
-    verified private copy (:mod:`models.mapped`), so a file written or truncated after registration is refused
-    (:class:`IntegrityError`) rather than served, and never changes what a loaded model answers.
-    """
-
-    def __init__(self, version: ModelVersion, mapped: MappedFiles | None = None) -> None:
-        self.version = version
-        self.path = version.path
-        self.mapped = mapped
-
-    def verify(self) -> None:
-        """Raise :class:`IntegrityError` unless every recorded file is present with its recorded sha256."""
-        problems = self.problems()
-        if problems:
-            raise IntegrityError(f"{self.version.ref}: {problems[0]}; refusing to load it")
-
-    def problems(self) -> list[str]:
-        """What is wrong with the files on disk (empty when every recorded file matches its sha256)."""
-        files: dict[str, str] = self.version.metadata.get("files", {})
-        if not files:
-            return ["no file checksums in its metadata; retrain it"]
-        out = []
-        for rel, digest in files.items():
-            target = self.path / rel
-            if not target.is_file():
-                out.append(f"{rel} is missing; the artifact folder was altered")
-            elif sha256_file(target) != digest:
-                out.append(f"{rel} does not match its recorded sha256")
-        return out
-
-    def file(self, rel: str) -> Path:
-        return self.path / rel
-
-    def exists(self, rel: str) -> bool:
-        return (self.path / rel).is_file()
-
-    def _recorded(self, rel: str) -> str | None:
-        sha: str | None = self.version.metadata.get("files", {}).get(rel)
-        return sha
-
-    def read_bytes(self, rel: str) -> bytes:
-        """A file's bytes, checked against its recorded sha256 after reading (a later write cannot slip in)."""
-        try:
-            data = (self.path / rel).read_bytes()
-        except FileNotFoundError as exc:
-            raise IntegrityError(
-                f"{self.version.ref} is missing {rel}; the artifact folder was altered"
-            ) from exc
-        sha = self._recorded(rel)
-        if sha is not None and hashlib.sha256(data).hexdigest() != sha:
-            raise IntegrityError(
-                f"{self.version.ref}: {rel} does not match its recorded sha256; refusing to load it"
-            )
-        return data
-
-    def read_json(self, rel: str) -> Any:
-        return json.loads(self.read_bytes(rel).decode("utf-8"))
-
-    def open_mapped(self, rel: str) -> BinaryIO | None:
-        """A verified private copy of a file to map, or None where no copy can be made (then read it whole)."""
-        if self.mapped is None:
-            return None
-        try:
-            return self.mapped.open(self.path / rel, self._recorded(rel))
-        except OSError as exc:  # a full or read-only map folder: each process reads its own copy instead
-            log.warning(
-                "cannot copy %s of %s to %s (%s); reading it into memory",
-                rel,
-                self.version.ref,
-                self.mapped.root,
-                exc,
-            )
-            return None
-
-    def read_array(self, rel: str, *, mmap: bool = True) -> npt.NDArray[Any]:
-        """A ``.npy`` array; by default a read-only map of a verified copy, whose pages worker processes share."""
-        fh = self.open_mapped(rel) if mmap else None
-        if fh is not None:
-            with fh:
-                mapped: npt.NDArray[Any] = map_npy(fh)
-            return mapped
-        arr: npt.NDArray[Any] = np.load(io.BytesIO(self.read_bytes(rel)), allow_pickle=False)
-        arr.flags.writeable = False
-        return arr
-
-    def read_tensors(self, rel: str) -> dict[str, Any]:
-        """Tensors from a ``.safetensors`` file (torch tensors)."""
-        from safetensors.torch import load
-
-        return dict(load(self.read_bytes(rel)))
-
-    def read_tensor_arrays(self, rel: str) -> dict[str, npt.NDArray[Any]]:
-        """The tensors of a ``.safetensors`` file as read-only numpy arrays (no torch; mapped pages shared).
-
-        Raises:
-            IntegrityError: the file is not a safetensors file or holds a dtype numpy cannot map.
-        """
-        fh = self.open_mapped(rel)
-        if fh is None:
-            fh = io.BytesIO(self.read_bytes(rel))
-        with fh:
-            return _safetensors_arrays(fh, self.path / rel)
-
-
-def _safetensors_arrays(fh: BinaryIO, path: Path) -> dict[str, npt.NDArray[Any]]:
-    try:
-        size = int.from_bytes(fh.read(8), "little")
-        header = json.loads(fh.read(size))
-    except (OSError, ValueError) as exc:
-        raise IntegrityError(f"{path} is not a readable safetensors file: {exc}") from exc
-    in_memory = isinstance(fh, io.BytesIO)
-    out: dict[str, npt.NDArray[Any]] = {}
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        dtype = _SAFETENSORS_DTYPES.get(spec.get("dtype"))
-        if dtype is None:
-            raise IntegrityError(
-                f"{path}: tensor {name} has dtype {spec.get('dtype')}, which cannot be mapped"
-            )
-        begin, end = spec["data_offsets"]
-        shape = tuple(spec["shape"])
-        if in_memory:
-            buf = fh.getbuffer()[8 + size + begin : 8 + size + end]  # type: ignore[attr-defined]
-            arr = np.frombuffer(bytes(buf), dtype=dtype).reshape(shape)
-            out[name] = arr
-        else:
-            out[name] = map_region(fh, np.dtype(dtype), 8 + size + begin, shape)
-    return out
-
-
-_SAFETENSORS_DTYPES = {
-    "F64": np.float64,
-    "F32": np.float32,
-    "F16": np.float16,
-    "I64": np.int64,
-    "I32": np.int32,
-    "I16": np.int16,
-    "I8": np.int8,
-    "U8": np.uint8,
-    "BOOL": np.bool_,
-}
-
-
-class ArtifactWriter:
-    """A staging folder for a new version; becomes visible only when :meth:`Registry.create` commits it."""
-
-    def __init__(self, path: Path, *, name: str, kind: str) -> None:
-        self.path = path
-        self.name = name
-        self.kind = kind
-        self.metadata: dict[str, Any] = {}
-
-    def file(self, rel: str) -> Path:
-        target = self.path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-
-    def write_json(self, rel: str, obj: Any) -> None:
-        self.file(rel).write_text(
-            json.dumps(obj, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
-        )
-
-    def write_array(self, rel: str, arr: npt.NDArray[Any]) -> None:
-        np.save(self.file(rel), np.ascontiguousarray(arr), allow_pickle=False)
-
-    def write_tensors(self, rel: str, tensors: dict[str, Any]) -> None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(self.file(rel)))
-
-    def write_tensor_arrays(self, rel: str, tensors: dict[str, npt.NDArray[Any]]) -> None:
-        """numpy arrays as a ``.safetensors`` file (no torch needed)."""
-        from safetensors.numpy import save_file
-
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(self.file(rel)))
 
 
 @dataclass
