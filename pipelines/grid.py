@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import math
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import annotated_types
@@ -297,3 +299,28 @@ def format_seconds(seconds: float | None) -> str:
         return f"{float(f'{seconds:.2g}'):g} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s"
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (a diverged run's loss) as None: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def write_results(out_dir: Path, described: Mapping[str, Any], cells: Sequence[Any]) -> list[dict[str, Any]]:
+    """Write a comparison's ``results.json`` (the data, then each cell's row and history); returns the rows.
+
+    ``cells`` hold a ``row()`` and a ``history``, as both comparisons' cells do.
+    """
+    rows: list[dict[str, Any]] = [c.row() for c in cells]
+    runs = [{**r, "history": c.history} for r, c in zip(rows, cells, strict=True)]
+    (out_dir / "results.json").write_text(
+        json.dumps(finite({"data": described, "runs": runs}), ensure_ascii=False, indent=1, default=str),
+        encoding="utf-8",
+    )
+    return rows

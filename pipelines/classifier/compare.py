@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from pipelines.classifier.data import LabelledTexts, check_trainable
 from pipelines.classifier.grid import GridAxis, apply, cells, check_axes
 from pipelines.classifier.prepare import PathResolver, Prepared, prepare, read_run_data
 from pipelines.classifier.train import train_network
+from pipelines.grid import finite, write_results
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
@@ -175,22 +175,8 @@ def compare_classifiers(
     described = _describe_data(data, train, run)
     files = write_report(run, axes, done, described, out_dir)
     report(Progress(stage="compare", fraction=1.0, message=f"report in {out_dir}"))
-    rows = [c.row() for c in done]
-    (out_dir / "results.json").write_text(
-        json.dumps(
-            _finite(
-                {
-                    "data": described,
-                    "runs": [{**r, "history": c.history} for r, c in zip(rows, done, strict=True)],
-                }
-            ),
-            ensure_ascii=False,
-            indent=1,
-            default=str,
-        ),
-        encoding="utf-8",
-    )
-    return {**files, "runs": _finite(rows)}
+    rows = write_results(out_dir, described, done)
+    return {**files, "runs": finite(rows)}
 
 
 def _describe_data(data: _PreparedCache, train: LabelledTexts, run: ClassifierRun) -> dict[str, Any]:
@@ -203,14 +189,3 @@ def _describe_data(data: _PreparedCache, train: LabelledTexts, run: ClassifierRu
         }
     described["source"] = run.train
     return described
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float (a diverged run's loss) as None: JSON has no NaN."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

@@ -12,9 +12,7 @@ its epoch; a cell that fails is reported as failed; the other cells go on.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,12 +34,14 @@ from pipelines.grid import (
     cells,
     check_axes,
     check_names,
+    finite,
     format_seconds,
     format_value,
     labels,
     leaves,
     legend_name,
     varying,
+    write_results,
 )
 from pipelines.lm.config import LMActivation, LMOptimizer, LMRun
 from pipelines.lm.train import Encoded, encode_lines, fit_lm, load_lines
@@ -240,22 +240,8 @@ def compare_lms(
     }
     files = write_report(run, axes, done, described, out_dir)
     report(Progress(stage="compare", fraction=1.0, message=f"report in {out_dir}"))
-    rows = [c.row() for c in done]
-    (out_dir / "results.json").write_text(
-        json.dumps(
-            _finite(
-                {
-                    "data": described,
-                    "runs": [{**r, "history": c.history} for r, c in zip(rows, done, strict=True)],
-                }
-            ),
-            ensure_ascii=False,
-            indent=1,
-            default=str,
-        ),
-        encoding="utf-8",
-    )
-    return {**files, "runs": _finite(rows)}
+    rows = write_results(out_dir, described, done)
+    return {**files, "runs": finite(rows)}
 
 
 def table_columns(axes: Sequence[GridAxis]) -> list[str]:
@@ -331,14 +317,3 @@ def write_report(
     lines += [f"![perplexity curves]({CURVES_PNG})", ""]
     (out_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
     return {"report": str(out_dir / "report.md"), "plot": str(plot), "columns": table_columns(axes)}
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float as None: JSON has no NaN."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
