@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.cli.main import main
 from services.context import open_registry
 from services.settings import Settings, get_settings
+from tests.services.cli_helpers import run
 
 SMALL = ["--epochs", "6", "--lr", "0.02", "--batch-size", "16", "--threads", "1", "--quiet"]
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
-    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def _train(files: dict[str, Path], *extra: str) -> list[str]:

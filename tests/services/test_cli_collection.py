@@ -12,9 +12,9 @@ import pytest
 
 from models.registry import Registry
 from pipelines.text_encoder.build import pooling_model, register_encoder
-from services.cli.main import main
 from services.context import open_collections
 from services.settings import Settings, get_settings
+from tests.services.cli_helpers import run
 from tests.services.vector_models import register
 
 DOCS = [
@@ -40,13 +40,6 @@ def cli_env(settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPa
 def jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def create(

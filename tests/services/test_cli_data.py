@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.main import main
 from services.settings import Settings, get_settings
+from tests.services.cli_helpers import run
 
 
 @pytest.fixture
@@ -22,13 +22,6 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Set
     get_settings.cache_clear()
     yield settings
     get_settings.cache_clear()
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def test_preprocess_prints_stats_and_writes_output(

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from models.registry import Registry
-from services.cli.main import main
-from services.settings import Settings, get_settings
+from services.settings import Settings
 from tests.conftest import make_sentences
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
-    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
+from tests.services.cli_helpers import run
 
 
 def scored_pairs(path: Path, n: int = 120, *, seed: int = 0) -> Path:

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from services.cli.main import main
-from services.settings import Settings, get_settings
+from services.settings import Settings
+from tests.services.cli_helpers import run
 
 TINY = ["--context", "3", "--dim", "16", "--hidden", "32", "--epochs", "3", "--batch-size", "64"]
 TINY += ["--lr", "0.01", "--min-count", "1", "--seed", "3", "--quiet"]
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
-    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def test_cli_train_complete_generate_evaluate(

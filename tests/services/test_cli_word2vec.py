@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from models.registry import ModelVersion, Registry
-from services.cli.main import main
-from services.settings import Settings, get_settings
+from services.settings import Settings
 from services.timestamps import utc_iso
+from tests.services.cli_helpers import run
 from tests.services.vector_models import register
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("PALAVRA_HOME", str(settings.home))
-    monkeypatch.delenv("PALAVRA_DATA_MIRROR", raising=False)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def test_train_word2vec_prints_ref_and_metrics(

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.cli.main import main
 from services.jobs.local import LocalWorkerPool
 from services.settings import Settings, get_settings
 from tests.conftest import REPO_ROOT
+from tests.services.cli_helpers import run
 from tests.services.jobs_helpers import (
     Backend,
     api_healthy,
@@ -65,13 +65,6 @@ def worker_settings(
     get_settings.cache_clear()
     yield backend.settings
     get_settings.cache_clear()
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 def test_jobs_cli_submit_list_show_cancel(
