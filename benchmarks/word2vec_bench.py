@@ -43,6 +43,7 @@ from pipelines.datasets import DataCatalog
 from pipelines.evaluate_embeddings import (
     evaluate_analogies,
     evaluate_word_pairs,
+    orthographic_echo,
     read_analogies,
     read_word_pairs,
 )
@@ -96,6 +97,8 @@ class Evaluator:
                 "simlex": p["spearman"],
                 "simlex_oov": p["oov_ratio"],
             }
+        echo = orthographic_echo(vectors, examples=("cidade", "casa", "feliz"))
+        out["neighbours"] = {"echo": echo["echo"], "examples": echo["examples"]}
         return out
 
 
@@ -196,17 +199,35 @@ def palavra_runs(
 def table(results: list[dict[str, Any]]) -> str:
     head = (
         "| model | train s | words/s | 3CosAdd answered | 3CosAdd all | 3CosMul answered | 3CosMul all "
-        "| answered | SimLex ρ | SimLex OOV |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| answered | semantic all | syntactic all | SimLex ρ | SimLex OOV | echo |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
+    examples = [
+        "",
+        "Neighbours (exact top 10) of three words, and the orthographic echo (share of the top-10",
+        "neighbours of the 1,000 most frequent words that contain the word or share its first five letters):",
+        "",
+    ]
     for r in results:
+        echo = r["scores"].get("neighbours", {})
         for mode, s in r["scores"].items():
+            if mode == "neighbours":
+                continue
             lines.append(
                 f"| {r['name']} ({mode}) | {r['seconds']:.0f} | {r['words_per_s'] / 1e6:.2f}M "
                 f"| {s['add']:.1%} | {s['add_all']:.1%} | {s['mul']:.1%} | {s['mul_all']:.1%} "
-                f"| {s['answered']}/{s['questions']} | {s['simlex']:.3f} | {s['simlex_oov']:.1%} |"
+                f"| {s['answered']}/{s['questions']} | {s['semantic_all']:.1%} | {s['syntactic_all']:.1%} "
+                f"| {s['simlex']:.3f} | {s['simlex_oov']:.1%} | {_share(echo.get('echo'))} |"
             )
-    return "\n".join(lines)
+        examples.append(f"* {r['name']}: echo {_share(echo.get('echo'))}")
+        for word, neighbours in echo.get("examples", {}).items():
+            examples.append(f"  * *{word}*: {', '.join(neighbours)}")
+    return "\n".join(lines + examples)
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def main() -> None:

@@ -17,6 +17,12 @@ Rules, chosen to match gensim's ``evaluate_word_analogies`` where it has one:
   questions count as wrong. Sections named ``gram*`` are syntactic, the others semantic.
 * A word pair is used when both words have vectors (subwords count on FastText models); ``oov_ratio`` is the
   share of pairs left out.
+
+:func:`orthographic_echo` measures how much of a model's neighbourhood is spelling rather than meaning: the share
+of the exact top-10 neighbours of the 1,000 most frequent words that contain the query word or share its first
+five letters (*casa*: casinha, casas, casarão are echoes; lar, moradia are not). Queries are words of at least
+three letters with no digits or punctuation (a one- or two-letter word such as *a* or *de* is contained in most
+words, so it would measure the alphabet, not the model). Subword models score high when n-grams dominate.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ from models.vectors import FloatMatrix, WordVectors
 from pipelines.datasets import DataCatalog
 
 DEFAULT_RESTRICT_VOCAB = 300_000
+ECHO_QUERIES = 1000
+ECHO_K = 10
+ECHO_PREFIX = 5
+ECHO_EXAMPLES = ("cidade", "casa", "feliz", "amor", "rei")
 # scores held in memory at once while answering analogies (questions x candidates)
 _SCORE_BUDGET = 8_000_000
 WordFn = Callable[[str], str]
@@ -312,6 +322,62 @@ class EvaluationSets:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+def _echo_query(word: str) -> bool:
+    return len(word) >= 3 and all(c.isalpha() or c == "-" for c in word) and any(c.isalpha() for c in word)
+
+
+def is_echo(query: str, neighbour: str, *, prefix: int = ECHO_PREFIX) -> bool:
+    """``neighbour`` contains ``query`` or shares its first ``prefix`` letters."""
+    return query in neighbour or (len(query) >= prefix and neighbour[:prefix] == query[:prefix])
+
+
+def orthographic_echo(
+    vectors: WordVectors,
+    *,
+    queries: int = ECHO_QUERIES,
+    k: int = ECHO_K,
+    examples: Sequence[str] = ECHO_EXAMPLES,
+    batch: int = 256,
+) -> dict[str, Any]:
+    """Share of exact top-``k`` neighbours that echo the spelling of the ``queries`` most frequent words.
+
+    Returns ``{"echo", "queries", "k", "examples": {word: [neighbours]}}``; examples are listed for the words
+    of ``examples`` that are in the vocabulary (the neighbours shown are the same exact top-``k``).
+    """
+    order = np.argsort(-np.asarray(vectors.counts), kind="stable") if vectors.counts is not None else None
+    rows = [int(i) for i in (order if order is not None else range(len(vectors)))]
+    chosen = [i for i in rows if _echo_query(vectors.words[i])][:queries]
+    wanted = [vectors.index[w] for w in examples if w in vectors.index]
+    chosen_set = set(chosen)
+    everything = chosen + [i for i in wanted if i not in chosen_set]
+    normed = vectors.normed
+    take = min(k, len(vectors) - 1)
+    echoes = 0
+    shown: dict[str, list[str]] = {}
+    for start in range(0, len(everything), batch):
+        ids = np.asarray(everything[start : start + batch], dtype=np.int64)
+        scores = np.asarray(normed[ids] @ np.asarray(normed).T, dtype=np.float32)
+        scores[np.arange(len(ids)), ids] = -np.inf
+        if take <= 0:
+            break
+        top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+        for row, query in enumerate(ids.tolist()):
+            best = top[row][np.argsort(-scores[row, top[row]], kind="stable")]
+            words = [vectors.words[int(j)] for j in best]
+            word = vectors.words[query]
+            if query in chosen_set:
+                echoes += sum(is_echo(word, n) for n in words)
+            if word in examples:
+                shown[word] = words
+    total = len(chosen) * max(take, 0)
+    return {
+        "echo": echoes / total if total else None,
+        "queries": len(chosen),
+        "k": take,
+        "examples": {w: shown[w] for w in examples if w in shown},
+    }
+
+
 def _read_all(paths: Sequence[Path], reader: Callable[[Path], list[Any]]) -> list[Any]:
     return [item for path in paths for item in reader(path)]
 
@@ -360,7 +426,8 @@ def evaluate_sets(
     restrict_vocab: int = DEFAULT_RESTRICT_VOCAB,
     subwords: bool = True,
 ) -> dict[str, Any]:
-    """Results per set: ``{"analogies": {name: ...}, "pairs": {name: ...}, "skipped": {name: reason}}``."""
+    """Results per set: ``{"analogies": {name: ...}, "pairs": {name: ...}, "skipped": {name: reason}}``, and
+    ``"neighbours"``: the model's :func:`orthographic_echo` (it needs no data set)."""
     return {
         "analogies": {
             name: evaluate_analogies(
@@ -373,6 +440,7 @@ def evaluate_sets(
             for name, word_pairs in sets.pairs.items()
         },
         "skipped": dict(sets.skipped),
+        "neighbours": orthographic_echo(vectors),
     }
 
 

@@ -16,6 +16,8 @@ from pipelines.evaluate_embeddings import (
     evaluate_analogies,
     evaluate_embeddings,
     evaluate_word_pairs,
+    is_echo,
+    orthographic_echo,
     read_analogies,
     read_word_pairs,
 )
@@ -157,3 +159,66 @@ def test_evaluate_embeddings_resolves_paths(wv: WordVectors, tmp_path: Path) -> 
     res = evaluate_embeddings(wv, DataCatalog(None, tmp_path), analogies=[str(analogies)], pairs=[str(pairs)])
     assert res["analogies"][str(analogies)]["3cosadd"]["correct"] == 1
     assert res["pairs"][str(pairs)]["used"] == 3
+
+
+def test_is_echo_contains_or_shares_five_letters() -> None:
+    assert is_echo("casa", "casinha") is False  # shares only four letters and does not contain "casa"
+    assert is_echo("casa", "casas")
+    assert is_echo("casa", "icasa")
+    assert is_echo("cidade", "cidadela")
+    assert is_echo("feliz", "felizes")
+    assert is_echo("feliz", "infeliz")
+    assert is_echo("felicidade", "felicito-me")  # same first five letters
+    assert not is_echo("cidade", "vila")
+    assert not is_echo("amor", "paixão")
+
+
+def _echo_vectors() -> WordVectors:
+    """Two spelling clusters and a meaning cluster, with counts that put the queries first."""
+    rnd = np.random.default_rng(3)
+    spell, meaning, other = rnd.normal(size=(3, 16))
+    rows = {
+        "cidade": spell,
+        "cidades": spell + 0.01 * rnd.normal(size=16),
+        "cidadela": spell + 0.02 * rnd.normal(size=16),
+        "vila": meaning,
+        "aldeia": meaning + 0.01 * rnd.normal(size=16),
+        "povoado": meaning + 0.02 * rnd.normal(size=16),
+        "de": other,
+        ",": other + 0.01 * rnd.normal(size=16),
+    }
+    counts = {
+        "de": 100,
+        ",": 90,
+        "cidade": 50,
+        "vila": 40,
+        "aldeia": 30,
+        "povoado": 20,
+        "cidades": 5,
+        "cidadela": 4,
+    }
+    words = list(rows)
+    return WordVectors(
+        words, np.vstack([rows[w] for w in words]), counts=np.array([counts[w] for w in words])
+    )
+
+
+def test_orthographic_echo_counts_spelling_neighbours_of_the_most_frequent_words() -> None:
+    wv = _echo_vectors()
+    # queries: the two most frequent words of 3+ letters ("de" and "," are not queries): cidade and vila
+    res = orthographic_echo(wv, queries=2, k=2, examples=("cidade", "vila", "absent"))
+    assert res["queries"] == 2
+    assert res["k"] == 2
+    assert res["examples"] == {"cidade": ["cidades", "cidadela"], "vila": ["aldeia", "povoado"]}
+    assert res["echo"] == pytest.approx(2 / 4)  # both of cidade's neighbours echo it, none of vila's
+    # with more queries the meaning cluster's other words join: aldeia and povoado echo nothing either
+    assert orthographic_echo(wv, queries=4, k=2)["echo"] == pytest.approx(2 / 8)
+
+
+def test_orthographic_echo_lists_examples_outside_the_queries_and_survives_tiny_models() -> None:
+    wv = _echo_vectors()
+    res = orthographic_echo(wv, queries=1, k=2, examples=("cidadela",))
+    assert res["queries"] == 1
+    assert res["examples"]["cidadela"][0] in {"cidade", "cidades"}
+    tiny = WordVectors(["casa"], np.ones((1, 4)))
+    assert orthographic_echo(tiny) == {"echo": None, "queries": 1, "k": 0, "examples": {}}

@@ -52,6 +52,9 @@ def headline_metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
         }
     for name, res in metrics.get("pairs", {}).items():
         out[name] = {"spearman": res["spearman"], "oov_ratio": round(res["oov_ratio"], 4)}
+    echo = metrics.get("neighbours")
+    if echo and echo.get("echo") is not None:  # models trained before the measure existed have none
+        out["orthographic_echo"] = {"share": round(echo["echo"], 4), "examples": echo["examples"]}
     return out
 
 
