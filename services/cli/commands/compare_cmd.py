@@ -14,7 +14,7 @@ from services.cli.app import compare_app
 from services.cli.commands.train_classifier_cmd import merge_run, path_resolver
 from services.cli.output import echo, emit_json
 from services.cli.progress_bars import ProgressBars
-from services.context import open_catalog
+from services.factories import open_catalog
 from services.settings import get_settings
 
 

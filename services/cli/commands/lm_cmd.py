@@ -12,7 +12,7 @@ from models.registry import ModelVersion
 from services.cli.app import app, evaluate_app, train_app
 from services.cli.commands.train_word2vec_cmd import ProgressBars
 from services.cli.output import echo, emit_json
-from services.context import open_catalog, open_registry
+from services.factories import open_catalog, open_registry
 from services.settings import get_settings
 
 if TYPE_CHECKING:  # torch and scikit-learn load only when a language-model command runs

@@ -16,7 +16,7 @@ from pipelines.config_io import validation_message
 from services.cli.app import train_app
 from services.cli.output import emit_json
 from services.cli.progress_bars import ProgressBars
-from services.context import open_catalog, open_registry
+from services.factories import open_catalog, open_registry
 from services.settings import Settings, get_settings
 
 

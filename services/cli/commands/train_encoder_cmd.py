@@ -13,7 +13,7 @@ from pipelines.text_encoder.pairs import read_pairs
 from services.cli.app import train_app
 from services.cli.commands.train_classifier_cmd import path_resolver
 from services.cli.output import emit_json
-from services.context import open_catalog, open_registry
+from services.factories import open_catalog, open_registry
 from services.settings import Settings, get_settings
 
 MAX_SAMPLE_LINES = 100_000
