@@ -189,7 +189,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.model:
-        from services.context import open_registry
+        from services.factories import open_registry
         from services.settings import get_settings
 
         artifact = open_registry(get_settings()).open(args.model)

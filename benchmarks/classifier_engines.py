@@ -37,7 +37,7 @@ def measure(model: str, engine: str, texts_file: Path) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     from pipelines.classifier.predictor import load_classifier
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import get_settings
 
     threadpool_limits(1)

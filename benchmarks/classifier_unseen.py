@@ -33,7 +33,7 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from pipelines.classifier.predictor import load_classifier
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import get_settings
 
     threadpool_limits(1)

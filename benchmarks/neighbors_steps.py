@@ -85,7 +85,7 @@ def main() -> None:
     import httpx
 
     sys.path.insert(0, str(ROOT))
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import get_settings
 
     artifact = open_registry(get_settings()).open(args.model)

@@ -301,7 +301,7 @@ def http_part(
 
 
 def swap_part(args: argparse.Namespace, scenarios: dict[str, Any], env: dict[str, str]) -> None:
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import get_settings
 
     registry = open_registry(get_settings())
@@ -370,7 +370,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipelines.embedding_model import load_embeddings
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import get_settings
 
     settings = get_settings()

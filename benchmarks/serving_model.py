@@ -1,6 +1,6 @@
 """Train and register the word2vec model the serving benchmark uses: every corpus in ../shared/data, CBOW 300d,
 min_count 2 (the largest vocabulary), normalised by palavra's default Normalizer; registered through
-``services.context.open_registry`` so the ANN hook builds its index when the vocabulary reaches PALAVRA_ANN_MIN_VOCAB.
+``services.factories.open_registry`` so the ANN hook builds its index when the vocabulary reaches PALAVRA_ANN_MIN_VOCAB.
 
     PALAVRA_HOME=/tmp/bench/home nice .venv/bin/python benchmarks/serving_model.py --name corpus-w2v [--copy]
 
@@ -50,7 +50,7 @@ def main() -> None:
 
     from models.vectors import WordVectors
     from pipelines.normalize import NormalizeConfig, Normalizer
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import get_settings
 
     registry = open_registry(get_settings())

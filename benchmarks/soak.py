@@ -181,7 +181,7 @@ def main() -> None:
     }
 
     sys.path.insert(0, str(ROOT))
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import Settings
 
     settings = Settings(home=home, data_root=data_root)

@@ -13,7 +13,7 @@ import numpy as np
 
 from models.vectors import WordVectors
 from pipelines.normalize import NormalizeConfig
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import get_settings
 
 

@@ -35,7 +35,7 @@ from pipelines.search import Searcher
 from pipelines.text_encoder.evaluate import correlations
 from pipelines.text_encoder.pairs import Pair, read_pairs
 from pipelines.text_encoder.served import load_text_encoder
-from services.context import open_catalog, open_registry
+from services.factories import open_catalog, open_registry
 from services.settings import get_settings
 
 WORD = re.compile(r"\w+")

@@ -56,7 +56,7 @@ def _home_with_model(folder: Path, vocab: int, dim: int) -> tuple[Path, list[str
     sys.path.insert(0, str(ROOT))
     from models.vectors import WordVectors
     from pipelines.normalize import NormalizeConfig
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.settings import Settings
 
     words = [f"palavra{i:06d}" for i in range(vocab)]

@@ -6,7 +6,7 @@ share those pages the way they share ``vectors_norm.npy``; hnswlib copies its wh
 
 Where the index lives:
 
-- At registration: :func:`index_hook` is a registry commit hook (``services/context.open_registry`` installs it)
+- At registration: :func:`index_hook` is a registry commit hook (``services/factories.open_registry`` installs it)
   that builds ``ann.faiss`` inside the staged artifact when the vocabulary reaches ``min_vocab``; the file is
   covered by the artifact's sha256 list and ``metadata["ann"]`` records its parameters and recall@10.
 - At load, for artifacts registered without one: :func:`attach_index` builds it once into

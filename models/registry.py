@@ -8,7 +8,9 @@ Only this module and the two it is built on touch artifacts: trainers write thro
 loaders read through :class:`Artifact` (both in :mod:`models.artifact`, speaking JSON, numpy arrays and
 safetensors, never pickle); names, versions, aliases and what a bare name means are :mod:`models.references`.
 A version is staged in a temporary folder and renamed into place once complete, so a crash never leaves half an
-artifact under a real name; a checksum mismatch refuses to load.
+artifact under a real name; a checksum mismatch refuses to load. Work that belongs in every artifact of a kind (a
+search index) is a :class:`CommitHook` added with :meth:`Registry.add_commit_hook`. The database is reached through
+:class:`models.database.Database`, shared with the job store.
 """
 
 from __future__ import annotations
@@ -20,21 +22,20 @@ import logging
 import os
 import platform
 import shutil
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.exc import OperationalError
 
 from models.artifact import Artifact, ArtifactWriter, ModelVersion, sha256_file
-from models.errors import Conflict, DatabaseUnavailable, InvalidInput, ModelNotFound
+from models.database import Database, sqlite_url
+from models.errors import Conflict, InvalidInput, ModelNotFound
 from models.mapped import MappedFiles
 from models.references import (
     ALIAS_RE,
@@ -70,7 +71,6 @@ __all__ = [
     "bare_missing",
     "bare_version",
     "check_name",
-    "creation_race",
     "library_versions",
     "model_aliases",
     "model_versions",
@@ -82,7 +82,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-CommitHook = Callable[["ArtifactWriter"], None]
+class CommitHook(Protocol):
+    """Work done on every version a registry commits, just before it is hashed (e.g. building a search index).
+
+    The contract:
+
+    - a hook runs once per commit, after the ``create`` block has exited cleanly, in the order the hooks were added
+      (:meth:`Registry.add_commit_hook`); a plain function taking the writer is a hook;
+    - it receives the writer of the complete staged folder and may add files (``writer.file``, ``write_json``,
+      ``write_array``) and keys of ``writer.metadata``; what it adds is checksummed like the trainer's own files;
+    - raising aborts the commit: the hooks after it do not run, the staged folder is removed, no version is
+      recorded and the exception reaches the caller of ``create``; nothing appears under a real name;
+    - it never moves or removes the staged folder and never touches other versions.
+    """
+
+    def __call__(self, writer: ArtifactWriter, /) -> None: ...
+
 
 _meta = sa.MetaData()
 model_versions = sa.Table(
@@ -114,13 +129,6 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def creation_race(exc: BaseException) -> bool:
-    """True for the error a process gets when another one created the same tables at the same moment."""
-    if isinstance(exc, SAIntegrityError | sa.exc.ProgrammingError):
-        return True
-    return "already exists" in str(exc.__cause__ or exc)
-
-
 @dataclass
 class _Summary:
     name: str
@@ -144,28 +152,24 @@ class Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         self.mapped = MappedFiles(map_dir or self.home / "mapped")
         self.mapped.sweep()  # copies left by processes that have ended (each live user holds a lock on its own)
-        url = database_url or f"sqlite:///{self.home / 'registry.db'}"
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
-        elif url.startswith("postgresql"):
-            kwargs["connect_args"] = {"connect_timeout": 5}
-        self.engine = sa.create_engine(url, **kwargs)
-        # run on every staged version before it is hashed, e.g. to add a search index built from its files
-        self.commit_hooks: list[CommitHook] = []
-        for attempt in range(5):
-            try:
-                with self._connect() as conn:
-                    _meta.create_all(conn)
-                break
-            except (SAIntegrityError, sa.exc.ProgrammingError, DatabaseUnavailable) as exc:
-                # processes starting at once on a new database race to create the tables: PostgreSQL answers the
-                # loser with a unique violation on its catalogue, SQLite with "table ... already exists"; the
-                # retry finds them made
-                if attempt == 4 or not creation_race(exc):
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+        self.db = Database.open(database_url or sqlite_url(self.home), name="metadata database")
+        self._commit_hooks: list[CommitHook] = []
+        self.db.create_tables(_meta)
         self._backfill_production()
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The database engine (the job store opens its tables on the same one)."""
+        return self.db.engine
+
+    def add_commit_hook(self, hook: CommitHook) -> None:
+        """Run ``hook`` on every version committed from now on, after the hooks added before it."""
+        self._commit_hooks.append(hook)
+
+    @property
+    def commit_hooks(self) -> tuple[CommitHook, ...]:
+        """The hooks every commit runs, in order."""
+        return tuple(self._commit_hooks)
 
     def _backfill_production(self) -> None:
         """Give every name registered before ``production`` was automatic the alias, at the version it meant then.
@@ -173,7 +177,7 @@ class Registry:
         A bare name used to mean the newest version; pinning that version keeps what such names answer today and
         stops them moving when a new version arrives.
         """
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             has_alias = sa.select(model_aliases.c.name).where(model_aliases.c.alias == PRODUCTION)
             rows = conn.execute(
                 sa.select(model_versions.c.name, sa.func.max(model_versions.c.version).label("v"))
@@ -191,22 +195,9 @@ class Registry:
                 except SAIntegrityError:
                     continue  # another process pinned it at the same moment
 
-    # -- database access -------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise DatabaseUnavailable(
-                f"the metadata database is unreachable ({self.engine.url.render_as_string(hide_password=True)}): "
-                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
-            ) from exc
-
     def ping(self) -> None:
-        """Raise :class:`DatabaseUnavailable` when the database does not answer."""
-        with self._connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        """Raise :class:`~models.errors.DatabaseUnavailable` when the database does not answer."""
+        self.db.ping()
 
     # -- writing ----------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -234,7 +225,7 @@ class Registry:
             raise
 
     def _commit(self, writer: ArtifactWriter, *, aliases: tuple[str, ...]) -> ModelVersion:
-        for hook in self.commit_hooks:
+        for hook in self._commit_hooks:
             hook(writer)
         files = {
             p.relative_to(writer.path).as_posix(): sha256_file(p)
@@ -268,7 +259,7 @@ class Registry:
             except OSError:
                 continue
             try:
-                with self._connect() as conn:
+                with self.db.begin() as conn:
                     conn.execute(
                         model_versions.insert().values(
                             name=writer.name,
@@ -290,7 +281,7 @@ class Registry:
         raise Conflict(f"could not allocate a version number for {writer.name!r}")  # pragma: no cover
 
     def _next_version(self, name: str) -> int:
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             current = conn.execute(
                 sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.name == name)
             ).scalar()
@@ -348,7 +339,7 @@ class Registry:
                 "case); use another"
             )
         target = self.get(f"{name}@{version}")
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             self._upsert_alias(conn, name, alias, version)
         return self.get(target.ref)
 
@@ -360,7 +351,7 @@ class Registry:
         mv = self.get(ref)
         meta = {**mv.metadata, **patch}
         text = json.dumps(meta, ensure_ascii=False, default=str)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 model_versions.update()
                 .where(model_versions.c.name == mv.name, model_versions.c.version == mv.version)
@@ -377,7 +368,7 @@ class Registry:
             raise InvalidInput(
                 f"the {PRODUCTION} alias is what a bare model name means; move it to another version instead"
             )
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             result = conn.execute(
                 model_aliases.delete().where(model_aliases.c.name == name, model_aliases.c.alias == alias)
             )
@@ -410,7 +401,7 @@ class Registry:
     def get(self, ref: str, *, kind: str | tuple[str, ...] | None = None) -> ModelVersion:
         """Resolve ``name``, ``name@N`` or ``name@alias``; a bare name means its ``production`` alias."""
         name, selector = parse_ref(ref)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             aliases = self._aliases_of(conn, name)
             if selector is None:
                 version = bare_version(name, {(name, a): v for v, names in aliases.items() for a in names})
@@ -445,7 +436,7 @@ class Registry:
 
     def _unknown_name(self, name: str, *, ref: str) -> ModelNotFound:
         """The error for a name nothing was registered under, suggesting registered names spelled alike."""
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             names = list(conn.execute(sa.select(model_versions.c.name).distinct()).scalars())
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         if not close:  # also catch case slips such as Machado for machado
@@ -463,7 +454,7 @@ class Registry:
         It resolves as its bare name does (its ``production`` alias), so registering other models, or new versions
         of this one, never changes what a request without a model gets; moving ``production`` does.
         """
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(
                 sa.select(model_versions.c.name)
                 .where(model_versions.c.kind.in_(kinds))
@@ -479,7 +470,7 @@ class Registry:
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first."""
         check_name(name)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             aliases = self._aliases_of(conn, name)
             rows = conn.execute(
                 sa.select(model_versions)
@@ -492,7 +483,7 @@ class Registry:
 
     def list(self, *, kind: str | None = None) -> list[ModelVersion]:
         """The newest version of every model (with its aliases), by name."""
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             latest = (
                 sa.select(model_versions.c.name, sa.func.max(model_versions.c.version).label("v"))
                 .group_by(model_versions.c.name)
@@ -511,7 +502,7 @@ class Registry:
 
     def alias_map(self) -> dict[tuple[str, str], int]:
         """Every ``(name, alias) -> version``; cheap, so serving workers poll it to notice moved aliases."""
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             rows = conn.execute(
                 sa.select(model_aliases.c.name, model_aliases.c.alias, model_aliases.c.version)
             )

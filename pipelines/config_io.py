@@ -1,8 +1,20 @@
-"""Load a pydantic config model from a TOML file, with errors that name the file and the offending field."""
+"""Run configs from their sources: TOML files, dotted ``section.key=value`` overrides, and the one merge of layers.
+
+A run config is a pydantic model; its sections are the fields that are models themselves (``[train]``,
+``[training]``, ``[normalize]``). Every training command builds its config the same way (README, "Training
+overrides"): the model's defaults, then the ``--config`` TOML file, then the command's common flags, then each
+``--set section.key=value``; :func:`merge_config` merges those layers and :func:`assignments` turns ``--set``
+values into one, checking every key against the model first.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
 import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,3 +83,144 @@ def load_toml_config(path: Path, model_cls: type[ModelT], *, section: str | None
         return model_cls.model_validate(data)
     except ValidationError as exc:
         raise InvalidConfig(validation_message(exc, source=str(path))) from exc
+
+
+def section_model(annotation: Any) -> type[BaseModel] | None:
+    """The config model a field holds (``NormalizeConfig``, also inside ``PhraseConfig | None``), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if (found := section_model(arg)) is not None:
+                return found
+    return None
+
+
+def _listing(model: type[BaseModel]) -> str:
+    return ", ".join(
+        f"{name}.*" if section_model(info.annotation) else name for name, info in model.model_fields.items()
+    )
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"training.lr=0.01"`` -> ``("training.lr", 0.01)``: the value as JSON when it parses, else the text itself.
+
+    Raises:
+        InvalidConfig: no ``=``, or an empty key or key part.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not all(key.split(".")):
+        raise InvalidConfig(f"--set takes SECTION.KEY=VALUE, e.g. --set training.lr=0.01; not {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def config_key(model: type[BaseModel], key: str, *, aliases: Mapping[str, str] | None = None) -> list[str]:
+    """The path of a dotted key in ``model`` (an alias resolved), checked part by part.
+
+    Args:
+        model: the run config.
+        key: e.g. ``train.epochs``; a section may be given whole (``normalize``), its value then a JSON object.
+        aliases: other spellings of whole keys (``model.context`` -> ``context``).
+
+    Raises:
+        InvalidConfig: a part that is not a key of its section, naming it and every key of that section; or a
+            key below a plain value.
+    """
+    aliases = aliases or {}
+    key = aliases.get(key, key)
+    parts = key.split(".")
+    alias_sections = {alias.split(".", 1)[0] for alias in aliases if "." in alias}
+    if len(parts) > 1 and parts[0] in alias_sections and parts[0] not in model.model_fields:
+        known = [a.split(".", 1)[1] for a in aliases if a.startswith(f"{parts[0]}.")]
+        raise _unknown(key, parts[1], f"[{parts[0]}]", known)
+    current: type[BaseModel] | None = model
+    for depth, part in enumerate(parts):
+        if current is None:
+            value = ".".join(parts[:depth])
+            raise InvalidConfig(
+                f"unknown key {key!r}: {value!r} is a value, not a section; set it whole, e.g. --set {value}=..."
+            )
+        if part not in current.model_fields:
+            where = f"[{'.'.join(parts[:depth])}]" if depth else "the top level"
+            extra = sorted(alias_sections) if depth == 0 else []
+            raise _unknown(key, part, where, [*_listing(current).split(", "), *(f"{a}.*" for a in extra)])
+        current = section_model(current.model_fields[part].annotation)
+    return parts
+
+
+def _unknown(key: str, part: str, where: str, known: Sequence[str]) -> InvalidConfig:
+    close = difflib.get_close_matches(part, [k.removesuffix(".*") for k in known], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return InvalidConfig(
+        f"unknown key {key!r}: {where} has no {part!r}{hint} ({where} has {', '.join(known)})"
+    )
+
+
+def assignments(
+    items: Sequence[str], model: type[BaseModel], *, aliases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``--set`` values as one config layer (nested dicts), every key checked first (:func:`config_key`).
+
+    A later assignment of the same key wins.
+    """
+    layer: dict[str, Any] = {}
+    for text in items:
+        key, value = parse_assignment(text)
+        *sections, leaf = config_key(model, key, aliases=aliases)
+        target = layer
+        for section in sections:
+            if not isinstance(target.get(section), dict):
+                target[section] = {}
+            target = target[section]
+        target[leaf] = value
+    return layer
+
+
+def given(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Options the user gave: ``None`` (an option left unset) dropped, also inside sections; empty sections too."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            value = given(value)
+            if not value:
+                continue
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def merge_config(model: type[BaseModel], *layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The layers of a run config merged, each over the ones before it.
+
+    Sections (fields that are config models) merge key by key; any other value, lists and tables such as
+    ``label_names`` too, is replaced whole.
+
+    Raises:
+        InvalidConfig: a section given as a plain value in one layer and as a table in another.
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = _merge(model, merged, layer, prefix="")
+    return merged
+
+
+def _merge(
+    model: type[BaseModel] | None, base: Mapping[str, Any], layer: Mapping[str, Any], *, prefix: str
+) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in layer.items():
+        info = model.model_fields.get(key) if model is not None else None
+        section = section_model(info.annotation) if info is not None else None
+        old = out.get(key)
+        if section is not None and isinstance(value, Mapping) and old is not None:
+            if not isinstance(old, Mapping):
+                raise InvalidConfig(f"'{prefix}{key}' is a section: give it as a table, e.g. [{prefix}{key}]")
+            out[key] = _merge(section, old, value, prefix=f"{prefix}{key}.")
+        else:
+            out[key] = value
+    return out

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.classifier.bags import (
+from pipelines.classifier.config import FeatureConfig
+from pipelines.classifier.hashing import (
     Bags,
     IdArray,
     KeyArray,
@@ -38,7 +39,6 @@ from pipelines.classifier.bags import (
     stable_hash,
     starts_of,
 )
-from pipelines.classifier.config import FeatureConfig
 from pipelines.classifier.token_table import TokenTable
 from pipelines.classifier.tokens import RegexTokenizer
 from pipelines.normalize import NormalizeConfig, Normalizer

@@ -17,8 +17,8 @@ from torch.optim import Optimizer
 
 from models.errors import InvalidInput
 from models.mlp import BagOfFeaturesMLP
-from pipelines.classifier.bags import Bags
 from pipelines.classifier.config import TrainingConfig
+from pipelines.classifier.hashing import Bags
 from pipelines.classifier.optim import current_lr
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 

@@ -23,10 +23,10 @@ import torch
 
 from models.mlp import BagOfFeaturesMLP
 from models.registry import ModelVersion, Registry
-from pipelines.classifier.bags import Bags, concat_bags
 from pipelines.classifier.config import ClassifierRun, TrainingConfig
 from pipelines.classifier.data import LabelledTexts
 from pipelines.classifier.evaluate import classification_metrics
+from pipelines.classifier.hashing import Bags, concat_bags
 from pipelines.classifier.label_names import resolve_label_names
 from pipelines.classifier.loop import FitResult, Labels, class_weight_tensor, fit, predict_logits, set_seed
 from pipelines.classifier.optim import build_optimizers

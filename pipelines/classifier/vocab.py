@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.classifier.bags import (
+from pipelines.classifier.config import FeatureConfig
+from pipelines.classifier.features import FeatureSpace
+from pipelines.classifier.hashing import (
     Bags,
     ngram_keys,
     stable_hash,
 )
-from pipelines.classifier.config import FeatureConfig
-from pipelines.classifier.features import FeatureSpace
 from pipelines.normalize import NormalizeConfig
 
 log = logging.getLogger(__name__)

@@ -43,14 +43,12 @@ from pipelines.grid import (
     varying,
     write_results,
 )
-from pipelines.lm.config import LMActivation, LMOptimizer, LMRun
+from pipelines.lm.config import MODEL_KEYS, TRAINING_KEYS, LMActivation, LMOptimizer, LMRun
 from pipelines.lm.train import Encoded, encode_lines, fit_lm, load_lines
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
 
-MODEL_KEYS = ("context", "dim", "hidden", "activation", "dropout", "max_vocab", "min_count")
-TRAINING_KEYS = ("optimizer", "lr", "epochs", "batch_size", "patience", "seed")
 ACTIVATIONS: tuple[str, ...] = LMActivation.__args__  # type: ignore[attr-defined]
 OPTIMIZERS: tuple[str, ...] = LMOptimizer.__args__  # type: ignore[attr-defined]
 CURVES_PNG = "perplexity_curves.png"

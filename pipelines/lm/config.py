@@ -21,6 +21,13 @@ LMActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
 LM_NORMALIZE = NormalizeConfig(drop_punctuation=False, split_sentences=False)
 
 
+#: the run's keys grouped as comparisons (``--grid``) and ``--set`` name them: ``model.context``, ``training.lr``
+MODEL_KEYS = ("context", "dim", "hidden", "activation", "dropout", "max_vocab", "min_count")
+TRAINING_KEYS = ("optimizer", "lr", "epochs", "batch_size", "patience", "seed")
+#: ``model.context`` -> ``context``, ...: the grouped names of the run's own (flat) keys
+SECTIONED_KEYS = {f"model.{k}": k for k in MODEL_KEYS} | {f"training.{k}": k for k in TRAINING_KEYS}
+
+
 class LMRun(BaseModel):
     """A language model: corpus, vocabulary, network and training settings."""
 
@@ -64,7 +71,16 @@ def make_run(values: dict[str, Any]) -> LMRun:
     Raises:
         InvalidConfig: a value out of range, naming the field.
     """
+    return build_run({k: v for k, v in values.items() if v is not None})
+
+
+def build_run(data: dict[str, Any]) -> LMRun:
+    """An :class:`LMRun` from merged config layers, where None is a value (``patience = None``: no early stop).
+
+    Raises:
+        InvalidConfig: a value out of range, naming the field.
+    """
     try:
-        return LMRun.model_validate({k: v for k, v in values.items() if v is not None})
+        return LMRun.model_validate(data)
     except ValidationError as exc:
         raise InvalidConfig(validation_message(exc, source="language model")) from exc

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from pipelines.search import SearcherCache
 from services.api.body_limit import BodyLimitMiddleware
-from services.api.compute import limit_compute_threads
 from services.api.errors import install_error_handlers
 from services.api.job_schemas import JobRequest
 from services.api.keys import KeyRing
@@ -34,7 +33,8 @@ from services.api.routes import jobs as job_routes
 from services.api.routes import lm as lm_routes
 from services.api.routes.docs import install_docs
 from services.api.routes.web import install_explorer
-from services.context import open_collections, open_registry
+from services.api.threads import limit_compute_threads
+from services.factories import open_collections, open_registry
 from services.settings import Settings, get_settings
 
 DESCRIPTION = """Nearest words, similarities, analogies and vectors from Portuguese word embeddings, and text

@@ -1,4 +1,7 @@
-"""Request and response schemas of the jobs routes (``/v1/jobs``), separate from the store's :class:`Job`."""
+"""Request and response schemas of the jobs routes (``/v1/jobs``), separate from the store's :class:`Job`.
+
+A job's own public form (summary and detail) is :mod:`services.jobs.public`, which the CLI prints too.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,35 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.schemas import Strict
-from services.jobs.job import Job, JobLogLine
-from services.timestamps import UtcTime
+from services.jobs.public import (
+    JobDetail,
+    JobLogOut,
+    JobModelOut,
+    JobProgressOut,
+    JobStateName,
+    JobSummary,
+    detail_of,
+    job_url,
+    summary_of,
+)
+
+__all__ = [
+    "JobAccepted",
+    "JobDetail",
+    "JobKindName",
+    "JobLogOut",
+    "JobModelOut",
+    "JobPage",
+    "JobProgressOut",
+    "JobRequest",
+    "JobStateName",
+    "JobSummary",
+    "detail_of",
+    "job_url",
+    "summary_of",
+]
 
 JobKindName = Literal["word2vec", "classifier", "compare", "lm", "compare_lm", "collection"]
-JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 _CLASSIFIER_EXAMPLE: dict[str, Any] = {
     "kind": "classifier",
@@ -46,91 +73,8 @@ class JobAccepted(BaseModel):
     url: str = Field(description="Where to watch the job: GET it, or GET its /events stream.")
 
 
-class JobProgressOut(BaseModel):
-    stage: str | None = Field(description="preprocess, train, evaluate, save ...")
-    fraction: float | None = Field(description="0..1 of the whole run, when known.")
-    epoch: int | None
-    loss: float | None
-    message: str | None
-
-
-class JobModelOut(BaseModel):
-    name: str
-    version: int
-    ref: str
-
-
-class JobSummary(BaseModel):
-    id: str
-    kind: str
-    state: JobStateName
-    url: str
-    created_at: UtcTime
-    started_at: UtcTime | None
-    finished_at: UtcTime | None
-    progress: JobProgressOut
-    error: str | None = Field(description="Why the job failed (or was stopped), when it did.")
-    model: JobModelOut | None = Field(description="The model version the job registered.")
-    worker: str | None = Field(description="The worker that ran (or runs) it: role@host:pid.")
-
-
-class JobLogOut(BaseModel):
-    seq: int
-    at: UtcTime
-    line: str
-
-
-class JobDetail(JobSummary):
-    config: dict[str, Any] = Field(description="The validated config, defaults filled in.")
-    backend: str
-    attempts: int
-    heartbeat_at: UtcTime | None
-    result: dict[str, Any] | None = Field(
-        description="What a job that registers no model produced: a comparison's table and report files."
-    )
-    logs: list[JobLogOut] = Field(description="The last log lines (progress messages, lifecycle, warnings).")
-
-
 class JobPage(BaseModel):
     items: list[JobSummary]
     total: int
     limit: int
     offset: int
-
-
-def job_url(job_id: str) -> str:
-    return f"/v1/jobs/{job_id}"
-
-
-def summary_of(job: Job) -> JobSummary:
-    model = None
-    if job.model_name is not None and job.model_version is not None:
-        model = JobModelOut(name=job.model_name, version=job.model_version, ref=job.model_ref or "")
-    p = job.progress
-    return JobSummary(
-        id=job.id,
-        kind=job.kind,
-        state=job.state.value,
-        url=job_url(job.id),
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        progress=JobProgressOut(
-            stage=p.stage, fraction=p.fraction, epoch=p.epoch, loss=p.loss, message=p.message
-        ),
-        error=job.error,
-        model=model,
-        worker=job.worker,
-    )
-
-
-def detail_of(job: Job, logs: list[JobLogLine]) -> JobDetail:
-    return JobDetail(
-        **summary_of(job).model_dump(),
-        config=job.config,
-        backend=job.backend,
-        attempts=job.attempts,
-        heartbeat_at=job.heartbeat_at,
-        result=job.result,
-        logs=[JobLogOut(seq=line.seq, at=line.at, line=line.line) for line in logs],
-    )

@@ -8,9 +8,9 @@ from models.errors import NotReady
 from models.registry import ModelVersion, Registry
 from pipelines.embedding_model import load_embeddings
 from pipelines.text_encoder.served import load_text_encoder
-from services.api.compute import limit_compute_threads
 from services.api.model_store import CLASSIFIER_KINDS, EMBEDDING_KINDS, LM_KINDS, Loader
-from services.context import ann_config
+from services.api.threads import limit_compute_threads
+from services.factories import ann_config
 from services.settings import Settings
 
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from services.api.compute import THREAD_VARIABLES
+from services.api.threads import THREAD_VARIABLES
 from services.settings import Settings
 
 APP = "services.api.app:create_app"

@@ -9,4 +9,5 @@ reaper.py      fails running jobs whose worker went silent; removes what they le
 local.py       the embedded backend: worker processes on this machine polling the database
 celery_app.py  the Celery backend: a Redis queue shared by workers on any number of machines
 backend.py     the interface both backends share, and the choice between them
+public.py      a job as the API answers it and the CLI prints it
 """

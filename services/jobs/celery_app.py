@@ -27,7 +27,7 @@ from celery import Celery, signals
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from models.errors import DatabaseUnavailable, NotReady
-from services.context import open_registry
+from services.factories import open_registry
 from services.jobs.reaper import Reaper
 from services.jobs.store import JobStore
 from services.jobs.supervisor import JobSupervisor, worker_id

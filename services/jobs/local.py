@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from models.errors import DatabaseUnavailable
-from services.context import open_registry
+from services.factories import open_registry
 from services.jobs.reaper import Reaper
 from services.jobs.store import JobStore
 from services.jobs.supervisor import JobSupervisor, worker_id

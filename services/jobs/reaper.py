@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 
 from models.errors import ModelNotFound
-from services.context import open_registry
+from services.factories import open_registry
 from services.jobs.cleanup import remove_leftovers
 from services.jobs.job import Job
 from services.jobs.store import JobStore

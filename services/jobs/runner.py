@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from models.errors import DatabaseUnavailable, PalavraError
 from models.registry import ArtifactWriter, ModelVersion, Registry
 from pipelines.progress import Progress
-from services.context import open_collections, open_registry
+from services.factories import open_collections, open_registry
 from services.jobs.cleanup import job_output_dir
 from services.jobs.inputs import DataRoot, no_space
 from services.jobs.kinds import DataRootCatalog, JobContext, job_kind
@@ -65,7 +65,8 @@ class JobRegistry(Registry):
     def __init__(self, base: Registry, *, store: JobStore, job_id: str, worker: str) -> None:
         # share the base registry's engine, paths and hooks rather than opening a second connection pool
         self.__dict__.update(base.__dict__)
-        self.commit_hooks = [*base.commit_hooks, self._guard]
+        self._commit_hooks = [*base.commit_hooks]  # its own list: the guard must not reach the base registry
+        self.add_commit_hook(self._guard)
         self._store = store
         self._job_id = job_id
         self._worker = worker

@@ -7,7 +7,7 @@ import uuid
 
 from models.errors import DatabaseUnavailable, InvalidInput, ModelNotFound, NotReady
 from models.registry import Registry
-from services.context import open_registry
+from services.factories import open_registry
 from services.jobs.backend import JobBackend, open_backend
 from services.jobs.cleanup import remove_leftovers
 from services.jobs.inputs import UPLOADS_DIR, DataRoot, check_inputs

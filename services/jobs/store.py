@@ -6,20 +6,17 @@ any number of workers and the reaper can race on a job and exactly one of them w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import re
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
 
-from models.errors import Conflict, DatabaseUnavailable, JobNotFound
-from models.registry import Registry, creation_race
+from models.database import Database
+from models.errors import Conflict, JobNotFound
+from models.registry import Registry
 from pipelines.progress import Progress
 from services.jobs.job import Job, JobLogLine, JobProgress, JobState
 
@@ -130,46 +127,27 @@ class JobStore:
     """
 
     def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        for attempt in range(3):
-            try:
-                with self._connect() as conn:
-                    if engine.dialect.name == "sqlite":
-                        # readers never block the writer (workers, API and job processes share one file)
-                        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-                    _meta.create_all(conn)
-                    _add_missing_columns(conn)
-                break
-            except (sa.exc.IntegrityError, sa.exc.ProgrammingError, DatabaseUnavailable) as exc:
-                # several workers starting at once race to create the tables; the loser finds them made
-                if attempt == 2 or not creation_race(exc):
-                    raise
-                time.sleep(0.2)
+        self.db = Database(
+            engine, name="job database", advice="jobs cannot be submitted or read until it answers again"
+        )
+        # write-ahead logging on SQLite: workers, the API and job processes share one file and readers must
+        # never block the writer
+        self.db.create_tables(_meta, upgrade=_add_missing_columns, wal=True)
 
     @classmethod
     def from_registry(cls, registry: Registry) -> JobStore:
         return cls(registry.engine)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            url = self.engine.url.render_as_string(hide_password=True)
-            raise DatabaseUnavailable(
-                f"the job database is unreachable ({url}): {first}; jobs cannot be submitted or read until "
-                "it answers again"
-            ) from exc
+    @property
+    def engine(self) -> sa.Engine:
+        return self.db.engine
 
     def ping(self) -> None:
-        """Raise :class:`DatabaseUnavailable` unless the database answers."""
-        with self._connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        """Raise :class:`~models.errors.DatabaseUnavailable` unless the database answers."""
+        self.db.ping()
 
     def _update(self, job_id: str, *conditions: Any, **values: Any) -> bool:
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             result = conn.execute(
                 jobs_table.update().where(jobs_table.c.id == job_id, *conditions).values(**values)
             )
@@ -180,7 +158,7 @@ class JobStore:
         self, job_id: str, kind: str, config: dict[str, Any], *, backend: str, upload_dir: str | None = None
     ) -> Job:
         """Record a new queued job."""
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 jobs_table.insert().values(
                     id=job_id,
@@ -199,7 +177,7 @@ class JobStore:
     def get(self, job_id: str) -> Job:
         if not _JOB_ID.fullmatch(job_id):  # never sent to the database (PostgreSQL refuses a NUL in text)
             raise JobNotFound(f"no job with id {job_id!r}; `palavra jobs list` shows the jobs", job=job_id)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).first()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}; `palavra jobs list` shows the jobs", job=job_id)
@@ -214,7 +192,7 @@ class JobStore:
             conditions.append(jobs_table.c.state == state.value)
         if kind is not None:
             conditions.append(jobs_table.c.kind == kind)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             total = conn.execute(
                 sa.select(sa.func.count()).select_from(jobs_table).where(*conditions)
             ).scalar()
@@ -229,7 +207,7 @@ class JobStore:
 
     def cleanup_paths(self, job_id: str) -> tuple[str | None, str | None]:
         """The staging folder a job's process was writing and the folder its uploads were saved in."""
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(
                 sa.select(jobs_table.c.staging_path, jobs_table.c.upload_dir).where(jobs_table.c.id == job_id)
             ).first()
@@ -251,7 +229,7 @@ class JobStore:
 
     def claim_next(self, worker: str, *, backend: str) -> str | None:
         """Claim the oldest queued job of ``backend``; its id, or None when the queue is empty."""
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             candidates = conn.execute(
                 sa.select(jobs_table.c.id)
                 .where(jobs_table.c.state == JobState.QUEUED.value, jobs_table.c.backend == backend)
@@ -275,7 +253,7 @@ class JobStore:
 
     def still_running(self, job_id: str, worker: str) -> bool:
         """A read-only check that the job is running on ``worker`` (it may have been cancelled or reaped)."""
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(
                 sa.select(jobs_table.c.state, jobs_table.c.worker).where(jobs_table.c.id == job_id)
             ).first()
@@ -372,7 +350,7 @@ class JobStore:
     def stale(self, timeout_s: float) -> tuple[list[Job], datetime]:
         """Running jobs whose last heartbeat is older than ``timeout_s``, and the cutoff used."""
         cutoff = _now() - timedelta(seconds=timeout_s)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             rows = conn.execute(
                 sa.select(jobs_table).where(
                     jobs_table.c.state == JobState.RUNNING.value, jobs_table.c.heartbeat_at < cutoff
@@ -408,7 +386,7 @@ class JobStore:
     def unpublished(self, older_than_s: float) -> list[str]:
         """Queued Celery jobs never handed to the broker (the API died between recording and sending)."""
         cutoff = _now() - timedelta(seconds=older_than_s)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             return list(
                 conn.execute(
                     sa.select(jobs_table.c.id).where(
@@ -426,7 +404,7 @@ class JobStore:
         ``published_at`` is returned as the database holds it, for :meth:`mark_republished`'s condition.
         """
         cutoff = _now() - timedelta(seconds=older_than_s)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             rows = conn.execute(
                 sa.select(jobs_table.c.id, jobs_table.c.published_at).where(
                     jobs_table.c.state == JobState.QUEUED.value,
@@ -453,7 +431,7 @@ class JobStore:
         if not lines:
             return
         now = _now()
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 job_logs_table.insert(),
                 [{"job_id": job_id, "at": now, "line": line[:MAX_LOG_CHARS]} for line in lines],
@@ -464,7 +442,7 @@ class JobStore:
         if not _JOB_ID.fullmatch(job_id):
             return []
         query = sa.select(job_logs_table).where(job_logs_table.c.job_id == job_id)
-        with self._connect() as conn:
+        with self.db.begin() as conn:
             if after:
                 rows = conn.execute(
                     query.where(job_logs_table.c.seq > after).order_by(job_logs_table.c.seq).limit(limit)

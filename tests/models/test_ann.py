@@ -33,7 +33,7 @@ def test_ann_recall_counts_misses() -> None:
 
 
 def test_ann_hook_stores_index_and_recall_in_artifact(registry: Registry, unit: np.ndarray) -> None:
-    registry.commit_hooks.append(index_hook(min_vocab=1000, config=AnnConfig(m=16, recall_queries=200)))
+    registry.add_commit_hook(index_hook(min_vocab=1000, config=AnnConfig(m=16, recall_queries=200)))
     words = [f"w{i}" for i in range(len(unit))]
     with registry.create("grande", "word2vec") as w:
         WordVectors(words, unit).save(w)

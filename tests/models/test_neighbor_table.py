@@ -82,7 +82,7 @@ def test_lookup_returns_k_best_and_refuses_wider_k(unit: np.ndarray) -> None:
 def test_registered_artifact_carries_the_table_and_serves_from_it(
     registry: Registry, unit: np.ndarray
 ) -> None:
-    registry.commit_hooks.append(
+    registry.add_commit_hook(
         index_hook(min_vocab=1000, config=AnnConfig(m=16, recall_queries=100, table_width=20))
     )
     words = [f"w{i}" for i in range(len(unit))]

@@ -172,11 +172,37 @@ def test_registry_commit_hooks_add_checksummed_files(registry: Registry) -> None
         writer.write_json("extra.json", {"rows": 3})
         writer.metadata["hooked"] = True
 
-    registry.commit_hooks.append(hook)
+    registry.add_commit_hook(hook)
     _write(registry)
     mv = registry.get("vetores")
     assert mv.metadata["hooked"] is True
     assert "extra.json" in mv.metadata["files"]
+
+
+def test_registry_commit_hooks_run_in_order_and_a_failing_one_leaves_no_version(registry: Registry) -> None:
+    calls: list[str] = []
+
+    def first(writer) -> None:
+        calls.append("first")
+        writer.write_json("first.json", {})
+
+    def failing(_writer) -> None:
+        calls.append("failing")
+        raise RuntimeError("the index could not be built")
+
+    def after(_writer) -> None:
+        calls.append("after")
+
+    for hook in (first, failing, after):
+        registry.add_commit_hook(hook)
+    assert registry.commit_hooks == (first, failing, after)
+    with pytest.raises(RuntimeError, match="the index could not be built"):
+        _write(registry)
+    assert calls == ["first", "failing"]  # in the order added; nothing runs after a failure
+    with pytest.raises(ModelNotFound):
+        registry.get("vetores")
+    assert not (registry.root / "vetores").exists()  # nothing under the real name
+    assert list((registry.root / ".staging").iterdir()) == []  # and nothing half-written left behind
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])

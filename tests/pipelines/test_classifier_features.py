@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.classifier.bags import Bags, char_keys, char_ngrams, stable_hash
 from pipelines.classifier.config import FeatureConfig, classifier_normalize_default
 from pipelines.classifier.features import FeatureSpace
+from pipelines.classifier.hashing import Bags, char_keys, char_ngrams, stable_hash
 from pipelines.classifier.tokens import RegexTokenizer
 from pipelines.classifier.vocab import fit_feature_space
 from pipelines.normalize import NormalizeConfig

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import Settings, get_settings
 from tests.services.cli_helpers import run
 

@@ -12,7 +12,7 @@ import pytest
 
 from models.registry import Registry
 from pipelines.text_encoder.build import pooling_model, register_encoder
-from services.context import open_collections
+from services.factories import open_collections
 from services.settings import Settings, get_settings
 from tests.services.cli_helpers import run
 from tests.services.vector_models import register

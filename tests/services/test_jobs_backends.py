@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from models.errors import ModelNotFound
-from services.context import open_registry
+from services.factories import open_registry
 from services.jobs.job import Job, JobState
 from services.jobs.service import JobService
 from tests.services.jobs_helpers import (

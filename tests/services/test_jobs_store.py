@@ -169,7 +169,7 @@ def test_jobs_registry_of_a_running_job_commits_and_marks_it_committing(
         writer.write_json("config.json", {})
     assert writer.version.metadata["job_id"] == job_id  # type: ignore[attr-defined]
     assert store.get(job_id).committing is True
-    assert base_registry.commit_hooks == []  # the guard is the job registry's own
+    assert base_registry.commit_hooks == ()  # the guard is the job registry's own
 
 
 def test_jobs_reaper_fails_silent_jobs_only(store: JobStore, jobs_settings: Settings, clock: Clock) -> None:

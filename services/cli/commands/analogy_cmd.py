@@ -12,7 +12,7 @@ from pipelines.normalize import unicode_problem
 from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import app
 from services.cli.output import emit_json, table
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import Settings, get_settings
 
 METHODS = ("3cosadd", "3cosmul")

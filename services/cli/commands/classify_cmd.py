@@ -11,7 +11,7 @@ from pipelines.classifier.data import is_blank
 from pipelines.classifier.predictor import load_classifier
 from services.cli.app import app
 from services.cli.output import emit_json
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import get_settings
 
 

@@ -11,7 +11,7 @@ from models.errors import DatasetError
 from pipelines.search import add_documents, create_collection, delete_documents, read_documents
 from services.cli.app import collection_app
 from services.cli.output import emit_json, table
-from services.context import open_collections, open_registry
+from services.factories import open_collections, open_registry
 from services.settings import get_settings
 
 

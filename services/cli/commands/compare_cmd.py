@@ -11,10 +11,11 @@ import typer
 from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS
 from pipelines.classifier.grid import grid_axes, parse_axis
 from services.cli.app import compare_app
-from services.cli.commands.train_classifier_cmd import merge_run, path_resolver
+from services.cli.dataset_specs import path_resolver
 from services.cli.output import echo, emit_json
+from services.cli.overrides import classifier_run
 from services.cli.progress_bars import ProgressBars
-from services.context import open_catalog
+from services.factories import open_catalog
 from services.settings import get_settings
 
 
@@ -60,7 +61,7 @@ def compare_classifier_cli(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train every cell of a grid on the same data and seed; write report.md, loss_curves.png (and lr_sweep.png)."""
-    run = merge_run(
+    run = classifier_run(
         config,
         {
             "name": "compare",
@@ -68,9 +69,6 @@ def compare_classifier_cli(
             "validation": validation,
             "text_column": text_column,
             "label_column": label_column,
-        },
-        {
-            "model": {},
             "training": {
                 "lr": lr,
                 "epochs": epochs,

@@ -9,7 +9,7 @@ import typer
 
 from services.cli.app import data_app
 from services.cli.output import echo, table
-from services.context import open_catalog
+from services.factories import open_catalog
 from services.settings import get_settings
 
 

@@ -6,8 +6,8 @@ import typer
 
 from services.cli.app import app
 from services.cli.output import echo, emit_json
-from services.context import open_registry
 from services.doctor import diagnose
+from services.factories import open_registry
 from services.jobs.store import JobStore
 from services.settings import get_settings
 

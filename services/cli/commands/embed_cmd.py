@@ -9,8 +9,8 @@ import typer
 
 from pipelines.text_encoder.served import load_text_encoder
 from services.cli.app import app
-from services.cli.commands.text_similarity_cmd import check_texts
-from services.context import open_registry
+from services.cli.texts import check_texts
+from services.factories import open_registry
 from services.settings import get_settings
 
 

@@ -7,9 +7,9 @@ import typer
 from pipelines.classifier.data import read_labelled
 from pipelines.classifier.predictor import load_classifier
 from services.cli.app import evaluate_app
-from services.cli.commands.train_classifier_cmd import path_resolver
+from services.cli.dataset_specs import path_resolver
 from services.cli.output import echo, emit_json
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import get_settings
 
 

@@ -10,9 +10,9 @@ from pipelines.text_encoder.evaluate import evaluate_pairs
 from pipelines.text_encoder.pairs import read_pairs
 from pipelines.text_encoder.served import load_text_encoder
 from services.cli.app import evaluate_app
-from services.cli.commands.train_classifier_cmd import path_resolver
+from services.cli.dataset_specs import path_resolver
 from services.cli.output import emit_json
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import Settings, get_settings
 
 

@@ -11,7 +11,7 @@ from pipelines.evaluate_embeddings import DEFAULT_RESTRICT_VOCAB, evaluate_embed
 from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import evaluate_app
 from services.cli.output import emit_json
-from services.context import open_catalog, open_registry
+from services.factories import open_catalog, open_registry
 from services.settings import Settings, get_settings
 
 

@@ -9,7 +9,7 @@ import typer
 from pipelines.word2vec.transfer import export_model
 from services.cli.app import app
 from services.cli.output import emit_json
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import get_settings
 
 export_app = typer.Typer(help="Write registered models in standard formats.", no_args_is_help=True)

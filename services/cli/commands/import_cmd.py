@@ -11,7 +11,7 @@ from pipelines.normalize import NormalizeConfig
 from pipelines.word2vec.transfer import import_model
 from services.cli.app import app
 from services.cli.output import emit_json
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import get_settings
 
 import_app = typer.Typer(help="Register models from standard formats.", no_args_is_help=True)

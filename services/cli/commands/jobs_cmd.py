@@ -11,12 +11,12 @@ import typer
 from models.errors import InvalidInput
 from pipelines.config_io import read_toml
 from pipelines.progress import DONE_STAGE, Progress
-from services.api.job_schemas import detail_of, summary_of
 from services.cli.app import jobs_app
 from services.cli.output import echo, emit_json, table, warn
 from services.cli.progress_bars import ProgressBars
 from services.jobs.job import Job, JobState
 from services.jobs.kinds import job_kind
+from services.jobs.public import detail_of, job_url, summary_of
 from services.jobs.service import JobService
 from services.settings import get_settings
 from services.timestamps import utc_iso
@@ -77,7 +77,7 @@ def submit_cli(
     service = _service()
     job = service.submit(kind, read_toml(config))
     if not wait:
-        emit_json({"id": job.id, "kind": job.kind, "state": job.state.value, "url": f"/v1/jobs/{job.id}"})
+        emit_json({"id": job.id, "kind": job.kind, "state": job.state.value, "url": job_url(job.id)})
         return
     warn(f"job {job.id} queued; waiting (Ctrl-C stops waiting, not the job)")
     bars = ProgressBars()

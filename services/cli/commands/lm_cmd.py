@@ -10,9 +10,10 @@ import typer
 from models.errors import InvalidInput
 from models.registry import ModelVersion
 from services.cli.app import app, evaluate_app, train_app
-from services.cli.commands.train_word2vec_cmd import ProgressBars
 from services.cli.output import echo, emit_json
-from services.context import open_catalog, open_registry
+from services.cli.overrides import run_data, set_option
+from services.cli.progress_bars import ProgressBars
+from services.factories import open_catalog, open_registry
 from services.settings import get_settings
 
 if TYPE_CHECKING:  # torch and scikit-learn load only when a language-model command runs
@@ -76,34 +77,35 @@ def train_lm_cli(
         None, "--max-train-tokens", help="Train on at most this many."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
+    overrides: list[str] | None = set_option("training.lr=0.001 or normalize.lowercase=false"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a neural language model (embedding + MLP + adaptive softmax), register it, print its figures."""
-    from pipelines.lm.config import make_run
-    from pipelines.lm.train import train_lm
+    from pipelines.lm.config import SECTIONED_KEYS, LMRun, build_run
 
-    run = make_run(
-        {
-            "name": name,
-            "corpus": corpus,
-            "context": context,
-            "embeddings": embeddings,
-            "freeze_embeddings": freeze_embeddings,
-            "dim": dim,
-            "hidden": hidden or None,
-            "activation": activation,
-            "dropout": dropout,
-            "optimizer": optimizer,
-            "lr": lr,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "patience": patience,
-            "max_vocab": max_vocab,
-            "min_count": min_count,
-            "max_train_tokens": max_train_tokens,
-            "seed": seed,
-        }
-    )
+    flags = {
+        "name": name,
+        "corpus": corpus,
+        "context": context,
+        "embeddings": embeddings,
+        "freeze_embeddings": freeze_embeddings,
+        "dim": dim,
+        "hidden": hidden or None,
+        "activation": activation,
+        "dropout": dropout,
+        "optimizer": optimizer,
+        "lr": lr,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "patience": patience,
+        "max_vocab": max_vocab,
+        "min_count": min_count,
+        "max_train_tokens": max_train_tokens,
+        "seed": seed,
+    }
+    run = build_run(run_data(LMRun, flags=flags, overrides=overrides, aliases=SECTIONED_KEYS))
+    from pipelines.lm.train import train_lm  # torch: once the run is known to be valid
+
     settings = get_settings()
     bars = ProgressBars(disable=quiet)
     try:

@@ -6,7 +6,7 @@ import typer
 
 from services.cli.app import models_app
 from services.cli.output import emit_json, table
-from services.context import open_registry
+from services.factories import open_registry
 from services.settings import get_settings
 from services.timestamps import public_metadata
 

@@ -13,7 +13,7 @@ from pipelines.preprocess import PreparedCorpus, prepare_corpus
 from pipelines.progress import Progress
 from services.cli.app import app
 from services.cli.output import emit_json, warn
-from services.context import open_catalog
+from services.factories import open_catalog
 from services.settings import Settings, get_settings
 
 

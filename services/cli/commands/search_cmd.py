@@ -7,7 +7,7 @@ import typer
 from pipelines.search import SearcherCache, parse_filter
 from services.cli.app import app
 from services.cli.output import emit_json
-from services.context import open_collections, open_registry
+from services.factories import open_collections, open_registry
 from services.settings import get_settings
 
 

@@ -7,28 +7,12 @@ from typing import Any
 import typer
 
 from models.errors import InvalidInput
-from pipelines.classifier.data import is_blank
-from pipelines.normalize import unicode_problem
 from pipelines.text_encoder.served import load_text_encoder
 from services.cli.app import app
 from services.cli.output import emit_json, table
-from services.context import open_registry
+from services.cli.texts import check_texts
+from services.factories import open_registry
 from services.settings import Settings, get_settings
-
-
-def check_texts(texts: list[str], *, max_chars: int) -> None:
-    """Each text checked as the API checks it.
-
-    Raises:
-        InvalidInput: an empty or over-long text, or one that is not valid text (its position is named).
-    """
-    for i, text in enumerate(texts, start=1):
-        if problem := unicode_problem(text):
-            raise InvalidInput(f"text {i} is not valid text: {problem}")
-        if is_blank(text):
-            raise InvalidInput(f"text {i} is empty")
-        if len(text) > max_chars:
-            raise InvalidInput(f"text {i} has {len(text):,} characters; the limit is {max_chars:,}")
 
 
 def text_pairs(texts: list[str], *, max_chars: int) -> list[tuple[str, str]]:

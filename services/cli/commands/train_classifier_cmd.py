@@ -6,54 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 
-from models.errors import DatasetError, InvalidConfig
+from models.errors import InvalidConfig
 from models.registry import ModelVersion
-from pipelines.classifier.config import ClassifierRun, load_run_file
 from pipelines.classifier.label_names import parse_label_names
-from pipelines.config_io import validation_message
 from services.cli.app import train_app
+from services.cli.dataset_specs import path_resolver
 from services.cli.output import emit_json
+from services.cli.overrides import classifier_run, set_option
 from services.cli.progress_bars import ProgressBars
-from services.context import open_catalog, open_registry
-from services.settings import Settings, get_settings
-
-
-def path_resolver(settings: Settings) -> Any:
-    """Dataset specs -> one local file: a path, or a catalogue name (``palavra data list``)."""
-    catalog = open_catalog(settings)
-
-    def resolve(spec: str) -> Path:
-        files = catalog.resolve(spec)
-        if len(files) != 1 or not files[0].is_file():
-            raise DatasetError(f"{spec!r} is not a single file; give one CSV / JSONL file or data set name")
-        return files[0]
-
-    return resolve
-
-
-def merge_run(config: Path | None, top: dict[str, Any], sections: dict[str, dict[str, Any]]) -> ClassifierRun:
-    """Defaults <- TOML file <- command-line options (options left unset do not override the file).
-
-    Raises:
-        InvalidConfig: a field that does not validate (named), or a missing --train / --name.
-    """
-    merged: dict[str, Any] = load_run_file(config) if config is not None else {}
-    merged.update({k: v for k, v in top.items() if v is not None})
-    for section, values in sections.items():
-        given = {k: v for k, v in values.items() if v is not None}
-        if given:
-            merged[section] = {**merged.get(section, {}), **given}
-    for required in ("name", "train"):
-        if not merged.get(required):
-            raise InvalidConfig(
-                f"--{required} is required (on the command line or as `{required}` in --config)"
-            )
-    try:
-        return ClassifierRun.model_validate(merged)
-    except ValidationError as exc:
-        raise InvalidConfig(validation_message(exc, source="classifier options")) from exc
+from services.factories import open_registry
+from services.settings import get_settings
 
 
 def _hidden(value: str | None) -> list[int] | None:
@@ -128,10 +91,11 @@ def train_classifier_cli(
         None, "--strict/--skip-empty", help="Refuse rows with an empty text (default: skip and count them)."
     ),
     config: Path | None = typer.Option(None, "--config", help="A TOML run config (see docs/classifier.md)."),
+    overrides: list[str] | None = set_option("training.weight_decay=0.0001"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a text classifier on labelled data, register it, print its reference and validation metrics."""
-    run = merge_run(
+    run = classifier_run(
         config,
         {
             "name": name,
@@ -143,8 +107,6 @@ def train_classifier_cli(
             "label_names": parse_label_names(label_names) if label_names is not None else None,
             "baseline": baseline,
             "strict": strict,
-        },
-        {
             "model": {
                 "freeze_embeddings": freeze,
                 "activation": activation,
@@ -166,6 +128,7 @@ def train_classifier_cli(
                 "threads": threads,
             },
         },
+        overrides,
     )
     from pipelines.classifier.train import train_classifier  # torch and scikit-learn: only when training
 

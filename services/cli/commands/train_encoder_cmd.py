@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import Field, ValidationError, create_model
 
-from models.errors import DatasetError, InvalidInput
+from models.errors import DatasetError, InvalidConfig, InvalidInput
+from pipelines.config_io import validation_message
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from pipelines.text_encoder.pairs import read_pairs
 from services.cli.app import train_app
-from services.cli.commands.train_classifier_cmd import path_resolver
+from services.cli.dataset_specs import path_resolver
 from services.cli.output import emit_json
-from services.context import open_catalog, open_registry
+from services.cli.overrides import run_data, set_option
+from services.factories import open_catalog, open_registry
 from services.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # torch: imported when an encoder is trained
+    from pipelines.text_encoder.train import EncoderTraining
 
 MAX_SAMPLE_LINES = 100_000
 
@@ -37,6 +44,24 @@ def sample_texts(paths: list[Path]) -> list[str]:
     return out[:MAX_SAMPLE_LINES]
 
 
+def training_config(flags: dict[str, Any], overrides: Sequence[str]) -> EncoderTraining:
+    """The siamese network's settings: its defaults, then the flags, then ``--set training.KEY=VALUE``.
+
+    Raises:
+        InvalidConfig: a ``--set`` key that is not ``training.<one of its keys>``, or a value out of range.
+    """
+    from pipelines.text_encoder.train import EncoderTraining
+
+    options = create_model(
+        "EncoderOptions", training=(EncoderTraining, Field(default_factory=EncoderTraining))
+    )
+    data = run_data(options, flags={"training": flags}, overrides=overrides)
+    try:
+        return options.model_validate(data).training  # type: ignore[attr-defined,no-any-return]
+    except ValidationError as exc:
+        raise InvalidConfig(validation_message(exc, source="encoder training")) from exc
+
+
 def train_encoder(
     *,
     settings: Settings,
@@ -49,16 +74,19 @@ def train_encoder(
     sif_a: float,
     components: int,
     training: dict[str, Any],
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Build (``mean``, ``sif``) or train (``--pairs``) an encoder and register it; returns a summary."""
+    if pairs is None and overrides:
+        raise InvalidInput("--set changes the training of an encoder trained on pairs; give --pairs too")
     registry = open_registry(settings)
     resolve = path_resolver(settings)
     if pairs is not None:
         if kind not in (None, "trained"):
             raise InvalidInput(f"--pairs trains an encoder; it cannot be combined with --kind {kind}")
-        from pipelines.text_encoder.train import EncoderTraining, train_siamese
+        from pipelines.text_encoder.train import train_siamese
 
-        cfg = EncoderTraining.model_validate({k: v for k, v in training.items() if v is not None})
+        cfg = training_config(training, overrides)
         train_pairs = read_pairs(resolve(pairs))
         val_pairs = read_pairs(resolve(validation)) if validation else None
         model, report = train_siamese(
@@ -114,6 +142,7 @@ def train_encoder_cli(
         None, "--patience", help="Trained: epochs without a better validation loss."
     ),
     seed: int = typer.Option(None, "--seed", help="Trained: same seed, same model."),
+    overrides: list[str] | None = set_option("training.weight_decay=0.0001 (with --pairs)"),
 ) -> None:
     """Register a text encoder; prints JSON (its reference and how it was built)."""
     training: dict[str, Any] = {
@@ -137,5 +166,6 @@ def train_encoder_cli(
             sif_a=sif_a,
             components=components,
             training=training,
+            overrides=overrides or (),
         )
     )

@@ -8,12 +8,14 @@ from typing import Any
 import typer
 
 from models.registry import ModelVersion
-from pipelines.word2vec.config import Word2VecRun, load_run
+from pipelines.config_io import read_toml
+from pipelines.word2vec.config import Word2VecRun, build_run
 from pipelines.word2vec.train import train_word2vec
 from services.cli.app import train_app
 from services.cli.output import emit_json
+from services.cli.overrides import run_data, set_option
 from services.cli.progress_bars import ProgressBars
-from services.context import open_catalog, open_registry
+from services.factories import open_catalog, open_registry
 from services.settings import Settings, get_settings
 
 
@@ -93,17 +95,26 @@ def train_word2vec_cli(
     evaluate: bool | None = typer.Option(
         None, "--evaluate/--no-evaluate", help="Measure analogies and SimLex after training (default: on)."
     ),
+    overrides: list[str] | None = set_option("train.min_count=10"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train Word2Vec / FastText vectors from raw text, register them, print the reference and metrics."""
-    run = load_run(
-        config,
-        overrides={"name": name, "corpus": corpus or None, "text_field": text_field, "evaluate": evaluate},
-        train_overrides={
-            "algorithm": algorithm,
-            "epochs": epochs,
-            "vector_size": vector_size,
-            "workers": workers,
+    data = run_data(
+        Word2VecRun,
+        file=read_toml(config) if config is not None else None,
+        flags={
+            "name": name,
+            "corpus": corpus or None,
+            "text_field": text_field,
+            "evaluate": evaluate,
+            "train": {
+                "algorithm": algorithm,
+                "epochs": epochs,
+                "vector_size": vector_size,
+                "workers": workers,
+            },
         },
+        overrides=overrides,
     )
+    run = build_run(data, source=str(config) if config is not None else "command line")
     emit_json(summary(train(run, settings=get_settings(), quiet=quiet)))

@@ -38,7 +38,7 @@ def worker_cli(
     if level not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
         raise InvalidInput(f"unknown --log-level {log_level!r}; use critical, error, warning, info or debug")
     logging.getLogger().setLevel(level)
-    from services.context import open_registry
+    from services.factories import open_registry
     from services.jobs.alive import alive_file as touching
     from services.jobs.store import JobStore
 

@@ -1,7 +1,8 @@
-"""Bags: a batch of texts as flat embedding row ids, with per-id weights and token units; id helpers.
+"""The hashing rules every feature space shares, and the bags of row ids they produce.
 
-Also the hashing rules every feature space shares: CRC-32 of strings (stable across processes and machines),
-fastText-style padded character n-grams, and word n-gram keys mixed from word hashes.
+Rules: CRC-32 of strings (stable across processes and machines), fastText-style padded character n-grams, and word
+n-gram keys mixed from word hashes. :class:`Bags` is a batch of texts as flat embedding row ids, with per-id
+weights and token units.
 """
 
 from __future__ import annotations

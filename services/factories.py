@@ -14,7 +14,7 @@ def open_registry(settings: Settings) -> Registry:
     settings.home.mkdir(parents=True, exist_ok=True)
     registry = Registry(settings.home, settings.effective_database_url, map_dir=settings.map_dir)
     # word-vector artifacts this large get their approximate-search index built in at registration
-    registry.commit_hooks.append(index_hook(min_vocab=settings.ann_min_vocab, config=ann_config(settings)))
+    registry.add_commit_hook(index_hook(min_vocab=settings.ann_min_vocab, config=ann_config(settings)))
     return registry
 
 
