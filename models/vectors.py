@@ -6,7 +6,9 @@ Artifact files (written and read through the registry):
     counts.npy           corpus frequency of each word (int64), when known
     vectors.npy          raw vectors (n x d, float32)
     vectors_norm.npy     unit-length rows (n x d, float32), memory-mapped read-only so worker processes share it
-    ngrams.npy           FastText n-gram bucket vectors (buckets x d, float32), FastText models only
+    ngrams.npy           FastText n-gram bucket vectors (buckets x d', float32), FastText models only; d' < d when
+                         the model joins a word-level half (pipelines/word2vec/convert.py ``join``): the n-grams
+                         then give the first d' columns of an unknown word's vector and the rest is zero
     vectors.json         {"dim", "min_n", "max_n", "bucket"}
 
 Query words are expected already normalised the way the model's training text was (the pipelines layer does it).
@@ -69,6 +71,10 @@ class WordVectors:
             raise InvalidInput(f"{len(words)} words but {vectors.shape[0]} vector rows")
         if len(words) == 0:
             raise InvalidInput("a vector model needs at least one word")
+        if ngrams is not None and (ngrams.ndim != 2 or ngrams.shape[1] > vectors.shape[1]):
+            raise InvalidInput(
+                f"n-gram rows of shape {ngrams.shape[1:]} do not fit {vectors.shape[1]}-d vectors"
+            )
         self.words = list(words)
         self.vectors = vectors
         self.normed: FloatMatrix = normed if normed is not None else unit_rows(vectors)
@@ -130,6 +136,10 @@ class WordVectors:
         if not hashes:
             return None
         vec: FloatMatrix = np.asarray(self.ngrams[hashes], dtype=np.float32).mean(axis=0)
+        if (
+            vec.shape[0] < self.dim
+        ):  # a joined model: n-grams cover the subword half, the word half stays zero
+            vec = np.concatenate([vec, np.zeros(self.dim - vec.shape[0], dtype=np.float32)])
         return vec
 
     def unit_matrix(self, words: Sequence[str]) -> FloatMatrix:

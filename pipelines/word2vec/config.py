@@ -60,6 +60,19 @@ class Word2VecConfig(BaseModel):
     min_n: int = Field(default=3, ge=1, le=20, description="fasttext: shortest character n-gram.")
     max_n: int = Field(default=6, ge=1, le=20, description="fasttext: longest character n-gram.")
     bucket: int = Field(default=2_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
+    word_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="fasttext: also train a word-level skip-gram and join it to the FastText vectors with this "
+        "weight (0 = FastText alone); neighbours then read as meaning rather than spelling.",
+    )
+    word_vector_size: int | None = Field(
+        default=None, ge=2, le=2000, description="fasttext with word_weight: size of the word-level half."
+    )
+    word_epochs: int | None = Field(
+        default=None, ge=1, le=200, description="fasttext with word_weight: epochs of the word-level model."
+    )
     compute_loss: bool = Field(default=True, description="word2vec: track the training loss per epoch.")
     postprocess: Literal["none", "abtt"] = Field(
         default="none",
@@ -75,7 +88,27 @@ class Word2VecConfig(BaseModel):
             raise ValueError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
         if self.min_alpha > self.alpha:
             raise ValueError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
+        word_keys = {"word_weight", "word_vector_size", "word_epochs"} & self.model_fields_set
+        if self.algorithm == "word2vec" and word_keys:
+            raise ValueError(f'{", ".join(sorted(word_keys))}: only for algorithm = "fasttext"')
         return self
+
+    @property
+    def joined(self) -> bool:
+        """A word-level skip-gram is trained too and joined to the FastText vectors."""
+        return self.algorithm == "fasttext" and self.word_weight > 0
+
+    def word_model_config(self) -> Word2VecConfig:
+        """The word-level half of a joined model: this config as plain skip-gram Word2Vec."""
+        return self.model_copy(
+            update={
+                "algorithm": "word2vec",
+                "vector_size": self.word_vector_size or self.vector_size,
+                "epochs": self.word_epochs or self.epochs,
+                "word_weight": 0.0,
+                "postprocess": "none",
+            }
+        )
 
     def gensim_kwargs(self) -> dict[str, Any]:
         """Constructor arguments for ``gensim.models.Word2Vec`` / ``FastText``."""

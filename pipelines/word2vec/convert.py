@@ -2,6 +2,13 @@
 
 A FastText model keeps its n-gram bucket matrix, so unknown words still get vectors from their subwords
 (``models.vectors`` hashes n-grams exactly as gensim's ``ft_ngram_hashes``).
+
+:func:`join` puts a FastText model and a word-level skip-gram model side by side: a known word's vector is its
+unit FastText vector and its unit word-level vector, weighted and concatenated, so cosine similarity is the
+weighted mean of the two models' similarities. FastText's composed vectors share character n-grams, so on their
+own a word's nearest neighbours are mostly its spellings (*cidade*: cidadela, cidadezinha); the word-level half
+pulls them back to meaning, and the FastText half keeps the morphology that syntactic analogies need. An unknown
+word has only the n-gram half.
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from models.vectors import WordVectors
+from models.errors import InvalidInput
+from models.vectors import WordVectors, unit_rows
 
 
 def _counts(kv: Any) -> np.ndarray[Any, np.dtype[np.int64]] | None:
@@ -40,3 +48,38 @@ def from_keyed_vectors(kv: Any) -> WordVectors:
             max_n=int(kv.max_n),
         )
     return WordVectors(words, vectors, counts=_counts(kv))
+
+
+def join(subword: WordVectors, word: WordVectors, *, weight: float) -> WordVectors:
+    """``subword``'s vocabulary with rows ``[(1 - weight) * unit(subword); weight * unit(word)]``.
+
+    ``subword`` must carry n-grams; every word of ``subword`` must be in ``word`` (both are trained on the same
+    token file with the same ``min_count``). The n-gram matrix is scaled like the subword half.
+
+    Raises:
+        InvalidInput: ``weight`` outside (0, 1), no n-grams, or words missing from ``word``.
+    """
+    if not 0.0 < weight < 1.0:
+        raise InvalidInput(f"the word-level weight must be between 0 and 1 (exclusive), got {weight}")
+    if subword.ngrams is None:
+        raise InvalidInput("joining needs a subword (FastText) model with n-grams")
+    rows = [word.index.get(w, -1) for w in subword.words]
+    missing = [w for w, i in zip(subword.words, rows, strict=True) if i < 0]
+    if missing:
+        raise InvalidInput(
+            f"{len(missing)} words of the subword model lack word-level vectors, e.g. {missing[:5]}"
+        )
+    left = (1.0 - weight) * unit_rows(subword.vectors)
+    right = weight * unit_rows(np.asarray(word.vectors)[np.asarray(rows, dtype=np.int64)])
+    ngrams = np.asarray(subword.ngrams, dtype=np.float32)
+    # scale n-gram rows by the same factor as the composed vectors' unit scaling on average, so that an unknown
+    # word's vector has a norm comparable to known words' subword halves (cosine ignores it; sums do not)
+    mean_norm = float(np.mean(np.linalg.norm(subword.vectors, axis=1))) or 1.0
+    return WordVectors(
+        subword.words,
+        np.hstack([left, right]).astype(np.float32),
+        counts=subword.counts,
+        ngrams=((1.0 - weight) / mean_norm * ngrams).astype(np.float32),
+        min_n=subword.min_n,
+        max_n=subword.max_n,
+    )

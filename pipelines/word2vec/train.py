@@ -32,7 +32,7 @@ from pipelines.phrases import PhraseModel, phrase_corpus
 from pipelines.preprocess import PreparedCorpus, prepare_corpus
 from pipelines.progress import DONE_STAGE, Progress, ProgressCallback, ignore_progress
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
-from pipelines.word2vec.convert import from_keyed_vectors
+from pipelines.word2vec.convert import from_keyed_vectors, join
 from pipelines.word2vec.postprocess import all_but_the_top, default_components
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,15 @@ def _loss_tracking_word2vec() -> Any:
     return LossTrackingWord2Vec
 
 
-def _epoch_callback(config: Word2VecConfig, report: ProgressCallback, epochs: list[dict[str, Any]]) -> Any:
+def _epoch_callback(
+    config: Word2VecConfig,
+    report: ProgressCallback,
+    epochs: list[dict[str, Any]],
+    *,
+    total: int,
+    model_label: str = "",
+) -> Any:
+    """Reports each finished epoch of ``config``'s model as one step of ``total`` (a joined model has two runs)."""
     from gensim.models.callbacks import CallbackAny2Vec
 
     track_loss = config.compute_loss and config.algorithm == "word2vec"
@@ -117,18 +125,23 @@ def _epoch_callback(config: Word2VecConfig, report: ProgressCallback, epochs: li
             loss = None
             if track_loss and self.per_epoch_words > 0:
                 loss = float(model.get_latest_training_loss()) / self.per_epoch_words
-            epochs.append({"epoch": len(epochs) + 1, "seconds": round(seconds, 3), "loss": loss})
+            own = sum(1 for e in epochs if e.get("model", "") == model_label) + 1
+            entry: dict[str, Any] = {"epoch": own, "seconds": round(seconds, 3), "loss": loss}
+            if model_label:
+                entry["model"] = model_label
+            epochs.append(entry)
+            label = f"{model_label} " if model_label else ""
             report(
                 Progress(
                     stage="train",
-                    fraction=len(epochs) / config.epochs,
+                    fraction=len(epochs) / total,
                     epoch=len(epochs),
                     loss=loss,
-                    message=f"epoch {len(epochs)}/{config.epochs} in {seconds:.1f} s"
+                    message=f"{label}epoch {own}/{config.epochs} in {seconds:.1f} s"
                     + (f", loss {loss:.4f} per word" if loss is not None else ""),
-                    extra={"epochs": config.epochs},
+                    extra={"epochs": total},
                     done=len(epochs),
-                    total=config.epochs,
+                    total=total,
                     unit="epoch",
                 )
             )
@@ -136,21 +149,26 @@ def _epoch_callback(config: Word2VecConfig, report: ProgressCallback, epochs: li
     return EpochReporter()
 
 
-def fit(
-    corpus_file: Path, config: Word2VecConfig, *, progress: ProgressCallback | None = None
-) -> TrainedVectors:
-    """Train gensim Word2Vec / FastText on a token file (one sentence per line, tokens split by spaces).
-
-    Raises:
-        EmptyCorpus: no word reaches ``min_count``.
-    """
+def _train_one(
+    corpus_file: Path,
+    config: Word2VecConfig,
+    report: ProgressCallback,
+    epochs: list[dict[str, Any]],
+    *,
+    total: int,
+    model_label: str = "",
+) -> tuple[Any, float, float]:
+    """One gensim model on the token file: (model, vocabulary seconds, training seconds)."""
     from gensim.models import FastText
 
-    report = progress or ignore_progress
     cls = FastText if config.algorithm == "fasttext" else _loss_tracking_word2vec()
     started = time.perf_counter()
     model = cls(**config.gensim_kwargs())
-    report(Progress(stage="vocabulary", message="counting words"))
+    report(
+        Progress(
+            stage="vocabulary", message=f"counting words{' (' + model_label + ')' if model_label else ''}"
+        )
+    )
     model.build_vocab(corpus_file=str(corpus_file))
     if len(model.wv) == 0:
         raise EmptyCorpus(
@@ -161,16 +179,15 @@ def fit(
     report(
         Progress(
             stage="train",
-            fraction=0.0,
-            epoch=0,
+            fraction=len(epochs) / total,
+            epoch=len(epochs),
             message=f"vocabulary: {len(model.wv):,} words",
-            extra={"epochs": config.epochs},
-            done=0,
-            total=config.epochs,
+            extra={"epochs": total},
+            done=len(epochs),
+            total=total,
             unit="epoch",
         )
     )
-    epochs: list[dict[str, Any]] = []
     started = time.perf_counter()
     model.train(
         corpus_file=str(corpus_file),
@@ -178,19 +195,49 @@ def fit(
         total_examples=model.corpus_count,
         epochs=config.epochs,
         compute_loss=config.compute_loss and config.algorithm == "word2vec",
-        callbacks=[_epoch_callback(config, report, epochs)],
+        callbacks=[_epoch_callback(config, report, epochs, total=total, model_label=model_label)],
     )
-    seconds = time.perf_counter() - started
+    return model, vocab_seconds, time.perf_counter() - started
+
+
+def fit(
+    corpus_file: Path, config: Word2VecConfig, *, progress: ProgressCallback | None = None
+) -> TrainedVectors:
+    """Train gensim Word2Vec / FastText on a token file (one sentence per line, tokens split by spaces).
+
+    With ``config.joined`` a word-level skip-gram is trained after FastText on the same file and the two are
+    joined (:func:`pipelines.word2vec.convert.join`); epochs of both count in the progress and the metadata.
+
+    Raises:
+        EmptyCorpus: no word reaches ``min_count``.
+    """
+    report = progress or ignore_progress
+    word_config = config.word_model_config() if config.joined else None
+    total = config.epochs + (word_config.epochs if word_config is not None else 0)
+    epochs: list[dict[str, Any]] = []
+    label = "fasttext" if word_config is not None else ""
+    model, vocab_seconds, seconds = _train_one(
+        corpus_file, config, report, epochs, total=total, model_label=label
+    )
     vectors = from_keyed_vectors(model)
+    corpus_words = int(model.corpus_total_words)
     postprocess: dict[str, Any] | None = None
     if config.postprocess == "abtt":
         components = config.abtt_components or default_components(config.vector_size)
         vectors, postprocess = all_but_the_top(vectors, components)
+    if word_config is not None:
+        del model  # the n-gram matrix is in ``vectors`` now; free gensim's copy before the second model
+        word_model, word_vocab_seconds, word_seconds = _train_one(
+            corpus_file, word_config, report, epochs, total=total, model_label="word2vec"
+        )
+        vectors = join(vectors, from_keyed_vectors(word_model), weight=config.word_weight)
+        vocab_seconds += word_vocab_seconds
+        seconds += word_seconds
     return TrainedVectors(
         vectors=vectors,
         seconds=seconds,
         vocab_seconds=vocab_seconds,
-        corpus_words=int(model.corpus_total_words),
+        corpus_words=corpus_words,
         epochs=epochs,
         postprocess=postprocess,
     )
@@ -303,9 +350,18 @@ def train_word2vec(
 
 def finished_line(config: Word2VecConfig, trained: TrainedVectors, ref: str, *, seconds: float) -> str:
     """The run's last line: why training stopped (every epoch done), what was registered, how long it took."""
+    if config.joined:
+        word = config.word_model_config()
+        done = (
+            f"all {config.epochs} FastText and {word.epochs} word-level epochs ({len(trained.epochs)} in all; word "
+            f"vectors train a fixed number of epochs), joined with word weight {config.word_weight}"
+        )
+    else:
+        done = (
+            f"all {len(trained.epochs)}/{config.epochs} epochs (word vectors train a fixed number of epochs)"
+        )
     return (
-        f"training stopped after all {len(trained.epochs)}/{config.epochs} epochs (word vectors train a fixed "
-        f"number of epochs); registered {ref}: {len(trained.vectors):,} words in {seconds:.0f} s"
+        f"training stopped after {done}; registered {ref}: {len(trained.vectors):,} words in {seconds:.0f} s"
     )
 
 

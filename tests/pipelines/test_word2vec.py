@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models.errors import CorpusError, EmptyCorpus, InvalidConfig
+from models.errors import CorpusError, EmptyCorpus, InvalidConfig, InvalidInput
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
 from pipelines.datasets import DataCatalog
@@ -268,3 +268,93 @@ def test_quickstart_config_is_a_valid_run_of_catalogue_corpora() -> None:
     # the n-gram matrix stays small: rows x dimensions x 4 bytes
     assert run.train.bucket * run.train.vector_size * 4 <= 100 * 2**20
     assert {catalog.get(name).kind for name in run.corpus} == {"corpus"}
+
+
+JOINED = {"word_weight": 0.5, "word_vector_size": 6, "word_epochs": 2}
+
+
+def test_joined_fit_trains_fasttext_then_a_word_level_half(pt_corpus_file: Path, tmp_path: Path) -> None:
+    from pipelines.normalize import NormalizeConfig
+    from pipelines.preprocess import prepare_corpus
+
+    prepared = prepare_corpus([pt_corpus_file], NormalizeConfig(), cache_dir=tmp_path, workers=1)
+    seen: list[Progress] = []
+    trained = fit(prepared.path, Word2VecConfig(**SMALL, **JOINED), progress=seen.append)
+    epochs = [p for p in seen if p.stage == "train" and "epoch " in (p.message or "")]
+    # one bar over both models: 3 FastText epochs then 2 word-level ones, out of 5
+    assert [(p.done, p.total) for p in epochs] == [(i, 5) for i in range(1, 6)]
+    assert [e["model"] for e in trained.epochs] == ["fasttext"] * 3 + ["word2vec"] * 2
+    assert epochs[-1].message.startswith("word2vec epoch 2/2")
+    wv = trained.vectors
+    assert wv.dim == 18
+    assert wv.ngrams is not None
+    assert wv.ngrams.shape == (5000, 12)
+    known = wv.vector("castelo")  # each unit half weighted 0.5
+    assert np.linalg.norm(known[:12]) == pytest.approx(0.5, rel=1e-4)
+    assert np.linalg.norm(known[12:]) == pytest.approx(0.5, rel=1e-4)
+    unknown = wv.vector("castelozinhos")  # not in the corpus: n-gram half only
+    assert "castelozinhos" not in wv
+    assert np.any(unknown[:12])
+    assert not np.any(unknown[12:])
+    assert wv.neighbors(["castelozinhos"], k=3)[0]
+
+
+def test_join_weights_the_two_similarities() -> None:
+    from pipelines.word2vec.convert import join
+
+    rnd = np.random.default_rng(1)
+    words = ["a", "b", "c"]
+    sub = WordVectors(words, rnd.normal(size=(3, 4)), ngrams=rnd.normal(size=(50, 4)))
+    word = WordVectors(["c", "b", "a", "extra"], rnd.normal(size=(4, 3)))
+    for weight in (0.5, 0.8):
+        joined = join(sub, word, weight=weight)
+        cos_sub = float(sub.normed[0] @ sub.normed[1])
+        cos_word = float(word.normed[2] @ word.normed[1])
+        expected = ((1 - weight) ** 2 * cos_sub + weight**2 * cos_word) / ((1 - weight) ** 2 + weight**2)
+        assert joined.similarity([("a", "b")])[0] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(InvalidInput, match="between 0 and 1"):
+        join(sub, word, weight=1.0)
+    with pytest.raises(InvalidInput, match="n-grams"):
+        join(word, sub, weight=0.5)
+    with pytest.raises(InvalidInput, match="1 words of the subword model lack"):
+        join(sub, WordVectors(["a", "b"], np.ones((2, 3))), weight=0.5)
+
+
+def test_vectors_refuse_ngram_rows_wider_than_the_vectors() -> None:
+    with pytest.raises(InvalidInput, match="do not fit"):
+        WordVectors(["a"], np.ones((1, 4)), ngrams=np.ones((10, 5)))
+
+
+def test_word_level_settings_are_for_fasttext_only() -> None:
+    with pytest.raises(ValueError, match="only for algorithm"):
+        Word2VecConfig(algorithm="word2vec", word_weight=0.5)
+    cfg = Word2VecConfig(word_weight=0.4, word_epochs=3)
+    assert cfg.joined
+    assert not Word2VecConfig(algorithm="word2vec").joined
+    half = cfg.word_model_config()
+    assert (half.algorithm, half.epochs, half.vector_size, half.joined) == (
+        "word2vec",
+        3,
+        cfg.vector_size,
+        False,
+    )
+    assert "bucket" not in half.gensim_kwargs()
+
+
+def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, registry: Registry) -> None:
+    run = _run(pt_corpus_file, **JOINED)
+    seen: list[Progress] = []
+    version = train_word2vec(
+        run,
+        registry=registry,
+        catalog=DataCatalog(None, registry.home / "ds"),
+        cache_dir=registry.home / "c",
+        progress=seen.append,
+    )
+    assert version.kind == "fasttext"
+    emb = load_embeddings(registry.open(version.ref))
+    assert emb.vectors.dim == 18
+    (hits,) = emb.neighbors(["reinos"], k=5)  # unknown: answered from the n-gram half
+    assert "reino" in [w for w, _ in hits]
+    assert "all 3 FastText and 2 word-level epochs" in seen[-1].message
+    assert "joined with word weight 0.5" in seen[-1].message
