@@ -181,8 +181,12 @@ def palavra_runs(
         started, cpu_started = time.perf_counter(), cpu_seconds()
         mv = train_word2vec(run, registry=registry, catalog=catalog, cache_dir=cache)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
-        vectors = WordVectors.load(registry.open(mv.ref), mmap=False)
+        artifact = registry.open(mv.ref)
+        vectors = WordVectors.load(artifact, mmap=False)
         info = {
+            "disk_mb": sum(f.stat().st_size for f in Path(artifact.path).rglob("*") if f.is_file()) / 2**20,
+            "epoch_seconds": _epoch_seconds(mv.metadata["training"]["epochs"]),
+            "train_seconds": mv.metadata["training"]["seconds"],
             "seconds": seconds,
             "words_per_s": mv.metadata["training"]["words_per_second"],
             "cpu_seconds": cpu,
@@ -194,6 +198,14 @@ def palavra_runs(
             info["cpu_ratio_to_gensim_alone"] = cpu / alone_cpu
         rows.append((name, vectors, info))
     return rows
+
+
+def _epoch_seconds(epochs: list[dict[str, Any]]) -> dict[str, float]:
+    """Training seconds per model of the run (a joined model trains FastText, then a word-level half)."""
+    out: dict[str, float] = {}
+    for e in epochs:
+        out[e.get("model", "train")] = out.get(e.get("model", "train"), 0.0) + e["seconds"]
+    return out
 
 
 def table(results: list[dict[str, Any]]) -> str:

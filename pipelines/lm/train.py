@@ -35,6 +35,8 @@ from pipelines.preprocess import prepare_corpus
 from pipelines.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
+# a report inside an epoch at most this often (in-epoch reports carry no message: job logs stay per epoch)
+IN_EPOCH_REPORT_S = 1.0
 HISTORY_PNG = "history.png"
 EVAL_BATCH = 4096
 
@@ -259,8 +261,12 @@ def fit_lm(
             epoch=0,
             message=f"{n:,} tokens, vocabulary {len(vocab.tokens):,}",
             extra={"epochs": run.epochs},
+            done=0,
+            total=run.epochs * batches,
+            unit="batch",
         )
     )
+    last_report = time.perf_counter()
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     stale = 0
@@ -288,6 +294,21 @@ def fit_lm(
             nn.utils.clip_grad_norm_(dense, 5.0)  # the embedding's gradients are sparse rows
             for opt in optimizers:
                 opt.step()
+            if time.perf_counter() - last_report >= IN_EPOCH_REPORT_S:  # an epoch can take minutes
+                last_report = time.perf_counter()
+                done = (epoch - 1) * batches + b + 1
+                report(
+                    Progress(
+                        stage="train",
+                        fraction=done / (run.epochs * batches),
+                        epoch=epoch,
+                        loss=total / seen,
+                        extra={"epochs": run.epochs},
+                        done=done,
+                        total=run.epochs * batches,
+                        unit="batch",
+                    )
+                )
         seconds = time.perf_counter() - t0
         train_seconds += seconds
         train_loss = total / max(seen, 1)
@@ -310,6 +331,9 @@ def fit_lm(
                 loss=train_loss,
                 message=f"epoch {epoch}/{run.epochs}: validation perplexity {row['val_perplexity']}",
                 extra={"epochs": run.epochs, "val_perplexity": row["val_perplexity"]},
+                done=epoch * batches,
+                total=run.epochs * batches,
+                unit="batch",
             )
         )
         if diverged(train_loss, len(vocab.tokens)) or (len(data.val_ids) and not math.isfinite(val_loss)):

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from pipelines.progress import Progress
 
 TICK_S = 1.0
+_STOPS_EARLY = frozenset({"epoch", "batch"})
 _SCALED_UNITS = ("B", "word", "token", "text")
 _NO_MEASURE = "{desc} [{elapsed}]"
 _PERCENT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
@@ -92,12 +93,12 @@ class ProgressBars:
             bar.refresh()
 
     def _finish_bar(self) -> None:
-        """Close the open bar; a bar with a total is filled first (a stage only ends by finishing), except epochs:
-        training that stops early ends at the epoch it reached, and the closing line says why."""
+        """Close the open bar; a bar with a total is filled first (a stage only ends by finishing), except epochs
+        and batches: training that stops early ends where it reached, and the closing line says why."""
         if self.bar is None:
             return
         bar = self.bar
-        if not bar.disable and bar.total is not None and bar.n < bar.total and bar.unit != "epoch":
+        if not bar.disable and bar.total is not None and bar.n < bar.total and bar.unit not in _STOPS_EARLY:
             # a jump to the end in no time is not a rate (it showed 11618.57epoch/s): the rate shown stays the one
             # measured over the reports, since tqdm averages n - initial over the elapsed time
             measured = bar.n - bar.initial

@@ -11,11 +11,12 @@ import torch
 from models.errors import InvalidConfig, InvalidInput
 from models.lm import EOS, PARAGRAPH, UNK
 from models.registry import Registry
+from pipelines.datasets import DataCatalog
 from pipelines.lm.config import make_run
 from pipelines.lm.data import Vocabulary, contexts_of, split_holdout, with_boundaries
 from pipelines.lm.predictor import LanguageModel, Sampling, detokenize
 from tests.conftest import _VERBS
-from tests.lm_helpers import train_tiny_lm
+from tests.lm_helpers import TINY, train_tiny_lm
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +231,31 @@ def test_a_tiny_temperature_samples_the_greedy_text(
     greedy = model.generate("o gato", Sampling(max_tokens=6, temperature=0))["tokens"]
     sampled = model.generate("o gato", Sampling(max_tokens=6, temperature=temperature, top_p=1.0, seed=3))
     assert sampled["tokens"] == greedy
+
+
+def test_training_reports_progress_inside_each_epoch(
+    tmp_path: Path, pt_corpus_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.lm import train as lm_train
+    from pipelines.progress import Progress
+
+    monkeypatch.setattr(lm_train, "IN_EPOCH_REPORT_S", 0.0)  # every batch, instead of once a second
+    seen: list[Progress] = []
+    run = make_run({"name": "m", "corpus": [str(pt_corpus_file)], **TINY, "batch_size": 16, "patience": None})
+    registry = Registry(tmp_path / "home")
+    lm_train.train_lm(
+        run, registry=registry, catalog=DataCatalog(None, tmp_path), cache_dir=tmp_path, progress=seen.append
+    )
+    counted = [p for p in seen if p.stage == "train" and p.unit == "batch"]
+    inside = [p for p in counted if p.message is None]
+    ends = [p for p in counted if p.message and p.message.startswith("epoch ")]
+    total = counted[0].total
+    assert total is not None
+    batches = int(total) // TINY["epochs"]
+    assert batches > 2
+    # every batch but the last of each epoch reports inside it, with no log line; the counts only grow
+    assert len(inside) >= TINY["epochs"] * (batches - 1)
+    assert [p.done for p in ends] == [e * batches for e in range(1, TINY["epochs"] + 1)]
+    dones = [p.done for p in counted if p.done is not None]
+    assert dones == sorted(dones)
+    assert all(p.loss is not None and p.fraction is not None and 0 < p.fraction <= 1 for p in inside)
