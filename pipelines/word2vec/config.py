@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.errors import InvalidConfig
@@ -49,7 +51,7 @@ class Word2VecConfig(BaseModel):
     window: int = Field(default=5, ge=1, le=50)
     min_count: int = Field(default=5, ge=1)
     sample: float = Field(default=1e-4, ge=0.0, lt=1.0, description="downsampling of frequent words.")
-    epochs: int = Field(default=10, ge=1, le=200)
+    epochs: int = Field(default=6, ge=1, le=200)
     alpha: float = Field(default=0.025, gt=0.0, le=1.0, description="initial learning rate.")
     min_alpha: float = Field(default=0.0001, ge=0.0, le=1.0)
     workers: int = Field(default=2, ge=1, le=64)
@@ -59,23 +61,38 @@ class Word2VecConfig(BaseModel):
     )
     min_n: int = Field(default=3, ge=1, le=20, description="fasttext: shortest character n-gram.")
     max_n: int = Field(default=6, ge=1, le=20, description="fasttext: longest character n-gram.")
-    bucket: int = Field(default=2_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
+    bucket: int = Field(default=1_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
     word_weight: float = Field(
-        default=0.0,
+        default=0.75,
         ge=0.0,
         lt=1.0,
         description="fasttext: also train a word-level skip-gram and join it to the FastText vectors with this "
-        "weight (0 = FastText alone); neighbours then read as meaning rather than spelling.",
+        "weight for frequent words (0 = FastText alone); neighbours then read as meaning rather than spelling.",
+    )
+    word_weight_rare: float | None = Field(
+        default=0.45,
+        ge=0.0,
+        lt=1.0,
+        description="fasttext with word_weight: the word-level weight of the rarest words (None: word_weight); "
+        "a word seen c times gets rare + (word_weight - rare) * c / (c + word_weight_count).",
+    )
+    word_weight_count: int = Field(
+        default=200,
+        ge=1,
+        description="fasttext with word_weight_rare: the count at which a word's weight is halfway between.",
     )
     word_vector_size: int | None = Field(
         default=None, ge=2, le=2000, description="fasttext with word_weight: size of the word-level half."
     )
     word_epochs: int | None = Field(
-        default=None, ge=1, le=200, description="fasttext with word_weight: epochs of the word-level model."
+        default=5,
+        ge=1,
+        le=200,
+        description="fasttext with word_weight: epochs of the word-level model (None: epochs).",
     )
     compute_loss: bool = Field(default=True, description="word2vec: track the training loss per epoch.")
     postprocess: Literal["none", "abtt"] = Field(
-        default="none",
+        default="abtt",
         description="abtt: remove the mean and top principal directions (Mu & Viswanath 2018) after training.",
     )
     abtt_components: int | None = Field(
@@ -88,7 +105,23 @@ class Word2VecConfig(BaseModel):
             raise ValueError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
         if self.min_alpha > self.alpha:
             raise ValueError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
-        word_keys = {"word_weight", "word_vector_size", "word_epochs"} & self.model_fields_set
+        word_keys = {
+            "word_weight",
+            "word_weight_rare",
+            "word_weight_count",
+            "word_vector_size",
+            "word_epochs",
+        } & self.model_fields_set
+        rare_set = "word_weight_rare" in self.model_fields_set
+        if (
+            self.joined
+            and rare_set
+            and self.word_weight_rare is not None
+            and self.word_weight_rare > self.word_weight
+        ):
+            raise ValueError(
+                f"word_weight_rare ({self.word_weight_rare}) must not exceed word_weight ({self.word_weight})"
+            )
         if self.algorithm == "word2vec" and word_keys:
             raise ValueError(f'{", ".join(sorted(word_keys))}: only for algorithm = "fasttext"')
         return self
@@ -98,6 +131,15 @@ class Word2VecConfig(BaseModel):
         """A word-level skip-gram is trained too and joined to the FastText vectors."""
         return self.algorithm == "fasttext" and self.word_weight > 0
 
+    def word_weights(self, counts: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """Each word's weight of the word-level half, from its corpus count (rare words lean on n-grams)."""
+        rare = self.word_weight if self.word_weight_rare is None else self.word_weight_rare
+        if "word_weight_rare" not in self.model_fields_set:  # the default ramp never rises above word_weight
+            rare = min(rare, self.word_weight)
+        c = np.asarray(counts, dtype=np.float64)
+        weights: npt.NDArray[np.float64] = rare + (self.word_weight - rare) * c / (c + self.word_weight_count)
+        return weights
+
     def word_model_config(self) -> Word2VecConfig:
         """The word-level half of a joined model: this config as plain skip-gram Word2Vec."""
         return self.model_copy(
@@ -106,7 +148,7 @@ class Word2VecConfig(BaseModel):
                 "vector_size": self.word_vector_size or self.vector_size,
                 "epochs": self.word_epochs or self.epochs,
                 "word_weight": 0.0,
-                "postprocess": "none",
+                "word_weight_rare": None,
             }
         )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from models.errors import InvalidInput
 from models.vectors import WordVectors, unit_rows
@@ -50,17 +51,20 @@ def from_keyed_vectors(kv: Any) -> WordVectors:
     return WordVectors(words, vectors, counts=_counts(kv))
 
 
-def join(subword: WordVectors, word: WordVectors, *, weight: float) -> WordVectors:
+def join(subword: WordVectors, word: WordVectors, *, weight: float | npt.NDArray[Any]) -> WordVectors:
     """``subword``'s vocabulary with rows ``[(1 - weight) * unit(subword); weight * unit(word)]``.
 
-    ``subword`` must carry n-grams; every word of ``subword`` must be in ``word`` (both are trained on the same
-    token file with the same ``min_count``). The n-gram matrix is scaled like the subword half.
+    ``weight`` is one number or one per word of ``subword`` (e.g. larger for frequent words, whose word-level
+    vectors are well trained). ``subword`` must carry n-grams; every word of ``subword`` must be in ``word`` (both
+    are trained on the same token file with the same ``min_count``). The n-gram matrix is scaled like the subword
+    half of an average word.
 
     Raises:
-        InvalidInput: ``weight`` outside (0, 1), no n-grams, or words missing from ``word``.
+        InvalidInput: a weight outside [0, 1), no n-grams, or words missing from ``word``.
     """
-    if not 0.0 < weight < 1.0:
-        raise InvalidInput(f"the word-level weight must be between 0 and 1 (exclusive), got {weight}")
+    weights = np.broadcast_to(np.asarray(weight, dtype=np.float64), (len(subword),))
+    if not np.all((weights >= 0.0) & (weights < 1.0)) or not np.any(weights > 0.0):
+        raise InvalidInput("word-level weights must be in [0, 1) and not all 0")
     if subword.ngrams is None:
         raise InvalidInput("joining needs a subword (FastText) model with n-grams")
     rows = [word.index.get(w, -1) for w in subword.words]
@@ -69,8 +73,9 @@ def join(subword: WordVectors, word: WordVectors, *, weight: float) -> WordVecto
         raise InvalidInput(
             f"{len(missing)} words of the subword model lack word-level vectors, e.g. {missing[:5]}"
         )
-    left = (1.0 - weight) * unit_rows(subword.vectors)
-    right = weight * unit_rows(np.asarray(word.vectors)[np.asarray(rows, dtype=np.int64)])
+    w = weights[:, None]
+    left = (1.0 - w) * unit_rows(subword.vectors)
+    right = w * unit_rows(np.asarray(word.vectors)[np.asarray(rows, dtype=np.int64)])
     ngrams = np.asarray(subword.ngrams, dtype=np.float32)
     # scale n-gram rows by the same factor as the composed vectors' unit scaling on average, so that an unknown
     # word's vector has a norm comparable to known words' subword halves (cosine ignores it; sums do not)
@@ -79,7 +84,7 @@ def join(subword: WordVectors, word: WordVectors, *, weight: float) -> WordVecto
         subword.words,
         np.hstack([left, right]).astype(np.float32),
         counts=subword.counts,
-        ngrams=((1.0 - weight) / mean_norm * ngrams).astype(np.float32),
+        ngrams=(float(1.0 - weights.mean()) / mean_norm * ngrams).astype(np.float32),
         min_n=subword.min_n,
         max_n=subword.max_n,
     )

@@ -230,7 +230,14 @@ def fit(
         word_model, word_vocab_seconds, word_seconds = _train_one(
             corpus_file, word_config, report, epochs, total=total, model_label="word2vec"
         )
-        vectors = join(vectors, from_keyed_vectors(word_model), weight=config.word_weight)
+        word_vectors = from_keyed_vectors(word_model)
+        del word_model
+        if config.postprocess == "abtt":  # the same post-processing for the word-level half
+            components = config.abtt_components or default_components(word_config.vector_size)
+            word_vectors, word_post = all_but_the_top(word_vectors, components)
+            postprocess = {"fasttext": postprocess, "word2vec": word_post}
+        counts = vectors.counts if vectors.counts is not None else np.ones(len(vectors))
+        vectors = join(vectors, word_vectors, weight=config.word_weights(counts))
         vocab_seconds += word_vocab_seconds
         seconds += word_seconds
     return TrainedVectors(
@@ -348,13 +355,19 @@ def train_word2vec(
     return version
 
 
+def _weights(config: Word2VecConfig) -> str:
+    if config.word_weight_rare is None or config.word_weight_rare == config.word_weight:
+        return f"{config.word_weight}"
+    return f"{config.word_weight_rare} (rare words) to {config.word_weight} (frequent words)"
+
+
 def finished_line(config: Word2VecConfig, trained: TrainedVectors, ref: str, *, seconds: float) -> str:
     """The run's last line: why training stopped (every epoch done), what was registered, how long it took."""
     if config.joined:
         word = config.word_model_config()
         done = (
             f"all {config.epochs} FastText and {word.epochs} word-level epochs ({len(trained.epochs)} in all; word "
-            f"vectors train a fixed number of epochs), joined with word weight {config.word_weight}"
+            f"vectors train a fixed number of epochs), joined with word weight {_weights(config)}"
         )
     else:
         done = (

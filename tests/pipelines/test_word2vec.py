@@ -156,7 +156,7 @@ def test_train_ends_with_a_final_report_saying_why_it_stopped(
     seen: list[Progress] = []
     catalog = DataCatalog(None, tmp_path / "cache")
     version = train_word2vec(
-        _run(pt_corpus_file),
+        _run(pt_corpus_file, word_weight=0.0),
         registry=registry,
         catalog=catalog,
         cache_dir=tmp_path / "c",
@@ -270,7 +270,13 @@ def test_quickstart_config_is_a_valid_run_of_catalogue_corpora() -> None:
     assert {catalog.get(name).kind for name in run.corpus} == {"corpus"}
 
 
-JOINED = {"word_weight": 0.5, "word_vector_size": 6, "word_epochs": 2}
+JOINED = {
+    "word_weight": 0.5,
+    "word_weight_rare": None,
+    "word_vector_size": 6,
+    "word_epochs": 2,
+    "postprocess": "none",
+}
 
 
 def test_joined_fit_trains_fasttext_then_a_word_level_half(pt_corpus_file: Path, tmp_path: Path) -> None:
@@ -312,8 +318,16 @@ def test_join_weights_the_two_similarities() -> None:
         cos_word = float(word.normed[2] @ word.normed[1])
         expected = ((1 - weight) ** 2 * cos_sub + weight**2 * cos_word) / ((1 - weight) ** 2 + weight**2)
         assert joined.similarity([("a", "b")])[0] == pytest.approx(expected, rel=1e-5)
-    with pytest.raises(InvalidInput, match="between 0 and 1"):
+    with pytest.raises(InvalidInput, match=r"in \[0, 1\)"):
         join(sub, word, weight=1.0)
+    with pytest.raises(InvalidInput, match="not all 0"):
+        join(sub, word, weight=0.0)
+    # one weight per word: "a" keeps only its subword half, "b" is mostly word-level
+    per_word = join(sub, word, weight=np.array([0.0, 0.9, 0.5]))
+    a, b = per_word.vector("a"), per_word.vector("b")
+    assert not np.any(a[4:])
+    assert np.linalg.norm(b[4:]) == pytest.approx(0.9, rel=1e-5)
+    assert np.linalg.norm(b[:4]) == pytest.approx(0.1, rel=1e-4)
     with pytest.raises(InvalidInput, match="n-grams"):
         join(word, sub, weight=0.5)
     with pytest.raises(InvalidInput, match="1 words of the subword model lack"):
@@ -331,6 +345,15 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
     cfg = Word2VecConfig(word_weight=0.4, word_epochs=3)
     assert cfg.joined
     assert not Word2VecConfig(algorithm="word2vec").joined
+    ramp = Word2VecConfig(word_weight=0.8, word_weight_rare=0.4, word_weight_count=100)
+    np.testing.assert_allclose(ramp.word_weights(np.array([0, 100, 10**9])), [0.4, 0.6, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(
+        cfg.word_weights(np.array([1, 10**6])), [0.4, 0.4]
+    )  # default ramp capped at 0.4
+    flat = Word2VecConfig(word_weight=0.5, word_weight_rare=None)
+    np.testing.assert_allclose(flat.word_weights(np.array([1, 10**6])), [0.5, 0.5])
+    with pytest.raises(ValueError, match="must not exceed word_weight"):
+        Word2VecConfig(word_weight=0.3, word_weight_rare=0.5)
     half = cfg.word_model_config()
     assert (half.algorithm, half.epochs, half.vector_size, half.joined) == (
         "word2vec",
@@ -342,7 +365,7 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
 
 
 def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, registry: Registry) -> None:
-    run = _run(pt_corpus_file, **JOINED)
+    run = _run(pt_corpus_file, word_vector_size=6, word_epochs=2)  # the default weights and post-processing
     seen: list[Progress] = []
     version = train_word2vec(
         run,
@@ -357,4 +380,5 @@ def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, reg
     (hits,) = emb.neighbors(["reinos"], k=5)  # unknown: answered from the n-gram half
     assert "reino" in [w for w, _ in hits]
     assert "all 3 FastText and 2 word-level epochs" in seen[-1].message
-    assert "joined with word weight 0.5" in seen[-1].message
+    assert "joined with word weight 0.45 (rare words) to 0.75 (frequent words)" in seen[-1].message
+    assert set(version.metadata["training"]["postprocess"]) == {"fasttext", "word2vec"}  # both halves
