@@ -37,13 +37,13 @@ import numpy.typing as npt
 from models.errors import IntegrityError, InvalidInput
 from models.mapped import MappedFiles, map_npy
 from models.neighbor_table import DEFAULT_WIDTH, TABLE_IDS, TABLE_SCORES, NeighborTable, build_table
+from models.references import VECTOR_KINDS
 from models.registry import Artifact, ArtifactWriter
 from models.vectors import FloatMatrix, WordVectors
 
 log = logging.getLogger(__name__)
 
 ANN_FILE = "ann.faiss"
-VECTOR_KINDS = ("word2vec", "fasttext")
 IdMatrix = npt.NDArray[np.int64]
 
 

@@ -21,13 +21,13 @@ import torch
 
 from models.errors import InvalidInput, ModelNotFound, PalavraError
 from models.mlp import BagOfFeaturesMLP
+from models.references import VECTOR_KINDS
 from models.registry import Registry
 from models.vectors import WordVectors
 from pipelines.embedding_model import read_normalize
 from pipelines.normalize import NormalizeConfig, Normalizer
 
 log = logging.getLogger(__name__)
-EMBEDDING_KINDS = ("word2vec", "fasttext")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def open_vectors(registry: Registry, ref: str) -> tuple[WordVectors, str, Normal
         InvalidConfig: the model's ``normalize.json`` is not a valid normalisation config.
     """
     try:
-        artifact = registry.open(ref, kind=EMBEDDING_KINDS)
+        artifact = registry.open(ref, kind=VECTOR_KINDS)
     except ModelNotFound as exc:
         raise ModelNotFound(
             f"unknown embeddings model {ref!r}: {exc.detail}; list them with `palavra models list --kind word2vec` "

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from models.errors import InvalidInput
+from models.references import VECTOR_KINDS
 from models.registry import ModelVersion, Registry
 from models.text_encoder import KIND, EncoderSpec, TextEncoder, common_components, sif_weights
 from pipelines.embedding_model import load_embeddings, read_normalize
-from pipelines.text_encoder.served import VECTOR_KINDS, TextEncoderModel
+from pipelines.text_encoder.served import TextEncoderModel
 
 SAMPLE_TEXTS = 20_000  # texts used to estimate the common component (more change it very little)
 VOCAB_SAMPLE = 20_000  # most frequent words standing in for a corpus when no sample texts are given

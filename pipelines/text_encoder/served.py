@@ -12,11 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import InvalidInput, ModelNotFound
+from models.references import VECTOR_KINDS
 from models.registry import Artifact, Registry
 from models.text_encoder import KIND, FloatMatrix, TextEncoder
 from pipelines.embedding_model import Embeddings, load_embeddings
-
-VECTOR_KINDS = ("word2vec", "fasttext")
 
 
 class TextEncoderModel:

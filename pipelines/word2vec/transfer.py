@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from models.references import VECTOR_KINDS, Kind
 from models.registry import ModelVersion, Registry, sha256_file
 from models.vectors import WordVectors
 from pipelines.embedding_model import load_embeddings, write_normalize
@@ -25,8 +26,6 @@ log = logging.getLogger(__name__)
 INFER_FROM = 20_000
 #: Share of those words allowed to break a rule (stray tokens) before the rule is not assumed.
 _TOLERANCE = 0.002
-
-VECTOR_KINDS = ("word2vec", "fasttext")
 
 
 def infer_normalize(words: list[str]) -> NormalizeConfig:
@@ -64,7 +63,7 @@ def import_model(
         "format": "word2vec-binary" if binary else "word2vec-text",
         "sha256": sha256_file(Path(path)),
     }
-    with registry.create(name, "word2vec") as writer:
+    with registry.create(name, Kind.WORD2VEC.value) as writer:
         vectors.save(writer)
         writer.write_json(CONFIG_FILE, {"name": name, "source": source, "normalize_inferred": inferred})
         write_normalize(writer, config)

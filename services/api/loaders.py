@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from models.errors import NotReady
+from models.references import VECTOR_KINDS, Kind
 from models.registry import ModelVersion, Registry
 from pipelines.embedding_model import load_embeddings
 from pipelines.text_encoder.served import load_text_encoder
 from services.api.compute import limit_compute_threads
-from services.api.model_store import CLASSIFIER_KINDS, EMBEDDING_KINDS, LM_KINDS, Loader
+from services.api.model_store import Loader
 from services.context import ann_config
 from services.settings import Settings
 
@@ -18,7 +19,7 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
     """kind -> loader; every artifact is opened through the registry, which checks its sha256 first."""
 
     def embeddings(registry: Registry, mv: ModelVersion) -> Any:
-        artifact = registry.open(mv.ref, kind=EMBEDDING_KINDS)
+        artifact = registry.open(mv.ref, kind=VECTOR_KINDS)
         emb = load_embeddings(
             artifact,
             ann_min_vocab=settings.ann_min_vocab,
@@ -38,7 +39,7 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
             raise NotReady(f"this build cannot serve classifier models ({exc})", model=mv.ref) from exc
         limit_compute_threads(settings.compute_threads)  # torch is loaded now: cap its threads too
         return load_classifier(
-            registry.open(mv.ref, kind=CLASSIFIER_KINDS), engine=settings.classifier_engine, warm=True
+            registry.open(mv.ref, kind=Kind.CLASSIFIER.value), engine=settings.classifier_engine, warm=True
         )
 
     def encoder(registry: Registry, mv: ModelVersion) -> Any:
@@ -51,10 +52,10 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
         except ImportError as exc:
             raise NotReady(f"this build cannot serve language models ({exc})", model=mv.ref) from exc
         limit_compute_threads(settings.compute_threads)
-        return LanguageModel.from_artifact(registry.open(mv.ref, kind=LM_KINDS))
+        return LanguageModel.from_artifact(registry.open(mv.ref, kind=Kind.LM.value))
 
-    out: dict[str, Loader] = dict.fromkeys(EMBEDDING_KINDS, embeddings)
-    out["classifier"] = classifier
-    out["encoder"] = encoder
-    out.update(dict.fromkeys(LM_KINDS, language_model))
+    out: dict[str, Loader] = dict.fromkeys(VECTOR_KINDS, embeddings)
+    out[Kind.CLASSIFIER.value] = classifier
+    out[Kind.ENCODER.value] = encoder
+    out[Kind.LM.value] = language_model
     return out

@@ -17,19 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import InvalidInput, ModelNotFound, NotReady, PalavraError
+from models.references import VECTOR_KINDS, Kind
 from models.registry import ModelVersion, Registry, bare_version, parse_ref, version_number
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_KINDS = ("word2vec", "fasttext")
-CLASSIFIER_KINDS = ("classifier",)
-ENCODER_KINDS = ("encoder",)
-LM_KINDS = ("lm",)
-GROUPS = {
-    "embeddings": EMBEDDING_KINDS,
-    "classifier": CLASSIFIER_KINDS,
-    "encoder": ENCODER_KINDS,
-    "lm": LM_KINDS,
+# the kinds each group of routes serves (a group's default model answers requests that name none)
+GROUPS: dict[str, tuple[str, ...]] = {
+    "embeddings": VECTOR_KINDS,
+    "classifier": (Kind.CLASSIFIER.value,),
+    "encoder": (Kind.ENCODER.value,),
+    "lm": (Kind.LM.value,),
 }
 Key = tuple[str, int]
 Loader = Callable[[Registry, ModelVersion], Any]

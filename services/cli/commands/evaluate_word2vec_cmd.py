@@ -6,9 +6,9 @@ from typing import Any
 
 import typer
 
+from models.references import VECTOR_KINDS
 from pipelines.embedding_model import load_embeddings
 from pipelines.evaluate_embeddings import DEFAULT_RESTRICT_VOCAB, evaluate_embeddings
-from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import evaluate_app
 from services.cli.output import emit_json
 from services.context import open_catalog, open_registry

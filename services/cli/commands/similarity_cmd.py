@@ -7,9 +7,9 @@ from typing import Any
 import typer
 
 from models.errors import InvalidInput
+from models.references import VECTOR_KINDS
 from pipelines.embedding_model import load_embeddings
 from pipelines.normalize import unicode_problem
-from pipelines.word2vec.transfer import VECTOR_KINDS
 from services.cli.app import app
 from services.cli.output import emit_json, table
 from services.context import open_registry
