@@ -19,6 +19,7 @@ Artifact files (all written and read through the registry; nothing is unpickled)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -41,6 +42,14 @@ if (
 
 Engine = Literal["numpy", "torch"]
 _BATCH = 2048
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One text's label (by name) and the probability of every label, by name."""
+
+    label: str
+    scores: dict[str, float]
 
 
 class TextClassifier:
@@ -115,6 +124,14 @@ class TextClassifier:
         """Predicted class indices (with the tuned decision rule) and the probabilities."""
         probs = self.predict_proba(texts)
         return decide(probs, self.biases), probs
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Per text its label and every label's probability, all named as text (what the API answers).
+
+        Raises:
+            InvalidInput: as :meth:`predict`.
+        """
+        return [Classification(str(p["label"]), p["scores"]) for p in self.predict(texts)]
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Per text ``{"label": name, "scores": {name: probability}}``, each label under its readable name.

@@ -22,32 +22,32 @@ def wv() -> WordVectors:
 
 def test_vectors_neighbors_exclude_the_word_and_are_sorted(wv: WordVectors) -> None:
     (hits,) = wv.neighbors(["casa"], k=3)
-    assert hits[0][0] == "casas"
-    assert "casa" not in [w for w, _ in hits]
-    scores = [s for _, s in hits]
+    assert hits[0].word == "casas"
+    assert "casa" not in [n.word for n in hits]
+    scores = [n.score for n in hits]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_vectors_batched_neighbors_match_single(wv: WordVectors) -> None:
     batch = wv.neighbors(["rei", "casa"], k=2)
     single = [wv.neighbors(["rei"], k=2)[0], wv.neighbors(["casa"], k=2)[0]]
-    assert [[w for w, _ in row] for row in batch] == [[w for w, _ in row] for row in single]
+    assert [[n.word for n in row] for row in batch] == [[n.word for n in row] for row in single]
     np.testing.assert_allclose(
-        [s for row in batch for _, s in row], [s for row in single for _, s in row], rtol=1e-5
+        [n.score for row in batch for n in row], [n.score for row in single for n in row], rtol=1e-5
     )
 
 
 @pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
 def test_vectors_analogy_finds_constructed_answer(wv: WordVectors, method: str) -> None:
     hits = wv.analogy(["rei", "mulher"], ["homem"], k=1, method=method)  # type: ignore[arg-type]
-    assert hits[0][0] == "rainha"
+    assert hits[0].word == "rainha"
 
 
 def test_vectors_analogy_never_answers_query_words_even_for_a_large_k(wv: WordVectors) -> None:
     for method in ("3cosadd", "3cosmul"):
         hits = wv.analogy(["rei", "mulher"], ["homem"], k=100, method=method)  # type: ignore[arg-type]
-        assert sorted(w for w, _ in hits) == sorted(set(WORDS) - {"rei", "mulher", "homem"}), method
-        assert all(np.isfinite(s) for _, s in hits), method
+        assert sorted(n.word for n in hits) == sorted(set(WORDS) - {"rei", "mulher", "homem"}), method
+        assert all(np.isfinite(n.score) for n in hits), method
 
 
 def test_vectors_analogy_whose_words_cancel_out_is_refused(wv: WordVectors) -> None:
