@@ -3,11 +3,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.ann import ANN_FILE, AnnConfig, HnswIndex, exact_top_k, index_hook, load_index, recall_at_k
+from models.ann import (
+    ANN_FILE,
+    AnnConfig,
+    HnswIndex,
+    build_tuned,
+    exact_top_k,
+    index_hook,
+    load_index,
+    recall_at_k,
+)
 from models.errors import IntegrityError
 from models.registry import Registry
 from models.vectors import WordVectors, load
-from tests.models.helpers import clustered
+from tests.models.helpers import clustered, write_old_vectors
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +108,20 @@ def test_ann_index_of_other_rows_is_refused(registry: Registry, unit: np.ndarray
     target.with_suffix(".json").write_text('{"ef_search": 64}')
     with pytest.raises(IntegrityError, match="200 rows"):
         load_index(art, load(art), min_vocab=1000, cache_dir=tmp_path, config=config)
+
+
+def test_ann_index_of_an_artifact_from_before_components_is_used(
+    registry: Registry, unit: np.ndarray
+) -> None:
+    config = AnnConfig(m=16, recall_queries=100, table_width=0)
+    words = [f"w{i}" for i in range(len(unit))]
+    with registry.create("antigo", "word2vec") as w:  # the files and metadata the commit hook wrote then
+        write_old_vectors(w, WordVectors(words, unit))
+        built, w.metadata["ann"] = build_tuned(unit, config)
+        built.write(w.file(ANN_FILE))
+    art = registry.open("antigo")
+    assert "components" not in art.version.metadata
+    index = load_index(art, load(art), min_vocab=1000, cache_dir=registry.home / "cache", config=config)
+    assert index is not None
+    assert index.info["source"] == "artifact"
+    assert not (registry.home / "cache").exists()  # nothing built at load time

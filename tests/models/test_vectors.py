@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.errors import InvalidInput, UnknownWord
+from models.errors import IntegrityError, InvalidInput, UnknownWord
 from models.registry import Registry
-from models.vectors import WordVectors
+from models.vectors import WordVectors, load, save
+from tests.models.helpers import write_old_vectors
 
 WORDS = ["rei", "rainha", "homem", "mulher", "ação", "casa", "casas"]
 
@@ -86,3 +87,48 @@ def test_vectors_subwords_answer_unknown_words() -> None:
     vec = wv.vector("casinha")
     assert vec.shape == (8,)
     assert wv.unit_matrix(["casinha"]).shape == (1, 8)
+
+
+def test_vectors_artifact_records_its_components_and_reads_them_back(registry: Registry) -> None:
+    counted = WordVectors(WORDS, np.asarray(np.eye(len(WORDS), 8), np.float32), counts=np.arange(7, 0, -1))
+    with registry.create("completo", "word2vec") as w:
+        save(
+            w, counted, normalize={"lowercase": True}, phrases={"delimiter": "_"}, config={"name": "completo"}
+        )
+    art = registry.open("completo")
+    assert art.version.metadata["components"] == ["vectors", "counts", "normalize", "phrases", "config"]
+    stored = load(art)
+    assert stored.components == ("vectors", "counts", "normalize", "phrases", "config")
+    assert (stored.normalize, stored.phrases) == ({"lowercase": True}, {"delimiter": "_"})
+    assert stored.vectors.counts is not None
+    with registry.create("so-vetores", "word2vec") as w:
+        save(w, counted)
+    bare = load(registry.open("so-vetores"))
+    assert (bare.components, bare.normalize, bare.phrases) == (("vectors", "counts"), None, None)
+
+
+def test_vectors_artifact_registered_before_components_were_recorded_still_loads(
+    wv: WordVectors, registry: Registry
+) -> None:
+    with registry.create("antigo", "word2vec") as w:
+        write_old_vectors(w, wv, normalize={"lowercase": True}, phrases={"delimiter": "_"}, config={})
+    art = registry.open("antigo")
+    assert "components" not in art.version.metadata
+    stored = load(art)
+    assert stored.components == ("vectors", "normalize", "phrases", "config")
+    assert (stored.normalize, stored.phrases) == ({"lowercase": True}, {"delimiter": "_"})
+    assert stored.vectors.words == WORDS
+    assert stored.vectors.neighbors(["casa"], k=2) == wv.neighbors(["casa"], k=2)
+
+
+def test_vectors_artifact_refuses_files_it_does_not_record(wv: WordVectors, registry: Registry) -> None:
+    """A normalisation written beside the owner would be ignored by every reader: refused instead."""
+    with registry.create("avulso", "word2vec") as w:
+        save(w, wv)
+        w.write_json("normalize.json", {"lowercase": True})
+    with pytest.raises(IntegrityError, match=r"normalize\.json"):
+        load(registry.open("avulso"))
+    with registry.create("vazio", "word2vec") as w:
+        w.write_json("config.json", {})
+    with pytest.raises(IntegrityError, match="no word vectors"):
+        load(registry.open("vazio"))

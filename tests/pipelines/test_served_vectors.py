@@ -103,3 +103,23 @@ def test_served_vectors_many_unknown_words_all_listed_suggestions_bounded(regist
     assert err.value.extra["words"] == unknown
     assert len(err.value.extra["suggestions"]) == 10
     assert "and 15 more" in err.value.detail
+
+
+def test_served_vectors_of_an_artifact_from_before_components_keep_its_normalisation(
+    registry: Registry,
+) -> None:
+    """A version registered before components were recorded is served as it was: its normalisation and phrases
+    still shape every query."""
+    from tests.models.helpers import write_old_vectors
+
+    with registry.create("antigo", "word2vec") as w:
+        write_old_vectors(
+            w,
+            _vectors(),
+            normalize=NormalizeConfig(lowercase=True, numbers="zero").model_dump(mode="json"),
+            phrases={"delimiter": "_"},
+        )
+    emb = load_served_vectors(registry.open("antigo"))
+    (found,) = emb.neighbors(["São Paulo"], k=1)
+    assert (found.word.token, found.word.in_vocabulary) == ("são_paulo", True)
+    assert emb.similarity([("Rei", "REI")]) == [pytest.approx(1.0)]

@@ -173,3 +173,23 @@ def test_api_neighbor_table_can_be_turned_off(settings: Settings, registry: Regi
         assert served.status_code == 200
         assert len(served.json()["neighbors"]) == 3
     assert not list((settings.cache_dir / "ann").glob("*.ids.npy"))
+
+
+def test_api_loading_a_model_only_reads_the_registry(settings: Settings, registry: Registry) -> None:
+    """A version loaded on its first request, with a search index built for it then, is served from a read-only
+    database and leaves its row and its metadata.json as they were."""
+    register(registry, "ft", kind="fasttext", seed=2)
+    register(registry, "ft", kind="fasttext", seed=3)  # not production: loaded on first use, not at start
+    stored = registry.get("ft@2")
+    metadata_file = stored.path / "metadata.json"
+    before = (metadata_file.read_bytes(), metadata_file.stat().st_mtime_ns)
+    read_only = f"sqlite:///file:{settings.home / 'registry.db'}?mode=ro&uri=true"
+    with serving(api_settings(settings, ann_min_vocab=5, database_url=read_only)) as client:
+        r = client.get("/v1/neighbors", params={"word": "rei", "k": 3, "model": "ft@2"})
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["version"] == 2
+        shown = client.get("/v1/models/ft").json()["versions"][1]["metadata"]
+        assert shown["ann"]["source"] == "cache"  # built at load time, described from the loaded model
+    assert registry.get("ft@2").metadata == stored.metadata
+    assert "ann" not in stored.metadata
+    assert (metadata_file.read_bytes(), metadata_file.stat().st_mtime_ns) == before
