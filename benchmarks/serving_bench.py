@@ -381,7 +381,7 @@ def main() -> None:
     clf = None
     texts: list[str] = []
     if args.classifier:
-        from pipelines.classifier.predictor import load_classifier
+        from pipelines.classifier.artifact import load_classifier
 
         # the engine the server will use (PALAVRA_CLASSIFIER_ENGINE), loaded as the server loads it
         clf = load_classifier(registry.open(args.classifier), engine=settings.classifier_engine, warm=True)

@@ -4,7 +4,7 @@
 n-grams, with exact (or indexed) cosine search, similarity and analogies over vocabulary forms: query words are
 expected already normalised the way the model's training text was (``pipelines/served_vectors.py`` does it).
 
-The artifact is made of components; :func:`save` writes them and records which ones in ``metadata["components"]``,
+The artifact is made of components (models/components.py); :func:`save` writes them and records which ones,
 :func:`load` reads them back (versions registered before the record existed are read by the files they hold), and
 nothing else opens these files:
 
@@ -32,7 +32,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from models.errors import IntegrityError, InvalidInput, UnknownWord
+from models import components
+from models.errors import InvalidInput, UnknownWord
 from models.references import VECTOR_KINDS
 from models.registry import Artifact, ArtifactWriter
 
@@ -342,58 +343,39 @@ def save(
         phrases: the learned phrases (``PhraseModel.to_json()``) or ``{"delimiter": "_"}``.
         config: the recipe: the training run, or where an imported model came from.
     """
-    components = ["vectors"]
+    written = ["vectors"]
     writer.write_json(VOCAB_FILE, vectors.words)
     writer.write_array(VECTORS_FILE, np.asarray(vectors.vectors, dtype=np.float32))
     writer.write_array(UNIT_FILE, vectors.normed)
     if vectors.counts is not None:
         writer.write_array(COUNTS_FILE, np.asarray(vectors.counts, dtype=np.int64))
-        components.append("counts")
+        written.append("counts")
     info: dict[str, Any] = {"dim": vectors.dim, "words": len(vectors.words)}
     if vectors.ngrams is not None:
         writer.write_array(NGRAMS_FILE, np.asarray(vectors.ngrams, dtype=np.float32))
         info.update(min_n=vectors.min_n, max_n=vectors.max_n, bucket=int(vectors.ngrams.shape[0]))
-        components.append("subwords")
+        written.append("subwords")
     writer.write_json(INFO_FILE, info)
     for name, document in (("normalize", normalize), ("phrases", phrases), ("config", config)):
         if document is not None:
             writer.write_json(COMPONENTS[name][0], dict(document))
-            components.append(name)
-    writer.metadata["components"] = components
+            written.append(name)
+    for name in written:
+        components.record(writer, COMPONENTS, name)
 
 
 def add_component(writer: ArtifactWriter, name: str) -> None:
     """Record that ``name``'s files were written into a staged artifact (the index, at registration)."""
-    if name not in COMPONENTS:
-        raise InvalidInput(f"unknown word-vector component {name!r}; expected one of {', '.join(COMPONENTS)}")
-    recorded = writer.metadata.setdefault("components", [])
-    if name not in recorded:
-        recorded.append(name)
+    components.record(writer, COMPONENTS, name)
 
 
-def components(artifact: Artifact) -> tuple[str, ...]:
-    """The components a word-vector artifact holds: as recorded, or by the files of a version from before the record.
+def held(artifact: Artifact) -> tuple[str, ...]:
+    """The components a word-vector artifact holds (:func:`models.components.held`).
 
     Raises:
-        IntegrityError: the artifact has no vectors (it is not a word-vector artifact), or holds a component's files
-            without recording it.
+        IntegrityError: the artifact has no vectors, or holds a component's files without recording it.
     """
-    present = tuple(name for name, files in COMPONENTS.items() if all(artifact.exists(f) for f in files))
-    recorded = artifact.version.metadata.get("components")
-    if recorded is None:
-        return _with_vectors(artifact, present)
-    found = tuple(str(name) for name in recorded)
-    stray = [name for name in present if name not in found]
-    if stray:  # written beside the owner, so nothing would read it: refuse rather than ignore it quietly
-        files = ", ".join(f for name in stray for f in COMPONENTS[name])
-        raise IntegrityError(f"{artifact.version.ref} holds {files} but does not record it as a component")
-    return _with_vectors(artifact, found)
-
-
-def _with_vectors(artifact: Artifact, found: tuple[str, ...]) -> tuple[str, ...]:
-    if "vectors" not in found:
-        raise IntegrityError(f"{artifact.version.ref} holds no word vectors ({VOCAB_FILE}, {UNIT_FILE}, ...)")
-    return found
+    return components.held(artifact, COMPONENTS, required="vectors")
 
 
 def load(artifact: Artifact, *, mmap: bool = True) -> VectorArtifact:
@@ -402,21 +384,21 @@ def load(artifact: Artifact, *, mmap: bool = True) -> VectorArtifact:
     Raises:
         IntegrityError: a file is missing, does not match its sha256, or the artifact holds no vectors.
     """
-    held = components(artifact)
+    parts = held(artifact)
     info = artifact.read_json(INFO_FILE)
     vectors = WordVectors(
         artifact.read_json(VOCAB_FILE),
         artifact.read_array(VECTORS_FILE, mmap=mmap),
         normed=artifact.read_array(UNIT_FILE, mmap=mmap),
-        counts=artifact.read_array(COUNTS_FILE, mmap=False) if "counts" in held else None,
-        ngrams=artifact.read_array(NGRAMS_FILE, mmap=mmap) if "subwords" in held else None,
+        counts=artifact.read_array(COUNTS_FILE, mmap=False) if "counts" in parts else None,
+        ngrams=artifact.read_array(NGRAMS_FILE, mmap=mmap) if "subwords" in parts else None,
         min_n=int(info.get("min_n", 3)),
         max_n=int(info.get("max_n", 6)),
     )
     return VectorArtifact(
         ref=artifact.version.ref,
         vectors=vectors,
-        components=held,
-        normalize=artifact.read_json(NORMALIZE_FILE) if "normalize" in held else None,
-        phrases=artifact.read_json(PHRASES_FILE) if "phrases" in held else None,
+        components=parts,
+        normalize=artifact.read_json(NORMALIZE_FILE) if "normalize" in parts else None,
+        phrases=artifact.read_json(PHRASES_FILE) if "phrases" in parts else None,
     )

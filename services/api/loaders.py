@@ -38,7 +38,7 @@ def loaders_for(settings: Settings) -> dict[str, Loader]:
         # imported on first use: torch costs every worker ~140 MB, which embedding-only servers need not pay
         # (nor servers on the default PALAVRA_CLASSIFIER_ENGINE=numpy)
         try:
-            from pipelines.classifier.predictor import load_classifier
+            from pipelines.classifier.artifact import load_classifier
         except ImportError as exc:
             raise NotReady(f"this build cannot serve classifier models ({exc})", model=mv.ref) from exc
         limit_compute_threads(settings.compute_threads)  # torch is loaded now: cap its threads too

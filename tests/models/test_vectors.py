@@ -130,5 +130,5 @@ def test_vectors_artifact_refuses_files_it_does_not_record(wv: WordVectors, regi
         load(registry.open("avulso"))
     with registry.create("vazio", "word2vec") as w:
         w.write_json("config.json", {})
-    with pytest.raises(IntegrityError, match="no word vectors"):
+    with pytest.raises(IntegrityError, match="holds no vectors"):
         load(registry.open("vazio"))
