@@ -34,7 +34,8 @@ MAX_SUGGESTED = 10  # unknown words per request that get spelling suggestions
 VERBATIM = NormalizeConfig(lowercase=False, numbers="keep")
 
 
-@dataclass(frozen=True, slots=True)
+# plain (not frozen) dataclasses, as models.vectors.Neighbor: made per query word, they must cost little to create
+@dataclass(slots=True)
 class QueryWord:
     """One query word as the model understood it."""
 
@@ -43,7 +44,7 @@ class QueryWord:
     in_vocabulary: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QueryNeighbors:
     """A query word and its nearest vocabulary words, best first (the word itself excluded)."""
 
