@@ -189,12 +189,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.model:
+        from models.vectors import load
         from services.factories import open_registry
         from services.settings import get_settings
 
         artifact = open_registry(get_settings()).open(args.model)
-        unit = np.load(artifact.file("vectors_norm.npy"), mmap_mode="r")
-        unit = np.ascontiguousarray(unit)
+        unit = np.ascontiguousarray(load(artifact).vectors.normed)
         label = f"{artifact.version.ref} ({unit.shape[0]:,} x {unit.shape[1]})"
     elif args.synthetic:
         n, d = (int(x) for x in args.synthetic.lower().split("x"))

@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models.registry import Registry  # noqa: E402
+from pipelines.classifier.artifact import load_classifier  # noqa: E402
 from pipelines.classifier.baseline import tfidf_logreg  # noqa: E402
 from pipelines.classifier.config import ClassifierRun, classifier_normalize_default  # noqa: E402
-from pipelines.classifier.predictor import load_classifier  # noqa: E402
 from pipelines.classifier.train import torch_threads, train_classifier  # noqa: E402
 
 DATA = Path(os.environ.get("PALAVRA_DATA_MIRROR", ROOT.parent / "shared" / "data"))

@@ -36,7 +36,7 @@ def measure(model: str, engine: str, texts_file: Path) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     from threadpoolctl import threadpool_limits
 
-    from pipelines.classifier.predictor import load_classifier
+    from pipelines.classifier.artifact import load_classifier
     from services.factories import open_registry
     from services.settings import get_settings
 

@@ -32,7 +32,7 @@ def main() -> None:
     sys.path.insert(0, str(args.root.resolve()))
     from threadpoolctl import threadpool_limits
 
-    from pipelines.classifier.predictor import load_classifier
+    from pipelines.classifier.artifact import load_classifier
     from services.factories import open_registry
     from services.settings import get_settings
 

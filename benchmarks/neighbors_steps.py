@@ -3,7 +3,7 @@
     PALAVRA_HOME=... .venv/bin/python benchmarks/neighbors_steps.py --model corpus-w2v [--k 60] [--requests 600]
 
 Serves the app under uvicorn in a child process (as ``palavra serve`` does with one worker), with timers wrapped
-around the HNSW search, ``top_k``, the word lookup and rows, the response body, the model lookup and the whole
+around the HNSW search, ``top_k``, the response model, the response body, the model lookup and the whole
 thread-pool function. Then sends sequential requests for words drawn from the 20k most frequent, three rounds,
 and prints per round the client's p50 (a k=50 table read first, for comparison) and each step's p50 in ms.
 """
@@ -11,7 +11,6 @@ and prints per round the client's p50 (a k=50 table read first, for comparison) 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -55,10 +54,10 @@ def serve(port: int) -> None:
 
     _timed(models.ann.HnswIndex, "search", "HNSW search")
     _timed(models.vectors.WordVectors, "top_k", "top_k")
-    _timed(route, "_rows", "word lookup and rows")
+    _timed(route, "_single", "response model")
     _timed(route, "reply", "response body")
     _timed(services.api.model_store.ModelStore, "get", "model lookup")
-    _timed(route, "_single", "thread-pool function")
+    _timed(route, "_search", "thread-pool function")
     app = create_app(Settings(local_workers=0))
 
     @app.get("/_steps", include_in_schema=False)
@@ -85,11 +84,11 @@ def main() -> None:
     import httpx
 
     sys.path.insert(0, str(ROOT))
+    from models.vectors import load
     from services.factories import open_registry
     from services.settings import get_settings
 
-    artifact = open_registry(get_settings()).open(args.model)
-    words = json.loads(artifact.file("vocab.json").read_text(encoding="utf-8"))[:20_000]
+    words = load(open_registry(get_settings()).open(args.model)).vectors.words[:20_000]
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", "--model", args.model, "--port", str(args.port)]
     )

@@ -4,7 +4,7 @@
         [--workers 1,2] [--conns 1,16,64] [--duration 8] [--parts inprocess,http,swap]
 
 Parts (each prints a markdown table):
-- inprocess: the floor, the same query through pipelines.embedding_model / the classifier, one thread.
+- inprocess: the floor, the same query through pipelines.served_vectors / the classifier, one thread.
 - http: p50/p99 and requests/s for each scenario at each connection count, for 1 and 2 workers, plus memory
   (RSS, PSS, shared) of the server processes after the load; the HTTP/in-process ratio uses p50 at 1 connection.
 - swap: 2 workers under 16 connections while the production alias moves every 2 s; counts failed requests.
@@ -39,9 +39,9 @@ TOLD = ROOT.parent / "shared" / "data" / "classification" / "told-br" / "validat
 
 # -- inputs -----------------------------------------------------------------------------------------------------
 def frequent_words(emb: Any, n: int = 20_000) -> list[str]:
-    counts = emb.vectors.counts
+    words, counts = emb.word_vectors.words, emb.word_vectors.counts
     order = np.argsort(-counts)[:n] if counts is not None else np.arange(min(n, len(emb)))
-    return [emb.vectors.words[i] for i in order if emb.vectors.words[i].isalpha()]
+    return [words[i] for i in order if words[i].isalpha()]
 
 
 def write_inputs(
@@ -369,19 +369,19 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "palavra-serving-bench")
     args = parser.parse_args()
 
-    from pipelines.embedding_model import load_embeddings
+    from pipelines.served_vectors import load_served_vectors
     from services.factories import open_registry
     from services.settings import get_settings
 
     settings = get_settings()
     registry = open_registry(settings)
-    emb = load_embeddings(
+    emb = load_served_vectors(
         registry.open(args.model), ann_min_vocab=settings.ann_min_vocab, cache_dir=settings.cache_dir
     )
     clf = None
     texts: list[str] = []
     if args.classifier:
-        from pipelines.classifier.predictor import load_classifier
+        from pipelines.classifier.artifact import load_classifier
 
         # the engine the server will use (PALAVRA_CLASSIFIER_ENGINE), loaded as the server loads it
         clf = load_classifier(registry.open(args.classifier), engine=settings.classifier_engine, warm=True)
@@ -393,7 +393,7 @@ def main() -> None:
         scenarios = {
             k: v for k, v in scenarios.items() if k == "neighbors k=10" or any(w in k for w in wanted)
         }
-    table = emb.vectors.neighbor_table
+    table = emb.index.table if emb.index is not None else None
     index = (
         f"ANN {emb.ann['backend']} ef={emb.ann['ef_search']} recall@10={emb.ann['recall_at_10']}"
         if emb.ann

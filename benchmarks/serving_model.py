@@ -48,7 +48,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from models.vectors import WordVectors
+    from models.vectors import ANN_FILE, WordVectors, save
     from pipelines.normalize import NormalizeConfig, Normalizer
     from services.factories import open_registry
     from services.settings import get_settings
@@ -58,10 +58,13 @@ def main() -> None:
         source = registry.open(args.name)
         with registry.create(args.name, source.version.kind) as w:
             for rel in source.version.metadata["files"]:
-                if not (args.reindex and rel == "ann.faiss"):
+                if not (args.reindex and rel == ANN_FILE):
                     shutil.copyfile(source.file(rel), w.file(rel))
             if "ann" in source.version.metadata and not args.reindex:
                 w.metadata["ann"] = source.version.metadata["ann"]
+            if "components" in source.version.metadata:  # the index ones are recorded again when rebuilt
+                kept = source.version.metadata["components"]
+                w.metadata["components"] = [c for c in kept if not args.reindex or c != "index"]
         print(w.version.ref, w.version.metadata.get("ann"))  # type: ignore[attr-defined]
         return
 
@@ -89,8 +92,7 @@ def main() -> None:
     counts = np.asarray([kv.get_vecattr(w, "count") for w in kv.index_to_key], dtype=np.int64)
     vectors = WordVectors(list(kv.index_to_key), np.asarray(kv.vectors, dtype=np.float32), counts=counts)
     with registry.create(args.name, "word2vec") as w:
-        vectors.save(w)
-        w.write_json("normalize.json", normalizer.describe())
+        save(w, vectors, normalize=normalizer.describe())
         w.metadata["training"] = {
             "tokenize_s": round(tokenized, 1),
             "train_s": round(trained, 1),

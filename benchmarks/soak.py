@@ -181,14 +181,14 @@ def main() -> None:
     }
 
     sys.path.insert(0, str(ROOT))
+    from models.vectors import load as load_vectors
     from services.factories import open_registry
     from services.settings import Settings
 
     settings = Settings(home=home, data_root=data_root)
     registry = open_registry(settings)
-    artifact = registry.open(args.model)
-    vocab: list[str] = artifact.read_json("vocab.json")
-    counts = artifact.read_array("counts.npy", mmap=False) if artifact.exists("counts.npy") else None
+    stored = load_vectors(registry.open(args.model))
+    vocab, counts = stored.vectors.words, stored.vectors.counts
     order = np.argsort(-counts)[:5000] if counts is not None else np.arange(min(5000, len(vocab)))
     # the jobs train new versions on these words only, so every version the alias moves to knows every query word
     words = [vocab[i] for i in order if vocab[i].isalpha()][:2000]

@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from models.vectors import WordVectors
+from models.vectors import WordVectors, save
 from pipelines.normalize import NormalizeConfig
 from services.factories import open_registry
 from services.settings import get_settings
@@ -33,8 +33,9 @@ def main() -> None:
     counts = np.arange(args.words, 0, -1, dtype=np.int64)
     registry = open_registry(get_settings())
     with registry.create(args.name, "word2vec", aliases=("latest", "production")) as w:
-        WordVectors(words, vectors, counts=counts).save(w)
-        w.write_json("normalize.json", NormalizeConfig().model_dump(mode="json"))
+        save(
+            w, WordVectors(words, vectors, counts=counts), normalize=NormalizeConfig().model_dump(mode="json")
+        )
     print(f"registered {w.version.ref}: {args.words:,} x {args.dim}")  # type: ignore[attr-defined]
 
 

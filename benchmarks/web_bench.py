@@ -54,7 +54,7 @@ document.addEventListener('palavra:map', () => {
 
 def _home_with_model(folder: Path, vocab: int, dim: int) -> tuple[Path, list[str]]:
     sys.path.insert(0, str(ROOT))
-    from models.vectors import WordVectors
+    from models.vectors import WordVectors, save
     from pipelines.normalize import NormalizeConfig
     from services.factories import open_registry
     from services.settings import Settings
@@ -67,8 +67,8 @@ def _home_with_model(folder: Path, vocab: int, dim: int) -> tuple[Path, list[str
     registry = open_registry(Settings(home=home))
     started = time.perf_counter()
     with registry.create("bench", "word2vec", aliases=("latest", "production")) as w:
-        WordVectors(words, rnd.normal(size=(vocab, dim)).astype(np.float32)).save(w)
-        w.write_json("normalize.json", NormalizeConfig().model_dump(mode="json"))
+        vectors = WordVectors(words, rnd.normal(size=(vocab, dim)).astype(np.float32))
+        save(w, vectors, normalize=NormalizeConfig().model_dump(mode="json"))
     print(f"registered {vocab} x {dim} in {time.perf_counter() - started:.0f} s", flush=True)
     return home, words
 

@@ -7,10 +7,12 @@ share those pages the way they share ``vectors_norm.npy``; hnswlib copies its wh
 Where the index lives:
 
 - At registration: :func:`index_hook` is a registry commit hook (``services/factories.open_registry`` installs it)
-  that builds ``ann.faiss`` inside the staged artifact when the vocabulary reaches ``min_vocab``; the file is
-  covered by the artifact's sha256 list and ``metadata["ann"]`` records its parameters and recall@10.
-- At load, for artifacts registered without one: :func:`attach_index` builds it once into
+  that builds ``ann.faiss`` inside the staged artifact when the vocabulary reaches ``min_vocab`` (the artifact's
+  ``index`` component, see models/vectors.py); the file is covered by the artifact's sha256 list and
+  ``metadata["ann"]`` records its parameters and recall@10.
+- At load, for artifacts registered without one: :func:`load_index` builds it once into
   ``<cache>/ann/<sha256 of vectors_norm.npy>-<params>.faiss`` under a file lock (the other workers wait, then map it).
+  Loading never writes to the registry: what the build measured is in :attr:`VectorIndex.info`.
 
 Recall is measured against exact search on vocabulary words as queries (the word itself excluded, as
 ``/v1/neighbors`` does), and ``ef_search`` is the smallest candidate reaching ``target_recall``.
@@ -36,14 +38,21 @@ import numpy.typing as npt
 
 from models.errors import IntegrityError, InvalidInput
 from models.mapped import MappedFiles, map_npy
-from models.neighbor_table import DEFAULT_WIDTH, TABLE_IDS, TABLE_SCORES, NeighborTable, build_table
+from models.neighbor_table import DEFAULT_WIDTH, NeighborTable, build_table
 from models.registry import Artifact, ArtifactWriter
-from models.vectors import FloatMatrix, WordVectors
+from models.vectors import (
+    ANN_FILE,
+    KINDS,
+    TABLE_IDS,
+    TABLE_SCORES,
+    UNIT_FILE,
+    FloatMatrix,
+    VectorArtifact,
+    add_component,
+)
 
 log = logging.getLogger(__name__)
 
-ANN_FILE = "ann.faiss"
-VECTOR_KINDS = ("word2vec", "fasttext")
 IdMatrix = npt.NDArray[np.int64]
 
 
@@ -197,18 +206,20 @@ def index_hook(*, min_vocab: int, config: AnnConfig | None = None) -> Callable[[
     cfg = config or AnnConfig()
 
     def hook(writer: ArtifactWriter) -> None:
-        path = writer.path / "vectors_norm.npy"
-        if writer.kind not in VECTOR_KINDS or not path.is_file() or writer.path.joinpath(ANN_FILE).exists():
+        path = writer.path / UNIT_FILE
+        if writer.kind not in KINDS or not path.is_file() or writer.path.joinpath(ANN_FILE).exists():
             return
         unit = np.load(path, mmap_mode="r", allow_pickle=False)
         if unit.shape[0] < min_vocab:
             return
         index, info = build_tuned(unit, cfg)
         index.write(writer.file(ANN_FILE))
+        add_component(writer, "index")
         if cfg.table_width > 0:
             table, info["table"] = build_table(unit, cfg.table_width, index=index)
             writer.write_array(TABLE_IDS, table.ids)
             writer.write_array(TABLE_SCORES, table.scores)
+            add_component(writer, "neighbor_table")
         writer.metadata["ann"] = info
 
     return hook
@@ -226,7 +237,7 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _cached_index(
-    vectors: WordVectors, sha: str, *, cache_dir: Path, config: AnnConfig, mapped: MappedFiles | None = None
+    unit: npt.NDArray[Any], sha: str, *, cache_dir: Path, config: AnnConfig, mapped: MappedFiles | None = None
 ) -> tuple[Path, dict[str, Any], NeighborTable | None]:
     """The index (and neighbour table) built for these vectors under ``cache_dir``, built now if missing."""
     target = cache_dir / "ann" / f"{sha}-{config.key}.faiss"
@@ -236,7 +247,7 @@ def _cached_index(
     with _file_lock(target.with_suffix(".lock")):
         index = None
         if not (target.is_file() and sidecar.is_file()):
-            index, info = build_tuned(vectors.normed, config)
+            index, info = build_tuned(unit, config)
             tmp = target.with_name(f".{uuid.uuid4().hex}.tmp")
             index.write(tmp)
             os.replace(tmp, target)
@@ -245,7 +256,7 @@ def _cached_index(
         if config.table_width > 0 and not (table_ids.is_file() and table_scores.is_file()):
             if index is None:
                 index = HnswIndex.read(target, ef_search=int(info.get("ef_search", 128)))
-            table, info["table"] = build_table(vectors.normed, config.table_width, index=index)
+            table, info["table"] = build_table(unit, config.table_width, index=index)
             tmp_ids = table_ids.with_name(f".{uuid.uuid4().hex}.ids.npy")
             tmp_scores = table_scores.with_name(f".{uuid.uuid4().hex}.scores.npy")
             table.write(tmp_ids, tmp_scores)
@@ -257,7 +268,7 @@ def _cached_index(
     table_out = None
     if config.table_width > 0 and info.get("table"):
         table_out = NeighborTable.checked(
-            _map_array(mapped, table_ids), _map_array(mapped, table_scores), rows=len(vectors)
+            _map_array(mapped, table_ids), _map_array(mapped, table_scores), rows=int(unit.shape[0])
         )
     return target, info, table_out
 
@@ -289,42 +300,55 @@ def _read_index(fh: BinaryIO, *, ef_search: int) -> HnswIndex:
     return index
 
 
-def attach_index(
-    vectors: WordVectors,
+@dataclass(frozen=True)
+class VectorIndex:
+    """How a word-vector model is searched besides exactly: an HNSW index over its unit rows, and the table of
+    every word's nearest neighbours when one was built.
+
+    ``info`` holds the index's parameters, ``ef_search`` and recall@10, and ``source``: ``artifact`` (built at
+    registration) or ``cache`` (built at load time).
+    """
+
+    hnsw: HnswIndex
+    table: NeighborTable | None
+    info: dict[str, Any]
+
+    def search(self, queries: FloatMatrix, k: int) -> tuple[IdMatrix, FloatMatrix]:
+        return self.hnsw.search(queries, k)
+
+
+def load_index(
     artifact: Artifact,
+    stored: VectorArtifact,
     *,
     min_vocab: int,
     cache_dir: Path,
     config: AnnConfig | None = None,
-) -> dict[str, Any] | None:
-    """Give ``vectors`` an approximate index (and a neighbour table) at ``min_vocab`` words or more.
+) -> VectorIndex | None:
+    """The approximate index (and neighbour table) of a word-vector model of ``min_vocab`` words or more.
 
-    Uses the artifact's own ``ann.faiss`` (and table files) when it has them, else builds once into ``cache_dir``.
-    Returns the index's facts (``None`` when the vocabulary is too small).
+    Uses the artifact's own ``index`` (and ``neighbor_table``) components when it has them, else builds them once
+    into ``cache_dir``; the registry is only read. None when the vocabulary is too small.
     """
+    vectors = stored.vectors
     if len(vectors) < min_vocab:
         return None
     cfg = config or AnnConfig()
     info: dict[str, Any] | None = artifact.version.metadata.get("ann")
     table: NeighborTable | None = None
-    if artifact.exists(ANN_FILE) and info:
+    if "index" in stored.components and info:
         path = artifact.file(ANN_FILE)
         info = {**info, "source": "artifact"}
-        if (
-            cfg.table_width > 0
-            and info.get("table")
-            and artifact.exists(TABLE_IDS)
-            and artifact.exists(TABLE_SCORES)
-        ):
+        if cfg.table_width > 0 and info.get("table") and "neighbor_table" in stored.components:
             table = NeighborTable.checked(
                 artifact.read_array(TABLE_IDS), artifact.read_array(TABLE_SCORES), rows=len(vectors)
             )
     else:
-        sha = artifact.version.metadata.get("files", {}).get("vectors_norm.npy")
+        sha = artifact.version.metadata.get("files", {}).get(UNIT_FILE)
         if not sha:
             return None
         path, info, table = _cached_index(
-            vectors, sha, cache_dir=cache_dir, config=cfg, mapped=artifact.mapped
+            vectors.normed, sha, cache_dir=cache_dir, config=cfg, mapped=artifact.mapped
         )
         info = {**info, "source": "cache"}
     ef_search = int(info.get("ef_search", 128))
@@ -339,6 +363,4 @@ def attach_index(
         raise IntegrityError(
             f"{artifact.version.ref}: {path.name} indexes {len(index)} rows, the model has {len(vectors)}"
         )
-    vectors.index_backend = index
-    vectors.neighbor_table = table
-    return info
+    return VectorIndex(index, table, info)

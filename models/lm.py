@@ -25,9 +25,10 @@ from torch import nn
 
 from models.errors import IntegrityError, InvalidInput
 from models.mlp import make_activation
+from models.references import Kind
 from models.registry import Artifact, ArtifactWriter
 
-KIND = "lm"
+KIND = Kind.LM.value
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "weights.safetensors"

@@ -11,8 +11,8 @@ rows (the word itself excluded, as ``/v1/neighbors`` excludes it), best first:
   table costs too much (it grows with rows squared) and the HNSW index fills it at its tuned ``ef_search``.
 - Queries the table cannot answer (words known only by their subwords, ``k`` above the width) go to the index.
 
-It is built beside the HNSW index (``models/ann.py``): into the artifact at registration, or into the cache at
-load time for artifacts registered without one.
+It is built beside the HNSW index (``models/ann.py``): into the artifact at registration (its ``neighbor_table``
+component, files named by ``models/vectors.py``), or into the cache at load time for artifacts registered without one.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import IntegrityError
+from models.vectors import TABLE_IDS, TABLE_SCORES
 
 log = logging.getLogger(__name__)
 
-TABLE_IDS = "neighbors_ids.npy"
-TABLE_SCORES = "neighbors_scores.npy"
 #: Neighbours kept per word; ``/v1/neighbors`` with a larger ``k`` searches the index instead.
 DEFAULT_WIDTH = 50
 #: Above this many rows the table is filled from the HNSW index instead of by exact search.

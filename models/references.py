@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 
 from models.errors import InvalidInput, ModelNotFound
 
@@ -20,7 +21,21 @@ REF_RE = re.compile(rf"^{NAME_RE.pattern[1:-1]}(@([0-9]{{1,10}}|{ALIAS_RE.patter
 RESERVED_ALIASES = ("latest",)  # kept by the registry; compared without regard to case
 MAX_VERSION = 2**31 - 1  # an INTEGER column on every database
 _VERSION_RE = re.compile(r"[0-9]{1,10}")
-KINDS = ("word2vec", "fasttext", "classifier", "encoder", "lm")
+
+
+class Kind(StrEnum):
+    """Every kind of artifact, named once; the module that owns a kind's files takes the kind's name from here."""
+
+    WORD2VEC = "word2vec"
+    FASTTEXT = "fasttext"
+    CLASSIFIER = "classifier"
+    ENCODER = "encoder"
+    LM = "lm"
+
+
+KINDS: tuple[str, ...] = tuple(kind.value for kind in Kind)
+# the two word-vector kinds: one artifact layout and one served model (models/vectors.py), two training algorithms
+VECTOR_KINDS: tuple[str, ...] = (Kind.WORD2VEC.value, Kind.FASTTEXT.value)
 PRODUCTION = "production"
 
 

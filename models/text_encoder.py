@@ -29,12 +29,13 @@ import numpy.typing as npt
 from scipy import sparse
 
 from models.errors import IntegrityError, InvalidInput
+from models.references import Kind
 from models.registry import Artifact, ArtifactWriter
 
 FloatMatrix = npt.NDArray[np.float32]
 Pooling = Literal["mean", "sif", "trained"]
 POOLINGS: tuple[str, ...] = ("mean", "sif", "trained")
-KIND = "encoder"
+KIND = Kind.ENCODER.value
 CONFIG_FILE = "encoder.json"
 WEIGHTS_FILE = "encoder.safetensors"
 FORMAT = "palavra-text-encoder/1"

@@ -1,36 +1,79 @@
-"""Word vectors as served: a vocabulary, a raw matrix and its row-normalised copy, optional subword n-grams.
+"""Word vectors, and the word-vector artifact (kinds ``word2vec`` and ``fasttext``), which this module owns.
 
-Artifact files (written and read through the registry):
+:class:`WordVectors` is a vocabulary with its raw matrix, the row-normalised copy and optional FastText subword
+n-grams, with exact (or indexed) cosine search, similarity and analogies over vocabulary forms: query words are
+expected already normalised the way the model's training text was (``pipelines/served_vectors.py`` does it).
 
-    vocab.json           the words, row order of the matrices
-    counts.npy           corpus frequency of each word (int64), when known
-    vectors.npy          raw vectors (n x d, float32)
-    vectors_norm.npy     unit-length rows (n x d, float32), memory-mapped read-only so worker processes share it
-    ngrams.npy           FastText n-gram bucket vectors (buckets x d', float32), FastText models only; d' < d when
-                         the model joins a word-level half (pipelines/word2vec/convert.py ``join``): the n-grams
-                         then give the first d' columns of an unknown word's vector and the rest is zero
-    vectors.json         {"dim", "min_n", "max_n", "bucket"}
+The artifact is made of components (models/components.py); :func:`save` writes them and records which ones,
+:func:`load` reads them back (versions registered before the record existed are read by the files they hold), and
+nothing else opens these files:
 
-Query words are expected already normalised the way the model's training text was (the pipelines layer does it).
+    vectors         vocab.json (the words, row order of the matrices), vectors.npy (raw, n x d float32),
+                    vectors_norm.npy (unit rows, memory-mapped read-only so worker processes share them),
+                    vectors.json {"dim", "words", "min_n", "max_n", "bucket"}
+    counts          counts.npy: corpus frequency of each word (int64)
+    subwords        ngrams.npy: FastText n-gram bucket vectors (buckets x d' float32); d' < d when the model joins
+                    a word-level half (pipelines/word2vec/convert.py ``join``): the n-grams then give the first
+                    d' columns of an unknown word's vector and the rest is zero
+    normalize       normalize.json: how the training text, and so every query word, was normalised
+    phrases         phrases.json: the learned phrases (or only the delimiter that joined them)
+    config          config.json: the recipe (a training run, or where an imported model came from)
+    index           ann.faiss: an HNSW index over the unit rows (models/ann.py), added at registration
+    neighbor_table  neighbors_ids.npy, neighbors_scores.npy: every word's nearest neighbours (models/neighbor_table.py)
 """
 
 from __future__ import annotations
 
 import difflib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from models import components
 from models.errors import InvalidInput, UnknownWord
-from models.neighbor_table import NeighborTable
+from models.references import VECTOR_KINDS
 from models.registry import Artifact, ArtifactWriter
 
 FloatMatrix = npt.NDArray[np.float32]
-Neighbor = tuple[str, float]
+KINDS = VECTOR_KINDS
+
+VOCAB_FILE = "vocab.json"
+VECTORS_FILE = "vectors.npy"
+UNIT_FILE = "vectors_norm.npy"
+INFO_FILE = "vectors.json"
+COUNTS_FILE = "counts.npy"
+NGRAMS_FILE = "ngrams.npy"
+NORMALIZE_FILE = "normalize.json"
+PHRASES_FILE = "phrases.json"
+CONFIG_FILE = "config.json"
+ANN_FILE = "ann.faiss"
+TABLE_IDS = "neighbors_ids.npy"
+TABLE_SCORES = "neighbors_scores.npy"
+#: component -> its files, in the order :func:`save` writes them (the index ones are added at registration)
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "vectors": (VOCAB_FILE, VECTORS_FILE, UNIT_FILE, INFO_FILE),
+    "counts": (COUNTS_FILE,),
+    "subwords": (NGRAMS_FILE,),
+    "normalize": (NORMALIZE_FILE,),
+    "phrases": (PHRASES_FILE,),
+    "config": (CONFIG_FILE,),
+    "index": (ANN_FILE,),
+    "neighbor_table": (TABLE_IDS, TABLE_SCORES),
+}
+
+
+# not frozen: a frozen dataclass costs four times as much to create, and a batch of 64 words makes 640 of them
+@dataclass(slots=True)
+class Neighbor:
+    """A vocabulary word near a query, with its cosine similarity (3CosMul analogies: their score)."""
+
+    word: str
+    score: float
 
 
 class NeighborIndex(Protocol):
@@ -54,7 +97,10 @@ def unit_rows(matrix: npt.NDArray[Any]) -> FloatMatrix:
 
 
 class WordVectors:
-    """A vocabulary with vectors; exact (or indexed) cosine search, similarity and analogies."""
+    """A vocabulary with vectors; exact (or indexed) cosine search, similarity and analogies.
+
+    Searches are exact unless given an ``index`` (an HNSW index over :attr:`normed`, see models/ann.py).
+    """
 
     def __init__(
         self,
@@ -82,9 +128,6 @@ class WordVectors:
         self.ngrams = ngrams
         self.min_n = min_n
         self.max_n = max_n
-        self.index_backend: NeighborIndex | None = None
-        # precomputed neighbours of every vocabulary word (models/neighbor_table.py), when built
-        self.neighbor_table: NeighborTable | None = None
 
     # -- basics ------------------------------------------------------------------------------------------------
     @property
@@ -187,15 +230,15 @@ class WordVectors:
         k: int,
         *,
         exclude: Sequence[Iterable[int]] | None = None,
-        exact: bool = False,
+        index: NeighborIndex | None = None,
     ) -> list[list[Neighbor]]:
-        """The ``k`` nearest rows to each unit query (one matrix product for the whole batch)."""
+        """The ``k`` nearest rows to each unit query (one matrix product for the whole batch, or ``index``)."""
         if k <= 0:
             raise InvalidInput(f"k must be a positive integer, got {k}")
         extra = max((len(list(e)) for e in exclude), default=0) if exclude else 0
         want = min(k + extra, len(self.words))
-        if self.index_backend is not None and not exact:
-            ids, scores = self.index_backend.search(queries, want)
+        if index is not None:
+            ids, scores = index.search(queries, want)
         else:
             sims = queries @ self.normed.T
             part = np.argpartition(-sims, want - 1, axis=1)[:, :want] if want < sims.shape[1] else None
@@ -205,37 +248,29 @@ class WordVectors:
             ids = np.take_along_axis(ids, order, axis=1)
             scores = np.take_along_axis(scores, order, axis=1)
         out: list[list[Neighbor]] = []
-        for row, (row_ids, row_scores) in enumerate(zip(ids, scores, strict=True)):
-            skip = set(exclude[row]) if exclude else set()
+        words = self.words
+        for row, (row_ids, row_scores) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True)):
+            skip = set(exclude[row]) if exclude else ()
             hits = [
-                (self.words[int(i)], float(s))
+                Neighbor(words[i], s)
                 for i, s in zip(row_ids, row_scores, strict=True)
-                if i >= 0 and int(i) not in skip
+                if i >= 0 and i not in skip
             ]
             out.append(hits[:k])
         return out
 
-    def table_neighbors(self, words: Sequence[str], k: int) -> list[list[Neighbor]] | None:
-        """The answer of :meth:`neighbors` read from the neighbour table, or None when it cannot answer.
+    def named(self, rows: Iterable[Iterable[tuple[int, float]]]) -> list[list[Neighbor]]:
+        """``(row, score)`` pairs (a neighbour table's answer) as neighbours."""
+        words = self.words
+        return [[Neighbor(words[i], s) for i, s in row] for row in rows]
 
-        It answers when every word is in the vocabulary and ``k`` fits the table's width.
-        """
-        if self.neighbor_table is None or k <= 0:
-            return None
-        rows = [self.index.get(w) for w in words]
-        if any(r is None for r in rows):
-            return None
-        found = self.neighbor_table.lookup([r for r in rows if r is not None], k)  # None when k is too wide
-        return None if found is None else [[(self.words[i], s) for i, s in row] for row in found]
-
-    def neighbors(self, words: Sequence[str], k: int = 10) -> list[list[Neighbor]]:
+    def neighbors(
+        self, words: Sequence[str], k: int = 10, *, index: NeighborIndex | None = None
+    ) -> list[list[Neighbor]]:
         """Nearest words to each of ``words`` by cosine, the word itself excluded."""
-        cached = self.table_neighbors(words, k)
-        if cached is not None:
-            return cached
         queries = self.unit_matrix(words)
         exclude = [[self.index[w]] if w in self.index else [] for w in words]
-        return self.top_k(queries, k, exclude=exclude)
+        return self.top_k(queries, k, exclude=exclude, index=index)
 
     def similarity(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Cosine similarity of each pair (all unknown words across all pairs are reported together)."""
@@ -250,6 +285,7 @@ class WordVectors:
         k: int = 5,
         *,
         method: Literal["3cosadd", "3cosmul"] = "3cosadd",
+        index: NeighborIndex | None = None,
     ) -> list[Neighbor]:
         """Words closest to ``sum(positive) - sum(negative)`` (3CosAdd) or by Levy & Goldberg's 3CosMul."""
         if not positive:
@@ -264,7 +300,7 @@ class WordVectors:
                     "the positive and negative words cancel out (the same words on both sides); "
                     "give words whose difference points somewhere"
                 )
-            return self.top_k(unit_rows(offset[None, :]), k, exclude=[exclude])[0]
+            return self.top_k(unit_rows(offset[None, :]), k, exclude=[exclude], index=index)[0]
         if method != "3cosmul":
             raise InvalidInput(f"unknown analogy method {method!r}; use 3cosadd or 3cosmul")
         sims_pos = (self.normed @ pos.T + 1.0) / 2.0
@@ -272,32 +308,108 @@ class WordVectors:
         scores = np.prod(sims_pos, axis=1) / (np.prod(sims_neg, axis=1) + 1e-3)
         scores[list(exclude)] = -np.inf
         top = np.argsort(-scores)[: min(k, len(scores) - len(exclude))]  # the query words are never answers
-        return [(self.words[int(i)], float(scores[i])) for i in top]
+        return [Neighbor(self.words[int(i)], float(scores[i])) for i in top]
 
     # -- artifacts ------------------------------------------------------------------------------------------------
     def save(self, writer: ArtifactWriter) -> None:
-        """Write the vector files into a staging artifact."""
-        writer.write_json("vocab.json", self.words)
-        writer.write_array("vectors.npy", np.asarray(self.vectors, dtype=np.float32))
-        writer.write_array("vectors_norm.npy", self.normed)
-        if self.counts is not None:
-            writer.write_array("counts.npy", np.asarray(self.counts, dtype=np.int64))
-        info: dict[str, Any] = {"dim": self.dim, "words": len(self.words)}
-        if self.ngrams is not None:
-            writer.write_array("ngrams.npy", np.asarray(self.ngrams, dtype=np.float32))
-            info.update(min_n=self.min_n, max_n=self.max_n, bucket=int(self.ngrams.shape[0]))
-        writer.write_json("vectors.json", info)
+        """Write these vectors alone into a staging artifact (:func:`save` with nothing beside them)."""
+        save(writer, self)
 
     @classmethod
     def load(cls, artifact: Artifact, *, mmap: bool = True) -> WordVectors:
-        """Read vectors from a (verified) registry artifact; matrices are memory-mapped read-only by default."""
-        info = artifact.read_json("vectors.json")
-        return cls(
-            artifact.read_json("vocab.json"),
-            artifact.read_array("vectors.npy", mmap=mmap),
-            normed=artifact.read_array("vectors_norm.npy", mmap=mmap),
-            counts=artifact.read_array("counts.npy", mmap=False) if artifact.exists("counts.npy") else None,
-            ngrams=artifact.read_array("ngrams.npy", mmap=mmap) if artifact.exists("ngrams.npy") else None,
-            min_n=int(info.get("min_n", 3)),
-            max_n=int(info.get("max_n", 6)),
-        )
+        """The vectors of a (verified) word-vector artifact (:func:`load`), without the documents beside them."""
+        return load(artifact, mmap=mmap).vectors
+
+
+@dataclass(frozen=True)
+class VectorArtifact:
+    """A word-vector artifact as read: the vectors, the components it holds and the JSON documents beside them.
+
+    ``normalize`` and ``phrases`` are the documents as stored (None when the artifact has no such component);
+    pipelines/served_vectors.py gives them their meaning.
+    """
+
+    ref: str
+    vectors: WordVectors
+    components: tuple[str, ...]
+    normalize: dict[str, Any] | None = None
+    phrases: dict[str, Any] | None = None
+
+
+def save(
+    writer: ArtifactWriter,
+    vectors: WordVectors,
+    *,
+    normalize: Mapping[str, Any] | None = None,
+    phrases: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a word-vector artifact into a staging folder and record its components (the registry commits it).
+
+    Args:
+        writer: the staging artifact, of kind ``word2vec`` or ``fasttext``.
+        vectors: the vocabulary and its vectors (with counts and subwords when it has them).
+        normalize: how the training text was normalised (a ``NormalizeConfig`` as JSON); without it, query words
+            are matched as typed.
+        phrases: the learned phrases (``PhraseModel.to_json()``) or ``{"delimiter": "_"}``.
+        config: the recipe: the training run, or where an imported model came from.
+    """
+    written = ["vectors"]
+    writer.write_json(VOCAB_FILE, vectors.words)
+    writer.write_array(VECTORS_FILE, np.asarray(vectors.vectors, dtype=np.float32))
+    writer.write_array(UNIT_FILE, vectors.normed)
+    if vectors.counts is not None:
+        writer.write_array(COUNTS_FILE, np.asarray(vectors.counts, dtype=np.int64))
+        written.append("counts")
+    info: dict[str, Any] = {"dim": vectors.dim, "words": len(vectors.words)}
+    if vectors.ngrams is not None:
+        writer.write_array(NGRAMS_FILE, np.asarray(vectors.ngrams, dtype=np.float32))
+        info.update(min_n=vectors.min_n, max_n=vectors.max_n, bucket=int(vectors.ngrams.shape[0]))
+        written.append("subwords")
+    writer.write_json(INFO_FILE, info)
+    for name, document in (("normalize", normalize), ("phrases", phrases), ("config", config)):
+        if document is not None:
+            writer.write_json(COMPONENTS[name][0], dict(document))
+            written.append(name)
+    for name in written:
+        components.record(writer, COMPONENTS, name)
+
+
+def add_component(writer: ArtifactWriter, name: str) -> None:
+    """Record that ``name``'s files were written into a staged artifact (the index, at registration)."""
+    components.record(writer, COMPONENTS, name)
+
+
+def held(artifact: Artifact) -> tuple[str, ...]:
+    """The components a word-vector artifact holds (:func:`models.components.held`).
+
+    Raises:
+        IntegrityError: the artifact has no vectors, or holds a component's files without recording it.
+    """
+    return components.held(artifact, COMPONENTS, required="vectors")
+
+
+def load(artifact: Artifact, *, mmap: bool = True) -> VectorArtifact:
+    """Read a (verified) word-vector artifact; matrices are memory-mapped read-only by default.
+
+    Raises:
+        IntegrityError: a file is missing, does not match its sha256, or the artifact holds no vectors.
+    """
+    parts = held(artifact)
+    info = artifact.read_json(INFO_FILE)
+    vectors = WordVectors(
+        artifact.read_json(VOCAB_FILE),
+        artifact.read_array(VECTORS_FILE, mmap=mmap),
+        normed=artifact.read_array(UNIT_FILE, mmap=mmap),
+        counts=artifact.read_array(COUNTS_FILE, mmap=False) if "counts" in parts else None,
+        ngrams=artifact.read_array(NGRAMS_FILE, mmap=mmap) if "subwords" in parts else None,
+        min_n=int(info.get("min_n", 3)),
+        max_n=int(info.get("max_n", 6)),
+    )
+    return VectorArtifact(
+        ref=artifact.version.ref,
+        vectors=vectors,
+        components=parts,
+        normalize=artifact.read_json(NORMALIZE_FILE) if "normalize" in parts else None,
+        phrases=artifact.read_json(PHRASES_FILE) if "phrases" in parts else None,
+    )

@@ -6,7 +6,8 @@ Where the names come from, first match wins:
 2. the catalogue entry of a known data set, for its label column (ToLD-Br's ``toxic``);
 3. the labels themselves, as text (string labels such as ``pos`` / ``neg`` are already readable).
 
-The names are saved as ``label_names.json`` beside ``labels.json``; an artifact without the file answers raw labels.
+The names are saved in the artifact (its ``label_names`` component, pipelines/classifier/artifact.py); an artifact
+without them answers raw labels.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from models.errors import DatasetError, InvalidInput
 from pipelines.classifier.data import Label
 from pipelines.datasets import catalogue
-
-LABEL_NAMES_FILE = "label_names.json"
 
 
 def parse_label_names(spec: str) -> dict[str, str]:

@@ -1,24 +1,12 @@
-"""A trained classifier as served: texts in, labels and class probabilities out; saved and loaded as an artifact.
+"""A trained classifier as served: texts in, labels and class probabilities out.
 
-Artifact files (all written and read through the registry; nothing is unpickled):
-
-    config.json          the training run (ClassifierRun, resolved)
-    preprocessing.json   normalisation + feature config and the row layout (read back to encode requests)
-    model.json           the network's shape and how many networks are averaged ("members")
-    model.safetensors    the weights, ``members.<i>.<parameter>``
-    vocab.json           the words with their own rows
-    char_ngrams.npy      kept character n-gram keys (uint64, sorted)
-    word_ngrams.npy      kept word n-gram keys (uint64, sorted)
-    idf.npy              idf per row (float32)
-    labels.json          the class labels, as they appeared in the training data
-    label_names.json     the name each label answers with (absent in older artifacts: the label itself)
-    decision.json        biases tuned on validation (or null)
-    history.json, metrics.json, history.png
+Its artifact (files, save and load) is owned by :mod:`pipelines.classifier.artifact`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -26,13 +14,10 @@ import numpy.typing as npt
 
 from models.errors import InvalidInput
 from models.mlp_numpy import NumpyBagMLP, softmax
-from models.registry import Artifact, ArtifactWriter
-from pipelines.classifier.config import FeatureConfig
 from pipelines.classifier.data import Label, is_blank
 from pipelines.classifier.features import FeatureSpace
-from pipelines.classifier.label_names import LABEL_NAMES_FILE
 from pipelines.classifier.thresholds import decide
-from pipelines.normalize import NormalizeConfig, unicode_problem
+from pipelines.normalize import unicode_problem
 
 if (
     TYPE_CHECKING
@@ -43,13 +28,21 @@ Engine = Literal["numpy", "torch"]
 _BATCH = 2048
 
 
+@dataclass(frozen=True)
+class Classification:
+    """One text's label (by name) and the probability of every label, by name."""
+
+    label: str
+    scores: dict[str, float]
+
+
 class TextClassifier:
     """Feature space + network(s) + labels + decision rule. Reading is thread-safe (eval mode, no grad).
 
     Args:
         space: the fitted feature space (normalisation included).
         models: the trained network, or several whose probabilities are averaged: torch networks (put into eval
-            mode here) as training makes them, or their numpy twins as :func:`load_classifier` loads them.
+            mode here) as training makes them, or their numpy twins as ``artifact.load_classifier`` loads them.
         labels: class labels in output order, with their original values.
         names: the name each label answers with in :meth:`predict` (default: the label as text).
         raw_labels: answer each label as it appeared in the training data (``1``, not ``"1"``), as artifacts
@@ -116,6 +109,14 @@ class TextClassifier:
         probs = self.predict_proba(texts)
         return decide(probs, self.biases), probs
 
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Per text its label and every label's probability, all named as text (what the API answers).
+
+        Raises:
+            InvalidInput: as :meth:`predict`.
+        """
+        return [Classification(str(p["label"]), p["scores"]) for p in self.predict(texts)]
+
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Per text ``{"label": name, "scores": {name: probability}}``, each label under its readable name.
 
@@ -146,108 +147,3 @@ class TextClassifier:
             }
             for i, row in zip(index, probs, strict=True)
         ]
-
-
-def save_classifier(writer: ArtifactWriter, clf: TextClassifier) -> None:
-    """Write the files a classifier needs to be loaded again (the caller adds config, history, metrics)."""
-    space = clf.space
-    writer.write_json(
-        "preprocessing.json",
-        {
-            "normalize": space.normalize_config.model_dump(mode="json"),
-            "features": space.config.model_dump(mode="json"),
-            "layout": space.describe(),
-        },
-    )
-    writer.write_json("model.json", {**clf.info["model"], "members": len(clf.members)})
-    tensors = {f"members.{i}.{k}": v for i, m in enumerate(clf.members) for k, v in m.state_dict().items()}
-    writer.write_tensors("model.safetensors", tensors)
-    writer.write_json("vocab.json", space.words)
-    writer.write_array("char_ngrams.npy", space.char_keys)
-    writer.write_array("word_ngrams.npy", space.word_ngram_keys)
-    writer.write_array("idf.npy", space.idf)
-    writer.write_json("labels.json", clf.labels)
-    writer.write_json(LABEL_NAMES_FILE, clf.names)
-    writer.write_json("decision.json", {"biases": None if clf.biases is None else clf.biases.tolist()})
-
-
-def build_model(shape: dict[str, Any]) -> BagOfFeaturesMLP:
-    """A torch network from its ``model.json`` description."""
-    from models.mlp import BagOfFeaturesMLP
-
-    return BagOfFeaturesMLP(
-        int(shape["rows"]),
-        int(shape["dim"]),
-        int(shape["num_classes"]),
-        hidden=[int(h) for h in shape["hidden"]],
-        activation=str(shape["activation"]),
-        leaky_slope=float(shape["leaky_slope"]),
-        dropout=float(shape["dropout"]),
-        pooling=str(shape["pooling"]),
-    )
-
-
-def load_classifier(artifact: Artifact, *, engine: Engine = "torch", warm: bool = False) -> TextClassifier:
-    """The classifier stored in a (verified) registry artifact of kind ``classifier``.
-
-    Args:
-        artifact: the opened registry version.
-        engine: ``torch`` (the default: the trained networks, fastest on batches) or ``numpy`` (no torch import,
-            weights memory-mapped and shared between processes, faster on single texts, about half the batch
-            throughput). Both give the same probabilities to float32 rounding.
-        warm: hash the vocabulary's character n-grams now (:meth:`FeatureSpace.warm`), so that a server's first
-            requests do not pay for it (the whole load took 0.4-0.5 s for the ToLD-Br classifier).
-
-    Raises:
-        InvalidInput: the artifact is not a classifier.
-    """
-    if artifact.version.kind != "classifier":
-        raise InvalidInput(
-            f"model {artifact.version.ref} is a {artifact.version.kind} model, not a classifier",
-            model=artifact.version.ref,
-        )
-    pre = artifact.read_json("preprocessing.json")
-    space = FeatureSpace(
-        FeatureConfig.model_validate(pre["features"]),
-        NormalizeConfig.model_validate(pre["normalize"]),
-        words=artifact.read_json("vocab.json"),
-        char_keys=artifact.read_array("char_ngrams.npy", mmap=False),
-        word_ngram_keys=artifact.read_array("word_ngrams.npy", mmap=False),
-        idf=artifact.read_array("idf.npy", mmap=False),
-    )
-    shape = artifact.read_json("model.json")
-    tensors = (
-        artifact.read_tensors("model.safetensors")
-        if engine == "torch"
-        else artifact.read_tensor_arrays("model.safetensors")
-    )
-    members: list[Any] = []
-    for i in range(int(shape.get("members", 1))):
-        prefix = f"members.{i}."
-        state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-        if engine == "torch":
-            model = build_model(shape)
-            model.load_state_dict(state)
-            members.append(model)
-        else:
-            members.append(
-                NumpyBagMLP(
-                    state,
-                    activation=str(shape["activation"]),
-                    leaky_slope=float(shape["leaky_slope"]),
-                    pooling=str(shape["pooling"]),
-                )
-            )
-    biases = artifact.read_json("decision.json").get("biases")
-    names = artifact.read_json(LABEL_NAMES_FILE) if artifact.exists(LABEL_NAMES_FILE) else None
-    if warm:
-        space.warm()
-    return TextClassifier(
-        space,
-        members,
-        artifact.read_json("labels.json"),
-        names=names,
-        raw_labels=names is None,
-        biases=None if biases is None else np.asarray(biases, dtype=np.float64),
-        info={"model": shape, "ref": artifact.version.ref},
-    )

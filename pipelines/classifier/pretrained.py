@@ -1,7 +1,7 @@
 """Initialising the word rows of a classifier's embedding from a registered Word2Vec / FastText model.
 
 Each classifier word is looked up after normalising it the way the embeddings' own words were (the artifact's
-``normalize.json``, read by :func:`read_normalize` as serving reads it, for trained and imported models alike),
+normalisation, read by :func:`read_normalize` as serving reads it, for trained and imported models alike),
 so a model trained with folded accents still finds "ação". Words the model lacks get FastText subword vectors
 when it has them, otherwise they keep their random start. Vectors are scaled to unit mean norm so they start on
 the same footing as the trained rows; character and word n-gram rows, which no word-vector model provides, start
@@ -21,13 +21,14 @@ import torch
 
 from models.errors import InvalidInput, ModelNotFound, PalavraError
 from models.mlp import BagOfFeaturesMLP
+from models.references import VECTOR_KINDS
 from models.registry import Registry
 from models.vectors import WordVectors
-from pipelines.embedding_model import read_normalize
+from models.vectors import load as read_vector_artifact
 from pipelines.normalize import NormalizeConfig, Normalizer
+from pipelines.served_vectors import read_normalize
 
 log = logging.getLogger(__name__)
-EMBEDDING_KINDS = ("word2vec", "fasttext")
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,15 @@ def open_vectors(registry: Registry, ref: str) -> tuple[WordVectors, str, Normal
         InvalidConfig: the model's ``normalize.json`` is not a valid normalisation config.
     """
     try:
-        artifact = registry.open(ref, kind=EMBEDDING_KINDS)
+        artifact = registry.open(ref, kind=VECTOR_KINDS)
     except ModelNotFound as exc:
         raise ModelNotFound(
             f"unknown embeddings model {ref!r}: {exc.detail}; list them with `palavra models list --kind word2vec` "
             "(or --kind fasttext)",
             model=ref,
         ) from exc
-    return WordVectors.load(artifact), artifact.version.ref, read_normalize(artifact)
+    stored = read_vector_artifact(artifact)
+    return stored.vectors, stored.ref, read_normalize(stored)
 
 
 def word_matrix(

@@ -23,6 +23,7 @@ import torch
 
 from models.mlp import BagOfFeaturesMLP
 from models.registry import ModelVersion, Registry
+from pipelines.classifier.artifact import KIND, save_classifier
 from pipelines.classifier.config import ClassifierRun, TrainingConfig
 from pipelines.classifier.data import LabelledTexts
 from pipelines.classifier.evaluate import classification_metrics
@@ -30,7 +31,7 @@ from pipelines.classifier.hashing import Bags, concat_bags
 from pipelines.classifier.label_names import resolve_label_names
 from pipelines.classifier.loop import FitResult, Labels, class_weight_tensor, fit, predict_logits, set_seed
 from pipelines.classifier.optim import build_optimizers
-from pipelines.classifier.predictor import TextClassifier, save_classifier
+from pipelines.classifier.predictor import TextClassifier
 from pipelines.classifier.prepare import PathResolver, Prepared, class_weights, prepare, read_run_data
 from pipelines.classifier.pretrained import Pretrained, apply_pretrained, open_vectors, word_matrix
 from pipelines.classifier.stopping import stop_reason
@@ -269,15 +270,18 @@ def train_classifier(
     trained = train_network(run, prepared, pretrained=pretrained, progress=report)
     trained.classifier.names = names
     baseline = _baseline(run, prepared, report)
-    with registry.create(run.name, "classifier") as writer:
-        save_classifier(writer, trained.classifier)
+    with registry.create(run.name, KIND) as writer:
         resolved = run.model_dump(mode="json")
         resolved["training"]["lr"] = run.training.effective_lr
-        writer.write_json("config.json", resolved)
-        writer.write_json("history.json", trained.fit.history)
         metrics = _metrics_document(trained, prepared, baseline, pretrained)
-        writer.write_json("metrics.json", metrics)
-        _plot(trained, writer.file("history.png"), title=run.name)
+        save_classifier(
+            writer,
+            trained.classifier,
+            config=resolved,
+            history=trained.fit.history,
+            metrics=metrics,
+            plot=lambda path: _plot(trained, path, title=run.name),
+        )
         writer.metadata.update(
             metrics={k: metrics["validation"].get(k) for k in ("accuracy", "macro_f1")}
             if trained.metrics

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from models.errors import InvalidInput
+from models.references import VECTOR_KINDS
 from models.registry import ModelVersion, Registry
 from models.text_encoder import KIND, EncoderSpec, TextEncoder, common_components, sif_weights
-from pipelines.embedding_model import load_embeddings, read_normalize
-from pipelines.text_encoder.served import VECTOR_KINDS, TextEncoderModel
+from pipelines.served_vectors import load_served_vectors
+from pipelines.text_encoder.served import TextEncoderModel
 
 SAMPLE_TEXTS = 20_000  # texts used to estimate the common component (more change it very little)
 VOCAB_SAMPLE = 20_000  # most frequent words standing in for a corpus when no sample texts are given
@@ -50,9 +51,9 @@ def pooling_model(
     if not 0 <= components <= 10:
         raise InvalidInput(f"--components must be from 0 to 10, got {components}")
     artifact = registry.open(words_ref, kind=VECTOR_KINDS)
-    embeddings = load_embeddings(artifact)
-    vectors = embeddings.vectors
-    normalize = read_normalize(artifact).model_dump(mode="json")
+    embeddings = load_served_vectors(artifact)
+    vectors = embeddings.word_vectors
+    normalize = embeddings.normalizer.config.model_dump(mode="json")
     estimated: dict[str, Any] = {}
     if pooling == "mean":
         spec = base_spec(artifact.version, pooling="mean", dim=vectors.dim, normalize=normalize, components=0)

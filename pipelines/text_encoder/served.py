@@ -12,17 +12,16 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import InvalidInput, ModelNotFound
+from models.references import VECTOR_KINDS
 from models.registry import Artifact, Registry
 from models.text_encoder import KIND, FloatMatrix, TextEncoder
-from pipelines.embedding_model import Embeddings, load_embeddings
-
-VECTOR_KINDS = ("word2vec", "fasttext")
+from pipelines.served_vectors import ServedVectors, load_served_vectors
 
 
 class TextEncoderModel:
     """A :class:`TextEncoder` with the word vectors and normaliser it reads."""
 
-    def __init__(self, encoder: TextEncoder, embeddings: Embeddings) -> None:
+    def __init__(self, encoder: TextEncoder, embeddings: ServedVectors) -> None:
         if encoder.spec.dim != embeddings.dim:
             raise InvalidInput(
                 f"the encoder expects {encoder.spec.dim}-dimensional word vectors; the model has {embeddings.dim}"
@@ -42,7 +41,7 @@ class TextEncoderModel:
 
     def pooled(self, texts: Sequence[str]) -> FloatMatrix:
         """The weighted mean of each text's word vectors, before common-component removal and projection."""
-        vectors = self.embeddings.vectors
+        vectors = self.embeddings.word_vectors
         index = vectors.index
         ids: list[int] = []
         starts = np.zeros(len(texts), np.int64)
@@ -105,4 +104,4 @@ def load_text_encoder(registry: Registry, ref: str) -> TextEncoderModel:
     artifact = registry.open(ref, kind=KIND)
     encoder = TextEncoder.load(artifact)
     words = word_model_artifact(registry, artifact.version.ref, encoder.spec.words)
-    return TextEncoderModel(encoder, load_embeddings(words))
+    return TextEncoderModel(encoder, load_served_vectors(words))

@@ -4,8 +4,8 @@ gensim trains in ``corpus_file`` mode: the prepared token file is read by every 
 so both cores work (an iterable corpus would leave one idle). Progress is reported per epoch through a
 :data:`~pipelines.progress.ProgressCallback`; that is also what the batch-job workers call this with.
 
-The artifact holds the vectors (:meth:`WordVectors.save`), ``config.json`` (the whole :class:`Word2VecRun`),
-``normalize.json`` (what the HTTP layer normalises query words with), ``phrases.json`` when phrases were joined,
+The artifact (written by :func:`models.vectors.save`) holds the vectors, the config (the whole :class:`Word2VecRun`),
+the normalisation (what the HTTP layer normalises query words with), the learned phrases when phrases were joined,
 and metadata: data hash, corpus statistics, training time, words/s, per-epoch loss, evaluation metrics.
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 from models.errors import EmptyCorpus
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
+from models.vectors import save as save_vectors
 from pipelines.corpus import CorpusLimits
 from pipelines.datasets import DataCatalog
-from pipelines.embedding_model import write_normalize
 from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
 from pipelines.normalize import Normalizer
 from pipelines.phrases import PhraseModel, phrase_corpus
@@ -36,9 +36,6 @@ from pipelines.word2vec.convert import from_keyed_vectors, join
 from pipelines.word2vec.postprocess import all_but_the_top, default_components
 
 log = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.json"
-PHRASES_FILE = "phrases.json"
 
 
 @dataclass
@@ -277,7 +274,7 @@ def train_word2vec(
     """Prepare the corpus (cached), train, evaluate when ``run.evaluate``, and register a new version.
 
     Args:
-        run: the whole recipe; saved as the artifact's ``config.json``.
+        run: the whole recipe; saved in the artifact as its config.
         registry: where the version is registered (staged, then renamed into place).
         catalog: resolves catalogue names in ``run.corpus`` and the evaluation sets.
         cache_dir: prepared token files are kept under it and reused for the same files and normalisation.
@@ -319,11 +316,13 @@ def train_word2vec(
         )
     report(Progress(stage="save", message=f"registering {run.name}"))
     with registry.create(run.name, run.kind) as writer:
-        trained.vectors.save(writer)
-        writer.write_json(CONFIG_FILE, run.model_dump(mode="json"))
-        write_normalize(writer, run.normalize)
-        if phrases is not None:
-            writer.write_json(PHRASES_FILE, phrases.to_json())
+        save_vectors(
+            writer,
+            trained.vectors,
+            normalize=run.normalize.model_dump(mode="json"),
+            phrases=phrases.to_json() if phrases is not None else None,
+            config=run.model_dump(mode="json"),
+        )
         writer.metadata.update(
             data_hash=prepared.data_hash,
             corpus=_corpus_metadata(prepared),

@@ -1,7 +1,7 @@
 """Registered vectors in and out of the standard word2vec files: import (e.g. NILC's embeddings) and export.
 
-An imported model is an ordinary ``word2vec`` artifact: vectors, ``config.json`` (where it came from),
-``normalize.json`` and metadata, so the HTTP layer serves it like a trained one. The normalisation of its
+An imported model is an ordinary ``word2vec`` artifact (written by :func:`models.vectors.save`): vectors, a config
+(where it came from), the normalisation and metadata, so the HTTP layer serves it like a trained one. The normalisation of its
 query words is taken from a config the caller gives or inferred from the vocabulary (lowercase when the
 frequent words hold no capitals; digits mapped to 0 when the only digit in them is 0).
 """
@@ -12,12 +12,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from models.references import VECTOR_KINDS, Kind
 from models.registry import ModelVersion, Registry, sha256_file
 from models.vectors import WordVectors
-from pipelines.embedding_model import load_embeddings, write_normalize
+from models.vectors import load as read_vector_artifact
+from models.vectors import save as save_vectors
 from pipelines.normalize import NormalizeConfig
 from pipelines.word2vec.io_formats import export_word2vec, import_word2vec
-from pipelines.word2vec.train import CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ log = logging.getLogger(__name__)
 INFER_FROM = 20_000
 #: Share of those words allowed to break a rule (stray tokens) before the rule is not assumed.
 _TOLERANCE = 0.002
-
-VECTOR_KINDS = ("word2vec", "fasttext")
 
 
 def infer_normalize(words: list[str]) -> NormalizeConfig:
@@ -64,10 +63,13 @@ def import_model(
         "format": "word2vec-binary" if binary else "word2vec-text",
         "sha256": sha256_file(Path(path)),
     }
-    with registry.create(name, "word2vec") as writer:
-        vectors.save(writer)
-        writer.write_json(CONFIG_FILE, {"name": name, "source": source, "normalize_inferred": inferred})
-        write_normalize(writer, config)
+    with registry.create(name, Kind.WORD2VEC.value) as writer:
+        save_vectors(
+            writer,
+            vectors,
+            normalize=config.model_dump(mode="json"),
+            config={"name": name, "source": source, "normalize_inferred": inferred},
+        )
         writer.metadata.update(
             data_hash=source["sha256"],
             source=source,
@@ -87,7 +89,7 @@ def import_model(
 
 def load_vectors(registry: Registry, ref: str) -> WordVectors:
     """The (checksum-verified) vectors of a registered word-vector model."""
-    return load_embeddings(registry.open(ref, kind=VECTOR_KINDS)).vectors
+    return read_vector_artifact(registry.open(ref, kind=VECTOR_KINDS)).vectors
 
 
 def export_model(registry: Registry, ref: str, output: Path, *, binary: bool = False) -> dict[str, Any]:

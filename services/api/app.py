@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ from services.api.keys import KeyRing
 from services.api.loaders import loaders_for
 from services.api.memory import HeapTrimmer
 from services.api.metrics import Metrics, MetricsMiddleware
-from services.api.model_store import Loaded, ModelStore
+from services.api.model_store import CLASSIFIER, EMBEDDINGS, Loaded, ModelStore
 from services.api.routes import (
     analogy,
     classify,
@@ -56,13 +57,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loaders_for(settings),
             refresh_s=settings.model_refresh_s,
             defaults={
-                "embeddings": settings.default_model or "",
-                "classifier": settings.default_classifier or "",
+                EMBEDDINGS.name: settings.default_model or "",
+                CLASSIFIER.name: settings.default_classifier or "",
             },
         )
         trimmer = HeapTrimmer(settings.memory_trim_s)
 
-        def changed(loaded: list[Loaded]) -> None:
+        def changed(loaded: list[Loaded[Any]]) -> None:
             collectors.set_models(loaded)
             if trimmer.enabled:
                 trimmer.trim_now()  # the replaced models' memory, and the loading temporaries

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel
@@ -127,12 +127,12 @@ def check_texts(texts: list[str], settings: Settings) -> None:
             )
 
 
-def model_info(loaded: Loaded) -> ModelInfo:
+def model_info(loaded: Loaded[Any]) -> ModelInfo:
     mv = loaded.version
     return ModelInfo(name=mv.name, version=mv.version, kind=mv.kind)
 
 
-def reply(payload: BaseModel, loaded: Loaded) -> Response:
+def reply(payload: BaseModel, loaded: Loaded[Any]) -> Response:
     """The serialised body, naming the answering version in a header too (handy for watching a swap).
 
     Returning a ready ``Response`` skips FastAPI's re-validation of the payload, which for a plain ``def`` route

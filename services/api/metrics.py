@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,7 +53,7 @@ class Metrics:
         )
         self._shown: set[tuple[str, str, str]] = set()
 
-    def set_models(self, loaded: list[Loaded]) -> None:
+    def set_models(self, loaded: list[Loaded[Any]]) -> None:
         # dropped versions go to 0 rather than vanish: multiprocess files keep a series once written
         now = {(i.version.name, str(i.version.version), i.version.kind) for i in loaded}
         for labels in self._shown - now:

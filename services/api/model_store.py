@@ -14,33 +14,46 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from models.errors import InvalidInput, ModelNotFound, NotReady, PalavraError
+from models.references import VECTOR_KINDS, Kind
 from models.registry import ModelVersion, Registry, bare_version, parse_ref, version_number
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_KINDS = ("word2vec", "fasttext")
-CLASSIFIER_KINDS = ("classifier",)
-ENCODER_KINDS = ("encoder",)
-LM_KINDS = ("lm",)
-GROUPS = {
-    "embeddings": EMBEDDING_KINDS,
-    "classifier": CLASSIFIER_KINDS,
-    "encoder": ENCODER_KINDS,
-    "lm": LM_KINDS,
-}
+if TYPE_CHECKING:  # the served types only: the CLI and the API start without torch (language models need it)
+    from pipelines.classifier.predictor import TextClassifier
+    from pipelines.lm.predictor import LanguageModel
+    from pipelines.served_vectors import ServedVectors
+    from pipelines.text_encoder.served import TextEncoderModel
+
+M = TypeVar("M")
 Key = tuple[str, int]
 Loader = Callable[[Registry, ModelVersion], Any]
 
 
+@dataclass(frozen=True)
+class Group(Generic[M]):
+    """The routes serving one type of model ``M``: the kinds they accept and the name their default goes by."""
+
+    name: str
+    kinds: tuple[str, ...]
+
+
+EMBEDDINGS: Group[ServedVectors] = Group("embeddings", VECTOR_KINDS)
+CLASSIFIER: Group[TextClassifier] = Group("classifier", (Kind.CLASSIFIER.value,))
+ENCODER: Group[TextEncoderModel] = Group("encoder", (Kind.ENCODER.value,))
+LM: Group[LanguageModel] = Group("lm", (Kind.LM.value,))
+GROUPS: tuple[Group[Any], ...] = (EMBEDDINGS, CLASSIFIER, ENCODER, LM)
+
+
 @dataclass
-class Loaded:
+class Loaded(Generic[M]):
     """A model in memory and the registry version it came from."""
 
     version: ModelVersion
-    model: Any
+    model: M
     loaded_s: float
     last_used: float = field(default_factory=time.monotonic)
 
@@ -107,8 +120,8 @@ class ModelStore:
         self.started = False
         self.errors: dict[str, str] = {}
         self.last_poll_error: str | None = None
-        self.on_change: Callable[[list[Loaded]], None] | None = None
-        self._loaded: dict[Key, Loaded] = {}
+        self.on_change: Callable[[list[Loaded[Any]]], None] | None = None
+        self._loaded: dict[Key, Loaded[Any]] = {}
         self._locks: dict[Key, threading.Lock] = {}
         self._mutex = threading.Lock()
         self._refreshing = threading.Lock()
@@ -147,19 +160,19 @@ class ModelStore:
     # -- polling and swapping ----------------------------------------------------------------------------------
     def _read_snapshot(self, aliases: dict[tuple[str, str], int], heads: list[ModelVersion]) -> Snapshot:
         defaults: dict[str, Key] = {}
-        for group, kinds in GROUPS.items():
-            configured = self.configured_defaults.get(group)
+        for group in GROUPS:
+            configured = self.configured_defaults.get(group.name)
             if configured is not None:
                 try:
-                    mv = self.registry.get(configured, kind=kinds)
+                    mv = self.registry.get(configured, kind=group.kinds)
                 except PalavraError as exc:
-                    self.errors[f"default {group} model"] = exc.detail
+                    self.errors[f"default {group.name} model"] = exc.detail
                     continue
-                self.errors.pop(f"default {group} model", None)
-                defaults[group] = (mv.name, mv.version)
-            elif any(mv.kind in kinds for mv in heads):
-                mv = self.registry.default(kinds)
-                defaults[group] = (mv.name, mv.version)
+                self.errors.pop(f"default {group.name} model", None)
+                defaults[group.name] = (mv.name, mv.version)
+            elif any(mv.kind in group.kinds for mv in heads):
+                mv = self.registry.default(group.kinds)
+                defaults[group.name] = (mv.name, mv.version)
         return Snapshot(
             aliases=aliases,
             newest={mv.name: mv.version for mv in heads},
@@ -222,7 +235,7 @@ class ModelStore:
                     log.info("dropped %s@%s from memory", *key)
 
     # -- loading -----------------------------------------------------------------------------------------------
-    def _ensure(self, key: Key) -> Loaded:
+    def _ensure(self, key: Key) -> Loaded[Any]:
         item = self._loaded.get(key)
         if item is not None:
             return item
@@ -242,7 +255,7 @@ class ModelStore:
                     self._loaded[key] = item
         return item
 
-    def _load(self, key: Key) -> Loaded:
+    def _load(self, key: Key) -> Loaded[Any]:
         mv = self.registry.get(f"{key[0]}@{key[1]}")
         loader = self.loaders.get(mv.kind)
         if loader is None:
@@ -257,16 +270,16 @@ class ModelStore:
             raise NotReady(
                 f"{mv.ref} could not be loaded ({type(exc).__name__}: {exc})", model=mv.ref
             ) from exc
-        item = Loaded(version=mv, model=model, loaded_s=time.perf_counter() - started)
+        item: Loaded[Any] = Loaded(version=mv, model=model, loaded_s=time.perf_counter() - started)
         log.info("loaded %s (%s) in %.2fs", mv.ref, mv.kind, item.loaded_s)
         return item
 
     # -- resolving requests ------------------------------------------------------------------------------------
-    def _snapshot_key(self, ref: str | None, group: str) -> Key | None:
+    def _snapshot_key(self, ref: str | None, group: Group[Any]) -> Key | None:
         """The version ``ref`` names according to the current snapshot alone (None: the snapshot does not know)."""
         snap = self.snapshot
         if ref is None:
-            return snap.defaults.get(group)
+            return snap.defaults.get(group.name)
         name, selector = parse_ref(ref)
         version = version_number(selector) if selector is not None else None
         if version is not None:
@@ -276,22 +289,22 @@ class ModelStore:
         version = snap.aliases.get((name, selector))
         return (name, version) if version is not None else None
 
-    def _key_for(self, ref: str | None, group: str) -> Key:
+    def _key_for(self, ref: str | None, group: Group[Any]) -> Key:
         found = self._snapshot_key(ref, group)
         if found is not None:
             return found
         if ref is None:
-            configured = self.configured_defaults.get(group)
+            configured = self.configured_defaults.get(group.name)
             if configured is not None:
                 return self._key_for(
                     configured, group
                 )  # the configured default, registered since the last poll
-            kinds = " or ".join(GROUPS[group])
+            kinds = " or ".join(group.kinds)
             raise ModelNotFound(f"no {kinds} model is registered yet; train one first (`palavra train`)")
         mv = self.registry.get(ref)  # registered since the last poll, or not at all (ModelNotFound)
         return (mv.name, mv.version)
 
-    def get(self, ref: str | None, group: str) -> Loaded:
+    def get(self, ref: str | None, group: Group[M]) -> Loaded[M]:
         """The loaded model answering ``ref`` (``None``: the group's default), loading it on first use.
 
         Raises:
@@ -302,7 +315,7 @@ class ModelStore:
         if not self.started:
             raise NotReady("models are still loading; retry in a few seconds")
         key = self._key_for(ref, group)
-        kinds = GROUPS[group]
+        kinds = group.kinds
         known_kind = self.snapshot.kinds.get(key[0])
         if known_kind is not None and known_kind not in kinds:
             raise InvalidInput(
@@ -319,7 +332,7 @@ class ModelStore:
         item.last_used = time.monotonic()
         return item
 
-    def peek(self, ref: str | None, group: str) -> Loaded | None:
+    def peek(self, ref: str | None, group: Group[M]) -> Loaded[M] | None:
         """The model :meth:`get` would return when it is already loaded and needs no registry query, else None.
 
         Never blocks (no database, no loading), so ``async`` routes can call it on the event loop; on None they
@@ -332,12 +345,12 @@ class ModelStore:
         except PalavraError:  # a malformed ref: get() reports it
             return None
         item = self._loaded.get(key) if key is not None else None
-        if item is None or item.version.kind not in GROUPS[group]:
+        if item is None or item.version.kind not in group.kinds:
             return None
         item.last_used = time.monotonic()
         return item
 
-    def loaded(self) -> list[Loaded]:
+    def loaded(self) -> list[Loaded[Any]]:
         return sorted(self._loaded.values(), key=lambda item: item.key)
 
     def is_loaded(self, keys: Iterable[Key]) -> bool:

@@ -76,11 +76,6 @@ class ModelInfo(BaseModel):
     )
 
 
-class Neighbor(BaseModel):
-    word: str
-    score: float = Field(description="Cosine similarity (3CosMul: its score).")
-
-
 class ErrorBody(BaseModel):
     """Every error response: a code, a sentence that says what to fix, and optional structured fields."""
 

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from models.errors import DatabaseUnavailable, InvalidInput, ModelNotFound, NotReady
+from models.references import VECTOR_KINDS
 from models.registry import Registry
 from services.factories import open_registry
 from services.jobs.backend import JobBackend, open_backend
@@ -86,7 +87,7 @@ class JobService:
         if not ref or self.registry is None:
             return
         try:
-            self.registry.get(ref, kind=("word2vec", "fasttext"))
+            self.registry.get(ref, kind=VECTOR_KINDS)
         except ModelNotFound as exc:
             raise InvalidInput(
                 f"unknown embeddings model {ref!r}: {exc.detail}; list them with `palavra models list --kind word2vec`",

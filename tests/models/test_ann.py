@@ -3,11 +3,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.ann import ANN_FILE, AnnConfig, HnswIndex, attach_index, exact_top_k, index_hook, recall_at_k
+from models.ann import (
+    ANN_FILE,
+    AnnConfig,
+    HnswIndex,
+    build_tuned,
+    exact_top_k,
+    index_hook,
+    load_index,
+    recall_at_k,
+)
 from models.errors import IntegrityError
 from models.registry import Registry
-from models.vectors import WordVectors
-from tests.models.helpers import clustered
+from models.vectors import WordVectors, load
+from tests.models.helpers import clustered, write_old_vectors
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +53,19 @@ def test_ann_hook_stores_index_and_recall_in_artifact(registry: Registry, unit: 
     assert big.metadata["ann"]["recall_at_10"] >= 0.95
     assert "ann" not in registry.get("pequeno").metadata
 
+    assert big.metadata["components"] == ["vectors", "index", "neighbor_table"]
     art = registry.open("grande")
-    wv = WordVectors.load(art)
-    info = attach_index(wv, art, min_vocab=1000, cache_dir=registry.home / "cache")
-    assert info is not None
-    assert info["source"] == "artifact"
-    approx = wv.top_k(wv.unit_matrix(["w7"]), 5, exclude=[[7]])[0]
-    exact = wv.top_k(wv.unit_matrix(["w7"]), 5, exclude=[[7]], exact=True)[0]
-    assert len({w for w, _ in exact} & {w for w, _ in approx}) >= 4
+    stored = load(art)
+    index = load_index(art, stored, min_vocab=1000, cache_dir=registry.home / "cache")
+    assert index is not None
+    assert index.info["source"] == "artifact"
+    wv = stored.vectors
+    approx = wv.top_k(wv.unit_matrix(["w7"]), 5, exclude=[[7]], index=index)[0]
+    exact = wv.top_k(wv.unit_matrix(["w7"]), 5, exclude=[[7]])[0]
+    assert len({n.word for n in exact} & {n.word for n in approx}) >= 4
     # vocabulary words are answered from the exact neighbour table built beside the index
-    assert [w for w, _ in wv.neighbors(["w7"], k=5)[0]] == [w for w, _ in exact]
+    assert index.table is not None
+    assert [n.word for n in wv.named(index.table.lookup([7], 5))[0]] == [n.word for n in exact]
 
 
 def test_ann_built_at_load_is_cached_by_sha(registry: Registry, unit: np.ndarray) -> None:
@@ -62,25 +74,26 @@ def test_ann_built_at_load_is_cached_by_sha(registry: Registry, unit: np.ndarray
         WordVectors(words, unit).save(w)
     cache = registry.home / "cache"
     config = AnnConfig(m=16, recall_queries=100)
-    first = WordVectors.load(registry.open("sem-indice"))
-    info = attach_index(first, registry.open("sem-indice"), min_vocab=1000, cache_dir=cache, config=config)
-    assert info is not None
-    assert info["source"] == "cache"
+    art = registry.open("sem-indice")
+    first = load_index(art, load(art), min_vocab=1000, cache_dir=cache, config=config)
+    assert first is not None
+    assert first.info["source"] == "cache"
     cached = list((cache / "ann").glob("*.faiss"))
     assert len(cached) == 1
     mtime = cached[0].stat().st_mtime_ns
-    second = WordVectors.load(registry.open("sem-indice"))
-    attach_index(second, registry.open("sem-indice"), min_vocab=1000, cache_dir=cache, config=config)
+    art = registry.open("sem-indice")
+    stored = load(art)
+    second = load_index(art, stored, min_vocab=1000, cache_dir=cache, config=config)
     assert cached[0].stat().st_mtime_ns == mtime  # reused, not rebuilt
-    assert second.neighbors(["w3"], k=3) == first.neighbors(["w3"], k=3)
+    wv = stored.vectors
+    assert wv.neighbors(["w3"], k=3, index=second) == wv.neighbors(["w3"], k=3, index=first)
 
 
 def test_ann_small_vocabulary_stays_exact(registry: Registry, unit: np.ndarray) -> None:
     with registry.create("pequeno", "word2vec") as w:
         WordVectors([f"w{i}" for i in range(100)], unit[:100]).save(w)
-    wv = WordVectors.load(registry.open("pequeno"))
-    assert attach_index(wv, registry.open("pequeno"), min_vocab=1000, cache_dir=registry.home) is None
-    assert wv.index_backend is None
+    art = registry.open("pequeno")
+    assert load_index(art, load(art), min_vocab=1000, cache_dir=registry.home) is None
 
 
 def test_ann_index_of_other_rows_is_refused(registry: Registry, unit: np.ndarray, tmp_path) -> None:
@@ -94,4 +107,21 @@ def test_ann_index_of_other_rows_is_refused(registry: Registry, unit: np.ndarray
     HnswIndex.build(unit[:200], m=16).write(target)
     target.with_suffix(".json").write_text('{"ef_search": 64}')
     with pytest.raises(IntegrityError, match="200 rows"):
-        attach_index(WordVectors.load(art), art, min_vocab=1000, cache_dir=tmp_path, config=config)
+        load_index(art, load(art), min_vocab=1000, cache_dir=tmp_path, config=config)
+
+
+def test_ann_index_of_an_artifact_from_before_components_is_used(
+    registry: Registry, unit: np.ndarray
+) -> None:
+    config = AnnConfig(m=16, recall_queries=100, table_width=0)
+    words = [f"w{i}" for i in range(len(unit))]
+    with registry.create("antigo", "word2vec") as w:  # the files and metadata the commit hook wrote then
+        write_old_vectors(w, WordVectors(words, unit))
+        built, w.metadata["ann"] = build_tuned(unit, config)
+        built.write(w.file(ANN_FILE))
+    art = registry.open("antigo")
+    assert "components" not in art.version.metadata
+    index = load_index(art, load(art), min_vocab=1000, cache_dir=registry.home / "cache", config=config)
+    assert index is not None
+    assert index.info["source"] == "artifact"
+    assert not (registry.home / "cache").exists()  # nothing built at load time

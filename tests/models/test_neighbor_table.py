@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import models.neighbor_table as nt
-from models.ann import AnnConfig, HnswIndex, attach_index, exact_top_k, index_hook
+from models.ann import AnnConfig, HnswIndex, exact_top_k, index_hook, load_index
 from models.errors import IntegrityError
 from models.neighbor_table import TABLE_IDS, TABLE_SCORES, NeighborTable, build_table
 from models.registry import Registry
-from models.vectors import WordVectors
+from models.vectors import WordVectors, load
 from tests.models.helpers import clustered
 
 
@@ -92,17 +92,20 @@ def test_registered_artifact_carries_the_table_and_serves_from_it(
     assert {TABLE_IDS, TABLE_SCORES} <= set(mv.metadata["files"])  # covered by the sha256 list
     assert mv.metadata["ann"]["table"]["width"] == 20
     art = registry.open("grande")
-    wv = WordVectors.load(art)
-    attach_index(wv, art, min_vocab=1000, cache_dir=registry.home / "cache")
-    assert wv.neighbor_table is not None
-    assert wv.neighbor_table.width == 20
-    exact = wv.top_k(wv.unit_matrix(["w11", "w40"]), 20, exclude=[[11], [40]], exact=True)
-    served = wv.neighbors(["w11", "w40"], k=20)
-    assert [[w for w, _ in row] for row in served] == [[w for w, _ in row] for row in exact]
+    stored = load(art)
+    index = load_index(art, stored, min_vocab=1000, cache_dir=registry.home / "cache")
+    assert index is not None
+    assert index.table is not None
+    assert index.table.width == 20
+    wv = stored.vectors
+    exact = wv.top_k(wv.unit_matrix(["w11", "w40"]), 20, exclude=[[11], [40]])
+    served = wv.named(index.table.lookup([11, 40], 20))
+    assert [[n.word for n in row] for row in served] == [[n.word for n in row] for row in exact]
     # wider than the table: answered by the index instead, still k results without the word itself
-    wide = wv.neighbors(["w11"], k=30)[0]
+    assert index.table.lookup([11], 30) is None
+    wide = wv.neighbors(["w11"], k=30, index=index)[0]
     assert len(wide) == 30
-    assert "w11" not in {w for w, _ in wide}
+    assert "w11" not in {n.word for n in wide}
 
 
 def test_table_built_at_load_is_cached_and_checked(registry: Registry, unit: np.ndarray) -> None:
@@ -111,28 +114,24 @@ def test_table_built_at_load_is_cached_and_checked(registry: Registry, unit: np.
         WordVectors(words, unit).save(w)
     cache = registry.home / "cache"
     config = AnnConfig(m=16, recall_queries=50, table_width=6)
-    first = WordVectors.load(registry.open("sem-tabela"))
-    info = attach_index(first, registry.open("sem-tabela"), min_vocab=1000, cache_dir=cache, config=config)
-    assert info is not None
-    assert info["table"]["method"] == "exact"
+    art = registry.open("sem-tabela")
+    first = load_index(art, load(art), min_vocab=1000, cache_dir=cache, config=config)
+    assert first is not None
+    assert first.table is not None
+    assert first.info["table"]["method"] == "exact"
     ids_files = list((cache / "ann").glob("*.ids.npy"))
     assert len(ids_files) == 1
     mtime = ids_files[0].stat().st_mtime_ns
-    second = WordVectors.load(registry.open("sem-tabela"))
-    attach_index(second, registry.open("sem-tabela"), min_vocab=1000, cache_dir=cache, config=config)
+    second = load_index(art, load(art), min_vocab=1000, cache_dir=cache, config=config)
+    assert second is not None
+    assert second.table is not None
     assert ids_files[0].stat().st_mtime_ns == mtime
-    assert second.neighbors(["w5"], k=6) == first.neighbors(["w5"], k=6)
+    assert second.table.lookup([5], 6) == first.table.lookup([5], 6)
     # a table of another model's rows is refused, not served
     np.save(ids_files[0], np.zeros((10, 6), dtype=np.int32))
     np.save(str(ids_files[0]).replace(".ids.npy", ".scores.npy"), np.zeros((10, 6), dtype=np.float32))
     with pytest.raises(IntegrityError, match="10 rows"):
-        attach_index(
-            WordVectors.load(registry.open("sem-tabela")),
-            registry.open("sem-tabela"),
-            min_vocab=1000,
-            cache_dir=cache,
-            config=config,
-        )
+        load_index(art, load(art), min_vocab=1000, cache_dir=cache, config=config)
 
 
 def test_mismatched_table_files_are_refused() -> None:

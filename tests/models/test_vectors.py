@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.errors import InvalidInput, UnknownWord
+from models.errors import IntegrityError, InvalidInput, UnknownWord
 from models.registry import Registry
-from models.vectors import WordVectors
+from models.vectors import WordVectors, load, save
+from tests.models.helpers import write_old_vectors
 
 WORDS = ["rei", "rainha", "homem", "mulher", "ação", "casa", "casas"]
 
@@ -22,32 +23,32 @@ def wv() -> WordVectors:
 
 def test_vectors_neighbors_exclude_the_word_and_are_sorted(wv: WordVectors) -> None:
     (hits,) = wv.neighbors(["casa"], k=3)
-    assert hits[0][0] == "casas"
-    assert "casa" not in [w for w, _ in hits]
-    scores = [s for _, s in hits]
+    assert hits[0].word == "casas"
+    assert "casa" not in [n.word for n in hits]
+    scores = [n.score for n in hits]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_vectors_batched_neighbors_match_single(wv: WordVectors) -> None:
     batch = wv.neighbors(["rei", "casa"], k=2)
     single = [wv.neighbors(["rei"], k=2)[0], wv.neighbors(["casa"], k=2)[0]]
-    assert [[w for w, _ in row] for row in batch] == [[w for w, _ in row] for row in single]
+    assert [[n.word for n in row] for row in batch] == [[n.word for n in row] for row in single]
     np.testing.assert_allclose(
-        [s for row in batch for _, s in row], [s for row in single for _, s in row], rtol=1e-5
+        [n.score for row in batch for n in row], [n.score for row in single for n in row], rtol=1e-5
     )
 
 
 @pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
 def test_vectors_analogy_finds_constructed_answer(wv: WordVectors, method: str) -> None:
     hits = wv.analogy(["rei", "mulher"], ["homem"], k=1, method=method)  # type: ignore[arg-type]
-    assert hits[0][0] == "rainha"
+    assert hits[0].word == "rainha"
 
 
 def test_vectors_analogy_never_answers_query_words_even_for_a_large_k(wv: WordVectors) -> None:
     for method in ("3cosadd", "3cosmul"):
         hits = wv.analogy(["rei", "mulher"], ["homem"], k=100, method=method)  # type: ignore[arg-type]
-        assert sorted(w for w, _ in hits) == sorted(set(WORDS) - {"rei", "mulher", "homem"}), method
-        assert all(np.isfinite(s) for _, s in hits), method
+        assert sorted(n.word for n in hits) == sorted(set(WORDS) - {"rei", "mulher", "homem"}), method
+        assert all(np.isfinite(n.score) for n in hits), method
 
 
 def test_vectors_analogy_whose_words_cancel_out_is_refused(wv: WordVectors) -> None:
@@ -86,3 +87,48 @@ def test_vectors_subwords_answer_unknown_words() -> None:
     vec = wv.vector("casinha")
     assert vec.shape == (8,)
     assert wv.unit_matrix(["casinha"]).shape == (1, 8)
+
+
+def test_vectors_artifact_records_its_components_and_reads_them_back(registry: Registry) -> None:
+    counted = WordVectors(WORDS, np.asarray(np.eye(len(WORDS), 8), np.float32), counts=np.arange(7, 0, -1))
+    with registry.create("completo", "word2vec") as w:
+        save(
+            w, counted, normalize={"lowercase": True}, phrases={"delimiter": "_"}, config={"name": "completo"}
+        )
+    art = registry.open("completo")
+    assert art.version.metadata["components"] == ["vectors", "counts", "normalize", "phrases", "config"]
+    stored = load(art)
+    assert stored.components == ("vectors", "counts", "normalize", "phrases", "config")
+    assert (stored.normalize, stored.phrases) == ({"lowercase": True}, {"delimiter": "_"})
+    assert stored.vectors.counts is not None
+    with registry.create("so-vetores", "word2vec") as w:
+        save(w, counted)
+    bare = load(registry.open("so-vetores"))
+    assert (bare.components, bare.normalize, bare.phrases) == (("vectors", "counts"), None, None)
+
+
+def test_vectors_artifact_registered_before_components_were_recorded_still_loads(
+    wv: WordVectors, registry: Registry
+) -> None:
+    with registry.create("antigo", "word2vec") as w:
+        write_old_vectors(w, wv, normalize={"lowercase": True}, phrases={"delimiter": "_"}, config={})
+    art = registry.open("antigo")
+    assert "components" not in art.version.metadata
+    stored = load(art)
+    assert stored.components == ("vectors", "normalize", "phrases", "config")
+    assert (stored.normalize, stored.phrases) == ({"lowercase": True}, {"delimiter": "_"})
+    assert stored.vectors.words == WORDS
+    assert stored.vectors.neighbors(["casa"], k=2) == wv.neighbors(["casa"], k=2)
+
+
+def test_vectors_artifact_refuses_files_it_does_not_record(wv: WordVectors, registry: Registry) -> None:
+    """A normalisation written beside the owner would be ignored by every reader: refused instead."""
+    with registry.create("avulso", "word2vec") as w:
+        save(w, wv)
+        w.write_json("normalize.json", {"lowercase": True})
+    with pytest.raises(IntegrityError, match=r"normalize\.json"):
+        load(registry.open("avulso"))
+    with registry.create("vazio", "word2vec") as w:
+        w.write_json("config.json", {})
+    with pytest.raises(IntegrityError, match="holds no vectors"):
+        load(registry.open("vazio"))

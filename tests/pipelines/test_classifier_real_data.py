@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from models.registry import Registry
+from pipelines.classifier.artifact import load_classifier
 from pipelines.classifier.config import ClassifierRun
 from pipelines.classifier.data import read_labelled
 from pipelines.classifier.evaluate import evaluate_classifier
-from pipelines.classifier.predictor import load_classifier
 from pipelines.classifier.train import train_classifier
 from tests.conftest import SHARED_DATA
 

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.errors import DatasetError, InvalidInput, ModelNotFound
+from models.errors import DatasetError, IntegrityError, InvalidInput, ModelNotFound
 from models.registry import Registry
+from pipelines.classifier.artifact import LABEL_NAMES_FILE, load_classifier, read_report, save_classifier
 from pipelines.classifier.config import ClassifierRun
-from pipelines.classifier.label_names import LABEL_NAMES_FILE
-from pipelines.classifier.predictor import load_classifier
 from pipelines.classifier.train import train_classifier
 from pipelines.progress import Progress
 from tests.conftest import review_run
@@ -354,3 +353,34 @@ def test_an_artifact_saved_before_label_names_answers_its_labels_as_before(
     out = clf.predict(["Adorei, produto excelente e entrega rápida", "Chegou quebrado, péssimo, odiei"])
     assert [o["label"] for o in out] == [1, 0]
     assert set(out[0]["scores"]) == {"0", "1"}
+
+
+def test_classifier_artifact_records_its_components_and_refuses_unrecorded_files(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    version = train_classifier(_run(reviews_csv), registry=registry)
+    assert version.metadata["components"] == ["model", "label_names", "config", "metrics", "history", "plot"]
+    metrics, history = read_report(registry.open(version.ref))
+    assert metrics is not None
+    assert history is not None
+    assert set(metrics["validation"]["per_class"]) == {"neg", "pos"}
+    clf = load_classifier(registry.open(version.ref))
+    with registry.create("avulso", "classifier") as writer:  # a report written beside the owner
+        save_classifier(writer, clf)
+        writer.write_json("metrics.json", metrics)
+    with pytest.raises(IntegrityError, match=r"metrics\.json"):
+        load_classifier(registry.open("avulso"))
+
+
+def test_classifier_registered_before_components_were_recorded_loads_and_reports(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    trained = registry.open(train_classifier(_run(reviews_csv), registry=registry).ref)
+    with registry.create("antigo", "classifier") as writer:  # the same files, without the record
+        for rel in trained.version.metadata["files"]:
+            writer.file(rel).write_bytes((trained.path / rel).read_bytes())
+    old = registry.open("antigo")
+    assert "components" not in old.version.metadata
+    texts = ["Adorei, produto excelente e entrega rápida", "Chegou quebrado, péssimo, odiei"]
+    assert load_classifier(old).predict(texts) == load_classifier(trained).predict(texts)
+    assert read_report(old) == read_report(trained)

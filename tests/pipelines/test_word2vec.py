@@ -12,8 +12,8 @@ from models.errors import CorpusError, EmptyCorpus, InvalidConfig, InvalidInput
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
 from pipelines.datasets import DataCatalog
-from pipelines.embedding_model import load_embeddings
 from pipelines.progress import Progress
+from pipelines.served_vectors import load_served_vectors
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun, load_run
 from pipelines.word2vec.train import fit, train_word2vec
 
@@ -105,9 +105,9 @@ def test_train_registers_vectors_config_normalize_and_metadata(
 
 
 def test_trained_word2vec_neighbours_reflect_the_corpus(w2v_model: ModelVersion, registry: Registry) -> None:
-    emb = load_embeddings(registry.open(w2v_model.ref))
-    (hits,) = emb.neighbors(["Verão"], k=3)
-    assert "inverno" in [w for w, _ in hits]
+    emb = load_served_vectors(registry.open(w2v_model.ref))
+    (found,) = emb.neighbors(["Verão"], k=3)
+    assert "inverno" in [n.word for n in found.neighbors]
 
 
 def test_fasttext_model_gives_unknown_words_subword_vectors(
@@ -117,8 +117,8 @@ def test_fasttext_model_gives_unknown_words_subword_vectors(
     vectors = WordVectors.load(artifact)
     assert vectors.has_subwords
     assert "reinos" not in vectors
-    (hits,) = load_embeddings(artifact).neighbors(["reinos"], k=5)
-    assert "reino" in [w for w, _ in hits]
+    (found,) = load_served_vectors(artifact).neighbors(["reinos"], k=5)
+    assert "reino" in [n.word for n in found.neighbors]
 
 
 def test_fasttext_vectors_match_gensim_for_unknown_words(pt_corpus_file: Path, tmp_path: Path) -> None:
@@ -187,9 +187,9 @@ def test_train_with_phrases_saves_them(tmp_path: Path, registry: Registry) -> No
     mv = train_word2vec(run, registry=registry, catalog=DataCatalog(None, tmp_path), cache_dir=tmp_path / "c")
     artifact = registry.open(mv.ref)
     assert artifact.exists("phrases.json")
-    emb = load_embeddings(artifact)
+    emb = load_served_vectors(artifact)
     assert emb.token("São Paulo") == "são_paulo"
-    assert "são_paulo" in emb.vectors
+    assert "são_paulo" in emb.word_vectors
 
 
 @pytest.mark.parametrize(
@@ -375,10 +375,10 @@ def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, reg
         progress=seen.append,
     )
     assert version.kind == "fasttext"
-    emb = load_embeddings(registry.open(version.ref))
-    assert emb.vectors.dim == 18
-    (hits,) = emb.neighbors(["reinos"], k=5)  # unknown: answered from the n-gram half
-    assert "reino" in [w for w, _ in hits]
+    emb = load_served_vectors(registry.open(version.ref))
+    assert emb.word_vectors.dim == 18
+    (found,) = emb.neighbors(["reinos"], k=5)  # unknown: answered from the n-gram half
+    assert "reino" in [n.word for n in found.neighbors]
     assert "all 3 FastText and 2 word-level epochs" in seen[-1].message
     assert "joined with word weight 0.45 (rare words) to 0.75 (frequent words)" in seen[-1].message
     assert set(version.metadata["training"]["postprocess"]) == {"fasttext", "word2vec"}  # both halves

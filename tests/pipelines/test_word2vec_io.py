@@ -10,7 +10,7 @@ import pytest
 from models.errors import CorpusError, InvalidInput
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
-from pipelines.embedding_model import load_embeddings
+from pipelines.served_vectors import load_served_vectors
 from pipelines.word2vec.io_formats import export_word2vec, import_word2vec
 from pipelines.word2vec.transfer import export_model, import_model, infer_normalize
 
@@ -133,10 +133,10 @@ def test_import_registers_a_servable_model(wv: WordVectors, registry: Registry, 
     export_word2vec(wv, path)
     mv = import_model(path, name="nilc", registry=registry)
     assert (mv.kind, mv.metadata["imported"]["words"]) == ("word2vec", len(WORDS))
-    emb = load_embeddings(registry.open("nilc"))
+    emb = load_served_vectors(registry.open("nilc"))
     assert emb.normalizer.config.lowercase is False  # "Lisboa" is capitalised in the vocabulary
-    (hits,) = emb.neighbors(["ação"], k=2)
-    assert len(hits) == 2
+    (found,) = emb.neighbors(["ação"], k=2)
+    assert len(found.neighbors) == 2
 
 
 def test_export_import_round_trip_through_registry(
@@ -146,8 +146,8 @@ def test_export_import_round_trip_through_registry(
     info = export_model(registry, w2v_model.ref, out, binary=True)
     assert info["subwords_dropped"] is False
     back = import_model(out, name="back", registry=registry, binary=True)
-    original = load_embeddings(registry.open(w2v_model.ref))
-    imported = load_embeddings(registry.open(back.ref))
-    assert imported.vectors.words == original.vectors.words
+    original = load_served_vectors(registry.open(w2v_model.ref))
+    imported = load_served_vectors(registry.open(back.ref))
+    assert imported.word_vectors.words == original.word_vectors.words
     assert imported.normalizer.config.lowercase is True
     assert imported.neighbors(["rei"], k=3) == original.neighbors(["rei"], k=3)

@@ -8,7 +8,7 @@ import pytest
 
 from models.registry import ModelVersion, Registry
 from pipelines.datasets import DataCatalog
-from pipelines.embedding_model import load_embeddings
+from pipelines.served_vectors import load_served_vectors
 from pipelines.word2vec.config import Word2VecRun
 from pipelines.word2vec.train import train_word2vec
 from pipelines.word2vec.transfer import export_model, import_model
@@ -66,10 +66,10 @@ def test_machado_model_scores_above_floors(machado: tuple[Registry, ModelVersion
 
 def test_machado_neighbours_are_meaningful(machado: tuple[Registry, ModelVersion]) -> None:
     registry, mv = machado
-    emb = load_embeddings(registry.open(mv.ref))
+    emb = load_served_vectors(registry.open(mv.ref))
     capitu, casa = emb.neighbors(["Capitu", "casa"], k=10)
-    assert len(HEROINES & {w for w, _ in capitu}) >= 2  # other heroines of Machado's novels
-    assert {"sala", "porta", "rua", "quarto"} & {w for w, _ in casa}
+    assert len(HEROINES & {n.word for n in capitu.neighbors}) >= 2  # other heroines of Machado's novels
+    assert {"sala", "porta", "rua", "quarto"} & {n.word for n in casa.neighbors}
 
 
 @pytest.mark.parametrize("binary", [False, True])
@@ -81,10 +81,10 @@ def test_machado_export_import_round_trip(
     info = export_model(registry, mv.ref, out, binary=binary)
     assert info["subwords_dropped"] is False
     back = import_model(out, name=f"machado-import-{int(binary)}", registry=registry, binary=binary)
-    original = load_embeddings(registry.open(mv.ref))
-    imported = load_embeddings(registry.open(back.ref))
-    assert len(imported.vectors) == len(original.vectors)
+    original = load_served_vectors(registry.open(mv.ref))
+    imported = load_served_vectors(registry.open(back.ref))
+    assert len(imported.word_vectors) == len(original.word_vectors)
     assert imported.normalizer.config.lowercase is True
-    assert [w for w, _ in imported.neighbors(["casa"], k=5)[0]] == [
-        w for w, _ in original.neighbors(["casa"], k=5)[0]
+    assert [n.word for n in imported.neighbors(["casa"], k=5)[0].neighbors] == [
+        n.word for n in original.neighbors(["casa"], k=5)[0].neighbors
     ]

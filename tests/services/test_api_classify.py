@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.registry import ModelVersion, Registry
+from pipelines.classifier.predictor import Classification
 from services.api.app import create_app
 from services.api.deps import get_store
 from services.api.loaders import loaders_for
@@ -20,16 +21,16 @@ from tests.services.vector_models import api_settings, register
 
 
 class KeywordClassifier:
-    """Label 1 when a text holds one of the artifact's keywords: same predict() contract as the trained one."""
+    """Label 1 when a text holds one of the artifact's keywords: same classify() contract as the trained one."""
 
     def __init__(self, keywords: list[str]) -> None:
         self.keywords = keywords
 
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+    def classify(self, texts: list[str]) -> list[Classification]:
         out = []
         for text in texts:
             p = 0.9 if any(k in text.lower() for k in self.keywords) else 0.2
-            out.append({"label": int(p > 0.5), "scores": {"0": 1 - p, "1": p}})
+            out.append(Classification(label=str(int(p > 0.5)), scores={"0": 1 - p, "1": p}))
         return out
 
 

@@ -135,9 +135,11 @@ def test_api_neighbors_from_the_table_match_exact_search_and_subwords_still_work
         assert ann["table"]["width"] == 10
         served = client.get("/v1/neighbors", params={"word": "rei", "k": 10, "model": "ft"}).json()
         exact = vectors(seed=2, ngrams=True)
-        expected = exact.top_k(exact.unit_matrix(["rei"]), 10, exclude=[[0]], exact=True)[0]
-        assert [n["word"] for n in served["neighbors"]] == [w for w, _ in expected]
-        assert [n["score"] for n in served["neighbors"]] == pytest.approx([s for _, s in expected], abs=1e-5)
+        expected = exact.top_k(exact.unit_matrix(["rei"]), 10, exclude=[[0]])[0]
+        assert [n["word"] for n in served["neighbors"]] == [n.word for n in expected]
+        assert [n["score"] for n in served["neighbors"]] == pytest.approx(
+            [n.score for n in expected], abs=1e-5
+        )
         # an unknown word has no table row: its subword vector is searched instead
         oov = client.get("/v1/neighbors", params={"word": "reizinho", "k": 3, "model": "ft"}).json()
         assert oov["in_vocabulary"] is False
@@ -158,7 +160,7 @@ def test_api_neighbors_from_the_table_match_exact_search_and_subwords_still_work
         batch = client.post(
             "/v1/neighbors", json={"words": ["rei", "reizinho"], "k": 3, "model": "ft@1"}
         ).json()
-        assert [n["word"] for n in batch["results"][0]["neighbors"]] == [w for w, _ in expected[:3]]
+        assert [n["word"] for n in batch["results"][0]["neighbors"]] == [n.word for n in expected[:3]]
         assert batch["results"][1]["neighbors"] == oov["neighbors"]
 
 
@@ -171,3 +173,23 @@ def test_api_neighbor_table_can_be_turned_off(settings: Settings, registry: Regi
         assert served.status_code == 200
         assert len(served.json()["neighbors"]) == 3
     assert not list((settings.cache_dir / "ann").glob("*.ids.npy"))
+
+
+def test_api_loading_a_model_only_reads_the_registry(settings: Settings, registry: Registry) -> None:
+    """A version loaded on its first request, with a search index built for it then, is served from a read-only
+    database and leaves its row and its metadata.json as they were."""
+    register(registry, "ft", kind="fasttext", seed=2)
+    register(registry, "ft", kind="fasttext", seed=3)  # not production: loaded on first use, not at start
+    stored = registry.get("ft@2")
+    metadata_file = stored.path / "metadata.json"
+    before = (metadata_file.read_bytes(), metadata_file.stat().st_mtime_ns)
+    read_only = f"sqlite:///file:{settings.home / 'registry.db'}?mode=ro&uri=true"
+    with serving(api_settings(settings, ann_min_vocab=5, database_url=read_only)) as client:
+        r = client.get("/v1/neighbors", params={"word": "rei", "k": 3, "model": "ft@2"})
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["version"] == 2
+        shown = client.get("/v1/models/ft").json()["versions"][1]["metadata"]
+        assert shown["ann"]["source"] == "cache"  # built at load time, described from the loaded model
+    assert registry.get("ft@2").metadata == stored.metadata
+    assert "ann" not in stored.metadata
+    assert (metadata_file.read_bytes(), metadata_file.stat().st_mtime_ns) == before

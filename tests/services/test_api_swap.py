@@ -62,7 +62,7 @@ def test_api_alias_move_under_load_drops_no_request(settings: Settings, registry
 
 def test_api_store_loads_new_targets_before_swapping_and_drops_idle_versions(registry: Registry) -> None:
     from services.api.loaders import loaders_for
-    from services.api.model_store import ModelStore
+    from services.api.model_store import EMBEDDINGS, ModelStore
     from services.settings import Settings
 
     register(registry, "w2v")
@@ -70,15 +70,15 @@ def test_api_store_loads_new_targets_before_swapping_and_drops_idle_versions(reg
     store = ModelStore(registry, loaders_for(Settings(home=registry.home)), max_idle_s=0)
     store.start(poll=False)
     assert [item.key for item in store.loaded()] == [("w2v", 1)]  # production: the first version
-    assert store.get("w2v@2", "embeddings").key == ("w2v", 2)  # pinned versions load on first use
+    assert store.get("w2v@2", EMBEDDINGS).key == ("w2v", 2)  # pinned versions load on first use
     register(registry, "w2v", seed=3)
     assert store.refresh()
-    assert store.get("w2v", "embeddings").key == ("w2v", 1)  # a new version does not move the bare name
+    assert store.get("w2v", EMBEDDINGS).key == ("w2v", 1)  # a new version does not move the bare name
     registry.set_alias("w2v", "production", 3)
     assert store.refresh()
     # the bare name's new target was loaded during the refresh; idle versions nothing points at were dropped
     assert [item.key for item in store.loaded()] == [("w2v", 3)]
-    assert store.get("w2v", "embeddings").key == ("w2v", 3)
+    assert store.get("w2v", EMBEDDINGS).key == ("w2v", 3)
     assert not store.refresh()  # nothing moved
 
 

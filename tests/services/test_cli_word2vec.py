@@ -243,9 +243,9 @@ def test_models_show_writes_created_at_as_everything_else(
 def test_similarity_and_analogy_answer_as_the_api_does(
     cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipelines.embedding_model import load_embeddings
+    from pipelines.served_vectors import load_served_vectors
 
-    emb = load_embeddings(Registry(cli_env.home, cli_env.effective_database_url).open(w2v_model.ref))
+    emb = load_served_vectors(Registry(cli_env.home, cli_env.effective_database_url).open(w2v_model.ref))
     code, out, err = run(["similarity", w2v_model.name, "Rei", "rainha", "homem", "mulher", "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
@@ -260,7 +260,7 @@ def test_similarity_and_analogy_answer_as_the_api_does(
         result = json.loads(out)
         assert (result["positive"], result["negative"]) == (["rei", "mulher"], ["homem"])
         expected = emb.analogy(["rei", "mulher"], ["homem"], 3)
-        assert [r["word"] for r in result["results"]] == [w for w, _ in expected]
+        assert [r["word"] for r in result["results"]] == [n.word for n in expected]
         assert not {"rei", "homem", "mulher"} & {r["word"] for r in result["results"]}
     code, out, _ = run(["analogy", w2v_model.name, "rei - homem + mulher", "--method", "3cosmul"], capsys)
     assert code == 0

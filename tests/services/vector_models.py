@@ -1,4 +1,4 @@
-"""Tiny real vector artifacts for API tests (until trainer fixtures exist): WordVectors + normalize.json."""
+"""Tiny real vector artifacts for API tests (until trainer fixtures exist): vectors with their normalisation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from models.registry import Registry
-from models.vectors import WordVectors
+from models.vectors import WordVectors, save
 from pipelines.normalize import NormalizeConfig
 from services.api.app import create_app
 from services.settings import Settings
@@ -53,9 +53,12 @@ def register(
 ) -> int:
     """Register a tiny vector model the way trainers do; returns its version number."""
     with registry.create(name, kind, aliases=aliases) as w:
-        vectors(seed=seed, ngrams=kind == "fasttext", words=words).save(w)
-        w.write_json("normalize.json", NormalizeConfig().model_dump(mode="json"))
-        w.write_json("phrases.json", {"delimiter": "_"})
+        save(
+            w,
+            vectors(seed=seed, ngrams=kind == "fasttext", words=words),
+            normalize=NormalizeConfig().model_dump(mode="json"),
+            phrases={"delimiter": "_"},
+        )
     return int(w.version.version)  # type: ignore[attr-defined]
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.vectors import Neighbor
 from services.api.deps import (
     SettingsDep,
     StoreDep,
@@ -17,7 +18,8 @@ from services.api.deps import (
     read_access,
     reply,
 )
-from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Neighbor, Strict, Word
+from services.api.model_store import EMBEDDINGS
+from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
 
@@ -62,13 +64,6 @@ def analogy(body: AnalogyRequest, settings: SettingsDep, store: StoreDep) -> Res
     check_k(body.k, settings)
     check_results(1, body.k, settings)
     check_batch(len(body.positive) + len(body.negative), settings, what="words")
-    loaded = store.get(body.model, "embeddings")
-    hits = loaded.model.analogy(body.positive, body.negative, body.k, method=body.method)
-    return reply(
-        AnalogyResponse(
-            model=model_info(loaded),
-            method=body.method,
-            answers=[Neighbor(word=w, score=s) for w, s in hits],
-        ),
-        loaded,
-    )
+    loaded = store.get(body.model, EMBEDDINGS)
+    answers = loaded.model.analogy(body.positive, body.negative, body.k, method=body.method)
+    return reply(AnalogyResponse(model=model_info(loaded), method=body.method, answers=answers), loaded)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SettingsDep, StoreDep, check_texts, model_info, read_access, reply
+from services.api.model_store import CLASSIFIER
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
 router = APIRouter(prefix="/v1", tags=["classification"], dependencies=[Depends(read_access)])
@@ -49,15 +50,6 @@ class ClassifyResponse(BaseModel):
 def classify(body: ClassifyRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """Predict a label per text, with the probability of every label."""
     check_texts(body.texts, settings)
-    loaded = store.get(body.model, "classifier")
-    predictions = loaded.model.predict(body.texts)
-    return reply(
-        ClassifyResponse(
-            model=model_info(loaded),
-            results=[
-                Prediction(label=str(p["label"]), scores={str(k): float(v) for k, v in p["scores"].items()})
-                for p in predictions
-            ],
-        ),
-        loaded,
-    )
+    loaded = store.get(body.model, CLASSIFIER)
+    results = [Prediction(label=c.label, scores=c.scores) for c in loaded.model.classify(body.texts)]
+    return reply(ClassifyResponse(model=model_info(loaded), results=results), loaded)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.lm.config import MAX_TEMPERATURE
 from services.api.deps import SettingsDep, StoreDep, check_k, check_texts, model_info, read_access, reply
+from services.api.model_store import LM
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
 MAX_NEW_TOKENS = 2000  # the same bound as the model's Sampling
@@ -71,7 +72,7 @@ def complete(body: CompleteRequest, settings: SettingsDep, store: StoreDep) -> R
     """The k most probable next words after a text, with their probabilities."""
     check_texts([body.text], settings)
     check_k(body.k, settings)
-    loaded = store.get(body.model, "lm")
+    loaded = store.get(body.model, LM)
     result = loaded.model.complete(body.text, body.k)
     return reply(CompleteResponse(model=model_info(loaded), **result), loaded)
 
@@ -97,7 +98,7 @@ def generate(body: GenerateRequest, settings: SettingsDep, store: StoreDep) -> R
     from pipelines.lm.predictor import Sampling, detokenize  # torch: only servers that serve LMs import it
 
     check_texts([body.prompt], settings)
-    loaded = store.get(body.model, "lm")
+    loaded = store.get(body.model, LM)
     lm = loaded.model
     sampling = Sampling(
         max_tokens=body.max_tokens,

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotReady
-from models.registry import MAX_VERSION, Registry
+from models.registry import MAX_VERSION, ModelVersion, Registry
+from pipelines.served_vectors import ServedVectors
 from services.api.deps import StoreDep, read_access, require_key
+from services.api.model_store import Loaded
 from services.api.schemas import ALIAS_PATTERN, ERROR_RESPONSES, NAME_PATTERN, WRITE_RESPONSES, Strict
 from services.timestamps import UtcTime, public_metadata
 
@@ -144,9 +146,10 @@ def list_models(request: Request, store: StoreDep) -> ModelList:
 @router.get(
     "/{name}", response_model=ModelDetail, dependencies=[Depends(read_access)], responses=ERROR_RESPONSES
 )
-def show_model(request: Request, name: str = NamePath) -> ModelDetail:
+def show_model(request: Request, store: StoreDep, name: str = NamePath) -> ModelDetail:
     """Every version of one model with its metadata (config, metrics, file checksums, ANN recall)."""
     versions = _registry(request).versions(name)
+    loaded = {item.key: item for item in store.loaded()}
     return ModelDetail(
         name=name,
         kind=versions[-1].kind,
@@ -156,11 +159,25 @@ def show_model(request: Request, name: str = NamePath) -> ModelDetail:
                 version=mv.version,
                 created_at=mv.created_at,
                 aliases=list(mv.aliases),
-                metadata=public_metadata(mv.metadata, mv.created_at),
+                metadata=public_metadata(
+                    _with_load_facts(mv, loaded.get((mv.name, mv.version))), mv.created_at
+                ),
             )
             for mv in versions
         ],
     )
+
+
+def _with_load_facts(mv: ModelVersion, loaded: Loaded[Any] | None) -> dict[str, Any]:
+    """A version's metadata, with the facts of an index this worker built when it loaded the version.
+
+    Loading never writes to the registry, so an index built at load time (for a version registered without one)
+    is described here, from the loaded model, rather than in the stored metadata.
+    """
+    model = loaded.model if loaded is not None else None
+    if "ann" in mv.metadata or not isinstance(model, ServedVectors) or model.ann is None:
+        return mv.metadata
+    return {**mv.metadata, "ann": model.ann}
 
 
 @router.put(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.vectors import unit_rows
 from pipelines.projection import project_2d
+from pipelines.served_vectors import ServedVectors
 from services.api.deps import SettingsDep, StoreDep, check_k, model_info, read_access, reply
-from services.api.model_store import Loaded
+from services.api.model_store import EMBEDDINGS, Loaded
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -67,14 +66,13 @@ class NeighborMapResponse(BaseModel):
     )
 
 
-def _map(loaded: Loaded, body: NeighborMapRequest) -> NeighborMapResponse:
-    emb = loaded.model
-    (hit,) = emb.lookup([body.word])
-    (hits,) = emb.neighbors([body.word], body.k)
-    query = unit_rows(emb.raw_vectors([body.word]))
-    around = emb.vectors.unit_matrix([w for w, _ in hits]) if hits else np.zeros((0, emb.dim), np.float32)
-    coords, explained = project_2d(np.vstack([query, around]), body.method)
-    labels = [(hit.token, 1.0, True), *((w, s, False) for w, s in hits)]
+def _map(loaded: Loaded[ServedVectors], body: NeighborMapRequest) -> NeighborMapResponse:
+    (found,) = loaded.model.neighbors([body.word], body.k)
+    hit, hits = found.word, found.neighbors
+    # the query's own unit vector (from its subwords when it is not in the vocabulary), then its neighbours'
+    units = loaded.model.word_vectors.unit_matrix([hit.token, *(n.word for n in hits)])
+    coords, explained = project_2d(units, body.method)
+    labels = [(hit.token, 1.0, True), *((n.word, n.score, False) for n in hits)]
     return NeighborMapResponse(
         model=model_info(loaded),
         word=body.word,
@@ -96,5 +94,5 @@ def neighbor_map(body: NeighborMapRequest, settings: SettingsDep, store: StoreDe
     Unknown words answer 404 with spelling suggestions, as ``/v1/neighbors`` does.
     """
     check_k(body.k, settings)
-    loaded = store.get(body.model, "embeddings")
+    loaded = store.get(body.model, EMBEDDINGS)
     return reply(_map(loaded, body), loaded)

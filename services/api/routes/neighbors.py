@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.vectors import Neighbor
+from pipelines.served_vectors import QueryNeighbors, QueryWord, ServedVectors
 from services.api.deps import (
     SettingsDep,
     StoreDep,
@@ -19,7 +22,7 @@ from services.api.deps import (
     read_access,
     reply,
 )
-from services.api.model_store import Loaded, ModelStore
+from services.api.model_store import EMBEDDINGS, Loaded, ModelStore
 from services.api.schemas import (
     ERROR_RESPONSES,
     MAX_WORD_CHARS,
@@ -27,7 +30,6 @@ from services.api.schemas import (
     WHOLE_NUMBER,
     ModelInfo,
     ModelRef,
-    Neighbor,
     Strict,
     Word,
 )
@@ -86,26 +88,41 @@ class BatchNeighborsResponse(BaseModel):
     )
 
 
-def _rows(loaded: Loaded, words: list[str], hits: list[list[tuple[str, float]]]) -> list[WordNeighbors]:
+def _rows(found: list[QueryNeighbors]) -> list[WordNeighbors]:
     return [
         WordNeighbors(
-            word=h.query,
-            token=h.token,
-            in_vocabulary=h.in_vocabulary,
-            neighbors=[Neighbor(word=w, score=s) for w, s in row],
+            word=f.word.query, token=f.word.token, in_vocabulary=f.word.in_vocabulary, neighbors=f.neighbors
         )
-        for h, row in zip(loaded.model.lookup(words), hits, strict=True)
+        for f in found
     ]
 
 
-def _search(loaded: Loaded, words: list[str], k: int) -> list[WordNeighbors]:
-    return _rows(loaded, words, loaded.model.neighbors(words, k))
+def _single(loaded: Loaded[ServedVectors], found: QueryNeighbors) -> Response:
+    w = found.word
+    body = NeighborsResponse(
+        model=model_info(loaded),
+        word=w.query,
+        token=w.token,
+        in_vocabulary=w.in_vocabulary,
+        neighbors=found.neighbors,
+    )
+    return reply(body, loaded)
 
 
-def _single(store: ModelStore, word: str, k: int, model: str | None) -> Response:
-    loaded = store.get(model, "embeddings")
-    (row,) = _search(loaded, [word], k)
-    return reply(NeighborsResponse(model=model_info(loaded), **row.model_dump()), loaded)
+def _search(
+    store: ModelStore,
+    word: str,
+    k: int,
+    model: str | None,
+    looked: tuple[Loaded[ServedVectors], Sequence[QueryWord]] | None,
+) -> Response:
+    """The threaded path: the model the event loop already looked the word up in, else the one the store gives."""
+    if looked is None:
+        loaded = store.get(model, EMBEDDINGS)
+        looked = (loaded, loaded.model.lookup([word]))
+    loaded, query = looked
+    (found,) = loaded.model.nearest(query, k)
+    return _single(loaded, found)
 
 
 @router.get("/neighbors", response_model=NeighborsResponse, responses=ERROR_RESPONSES)
@@ -128,13 +145,14 @@ async def neighbors(
     word = clean_word(word)
     # a vocabulary word of a loaded model with a neighbour table is a row read: answered on the event loop;
     # everything else (a search, loading a model, an unknown word's suggestions) runs in a worker thread
-    loaded = store.peek(model, "embeddings")
+    loaded = store.peek(model, EMBEDDINGS)
+    looked = None
     if loaded is not None:
-        hits = loaded.model.table_neighbors([word], k)
-        if hits is not None:
-            (row,) = _rows(loaded, [word], hits)
-            return reply(NeighborsResponse(model=model_info(loaded), **row.model_dump()), loaded)
-    return await run_in_threadpool(_single, store, word, k, model)
+        looked = (loaded, loaded.model.lookup([word]))
+        found = loaded.model.from_table(looked[1], k)
+        if found is not None:
+            return _single(loaded, found[0])
+    return await run_in_threadpool(_search, store, word, k, model, looked)
 
 
 @router.post("/neighbors", response_model=BatchNeighborsResponse, responses=ERROR_RESPONSES)
@@ -143,7 +161,6 @@ def neighbors_batch(body: NeighborsRequest, settings: SettingsDep, store: StoreD
     check_k(body.k, settings)
     check_batch(len(body.words), settings, what="words")
     check_results(len(body.words), body.k, settings)
-    loaded = store.get(body.model, "embeddings")
-    return reply(
-        BatchNeighborsResponse(model=model_info(loaded), results=_search(loaded, body.words, body.k)), loaded
-    )
+    loaded = store.get(body.model, EMBEDDINGS)
+    found = loaded.model.neighbors(body.words, body.k)
+    return reply(BatchNeighborsResponse(model=model_info(loaded), results=_rows(found)), loaded)

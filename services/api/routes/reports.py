@@ -10,8 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.errors import Conflict, IntegrityError, InvalidInput, NotReady
-from models.registry import Artifact, Registry, sha256_file
+from models.errors import Conflict, InvalidInput, NotReady
+from models.registry import Registry
+from pipelines.classifier.artifact import KIND as CLASSIFIER_KIND
+from pipelines.classifier.artifact import read_report
 from pipelines.classifier.grid import format_value, labels
 from services.api.deps import read_access
 from services.api.routes.jobs import JobIdPath, JobsDep
@@ -96,16 +98,6 @@ def _registry(request: Request) -> Registry:
     return registry
 
 
-def _checked_json(artifact: Artifact, rel: str) -> Any:
-    """One artifact file, read only when it matches its recorded sha256 (absent files read as None)."""
-    if not artifact.exists(rel):
-        return None
-    recorded = artifact.version.metadata.get("files", {}).get(rel)
-    if recorded != sha256_file(artifact.file(rel)):
-        raise IntegrityError(f"{artifact.version.ref}: {rel} does not match its recorded sha256")
-    return artifact.read_json(rel)
-
-
 @router.get(
     "/v1/models/{name}/versions/{version}/report", response_model=ModelReport, responses=ERROR_RESPONSES
 )
@@ -119,11 +111,12 @@ def model_report(
     """The metrics and per-epoch curves recorded when this version was trained."""
     registry = _registry(request)
     mv = registry.get(f"{name}@{version}")
-    artifact = registry.open(mv.ref, verify=False)
     meta = mv.metadata
-    if mv.kind == "classifier":
-        metrics = _checked_json(artifact, "metrics.json") or {"validation": meta.get("metrics") or {}}
-        curves = _checked_json(artifact, "history.json") or []
+    if mv.kind == CLASSIFIER_KIND:
+        # the two report files only, each checked against its sha256 (not every file of the version)
+        recorded, history = read_report(registry.open(mv.ref, verify=False))
+        metrics = recorded or {"validation": meta.get("metrics") or {}}
+        curves = history or []
         best = (metrics.get("training") or {}).get("best_epoch")
     else:
         metrics = meta.get("metrics") or {}

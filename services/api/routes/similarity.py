@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SettingsDep, StoreDep, check_batch, model_info, read_access, reply
+from services.api.model_store import EMBEDDINGS
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -45,7 +46,7 @@ class SimilarityResponse(BaseModel):
 def similarity(body: SimilarityRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """Cosine similarity per pair; every unknown word across all pairs is reported in one 404."""
     check_batch(len(body.pairs), settings, what="pairs")
-    loaded = store.get(body.model, "embeddings")
+    loaded = store.get(body.model, EMBEDDINGS)
     cosines = loaded.model.similarity(body.pairs)
     return reply(
         SimilarityResponse(

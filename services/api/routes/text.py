@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SettingsDep, StoreDep, check_batch, check_texts, model_info, read_access, reply
+from services.api.model_store import ENCODER
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
 router = APIRouter(prefix="/v1", tags=["text"], dependencies=[Depends(read_access)])
@@ -97,7 +98,7 @@ class TextSimilarityResponse(BaseModel):
 def embed(body: EmbedRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """One unit vector per text, pooled from the encoder's word vectors (same tokens as its word model saw)."""
     check_texts(body.texts, settings)
-    loaded = store.get(body.model, "encoder")
+    loaded = store.get(body.model, ENCODER)
     vectors = loaded.model.embed(body.texts)
     return reply(
         EmbedResponse(model=model_info(loaded), dim=int(vectors.shape[1]), vectors=vectors.tolist()), loaded
@@ -109,7 +110,7 @@ def text_similarity(body: TextSimilarityRequest, settings: SettingsDep, store: S
     """Cosine similarity of each pair of texts under one encoder."""
     check_batch(len(body.pairs), settings, what="pairs")
     check_texts([t for pair in body.pairs for t in pair], settings)
-    loaded = store.get(body.model, "encoder")
+    loaded = store.get(body.model, ENCODER)
     cosines = loaded.model.similarity(body.pairs)
     return reply(
         TextSimilarityResponse(

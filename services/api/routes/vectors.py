@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import SettingsDep, StoreDep, check_batch, model_info, read_access, reply
+from services.api.model_store import EMBEDDINGS
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Word
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], dependencies=[Depends(read_access)])
@@ -49,16 +50,15 @@ class VectorsResponse(BaseModel):
 def vectors(body: VectorsRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """Raw (not unit-length) vectors; FastText models compose unknown words from subwords."""
     check_batch(len(body.words), settings, what="words")
-    loaded = store.get(body.model, "embeddings")
-    emb = loaded.model
-    matrix = emb.raw_vectors(body.words)
+    loaded = store.get(body.model, EMBEDDINGS)
+    looked, matrix = loaded.model.vectors(body.words)
     return reply(
         VectorsResponse(
             model=model_info(loaded),
-            dim=emb.dim,
+            dim=loaded.model.dim,
             vectors=[
-                WordVector(word=h.query, token=h.token, in_vocabulary=h.in_vocabulary, vector=row)
-                for h, row in zip(emb.lookup(body.words), matrix.tolist(), strict=True)
+                WordVector(word=q.query, token=q.token, in_vocabulary=q.in_vocabulary, vector=row)
+                for q, row in zip(looked, matrix.tolist(), strict=True)
             ],
         ),
         loaded,

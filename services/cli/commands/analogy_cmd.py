@@ -7,9 +7,9 @@ from typing import Any
 import typer
 
 from models.errors import InvalidInput
-from pipelines.embedding_model import load_embeddings
+from models.references import VECTOR_KINDS
 from pipelines.normalize import unicode_problem
-from pipelines.word2vec.transfer import VECTOR_KINDS
+from pipelines.served_vectors import load_served_vectors
 from services.cli.app import app
 from services.cli.output import emit_json, table
 from services.factories import open_registry
@@ -57,14 +57,14 @@ def solve(ref: str, terms: list[str], *, k: int, method: str, settings: Settings
         raise InvalidInput(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     positive, negative = parse_terms(terms)
     artifact = open_registry(settings).open(ref, kind=VECTOR_KINDS)
-    embeddings = load_embeddings(artifact)
+    embeddings = load_served_vectors(artifact)
     answers = embeddings.analogy(positive, negative, k, method=method)  # type: ignore[arg-type]
     return {
         "model": artifact.version.ref,
         "positive": positive,
         "negative": negative,
         "method": method,
-        "results": [{"word": w, "score": round(s, 4)} for w, s in answers],
+        "results": [{"word": n.word, "score": round(n.score, 4)} for n in answers],
     }
 
 

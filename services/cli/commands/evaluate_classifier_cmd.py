@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from pipelines.classifier.artifact import load_classifier
 from pipelines.classifier.data import read_labelled
-from pipelines.classifier.predictor import load_classifier
 from services.cli.app import evaluate_app
 from services.cli.dataset_specs import path_resolver
 from services.cli.output import echo, emit_json

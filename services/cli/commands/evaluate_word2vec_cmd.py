@@ -6,9 +6,9 @@ from typing import Any
 
 import typer
 
-from pipelines.embedding_model import load_embeddings
+from models.references import VECTOR_KINDS
 from pipelines.evaluate_embeddings import DEFAULT_RESTRICT_VOCAB, evaluate_embeddings
-from pipelines.word2vec.transfer import VECTOR_KINDS
+from pipelines.served_vectors import load_served_vectors
 from services.cli.app import evaluate_app
 from services.cli.output import emit_json
 from services.factories import open_catalog, open_registry
@@ -27,9 +27,9 @@ def evaluate_model(
     """Evaluate the registered model ``ref`` (``None`` sets: the defaults); test words use the model's normaliser."""
     registry = open_registry(settings)
     artifact = registry.open(ref, kind=VECTOR_KINDS)
-    embeddings = load_embeddings(artifact)
+    embeddings = load_served_vectors(artifact)
     results = evaluate_embeddings(
-        embeddings.vectors,
+        embeddings.word_vectors,
         open_catalog(settings),
         analogies=analogies,
         pairs=pairs,

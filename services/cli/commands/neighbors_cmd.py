@@ -7,9 +7,9 @@ from typing import Any
 import typer
 
 from models.errors import InvalidInput
-from pipelines.embedding_model import load_embeddings
+from models.references import VECTOR_KINDS
 from pipelines.normalize import unicode_problem
-from pipelines.word2vec.transfer import VECTOR_KINDS
+from pipelines.served_vectors import load_served_vectors
 from services.cli.app import app
 from services.cli.output import echo, emit_json, table
 from services.factories import open_registry
@@ -23,15 +23,14 @@ def nearest(ref: str, word: str, *, k: int, settings: Settings) -> dict[str, Any
     if problem := unicode_problem(word):
         raise InvalidInput(f"the word is not valid text: {problem}")
     artifact = open_registry(settings).open(ref, kind=VECTOR_KINDS)
-    embeddings = load_embeddings(artifact)
-    (hit,) = embeddings.lookup([word])
-    (neighbors,) = embeddings.neighbors([word], k=k)
+    embeddings = load_served_vectors(artifact)
+    (found,) = embeddings.neighbors([word], k=k)
     return {
         "model": artifact.version.ref,
         "word": word,
-        "token": hit.token,
-        "in_vocabulary": hit.in_vocabulary,
-        "neighbors": [{"word": w, "similarity": round(s, 4)} for w, s in neighbors],
+        "token": found.word.token,
+        "in_vocabulary": found.word.in_vocabulary,
+        "neighbors": [{"word": n.word, "similarity": round(n.score, 4)} for n in found.neighbors],
     }
 
 

@@ -7,9 +7,9 @@ from typing import Any
 import typer
 
 from models.errors import InvalidInput
-from pipelines.embedding_model import load_embeddings
+from models.references import VECTOR_KINDS
 from pipelines.normalize import unicode_problem
-from pipelines.word2vec.transfer import VECTOR_KINDS
+from pipelines.served_vectors import load_served_vectors
 from services.cli.app import app
 from services.cli.output import emit_json, table
 from services.factories import open_registry
@@ -34,7 +34,7 @@ def similarities(ref: str, words: list[str], *, settings: Settings) -> dict[str,
     """Cosine similarity of each pair of ``words`` in model ``ref`` (as ``POST /v1/similarity`` answers)."""
     pairs = word_pairs(words)
     artifact = open_registry(settings).open(ref, kind=VECTOR_KINDS)
-    embeddings = load_embeddings(artifact)
+    embeddings = load_served_vectors(artifact)
     cosines = embeddings.similarity(pairs)
     return {
         "model": artifact.version.ref,

@@ -5,9 +5,9 @@ import pytest
 
 from models.errors import InvalidConfig, UnknownWord
 from models.registry import Registry
-from models.vectors import WordVectors
-from pipelines.embedding_model import load_embeddings
+from models.vectors import WordVectors, save
 from pipelines.normalize import NormalizeConfig
+from pipelines.served_vectors import load_served_vectors
 
 WORDS = ["rei", "rainha", "homem", "mulher", "ação", "casa", "casas", "são_paulo", "0000"]
 
@@ -23,24 +23,24 @@ def _vectors(*, ngrams: bool = False) -> WordVectors:
 
 def _register(registry: Registry, *, kind: str = "word2vec", phrases: bool = True, ngrams: bool = False):
     with registry.create("emb", kind) as w:
-        _vectors(ngrams=ngrams).save(w)
-        w.write_json(
-            "normalize.json", NormalizeConfig(lowercase=True, numbers="zero").model_dump(mode="json")
+        save(
+            w,
+            _vectors(ngrams=ngrams),
+            normalize=NormalizeConfig(lowercase=True, numbers="zero").model_dump(mode="json"),
+            phrases={"delimiter": "_"} if phrases else None,
         )
-        if phrases:
-            w.write_json("phrases.json", {"delimiter": "_"})
-    return load_embeddings(registry.open("emb"))
+    return load_served_vectors(registry.open("emb"))
 
 
-def test_embeddings_normalise_queries_like_training_text(registry: Registry) -> None:
+def test_served_vectors_normalise_queries_like_training_text(registry: Registry) -> None:
     emb = _register(registry)
-    assert emb.neighbors(["CASA"], k=1)[0][0][0] == "casas"
+    assert emb.neighbors(["CASA"], k=1)[0].neighbors[0].word == "casas"
     assert emb.similarity([("Rei", "REI")]) == [pytest.approx(1.0)]
     assert emb.lookup(["São Paulo"])[0].token == "são_paulo"
     assert emb.lookup(["1984"])[0].in_vocabulary  # digits map to 0 as in training
 
 
-def test_embeddings_unknown_words_reported_as_typed_with_suggestions(registry: Registry) -> None:
+def test_served_vectors_unknown_words_reported_as_typed_with_suggestions(registry: Registry) -> None:
     emb = _register(registry)
     with pytest.raises(UnknownWord) as err:
         emb.similarity([("Acao", "rei"), ("xyzzy", "Acao")])
@@ -48,49 +48,46 @@ def test_embeddings_unknown_words_reported_as_typed_with_suggestions(registry: R
     assert err.value.extra["suggestions"]["Acao"] == ["ação"]
 
 
-def test_embeddings_analogy_and_vectors(registry: Registry) -> None:
+def test_served_vectors_analogy_and_vectors(registry: Registry) -> None:
     emb = _register(registry)
-    assert emb.analogy(["Rei", "mulher"], ["homem"], k=1)[0][0] == "rainha"
-    vecs = emb.raw_vectors(["rei", "casa"])
+    assert emb.analogy(["Rei", "mulher"], ["homem"], k=1)[0].word == "rainha"
+    _, vecs = emb.vectors(["rei", "casa"])
     assert vecs.shape == (2, 16)
     np.testing.assert_allclose(vecs[0], _vectors().vectors[0])
 
 
-def test_embeddings_fasttext_answers_unknown_words_from_subwords(registry: Registry) -> None:
+def test_served_vectors_fasttext_answers_unknown_words_from_subwords(registry: Registry) -> None:
     emb = _register(registry, kind="fasttext", ngrams=True)
-    (hits,) = emb.neighbors(["casinhas"], k=3)
-    assert len(hits) == 3
-    assert not emb.lookup(["casinhas"])[0].in_vocabulary
+    (found,) = emb.neighbors(["casinhas"], k=3)
+    assert len(found.neighbors) == 3
+    assert not found.word.in_vocabulary
     with pytest.raises(UnknownWord):
         emb.neighbors(["   "], k=3)
 
 
-def test_embeddings_without_normalize_file_match_verbatim(registry: Registry) -> None:
+def test_served_vectors_without_normalize_file_match_verbatim(registry: Registry) -> None:
     with registry.create("cru", "word2vec") as w:
         _vectors().save(w)
-    emb = load_embeddings(registry.open("cru"))
+    emb = load_served_vectors(registry.open("cru"))
     with pytest.raises(UnknownWord):
         emb.neighbors(["REI"])
     assert emb.neighbors(["rei"], k=1)
 
 
-def test_embeddings_invalid_normalize_file_is_a_config_error(registry: Registry) -> None:
+def test_served_vectors_invalid_normalize_file_is_a_config_error(registry: Registry) -> None:
     with registry.create("mau", "word2vec") as w:
-        _vectors().save(w)
-        w.write_json("normalize.json", {"lowercase": "talvez", "nope": 1})
+        save(w, _vectors(), normalize={"lowercase": "talvez", "nope": 1})
     with pytest.raises(InvalidConfig, match=r"normalize\.json"):
-        load_embeddings(registry.open("mau"))
+        load_served_vectors(registry.open("mau"))
 
 
-def test_embeddings_apply_learned_phrases_to_queries(registry: Registry) -> None:
+def test_served_vectors_apply_learned_phrases_to_queries(registry: Registry) -> None:
     from pipelines.phrases import PhraseModel
 
     learned = PhraseModel(({"são_paulo": 12.0},), "_", frozenset({"de"}))
     with registry.create("frases", "word2vec") as w:
-        _vectors().save(w)
-        w.write_json("normalize.json", NormalizeConfig().model_dump(mode="json"))
-        w.write_json("phrases.json", learned.to_json())
-    emb = load_embeddings(registry.open("frases"))
+        save(w, _vectors(), normalize=NormalizeConfig().model_dump(mode="json"), phrases=learned.to_json())
+    emb = load_served_vectors(registry.open("frases"))
     assert emb.lookup(["São  Paulo"])[0].token == "são_paulo"
     assert emb.neighbors(["São Paulo"], k=1)
     with pytest.raises(UnknownWord) as err:
@@ -98,7 +95,7 @@ def test_embeddings_apply_learned_phrases_to_queries(registry: Registry) -> None
     assert err.value.extra["words"] == ["casa azul"]
 
 
-def test_embeddings_many_unknown_words_all_listed_suggestions_bounded(registry: Registry) -> None:
+def test_served_vectors_many_unknown_words_all_listed_suggestions_bounded(registry: Registry) -> None:
     emb = _register(registry)
     unknown = [f"palavra{i}" for i in range(25)]
     with pytest.raises(UnknownWord) as err:
@@ -106,3 +103,23 @@ def test_embeddings_many_unknown_words_all_listed_suggestions_bounded(registry: 
     assert err.value.extra["words"] == unknown
     assert len(err.value.extra["suggestions"]) == 10
     assert "and 15 more" in err.value.detail
+
+
+def test_served_vectors_of_an_artifact_from_before_components_keep_its_normalisation(
+    registry: Registry,
+) -> None:
+    """A version registered before components were recorded is served as it was: its normalisation and phrases
+    still shape every query."""
+    from tests.models.helpers import write_old_vectors
+
+    with registry.create("antigo", "word2vec") as w:
+        write_old_vectors(
+            w,
+            _vectors(),
+            normalize=NormalizeConfig(lowercase=True, numbers="zero").model_dump(mode="json"),
+            phrases={"delimiter": "_"},
+        )
+    emb = load_served_vectors(registry.open("antigo"))
+    (found,) = emb.neighbors(["São Paulo"], k=1)
+    assert (found.word.token, found.word.in_vocabulary) == ("são_paulo", True)
+    assert emb.similarity([("Rei", "REI")]) == [pytest.approx(1.0)]
