@@ -25,12 +25,13 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.errors import InvalidConfig
+from models.references import VECTOR_KINDS
 from models.registry import NAME_RE
 from pipelines.config_io import read_toml, validation_message
 from pipelines.normalize import NormalizeConfig
 from pipelines.phrases import PhraseConfig
 
-ALGORITHMS = ("word2vec", "fasttext")
+ALGORITHMS = VECTOR_KINDS  # each training algorithm registers the vector kind of its name
 
 
 class Word2VecConfig(BaseModel):
