@@ -4,16 +4,15 @@
 ``[train]`` table. Both forbid unknown keys, so a misspelt TOML key is an error rather than a silent default.
 
 The defaults were chosen by measurement on the 15M-token Portuguese corpus of ../shared/data (docs/word2vec.md,
-benchmarks/results/word2vec.md): FastText skip-gram (subword n-grams 3-6, so unknown words get vectors and
-Portuguese morphology is shared), 200 dimensions, window 5, sample 1e-4, 10 epochs. On the whole corpus, each
-trained by gensim on the same token file (3CosAdd over all LX-4WAnalogiesBr-dev questions / LX-SimLex-999):
-100d, sample 1e-3, 10 epochs (the previous default) 25.3% / 0.279; 100d, 1e-4, 16 epochs 27.3% / 0.299; 20 epochs
-no better; 300d, 1e-4, 5 epochs, alpha 0.05 23.8% / 0.262; 200d, 1e-4, 12 epochs 28.5% / 0.323 in 12.6 min.
-End to end from raw text, 200d with 10 epochs gave 28.4% / 0.312 in 10.9 min and 12 epochs 28.6% / 0.331 in
-12.7 min, against fastText C++ 300d at 25.3-25.6% / 0.288-0.304 in 12.0-12.8 min: 10 epochs is ahead on every
-measure and faster than fastText, so it is the default (``epochs = 12`` buys SimLex for 17% more time).
-Downsampling at 1e-4 drops more of the most frequent words, so an epoch costs less and the time goes to more
-epochs and dimensions; all-but-the-top post-processing changed nothing on that model, so it stays off.
+benchmarks/results/word2vec.md): FastText skip-gram (subword n-grams 3-6 in 1M buckets, 200 dimensions, window 5,
+sample 1e-4, 6 epochs) joined with a word-level skip-gram (200 dimensions, 5 epochs), each half post-processed by
+all-but-the-top, a word's weight on the word-level half rising from 0.35 (rare words) to 0.65 (frequent words).
+FastText alone (the previous default, 10 epochs, 2M buckets) answers analogies well but its neighbours are
+spellings: 44% of the top-10 neighbours of the 1,000 most frequent words echo the query's spelling (cidade:
+cidadela, cidadezinha). In one run against fastText C++ 300d (692 s of training; 3CosAdd 25.9% of all
+LX-4WAnalogiesBr-dev questions, syntactic 49.7%, semantic 3.2%, SimLex 0.311, echo 54.6%) and gensim skip-gram
+300d (7.7%, 11.3%, 4.3%, 0.252, echo 5.1%), the joined default took 634 s from raw text and scores 28.4%,
+syntactic 50.9%, semantic 7.1%, SimLex 0.283, echo 22.3%, with 1.1 GB on disk (the previous default's n-gram matrix alone was 1.6 GB).
 """
 
 from __future__ import annotations
@@ -64,14 +63,14 @@ class Word2VecConfig(BaseModel):
     max_n: int = Field(default=6, ge=1, le=20, description="fasttext: longest character n-gram.")
     bucket: int = Field(default=1_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
     word_weight: float = Field(
-        default=0.75,
+        default=0.65,
         ge=0.0,
         lt=1.0,
         description="fasttext: also train a word-level skip-gram and join it to the FastText vectors with this "
         "weight for frequent words (0 = FastText alone); neighbours then read as meaning rather than spelling.",
     )
     word_weight_rare: float | None = Field(
-        default=0.45,
+        default=0.35,
         ge=0.0,
         lt=1.0,
         description="fasttext with word_weight: the word-level weight of the rarest words (None: word_weight); "

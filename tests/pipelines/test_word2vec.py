@@ -380,5 +380,5 @@ def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, reg
     (found,) = emb.neighbors(["reinos"], k=5)  # unknown: answered from the n-gram half
     assert "reino" in [n.word for n in found.neighbors]
     assert "all 3 FastText and 2 word-level epochs" in seen[-1].message
-    assert "joined with word weight 0.45 (rare words) to 0.75 (frequent words)" in seen[-1].message
+    assert "joined with word weight 0.35 (rare words) to 0.65 (frequent words)" in seen[-1].message
     assert set(version.metadata["training"]["postprocess"]) == {"fasttext", "word2vec"}  # both halves
