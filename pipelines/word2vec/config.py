@@ -92,12 +92,23 @@ class Word2VecConfig(BaseModel):
     )
     compute_loss: bool = Field(default=True, description="word2vec: track the training loss per epoch.")
     postprocess: Literal["none", "abtt"] = Field(
-        default="abtt",
+        default="abtt",  # when left out: "abtt" for a joined model, else "none" (see _default_postprocess)
         description="abtt: remove the mean and top principal directions (Mu & Viswanath 2018) after training.",
     )
     abtt_components: int | None = Field(
         default=None, ge=1, description="directions abtt removes (default: vector_size / 100, at least 1)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_postprocess(cls, data: Any) -> Any:
+        """all-but-the-top by default for a joined model only (it helps the join, not plain Word2Vec)."""
+        if isinstance(data, dict) and "postprocess" not in data:
+            weight = data.get("word_weight", 0.65)
+            if isinstance(weight, int | float):  # anything else fails validation with its own message
+                joined = data.get("algorithm", "fasttext") == "fasttext" and weight > 0
+                data = {**data, "postprocess": "abtt" if joined else "none"}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Word2VecConfig:
@@ -112,6 +123,8 @@ class Word2VecConfig(BaseModel):
             "word_vector_size",
             "word_epochs",
         } & self.model_fields_set
+        # a dumped and re-read config carries every key: only values other than the defaults are a mistake
+        word_keys = {k for k in word_keys if getattr(self, k) != type(self).model_fields[k].default}
         rare_set = "word_weight_rare" in self.model_fields_set
         if (
             self.joined

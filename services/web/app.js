@@ -30,6 +30,7 @@ const I18N = {
     show: "Ver", accuracy: "Acurácia", macroF1: "Macro-F1", confusion: "Matriz de confusão (linhas: verdadeiro; colunas: previsto)",
     curves: "Curvas de treino", epoch: "época", loss: "perda", perClass: "Por classe", precision: "Precisão",
     recall: "Revocação", support: "Suporte", analogySections: "Acurácia nas analogias por seção", pairsCorr: "Correlação com julgamentos humanos",
+    echoTitle: "Eco ortográfico", echoNote: "dos 10 vizinhos das 1.000 palavras mais frequentes repetem a grafia da palavra (contêm-na ou têm as mesmas 5 primeiras letras)",
     set: "Conjunto", spearman: "Spearman", pearson: "Pearson", noMetrics: "Sem métricas registradas.",
     noCurves: "Sem curvas registradas.", submitted: "Tarefa {id} enviada.", cancelled: "Pedido de cancelamento enviado.",
     registered: "Modelo registrado:", lossCurves: "Curvas de perda (treino — contínua, validação — tracejada)",
@@ -77,6 +78,7 @@ const I18N = {
     show: "Show", accuracy: "Accuracy", macroF1: "Macro-F1", confusion: "Confusion matrix (rows: true; columns: predicted)",
     curves: "Training curves", epoch: "epoch", loss: "loss", perClass: "Per class", precision: "Precision",
     recall: "Recall", support: "Support", analogySections: "Analogy accuracy by section", pairsCorr: "Correlation with human judgements",
+    echoTitle: "Orthographic echo", echoNote: "of the top-10 neighbours of the 1,000 most frequent words repeat the word's spelling (contain it or share its first 5 letters)",
     set: "Set", spearman: "Spearman", pearson: "Pearson", noMetrics: "No metrics recorded.",
     noCurves: "No curves recorded.", submitted: "Job {id} submitted.", cancelled: "Cancellation requested.",
     registered: "Registered model:", lossCurves: "Loss curves (train — solid, validation — dashed)",
@@ -622,6 +624,13 @@ function embeddingReport(rep) {
     out.push(el("table", { class: "table" }, el("caption", { text: t("pairsCorr") }),
       el("thead", {}, el("tr", {}, [t("set"), t("spearman"), t("pearson")].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, pairs.map(([set, r]) => el("tr", {}, el("th", { scope: "row", text: set }), el("td", { text: fmt(r.spearman) }), el("td", { text: fmt(r.pearson) }))))));
+  }
+  const echo = m.neighbours;
+  if (echo && Number.isFinite(echo.echo)) {
+    out.push(el("h4", { text: t("echoTitle") }));
+    out.push(el("p", { text: `${(100 * echo.echo).toFixed(1)}% ${t("echoNote")}` }));
+    const examples = Object.entries(echo.examples || {});
+    if (examples.length) out.push(el("ul", {}, examples.map(([w, ns]) => el("li", { text: `${w}: ${ns.join(", ")}` }))));
   }
   if (!out.length) out.push(el("p", { class: "note", text: t("noMetrics") }));
   if (rep.curves.some((r) => Number.isFinite(r.loss))) {

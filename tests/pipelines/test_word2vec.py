@@ -342,14 +342,23 @@ def test_vectors_refuse_ngram_rows_wider_than_the_vectors() -> None:
 def test_word_level_settings_are_for_fasttext_only() -> None:
     with pytest.raises(ValueError, match="only for algorithm"):
         Word2VecConfig(algorithm="word2vec", word_weight=0.5)
-    cfg = Word2VecConfig(word_weight=0.4, word_epochs=3)
+    # a config written to disk and read back (as jobs do) carries every key, and stays valid
+    plain = Word2VecConfig(algorithm="word2vec")
+    assert Word2VecConfig.model_validate(plain.model_dump()) == plain
+    # all-but-the-top is the default of a joined model only
+    assert (plain.postprocess, Word2VecConfig().postprocess, Word2VecConfig(word_weight=0).postprocess) == (
+        "none",
+        "abtt",
+        "none",
+    )
+    cfg = Word2VecConfig(word_weight=0.3, word_epochs=3)
     assert cfg.joined
     assert not Word2VecConfig(algorithm="word2vec").joined
     ramp = Word2VecConfig(word_weight=0.8, word_weight_rare=0.4, word_weight_count=100)
     np.testing.assert_allclose(ramp.word_weights(np.array([0, 100, 10**9])), [0.4, 0.6, 0.8], rtol=1e-6)
     np.testing.assert_allclose(
-        cfg.word_weights(np.array([1, 10**6])), [0.4, 0.4]
-    )  # default ramp capped at 0.4
+        cfg.word_weights(np.array([1, 10**6])), [0.3, 0.3]
+    )  # default ramp capped at 0.3
     flat = Word2VecConfig(word_weight=0.5, word_weight_rare=None)
     np.testing.assert_allclose(flat.word_weights(np.array([1, 10**6])), [0.5, 0.5])
     with pytest.raises(ValueError, match="must not exceed word_weight"):
