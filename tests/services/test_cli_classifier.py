@@ -283,8 +283,13 @@ def test_cli_training_interrupted_says_so_and_registers_nothing(
         stderr=subprocess.PIPE,
     )
     assert proc.stderr is not None
-    progress = os.read(proc.stderr.fileno(), 64)  # the progress bar's first bytes: training has begun
-    assert progress, "the run ended before training"
+    # wait for the training bar (its unit is the epoch), not just the first bytes: under load those are the
+    # preparation stage's bar, and the run is meant to be interrupted while it trains
+    progress = b""
+    while b"epoch" not in progress:
+        chunk = os.read(proc.stderr.fileno(), 256)
+        assert chunk, f"the run ended before training: {progress!r}"
+        progress += chunk
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, progress + err
