@@ -267,6 +267,15 @@ def test_cli_compare_grids_multiply_and_bad_grids_exit_2(
         assert "Traceback" not in err
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A child inherits an ignored or blocked SIGINT from the test process (whatever earlier tests left in it), and
+    Python then never raises KeyboardInterrupt; a user's shell starts the CLI with the default disposition."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_cli_training_interrupted_says_so_and_registers_nothing(
     cli_env: Settings, reviews_csv: dict[str, Path]
 ) -> None:
@@ -281,6 +290,7 @@ def test_cli_training_interrupted_says_so_and_registers_nothing(
         env={**os.environ, "PALAVRA_HOME": str(cli_env.home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     assert proc.stderr is not None
     # wait for the training bar (its unit is the epoch), not just the first bytes: under load those are the
