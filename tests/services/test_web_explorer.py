@@ -294,9 +294,7 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
         "gram-lugares (2/2)",
     ]
     assert page.locator("#report table th[scope=row]").all_inner_texts() == ["mini-pares"]
-    report = page.inner_text("#report")  # the orthographic echo and the neighbours it was measured on
-    assert "Eco ortográfico" in report
-    assert "dos 10 vizinhos das 1.000 palavras mais frequentes" in report
+    assert "Eco ortográfico\n" in page.inner_text("#report")  # the orthographic echo and its neighbour lists
 
     page.click("#model-table button:has-text('tiny-word2vec')")
     page.wait_for_selector("#report h3:has-text('tiny-word2vec@1')")  # the production version first
