@@ -83,6 +83,8 @@ def unicode_problem(text: str) -> str | None:
 _EOS = "\n"
 _PLACEHOLDERS = {"url": URL_TOKEN, "email": EMAIL_TOKEN, "mention": USER_TOKEN}
 _SENTENCE_END_CHARS = ".!?…"
+#: The first batch of a pipe: later ones double up to the batch size asked for.
+_FIRST_BATCH = 16
 _CLOSERS = frozenset("»”\"')]}’›")
 #: Distinct chunks a Normalizer remembers before its cache starts over.
 MAX_CACHED_CHUNKS = 600_000
@@ -234,13 +236,20 @@ class Normalizer:
         return out
 
     def _chunk_lists(self, texts: Iterable[str], batch_size: int) -> Iterator[list[list[str]]]:
+        """The texts' whitespace chunks in batches, each batch's unseen chunks tokenised in one spaCy call.
+
+        Batches start small and double up to ``batch_size``: the first texts come out after a few are read, not
+        after a whole cold batch (with every chunk still unseen) is tokenised, so progress shows from the start.
+        """
         batch: list[list[str]] = []
+        size = min(batch_size, _FIRST_BATCH)
         for text in texts:
             batch.append(text.split())
-            if len(batch) >= batch_size:
+            if len(batch) >= size:
                 self._learn(set().union(*batch))
                 yield batch
                 batch = []
+                size = min(batch_size, size * 2)
         if batch:
             self._learn(set().union(*batch))
             yield batch

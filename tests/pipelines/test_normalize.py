@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -114,3 +115,22 @@ class UpperTokenizer(Tokenizer):
 def test_normalizer_uses_the_given_tokenizer() -> None:
     n = Normalizer(NormalizeConfig(drop_punctuation=False), tokenizer=UpperTokenizer())
     assert n.tokens("Olá, mundo.") == ["olá,", "mundo."]
+
+
+def test_pipe_yields_its_first_texts_before_reading_a_whole_batch() -> None:
+    """Progress shows from the start: a cold 1,000-text batch is not tokenised before the first text comes out."""
+    pulled = 0
+
+    def texts() -> Iterator[str]:
+        nonlocal pulled
+        for i in range(3000):
+            pulled += 1
+            yield f"O menino {i} foi para a escola."
+
+    normalizer = Normalizer(NormalizeConfig())
+    stream = normalizer.marked_pipe(texts())
+    next(stream)
+    assert pulled <= 16
+    rest = list(stream)
+    assert len(rest) == 2999
+    assert rest == list(normalizer.marked_pipe(f"O menino {i} foi para a escola." for i in range(1, 3000)))
