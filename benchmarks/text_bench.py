@@ -9,6 +9,10 @@ STS: Pearson and Spearman of each method's score against the gold similarity. Pe
 lowercased word sets) and TF-IDF cosine (scikit-learn, fitted on the split's sentences).
 Trained encoders must not be trained on pairs of the split they are scored on: ``--write-clean-train FILE`` writes
 assin2-train without the dev pairs it repeats (401 of 500), to train with ``--pairs FILE``.
+Peers (``--peers``): gensim skip-gram (300d, negative 10) and fastText's C++ skip-gram (300d, 5 epochs, subwords 3-6)
+trained on the same corpus as palavra's default vectors (``--corpus``, tokens normalised as palavra's defaults do),
+registered as plain word-vector models (fastText with the vectors it composes for the split's unknown words), and
+pooled by palavra's ``mean`` and ``sif`` encoders exactly as palavra's own vectors are.
 Retrieval: each pair scored >= 4.5 is a query (its first sentence) with one relevant document (its second) among
 every distinct sentence of the split, the query itself excluded; recall@1, recall@10 and MRR@10 for TF-IDF, BM25
 (palavra's lexical mode), and palavra's vector and hybrid modes.
@@ -29,12 +33,20 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models.collection import CollectionStore, Document
+from models.references import Kind
+from models.registry import Registry
+from models.vectors import WordVectors
+from models.vectors import save as save_vectors
+from pipelines.normalize import NormalizeConfig, Normalizer
+from pipelines.preprocess import prepare_corpus
 from pipelines.search import Searcher
+from pipelines.text_encoder.build import pooling_model
 from pipelines.text_encoder.evaluate import correlations
 from pipelines.text_encoder.pairs import Pair, read_pairs
-from pipelines.text_encoder.served import load_text_encoder
+from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 from services.factories import open_catalog, open_registry
 from services.settings import get_settings
 
@@ -100,10 +112,52 @@ def write_clean_train(out: Path, train: str, heldout: str) -> dict[str, int]:
     return {"train": len(pairs), "kept": len(kept), "dropped": len(pairs) - len(kept)}
 
 
+def train_peers(registry: Registry, corpus: str, pairs: list[Pair]) -> dict[str, dict[str, float]]:
+    """Train the two peer vector models on ``corpus`` and register them as ``peer-gensim`` / ``peer-fasttext``."""
+    from word2vec_bench import fasttext_peer, gensim_peer
+
+    settings = get_settings()
+    catalog = open_catalog(settings)
+    normalize = NormalizeConfig()
+    prepared = prepare_corpus(catalog.resolve(corpus), normalize, cache_dir=settings.home / "cache" / "peers")
+    split_words = {
+        t
+        for toks in Normalizer(normalize).pipe(s for p in pairs for s in (p.sentence1, p.sentence2))
+        for t in toks
+    }
+    seconds: dict[str, dict[str, float]] = {}
+    gensim_vectors, info = gensim_peer(
+        prepared.path, prepared.n_tokens, sg=1, vector_size=300, negative=10, sample=1e-4
+    )
+    seconds["peer-gensim"] = info
+    ft_vectors, info = fasttext_peer(prepared.path, prepared.n_tokens, split_words, dim=300, epochs=5)
+    seconds["peer-fasttext"] = info
+    unknown = sorted(w for w in split_words if w not in ft_vectors.index)
+    composed = [ft_vectors.vector(w) for w in unknown]
+    ft_full = WordVectors(
+        [*ft_vectors.words, *unknown],
+        np.vstack([np.asarray(ft_vectors.vectors, np.float32), *composed])
+        if composed
+        else ft_vectors.vectors,
+        counts=np.concatenate([np.asarray(ft_vectors.counts, np.int64), np.ones(len(unknown), np.int64)]),
+    )
+    for name, vectors in (("peer-gensim", gensim_vectors), ("peer-fasttext", ft_full)):
+        with registry.create(name, Kind.WORD2VEC.value) as writer:
+            save_vectors(writer, vectors, normalize=normalize.model_dump(mode="json"), config={"peer": name})
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoders", help="Comma-separated registered encoders.")
     parser.add_argument("--split", default="assin2-dev")
+    parser.add_argument(
+        "--peers",
+        choices=("train", "registered", "none"),
+        default="none",
+        help="gensim and fastText peers: train and register them on --corpus, or reuse those registered",
+    )
+    parser.add_argument("--corpus", default="corpus-all", help="the peers' training corpus")
     parser.add_argument(
         "--write-clean-train",
         type=Path,
@@ -113,8 +167,8 @@ def main() -> None:
     if args.write_clean_train:
         print(json.dumps(write_clean_train(args.write_clean_train, "assin2-train", args.split)))
         return
-    if not args.encoders:
-        parser.error("--encoders is required")
+    if not args.encoders and args.peers == "none":
+        parser.error("give --encoders, --peers, or both")
     settings = get_settings()
     registry = open_registry(settings)
     pairs = read_pairs(open_catalog(settings).resolve(args.split)[0])
@@ -130,8 +184,17 @@ def main() -> None:
         "tfidf": ranking_scores([list(np.argsort(-row, kind="stable")[:11]) for row in sims], queries)
     }
     timing: dict[str, float] = {}
-    for ref in args.encoders.split(","):
-        model = load_text_encoder(registry, ref)
+    peer_training: dict[str, dict[str, float]] = {}
+    if args.peers == "train":
+        peer_training = train_peers(registry, args.corpus, pairs)
+    models: list[tuple[str, TextEncoderModel]] = []
+    if args.peers != "none":
+        for words in ("peer-gensim", "peer-fasttext"):
+            for pooling in ("mean", "sif"):
+                models.append((f"{words} {pooling}", pooling_model(registry, words, pooling=pooling)[0]))
+    for ref in filter(None, (args.encoders or "").split(",")):
+        models.append((ref, load_text_encoder(registry, ref)))
+    for ref, model in models:
         sts[ref] = correlations(model.similarity([(p.sentence1, p.sentence2) for p in pairs]), gold)
         started = time.perf_counter()
         vectors = model.embed(corpus)
@@ -139,7 +202,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = CollectionStore(Path(tmp))
             docs = [Document(str(i), s, {}) for i, s in enumerate(corpus)]
-            with store.create("bench", {"encoder": ref, "dim": model.dim}) as writer:
+            with store.create("bench", {"encoder": ref.replace(" ", "-"), "dim": model.dim}) as writer:
                 writer.add(docs, vectors)
             searcher = Searcher(store.read("bench"), model)
             for mode in ("lexical", "vector", "hybrid"):
@@ -158,6 +221,7 @@ def main() -> None:
                 "sts": sts,
                 "retrieval": retrieval,
                 "encode_texts_per_s": timing,
+                "peer_training": peer_training,
             },
             indent=1,
         )
