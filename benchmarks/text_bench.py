@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.collection import CollectionStore, Document
-from pipelines.search import Searcher
+from pipelines.serving.search import Searcher
 from pipelines.text_encoder.evaluate import correlations
 from pipelines.text_encoder.pairs import Pair, read_pairs
 from pipelines.text_encoder.served import load_text_encoder

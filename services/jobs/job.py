@@ -1,6 +1,6 @@
 """What a job is: its kind, validated config, state, progress, timestamps, error and the model it registered.
 
-A job's progress is the trainer's own :class:`~pipelines.progress.Progress`, kept whole by the store and shown as
+A job's progress is the trainer's own :class:`~pipelines.runs.progress.Progress`, kept whole by the store and shown as
 it is by the API and the CLI's bars.
 """
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 
 
 class JobState(StrEnum):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from services.jobs.job import Job, JobLogLine
 from services.timestamps import UtcTime
 

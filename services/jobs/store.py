@@ -3,7 +3,7 @@
 Every state change is one conditional UPDATE (``... WHERE state = 'running' AND worker = :me``), so the API,
 any number of workers and the reaper can race on a job and exactly one of them wins each transition.
 
-A job's progress is one :class:`~pipelines.progress.Progress` kept whole as JSON (``progress_json``); rows written
+A job's progress is one :class:`~pipelines.runs.progress.Progress` kept whole as JSON (``progress_json``); rows written
 before that column existed keep theirs in the ``stage`` ... ``message`` columns, which are still read.
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from models.database import Database
 from models.errors import Conflict, JobNotFound
 from models.registry import Registry
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from services.jobs.job import Job, JobLogLine, JobState
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a job id can be (new ones are uuid4 hex)

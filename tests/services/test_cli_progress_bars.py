@@ -6,7 +6,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.progress import Progress, counted
+from pipelines.runs.progress import Progress, counted
 from services.cli.progress_bars import ProgressBars
 from services.jobs.job import Job, JobState
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from models.database import create_engine
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from services.api.app import create_app
 from services.jobs.local import LocalWorkerPool
 from services.jobs.runner import execute_job

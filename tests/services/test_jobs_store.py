@@ -20,7 +20,7 @@ from models.errors import (
     TooLarge,
 )
 from models.registry import Registry
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from services.jobs.cleanup import job_output_dir, remove_leftovers
 from services.jobs.inputs import DataRoot, replace_uploads, safe_filename
 from services.jobs.job import JobState

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from models.errors import InvalidInput
-from pipelines.config_io import read_toml
-from pipelines.progress import DONE_STAGE, Progress
+from pipelines.runs.config_io import read_toml
+from pipelines.runs.progress import DONE_STAGE, Progress
 from services.cli.app import jobs_app
 from services.cli.output import echo, emit_json, table, warn
 from services.cli.progress_bars import ProgressBars
