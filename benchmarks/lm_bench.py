@@ -28,12 +28,12 @@ import torch
 
 from models.lm import EOS, PARAGRAPH
 from models.registry import Registry
-from pipelines.datasets import DataCatalog
 from pipelines.lm.config import make_run
 from pipelines.lm.data import with_boundaries
 from pipelines.lm.predictor import LanguageModel, Sampling
 from pipelines.lm.train import load_lines, train_lm
-from pipelines.progress import ignore_progress
+from pipelines.reading.datasets import DataCatalog
+from pipelines.runs.progress import ignore_progress
 
 IRSTLM = Path(os.environ.get("IRSTLM", "/usr/lib/irstlm"))
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.ann import exact_top_k, set_threads
 from models.collection import CollectionStore, Document
-from pipelines.search import Searcher, ensure_index
+from pipelines.serving.search import Searcher, ensure_index
 from pipelines.text_encoder.served import load_text_encoder
 from services.factories import open_catalog, open_registry
 from services.settings import get_settings

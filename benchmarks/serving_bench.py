@@ -4,7 +4,7 @@
         [--workers 1,2] [--conns 1,16,64] [--duration 8] [--parts inprocess,http,swap]
 
 Parts (each prints a markdown table):
-- inprocess: the floor, the same query through pipelines.served_vectors / the classifier, one thread.
+- inprocess: the floor, the same query through pipelines.serving.served_vectors / the classifier, one thread.
 - http: p50/p99 and requests/s for each scenario at each connection count, for 1 and 2 workers, plus memory
   (RSS, PSS, shared) of the server processes after the load; the HTTP/in-process ratio uses p50 at 1 connection.
 - swap: 2 workers under 16 connections while the production alias moves every 2 s; counts failed requests.
@@ -369,7 +369,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "palavra-serving-bench")
     args = parser.parse_args()
 
-    from pipelines.served_vectors import load_served_vectors
+    from pipelines.serving.served_vectors import load_served_vectors
     from services.factories import open_registry
     from services.settings import get_settings
 

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from models.vectors import ANN_FILE, WordVectors, save
-    from pipelines.normalize import NormalizeConfig, Normalizer
+    from pipelines.text.normalize import NormalizeConfig, Normalizer
     from services.factories import open_registry
     from services.settings import get_settings
 
@@ -71,11 +71,11 @@ def main() -> None:
     import numpy as np
     from gensim.models import Word2Vec
 
-    import pipelines.normalize
+    import pipelines.text.normalize
 
     # the chunk cache's eviction can drop chunks of the batch being normalised (KeyError, reported);
     # the corpus has well under 10M distinct chunks, so never evict here
-    pipelines.normalize.MAX_CACHED_CHUNKS = 10**9
+    pipelines.text.normalize.MAX_CACHED_CHUNKS = 10**9
     normalizer = Normalizer(NormalizeConfig())
     t = time.perf_counter()
     if not args.tokens.exists():

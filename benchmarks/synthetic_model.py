@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 from models.vectors import WordVectors, save
-from pipelines.normalize import NormalizeConfig
+from pipelines.text.normalize import NormalizeConfig
 from services.factories import open_registry
 from services.settings import get_settings
 

@@ -40,9 +40,9 @@ from models.references import Kind
 from models.registry import Registry
 from models.vectors import WordVectors
 from models.vectors import save as save_vectors
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.preprocess import prepare_corpus
-from pipelines.search import Searcher
+from pipelines.serving.search import Searcher
+from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.preprocess import prepare_corpus
 from pipelines.text_encoder.build import pooling_model
 from pipelines.text_encoder.evaluate import correlations
 from pipelines.text_encoder.pairs import Pair, read_pairs

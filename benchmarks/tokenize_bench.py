@@ -26,10 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.corpus import iter_documents, list_files
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.preprocess import prepare_corpus
-from pipelines.tokenize import Tokenizer, _kind
+from pipelines.reading.corpus import iter_documents, list_files
+from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.preprocess import prepare_corpus
+from pipelines.text.tokenize import Tokenizer, _kind
 
 WORD_RE = re.compile(r"\w+")
 

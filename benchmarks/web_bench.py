@@ -55,7 +55,7 @@ document.addEventListener('palavra:map', () => {
 def _home_with_model(folder: Path, vocab: int, dim: int) -> tuple[Path, list[str]]:
     sys.path.insert(0, str(ROOT))
     from models.vectors import WordVectors, save
-    from pipelines.normalize import NormalizeConfig
+    from pipelines.text.normalize import NormalizeConfig
     from services.factories import open_registry
     from services.settings import Settings
 

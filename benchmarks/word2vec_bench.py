@@ -39,16 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.registry import Registry
 from models.vectors import WordVectors
-from pipelines.datasets import DataCatalog
-from pipelines.evaluate_embeddings import (
+from pipelines.evaluation.evaluate_embeddings import (
     evaluate_analogies,
     evaluate_word_pairs,
     orthographic_echo,
     read_analogies,
     read_word_pairs,
 )
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.preprocess import prepare_corpus
+from pipelines.reading.datasets import DataCatalog
+from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.preprocess import prepare_corpus
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
 from pipelines.word2vec.convert import from_keyed_vectors
 from pipelines.word2vec.postprocess import all_but_the_top

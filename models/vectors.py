@@ -2,7 +2,7 @@
 
 :class:`WordVectors` is a vocabulary with its raw matrix, the row-normalised copy and optional FastText subword
 n-grams, with exact (or indexed) cosine search, similarity and analogies over vocabulary forms: query words are
-expected already normalised the way the model's training text was (``pipelines/served_vectors.py`` does it).
+expected already normalised the way the model's training text was (``pipelines/serving/served_vectors.py`` does it).
 
 The artifact is made of components (models/components.py); :func:`save` writes them and records which ones,
 :func:`load` reads them back (versions registered before the record existed are read by the files they hold), and
@@ -326,7 +326,7 @@ class VectorArtifact:
     """A word-vector artifact as read: the vectors, the components it holds and the JSON documents beside them.
 
     ``normalize`` and ``phrases`` are the documents as stored (None when the artifact has no such component);
-    pipelines/served_vectors.py gives them their meaning.
+    pipelines/serving/served_vectors.py gives them their meaning.
     """
 
     ref: str

@@ -1,4 +1,4 @@
-"""Regenerate pipelines/catalogue.json from a data mirror laid out as ../shared/data (see its README).
+"""Regenerate pipelines/reading/catalogue.json from a data mirror laid out as ../shared/data (see its README).
 
 Usage: .venv/bin/python scripts/build_catalogue.py /path/to/mirror
 
@@ -214,6 +214,6 @@ def build(mirror: Path) -> list[dict[str, Any]]:
 
 if __name__ == "__main__":
     mirror = Path(sys.argv[1]).resolve()
-    target = Path(__file__).resolve().parent.parent / "pipelines" / "catalogue.json"
+    target = Path(__file__).resolve().parent.parent / "pipelines" / "reading" / "catalogue.json"
     target.write_text(json.dumps(build(mirror), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     sys.stdout.write(f"wrote {target}\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from models.ann import AnnConfig, index_hook
 from models.collection import CollectionStore
 from models.registry import Registry
-from pipelines.datasets import DataCatalog
+from pipelines.reading.datasets import DataCatalog
 from services.settings import Settings
 
 

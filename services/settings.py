@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.neighbor_table import DEFAULT_WIDTH
-from pipelines.corpus import CorpusLimits
+from pipelines.reading.corpus import CorpusLimits
 
 
 class Settings(BaseSettings):

@@ -156,7 +156,7 @@ def tiny_word2vec(tmp_path_factory: pytest.TempPathFactory, pt_corpus_file: Path
     Each algorithm is trained once per session (16 dimensions, 30 epochs on ``pt_corpus_file``, through the real
     ``train_word2vec`` pipeline); every call copies its artifact files into the given registry as a new version.
     """
-    from pipelines.datasets import DataCatalog
+    from pipelines.reading.datasets import DataCatalog
     from pipelines.word2vec.config import Word2VecRun
     from pipelines.word2vec.train import train_word2vec
 

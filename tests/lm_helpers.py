@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from models.registry import ModelVersion, Registry
-from pipelines.datasets import DataCatalog
 from pipelines.lm.config import make_run
 from pipelines.lm.train import train_lm
+from pipelines.reading.datasets import DataCatalog
 
 TINY = {
     "context": 3,

@@ -36,7 +36,7 @@ from models.registry import Artifact, ArtifactWriter
 from pipelines.classifier.config import FeatureConfig
 from pipelines.classifier.features import FeatureSpace
 from pipelines.classifier.predictor import Engine, TextClassifier
-from pipelines.normalize import NormalizeConfig
+from pipelines.text.normalize import NormalizeConfig
 
 if (
     TYPE_CHECKING

@@ -28,8 +28,8 @@ from pipelines.classifier.data import LabelledTexts, check_trainable
 from pipelines.classifier.grid import GridAxis, apply, cells, check_axes
 from pipelines.classifier.prepare import PathResolver, Prepared, prepare, read_run_data
 from pipelines.classifier.train import train_network
-from pipelines.grid import finite, write_results
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.runs.grid import finite, write_results
+from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.classifier.config import ClassifierRun
 from pipelines.classifier.grid import GridAxis, format_value, labels, varying
 from pipelines.classifier.plots import LrPoint, plot_loss_curves, plot_lr_sweep
-from pipelines.grid import format_seconds, legend_name
+from pipelines.runs.grid import format_seconds, legend_name
 
 if TYPE_CHECKING:
     from pipelines.classifier.compare import Cell

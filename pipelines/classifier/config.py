@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from models.registry import NAME_RE, NAME_RULE
-from pipelines.config_io import load_toml_config
-from pipelines.normalize import NormalizeConfig
+from pipelines.runs.config_io import load_toml_config
+from pipelines.text.normalize import NormalizeConfig
 
 MAX_HIDDEN = 8192  # units per hidden layer: one 8192 x 8192 layer is 268 MB of weights before Adam's state
 

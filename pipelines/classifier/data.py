@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import DatasetError
-from pipelines.normalize import unicode_problem
+from pipelines.text.normalize import unicode_problem
 
 Label = str | int
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}

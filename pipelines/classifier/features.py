@@ -11,7 +11,7 @@ those seen in at least ``ngram_min_count`` training texts keep a row, so an unse
 the character n-grams it shares with training words, and nothing is spent on rows training never touched.
 Each id carries a weight (idf or uniform), normalised to sum to 1 per text: the pooled vector is a weighted mean.
 
-Normalisation runs through :class:`pipelines.normalize.Normalizer` with the run's config. Distinct tokens and
+Normalisation runs through :class:`pipelines.text.normalize.Normalizer` with the run's config. Distinct tokens and
 whitespace-free chunks are remembered in a :class:`~pipelines.classifier.token_table.TokenTable`, so a warm
 space spends one ``split`` per text and one dictionary lookup per chunk in Python, and does the rest in numpy.
 """
@@ -41,8 +41,8 @@ from pipelines.classifier.hashing import (
 )
 from pipelines.classifier.token_table import TokenTable
 from pipelines.classifier.tokens import RegexTokenizer
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.tokenize import Tokenizer
+from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.tokenize import Tokenizer
 
 __all__ = ["Bags", "FeatureSpace", "char_ngrams", "is_placeholder", "ngram_keys", "stable_hash"]
 

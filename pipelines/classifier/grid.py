@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from models.errors import InvalidConfig
 from pipelines.classifier.config import ACTIVATIONS, OPTIMIZERS, ClassifierRun
-from pipelines.config_io import validation_message
-from pipelines.grid import (
+from pipelines.runs.config_io import validation_message
+from pipelines.runs.grid import (
     MAX_CELLS,
     NONE_WORDS,
     GridAxis,
@@ -79,17 +79,17 @@ def allowed(key: str) -> str:
 
 
 def coerce(key: str, value: Any) -> Any:
-    """``value`` (a text or a JSON value) as the type ``key`` takes (see :func:`pipelines.grid.coerce`)."""
+    """``value`` (a text or a JSON value) as the type ``key`` takes (see :func:`pipelines.runs.grid.coerce`)."""
     return classifier_keys().coerce(key, value)
 
 
 def parse_axis(text: str) -> GridAxis:
-    """One ``--grid KEY=V1,V2,...`` option (see :func:`pipelines.grid.parse_axis`)."""
+    """One ``--grid KEY=V1,V2,...`` option (see :func:`pipelines.runs.grid.parse_axis`)."""
     return classifier_keys().parse_axis(text)
 
 
 def axis(key: str, values: Sequence[Any]) -> GridAxis:
-    """The axis ``key`` over ``values`` (see :func:`pipelines.grid.axis`)."""
+    """The axis ``key`` over ``values`` (see :func:`pipelines.runs.grid.axis`)."""
     return classifier_keys().axis(key, values)
 
 

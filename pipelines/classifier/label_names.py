@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from models.errors import DatasetError, InvalidInput
 from pipelines.classifier.data import Label
-from pipelines.datasets import catalogue
+from pipelines.reading.datasets import catalogue
 
 
 def parse_label_names(spec: str) -> dict[str, str]:

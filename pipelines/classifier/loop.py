@@ -20,7 +20,7 @@ from models.mlp import BagOfFeaturesMLP
 from pipelines.classifier.config import TrainingConfig
 from pipelines.classifier.hashing import Bags
 from pipelines.classifier.optim import current_lr
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 Labels = npt.NDArray[np.int64]
 

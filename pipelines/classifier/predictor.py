@@ -17,7 +17,7 @@ from models.mlp_numpy import NumpyBagMLP, softmax
 from pipelines.classifier.data import Label, is_blank
 from pipelines.classifier.features import FeatureSpace
 from pipelines.classifier.thresholds import decide
-from pipelines.normalize import unicode_problem
+from pipelines.text.normalize import unicode_problem
 
 if (
     TYPE_CHECKING

@@ -23,7 +23,7 @@ from pipelines.classifier.data import (
 )
 from pipelines.classifier.features import Bags, FeatureSpace
 from pipelines.classifier.vocab import FIT_STEPS, fit_feature_space
-from pipelines.progress import ProgressCallback, counted, ignore_progress
+from pipelines.runs.progress import ProgressCallback, counted, ignore_progress
 
 Labels = npt.NDArray[np.int64]
 PathResolver = Callable[[str], Path]

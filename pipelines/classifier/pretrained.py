@@ -25,8 +25,8 @@ from models.references import VECTOR_KINDS
 from models.registry import Registry
 from models.vectors import WordVectors
 from models.vectors import load as read_vector_artifact
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.served_vectors import read_normalize
+from pipelines.serving.served_vectors import read_normalize
+from pipelines.text.normalize import NormalizeConfig, Normalizer
 
 log = logging.getLogger(__name__)
 

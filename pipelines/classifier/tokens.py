@@ -2,7 +2,7 @@
 
 Serving a classifier at tens of thousands of texts per second leaves no room for spaCy's tokenizer (about
 8k tweets/s here), so classifiers tokenise with one compiled regular expression that yields the same token
-kinds (url, email, mention, num, punct, word) and let :class:`pipelines.normalize.Normalizer` apply the
+kinds (url, email, mention, num, punct, word) and let :class:`pipelines.text.normalize.Normalizer` apply the
 user's normalisation unchanged. No token spans whitespace, so tokens (and their normalised forms) can be
 cached per whitespace-separated chunk, as the Normalizer does.
 """
@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from pipelines.tokenize import RawToken, Tokenizer, TokenKind
+from pipelines.text.tokenize import RawToken, Tokenizer, TokenKind
 
 _TOKEN_RE = re.compile(
     r"""

@@ -36,7 +36,7 @@ from pipelines.classifier.prepare import PathResolver, Prepared, class_weights, 
 from pipelines.classifier.pretrained import Pretrained, apply_pretrained, open_vectors, word_matrix
 from pipelines.classifier.stopping import stop_reason
 from pipelines.classifier.thresholds import MIN_GAIN, decide, tune_biases
-from pipelines.progress import DONE_STAGE, Progress, ProgressCallback, counted, ignore_progress
+from pipelines.runs.progress import DONE_STAGE, Progress, ProgressCallback, counted, ignore_progress
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pipelines.classifier.hashing import (
     ngram_keys,
     stable_hash,
 )
-from pipelines.normalize import NormalizeConfig
+from pipelines.text.normalize import NormalizeConfig
 
 log = logging.getLogger(__name__)
 _NO_KEYS = np.zeros(0, dtype=np.uint64)

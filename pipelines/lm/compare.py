@@ -25,10 +25,12 @@ from pydantic import ValidationError
 from models.errors import InvalidConfig, InvalidInput, PalavraError
 from pipelines.classifier.plots import plot_loss_curves
 from pipelines.classifier.train import torch_threads
-from pipelines.config_io import validation_message
-from pipelines.corpus import CorpusLimits
-from pipelines.datasets import DataCatalog
-from pipelines.grid import (
+from pipelines.lm.config import MODEL_KEYS, TRAINING_KEYS, LMActivation, LMOptimizer, LMRun
+from pipelines.lm.train import Encoded, encode_lines, fit_lm, load_lines
+from pipelines.reading.corpus import CorpusLimits
+from pipelines.reading.datasets import DataCatalog
+from pipelines.runs.config_io import validation_message
+from pipelines.runs.grid import (
     GridAxis,
     GridKeys,
     cells,
@@ -43,9 +45,7 @@ from pipelines.grid import (
     varying,
     write_results,
 )
-from pipelines.lm.config import MODEL_KEYS, TRAINING_KEYS, LMActivation, LMOptimizer, LMRun
-from pipelines.lm.train import Encoded, encode_lines, fit_lm, load_lines
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def lm_keys() -> GridKeys:
 
 
 def parse_axis(text: str) -> GridAxis:
-    """One ``--grid KEY=V1,V2,...`` option over a language model's keys (:func:`pipelines.grid.parse_axis`)."""
+    """One ``--grid KEY=V1,V2,...`` option over a language model's keys (:func:`pipelines.runs.grid.parse_axis`)."""
     return lm_keys().parse_axis(text)
 
 

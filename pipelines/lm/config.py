@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.errors import InvalidConfig
-from pipelines.config_io import validation_message
-from pipelines.normalize import NormalizeConfig
+from pipelines.runs.config_io import validation_message
+from pipelines.text.normalize import NormalizeConfig
 
 # past this every next token is about equally likely; far past it the division overflows float32 (NaN)
 MAX_TEMPERATURE = 100.0

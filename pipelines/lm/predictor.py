@@ -20,7 +20,7 @@ from models.errors import InvalidInput
 from models.registry import Artifact
 from pipelines.lm.config import LM_NORMALIZE, MAX_TEMPERATURE
 from pipelines.lm.data import contexts_of, with_boundaries
-from pipelines.normalize import NormalizeConfig, Normalizer
+from pipelines.text.normalize import NormalizeConfig, Normalizer
 
 MAX_NEW_TOKENS = 2000
 _NO_SPACE_BEFORE = frozenset({",", ".", ";", ":", "!", "?", "…", "...", ")", "]", "}", "»", "%", "?!", "!?"})

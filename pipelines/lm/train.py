@@ -27,12 +27,12 @@ from pipelines.classifier.optim import LazyAdam, LazyMomentum, LazyRMSprop
 from pipelines.classifier.plots import _finite, _pyplot
 from pipelines.classifier.pretrained import open_vectors, word_matrix
 from pipelines.classifier.train import torch_threads
-from pipelines.corpus import CorpusLimits
-from pipelines.datasets import DataCatalog
 from pipelines.lm.config import LMRun
 from pipelines.lm.data import IdArray, Vocabulary, contexts_of, read_lines, split_holdout
-from pipelines.preprocess import prepare_corpus
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.reading.corpus import CorpusLimits
+from pipelines.reading.datasets import DataCatalog
+from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.text.preprocess import prepare_corpus
 
 log = logging.getLogger(__name__)
 # a report inside an epoch at most this often (in-epoch reports carry no message: job logs stay per epoch)

@@ -11,7 +11,7 @@ from models.errors import InvalidInput
 from models.references import VECTOR_KINDS
 from models.registry import ModelVersion, Registry
 from models.text_encoder import KIND, EncoderSpec, TextEncoder, common_components, sif_weights
-from pipelines.served_vectors import load_served_vectors
+from pipelines.serving.served_vectors import load_served_vectors
 from pipelines.text_encoder.served import TextEncoderModel
 
 SAMPLE_TEXTS = 20_000  # texts used to estimate the common component (more change it very little)

@@ -15,7 +15,7 @@ from models.errors import InvalidInput, ModelNotFound
 from models.references import VECTOR_KINDS
 from models.registry import Artifact, Registry
 from models.text_encoder import KIND, FloatMatrix, TextEncoder
-from pipelines.served_vectors import ServedVectors, load_served_vectors
+from pipelines.serving.served_vectors import ServedVectors, load_served_vectors
 
 
 class TextEncoderModel:

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.errors import InvalidConfig
 from models.references import VECTOR_KINDS
 from models.registry import NAME_RE
-from pipelines.config_io import read_toml, validation_message
-from pipelines.normalize import NormalizeConfig
-from pipelines.phrases import PhraseConfig
+from pipelines.runs.config_io import read_toml, validation_message
+from pipelines.text.normalize import NormalizeConfig
+from pipelines.text.phrases import PhraseConfig
 
 ALGORITHMS = VECTOR_KINDS  # each training algorithm registers the vector kind of its name
 

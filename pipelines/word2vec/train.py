@@ -2,7 +2,7 @@
 
 gensim trains in ``corpus_file`` mode: the prepared token file is read by every worker thread without the GIL,
 so both cores work (an iterable corpus would leave one idle). Progress is reported per epoch through a
-:data:`~pipelines.progress.ProgressCallback`; that is also what the batch-job workers call this with.
+:data:`~pipelines.runs.progress.ProgressCallback`; that is also what the batch-job workers call this with.
 
 The artifact (written by :func:`models.vectors.save`) holds the vectors, the config (the whole :class:`Word2VecRun`),
 the normalisation (what the HTTP layer normalises query words with), the learned phrases when phrases were joined,
@@ -24,13 +24,13 @@ from models.errors import EmptyCorpus
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
 from models.vectors import save as save_vectors
-from pipelines.corpus import CorpusLimits
-from pipelines.datasets import DataCatalog
-from pipelines.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
-from pipelines.normalize import Normalizer
-from pipelines.phrases import PhraseModel, phrase_corpus
-from pipelines.preprocess import PreparedCorpus, prepare_corpus
-from pipelines.progress import DONE_STAGE, Progress, ProgressCallback, ignore_progress
+from pipelines.evaluation.evaluate_embeddings import EvaluationSets, evaluate_sets, load_evaluation_sets
+from pipelines.reading.corpus import CorpusLimits
+from pipelines.reading.datasets import DataCatalog
+from pipelines.runs.progress import DONE_STAGE, Progress, ProgressCallback, ignore_progress
+from pipelines.text.normalize import Normalizer
+from pipelines.text.phrases import PhraseModel, phrase_corpus
+from pipelines.text.preprocess import PreparedCorpus, prepare_corpus
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
 from pipelines.word2vec.convert import from_keyed_vectors, join
 from pipelines.word2vec.postprocess import all_but_the_top, default_components
@@ -280,7 +280,7 @@ def train_word2vec(
         cache_dir: prepared token files are kept under it and reused for the same files and normalisation.
         progress: receives ``preprocess``, ``train`` (per epoch: fraction, epoch, loss), ``evaluate`` and
             ``save`` reports.
-        limits: bounds on reading the corpus and on the cache (see :class:`pipelines.corpus.CorpusLimits`).
+        limits: bounds on reading the corpus and on the cache (see :class:`pipelines.reading.corpus.CorpusLimits`).
 
     Raises:
         CorpusError / EmptyCorpus: unreadable input, or nothing to train on.

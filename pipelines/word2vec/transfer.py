@@ -17,7 +17,7 @@ from models.registry import ModelVersion, Registry, sha256_file
 from models.vectors import WordVectors
 from models.vectors import load as read_vector_artifact
 from models.vectors import save as save_vectors
-from pipelines.normalize import NormalizeConfig
+from pipelines.text.normalize import NormalizeConfig
 from pipelines.word2vec.io_formats import export_word2vec, import_word2vec
 
 log = logging.getLogger(__name__)

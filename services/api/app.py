@@ -9,7 +9,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from pipelines.search import SearcherCache
+from pipelines.serving.search import SearcherCache
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.errors import install_error_handlers
 from services.api.job_schemas import JobRequest

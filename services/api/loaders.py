@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from models.errors import NotReady
 from models.references import VECTOR_KINDS, Kind
 from models.registry import ModelVersion, Registry
-from pipelines.served_vectors import ServedVectors, load_served_vectors
+from pipelines.serving.served_vectors import ServedVectors, load_served_vectors
 from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 from services.api.model_store import Loader
 from services.api.threads import limit_compute_threads

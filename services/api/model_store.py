@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:  # the served types only: the CLI and the API start without torch (language models need it)
     from pipelines.classifier.predictor import TextClassifier
     from pipelines.lm.predictor import LanguageModel
-    from pipelines.served_vectors import ServedVectors
+    from pipelines.serving.served_vectors import ServedVectors
     from pipelines.text_encoder.served import TextEncoderModel
 
 M = TypeVar("M")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from models.registry import ALIAS_RE, NAME_RE, REF_RE
-from pipelines.normalize import unicode_problem
+from pipelines.text.normalize import unicode_problem
 
 MAX_WORD_CHARS = 200
 

@@ -2,7 +2,7 @@
 
 Later layers win: the config's defaults, then the ``--config`` TOML file, then the command's common flags
 (``--epochs``, ``--lr``, ...), then each ``--set SECTION.KEY=VALUE`` (any key of the run config, the value read as
-JSON when it parses, else as text). The merge itself is :func:`pipelines.config_io.merge_config`.
+JSON when it parses, else as text). The merge itself is :func:`pipelines.runs.config_io.merge_config`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.errors import InvalidConfig
 from pipelines.classifier.config import ClassifierRun, load_run_file
-from pipelines.config_io import assignments, given, merge_config, validation_message
+from pipelines.runs.config_io import assignments, given, merge_config, validation_message
 
 SET_METAVAR = "SECTION.KEY=VALUE"
 

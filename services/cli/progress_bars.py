@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 
 TICK_S = 1.0
 _STOPS_EARLY = frozenset({"epoch", "batch"})

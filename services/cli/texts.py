@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models.errors import InvalidInput
 from pipelines.classifier.data import is_blank
-from pipelines.normalize import unicode_problem
+from pipelines.text.normalize import unicode_problem
 
 
 def check_texts(texts: list[str], *, max_chars: int) -> None:

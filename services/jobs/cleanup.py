@@ -7,7 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from pipelines import corpus_cache
+from pipelines.reading import corpus_cache
 from services.jobs.inputs import UPLOADS_DIR
 from services.jobs.store import JobStore
 from services.settings import Settings

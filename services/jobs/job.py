@@ -1,4 +1,8 @@
-"""What a job is: its kind, validated config, state, progress, timestamps, error and the model it registered."""
+"""What a job is: its kind, validated config, state, progress, timestamps, error and the model it registered.
+
+A job's progress is the trainer's own :class:`~pipelines.runs.progress.Progress`, kept whole by the store and shown as
+it is by the API and the CLI's bars.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from pipelines.runs.progress import Progress
 
 
 class JobState(StrEnum):
@@ -23,20 +29,11 @@ class JobState(StrEnum):
 
 
 @dataclass(frozen=True)
-class JobProgress:
-    """The latest progress report of a running job."""
-
-    stage: str | None = None
-    fraction: float | None = None
-    epoch: int | None = None
-    loss: float | None = None
-    message: str | None = None
-
-
-@dataclass(frozen=True)
 class Job:
     """One job record as the store holds it.
 
+    ``progress`` is the job's latest progress report, with what earlier reports said that it leaves out (None until
+    the job first reports; see :meth:`~services.jobs.store.JobStore.report`).
     ``result`` is what a job that registers no model produced (a comparison's table and report files).
     ``committing`` is true while the job's process registers its model: from then on it can no longer be
     cancelled, so a cancelled job never registers a model.
@@ -47,7 +44,7 @@ class Job:
     state: JobState
     config: dict[str, Any]
     created_at: datetime
-    progress: JobProgress
+    progress: Progress | None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ValidationError
 from models.collection import CollectionStore
 from models.errors import InvalidConfig, InvalidInput
 from models.registry import ModelVersion, Registry
-from pipelines.config_io import validation_message
-from pipelines.corpus import CorpusLimits
-from pipelines.datasets import DataCatalog, catalogue
-from pipelines.progress import ProgressCallback
+from pipelines.reading.corpus import CorpusLimits
+from pipelines.reading.datasets import DataCatalog, catalogue
+from pipelines.runs.config_io import validation_message
+from pipelines.runs.progress import ProgressCallback
 from services.jobs.inputs import DataRoot
 
 
@@ -314,8 +314,8 @@ def _count_lines(path: Path) -> int:
 
 def _collection_run(run: Any, ctx: JobContext) -> dict[str, Any]:
     from models.collection import check_name
-    from pipelines.progress import Progress
-    from pipelines.search import create_collection, read_documents
+    from pipelines.runs.progress import Progress
+    from pipelines.serving.search import create_collection, read_documents
 
     if ctx.collections is None:
         raise InvalidInput("this worker has no collection store")

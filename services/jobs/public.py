@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from pipelines.runs.progress import Progress
 from services.jobs.job import Job, JobLogLine
 from services.timestamps import UtcTime
 
@@ -22,6 +23,31 @@ class JobProgressOut(BaseModel):
     epoch: int | None
     loss: float | None
     message: str | None
+    done: float | None = Field(
+        description="How much of the stage is done, counted in `unit`, when the stage counts (as the CLI's bars do)."
+    )
+    total: float | None = Field(
+        description="How much the stage has to do in `unit`; `done == total` when complete."
+    )
+    unit: str | None = Field(description="What `done` and `total` count: B (bytes read), text, epoch ...")
+
+
+def progress_of(progress: Progress | None) -> JobProgressOut:
+    """The public form of a job's progress (all null before its first report)."""
+    if progress is None:
+        return JobProgressOut(
+            stage=None, fraction=None, epoch=None, loss=None, message=None, done=None, total=None, unit=None
+        )
+    return JobProgressOut(
+        stage=progress.stage,
+        fraction=progress.fraction,
+        epoch=progress.epoch,
+        loss=progress.loss,
+        message=progress.message,
+        done=progress.done,
+        total=progress.total,
+        unit=progress.unit,
+    )
 
 
 class JobModelOut(BaseModel):
@@ -69,7 +95,6 @@ def summary_of(job: Job) -> JobSummary:
     model = None
     if job.model_name is not None and job.model_version is not None:
         model = JobModelOut(name=job.model_name, version=job.model_version, ref=job.model_ref or "")
-    p = job.progress
     return JobSummary(
         id=job.id,
         kind=job.kind,
@@ -78,9 +103,7 @@ def summary_of(job: Job) -> JobSummary:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
-        progress=JobProgressOut(
-            stage=p.stage, fraction=p.fraction, epoch=p.epoch, loss=p.loss, message=p.message
-        ),
+        progress=progress_of(job.progress),
         error=job.error,
         model=model,
         worker=job.worker,

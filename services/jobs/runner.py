@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from models.errors import DatabaseUnavailable, PalavraError
 from models.registry import ArtifactWriter, ModelVersion, Registry
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from services.factories import open_collections, open_registry
 from services.jobs.cleanup import job_output_dir
 from services.jobs.inputs import DataRoot, no_space

@@ -2,6 +2,9 @@
 
 Every state change is one conditional UPDATE (``... WHERE state = 'running' AND worker = :me``), so the API,
 any number of workers and the reaper can race on a job and exactly one of them wins each transition.
+
+A job's progress is one :class:`~pipelines.runs.progress.Progress` kept whole as JSON (``progress_json``); rows written
+before that column existed keep theirs in the ``stage`` ... ``message`` columns, which are still read.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,8 +21,8 @@ import sqlalchemy as sa
 from models.database import Database
 from models.errors import Conflict, JobNotFound
 from models.registry import Registry
-from pipelines.progress import Progress
-from services.jobs.job import Job, JobLogLine, JobProgress, JobState
+from pipelines.runs.progress import Progress
+from services.jobs.job import Job, JobLogLine, JobState
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what a job id can be (new ones are uuid4 hex)
 
@@ -40,6 +44,8 @@ jobs_table = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
     sa.Column("worker", sa.String(128)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("progress_json", sa.Text),
+    # a job's progress before progress_json: still read for rows that older versions wrote, no longer written
     sa.Column("stage", sa.String(64)),
     sa.Column("fraction", sa.Float),
     sa.Column("epoch", sa.Integer),
@@ -84,6 +90,48 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _progress_of(row: sa.Row[Any]) -> Progress | None:
+    """The progress a job row holds: its JSON, or the columns an older version wrote; None before any report."""
+    if row.progress_json:
+        return Progress.from_dict(json.loads(row.progress_json))
+    if row.stage is None:
+        return None
+    return Progress(
+        stage=row.stage, fraction=row.fraction, epoch=row.epoch, loss=row.loss, message=row.message
+    )
+
+
+def _merged(previous: Progress | None, report: Progress) -> Progress:
+    """A job's progress after ``report``: what it says, and what earlier reports said that it leaves out.
+
+    Fraction, epoch, loss and message carry over from any earlier report (the epoch and loss training reached
+    stay on the job while it saves). What is counted (``done``, ``total``, ``unit``) and ``extra`` describe
+    one stage: they carry over only within it.
+    """
+    before = previous or Progress(stage=report.stage)
+    same_stage = previous is not None and previous.stage == report.stage[:64]
+    counts = report.done is not None or report.total is not None
+    counted = report if counts or not same_stage else before
+    return Progress(
+        stage=report.stage[:64],
+        fraction=before.fraction if report.fraction is None else min(1.0, max(0.0, report.fraction)),
+        epoch=before.epoch if report.epoch is None else report.epoch,
+        loss=before.loss if report.loss is None else _finite(report.loss),
+        message=report.message[:MAX_LOG_CHARS] if report.message else before.message,
+        extra=report.extra or (before.extra if same_stage else {}),
+        done=_finite(counted.done),
+        total=_finite(counted.total),
+        unit=counted.unit,
+        final=report.final,
+    )
+
+
+def _progress_json(progress: Progress | None) -> str | None:
+    if progress is None:
+        return None
+    return json.dumps(progress.to_dict(), ensure_ascii=False, default=str)
+
+
 def _row_to_job(row: sa.Row[Any]) -> Job:
     return Job(
         id=row.id,
@@ -91,9 +139,7 @@ def _row_to_job(row: sa.Row[Any]) -> Job:
         state=JobState(row.state),
         config=json.loads(row.config_json),
         created_at=_utc(row.created_at),
-        progress=JobProgress(
-            stage=row.stage, fraction=row.fraction, epoch=row.epoch, loss=row.loss, message=row.message
-        ),
+        progress=_progress_of(row),
         started_at=_aware(row.started_at),
         finished_at=_aware(row.finished_at),
         heartbeat_at=_aware(row.heartbeat_at),
@@ -259,18 +305,21 @@ class JobStore:
             ).first()
         return row is not None and row.state == JobState.RUNNING.value and row.worker == worker
 
+    def _progress(self, job_id: str) -> Progress | None:
+        """The job's progress as stored (only the job's own process reports, so reading then writing is safe)."""
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).first()
+        return None if row is None else _progress_of(row)
+
     def report(self, job_id: str, progress: Progress) -> bool:
-        """Store a progress report of a running job; false when the job is no longer running."""
-        values: dict[str, Any] = {"stage": progress.stage[:64]}
-        if progress.fraction is not None:
-            values["fraction"] = min(1.0, max(0.0, progress.fraction))
-        if progress.epoch is not None:
-            values["epoch"] = progress.epoch
-        if progress.loss is not None:
-            values["loss"] = _finite(progress.loss)
-        if progress.message:
-            values["message"] = progress.message[:MAX_LOG_CHARS]
-        return self._update(job_id, jobs_table.c.state == JobState.RUNNING.value, **values)
+        """Store a progress report of a running job; false when the job is no longer running.
+
+        The job keeps the whole report, with what earlier reports said that it leaves out (see :func:`_merged`).
+        """
+        merged = _merged(self._progress(job_id), progress)
+        return self._update(
+            job_id, jobs_table.c.state == JobState.RUNNING.value, progress_json=_progress_json(merged)
+        )
 
     def record_staging(self, job_id: str, path: str | None) -> None:
         """Remember the staging folder the job is writing, so whoever ends the job can remove it."""
@@ -298,7 +347,7 @@ class JobStore:
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
             jobs_table.c.worker == worker,
-            **_succeeded(model_name, model_version),
+            **_succeeded(model_name, model_version, self._progress(job_id)),
             result_json=json.dumps(result, ensure_ascii=False, default=str) if result is not None else None,
         )
 
@@ -376,7 +425,7 @@ class JobStore:
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
             jobs_table.c.heartbeat_at < cutoff,
-            **_succeeded(model_name, model_version),
+            **_succeeded(model_name, model_version, self._progress(job_id)),
         )
 
     # -- the Celery backend's publishing record --------------------------------------------------------------
@@ -454,12 +503,14 @@ class JobStore:
         return [JobLogLine(seq=r.seq, at=_utc(r.at), line=r.line) for r in rows]
 
 
-def _succeeded(model_name: str | None, model_version: int | None) -> dict[str, Any]:
-    """The columns of a job that ended well, with the model version it registered (if any)."""
+def _succeeded(
+    model_name: str | None, model_version: int | None, progress: Progress | None
+) -> dict[str, Any]:
+    """The columns of a job that ended well, with the model version it registered (if any): all of it is done."""
     return {
         "state": JobState.SUCCEEDED.value,
         "finished_at": _now(),
-        "fraction": 1.0,
+        "progress_json": _progress_json(progress and replace(progress, fraction=1.0)),
         "committing": False,
         "staging_path": None,
         "model_name": model_name,

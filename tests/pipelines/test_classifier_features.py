@@ -8,7 +8,7 @@ from pipelines.classifier.features import FeatureSpace
 from pipelines.classifier.hashing import Bags, char_keys, char_ngrams, stable_hash
 from pipelines.classifier.tokens import RegexTokenizer
 from pipelines.classifier.vocab import fit_feature_space
-from pipelines.normalize import NormalizeConfig
+from pipelines.text.normalize import NormalizeConfig
 
 TEXTS = [
     "O produto chegou rápido, adorei!!!",
@@ -149,7 +149,7 @@ def test_tokens_every_letter_is_one_word_for_the_regex_too() -> None:
     import sys
     import unicodedata
 
-    from pipelines.tokenize import RawToken
+    from pipelines.text.tokenize import RawToken
 
     tokenizer = RegexTokenizer()
     letters = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isalpha()]

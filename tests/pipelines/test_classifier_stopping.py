@@ -11,7 +11,7 @@ from pipelines.classifier.config import TrainingConfig
 from pipelines.classifier.loop import FitResult
 from pipelines.classifier.stopping import stop_reason
 from pipelines.classifier.train import train_classifier
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from tests.conftest import review_run
 
 

@@ -13,7 +13,7 @@ from models.registry import Registry
 from pipelines.classifier.artifact import LABEL_NAMES_FILE, load_classifier, read_report, save_classifier
 from pipelines.classifier.config import ClassifierRun
 from pipelines.classifier.train import train_classifier
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from tests.conftest import review_run
 
 
@@ -270,7 +270,7 @@ def test_train_on_imported_vectors_normalises_words_as_the_import_recorded(
 ) -> None:
     import csv
 
-    from pipelines.normalize import NormalizeConfig
+    from pipelines.text.normalize import NormalizeConfig
     from pipelines.word2vec.transfer import import_model
 
     words = ["ótimo", "péssimo", "produto", "entrega"]

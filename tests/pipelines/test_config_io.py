@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from models.errors import InvalidConfig
-from pipelines.config_io import assignments, given, load_toml_config, merge_config, parse_assignment
-from pipelines.normalize import NormalizeConfig
+from pipelines.runs.config_io import assignments, given, load_toml_config, merge_config, parse_assignment
+from pipelines.text.normalize import NormalizeConfig
 
 
 def test_load_valid_config(tmp_path: Path) -> None:

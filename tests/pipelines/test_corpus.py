@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from models.errors import CorpusError
-from pipelines.corpus import (
+from pipelines.reading.corpus import (
     CorpusLimits,
     CorpusStats,
     Slice,

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from models.errors import CorpusError
-from pipelines import corpus_cache, preprocess
-from pipelines.corpus import CorpusLimits
-from pipelines.normalize import NormalizeConfig
-from pipelines.preprocess import PreparedCorpus, prepare_corpus
+from pipelines.reading import corpus_cache
+from pipelines.reading.corpus import CorpusLimits
+from pipelines.text import preprocess
+from pipelines.text.normalize import NormalizeConfig
+from pipelines.text.preprocess import PreparedCorpus, prepare_corpus
 from tests.conftest import make_sentences
 
 

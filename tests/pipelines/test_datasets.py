@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from models.errors import DatasetNotFound, DownloadError
-from pipelines.datasets import RAW_GITHUB, DataCatalog, catalogue
-from pipelines.tei import tei_to_text
+from pipelines.reading.datasets import RAW_GITHUB, DataCatalog, catalogue
+from pipelines.reading.tei import tei_to_text
 from services.settings import Settings
 from tests.conftest import SHARED_DATA
 

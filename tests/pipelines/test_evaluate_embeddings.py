@@ -9,8 +9,7 @@ import pytest
 
 from models.errors import DatasetError
 from models.vectors import WordVectors
-from pipelines.datasets import DataCatalog
-from pipelines.evaluate_embeddings import (
+from pipelines.evaluation.evaluate_embeddings import (
     AnalogyQuestion,
     WordPair,
     evaluate_analogies,
@@ -21,7 +20,8 @@ from pipelines.evaluate_embeddings import (
     read_analogies,
     read_word_pairs,
 )
-from pipelines.normalize import Normalizer
+from pipelines.reading.datasets import DataCatalog
+from pipelines.text.normalize import Normalizer
 
 WORDS = ["rei", "rainha", "homem", "mulher", "menino", "menina", "casa", "casas", "carro", "carros", "lisboa"]
 

@@ -11,10 +11,10 @@ import torch
 from models.errors import InvalidConfig, InvalidInput
 from models.lm import EOS, PARAGRAPH, UNK
 from models.registry import Registry
-from pipelines.datasets import DataCatalog
 from pipelines.lm.config import make_run
 from pipelines.lm.data import Vocabulary, contexts_of, split_holdout, with_boundaries
 from pipelines.lm.predictor import LanguageModel, Sampling, detokenize
+from pipelines.reading.datasets import DataCatalog
 from tests.conftest import _VERBS
 from tests.lm_helpers import TINY, train_tiny_lm
 
@@ -237,7 +237,7 @@ def test_training_reports_progress_inside_each_epoch(
     tmp_path: Path, pt_corpus_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipelines.lm import train as lm_train
-    from pipelines.progress import Progress
+    from pipelines.runs.progress import Progress
 
     monkeypatch.setattr(lm_train, "IN_EPOCH_REPORT_S", 0.0)  # every batch, instead of once a second
     seen: list[Progress] = []

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from models.errors import InvalidConfig
-from pipelines.datasets import DataCatalog
 from pipelines.lm import train as lm_train
 from pipelines.lm.compare import compare_lms, grid_axes, parse_axis
 from pipelines.lm.config import make_run
+from pipelines.reading.datasets import DataCatalog
 from tests.lm_helpers import TINY
 
 FAST = {**TINY, "epochs": 2, "hidden": [16], "dim": 8}

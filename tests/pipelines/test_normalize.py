@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pipelines import normalize
-from pipelines.normalize import NormalizeConfig, Normalizer, fold_accents
-from pipelines.tokenize import RawToken, Tokenizer
+from pipelines.text import normalize
+from pipelines.text.normalize import NormalizeConfig, Normalizer, fold_accents
+from pipelines.text.tokenize import RawToken, Tokenizer
 
 TEXT = "O Sr. Silva pôs-se a beber d'água às 10h30. Pagou R$ 1.994,20! Escreva a ana@x.com.br, @joao ou https://x.pt."
 

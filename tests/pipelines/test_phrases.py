@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from models.errors import InvalidConfig
-from pipelines.normalize import NormalizeConfig
-from pipelines.phrases import PhraseConfig, PhraseModel, learn_phrases, phrase_corpus
-from pipelines.preprocess import PreparedCorpus, prepare_corpus
+from pipelines.text.normalize import NormalizeConfig
+from pipelines.text.phrases import PhraseConfig, PhraseModel, learn_phrases, phrase_corpus
+from pipelines.text.preprocess import PreparedCorpus, prepare_corpus
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from models.errors import CorpusError, EmptyCorpus
-from pipelines import preprocess
-from pipelines.corpus import list_files, plan_slices
-from pipelines.normalize import NormalizeConfig
-from pipelines.preprocess import prepare_corpus, write_part
-from pipelines.progress import Progress
+from pipelines.reading.corpus import list_files, plan_slices
+from pipelines.runs.progress import Progress
+from pipelines.text import preprocess
+from pipelines.text.normalize import NormalizeConfig
+from pipelines.text.preprocess import prepare_corpus, write_part
 from tests.conftest import SHARED_DATA
 
 
@@ -125,8 +125,8 @@ def prepared_again_is_hit(src: Path, cache: Path) -> bool:
 
 
 def test_worker_protocol_reports_bytes_result_and_errors(tmp_path: Path) -> None:
-    from pipelines.corpus import Slice, list_files
-    from pipelines.preprocess_worker import run
+    from pipelines.reading.corpus import Slice, list_files
+    from pipelines.text.preprocess_worker import run
 
     src = tmp_path / "c.txt"
     src.write_text("Olá mundo. Tudo bem?\n", encoding="utf-8")

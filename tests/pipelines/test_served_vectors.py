@@ -6,8 +6,8 @@ import pytest
 from models.errors import InvalidConfig, UnknownWord
 from models.registry import Registry
 from models.vectors import WordVectors, save
-from pipelines.normalize import NormalizeConfig
-from pipelines.served_vectors import load_served_vectors
+from pipelines.serving.served_vectors import load_served_vectors
+from pipelines.text.normalize import NormalizeConfig
 
 WORDS = ["rei", "rainha", "homem", "mulher", "ação", "casa", "casas", "são_paulo", "0000"]
 
@@ -82,7 +82,7 @@ def test_served_vectors_invalid_normalize_file_is_a_config_error(registry: Regis
 
 
 def test_served_vectors_apply_learned_phrases_to_queries(registry: Registry) -> None:
-    from pipelines.phrases import PhraseModel
+    from pipelines.text.phrases import PhraseModel
 
     learned = PhraseModel(({"são_paulo": 12.0},), "_", frozenset({"de"}))
     with registry.create("frases", "word2vec") as w:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.tokenize import Tokenizer
+from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.tokenize import Tokenizer
 
 # any character (every category but surrogates), mixed with Portuguese text and what the tokenizer treats specially
 _ANY = st.characters(codec="utf-8")

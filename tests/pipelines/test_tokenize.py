@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from pipelines import tokenize
-from pipelines.tokenize import RawToken, Tokenizer
+from pipelines.text import tokenize
+from pipelines.text.tokenize import RawToken, Tokenizer
 from tests.conftest import SHARED_DATA
 
 HARD_CASES = [

@@ -11,9 +11,9 @@ import pytest
 from models.errors import CorpusError, EmptyCorpus, InvalidConfig, InvalidInput
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
-from pipelines.datasets import DataCatalog
-from pipelines.progress import Progress
-from pipelines.served_vectors import load_served_vectors
+from pipelines.reading.datasets import DataCatalog
+from pipelines.runs.progress import Progress
+from pipelines.serving.served_vectors import load_served_vectors
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun, load_run
 from pipelines.word2vec.train import fit, train_word2vec
 
@@ -58,8 +58,8 @@ def test_config_command_line_overrides_toml(tmp_path: Path) -> None:
 
 
 def test_fit_reports_every_epoch_with_word2vec_loss(pt_corpus_file: Path, tmp_path: Path) -> None:
-    from pipelines.normalize import NormalizeConfig
-    from pipelines.preprocess import prepare_corpus
+    from pipelines.text.normalize import NormalizeConfig
+    from pipelines.text.preprocess import prepare_corpus
 
     prepared = prepare_corpus([pt_corpus_file], NormalizeConfig(), cache_dir=tmp_path, workers=1)
     seen: list[Progress] = []
@@ -280,8 +280,8 @@ JOINED = {
 
 
 def test_joined_fit_trains_fasttext_then_a_word_level_half(pt_corpus_file: Path, tmp_path: Path) -> None:
-    from pipelines.normalize import NormalizeConfig
-    from pipelines.preprocess import prepare_corpus
+    from pipelines.text.normalize import NormalizeConfig
+    from pipelines.text.preprocess import prepare_corpus
 
     prepared = prepare_corpus([pt_corpus_file], NormalizeConfig(), cache_dir=tmp_path, workers=1)
     seen: list[Progress] = []

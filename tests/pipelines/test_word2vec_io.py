@@ -10,7 +10,7 @@ import pytest
 from models.errors import CorpusError, InvalidInput
 from models.registry import ModelVersion, Registry
 from models.vectors import WordVectors
-from pipelines.served_vectors import load_served_vectors
+from pipelines.serving.served_vectors import load_served_vectors
 from pipelines.word2vec.io_formats import export_word2vec, import_word2vec
 from pipelines.word2vec.transfer import export_model, import_model, infer_normalize
 

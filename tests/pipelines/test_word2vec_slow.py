@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from models.registry import ModelVersion, Registry
-from pipelines.datasets import DataCatalog
-from pipelines.served_vectors import load_served_vectors
+from pipelines.reading.datasets import DataCatalog
+from pipelines.serving.served_vectors import load_served_vectors
 from pipelines.word2vec.config import Word2VecRun
 from pipelines.word2vec.train import train_word2vec
 from pipelines.word2vec.transfer import export_model, import_model

@@ -290,7 +290,7 @@ def long_upload_job(service: JobService, name: str) -> Job:
 
 def prepared_from(settings: Settings, folder: Path) -> list[str]:
     """Keys of the prepared corpora in the cache made from files under ``folder``."""
-    from pipelines import corpus_cache
+    from pipelines.reading import corpus_cache
 
     return [
         e.key

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.registry import Registry
-from pipelines.projection import pca_2d
+from pipelines.evaluation.projection import pca_2d
 from services.api.app import create_app
 from services.jobs.job import JobState
 from services.jobs.local import LocalWorkerPool

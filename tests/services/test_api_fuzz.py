@@ -29,7 +29,7 @@ def api_schema(
 ) -> Any:
     from models.collection import CollectionStore, Document
     from pipelines.classifier.train import train_classifier
-    from pipelines.search import create_collection
+    from pipelines.serving.search import create_collection
     from pipelines.text_encoder.build import pooling_model, register_encoder
     from tests.lm_helpers import train_tiny_lm
 

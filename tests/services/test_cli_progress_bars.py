@@ -6,9 +6,9 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.progress import Progress, counted
+from pipelines.runs.progress import Progress, counted
 from services.cli.progress_bars import ProgressBars
-from services.jobs.job import Job, JobProgress, JobState
+from services.jobs.job import Job, JobState
 
 
 def _bars() -> tuple[ProgressBars, io.StringIO]:
@@ -88,9 +88,9 @@ def test_job_watcher_fills_the_last_epoch_bar_and_prints_the_closing_line(monkey
 
     line = "training stopped after all 2/2 epochs; registered m@1: 120 words in 3 s"
     seen = [
-        (JobState.RUNNING, JobProgress(stage="train", fraction=0.5, epoch=1, message="epoch 1/2")),
-        (JobState.RUNNING, JobProgress(stage="save", message="registering m")),
-        (JobState.SUCCEEDED, JobProgress(stage="done", fraction=1.0, message=line)),
+        (JobState.RUNNING, Progress(stage="train", fraction=0.5, epoch=1, message="epoch 1/2")),
+        (JobState.RUNNING, Progress(stage="save", message="registering m")),
+        (JobState.SUCCEEDED, Progress(stage="done", fraction=1.0, message=line)),
     ]
 
     class Service:
@@ -105,6 +105,34 @@ def test_job_watcher_fills_the_last_epoch_bar_and_prints_the_closing_line(monkey
     assert job.state is JobState.SUCCEEDED
     assert "100%" in _last_render(out, "train")
     assert out.getvalue().endswith(line + "\n")
+
+
+def test_job_watcher_draws_the_counted_progress_the_job_stored(monkeypatch: Any) -> None:
+    from services.cli.commands import jobs_cmd
+
+    line = "training stopped: no better loss for 1 epoch; registered m@1"
+    seen = [
+        (JobState.QUEUED, None),
+        (JobState.RUNNING, Progress(stage="train", fraction=0.25, epoch=1, done=1, total=4, unit="epoch")),
+        (JobState.RUNNING, Progress(stage="train", fraction=0.75, epoch=3, done=3, total=4, unit="epoch")),
+        (JobState.RUNNING, Progress(stage="done", fraction=0.75, epoch=3, message=line, final=True)),
+        (JobState.SUCCEEDED, Progress(stage="done", fraction=1.0, epoch=3, message=line, final=True)),
+    ]
+
+    class Service:
+        def get(self, job_id: str) -> Job:
+            state, progress = seen.pop(0) if len(seen) > 1 else seen[0]
+            return Job(job_id, "word2vec", state, {}, datetime.now(UTC), progress)
+
+    monkeypatch.setattr(jobs_cmd, "WAIT_POLL_S", 0.0)
+    bars, out = _bars()
+    jobs_cmd.wait_for(Service(), "j1", bars=bars)  # type: ignore[arg-type]
+    bars.close()
+    train = _last_render(out, "train")
+    assert "3/4" in train  # the trainer's own count, in its unit, not a percentage
+    assert "epoch" in train
+    assert "4/4 [" not in out.getvalue()  # training stopped at 3 of 4 epochs: the bar is not filled
+    assert out.getvalue().endswith("\n" + line + "\n")  # on a line of its own once the job succeeded
 
 
 def test_training_stopped_early_keeps_its_epoch_count() -> None:

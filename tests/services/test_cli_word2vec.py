@@ -243,7 +243,7 @@ def test_models_show_writes_created_at_as_everything_else(
 def test_similarity_and_analogy_answer_as_the_api_does(
     cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipelines.served_vectors import load_served_vectors
+    from pipelines.serving.served_vectors import load_served_vectors
 
     emb = load_served_vectors(Registry(cli_env.home, cli_env.effective_database_url).open(w2v_model.ref))
     code, out, err = run(["similarity", w2v_model.name, "Rei", "rainha", "homem", "mulher", "--json"], capsys)

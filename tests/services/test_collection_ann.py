@@ -8,7 +8,7 @@ import random
 
 from models.collection import CollectionStore, Document
 from models.registry import Registry
-from pipelines.search import SearcherCache, add_documents, create_collection, delete_documents
+from pipelines.serving.search import SearcherCache, add_documents, create_collection, delete_documents
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from services.settings import Settings
 from tests.services.vector_models import register

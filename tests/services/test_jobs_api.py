@@ -11,8 +11,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from models.database import create_engine
+from pipelines.runs.progress import Progress
 from services.api.app import create_app
 from services.jobs.local import LocalWorkerPool
+from services.jobs.runner import execute_job
+from services.jobs.store import JobStore
 from services.settings import Settings
 from tests.services.jobs_helpers import (
     TcpProxy,
@@ -328,6 +332,34 @@ def test_jobs_api_events_stream_progress_until_the_job_ends(
     assert "epoch 3/3" in " ".join(logged)
     assert logged[-1] == "succeeded; registered transmitido@1"
     assert client.get("/v1/jobs/0123456789abcdef0123456789abcdef/events").status_code == 404
+
+
+def test_jobs_api_progress_counts_in_the_trainers_own_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the job runs in this process without heartbeats: the API's reaper must not fail it meanwhile
+    settings = job_settings(tmp_path, backend="local", api_keys=["segredo"], job_timeout_s=3600)
+    corpus = write_corpus(settings, "frases.txt", 200)
+    shown: list[dict[str, Any]] = []
+    report = JobStore.report
+    with TestClient(create_app(settings)) as client:
+        url = _submit(client, word2vec_config("contado", corpus, epochs=2)).json()["url"]
+
+        def report_then_read(self: JobStore, job_id: str, progress: Progress) -> bool:
+            stored = report(self, job_id, progress)
+            shown.append(client.get(url).json()["progress"])
+            return stored
+
+        monkeypatch.setattr(JobStore, "report", report_then_read)
+        job_id = url.rsplit("/", 1)[1]
+        JobStore(create_engine(settings.effective_database_url)).claim(job_id, "w")
+        assert execute_job(settings, job_id, "w") is True
+        finished = client.get(url).json()["progress"]
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["JobProgressOut"]
+    epochs = [p for p in shown if p["stage"] == "train" and p["epoch"]]
+    assert [(p["done"], p["total"], p["unit"]) for p in epochs] == [(1, 2, "epoch"), (2, 2, "epoch")]
+    assert finished["fraction"] == 1.0
+    assert all(schema["properties"][field].get("description") for field in ("done", "total", "unit"))
 
 
 def test_jobs_api_every_timestamp_is_iso_8601_utc_with_z(client: TestClient, api_settings: Settings) -> None:

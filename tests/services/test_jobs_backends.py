@@ -54,6 +54,7 @@ def _at_epoch(service: JobService, job_id: str, epoch: int = 2) -> Job:
     return wait_until(
         lambda: (
             (job := service.get(job_id)).state is JobState.RUNNING
+            and job.progress is not None
             and (job.progress.epoch or 0) >= epoch
             and job
         ),
@@ -69,6 +70,7 @@ def test_jobs_run_to_success_with_progress_logs_and_model(backend: Backend) -> N
     assert _finished(service, job.id) is JobState.SUCCEEDED
     done = service.get(job.id)
     assert done.model_ref == "quick@1"
+    assert done.progress is not None
     assert done.progress.fraction == 1.0
     assert done.progress.epoch == 2
     assert done.started_at is not None

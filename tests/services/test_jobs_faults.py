@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 
 from models.errors import DatabaseUnavailable, DiskFull, PathNotAllowed
 from models.registry import Registry
-from pipelines import corpus_cache
-from pipelines.normalize import NormalizeConfig
-from pipelines.preprocess import prepare_corpus
+from pipelines.reading import corpus_cache
+from pipelines.text.normalize import NormalizeConfig
+from pipelines.text.preprocess import prepare_corpus
 from services.api.app import create_app
 from services.jobs import kinds
 from services.jobs.cleanup import remove_leftovers

@@ -9,7 +9,7 @@ import pytest
 
 from models.errors import InvalidConfig, PathNotAllowed
 from models.registry import Registry
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from services.jobs.inputs import DataRoot
 from services.jobs.kinds import DataRootCatalog, JobContext, job_kind
 from tests.lm_helpers import TINY

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from models.errors import (
     TooLarge,
 )
 from models.registry import Registry
-from pipelines.progress import Progress
+from pipelines.runs.progress import Progress
 from services.jobs.cleanup import job_output_dir, remove_leftovers
 from services.jobs.inputs import DataRoot, replace_uploads, safe_filename
 from services.jobs.job import JobState
@@ -109,6 +110,76 @@ def test_jobs_store_only_the_running_worker_reports_and_finishes(store: JobStore
     assert store.succeed(job_id, "w1", model_name="x", model_version=1) is True
     assert store.get(job_id).model_ref == "x@1"
     assert store.fail(job_id, "late", worker="w1") is False
+
+
+def test_jobs_store_keeps_the_whole_progress_report(store: JobStore) -> None:
+    job_id = _job(store)
+    assert store.get(job_id).progress is None  # nothing reported yet
+    store.claim(job_id, "w1")
+    read = Progress(stage="preprocess", fraction=0.5, done=1500, total=3000, unit="B", extra={"files": 2})
+    assert store.report(job_id, read) is True
+    assert store.get(job_id).progress == read
+    store.report(job_id, Progress(stage="preprocess", message="a ler frases.txt"))
+    assert store.get(job_id).progress == Progress(
+        stage="preprocess",
+        fraction=0.5,
+        message="a ler frases.txt",
+        done=1500,
+        total=3000,
+        unit="B",
+        extra={"files": 2},
+    )  # the same stage keeps its count
+    store.report(job_id, Progress(stage="train", epoch=2, loss=0.25, done=2, total=2, unit="epoch"))
+    store.report(job_id, Progress(stage="save", message="registering x"))
+    assert store.get(job_id).progress == Progress(
+        stage="save", fraction=0.5, epoch=2, loss=0.25, message="registering x"
+    )  # a new stage drops the count of the one before, and keeps the epoch and loss training reached
+    store.report(job_id, Progress(stage="done", message="training stopped after 2/2 epochs", final=True))
+    assert store.succeed(job_id, "w1", model_name="x", model_version=1) is True
+    done = store.get(job_id).progress
+    assert done == Progress(
+        stage="done",
+        fraction=1.0,
+        epoch=2,
+        loss=0.25,
+        message="training stopped after 2/2 epochs",
+        final=True,
+    )
+
+
+def test_jobs_store_reads_the_progress_of_rows_an_older_version_wrote(base_registry: Registry) -> None:
+    engine = base_registry.engine
+    older = sa.Table(
+        "jobs", sa.MetaData(), *(c._copy() for c in jobs_table.columns if c.name != "progress_json")
+    )
+    older.create(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            older.insert().values(
+                id="o" * 32,
+                kind="word2vec",
+                state="running",
+                backend="local",
+                config_json="{}",
+                created_at=datetime.now(UTC),
+                attempts=1,
+                committing=False,
+                worker="w",
+                stage="train",
+                fraction=0.5,
+                epoch=1,
+                loss=0.25,
+                message="epoch 1/2",
+            )
+        )
+    store = JobStore(engine)  # adds the progress column to the table
+    assert store.get("o" * 32).progress == Progress(
+        stage="train", fraction=0.5, epoch=1, loss=0.25, message="epoch 1/2"
+    )
+    assert store.report("o" * 32, Progress(stage="train", epoch=2, done=2, total=2, unit="epoch")) is True
+    assert store.get("o" * 32).progress == Progress(
+        stage="train", fraction=0.5, epoch=2, loss=0.25, message="epoch 1/2", done=2, total=2, unit="epoch"
+    )
 
 
 def test_jobs_store_cancel_rules(store: JobStore) -> None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from models.registry import Registry
 from models.vectors import WordVectors, save
-from pipelines.normalize import NormalizeConfig
+from pipelines.text.normalize import NormalizeConfig
 from services.api.app import create_app
 from services.settings import Settings
 

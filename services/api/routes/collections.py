@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from models.collection import Document
 from models.errors import NotReady
-from pipelines.search import MODES, SearcherCache, add_documents, create_collection, delete_documents
+from pipelines.serving.search import MODES, SearcherCache, add_documents, create_collection, delete_documents
 from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
 from services.settings import Settings

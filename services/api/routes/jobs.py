@@ -22,8 +22,8 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
 from models.errors import DiskFull, InvalidInput, NotReady, TooLarge
-from pipelines.config_io import validation_message
-from pipelines.normalize import unicode_problem
+from pipelines.runs.config_io import validation_message
+from pipelines.text.normalize import unicode_problem
 from services.api.deps import SettingsDep, read_access, require_key
 from services.api.job_schemas import (
     JobAccepted,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotReady
 from models.registry import MAX_VERSION, ModelVersion, Registry
-from pipelines.served_vectors import ServedVectors
+from pipelines.serving.served_vectors import ServedVectors
 from services.api.deps import StoreDep, read_access, require_key
 from services.api.model_store import Loaded
 from services.api.schemas import ALIAS_PATTERN, ERROR_RESPONSES, NAME_PATTERN, WRITE_RESPONSES, Strict

@@ -7,8 +7,8 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.projection import project_2d
-from pipelines.served_vectors import ServedVectors
+from pipelines.evaluation.projection import project_2d
+from pipelines.serving.served_vectors import ServedVectors
 from services.api.deps import SettingsDep, StoreDep, check_k, model_info, read_access, reply
 from services.api.model_store import EMBEDDINGS, Loaded
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Word

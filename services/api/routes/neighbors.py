@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.vectors import Neighbor
-from pipelines.served_vectors import QueryNeighbors, QueryWord, ServedVectors
+from pipelines.serving.served_vectors import QueryNeighbors, QueryWord, ServedVectors
 from services.api.deps import (
     SettingsDep,
     StoreDep,

@@ -8,8 +8,8 @@ import typer
 
 from models.errors import InvalidInput
 from models.references import VECTOR_KINDS
-from pipelines.normalize import unicode_problem
-from pipelines.served_vectors import load_served_vectors
+from pipelines.serving.served_vectors import load_served_vectors
+from pipelines.text.normalize import unicode_problem
 from services.cli.app import app
 from services.cli.output import emit_json, table
 from services.factories import open_registry

@@ -8,7 +8,7 @@ import typer
 from tqdm import tqdm
 
 from models.errors import DatasetError
-from pipelines.search import add_documents, create_collection, delete_documents, read_documents
+from pipelines.serving.search import add_documents, create_collection, delete_documents, read_documents
 from services.cli.app import collection_app
 from services.cli.output import emit_json, table
 from services.factories import open_collections, open_registry

@@ -7,8 +7,8 @@ from typing import Any
 import typer
 
 from models.references import VECTOR_KINDS
-from pipelines.evaluate_embeddings import DEFAULT_RESTRICT_VOCAB, evaluate_embeddings
-from pipelines.served_vectors import load_served_vectors
+from pipelines.evaluation.evaluate_embeddings import DEFAULT_RESTRICT_VOCAB, evaluate_embeddings
+from pipelines.serving.served_vectors import load_served_vectors
 from services.cli.app import evaluate_app
 from services.cli.output import emit_json
 from services.factories import open_catalog, open_registry

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from pipelines.config_io import load_toml_config
-from pipelines.normalize import NormalizeConfig
+from pipelines.runs.config_io import load_toml_config
+from pipelines.text.normalize import NormalizeConfig
 from pipelines.word2vec.transfer import import_model
 from services.cli.app import app
 from services.cli.output import emit_json

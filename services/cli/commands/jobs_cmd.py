@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from models.errors import InvalidInput
-from pipelines.config_io import read_toml
-from pipelines.progress import DONE_STAGE, Progress
+from pipelines.runs.config_io import read_toml
+from pipelines.runs.progress import DONE_STAGE, Progress
 from services.cli.app import jobs_app
 from services.cli.output import echo, emit_json, table, warn
 from services.cli.progress_bars import ProgressBars
@@ -31,27 +31,19 @@ def _service() -> JobService:
 
 def wait_for(service: JobService, job_id: str, *, bars: ProgressBars | None = None) -> Job:
     """Poll ``job_id`` until it ends, feeding its progress to ``bars``; hints once if nothing picks it up."""
-    last: tuple[Any, ...] = ()
+    last: Progress | None = None
     started = time.monotonic()
     hinted = False
     while True:
         job = service.get(job_id)
-        p = job.progress
-        # a run's last report ("done") carries its closing line: why training stopped, where results went
-        final = job.state is JobState.SUCCEEDED and p.stage == DONE_STAGE
-        key = (p.stage, p.fraction, p.epoch, p.loss, p.message, final)
-        if bars is not None and p.stage and key != last:
-            bars(
-                Progress(
-                    stage=p.stage,
-                    fraction=p.fraction,
-                    epoch=p.epoch,
-                    loss=p.loss,
-                    message=p.message,
-                    final=final,
-                )
-            )
-            last = key
+        if bars is not None and job.progress is not None:
+            # a run's last report ("done") carries its closing line (why training stopped, where results went):
+            # the bars print it once the job has succeeded, not while it may still fail registering its model
+            final = job.state is JobState.SUCCEEDED and job.progress.stage == DONE_STAGE
+            shown = replace(job.progress, final=final)
+            if shown != last:
+                bars(shown)
+                last = shown
         if job.state.terminal:
             return job
         if job.state is JobState.QUEUED and not hinted and time.monotonic() - started > NO_WORKER_HINT_S:
@@ -61,6 +53,10 @@ def wait_for(service: JobService, job_id: str, *, bars: ProgressBars | None = No
             )
             hinted = True
         time.sleep(WAIT_POLL_S)
+
+
+def _percent(progress: Progress | None) -> str:
+    return f"{progress.fraction:.0%}" if progress is not None and progress.fraction is not None else ""
 
 
 @jobs_app.command("submit")
@@ -112,7 +108,7 @@ def list_cli(
             "id": j.id,
             "kind": j.kind,
             "state": j.state.value,
-            "progress": f"{j.progress.fraction:.0%}" if j.progress.fraction is not None else "",
+            "progress": _percent(j.progress),
             "model": j.model_ref or "",
             "worker": j.worker or "",
             "created": utc_iso(j.created_at),

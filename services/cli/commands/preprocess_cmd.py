@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from pipelines.config_io import load_toml_config
-from pipelines.normalize import NormalizeConfig
-from pipelines.preprocess import PreparedCorpus, prepare_corpus
-from pipelines.progress import Progress
+from pipelines.runs.config_io import load_toml_config
+from pipelines.runs.progress import Progress
+from pipelines.text.normalize import NormalizeConfig
+from pipelines.text.preprocess import PreparedCorpus, prepare_corpus
 from services.cli.app import app
 from services.cli.output import emit_json, warn
 from services.factories import open_catalog

@@ -10,7 +10,7 @@ import typer
 from pydantic import Field, ValidationError, create_model
 
 from models.errors import DatasetError, InvalidConfig, InvalidInput
-from pipelines.config_io import validation_message
+from pipelines.runs.config_io import validation_message
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from pipelines.text_encoder.pairs import read_pairs
 from services.cli.app import train_app

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from models.registry import ModelVersion
-from pipelines.config_io import read_toml
+from pipelines.runs.config_io import read_toml
 from pipelines.word2vec.config import Word2VecRun, build_run
 from pipelines.word2vec.train import train_word2vec
 from services.cli.app import train_app

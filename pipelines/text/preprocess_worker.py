@@ -1,4 +1,4 @@
-"""One preprocessing worker process: ``python -m pipelines.preprocess_worker`` (started by ``prepare_corpus``).
+"""One preprocessing worker process: ``python -m pipelines.text.preprocess_worker`` (started by ``prepare_corpus``).
 
 It reads a job as JSON on stdin (its slices of the input, the normalisation config, its part file), writes the
 part file, and reports on stdout, one JSON object a line: ``{"bytes": n}`` as it reads, then ``{"result": ...}``,
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from models.errors import PalavraError
-from pipelines.corpus import CorpusLimits, Slice
-from pipelines.normalize import NormalizeConfig
-from pipelines.preprocess import write_part
+from pipelines.reading.corpus import CorpusLimits, Slice
+from pipelines.text.normalize import NormalizeConfig
+from pipelines.text.preprocess import write_part
 
 
 def _emit(out: TextIO, obj: dict[str, Any]) -> None:

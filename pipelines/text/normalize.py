@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.tokenize import RawToken, Tokenizer
+from pipelines.text.tokenize import RawToken, Tokenizer
 
 NUM_TOKEN = "<num>"
 URL_TOKEN = "<url>"

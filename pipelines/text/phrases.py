@@ -20,8 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import InvalidConfig
-from pipelines.preprocess import PreparedCorpus
-from pipelines.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
+from pipelines.text.preprocess import PreparedCorpus
 
 FORMAT = "palavra-phrases/1"
 # articles, "e" and the prepositions (with their contractions) that sit inside Portuguese names and terms

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import DatasetNotFound, DownloadError
-from pipelines.tei import tei_to_text
+from pipelines.reading.tei import tei_to_text
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from models.errors import InvalidConfig, InvalidInput, UnknownWord
 from models.registry import Artifact
 from models.vectors import NORMALIZE_FILE, FloatMatrix, Neighbor, VectorArtifact, WordVectors
 from models.vectors import load as read_vector_artifact
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.phrases import PhraseModel
+from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.phrases import PhraseModel
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Analogy files use the Mikolov ``questions-words`` format: ``: section`` lines, t
 *a is to b as c is to d*; the model is asked for ``d`` from ``b - a + c``. Word-pair files are TSV lines
 ``word1 word2 [POS ...] score``, with or without a header line.
 
-Test words are normalised with the model's own :class:`~pipelines.normalize.Normalizer` (``word``), so the
+Test words are normalised with the model's own :class:`~pipelines.text.normalize.Normalizer` (``word``), so the
 capitalised proper nouns of the analogy sets meet a lowercased vocabulary.
 
 Rules, chosen to match gensim's ``evaluate_word_analogies`` where it has one:
@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from models.errors import DatasetError, PalavraError, UnknownWord
 from models.vectors import FloatMatrix, WordVectors
-from pipelines.datasets import DataCatalog
+from pipelines.reading.datasets import DataCatalog
 
 DEFAULT_RESTRICT_VOCAB = 300_000
 ECHO_QUERIES = 1000

@@ -2,7 +2,7 @@
 
 The output has one sentence per line (one document per line when ``split_sentences`` is off), tokens separated
 by single spaces, UTF-8. Both cores work on it: the input byte stream is cut into one contiguous run per worker
-process (big ``.txt``/``.jsonl`` files are cut at line boundaries), each worker (``pipelines.preprocess_worker``,
+process (big ``.txt``/``.jsonl`` files are cut at line boundaries), each worker (``pipelines.text.preprocess_worker``,
 a plain subprocess) writes its own part file, and the parts are joined in order, so the result is identical to
 a single-process run.
 
@@ -11,7 +11,7 @@ normalisation config, the text field and :data:`CODE_VERSION`: preparing the sam
 costs a few ``stat`` calls. Files are written under temporary names and renamed, so a crash never leaves a
 half-written cache entry. With ``limits.max_cache_bytes`` the cache is bounded: a corpus that would prepare to
 more is refused while it is written, and older entries are evicted (least recently used first, never one in use,
-see :mod:`pipelines.corpus_cache`) after each new one; entries whose inputs are gone are removed too.
+see :mod:`pipelines.reading.corpus_cache`) after each new one; entries whose inputs are gone are removed too.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from models.errors import CorpusError, EmptyCorpus, PalavraError
-from pipelines import corpus_cache
-from pipelines.corpus import (
+from pipelines.reading import corpus_cache
+from pipelines.reading.corpus import (
     CorpusFile,
     CorpusLimits,
     CorpusStats,
@@ -43,8 +43,8 @@ from pipelines.corpus import (
     plan_slices,
     read_slice,
 )
-from pipelines.normalize import NormalizeConfig, Normalizer
-from pipelines.progress import Progress, ProgressCallback, counted, ignore_progress
+from pipelines.runs.progress import Progress, ProgressCallback, counted, ignore_progress
+from pipelines.text.normalize import NormalizeConfig, Normalizer
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def _pump(index: int, stream: IO[str], events: queue.Queue[tuple[int, dict[str, 
 
 def _start_worker(job: dict[str, Any]) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.preprocess_worker"],
+        [sys.executable, "-m", "pipelines.text.preprocess_worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=_worker_env(),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -17,6 +17,7 @@ class Progress:
         epoch: the epoch just finished or running, for training.
         loss: the latest training loss, when there is one.
         message: a human-readable line (also kept as a job log line).
+        extra: what else the reporter knows, as JSON values (e.g. the number of epochs planned).
         done: how much of the stage is done, counted in ``unit`` (bytes read, texts, epochs).
         total: how much there is to do in ``unit``; ``done == total`` when the stage is complete.
         unit: what ``done`` and ``total`` count ("B", "text", "epoch").
@@ -33,6 +34,16 @@ class Progress:
     total: float | None = None
     unit: str | None = None
     final: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON values (what a job record keeps)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Progress:
+        """The report :meth:`to_dict` gave; keys this version does not know (a newer writer's) are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 ProgressCallback = Callable[[Progress], None]
