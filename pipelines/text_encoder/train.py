@@ -2,7 +2,8 @@
 
 Both sentences of a pair go through the same network; the loss is the squared error between the cosine of their
 outputs and the gold score rescaled to [0, 1]. The MLP uses the classifier's activations and optimizers
-(pipelines/classifier/optim.py), stops early on the validation loss, and is seeded.
+(pipelines/classifier/optim.py), stops early on the validation loss, and is seeded. Without validation pairs, a
+slice of the training pairs is held out so that no sentence is on both sides (:func:`split_by_sentence`).
 """
 
 from __future__ import annotations
@@ -83,6 +84,47 @@ def _cosine(tower: _Tower, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return nn.functional.cosine_similarity(tower(a), tower(b), dim=1)
 
 
+def split_by_sentence(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """Hold out about ``fraction`` of ``pairs`` so that no sentence occurs on both sides.
+
+    Pair sets such as ASSIN 2 build many pairs from one sentence; a plain random split puts a sentence's other
+    pairs in training, so the validation score flatters the network and early stopping comes late. Pairs that share
+    a sentence (directly or through others) form one group; whole groups are drawn, in a seeded order. When the
+    groups are too large for that (fewer than half of the pairs wanted could be held out), the split is random.
+    """
+    parent = list(range(len(pairs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, p in enumerate(pairs):
+        for sentence in (p.sentence1, p.sentence2):
+            j = first.setdefault(sentence, i)
+            parent[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(pairs)):
+        groups.setdefault(root(i), []).append(i)
+    order = [groups[k] for k in sorted(groups)]
+    np.random.default_rng(seed).shuffle(order)  # type: ignore[arg-type]
+    want = max(1, int(len(pairs) * fraction))
+    held: set[int] = set()
+    for group in order:
+        if len(held) >= want:
+            break
+        if len(held) + len(group) <= 2 * want:
+            held.update(group)
+    if len(held) < want / 2:  # the pairs hang together in a few large groups: fall back to a plain split
+        held = {int(i) for i in np.random.default_rng(seed).permutation(len(pairs))[:want]}
+    return (
+        [p for i, p in enumerate(pairs) if i not in held],
+        [p for i, p in enumerate(pairs) if i in held],
+    )
+
+
 def train_siamese(
     registry: Registry,
     words_ref: str,
@@ -97,10 +139,7 @@ def train_siamese(
     _seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     if validation is None:
-        order = np.random.default_rng(cfg.seed).permutation(len(train))
-        cut = max(1, int(len(train) * cfg.validation_fraction))
-        validation = [train[i] for i in order[:cut]]
-        train = [train[i] for i in order[cut:]]
+        train, validation = split_by_sentence(train, cfg.validation_fraction, cfg.seed)
     if len(train) < 2:
         raise DatasetError("training an encoder needs at least two sentence pairs")
     low, high = gold_range(train)

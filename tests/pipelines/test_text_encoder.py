@@ -12,8 +12,9 @@ from models.errors import DatasetError, ModelNotFound
 from models.registry import Registry, model_aliases, model_versions
 from models.text_encoder import CONFIG_FILE, sif_weights
 from pipelines.text_encoder.build import pooling_model, register_encoder
-from pipelines.text_encoder.pairs import read_pairs
+from pipelines.text_encoder.pairs import Pair, read_pairs
 from pipelines.text_encoder.served import load_text_encoder
+from pipelines.text_encoder.train import split_by_sentence
 from tests.services import vector_models
 
 ASSIN_XML = """<?xml version='1.0' encoding='utf-8'?>
@@ -99,3 +100,20 @@ def test_encoder_whose_word_model_is_gone_says_so(registry: Registry) -> None:
         conn.execute(model_aliases.delete().where(model_aliases.c.name == "palavras"))
     with pytest.raises(ModelNotFound, match="stands on word-vector model palavras@1"):
         load_text_encoder(registry, "frases")
+
+
+def test_validation_pairs_share_no_sentence_with_training_pairs() -> None:
+    """ASSIN-style sets build many pairs from one sentence: a random split leaks sentences into validation."""
+    rnd = np.random.default_rng(0)
+    sentences = [f"frase {i}" for i in range(300)]
+    pairs = [Pair(sentences[a], sentences[b], 3.0) for a, b in rnd.integers(300, size=(1000, 2))]
+    pairs += [Pair(f"só {i}", f"sozinha {i}", 1.0) for i in range(400)]  # groups of one pair
+    train, validation = split_by_sentence(pairs, 0.1, seed=7)
+    assert len(train) + len(validation) == len(pairs)
+    seen = {s for p in train for s in (p.sentence1, p.sentence2)}
+    assert not any(p.sentence1 in seen or p.sentence2 in seen for p in validation)
+    assert 0.05 * len(pairs) <= len(validation) <= 0.2 * len(pairs)
+    assert split_by_sentence(pairs, 0.1, seed=7) == (train, validation)
+    tangled = [Pair(sentences[a], sentences[b], 3.0) for a, b in rnd.integers(300, size=(1000, 2))]
+    train, validation = split_by_sentence(tangled, 0.1, seed=7)  # one giant group: a plain split
+    assert (len(train), len(validation)) == (900, 100)
