@@ -79,6 +79,31 @@ def test_complete_proposes_the_corpus_verbs(tiny: tuple[Registry, LanguageModel]
     assert model.complete("o dinossauro", k=1)["unknown"] == ["dinossauro"]
 
 
+def test_completion_after_a_known_context_does_not_run_the_network_again(
+    tiny: tuple[Registry, LanguageModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = LanguageModel(tiny[1].lm)  # a fresh cache
+    net = model.lm.net
+    runs: list[int] = []
+    features = net.features
+    monkeypatch.setattr(net, "features", lambda ctx: (runs.append(len(ctx)), features(ctx))[1])
+    first = model.complete("o rei governa o", k=3)
+    assert model.complete("o rei governa o", k=3) == first
+    # the model sees the last 3 tokens: a longer text ending in them gets the same words
+    longer = model.complete("a rainha disse que o rei governa o", k=3)
+    assert longer["candidates"] == first["candidates"]
+    assert longer["tokens"][:2] == ["a", "rainha"]
+    assert runs == [1]
+    assert len(model.complete("o rei governa o", k=4)["candidates"]) == 4  # another k: computed again
+    assert runs == [1, 1]
+    # the kept answer is the network's own top k
+    logp = net.log_probs(torch.tensor([[model.lm.index[t] for t in ("rei", "governa", "o")]]))[0]
+    logp[[model.unk, model.pad]] = -float("inf")
+    values, rows = torch.topk(logp, 3)
+    assert [c["word"] for c in first["candidates"]] == [model.lm.vocab[int(r)] for r in rows]
+    assert [c["probability"] for c in first["candidates"]] == pytest.approx(values.exp().tolist(), abs=1e-6)
+
+
 def test_same_seed_same_text_and_temperature_zero_is_greedy(tiny: tuple[Registry, LanguageModel]) -> None:
     _, model = tiny
     sampled = Sampling(max_tokens=15, temperature=1.0, top_k=None, top_p=1.0, seed=7)
