@@ -15,7 +15,9 @@ Assis (data mirror), k cycling through 1, 5 and 10:
 
 Each server gets a 3 s warm-up at 4 connections on the repeated set (the first request loads the model and the
 tokenizer), then ``--rounds`` runs of each set at each connection count. wrk runs on the same cores as the server.
-The load average (1 minute) is printed before and after each run: the machine is shared.
+The load average (1 minute) is printed before and after each run: the machine is shared. "server CPU ms" is the
+CPU time the server's processes used during the run divided by the requests answered: unlike the latencies it
+hardly moves with other work on the machine, so it is the figure to compare between two versions of the code.
 """
 
 from __future__ import annotations
@@ -30,11 +32,23 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving_bench import start_server, stop_server, wrk
+from serving_bench import _children, start_server, stop_server, wrk
 
 DISTINCT_LUA = Path(__file__).resolve().parent / "wrk" / "distinct.lua"
 ROUND_STRIDE = 30_000  # bodies a round may use before the next round's offset
 MEMORIAL = "romance/memorial-de-aires.txt"
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server process and its workers (fields 14 and 15 of /proc/PID/stat)."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _body(words: list[str], i: int, rnd: random.Random, model: str) -> str:
@@ -119,15 +133,17 @@ def main() -> None:
                 for name in args.sets.split(","):
                     for r in range(1, args.rounds + 1):
                         before = os.getloadavg()[0]
+                        cpu = server_cpu_seconds(proc.pid)
                         if name == "repeated":
                             s = wrk(url, "POST", "/v1/complete", repeated, conns=conns, seconds=args.duration)
                         else:
                             offset = (r - 1) * ROUND_STRIDE
                             s = wrk_distinct(url, distinct, conns=conns, seconds=args.duration, offset=offset)
                         after = os.getloadavg()[0]
+                        cpu_ms = 1000 * (server_cpu_seconds(proc.pid) - cpu) / max(s["requests"], 1)
                         print(
                             f"| {workers} | {name} | {conns} | {r} | {s['rps']:.0f} | {s['p50_us'] / 1000:.2f} | "
-                            f"{s['p90_us'] / 1000:.2f} | {s['p99_us'] / 1000:.2f} | {s['failed']} | "
+                            f"{s['p90_us'] / 1000:.2f} | {s['p99_us'] / 1000:.2f} | {s['failed']} | {cpu_ms:.3f} | "
                             f"{before:.2f} / {after:.2f} |",
                             flush=True,
                         )
