@@ -61,9 +61,9 @@ def train_lm_cli(
     optimizer: str | None = typer.Option(
         None, "--optimizer", help="adam (default), sgd, momentum, adagrad, rmsprop."
     ),
-    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 0.002)."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 0.004)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs (default 5)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default 512)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default 2048)."),
     patience: int | None = typer.Option(
         None,
         "--patience",
