@@ -55,6 +55,13 @@ class LMRun(BaseModel):
     patience: int | None = Field(
         default=2, ge=1, description="Epochs without a better validation perplexity."
     )
+    # one epoch of corpus-all (~18M tokens) took 23 min of one core's CPU (benchmarks/results/lm.md): a corpus that
+    # large gets one epoch by default, a 2M-token one still its 5
+    max_tokens_trained: int | None = Field(
+        default=20_000_000,
+        ge=1,
+        description="Start no epoch that would take the tokens trained on past this (the first always runs).",
+    )
     holdout: float = Field(default=0.01, gt=0.0, lt=0.5, description="Last fraction of each source held out.")
     max_train_tokens: int | None = Field(default=None, ge=1, description="Train on at most this many tokens.")
     seed: int = 0

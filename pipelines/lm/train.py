@@ -290,6 +290,8 @@ def fit_lm(
     train_seconds = 0.0
     diverged_at: int | None = None
     for epoch in range(1, run.epochs + 1):
+        if epoch > 1 and run.max_tokens_trained is not None and epoch * n > run.max_tokens_trained:
+            break  # the token budget: a large corpus gets fewer epochs, a small one all of them
         net.train()
         t0 = time.perf_counter()
         order = rng.permutation(n)

@@ -237,6 +237,23 @@ def test_early_stopping_keeps_the_best_epoch(
     assert model.evaluate(held)["perplexity"] == pytest.approx(best["val_perplexity"], rel=1e-3)
 
 
+def test_token_budget_cuts_the_epochs_of_a_large_corpus_only(
+    tiny: tuple[Registry, LanguageModel], pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    registry, _ = tiny
+    per_epoch = registry.get("tiny-lm").metadata["training"]["tokens"]
+    runs = {
+        budget: train_tiny_lm(
+            registry, pt_corpus_file, tmp_path / "cache", name=f"lm-budget-{i}", epochs=4, patience=None,
+            max_tokens_trained=budget,
+        ).metadata["training"]
+        for i, budget in enumerate((int(2.5 * per_epoch), 1, 4 * per_epoch))
+    }  # fmt: skip
+    epochs_run = {budget: t["epochs_run"] for budget, t in runs.items()}
+    assert epochs_run == {int(2.5 * per_epoch): 2, 1: 1, 4 * per_epoch: 4}  # the first epoch always runs
+    assert all(t["tokens"] == per_epoch for t in runs.values())
+
+
 def test_training_that_diverges_is_refused_not_registered(tmp_path: Path, pt_corpus_file: Path) -> None:
     registry = Registry(tmp_path / "home")
     with pytest.raises(InvalidInput, match="diverged at epoch 1") as info:

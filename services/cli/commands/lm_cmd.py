@@ -76,6 +76,11 @@ def train_lm_cli(
     max_train_tokens: int | None = typer.Option(
         None, "--max-train-tokens", help="Train on at most this many."
     ),
+    max_tokens_trained: int | None = typer.Option(
+        None,
+        "--max-tokens-trained",
+        help="Start no epoch that would take the tokens trained on past this (default 20000000).",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
     overrides: list[str] | None = set_option("training.lr=0.001 or normalize.lowercase=false"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -101,6 +106,7 @@ def train_lm_cli(
         "max_vocab": max_vocab,
         "min_count": min_count,
         "max_train_tokens": max_train_tokens,
+        "max_tokens_trained": max_tokens_trained,
         "seed": seed,
     }
     run = build_run(run_data(LMRun, flags=flags, overrides=overrides, aliases=SECTIONED_KEYS))
