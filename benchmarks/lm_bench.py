@@ -7,13 +7,22 @@ Both models see the same prepared lines (the LM's normalisation), split the same
 lines held out), with the same vocabulary: words outside the LM's vocabulary are written as one ``_unk_`` word for
 IRSTLM, and the LM's sentence boundary ``</s>`` as ``_eos_``. Each document is one IRSTLM sentence (``<s> ... </s>``),
 so IRSTLM's ``</s>`` stands where the LM predicts ``<p>``: both count the same number of predicted tokens.
-One difference remains: the LM's context runs across documents, IRSTLM's restarts at each ``<s>``.
+One difference remains: the LM's context runs across documents, IRSTLM's restarts at each ``<s>``; the report
+gives the LM scored both ways (``restart``: each held-out document's context starts from ``<p>`` padding).
+
+Interpolation: IRSTLM's ``compile-lm --eval --debug=2`` prints every scored n-gram with its log10-probability
+(two decimals); the LM gives the natural log-probability of each held-out token. The script checks that the two
+streams are the same tokens in the same order (IRSTLM's last word of each n-gram against the LM's token mapped as
+above), then fits λ of p = λ·p_lm + (1-λ)·p_kn on the first half of the held-out tokens (whole documents) and
+reports the mixture and both single models on the second half only. IRSTLM's two decimals move a probability by
+at most 1.2%; the report gives IRSTLM's own perplexity and the one recomputed from the printed values side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -24,14 +33,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from models.lm import EOS, PARAGRAPH
 from models.registry import Registry
 from pipelines.lm.config import make_run
-from pipelines.lm.data import with_boundaries
+from pipelines.lm.data import contexts_of, restart_at_boundaries, with_boundaries
+from pipelines.lm.mixture import interpolate, perplexity_of
 from pipelines.lm.predictor import LanguageModel, Sampling
-from pipelines.lm.train import load_lines, train_lm
+from pipelines.lm.train import load_lines, token_log_probs, train_lm
 from pipelines.reading.datasets import DataCatalog
 from pipelines.runs.progress import ignore_progress
 
@@ -45,6 +56,26 @@ def irstlm_lines(lines: list[str], vocab: set[str]) -> list[str]:
         words = ["_eos_" if t == EOS else (t if t in vocab else "_unk_") for t in toks]
         out.append("<s> " + " ".join(words) + " </s>")
     return out
+
+
+def irstlm_words(tokens: list[str], vocab: set[str]) -> list[str]:
+    """The word IRSTLM predicts for each LM token of a held-out document (``<p>`` is IRSTLM's ``</s>``)."""
+    table = {EOS: "_eos_", PARAGRAPH: "</s>"}
+    return [table.get(t, t if t in vocab else "_unk_") for t in tokens]
+
+
+_SCORED = re.compile(r"^(.*)\t\d+ \[\d+-gram\] (-?(?:[\d.]+|inf))$")
+
+
+def kn_token_scores(output: str) -> tuple[list[str], np.ndarray[Any, Any]]:
+    """(the predicted word, its natural log-probability) of every n-gram ``compile-lm --debug=2`` printed."""
+    words, scores = [], []
+    for line in output.splitlines():
+        found = _SCORED.match(line)
+        if found:
+            words.append(found.group(1).split(" ")[-1])
+            scores.append(float(found.group(2)) * math.log(10))
+    return words, np.array(scores, dtype=np.float64)
 
 
 def kneser_ney(train: list[str], test: list[str], work: Path, order: int) -> dict[str, Any]:
@@ -65,6 +96,11 @@ def kneser_ney(train: list[str], test: list[str], work: Path, order: int) -> dic
     found = re.search(r"Nw=(\d+) PP=([\d.]+).*?OOV=([\d.]+)%", res.stdout + res.stderr)
     if found is None:
         raise RuntimeError(f"no perplexity in compile-lm's output: {res.stdout}{res.stderr}")
+    scored = subprocess.run(
+        ["compile-lm", str(work / "kn.ilm.gz"), f"--eval={work / 'test.txt'}", "--debug=2"],
+        check=True, env=env, cwd=work, capture_output=True, text=True,
+    )  # fmt: skip
+    words, scores = kn_token_scores(scored.stdout + scored.stderr)
     return {
         "order": order,
         "smoothing": "improved-kneser-ney (IRSTLM's modified shift-beta)",
@@ -72,7 +108,60 @@ def kneser_ney(train: list[str], test: list[str], work: Path, order: int) -> dic
         "tokens_evaluated": int(found.group(1)),
         "perplexity": float(found.group(2)),
         "oov_percent": float(found.group(3)),
+        "words": words,
+        "scores": scores,
     }
+
+
+def aligned_scores(
+    model: LanguageModel, held: list[str], kn: dict[str, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], int]:
+    """(LM log-probs as trained, LM log-probs restarting at documents, KN log-probs, tokens of the first half's
+    documents), after checking both models scored the same tokens."""
+    vocab = set(model.lm.vocab)
+    tokens: list[str] = []
+    expected: list[str] = []
+    half, total = 0, sum(len(with_boundaries(line.split(" "))) for line in held)
+    for line in held:
+        toks = with_boundaries(line.split(" "))
+        if len(tokens) < total / 2 <= len(tokens) + len(toks):
+            half = len(tokens) + len(toks)
+        tokens += toks
+        expected += irstlm_words(toks, vocab)
+    if kn["words"] != expected:
+        first = next(
+            (i for i, (a, b) in enumerate(zip(kn["words"], expected, strict=False)) if a != b),
+            min(len(kn["words"]), len(expected)),
+        )
+        raise RuntimeError(
+            f"IRSTLM scored {len(kn['words'])} tokens, the LM {len(expected)}; first difference at token {first}"
+        )
+    ids = np.array([model.lm.id_of(t) for t in tokens], dtype=np.int64)
+    ctx = contexts_of(ids, model.context, model.pad)
+    running = token_log_probs(model.lm.net, ctx, ids)
+    restart = token_log_probs(model.lm.net, restart_at_boundaries(ctx, ids, model.pad), ids)
+    return running, restart, kn["scores"], half
+
+
+def interpolation_report(model: LanguageModel, held: list[str], kn: dict[str, Any]) -> dict[str, Any]:
+    running, restart, kn_scores, half = aligned_scores(model, held, kn)
+    out: dict[str, Any] = {
+        "tokens_aligned": len(kn_scores),
+        "kn_perplexity_all_from_printed_scores": round(perplexity_of(kn_scores), 3),
+        "lm_perplexity_all": round(perplexity_of(running), 3),
+        "lm_restart_perplexity_all": round(perplexity_of(restart), 3),
+    }
+    for name, lm_scores in (("lm_as_trained", running), ("lm_restart", restart)):
+        fit = interpolate(lm_scores, kn_scores, split=half)
+        out[name] = {
+            "lambda_lm_fitted_on_first_half": fit.weight,
+            "tune_tokens": fit.tune_tokens,
+            "test_tokens": fit.test_tokens,
+            "lm_perplexity_second_half": round(fit.perplexity_a, 3),
+            "kn_perplexity_second_half": round(fit.perplexity_b, 3),
+            "interpolated_perplexity_second_half": round(fit.perplexity_mixture, 3),
+        }
+    return out
 
 
 def main() -> None:
@@ -109,6 +198,8 @@ def main() -> None:
         )
         vocab = set(model.lm.vocab)
         kn = kneser_ney(irstlm_lines(train, vocab), irstlm_lines(held, vocab), work, args.order)
+        interpolation = interpolation_report(model, held, kn)
+        del kn["words"], kn["scores"]
         torch.set_num_threads(1)  # one core, as a serving worker runs it
         sample = model.generate("era uma vez", Sampling(max_tokens=40, seed=7))  # also loads the tokenizer
         times = []
@@ -139,6 +230,7 @@ def main() -> None:
                 "sample": sample["text"],
             },
             "kneser_ney": kn,
+            "interpolation": interpolation,
         }
         print(json.dumps(report, indent=2, ensure_ascii=False))
     finally:

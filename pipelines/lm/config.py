@@ -47,11 +47,20 @@ class LMRun(BaseModel):
     activation: LMActivation = "tanh"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     optimizer: LMOptimizer = "adam"
-    lr: float = Field(default=2e-3, gt=0.0, le=10.0)
+    # batch 2048 at lr 0.004: 1.47x the tokens/s of batch 512 at 0.002 on corpus-all, the same held-out perplexity
+    # on the corpus-machado slice (78.46 vs 78.19); benchmarks/results/lm.md, "Training time"
+    lr: float = Field(default=4e-3, gt=0.0, le=10.0)
     epochs: int = Field(default=5, ge=1, le=1000)
-    batch_size: int = Field(default=512, ge=1, le=65_536)
+    batch_size: int = Field(default=2048, ge=1, le=65_536)
     patience: int | None = Field(
         default=2, ge=1, description="Epochs without a better validation perplexity."
+    )
+    # one epoch of corpus-all (~18M tokens) took 23 min of one core's CPU (benchmarks/results/lm.md): a corpus that
+    # large gets one epoch by default, a 2M-token one still its 5
+    max_tokens_trained: int | None = Field(
+        default=20_000_000,
+        ge=1,
+        description="Start no epoch that would take the tokens trained on past this (the first always runs).",
     )
     holdout: float = Field(default=0.01, gt=0.0, lt=0.5, description="Last fraction of each source held out.")
     max_train_tokens: int | None = Field(default=None, ge=1, description="Train on at most this many tokens.")

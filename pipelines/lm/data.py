@@ -94,3 +94,23 @@ def contexts_of(ids: IdArray, context: int, pad: int) -> npt.NDArray[np.int64]:
     """A view (n x context) whose row i holds the ``context`` ids before ``ids[i]`` (padded with ``pad``)."""
     padded = np.concatenate([np.full(context, pad, dtype=np.int64), ids])
     return np.lib.stride_tricks.sliding_window_view(padded, context)[: len(ids)]
+
+
+def restart_at_boundaries(
+    contexts: npt.NDArray[np.int64], ids: IdArray, boundary: int
+) -> npt.NDArray[np.int64]:
+    """``contexts`` (from :func:`contexts_of` with ``pad=boundary``) with every token before the last ``boundary``
+    preceding each position replaced by ``boundary``: each document is read as if it came first.
+
+    The model is trained on one running stream; scoring with this restart makes its context end at a document's
+    start, as an n-gram model's does at ``<s>``.
+    """
+    n, width = contexts.shape
+    positions = np.arange(len(ids))
+    marks = np.where(ids == boundary, positions, -1)
+    # the position of the last boundary strictly before each token (-1: none)
+    last = np.concatenate([[-1], np.maximum.accumulate(marks)[:-1]])[:n]
+    window = positions[:n, None] - width + np.arange(width)[None, :]  # each context slot's position
+    out = np.array(contexts, copy=True)
+    out[window < last[:, None]] = boundary
+    return out

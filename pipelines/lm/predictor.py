@@ -6,9 +6,10 @@ Queries are normalised with the configuration the training corpus went through (
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from pipelines.lm.data import contexts_of, with_boundaries
 from pipelines.text.normalize import NormalizeConfig, Normalizer
 
 MAX_NEW_TOKENS = 2000
+#: distinct (context, k) answers of ``complete`` kept per model: autocomplete prefixes repeat, and a kept answer
+#: skips the network and the top-k (about half of a served request's CPU; benchmarks/results/lm.md)
+COMPLETE_CACHE = 4096
 _NO_SPACE_BEFORE = frozenset({",", ".", ";", ":", "!", "?", "…", "...", ")", "]", "}", "»", "%", "?!", "!?"})
 _NO_SPACE_AFTER = frozenset({"(", "[", "{", "«"})
 
@@ -50,6 +54,24 @@ def detokenize(tokens: list[str], *, capitalize_first: bool = True) -> str:
         out.append(word)
         glue = tok in _NO_SPACE_AFTER
     return "".join(out).strip()
+
+
+def _top_words(
+    loaded: lm_kind.LMArtifact, never: torch.Tensor
+) -> Callable[[tuple[int, ...], int], tuple[tuple[str, float], ...]]:
+    """The function ``complete`` caches: (context ids, k) -> the k most probable next words (never ``never``)."""
+
+    @torch.inference_mode()
+    def top(context: tuple[int, ...], k: int) -> tuple[tuple[str, float], ...]:
+        logp = loaded.net.log_probs(torch.tensor([context]))[0]
+        logp[never] = -math.inf
+        values, rows = torch.topk(logp, min(k, int(torch.isfinite(logp).sum())))
+        return tuple(
+            (loaded.vocab[int(r)], round(float(math.exp(v)), 6))
+            for v, r in zip(values.tolist(), rows.tolist(), strict=True)
+        )
+
+    return top
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,8 @@ class LanguageModel:
         self.pad = loaded.index[lm_kind.PARAGRAPH]
         self.unk = loaded.index[lm_kind.UNK]
         self._never = torch.tensor([self.unk, self.pad])  # never proposed: <unk>, and <p> as a "next word"
+        # a closure over the artifact, not a method: the cache holds no reference back to this object
+        self._top = functools.lru_cache(maxsize=COMPLETE_CACHE)(_top_words(loaded, self._never))
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> LanguageModel:
@@ -108,23 +132,21 @@ class LanguageModel:
         return [self.lm.id_of(t) for t in tokens]
 
     # -- operations --------------------------------------------------------------------------------------------
-    @torch.inference_mode()
     def complete(self, text: str, k: int = 5) -> dict[str, Any]:
-        """The ``k`` most probable next words after ``text`` with their probabilities."""
+        """The ``k`` most probable next words after ``text`` with their probabilities.
+
+        Answers are kept per (last ``context`` token ids, k), :data:`COMPLETE_CACHE` of them: texts that end in
+        the same words get the same candidates without running the network again.
+        """
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}")
         toks = self.tokens(text)
-        logp = self.lm.net.log_probs(self._context(self._ids(toks)))[0]
-        logp[self._never] = -math.inf
-        k = min(k, int(torch.isfinite(logp).sum()))
-        values, rows = torch.topk(logp, k)
+        tail = tuple(self._ids(toks)[-self.context :])
+        context = (self.pad,) * (self.context - len(tail)) + tail  # as _context pads it
         return {
             "tokens": toks,
             "unknown": [t for t in toks if t not in self.lm.index],
-            "candidates": [
-                {"word": self.lm.vocab[int(r)], "probability": round(float(math.exp(v)), 6)}
-                for v, r in zip(values.tolist(), rows.tolist(), strict=True)
-            ],
+            "candidates": [{"word": word, "probability": prob} for word, prob in self._top(context, k)],
         }
 
     def _pick(self, logp: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 from torch.optim import Optimizer
@@ -84,6 +85,22 @@ def mean_nll(net: lm_kind.NeuralLM, contexts: np.ndarray[Any, Any], targets: IdA
         total += float(net(ctx, tgt)) * len(tgt)
     net.train(was_training)
     return total / len(targets)
+
+
+@torch.inference_mode()
+def token_log_probs(
+    net: lm_kind.NeuralLM, contexts: np.ndarray[Any, Any], targets: IdArray
+) -> npt.NDArray[np.float64]:
+    """The natural log-probability of each of ``targets`` after its context: ``-mean`` is :func:`mean_nll`."""
+    out = np.empty(len(targets), dtype=np.float64)
+    was_training = net.training
+    net.eval()
+    for start in range(0, len(targets), EVAL_BATCH):
+        ctx = torch.from_numpy(np.ascontiguousarray(contexts[start : start + EVAL_BATCH]))
+        tgt = torch.from_numpy(targets[start : start + EVAL_BATCH])
+        out[start : start + len(tgt)] = net.softmax(net.features(ctx), tgt).output.double().numpy()
+    net.train(was_training)
+    return out
 
 
 def perplexity(nll: float) -> float | None:
@@ -273,6 +290,8 @@ def fit_lm(
     train_seconds = 0.0
     diverged_at: int | None = None
     for epoch in range(1, run.epochs + 1):
+        if epoch > 1 and run.max_tokens_trained is not None and epoch * n > run.max_tokens_trained:
+            break  # the token budget: a large corpus gets fewer epochs, a small one all of them
         net.train()
         t0 = time.perf_counter()
         order = rng.permutation(n)

@@ -79,6 +79,31 @@ def test_complete_proposes_the_corpus_verbs(tiny: tuple[Registry, LanguageModel]
     assert model.complete("o dinossauro", k=1)["unknown"] == ["dinossauro"]
 
 
+def test_completion_after_a_known_context_does_not_run_the_network_again(
+    tiny: tuple[Registry, LanguageModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = LanguageModel(tiny[1].lm)  # a fresh cache
+    net = model.lm.net
+    runs: list[int] = []
+    features = net.features
+    monkeypatch.setattr(net, "features", lambda ctx: (runs.append(len(ctx)), features(ctx))[1])
+    first = model.complete("o rei governa o", k=3)
+    assert model.complete("o rei governa o", k=3) == first
+    # the model sees the last 3 tokens: a longer text ending in them gets the same words
+    longer = model.complete("a rainha disse que o rei governa o", k=3)
+    assert longer["candidates"] == first["candidates"]
+    assert longer["tokens"][:2] == ["a", "rainha"]
+    assert runs == [1]
+    assert len(model.complete("o rei governa o", k=4)["candidates"]) == 4  # another k: computed again
+    assert runs == [1, 1]
+    # the kept answer is the network's own top k
+    logp = net.log_probs(torch.tensor([[model.lm.index[t] for t in ("rei", "governa", "o")]]))[0]
+    logp[[model.unk, model.pad]] = -float("inf")
+    values, rows = torch.topk(logp, 3)
+    assert [c["word"] for c in first["candidates"]] == [model.lm.vocab[int(r)] for r in rows]
+    assert [c["probability"] for c in first["candidates"]] == pytest.approx(values.exp().tolist(), abs=1e-6)
+
+
 def test_same_seed_same_text_and_temperature_zero_is_greedy(tiny: tuple[Registry, LanguageModel]) -> None:
     _, model = tiny
     sampled = Sampling(max_tokens=15, temperature=1.0, top_k=None, top_p=1.0, seed=7)
@@ -210,6 +235,23 @@ def test_early_stopping_keeps_the_best_epoch(
     model = LanguageModel.from_artifact(registry.open(mv.ref))
     held = (pt_corpus_file.read_text(encoding="utf-8").splitlines())[-30:]
     assert model.evaluate(held)["perplexity"] == pytest.approx(best["val_perplexity"], rel=1e-3)
+
+
+def test_token_budget_cuts_the_epochs_of_a_large_corpus_only(
+    tiny: tuple[Registry, LanguageModel], pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    registry, _ = tiny
+    per_epoch = registry.get("tiny-lm").metadata["training"]["tokens"]
+    runs = {
+        budget: train_tiny_lm(
+            registry, pt_corpus_file, tmp_path / "cache", name=f"lm-budget-{i}", epochs=4, patience=None,
+            max_tokens_trained=budget,
+        ).metadata["training"]
+        for i, budget in enumerate((int(2.5 * per_epoch), 1, 4 * per_epoch))
+    }  # fmt: skip
+    epochs_run = {budget: t["epochs_run"] for budget, t in runs.items()}
+    assert epochs_run == {int(2.5 * per_epoch): 2, 1: 1, 4 * per_epoch: 4}  # the first epoch always runs
+    assert all(t["tokens"] == per_epoch for t in runs.values())
 
 
 def test_training_that_diverges_is_refused_not_registered(tmp_path: Path, pt_corpus_file: Path) -> None:

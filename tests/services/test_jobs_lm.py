@@ -37,7 +37,9 @@ def test_lm_job_trains_and_registers(tmp_path: Path, registry: Registry, pt_corp
     version = kind.run(run, ctx)
     assert version.ref == "frases-job@1"  # type: ignore[union-attr]
     assert version.kind == "lm"  # type: ignore[union-attr]
-    assert [p.epoch for p in seen if p.stage == "train" and p.loss is not None] == [1, 2]
+    # one report per epoch end (with a message); in-epoch reports (once a second, no message) appear when the
+    # machine is slow enough for an epoch to last a second
+    assert [p.epoch for p in seen if p.stage == "train" and p.loss is not None and p.message] == [1, 2]
 
 
 def test_lm_job_refuses_bad_config_and_paths_outside_the_data_root(

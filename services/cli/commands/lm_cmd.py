@@ -61,9 +61,9 @@ def train_lm_cli(
     optimizer: str | None = typer.Option(
         None, "--optimizer", help="adam (default), sgd, momentum, adagrad, rmsprop."
     ),
-    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 0.002)."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 0.004)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs (default 5)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default 512)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default 2048)."),
     patience: int | None = typer.Option(
         None,
         "--patience",
@@ -75,6 +75,11 @@ def train_lm_cli(
     min_count: int | None = typer.Option(None, "--min-count", help="Occurrences a word needs (default 2)."),
     max_train_tokens: int | None = typer.Option(
         None, "--max-train-tokens", help="Train on at most this many."
+    ),
+    max_tokens_trained: int | None = typer.Option(
+        None,
+        "--max-tokens-trained",
+        help="Start no epoch that would take the tokens trained on past this (default 20000000).",
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of initialisation and shuffling."),
     overrides: list[str] | None = set_option("training.lr=0.001 or normalize.lowercase=false"),
@@ -101,6 +106,7 @@ def train_lm_cli(
         "max_vocab": max_vocab,
         "min_count": min_count,
         "max_train_tokens": max_train_tokens,
+        "max_tokens_trained": max_tokens_trained,
         "seed": seed,
     }
     run = build_run(run_data(LMRun, flags=flags, overrides=overrides, aliases=SECTIONED_KEYS))
