@@ -53,6 +53,8 @@ CODE_VERSION = "preprocess-1"
 #: Inputs smaller than this are prepared in-process (starting workers would cost more than it saves).
 MIN_BYTES_PER_WORKER = 2 * 1024 * 1024
 _PROGRESS_EVERY_DOCS = 500
+#: The least time between two reports of the bytes the workers have done.
+_REPORT_EVERY_S = 0.25
 _EOS = "\n"
 
 
@@ -232,6 +234,7 @@ def _run_workers(
     procs: list[subprocess.Popen[str]] = []
     done_bytes = [0] * len(plan)
     results: dict[int, _PartResult] = {}
+    reported = time.monotonic()
     try:
         for i, (slices, part) in enumerate(zip(plan, parts, strict=True)):
             job: dict[str, Any] = {
@@ -255,6 +258,11 @@ def _run_workers(
                     raise RuntimeError(f"preprocessing worker {index} exited with code {code} and no result")
             elif "bytes" in msg:
                 done_bytes[index] = int(msg["bytes"])
+                if (
+                    time.monotonic() - reported >= _REPORT_EVERY_S
+                ):  # the queue is seldom empty while workers run
+                    _report(progress, sum(done_bytes), total)
+                    reported = time.monotonic()
             elif "result" in msg:
                 results[index] = _result_from_dict(msg["result"])
             else:

@@ -86,6 +86,22 @@ def test_two_workers_write_exactly_what_one_writes(
     assert read[-1].done == read[-1].total == sum(f.stat().st_size for f in (tmp_path / "in").iterdir())
 
 
+def test_workers_progress_moves_while_they_work(
+    tmp_path: Path, pt_sentences: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers report often, so the queue is seldom empty: their bytes must reach the bar anyway."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("\n".join(pt_sentences * 4), encoding="utf-8")
+    monkeypatch.setattr(preprocess, "MIN_BYTES_PER_WORKER", 1)
+    monkeypatch.setattr(preprocess, "_PROGRESS_EVERY_DOCS", 10)
+    monkeypatch.setattr(preprocess, "_REPORT_EVERY_S", 0.0)
+    seen: list[Progress] = []
+    prepare_corpus([tmp_path / "in"], NormalizeConfig(), cache_dir=tmp_path / "c", progress=seen.append)
+    total = (tmp_path / "in" / "a.txt").stat().st_size
+    between = {p.done for p in seen if p.done is not None and 0 < p.done < total}
+    assert len(between) >= 3
+
+
 def test_worker_errors_keep_their_type_and_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "c.jsonl"
     src.write_text('{"text": "ok"}\n' * 20 + '{"body": "sem texto"}\n', encoding="utf-8")
