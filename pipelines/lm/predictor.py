@@ -124,9 +124,13 @@ class LanguageModel:
             raise InvalidInput(f"the {what} is empty; give some words to continue")
         return with_boundaries(self.normalizer.tokens(text), paragraph=False)
 
-    def _context(self, ids: list[int]) -> torch.Tensor:
+    def _context_ids(self, ids: list[int]) -> tuple[int, ...]:
+        """The last ``context`` ids, padded on the left with ``<p>`` (a text's start reads as a paragraph's)."""
         tail = ids[-self.context :]
-        return torch.tensor([[self.pad] * (self.context - len(tail)) + tail])
+        return (self.pad,) * (self.context - len(tail)) + tuple(tail)
+
+    def _context(self, ids: list[int]) -> torch.Tensor:
+        return torch.tensor([self._context_ids(ids)])
 
     def _ids(self, tokens: list[str]) -> list[int]:
         return [self.lm.id_of(t) for t in tokens]
@@ -141,8 +145,7 @@ class LanguageModel:
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}")
         toks = self.tokens(text)
-        tail = tuple(self._ids(toks)[-self.context :])
-        context = (self.pad,) * (self.context - len(tail)) + tail  # as _context pads it
+        context = self._context_ids(self._ids(toks))
         return {
             "tokens": toks,
             "unknown": [t for t in toks if t not in self.lm.index],

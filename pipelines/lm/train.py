@@ -72,26 +72,10 @@ def build_optimizers(net: lm_kind.NeuralLM, run: LMRun) -> list[Optimizer]:
 
 
 @torch.inference_mode()
-def mean_nll(net: lm_kind.NeuralLM, contexts: np.ndarray[Any, Any], targets: IdArray) -> float:
-    """Mean negative log-likelihood (nats per token) of ``targets``; perplexity is its exp."""
-    if len(targets) == 0:
-        return math.nan
-    was_training = net.training
-    net.eval()
-    total = 0.0
-    for start in range(0, len(targets), EVAL_BATCH):
-        ctx = torch.from_numpy(np.ascontiguousarray(contexts[start : start + EVAL_BATCH]))
-        tgt = torch.from_numpy(targets[start : start + EVAL_BATCH])
-        total += float(net(ctx, tgt)) * len(tgt)
-    net.train(was_training)
-    return total / len(targets)
-
-
-@torch.inference_mode()
 def token_log_probs(
     net: lm_kind.NeuralLM, contexts: np.ndarray[Any, Any], targets: IdArray
 ) -> npt.NDArray[np.float64]:
-    """The natural log-probability of each of ``targets`` after its context: ``-mean`` is :func:`mean_nll`."""
+    """The natural log-probability of each of ``targets`` after its context (:func:`mean_nll` is ``-mean``)."""
     out = np.empty(len(targets), dtype=np.float64)
     was_training = net.training
     net.eval()
@@ -101,6 +85,13 @@ def token_log_probs(
         out[start : start + len(tgt)] = net.softmax(net.features(ctx), tgt).output.double().numpy()
     net.train(was_training)
     return out
+
+
+def mean_nll(net: lm_kind.NeuralLM, contexts: np.ndarray[Any, Any], targets: IdArray) -> float:
+    """Mean negative log-likelihood (nats per token) of ``targets``; perplexity is its exp."""
+    if len(targets) == 0:
+        return math.nan
+    return -float(token_log_probs(net, contexts, targets).mean())
 
 
 def perplexity(nll: float) -> float | None:

@@ -34,20 +34,7 @@ class JobProgressOut(BaseModel):
 
 def progress_of(progress: Progress | None) -> JobProgressOut:
     """The public form of a job's progress (all null before its first report)."""
-    if progress is None:
-        return JobProgressOut(
-            stage=None, fraction=None, epoch=None, loss=None, message=None, done=None, total=None, unit=None
-        )
-    return JobProgressOut(
-        stage=progress.stage,
-        fraction=progress.fraction,
-        epoch=progress.epoch,
-        loss=progress.loss,
-        message=progress.message,
-        done=progress.done,
-        total=progress.total,
-        unit=progress.unit,
-    )
+    return JobProgressOut(**{f: getattr(progress, f, None) for f in JobProgressOut.model_fields})
 
 
 class JobModelOut(BaseModel):

@@ -65,20 +65,15 @@ _PAIRS = "rei\trainha\t9.0\nrei\treino\t7.5\ncão\tgato\t8.0\nescola\tchuva\t1.0
 def _evaluate(registry: Registry, ref: str, folder: Path) -> None:
     """Evaluate a registered model on a few analogies and word pairs and record the metrics, as training does."""
     from models.vectors import WordVectors
-    from pipelines.evaluation.evaluate_embeddings import (
-        EvaluationSets,
-        evaluate_sets,
-        read_analogies,
-        read_word_pairs,
-    )
+    from pipelines.evaluation import evaluate_embeddings as ev
 
     (folder / "analogias.txt").write_text(_ANALOGIES, encoding="utf-8")
     (folder / "pares.tsv").write_text(_PAIRS, encoding="utf-8")
-    sets = EvaluationSets(
-        analogies={"mini-analogias": read_analogies(folder / "analogias.txt")},
-        pairs={"mini-pares": read_word_pairs(folder / "pares.tsv")},
+    sets = ev.EvaluationSets(
+        analogies={"mini-analogias": ev.read_analogies(folder / "analogias.txt")},
+        pairs={"mini-pares": ev.read_word_pairs(folder / "pares.tsv")},
     )
-    metrics = evaluate_sets(WordVectors.load(registry.open(ref)), sets)
+    metrics = ev.evaluate_sets(WordVectors.load(registry.open(ref)), sets)
     registry.annotate(ref, {"metrics": metrics})
 
 
