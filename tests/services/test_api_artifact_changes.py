@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,8 +18,8 @@ from models.registry import Registry
 from services.api.app import create_app
 from services.settings import Settings
 from tests.conftest import REPO_ROOT
-from tests.services.test_api_serve_cli import _free_port
-from tests.services.vector_models import register
+from tests.services.jobs_helpers import free_port
+from tests.services.vector_models import register, wait_ready
 
 PAIRS = {"pairs": [["rei", "rainha"], ["casa", "casas"], ["homem", "mulher"]]}
 
@@ -54,7 +53,7 @@ def test_api_serve_keeps_answering_when_a_loaded_artifact_changes(
     register(registry, "broken")
     _damage(registry.get("broken@1").path / "vectors_norm.npy", "truncate")
     folder = registry.get("w2v@1").path
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PALAVRA_HOME": str(settings.home),
@@ -70,14 +69,7 @@ def test_api_serve_keeps_answering_when_a_loaded_artifact_changes(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_ready(proc, url, failing="broken@1")  # broken@1 is a production alias: /ready stays 503 for it
         before = _ask(url)
 
         _damage(folder / "vectors_norm.npy", "overwrite")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,8 @@ import pytest
 from models.registry import Registry
 from services.settings import Settings
 from tests.conftest import REPO_ROOT
-from tests.services.vector_models import register
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.services.jobs_helpers import free_port
+from tests.services.vector_models import register, wait_ready
 
 
 @pytest.mark.parametrize("args", [["--workers", "0"], ["--port", "70000"], ["--log-level", "loud"]])
@@ -36,7 +30,7 @@ def test_api_serve_rejects_bad_options(args: list[str]) -> None:
 
 def test_api_serve_runs_two_workers_that_answer(settings: Settings, registry: Registry) -> None:
     register(registry, "w2v")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PALAVRA_HOME": str(settings.home),
@@ -52,14 +46,7 @@ def test_api_serve_runs_two_workers_that_answer(settings: Settings, registry: Re
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180  # two cold interpreters on a loaded 2-core machine
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_ready(proc, url, timeout_s=180)  # two cold interpreters on a loaded 2-core machine
         r = httpx.get(f"{url}/v1/neighbors", params={"word": "Rei", "k": 2}, timeout=5)
         assert r.status_code == 200
         assert r.headers["x-palavra-model"] == "w2v@1"

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from models.registry import Registry
 from tests.conftest import REPO_ROOT, make_sentences, review_run
 from tests.lm_helpers import train_tiny_lm
 from tests.services.jobs_helpers import free_port
+from tests.services.vector_models import wait_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = REPO_ROOT / "runs" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -124,16 +124,7 @@ def server(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "palavra serve did not become ready"
-            time.sleep(0.2)
+        wait_ready(proc, url)
         yield url
     finally:
         proc.send_signal(signal.SIGINT)

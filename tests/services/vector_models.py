@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import numpy as np
 from fastapi.testclient import TestClient
 
@@ -71,3 +74,26 @@ def serving(settings: Settings) -> Iterator[TestClient]:
     """A TestClient with the lifespan run (models loaded, alias poller started)."""
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, *, timeout_s: float = 120, failing: str = "") -> None:
+    """Poll ``GET /ready`` of a ``palavra serve`` process until every model it must serve is loaded.
+
+    ``failing``: a version expected never to load (a damaged artifact); the wait ends once it is the only one
+    missing. Fails the test at the deadline or when the server exits, instead of going on with a server that
+    never got ready.
+    """
+    deadline = time.monotonic() + timeout_s
+    expected = f"not loaded: {failing}" if failing else None
+    seen = "no answer"
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "the server exited"
+        try:
+            r = httpx.get(f"{url}/ready", timeout=1)
+            if r.status_code == 200 or (expected is not None and r.json().get("detail") == expected):
+                return
+            seen = r.text
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"palavra serve did not get ready in {timeout_s:g} s: {seen}"
+        time.sleep(0.2)
