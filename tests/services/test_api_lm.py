@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,28 @@ def test_api_lm_routes(client: TestClient) -> None:
     assert [name for name, _ in events] == ["token"] * len(first["tokens"]) + ["done"]
     assert [data["token"] for name, data in events[:-1]] == first["tokens"]
     assert events[-1][1] == first
+
+
+def test_api_complete_answers_a_short_text_on_the_event_loop(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hop through the thread pool, where 16 requests at once fought for the GIL and a few waited 100-200 ms."""
+    from pipelines.lm.predictor import LanguageModel
+
+    threads: list[str] = []
+    real = LanguageModel.complete
+
+    def spy(self: LanguageModel, text: str, k: int = 5) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return real(self, text, k)
+
+    assert client.post("/v1/complete", json={"text": "o menino", "k": 3}).status_code == 200  # loaded
+    monkeypatch.setattr(LanguageModel, "complete", spy)
+    r = client.post("/v1/complete", json={"text": "a rainha foi", "k": 2})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["candidates"]) == 2
+    assert len(threads) == 1
+    assert not threads[0].startswith("AnyIO worker"), threads
 
 
 @pytest.mark.parametrize(

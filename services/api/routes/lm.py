@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.lm.config import MAX_TEMPERATURE
 from services.api.deps import SettingsDep, StoreDep, check_k, check_texts, model_info, read_access, reply
-from services.api.model_store import LM
+from services.api.model_store import LM, Loaded, ModelStore
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
+if TYPE_CHECKING:  # torch: only servers that serve language models import it
+    from pipelines.lm.predictor import LanguageModel
+
 MAX_NEW_TOKENS = 2000  # the same bound as the model's Sampling
+EVENT_LOOP_CHARS = 1000  # longer texts are read in a worker thread (normalising them takes milliseconds)
 router = APIRouter(prefix="/v1", tags=["language model"], dependencies=[Depends(read_access)])
 
 
@@ -67,14 +73,27 @@ class GenerateResponse(BaseModel):
     text: str = Field(description="Prompt and completion as readable text.")
 
 
+def _complete(loaded: Loaded[LanguageModel], body: CompleteRequest) -> Response:
+    result = loaded.model.complete(body.text, body.k)
+    return reply(CompleteResponse(model=model_info(loaded), **result), loaded)
+
+
+def _complete_threaded(store: ModelStore, body: CompleteRequest) -> Response:
+    return _complete(store.get(body.model, LM), body)
+
+
 @router.post("/complete", response_model=CompleteResponse, responses=ERROR_RESPONSES)
-def complete(body: CompleteRequest, settings: SettingsDep, store: StoreDep) -> Response:
+async def complete(body: CompleteRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """The k most probable next words after a text, with their probabilities."""
     check_texts([body.text], settings)
     check_k(body.k, settings)
-    loaded = store.get(body.model, LM)
-    result = loaded.model.complete(body.text, body.k)
-    return reply(CompleteResponse(model=model_info(loaded), **result), loaded)
+    # a short text on a loaded model costs well under a millisecond (a cached answer, or one small forward pass):
+    # answered on the event loop, in arrival order. Through the thread pool, 16 requests at once fought for the
+    # GIL and a few waited 100-200 ms behind the others. Loading a model or reading a long text runs in a thread.
+    loaded = store.peek(body.model, LM)
+    if loaded is not None and len(body.text) <= EVENT_LOOP_CHARS:
+        return _complete(loaded, body)
+    return await run_in_threadpool(_complete_threaded, store, body)
 
 
 def _event(name: str, data: object) -> bytes:
