@@ -191,25 +191,27 @@ class WordVectors:
         Raises:
             UnknownWord: listing every word without a vector, with spelling suggestions for each.
         """
-        rows: list[FloatMatrix] = []
+        ids = [self.index.get(w) for w in words]
+        out = np.empty((len(words), self.dim), dtype=np.float32)
+        known = [(j, i) for j, i in enumerate(ids) if i is not None]
+        if known:  # one gather: a row at a time costs ~5 us each on a memory-mapped matrix (a view per row)
+            out[[j for j, _ in known]] = self.normed[[i for _, i in known]]
         unknown: list[str] = []
-        for w in words:
-            i = self.index.get(w)
+        for j, (w, i) in enumerate(zip(words, ids, strict=True)):
             if i is not None:
-                rows.append(np.asarray(self.normed[i], dtype=np.float32))
                 continue
             sub = self._subword_vector(w)
             if sub is None or not np.any(sub):
                 unknown.append(w)
                 continue
-            rows.append(unit_rows(sub[None, :])[0])
+            out[j] = unit_rows(sub[None, :])[0]
         if unknown:
             raise UnknownWord(
                 f"not in the model's vocabulary: {', '.join(unknown)}",
                 words=unknown,
                 suggestions={w: self.suggest(w) for w in unknown},
             )
-        return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, self.dim), np.float32)
+        return out
 
     def vector(self, word: str) -> FloatMatrix:
         """The raw vector of ``word`` (a subword composition for unknown words on FastText models)."""
