@@ -122,9 +122,10 @@ def main() -> None:
     env = {**os.environ, "PALAVRA_COMPUTE_THREADS": os.environ.get("PALAVRA_COMPUTE_THREADS", "1")}
     print(f"distinct bodies: {n_distinct:,}")
     print(
-        "| workers | bodies | conns | round | req/s | p50 ms | p90 ms | p99 ms | failed | load before / after |"
+        "| workers | bodies | conns | round | req/s | p50 ms | p90 ms | p99 ms | failed | server CPU ms / request "
+        "| load before / after |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for workers in [int(w) for w in args.workers.split(",")]:
         proc, url = start_server(workers, env)
         try:
