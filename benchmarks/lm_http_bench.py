@@ -86,11 +86,14 @@ def write_bodies(mirror: Path, model: str, out: Path) -> tuple[Path, Path, int]:
     return repeated, distinct, len(bodies)
 
 
-def wrk_distinct(url: str, lines: Path, *, conns: int, seconds: float, offset: int) -> dict[str, Any]:
+def wrk_distinct(
+    url: str, lines: Path, *, conns: int, seconds: float, offset: int, path: str = "/v1/complete"
+) -> dict[str, Any]:
+    """wrk POSTing the bodies of ``lines`` to ``path``, none twice while the file lasts (wrk/distinct.lua)."""
     threads = 1 if conns == 1 else 2
     env = {**os.environ, "WRK_INPUT": str(lines), "WRK_OFFSET": str(offset), "WRK_THREADS": str(threads)}
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(DISTINCT_LUA),
-           url + "/v1/complete"]  # fmt: skip
+           url + path]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     stats: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
