@@ -23,11 +23,13 @@ hardly moves with other work on the machine, so it is the figure to compare betw
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,21 @@ def server_cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """Run one wrk ``run`` against the server ``pid``; its stats and the table cells
+    ``req/s | p50 | p90 | p99 | failed | server CPU ms / request | load before / after``."""
+    before = os.getloadavg()[0]
+    cpu = server_cpu_seconds(pid)
+    s = run()
+    after = os.getloadavg()[0]
+    cpu_ms = 1000 * (server_cpu_seconds(pid) - cpu) / max(s["requests"], 1)
+    cells = (
+        f"{s['rps']:.0f} | {s['p50_us'] / 1000:.2f} | {s['p90_us'] / 1000:.2f} | {s['p99_us'] / 1000:.2f} | "
+        f"{s['failed']} | {cpu_ms:.3f} | {before:.2f} / {after:.2f}"
+    )
+    return s, cells
 
 
 def _body(words: list[str], i: int, rnd: random.Random, model: str) -> str:
@@ -136,21 +153,21 @@ def main() -> None:
             for conns in [int(c) for c in args.conns.split(",")]:
                 for name in args.sets.split(","):
                     for r in range(1, args.rounds + 1):
-                        before = os.getloadavg()[0]
-                        cpu = server_cpu_seconds(proc.pid)
                         if name == "repeated":
-                            s = wrk(url, "POST", "/v1/complete", repeated, conns=conns, seconds=args.duration)
+                            run = functools.partial(
+                                wrk, url, "POST", "/v1/complete", repeated, conns=conns, seconds=args.duration
+                            )
                         else:
-                            offset = (r - 1) * ROUND_STRIDE
-                            s = wrk_distinct(url, distinct, conns=conns, seconds=args.duration, offset=offset)
-                        after = os.getloadavg()[0]
-                        cpu_ms = 1000 * (server_cpu_seconds(proc.pid) - cpu) / max(s["requests"], 1)
-                        print(
-                            f"| {workers} | {name} | {conns} | {r} | {s['rps']:.0f} | {s['p50_us'] / 1000:.2f} | "
-                            f"{s['p90_us'] / 1000:.2f} | {s['p99_us'] / 1000:.2f} | {s['failed']} | {cpu_ms:.3f} | "
-                            f"{before:.2f} / {after:.2f} |",
-                            flush=True,
-                        )
+                            run = functools.partial(
+                                wrk_distinct,
+                                url,
+                                distinct,
+                                conns=conns,
+                                seconds=args.duration,
+                                offset=(r - 1) * ROUND_STRIDE,
+                            )
+                        _, cells = measured(proc.pid, run)
+                        print(f"| {workers} | {name} | {conns} | {r} | {cells} |", flush=True)
         finally:
             stop_server(proc)
 

@@ -22,6 +22,7 @@ average (1 minute) before and after. After the runs of a worker count, the memor
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -38,8 +39,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lm_http_bench import server_cpu_seconds, wrk_distinct
-from serving_bench import memory, start_server, stop_server
+from lm_http_bench import measured, wrk_distinct
+from serving_bench import memory, print_memory, start_server, stop_server
 
 SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_WORDS = 24
@@ -221,31 +222,25 @@ def main() -> None:
             for conns in [int(c) for c in args.conns.split(",")]:
                 for mode in modes:
                     for r in range(1, args.rounds + 1):
-                        before = os.getloadavg()[0]
-                        cpu = server_cpu_seconds(proc.pid)
-                        offset = (r - 1) * ROUND_STRIDE
-                        s = wrk_distinct(
-                            url, bodies[mode], conns=conns, seconds=args.duration, offset=offset, path=path
+                        run = functools.partial(
+                            wrk_distinct,
+                            url,
+                            bodies[mode],
+                            conns=conns,
+                            seconds=args.duration,
+                            offset=(r - 1) * ROUND_STRIDE,
+                            path=path,
                         )
-                        after = os.getloadavg()[0]
-                        cpu_ms = 1000 * (server_cpu_seconds(proc.pid) - cpu) / max(s["requests"], 1)
-                        print(
-                            f"| {workers} | {mode} | {conns} | {r} | {s['rps']:.0f} | {s['p50_us'] / 1000:.2f} | "
-                            f"{s['p90_us'] / 1000:.2f} | {s['p99_us'] / 1000:.2f} | {s['failed']} | {cpu_ms:.2f} | "
-                            f"{before:.2f} / {after:.2f} |",
-                            flush=True,
-                        )
+                        _, cells = measured(proc.pid, run)
+                        print(f"| {workers} | {mode} | {conns} | {r} | {cells} |", flush=True)
             mem[workers] = memory(proc.pid)
         finally:
             stop_server(proc)
-    print("\n| workers | warm-up s | process | RSS MB | PSS MB | shared MB | private MB |")
-    print("|---:|---:|---|---:|---:|---:|---:|")
-    for workers, rows in mem.items():
-        for r in rows:
-            print(
-                f"| {workers} | {warm[workers]:.0f} | {r['role']} {r['pid']} | {r['rss']:.0f} | {r['pss']:.0f} | "
-                f"{r['shared']:.0f} | {r['private']:.0f} |"
-            )
+    print(
+        "\nWarm-up (until every worker answers): "
+        + ", ".join(f"{w} worker(s) {s:.0f} s" for w, s in warm.items())
+    )
+    print_memory(mem)
     two = [r for r in mem.get(2, []) if r["role"] == "worker"]
     if two:
         added = max(r["private"] for r in two)

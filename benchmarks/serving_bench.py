@@ -208,6 +208,18 @@ def _children(pid: int) -> list[int]:
     return [int(k) for k in kids]
 
 
+def print_memory(mem: dict[int, list[dict[str, Any]]]) -> None:
+    """The rows of :func:`memory` for each worker count, as one markdown table."""
+    print("\n| workers | process | RSS MB | PSS MB | shared MB | private MB |")
+    print("|---|---|---|---|---|---|")
+    for workers, rows in mem.items():
+        for r in rows:
+            print(
+                f"| {workers} | {r['role']} {r['pid']} | {r['rss']:.0f} | {r['pss']:.0f} | {r['shared']:.0f} | "
+                f"{r['private']:.0f} |"
+            )
+
+
 def memory(pid: int) -> list[dict[str, Any]]:
     """smaps_rollup (kB -> MB) of the server process and its worker processes."""
     rows = []
@@ -274,13 +286,7 @@ def http_part(
             mem[workers] = memory(proc.pid)
         finally:
             stop_server(proc)
-    print("\n| workers | process | RSS MB | PSS MB | shared MB | private MB |")
-    print("|---|---|---|---|---|---|")
-    for workers, rows in mem.items():
-        for r in rows:
-            print(
-                f"| {workers} | {r['role']} {r['pid']} | {r['rss']:.0f} | {r['pss']:.0f} | {r['shared']:.0f} | {r['private']:.0f} |"
-            )
+    print_memory(mem)
     if 1 in mem and 2 in mem:
         one = sum(r["pss"] for r in mem[1])
         two = sum(r["pss"] for r in mem[2])

@@ -194,7 +194,7 @@ class WordVectors:
         ids = [self.index.get(w) for w in words]
         out = np.empty((len(words), self.dim), dtype=np.float32)
         known = [(j, i) for j, i in enumerate(ids) if i is not None]
-        if known:  # one gather: a row at a time costs ~5 us each on a memory-mapped matrix (a view per row)
+        if known:  # one gather: a row at a time makes a memmap view per row (benchmarks/results/serving.md)
             out[[j for j, _ in known]] = self.normed[[i for _, i in known]]
         unknown: list[str] = []
         for j, (w, i) in enumerate(zip(words, ids, strict=True)):

@@ -79,7 +79,7 @@ def test_api_lm_routes(client: TestClient) -> None:
 def test_api_complete_answers_a_short_text_on_the_event_loop(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No hop through the thread pool, where 16 requests at once fought for the GIL and a few waited 100-200 ms."""
+    """No hop through the thread pool, where 16 requests at once fought for the GIL (benchmarks/results/lm.md)."""
     from pipelines.lm.predictor import LanguageModel
 
     threads: list[str] = []

@@ -89,7 +89,7 @@ async def complete(body: CompleteRequest, settings: SettingsDep, store: StoreDep
     check_k(body.k, settings)
     # a short text on a loaded model costs well under a millisecond (a cached answer, or one small forward pass):
     # answered on the event loop, in arrival order. Through the thread pool, 16 requests at once fought for the
-    # GIL and a few waited 100-200 ms behind the others. Loading a model or reading a long text runs in a thread.
+    # GIL (the p99 before and after: benchmarks/results/lm.md). Loading a model or a long text runs in a thread.
     loaded = store.peek(body.model, LM)
     if loaded is not None and len(body.text) <= EVENT_LOOP_CHARS:
         return _complete(loaded, body)
