@@ -97,6 +97,12 @@ def test_api_complete_answers_a_short_text_on_the_event_loop(
     assert len(threads) == 1
     assert not threads[0].startswith("AnyIO worker"), threads
 
+    # a text longer than the event loop takes is read in a worker thread, with the same answer
+    monkeypatch.setattr("services.api.routes.lm.EVENT_LOOP_CHARS", 5)
+    again = client.post("/v1/complete", json={"text": "a rainha foi", "k": 2})
+    assert again.json() == r.json()
+    assert threads[1].startswith("AnyIO worker"), threads
+
 
 @pytest.mark.parametrize(
     ("path", "body", "status"),
