@@ -242,46 +242,47 @@ class Searcher:
     def generation(self) -> int:
         return self.snapshot.generation
 
-    def _allowed(self, where: dict[str, str]) -> npt.NDArray[np.bool_]:
-        mask = np.ones(len(self.docs), dtype=bool)
-        if where:
-            for i, d in enumerate(self.docs):
-                mask[i] = all(str(d.metadata.get(f)) == v for f, v in where.items())
+    def _allowed(self, where: dict[str, str]) -> npt.NDArray[np.bool_] | None:
+        """Rows whose metadata match every ``field=value`` of ``where``; None (every row) without a filter."""
+        if not where:
+            return None
+        mask = np.zeros(len(self.docs), dtype=bool)
+        for i, d in enumerate(self.docs):
+            mask[i] = all(str(d.metadata.get(f)) == v for f, v in where.items())
         return mask
 
     def _vector_ranked(
-        self, query: str, mask: npt.NDArray[np.bool_], depth: int, *, filtered: bool
+        self, query: str, mask: npt.NDArray[np.bool_] | None, depth: int
     ) -> list[tuple[int, float]]:
         """The ``depth`` best allowed rows by cosine, best first: exact scan, or ANN + exact scan of uncovered rows."""
         q = np.asarray(self.model.embed([query])[0], np.float32)
         if self.ann is not None:
-            found = self._ann_ranked(self.ann, q, mask, depth, filtered=filtered)
+            found = self._ann_ranked(self.ann, q, mask, depth)
             if found is not None:
                 return found
         scores: npt.NDArray[np.float32] = np.asarray(self.vectors @ q, np.float32)
-        return [(i, float(scores[i])) for i in self._rank(scores, mask, depth)]
+        rows = None if mask is None else np.flatnonzero(mask)
+        return [(i, float(scores[i])) for i in self._rank(scores, rows, depth)]
 
     def _ann_ranked(
         self,
         ann: HnswIndex,
         q: npt.NDArray[np.float32],
-        mask: npt.NDArray[np.bool_],
+        mask: npt.NDArray[np.bool_] | None,
         depth: int,
-        *,
-        filtered: bool,
     ) -> list[tuple[int, float]] | None:
         """ANN candidates mapped to current rows (deleted and filtered-out ones dropped, over-fetching to make up
         for them) plus every uncovered row, rescored exactly; ``None`` when even :data:`MAX_FETCH` is not enough."""
         total = len(ann)
-        want = min(depth, int(mask.sum()) if filtered else len(self.docs))
+        want = min(depth, len(self.docs) if mask is None else int(mask.sum()))
         fetch = min(total, MAX_FETCH, depth + self.ann_deleted + 16)
         while True:
             ids, _ = ann.search(q[None, :], fetch)
             rows = self.ann_rows[ids[0][ids[0] >= 0]]
             rows = rows[rows >= 0]
-            if filtered:
+            if mask is not None:
                 rows = rows[mask[rows]]
-            tail = self.tail[mask[self.tail]] if filtered else self.tail
+            tail = self.tail if mask is None else self.tail[mask[self.tail]]
             if len(rows) + len(tail) >= want or fetch >= total:
                 break
             if fetch >= MAX_FETCH:
@@ -302,13 +303,23 @@ class Searcher:
         return np.asarray(self.bm25.get_scores(tokens), np.float32)
 
     @staticmethod
-    def _rank(scores: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], k: int) -> list[int]:
-        masked = np.where(mask, scores, -np.inf)
-        k = min(k, int(mask.sum()))
+    def _rank(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64] | None, k: int) -> list[int]:
+        """The ``k`` best of ``rows`` (every row when None) by score, best first; equal scores in row order.
+
+        Only the candidates are looked at: a lexical query touches the documents that share a word with it,
+        not the whole collection (benchmarks/results/text.md).
+        """
+        cand = scores if rows is None else scores[rows]
+        n = len(cand)
+        k = min(k, n)
         if k <= 0:
             return []
-        top = np.argpartition(-masked, k - 1)[:k] if k < len(masked) else np.arange(len(masked))
-        return [int(i) for i in top[np.argsort(-masked[top], kind="stable")]]
+        kth = np.partition(cand, n - k)[n - k]  # the k-th best score
+        above = np.flatnonzero(cand > kth)
+        top = np.concatenate([above, np.flatnonzero(cand == kth)[: k - len(above)]])
+        top = top[np.lexsort((top, -cand[top]))]
+        picked: list[int] = (top if rows is None else rows[top]).tolist()
+        return picked
 
     def search(
         self, query: str, *, k: int = 10, mode: str = "hybrid", where: dict[str, str] | None = None
@@ -334,17 +345,18 @@ class Searcher:
             name = self.snapshot.info.get("name")
             raise InvalidInput(f"collection {name!r} is empty; add documents before searching it")
         mask = self._allowed(where or {})
-        filtered = bool(where)
         if mode == "vector":
-            return self._hits(self._vector_ranked(query, mask, k, filtered=filtered))
+            return self._hits(self._vector_ranked(query, mask, k))
         lexical = self._lexical_scores(query)
+        sharing = np.flatnonzero(lexical > 0)  # BM25 ranks only documents that share a word with the query
+        if mask is not None:
+            sharing = sharing[mask[sharing]]
         if mode == "lexical":
-            mask = mask & (lexical > 0)  # BM25 ranks only documents that share a word with the query
-            return self._hits([(i, float(lexical[i])) for i in self._rank(lexical, mask, k)])
+            return self._hits([(i, float(lexical[i])) for i in self._rank(lexical, sharing, k)])
         depth = max(k, 100)
         fused: dict[int, float] = {}
-        vector = [i for i, _ in self._vector_ranked(query, mask, depth, filtered=filtered)]
-        for ranked in (vector, self._rank(lexical, mask & (lexical > 0), depth)):
+        vector = [i for i, _ in self._vector_ranked(query, mask, depth)]
+        for ranked in (vector, self._rank(lexical, sharing, depth)):
             for rank, i in enumerate(ranked, start=1):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]

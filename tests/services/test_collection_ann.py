@@ -100,3 +100,25 @@ def test_collection_ann_sees_adds_at_once_and_never_returns_deletes(
     add_documents(store, registry, "grande", more, ann_min_docs=MIN_DOCS)
     assert store.index_info("grande")["rows"] == len(docs) - 20 + 2 + 40  # type: ignore[index]
     assert (cache.get("grande").ann_deleted, len(cache.get("grande").tail)) == (0, 0)
+
+
+def test_collection_search_orders_equal_scores_by_row_and_keeps_filters(
+    settings: Settings, registry: Registry
+) -> None:
+    """Thirty copies of one text tie in every mode: the first k in the collection's order come back, every time."""
+    register(registry, "w2v", words=WORDS)
+    model, _ = pooling_model(registry, "w2v", pooling="mean")
+    register_encoder(registry, "frases", model, metadata={})
+    others = [" ".join(c) for c in itertools.combinations(WORDS[8:], 3)][:270]
+    docs = [Document(f"o{i}", text, {"par": str(i % 2)}) for i, text in enumerate(others)]
+    for i in range(30):  # spread through the collection
+        docs.insert(i * 9, Document(f"t{i:02d}", "bala bame", {"par": str(i % 2)}))
+    store = CollectionStore(settings.home)
+    create_collection(store, registry, "iguais", docs, encoder="frases")
+    searcher = SearcherCache(store, registry).get("iguais")
+    copies = [f"t{i:02d}" for i in range(30)]
+    for mode in ("vector", "lexical", "hybrid"):
+        assert [h.id for h in searcher.search("bala bame", k=12, mode=mode)] == copies[:12], mode
+        odd = [h.id for h in searcher.search("bala bame", k=5, mode=mode, where={"par": "1"})]
+        assert odd == copies[1::2][:5], mode
+    assert [h.id for h in searcher.search("bala", k=40, mode="lexical")] == copies  # only texts with the word
