@@ -14,7 +14,9 @@ nothing else opens these files:
     counts          counts.npy: corpus frequency of each word (int64)
     subwords        ngrams.npy: FastText n-gram bucket vectors (buckets x d' float32); d' < d when the model joins
                     a word-level half (pipelines/word2vec/convert.py ``join``): the n-grams then give the first
-                    d' columns of an unknown word's vector and the rest is zero
+                    d' columns of an unknown word's vector
+    subword_map     subword_map.npy: a joined model's linear map (d' x (d - d') float32) from an unknown word's
+                    n-gram half to its word-level half, fitted on the vocabulary; without it that half is zero
     normalize       normalize.json: how the training text, and so every query word, was normalised
     phrases         phrases.json: the learned phrases (or only the delimiter that joined them)
     config          config.json: the recipe (a training run, or where an imported model came from)
@@ -48,6 +50,7 @@ UNIT_FILE = "vectors_norm.npy"
 INFO_FILE = "vectors.json"
 COUNTS_FILE = "counts.npy"
 NGRAMS_FILE = "ngrams.npy"
+SUBWORD_MAP_FILE = "subword_map.npy"
 NORMALIZE_FILE = "normalize.json"
 PHRASES_FILE = "phrases.json"
 CONFIG_FILE = "config.json"
@@ -59,6 +62,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "vectors": (VOCAB_FILE, VECTORS_FILE, UNIT_FILE, INFO_FILE),
     "counts": (COUNTS_FILE,),
     "subwords": (NGRAMS_FILE,),
+    "subword_map": (SUBWORD_MAP_FILE,),
     "normalize": (NORMALIZE_FILE,),
     "phrases": (PHRASES_FILE,),
     "config": (CONFIG_FILE,),
@@ -112,6 +116,7 @@ class WordVectors:
         ngrams: npt.NDArray[Any] | None = None,
         min_n: int = 3,
         max_n: int = 6,
+        subword_map: npt.NDArray[Any] | None = None,
     ) -> None:
         if len(words) != vectors.shape[0]:
             raise InvalidInput(f"{len(words)} words but {vectors.shape[0]} vector rows")
@@ -121,6 +126,13 @@ class WordVectors:
             raise InvalidInput(
                 f"n-gram rows of shape {ngrams.shape[1:]} do not fit {vectors.shape[1]}-d vectors"
             )
+        if subword_map is not None and (
+            ngrams is None or subword_map.shape != (ngrams.shape[1], vectors.shape[1] - ngrams.shape[1])
+        ):
+            raise InvalidInput(
+                f"a subword map of shape {subword_map.shape} does not fit n-gram rows of shape "
+                f"{None if ngrams is None else ngrams.shape[1:]} and {vectors.shape[1]}-d vectors"
+            )
         self.words = list(words)
         self.vectors = vectors
         self.normed: FloatMatrix = normed if normed is not None else unit_rows(vectors)
@@ -128,6 +140,7 @@ class WordVectors:
         self.ngrams = ngrams
         self.min_n = min_n
         self.max_n = max_n
+        self.subword_map = subword_map
 
     # -- basics ------------------------------------------------------------------------------------------------
     @property
@@ -179,10 +192,14 @@ class WordVectors:
         if not hashes:
             return None
         vec: FloatMatrix = np.asarray(self.ngrams[hashes], dtype=np.float32).mean(axis=0)
-        if (
-            vec.shape[0] < self.dim
-        ):  # a joined model: n-grams cover the subword half, the word half stays zero
-            vec = np.concatenate([vec, np.zeros(self.dim - vec.shape[0], dtype=np.float32)])
+        # a joined model: the n-grams give the subword half, the map the word-level half
+        if vec.shape[0] < self.dim:
+            rest = (
+                vec @ np.asarray(self.subword_map, dtype=np.float32)
+                if self.subword_map is not None
+                else np.zeros(self.dim - vec.shape[0], dtype=np.float32)
+            )
+            vec = np.concatenate([vec, rest]).astype(np.float32)
         return vec
 
     def unit_matrix(self, words: Sequence[str]) -> FloatMatrix:
@@ -368,6 +385,9 @@ def save(
         writer.write_array(NGRAMS_FILE, np.asarray(vectors.ngrams, dtype=np.float32))
         info.update(min_n=vectors.min_n, max_n=vectors.max_n, bucket=int(vectors.ngrams.shape[0]))
         written.append("subwords")
+    if vectors.subword_map is not None:
+        writer.write_array(SUBWORD_MAP_FILE, np.asarray(vectors.subword_map, dtype=np.float32))
+        written.append("subword_map")
     writer.write_json(INFO_FILE, info)
     for name, document in (("normalize", normalize), ("phrases", phrases), ("config", config)):
         if document is not None:
@@ -407,6 +427,7 @@ def load(artifact: Artifact, *, mmap: bool = True) -> VectorArtifact:
         ngrams=artifact.read_array(NGRAMS_FILE, mmap=mmap) if "subwords" in parts else None,
         min_n=int(info.get("min_n", 3)),
         max_n=int(info.get("max_n", 6)),
+        subword_map=artifact.read_array(SUBWORD_MAP_FILE, mmap=False) if "subword_map" in parts else None,
     )
     return VectorArtifact(
         ref=artifact.version.ref,

@@ -89,6 +89,28 @@ def test_vectors_subwords_answer_unknown_words() -> None:
     assert wv.unit_matrix(["casinha"]).shape == (1, 8)
 
 
+def test_vectors_joined_model_predicts_an_unknown_words_word_level_half(registry: Registry) -> None:
+    """A joined model's unknown word gets [n-gram half, n-gram half @ map]; the map travels with the artifact."""
+    rnd = np.random.default_rng(2)
+    ngrams = rnd.normal(size=(1000, 4)).astype(np.float32)
+    subword_map = rnd.normal(size=(4, 3)).astype(np.float32)
+    joined = WordVectors(
+        ["casa", "rei"], rnd.normal(size=(2, 7)).astype(np.float32), ngrams=ngrams, subword_map=subword_map
+    )
+    vec = joined.vector("casinha")
+    assert np.allclose(vec[4:], vec[:4] @ subword_map, atol=1e-6)
+    assert np.any(vec[4:])
+    with registry.create("juntos", "fasttext") as w:
+        save(w, joined)
+    stored = load(registry.open("juntos"))
+    assert stored.components == ("vectors", "subwords", "subword_map")
+    assert np.array_equal(stored.vectors.vector("casinha"), vec)
+    without = WordVectors(["casa", "rei"], joined.vectors, ngrams=ngrams)  # a model joined before the map
+    assert not np.any(without.vector("casinha")[4:])
+    with pytest.raises(InvalidInput, match="subword map of shape"):
+        WordVectors(["casa", "rei"], joined.vectors, ngrams=ngrams, subword_map=np.ones((4, 4), np.float32))
+
+
 class _CountedReads(np.ndarray):
     """A matrix that counts how often rows are read from it."""
 

@@ -298,10 +298,13 @@ def test_joined_fit_trains_fasttext_then_a_word_level_half(pt_corpus_file: Path,
     known = wv.vector("castelo")  # each unit half weighted 0.5
     assert np.linalg.norm(known[:12]) == pytest.approx(0.5, rel=1e-4)
     assert np.linalg.norm(known[12:]) == pytest.approx(0.5, rel=1e-4)
-    unknown = wv.vector("castelozinhos")  # not in the corpus: n-gram half only
+    # not in the corpus: its n-grams, and the word-level half they predict
+    unknown = wv.vector("castelozinhos")
     assert "castelozinhos" not in wv
     assert np.any(unknown[:12])
-    assert not np.any(unknown[12:])
+    assert wv.subword_map is not None
+    assert np.allclose(unknown[12:], unknown[:12] @ wv.subword_map, atol=1e-6)
+    assert np.any(unknown[12:])
     assert wv.neighbors(["castelozinhos"], k=3)[0]
 
 
@@ -330,6 +333,21 @@ def test_join_weights_the_two_similarities() -> None:
     assert np.linalg.norm(b[:4]) == pytest.approx(0.1, rel=1e-4)
     with pytest.raises(InvalidInput, match="n-grams"):
         join(word, sub, weight=0.5)
+    # the map from the n-gram half to the word-level half is fitted on the vocabulary: an exact linear relation
+    # between the halves is recovered, so an unknown word's word-level half is what its n-grams imply
+    left = rnd.normal(size=(200, 4))
+    relation = rnd.normal(size=(4, 3))
+    names = [f"w{i}" for i in range(200)]
+    linear = join(
+        WordVectors(names, left, ngrams=rnd.normal(size=(50, 4))),
+        WordVectors(names, left @ relation),
+        weight=0.5,
+    )
+    assert linear.subword_map is not None
+    unknown = linear.vector("desconhecida")
+    assert np.allclose(unknown[4:], unknown[:4] @ linear.subword_map)
+    rows = linear.vectors[:, :4] @ linear.subword_map  # the known words' own halves, predicted
+    assert np.corrcoef(rows.ravel(), linear.vectors[:, 4:].ravel())[0, 1] > 0.9
     with pytest.raises(InvalidInput, match="1 words of the subword model lack"):
         join(sub, WordVectors(["a", "b"], np.ones((2, 3))), weight=0.5)
 
