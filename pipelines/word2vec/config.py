@@ -5,14 +5,14 @@
 
 The defaults were chosen by measurement on the 15M-token Portuguese corpus of ../shared/data (docs/word2vec.md,
 benchmarks/results/word2vec.md): FastText skip-gram (subword n-grams 3-6 in 1M buckets, 200 dimensions, window 5,
-sample 1e-4, 6 epochs) joined with a word-level skip-gram (200 dimensions, 5 epochs), each half post-processed by
-all-but-the-top, a word's weight on the word-level half rising from 0.35 (rare words) to 0.65 (frequent words).
-FastText alone (the previous default, 10 epochs, 2M buckets) answers analogies well but its neighbours are
-spellings: 44% of the top-10 neighbours of the 1,000 most frequent words echo the query's spelling (cidade:
-cidadela, cidadezinha). In one run against fastText C++ 300d (692 s of training; 3CosAdd 25.9% of all
-LX-4WAnalogiesBr-dev questions, syntactic 49.7%, semantic 3.2%, SimLex 0.311, echo 54.6%) and gensim skip-gram
-300d (7.7%, 11.3%, 4.3%, 0.252, echo 5.1%), the joined default took 634 s from raw text and scores 28.4%,
-syntactic 50.9%, semantic 7.1%, SimLex 0.283, echo 22.3%, with 1.1 GB on disk (the previous default's n-gram matrix alone was 1.6 GB).
+sample 1e-4, 6 epochs) joined with a word-level skip-gram (200 dimensions, 8 epochs, sample 3e-5), each half
+post-processed by all-but-the-top, a word's weight on the word-level half rising from 0.35 (rare words) to 0.70
+(frequent words), halfway at a count of 300. FastText alone (an earlier default) answers analogies well but its
+neighbours are spellings: 44% of the top-10 neighbours of the 1,000 most frequent words echo the query's spelling
+(cidade: cidadela, cidadezinha). On the same FastText half, the word-level half and weights above score 28.8% of
+all LX-4WAnalogiesBr-dev questions (3CosAdd), 3CosMul 27.9%, syntactic 51.0%, semantic 7.5%, SimLex 0.290 and an
+echo of 21.0%, against 28.4%, 26.9%, 50.7%, 7.1%, 0.289 and 23.0% for the previous word-level half (5 epochs,
+sample 1e-4, weights 0.35-0.65), for 75 s more of training.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Word2VecConfig(BaseModel):
     max_n: int = Field(default=6, ge=1, le=20, description="fasttext: longest character n-gram.")
     bucket: int = Field(default=1_000_000, ge=1000, description="fasttext: n-gram hash buckets.")
     word_weight: float = Field(
-        default=0.65,
+        default=0.70,
         ge=0.0,
         lt=1.0,
         description="fasttext: also train a word-level skip-gram and join it to the FastText vectors with this "
@@ -77,7 +77,7 @@ class Word2VecConfig(BaseModel):
         "a word seen c times gets rare + (word_weight - rare) * c / (c + word_weight_count).",
     )
     word_weight_count: int = Field(
-        default=200,
+        default=300,
         ge=1,
         description="fasttext with word_weight_rare: the count at which a word's weight is halfway between.",
     )
@@ -85,10 +85,17 @@ class Word2VecConfig(BaseModel):
         default=None, ge=2, le=2000, description="fasttext with word_weight: size of the word-level half."
     )
     word_epochs: int | None = Field(
-        default=5,
+        default=8,
         ge=1,
         le=200,
         description="fasttext with word_weight: epochs of the word-level model (None: epochs).",
+    )
+    word_sample: float | None = Field(
+        default=3e-5,
+        ge=0.0,
+        lt=1.0,
+        description="fasttext with word_weight: downsampling of frequent words in the word-level model (None: "
+        "sample); a stronger one than FastText's makes its epochs cheaper and its neighbours less spelling-bound.",
     )
     compute_loss: bool = Field(default=True, description="word2vec: track the training loss per epoch.")
     postprocess: Literal["none", "abtt"] = Field(
@@ -104,7 +111,7 @@ class Word2VecConfig(BaseModel):
     def _default_postprocess(cls, data: Any) -> Any:
         """all-but-the-top by default for a joined model only (it helps the join, not plain Word2Vec)."""
         if isinstance(data, dict) and "postprocess" not in data:
-            weight = data.get("word_weight", 0.65)
+            weight = data.get("word_weight", 0.70)
             if isinstance(weight, int | float):  # anything else fails validation with its own message
                 joined = data.get("algorithm", "fasttext") == "fasttext" and weight > 0
                 data = {**data, "postprocess": "abtt" if joined else "none"}
@@ -122,6 +129,7 @@ class Word2VecConfig(BaseModel):
             "word_weight_count",
             "word_vector_size",
             "word_epochs",
+            "word_sample",
         } & self.model_fields_set
         # a dumped and re-read config carries every key: only values other than the defaults are a mistake
         word_keys = {k for k in word_keys if getattr(self, k) != type(self).model_fields[k].default}
@@ -160,6 +168,7 @@ class Word2VecConfig(BaseModel):
                 "algorithm": "word2vec",
                 "vector_size": self.word_vector_size or self.vector_size,
                 "epochs": self.word_epochs or self.epochs,
+                "sample": self.sample if self.word_sample is None else self.word_sample,
                 "word_weight": 0.0,
                 "word_weight_rare": None,
             }

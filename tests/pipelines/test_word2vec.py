@@ -389,6 +389,12 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
         False,
     )
     assert "bucket" not in half.gensim_kwargs()
+    # the word-level half downsamples frequent words more strongly than FastText unless told otherwise
+    assert (half.sample, cfg.sample, half.gensim_kwargs()["sample"]) == (3e-5, 1e-4, 3e-5)
+    assert Word2VecConfig(word_sample=None).word_model_config().sample == 1e-4
+    assert Word2VecConfig(word_sample=1e-5).word_model_config().sample == 1e-5
+    with pytest.raises(ValueError, match='word_sample: only for algorithm = "fasttext"'):
+        Word2VecConfig(algorithm="word2vec", word_sample=3e-5)
 
 
 def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, registry: Registry) -> None:
@@ -407,5 +413,5 @@ def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, reg
     (found,) = emb.neighbors(["reinos"], k=5)  # unknown: answered from the n-gram half
     assert "reino" in [n.word for n in found.neighbors]
     assert "all 3 FastText and 2 word-level epochs" in seen[-1].message
-    assert "joined with word weight 0.35 (rare words) to 0.65 (frequent words)" in seen[-1].message
+    assert "joined with word weight 0.35 (rare words) to 0.7 (frequent words)" in seen[-1].message
     assert set(version.metadata["training"]["postprocess"]) == {"fasttext", "word2vec"}  # both halves
