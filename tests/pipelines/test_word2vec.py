@@ -394,7 +394,7 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
     assert Word2VecConfig(word_sample=None).word_model_config().sample == 1e-4
     assert Word2VecConfig(word_sample=1e-5).word_model_config().sample == 1e-5
     with pytest.raises(ValueError, match='word_sample: only for algorithm = "fasttext"'):
-        Word2VecConfig(algorithm="word2vec", word_sample=3e-5)
+        Word2VecConfig(algorithm="word2vec", word_sample=1e-5)
 
 
 def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, registry: Registry) -> None:
