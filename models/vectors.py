@@ -199,7 +199,7 @@ class WordVectors:
                 if self.subword_map is not None
                 else np.zeros(self.dim - vec.shape[0], dtype=np.float32)
             )
-            vec = np.concatenate([vec, rest]).astype(np.float32)
+            vec = np.concatenate([vec, rest])
         return vec
 
     def unit_matrix(self, words: Sequence[str]) -> FloatMatrix:

@@ -111,7 +111,7 @@ class Word2VecConfig(BaseModel):
     def _default_postprocess(cls, data: Any) -> Any:
         """all-but-the-top by default for a joined model only (it helps the join, not plain Word2Vec)."""
         if isinstance(data, dict) and "postprocess" not in data:
-            weight = data.get("word_weight", 0.70)
+            weight = data.get("word_weight", cls.model_fields["word_weight"].default)
             if isinstance(weight, int | float):  # anything else fails validation with its own message
                 joined = data.get("algorithm", "fasttext") == "fasttext" and weight > 0
                 data = {**data, "postprocess": "abtt" if joined else "none"}
