@@ -203,7 +203,7 @@ def main() -> None:
             store = CollectionStore(Path(tmp))
             docs = [Document(str(i), s, {}) for i, s in enumerate(corpus)]
             with store.create("bench", {"encoder": ref.replace(" ", "-"), "dim": model.dim}) as writer:
-                writer.add(docs, vectors)
+                writer.add(docs, vectors, model.tokens(corpus))
             searcher = Searcher(store.read("bench"), model)
             for mode in ("lexical", "vector", "hybrid"):
                 ranked = [

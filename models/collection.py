@@ -6,7 +6,11 @@ This module owns a collection's files; every reader and writer goes through :cla
         collection.json     {"format", "name", "encoder", "text_field", "id_field", "dim", "documents",
                              "generation", "created_at", "updated_at"}
         documents.jsonl     one {"id", "text", "metadata"} per line, in row order
+        offsets.npy         the byte offset of each line of documents.jsonl, then its size (int64, documents + 1)
         vectors.npy         unit vectors (documents x dim, float32), row i for line i
+        terms.json, terms.npy, term_offsets.npy
+                            each document's words as the encoder's word model reads them (models/lexical.py)
+        bm25-<tag>/         the BM25 index of those words, named by ``lexical`` in collection.json
         ann.json            (large collections) the HNSW index in use: {"file", "ids", "rows", "ef_search", ...}
         ann-<tag>.faiss     that index (models/ann.py), its vectors memory-mapped
         ann-<tag>.ids.json  the document id of each index row
@@ -15,6 +19,11 @@ A collection is built in a staging folder and renamed into place, so an interrup
 name. Every later change (add, delete) writes new files beside the old ones and renames them over, under a file
 lock, and ``collection.json`` goes last with its ``generation`` raised: a reader that sees a new generation reloads,
 so added documents are searchable without a restart and deleted ones (their rows are removed) never come back.
+
+Readers memory-map every array and read a document's line only when a search returns it, so serving workers share
+one copy of a collection of any size and hold none of its documents as objects. A collection written before the
+offsets, terms and BM25 files existed is still read: its offsets are found by one pass over documents.jsonl and its
+BM25 index is built in memory by the searcher.
 
 The ANN index names documents by id, not row: it outlives adds and deletes (a searcher maps its hits to current
 rows, drops the ids that are gone and scans the rows it does not cover exactly) and is rebuilt when it falls behind.
@@ -28,7 +37,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,12 +49,15 @@ import numpy.typing as npt
 
 from models.ann import HnswIndex
 from models.errors import CollectionNotFound, Conflict, InvalidInput
+from models.lexical import FILES as LEXICAL_FILES
+from models.lexical import Bm25, Terms
 from models.registry import NAME_RE, NAME_RULE
 
 FORMAT = "palavra-collection/1"
 INFO_FILE = "collection.json"
 ANN_INFO_FILE = "ann.json"
 DOCS_FILE = "documents.jsonl"
+OFFSETS_FILE = "offsets.npy"
 VECTORS_FILE = "vectors.npy"
 
 
@@ -57,6 +70,10 @@ class Document:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "text": self.text, "metadata": self.metadata}
 
+    def line(self) -> bytes:
+        """The document as its line of documents.jsonl."""
+        return (json.dumps(self.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+
 
 @dataclass
 class StoredIndex:
@@ -67,18 +84,76 @@ class StoredIndex:
     info: dict[str, Any]
 
 
-@dataclass
 class Snapshot:
-    """One generation of a collection as read from disk."""
+    """One generation of a collection as read from disk: arrays memory-mapped, documents read when asked for.
 
-    info: dict[str, Any]
-    documents: list[Document]
-    vectors: npt.NDArray[np.float32]
-    ann: StoredIndex | None = None
+    ``lexical`` is the saved BM25 index and ``terms`` the words it was built from (``None`` for a collection
+    written before they were saved).
+    """
+
+    def __init__(
+        self,
+        info: dict[str, Any],
+        docs_fd: int,
+        offsets: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        *,
+        terms: Terms | None = None,
+        lexical: Bm25 | None = None,
+        ann: StoredIndex | None = None,
+    ) -> None:
+        self.info = info
+        self.offsets = offsets
+        self.vectors = vectors
+        self.terms = terms
+        self.lexical = lexical
+        self.ann = ann
+        self._fd = docs_fd  # documents.jsonl of this generation, open even after a later write replaces it
+        weakref.finalize(self, os.close, docs_fd)
 
     @property
     def generation(self) -> int:
         return int(self.info["generation"])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def document(self, row: int) -> Document:
+        """The document at ``row`` (one read of its line)."""
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        return Document(**json.loads(os.pread(self._fd, end - start, start)))
+
+    def documents(self) -> Iterator[Document]:
+        """Every document, in row order (one pass over the file)."""
+        size = int(self.offsets[-1])
+        pos = 0
+        chunk = 1 << 24
+        rest = b""
+        while pos < size:
+            data = rest + os.pread(self._fd, min(chunk, size - pos), pos)
+            pos += min(chunk, size - pos)
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if line.strip():
+                    yield Document(**json.loads(line))
+        if rest.strip():
+            yield Document(**json.loads(rest))
+
+    def ids(self) -> list[str]:
+        return [d.id for d in self.documents()]
+
+
+def _line_offsets(path: Path) -> npt.NDArray[np.int64]:
+    """The byte offset of each line of ``path``, then its size (a collection written without offsets.npy)."""
+    offsets = [0]
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                offsets.append(offsets[-1] + len(line))
+            else:
+                offsets[-1] += len(line)  # a blank line belongs to no document: skip it
+    return np.asarray(offsets, np.int64)
 
 
 def check_name(name: str) -> str:
@@ -92,10 +167,23 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _write_docs(path: Path, docs: Sequence[Document]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
+def _write_docs(path: Path, docs: Iterable[Document]) -> npt.NDArray[np.int64]:
+    """Write ``docs`` as documents.jsonl at ``path``; returns the offsets of its lines (offsets.npy)."""
+    offsets = [0]
+    with path.open("wb") as fh:
         for d in docs:
-            fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+            line = d.line()
+            fh.write(line)
+            offsets.append(offsets[-1] + len(line))
+    return np.asarray(offsets, np.int64)
+
+
+def _write_lexical(folder: Path, terms: Terms, prefix: str) -> str:
+    """Write ``terms`` (names preceded by ``prefix``) and a new BM25 index of them; returns the index's folder name."""
+    terms.write(folder, prefix)
+    name = f"bm25-{uuid.uuid4().hex[:12]}"
+    Bm25.build(terms).write(folder / f"{prefix}{name}")
+    return name
 
 
 class CollectionStore:
@@ -127,15 +215,27 @@ class CollectionStore:
         return int(self.info(name)["generation"])
 
     def read(self, name: str, *, with_index: bool = False) -> Snapshot:
-        """The current documents and vectors (vectors memory-mapped read-only), and the ANN index if asked."""
+        """The current generation: arrays memory-mapped read-only, documents read when asked for, and the ANN
+        index if asked."""
         with self._lock(name, shared=True):
             info = self.info(name)
             folder = self.path(name)
-            with (folder / DOCS_FILE).open(encoding="utf-8") as fh:
-                docs = [Document(**json.loads(line)) for line in fh if line.strip()]
-            vectors = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-            ann = self._read_index(folder) if with_index else None
-        return Snapshot(info=info, documents=docs, vectors=vectors, ann=ann)
+            fd = os.open(folder / DOCS_FILE, os.O_RDONLY)
+            try:
+                if (folder / OFFSETS_FILE).is_file():
+                    offsets = np.load(folder / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
+                else:
+                    offsets = _line_offsets(folder / DOCS_FILE)
+                vectors = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+                terms = lexical = None
+                if info.get("lexical") and Terms.present(folder):
+                    terms = Terms.read(folder)
+                    lexical = Bm25.read(folder / info["lexical"])
+                ann = self._read_index(folder) if with_index else None
+            except BaseException:
+                os.close(fd)
+                raise
+        return Snapshot(info, fd, offsets, vectors, terms=terms, lexical=lexical, ann=ann)
 
     @staticmethod
     def _read_index(folder: Path) -> StoredIndex | None:
@@ -216,11 +316,18 @@ class CollectionStore:
         writer = CollectionWriter(staging, int(info["dim"]))
         try:
             yield writer
-            count = writer.finish()
+            count, lexical = writer.finish()
             if not count:
                 raise InvalidInput(f"collection {name!r} would be empty: the input has no documents")
             now = _now()
-            meta = {"format": FORMAT, "name": name, **info, "documents": count, "generation": 1}
+            meta = {
+                "format": FORMAT,
+                "name": name,
+                **info,
+                "documents": count,
+                "generation": 1,
+                "lexical": lexical,
+            }
             (staging / INFO_FILE).write_text(
                 json.dumps({**meta, "created_at": now, "updated_at": now}, ensure_ascii=False, indent=1),
                 encoding="utf-8",
@@ -236,36 +343,72 @@ class CollectionStore:
             shutil.rmtree(staging, ignore_errors=True)
 
     def replace(
-        self, name: str, docs: Sequence[Document], vectors: npt.NDArray[np.float32], *, expect: int
+        self,
+        name: str,
+        docs: Iterable[Document],
+        vectors: npt.NDArray[np.float32],
+        terms: Terms | None,
+        *,
+        expect: int,
     ) -> dict[str, Any]:
-        """Swap in a new document list and vectors (caller read generation ``expect``); returns the new info."""
+        """Swap in new documents, vectors and terms, row-aligned (the caller read generation ``expect``); returns the
+        new info. ``terms`` None: a collection written before terms were saved, which stays without them.
+
+        The files are written beside the old ones first; the lock is held only to check the generation and rename
+        them into place."""
         folder = self.path(name)
-        with self._lock(name):
-            info = self.info(name)
-            if int(info["generation"]) != expect:
-                raise Conflict(f"collection {name!r} changed while this request ran; send it again")
-            tag = uuid.uuid4().hex
-            _write_docs(folder / f".{tag}.{DOCS_FILE}", docs)
+        tag = uuid.uuid4().hex
+        staged = [DOCS_FILE, OFFSETS_FILE, VECTORS_FILE, *(LEXICAL_FILES if terms is not None else ())]
+        try:
+            offsets = _write_docs(folder / f".{tag}.{DOCS_FILE}", docs)
+            rows = len(offsets) - 1
+            term_rows = len(terms) if terms is not None else rows
+            if rows != len(vectors) or rows != term_rows:
+                raise InvalidInput(f"{rows} documents, {len(vectors)} vectors and {term_rows} term rows")
+            np.save(folder / f".{tag}.{OFFSETS_FILE}", offsets, allow_pickle=False)
             np.save(
                 folder / f".{tag}.{VECTORS_FILE}",
                 np.ascontiguousarray(vectors, np.float32),
                 allow_pickle=False,
             )
-            info = {**info, "documents": len(docs), "generation": expect + 1, "updated_at": _now()}
-            (folder / f".{tag}.{INFO_FILE}").write_text(
-                json.dumps(info, ensure_ascii=False, indent=1), "utf-8"
-            )
-            os.replace(folder / f".{tag}.{DOCS_FILE}", folder / DOCS_FILE)
-            os.replace(folder / f".{tag}.{VECTORS_FILE}", folder / VECTORS_FILE)
-            os.replace(folder / f".{tag}.{INFO_FILE}", folder / INFO_FILE)
+            lexical = _write_lexical(folder, terms, f".{tag}.") if terms is not None else None
+            with self._lock(name):
+                info = self.info(name)
+                if int(info["generation"]) != expect:
+                    raise Conflict(f"collection {name!r} changed while this request ran; send it again")
+                old = info.get("lexical")
+                info = {
+                    **info,
+                    "documents": len(offsets) - 1,
+                    "generation": expect + 1,
+                    "updated_at": _now(),
+                    "lexical": lexical,
+                }
+                (folder / f".{tag}.{INFO_FILE}").write_text(
+                    json.dumps(info, ensure_ascii=False, indent=1), "utf-8"
+                )
+                for file in staged:
+                    os.replace(folder / f".{tag}.{file}", folder / file)
+                if lexical is not None:
+                    os.replace(folder / f".{tag}.{lexical}", folder / lexical)
+                os.replace(folder / f".{tag}.{INFO_FILE}", folder / INFO_FILE)
+                if old:
+                    shutil.rmtree(folder / old, ignore_errors=True)  # a reader that mapped it keeps its pages
+        finally:
+            for leftover in folder.glob(f".{tag}.*"):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
         return info
 
 
 class CollectionWriter:
-    """A new collection written as documents arrive (any size: only the ids are kept in memory).
+    """A new collection written as documents arrive (any size: only the ids and the vocabulary are kept in memory).
 
-    Documents go straight to ``documents.jsonl`` and vectors to a raw float32 file, turned into ``vectors.npy`` by
-    :meth:`finish`; ids are checked unique as they arrive.
+    Documents go straight to ``documents.jsonl``, vectors to a raw float32 file and term ids to a raw int32 file;
+    :meth:`finish` turns them into ``vectors.npy``, the terms and their BM25 index. Ids are checked unique as they
+    arrive.
     """
 
     def __init__(self, path: Path, dim: int) -> None:
@@ -273,27 +416,49 @@ class CollectionWriter:
         self.dim = dim
         self.count = 0
         self.ids: set[str] = set()
-        self._docs = (path / DOCS_FILE).open("w", encoding="utf-8")
+        self.offsets: list[int] = [0]
+        self.term_offsets: list[int] = [0]
+        self.vocab: dict[str, int] = {}
+        self._docs = (path / DOCS_FILE).open("wb")
         self._raw = (path / "vectors.raw").open("wb")
+        self._terms = (path / "terms.raw").open("wb")
 
-    def add(self, docs: Sequence[Document], vectors: npt.NDArray[np.float32]) -> None:
-        if vectors.shape != (len(docs), self.dim):
-            raise InvalidInput(f"{len(docs)} documents but vectors of shape {vectors.shape}")
+    def add(
+        self, docs: Sequence[Document], vectors: npt.NDArray[np.float32], tokens: Sequence[Sequence[str]]
+    ) -> None:
+        """Append ``docs``, their vectors and their words (row-aligned)."""
+        if vectors.shape != (len(docs), self.dim) or len(tokens) != len(docs):
+            raise InvalidInput(
+                f"{len(docs)} documents but vectors of shape {vectors.shape} and {len(tokens)} token lists"
+            )
         for d in docs:
             if d.id in self.ids:
                 raise InvalidInput(f"duplicate document id {d.id!r}; every id must be unique", id=d.id)
             self.ids.add(d.id)
         for d in docs:
-            self._docs.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+            line = d.line()
+            self._docs.write(line)
+            self.offsets.append(self.offsets[-1] + len(line))
+        ids: list[int] = []
+        for toks in tokens:
+            for tok in toks:
+                i = self.vocab.get(tok)
+                if i is None:
+                    i = self.vocab[tok] = len(self.vocab)
+                ids.append(i)
+            self.term_offsets.append(self.term_offsets[-1] + len(toks))
+        self._terms.write(np.asarray(ids, np.int32).tobytes())
         self._raw.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
         self.count += len(docs)
 
     def close(self) -> None:
         self._docs.close()
         self._raw.close()
+        self._terms.close()
 
-    def finish(self) -> int:
-        """Close the files and write ``vectors.npy``; returns the number of documents."""
+    def finish(self) -> tuple[int, str]:
+        """Close the files and write ``vectors.npy``, the offsets, the terms and their BM25 index; returns the
+        number of documents and the index's folder name."""
         self.close()
         raw = self.path / "vectors.raw"
         out = np.lib.format.open_memmap(
@@ -304,4 +469,11 @@ class CollectionWriter:
         out.flush()
         del out
         raw.unlink()
-        return self.count
+        np.save(self.path / OFFSETS_FILE, np.asarray(self.offsets, np.int64), allow_pickle=False)
+        terms_raw = self.path / "terms.raw"
+        terms = Terms(
+            list(self.vocab), np.fromfile(terms_raw, dtype=np.int32), np.asarray(self.term_offsets, np.int64)
+        )
+        lexical = _write_lexical(self.path, terms, "")
+        terms_raw.unlink()
+        return self.count, lexical

@@ -1,15 +1,17 @@
 """Collections of documents searched by meaning (encoder vectors), by words (BM25) or both (reciprocal rank fusion).
 
 Documents come from JSONL files (one object a line: an id field, a text field, any other fields kept as metadata).
-Lexical ranking is BM25 (``bm25s``) over the tokens the encoder's word model uses, so both rankings read the same
-words; hybrid fuses the two rankings with reciprocal rank fusion (``1 / (60 + rank)`` summed).
+Lexical ranking is BM25 (``bm25s``, models/lexical.py) over the tokens the encoder's word model uses, so both rankings
+read the same words; the index is built when the collection is written and memory-mapped by every searcher. Hybrid
+fuses the two rankings with reciprocal rank fusion (``1 / (60 + rank)`` summed).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ import numpy.typing as npt
 from models.ann import AnnConfig, HnswIndex, build_tuned
 from models.collection import CollectionStore, Document, Snapshot
 from models.errors import DatasetError, InvalidInput, TooLarge
+from models.lexical import Bm25
 from models.registry import Registry
 from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 
@@ -36,6 +39,8 @@ ANN_CONFIG = AnnConfig(m=16, ef_construction=80, table_width=0, recall_queries=5
 STALE_SHARE = 0.1
 # ANN candidates fetched at most (after over-fetching past deleted or filtered-out rows) before an exact scan
 MAX_FETCH = 4_096
+# metadata fields whose values a searcher keeps for filters (the least recently used goes first)
+FILTER_FIELDS = 8
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,8 @@ def create_collection(
     info = {"encoder": ref, "words": model.encoder.spec.words, "text_field": text_field, "id_field": id_field}
     with store.create(name, {**info, "dim": model.dim}, before_commit=before_commit) as writer:
         for batch in _batches(docs):
-            writer.add(batch, model.embed([d.text for d in batch]))
+            tokens = model.tokens([d.text for d in batch])
+            writer.add(batch, model.embed_tokens(tokens), tokens)
             if on_batch is not None:
                 on_batch(len(batch))
     ensure_index(store, name, ann_min_docs)
@@ -128,15 +134,17 @@ def ensure_index(
     if min_docs is None or int(store.info(name)["documents"]) < min_docs:
         return None
     snap = store.read(name)
+    ids = snap.ids()
     current = store.index_info(name)
     if current is not None:
         indexed = set(json.loads((store.path(name) / current["ids"]).read_text(encoding="utf-8")))
-        covered = sum(1 for d in snap.documents if d.id in indexed)
-        n = len(snap.documents)
+        covered = sum(1 for i in ids if i in indexed)
+        n = len(ids)
         if n - covered <= STALE_SHARE * n and len(indexed) - covered <= STALE_SHARE * len(indexed):
             return None
     index, info = build_tuned(snap.vectors, config)
-    return store.write_index(name, index, [d.id for d in snap.documents], info)
+    # the generation it was built from: a searcher of that generation maps index rows to its rows one to one
+    return store.write_index(name, index, ids, {**info, "generation": snap.generation})
 
 
 def add_documents(
@@ -150,7 +158,7 @@ def add_documents(
 ) -> dict[str, Any]:
     """Add documents (ids must be new); searchable by every process once this returns."""
     current = store.read(name)
-    known = {d.id for d in current.documents}
+    known = set(current.ids())
     seen: set[str] = set()
     for d in docs:
         if d.id in known or d.id in seen:
@@ -159,14 +167,19 @@ def add_documents(
     if not docs:
         raise InvalidInput("no documents to add")
     model = (models or (lambda r: load_text_encoder(registry, r)))(current.info["encoder"])
-    vectors = np.vstack([np.asarray(current.vectors), model.embed([d.text for d in docs])])
+    tokens = model.tokens([d.text for d in docs])
+    vectors = np.vstack([np.asarray(current.vectors), model.embed_tokens(tokens)])
+    # a collection written before terms were saved stays without them (its searchers build BM25 in memory)
+    terms = current.terms.extend(tokens) if current.terms is not None else None
     ann = store.index_info(name)
     if ann is not None:
         indexed = set(json.loads((store.path(name) / ann["ids"]).read_text(encoding="utf-8")))
         if any(d.id in indexed for d in docs):
             # an id deleted earlier comes back with another text: the index's vector for it is not its vector
             store.drop_index(name)
-    info = store.replace(name, [*current.documents, *docs], vectors, expect=current.generation)
+    info = store.replace(
+        name, itertools.chain(current.documents(), docs), vectors, terms, expect=current.generation
+    )
     ensure_index(store, name, ann_min_docs)
     return info
 
@@ -176,16 +189,18 @@ def delete_documents(
 ) -> dict[str, Any]:
     """Remove documents by id (their rows go, so they never come back); unknown ids are an error."""
     current = store.read(name)
-    present = {d.id for d in current.documents}
-    missing = [i for i in ids if i not in present]
+    present = current.ids()
+    known = set(present)
+    missing = [i for i in ids if i not in known]
     if missing:
         raise InvalidInput(f"not in collection {name!r}: {', '.join(map(repr, missing[:10]))}", ids=missing)
     drop = set(ids)
-    keep = [i for i, d in enumerate(current.documents) if d.id not in drop]
+    keep = [row for row, i in enumerate(present) if i not in drop]
     info = store.replace(
         name,
-        [current.documents[i] for i in keep],
+        (d for d in current.documents() if d.id not in drop),
         np.asarray(current.vectors)[keep],
+        current.terms.take(keep) if current.terms is not None else None,
         expect=current.generation,
     )
     ensure_index(store, name, ann_min_docs)
@@ -204,36 +219,43 @@ def parse_filter(items: Sequence[str]) -> dict[str, str]:
 
 
 class Searcher:
-    """One generation of a collection, ready to search: its vectors, a BM25 index and its encoder."""
+    """One generation of a collection, ready to search: its vectors, its BM25 index and its encoder.
+
+    Everything large is memory-mapped (shared by every worker): a search reads the lines of the documents it
+    returns, and a filter reads the field it names once (:data:`FILTER_FIELDS` fields are kept).
+    """
 
     def __init__(
         self, snapshot: Snapshot, model: TextEncoderModel, *, ann_min_docs: int | None = None
     ) -> None:
-        import bm25s
-
-        # bm25s sets its own logger to DEBUG on import, which would print index-building chatter on every search
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.snapshot = snapshot
         self.model = model
-        self.docs = snapshot.documents
+        self.size = len(snapshot)
         self.vectors = snapshot.vectors
-        self.bm25 = bm25s.BM25()
-        if self.docs:
-            tokens = model.tokens([d.text for d in self.docs])
-            # bm25s cannot index a document without tokens: an empty placeholder token keeps rows aligned
-            self.bm25.index([t or [""] for t in tokens], show_progress=False)
+        if snapshot.lexical is not None:
+            self.bm25 = snapshot.lexical
+        else:  # written before the index was saved with the collection: build it from the texts
+            self.bm25 = Bm25.of_tokens(model.tokens(d.text for d in snapshot.documents()))
+        self._fields: OrderedDict[str, tuple[dict[str, int], npt.NDArray[np.int32]]] = OrderedDict()
+        self._fields_lock = threading.Lock()
         self.ann: HnswIndex | None = None
         self.ann_rows: npt.NDArray[np.int64] = np.zeros(0, np.int64)
         self.ann_deleted = 0
         self.tail: npt.NDArray[np.int64] = np.zeros(0, np.int64)
-        if snapshot.ann is not None and ann_min_docs is not None and len(self.docs) >= ann_min_docs:
+        if snapshot.ann is not None and ann_min_docs is not None and self.size >= ann_min_docs:
             self.ann = snapshot.ann.index
-            row_of = {d.id: i for i, d in enumerate(self.docs)}
-            # index row -> current row (-1: deleted since the index was built); rows it lacks are scanned exactly
-            self.ann_rows = np.fromiter(
-                (row_of.get(i, -1) for i in snapshot.ann.ids), np.int64, len(snapshot.ann.ids)
-            )
-            covered = np.zeros(len(self.docs), dtype=bool)
+            if (
+                snapshot.ann.info.get("generation") == snapshot.generation
+                and len(snapshot.ann.ids) == self.size
+            ):
+                self.ann_rows = np.arange(self.size, dtype=np.int64)  # built from this very generation
+            else:
+                row_of = {i: row for row, i in enumerate(snapshot.ids())}
+                # index row -> current row (-1: deleted since the index was built); rows it lacks are scanned
+                self.ann_rows = np.fromiter(
+                    (row_of.get(i, -1) for i in snapshot.ann.ids), np.int64, len(snapshot.ann.ids)
+                )
+            covered = np.zeros(self.size, dtype=bool)
             covered[self.ann_rows[self.ann_rows >= 0]] = True
             self.tail = np.flatnonzero(~covered)
             self.ann_deleted = int((self.ann_rows < 0).sum())
@@ -242,13 +264,32 @@ class Searcher:
     def generation(self) -> int:
         return self.snapshot.generation
 
+    def _field(self, field: str) -> tuple[dict[str, int], npt.NDArray[np.int32]]:
+        """Each row's value of metadata ``field`` (as text; ``None`` when absent), coded: (code of a value, codes)."""
+        with self._fields_lock:
+            found = self._fields.get(field)
+            if found is not None:
+                self._fields.move_to_end(field)
+                return found
+            values = [str(d.metadata.get(field)) for d in self.snapshot.documents()]
+            distinct, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+            found = ({str(v): i for i, v in enumerate(distinct)}, codes.astype(np.int32))
+            self._fields[field] = found
+            if len(self._fields) > FILTER_FIELDS:
+                self._fields.popitem(last=False)
+            return found
+
     def _allowed(self, where: dict[str, str]) -> npt.NDArray[np.bool_] | None:
         """Rows whose metadata match every ``field=value`` of ``where``; None (every row) without a filter."""
         if not where:
             return None
-        mask = np.zeros(len(self.docs), dtype=bool)
-        for i, d in enumerate(self.docs):
-            mask[i] = all(str(d.metadata.get(f)) == v for f, v in where.items())
+        mask = np.ones(self.size, dtype=bool)
+        for field, value in where.items():
+            code_of, codes = self._field(field)
+            code = code_of.get(value)
+            if code is None:
+                return np.zeros(self.size, dtype=bool)
+            mask &= codes == code
         return mask
 
     def _vector_ranked(
@@ -274,7 +315,7 @@ class Searcher:
         """ANN candidates mapped to current rows (deleted and filtered-out ones dropped, over-fetching to make up
         for them) plus every uncovered row, rescored exactly; ``None`` when even :data:`MAX_FETCH` is not enough."""
         total = len(ann)
-        want = min(depth, len(self.docs) if mask is None else int(mask.sum()))
+        want = min(depth, self.size if mask is None else int(mask.sum()))
         fetch = min(total, MAX_FETCH, depth + self.ann_deleted + 16)
         while True:
             ids, _ = ann.search(q[None, :], fetch)
@@ -296,11 +337,7 @@ class Searcher:
         return [(int(order[i]), float(scores[i])) for i in top]
 
     def _lexical_scores(self, query: str) -> npt.NDArray[np.float32]:
-        vocab = self.bm25.vocab_dict
-        tokens = [t for t in self.model.tokens([query])[0] if t in vocab]
-        if not tokens:
-            return np.zeros(len(self.docs), np.float32)
-        return np.asarray(self.bm25.get_scores(tokens), np.float32)
+        return self.bm25.scores(self.model.tokens([query])[0])
 
     @staticmethod
     def _rank(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64] | None, k: int) -> list[int]:
@@ -341,7 +378,7 @@ class Searcher:
             raise InvalidInput(f"unknown search mode {mode!r}; use {', '.join(MODES)}")
         if not 1 <= k <= MAX_K:
             raise InvalidInput(f"k must be from 1 to {MAX_K}, got {k}")
-        if not self.docs:
+        if not self.size:
             name = self.snapshot.info.get("name")
             raise InvalidInput(f"collection {name!r} is empty; add documents before searching it")
         mask = self._allowed(where or {})
@@ -363,7 +400,11 @@ class Searcher:
         return self._hits([(i, float(np.float32(score))) for i, score in best])
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
-        return [Hit(self.docs[i].id, score, self.docs[i].text, self.docs[i].metadata) for i, score in ranked]
+        hits = []
+        for i, score in ranked:
+            doc = self.snapshot.document(i)
+            hits.append(Hit(doc.id, score, doc.text, doc.metadata))
+        return hits
 
 
 class SearcherCache:

@@ -41,13 +41,17 @@ class TextEncoderModel:
 
     def pooled(self, texts: Sequence[str]) -> FloatMatrix:
         """The weighted mean of each text's word vectors, before common-component removal and projection."""
+        return self.pooled_tokens(self.tokens(texts))
+
+    def pooled_tokens(self, tokens: Sequence[Sequence[str]]) -> FloatMatrix:
+        """:meth:`pooled` of texts already split by :meth:`tokens`."""
         vectors = self.embeddings.word_vectors
         index = vectors.index
         ids: list[int] = []
-        starts = np.zeros(len(texts), np.int64)
+        starts = np.zeros(len(tokens), np.int64)
         extra_sum: FloatMatrix | None = None
-        extra_count = np.zeros(len(texts), np.float32)
-        for i, toks in enumerate(self.tokens(texts)):
+        extra_count = np.zeros(len(tokens), np.float32)
+        for i, toks in enumerate(tokens):
             starts[i] = len(ids)
             for tok in toks:
                 row = index.get(tok)
@@ -61,7 +65,7 @@ class TextEncoderModel:
                 except InvalidInput:
                     continue
                 if extra_sum is None:
-                    extra_sum = np.zeros((len(texts), vectors.dim), np.float32)
+                    extra_sum = np.zeros((len(tokens), vectors.dim), np.float32)
                 weight = self.encoder.unknown_weight
                 extra_sum[i] += weight * sub
                 extra_count[i] += 1.0
@@ -75,9 +79,13 @@ class TextEncoderModel:
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         """One unit vector per text (zeros for a text without a single word the model knows)."""
-        if not texts:
+        return self.embed_tokens(self.tokens(texts))
+
+    def embed_tokens(self, tokens: Sequence[Sequence[str]]) -> FloatMatrix:
+        """:meth:`embed` of texts already split by :meth:`tokens`."""
+        if not tokens:
             return np.zeros((0, self.dim), np.float32)
-        return self.encoder.finish(self.pooled(texts))
+        return self.encoder.finish(self.pooled_tokens(tokens))
 
     def similarity(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """The cosine of each pair's vectors (0 when a text has no known word)."""

@@ -1,0 +1,163 @@
+"""A collection's words: each document's terms (ids into one vocabulary) and the BM25 index (bm25s) built from them.
+
+Both are written with the collection and read memory-mapped, so every serving worker shares one copy and a first
+search does not tokenise the collection again. The terms are what an add or a delete rebuilds the index from
+(only new documents are tokenised).
+
+    terms.json          the vocabulary, a JSON list: term id i is its i-th string
+    terms.npy           every document's term ids, concatenated (int32)
+    term_offsets.npy    document i's terms are terms[term_offsets[i]:term_offsets[i + 1]] (int64, documents + 1)
+    bm25-<tag>/         the bm25s index (its own files) and documents.json, one per generation
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+VOCAB_FILE = "terms.json"
+TERMS_FILE = "terms.npy"
+OFFSETS_FILE = "term_offsets.npy"
+FILES = (VOCAB_FILE, TERMS_FILE, OFFSETS_FILE)
+SIZE_FILE = "documents.json"  # in a bm25-<tag>/ folder: {"documents", "empty"}
+
+IntArray = npt.NDArray[np.int64]
+
+
+def _quiet_bm25s() -> Any:
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import, which would print index-building chatter on every build
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+class Terms:
+    """Each document's term ids over one vocabulary (compressed rows: ``ids`` cut at ``offsets``)."""
+
+    def __init__(self, vocab: list[str], ids: npt.NDArray[np.int32], offsets: IntArray) -> None:
+        self.vocab = vocab
+        self.ids = ids
+        self.offsets = offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def empty(cls) -> Terms:
+        return cls([], np.zeros(0, np.int32), np.zeros(1, np.int64))
+
+    @classmethod
+    def of(cls, tokens: Sequence[Sequence[str]]) -> Terms:
+        return cls.empty().extend(tokens)
+
+    def extend(self, tokens: Sequence[Sequence[str]]) -> Terms:
+        """These documents followed by ``tokens`` (new terms are appended to the vocabulary)."""
+        vocab = list(self.vocab)
+        index = {t: i for i, t in enumerate(vocab)}
+        ids: list[int] = []
+        lengths = np.zeros(len(tokens), np.int64)
+        for n, toks in enumerate(tokens):
+            for tok in toks:
+                i = index.get(tok)
+                if i is None:
+                    i = index[tok] = len(vocab)
+                    vocab.append(tok)
+                ids.append(i)
+            lengths[n] = len(toks)
+        offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
+        return Terms(vocab, np.concatenate([self.ids, np.asarray(ids, np.int32)]), offsets)
+
+    def take(self, rows: Sequence[int] | IntArray) -> Terms:
+        """The documents at ``rows``, in that order (the vocabulary is kept as it is)."""
+        rows = np.asarray(rows, np.int64)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        lengths = ends - starts
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        if not len(rows) or not offsets[-1]:
+            return Terms(self.vocab, np.zeros(0, np.int32), offsets)
+        # the position of every kept term in ``ids``: each row's start, then +1 along the row
+        shift = np.repeat(starts - offsets[:-1], lengths)
+        return Terms(self.vocab, np.asarray(self.ids[np.arange(offsets[-1]) + shift], np.int32), offsets)
+
+    def rows(self) -> list[list[int]]:
+        """Each document's term ids as a list."""
+        flat = np.asarray(self.ids).tolist()
+        bounds = np.asarray(self.offsets).tolist()
+        return [flat[bounds[i] : bounds[i + 1]] for i in range(len(self))]
+
+    def write(self, folder: Path, prefix: str = "") -> None:
+        """Write the three files into ``folder``, each name preceded by ``prefix``."""
+        (folder / f"{prefix}{VOCAB_FILE}").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
+        np.save(
+            folder / f"{prefix}{TERMS_FILE}", np.ascontiguousarray(self.ids, np.int32), allow_pickle=False
+        )
+        np.save(
+            folder / f"{prefix}{OFFSETS_FILE}",
+            np.ascontiguousarray(self.offsets, np.int64),
+            allow_pickle=False,
+        )
+
+    @classmethod
+    def read(cls, folder: Path) -> Terms:
+        """The terms written in ``folder`` (the id arrays memory-mapped)."""
+        vocab = json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8"))
+        ids = np.load(folder / TERMS_FILE, mmap_mode="r", allow_pickle=False)
+        offsets = np.load(folder / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
+        return cls(vocab, ids, offsets)
+
+    @staticmethod
+    def present(folder: Path) -> bool:
+        return all((folder / f).is_file() for f in FILES)
+
+
+class Bm25:
+    """BM25 scores of every document for a query's terms (bm25s, its arrays memory-mapped when read)."""
+
+    def __init__(self, index: Any, size: int) -> None:
+        self.index = index  # None: no document has a term, every score is 0
+        self.size = size
+        self.vocab: dict[str, int] = index.vocab_dict if index is not None else {}
+
+    @classmethod
+    def build(cls, terms: Terms) -> Bm25:
+        """The index of ``terms`` (a document without terms scores 0 for every query)."""
+        if not len(terms.ids):
+            return cls(None, len(terms))
+        index = _quiet_bm25s().BM25()
+        vocab = {t: i for i, t in enumerate(terms.vocab)}
+        index.index((terms.rows(), vocab), create_empty_token=False, show_progress=False)
+        return cls(index, len(terms))
+
+    @classmethod
+    def of_tokens(cls, tokens: Sequence[Sequence[str]]) -> Bm25:
+        return cls.build(Terms.of(tokens))
+
+    def write(self, folder: Path) -> None:
+        """Save the index into the new folder ``folder``."""
+        folder.mkdir()
+        if self.index is not None:
+            self.index.save(folder, show_progress=False)
+        meta = {"documents": self.size, "empty": self.index is None}
+        (folder / SIZE_FILE).write_text(json.dumps(meta), "utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> Bm25:
+        meta = json.loads((folder / SIZE_FILE).read_text(encoding="utf-8"))
+        if meta["empty"]:
+            return cls(None, int(meta["documents"]))
+        index = _quiet_bm25s().BM25.load(folder, mmap=True, show_progress=False)
+        return cls(index, int(meta["documents"]))
+
+    def scores(self, tokens: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Each document's BM25 score for the query ``tokens`` (0 where it shares no term with them)."""
+        ids = [self.vocab[t] for t in tokens if t in self.vocab]
+        if not ids or self.index is None:
+            return np.zeros(self.size, np.float32)
+        return np.asarray(self.index.get_scores_from_ids(ids), np.float32)

@@ -1,0 +1,160 @@
+"""A collection's BM25 index is written with it: searchers read it memory-mapped instead of tokenising every document,
+adds and deletes keep it exact, and a collection written before it existed is still searched and changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+
+import pytest
+
+from models.collection import CollectionStore, Document
+from models.lexical import Bm25
+from models.registry import Registry
+from pipelines.serving.search import (
+    Searcher,
+    SearcherCache,
+    add_documents,
+    create_collection,
+    delete_documents,
+)
+from pipelines.text_encoder.build import pooling_model, register_encoder
+from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
+from services.settings import Settings
+from tests.services.vector_models import register
+
+WORDS = ["gato", "cão", "casa", "rio", "mar", "sol", "lua", "pão", "vinho", "livro", "porta", "janela"]
+TEXTS = [
+    "o gato dorme na casa",
+    "o cão corre no rio",
+    "o mar e o sol",
+    "a lua sobre o mar",
+    "pão e vinho na mesa",
+    "um livro perto da janela",
+    "a porta da casa",
+    "o gato e o cão",
+]
+QUERIES = ["gato", "casa do cão", "mar e sol", "vinho", "janela e porta"]
+
+
+class CountingModel:
+    """An encoder that counts the texts it tokenises."""
+
+    def __init__(self, model: TextEncoderModel) -> None:
+        self.model = model
+        self.tokenised = 0
+
+    def tokens(self, texts: Iterable[str]) -> list[list[str]]:
+        out = self.model.tokens(texts)
+        self.tokenised += len(out)
+        return out
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+
+def _setup(settings: Settings, registry: Registry, docs: list[Document]) -> CollectionStore:
+    register(registry, "w2v", words=WORDS)
+    model, _ = pooling_model(registry, "w2v", pooling="mean")
+    register_encoder(registry, "frases", model, metadata={})
+    store = CollectionStore(settings.home)
+    create_collection(store, registry, "textos", docs, encoder="frases")
+    return store
+
+
+def _docs(texts: list[str], start: int = 0) -> list[Document]:
+    return [Document(f"d{start + i}", t, {"par": str((start + i) % 2)}) for i, t in enumerate(texts)]
+
+
+def _lexical(searcher: Searcher, query: str, k: int = 20) -> list[tuple[str, float]]:
+    return [(h.id, round(h.score, 5)) for h in searcher.search(query, k=k, mode="lexical")]
+
+
+def _strip_to_old_format(store: CollectionStore, name: str) -> None:
+    """What a collection written before offsets, terms and the BM25 index were saved looks like."""
+    folder = store.path(name)
+    info = json.loads((folder / "collection.json").read_text(encoding="utf-8"))
+    shutil.rmtree(folder / info.pop("lexical"))
+    for file in ("offsets.npy", "terms.json", "terms.npy", "term_offsets.npy"):
+        (folder / file).unlink()
+    (folder / "collection.json").write_text(json.dumps(info), encoding="utf-8")
+
+
+def test_collection_searcher_reads_the_saved_bm25_index_without_tokenising_documents(
+    settings: Settings, registry: Registry
+) -> None:
+    store = _setup(settings, registry, _docs(TEXTS))
+    info = store.info("textos")
+    assert (store.path("textos") / info["lexical"]).is_dir()
+    counting = CountingModel(load_text_encoder(registry, info["encoder"]))
+    searcher = Searcher(store.read("textos"), counting)  # type: ignore[arg-type]
+    assert counting.tokenised == 0  # before: every document was tokenised again by every searcher
+    hits = searcher.search("gato", k=5, mode="lexical")
+    assert counting.tokenised == 1  # the query only
+    assert [h.id for h in hits] == ["d0", "d7"]
+    assert (hits[0].text, hits[0].metadata) == (TEXTS[0], {"par": "0"})
+
+
+def test_collection_lexical_ranking_after_adds_and_deletes_equals_a_fresh_build(
+    settings: Settings, registry: Registry
+) -> None:
+    store = _setup(settings, registry, _docs(TEXTS[:5]))
+    cache = SearcherCache(store, registry)
+    first = cache.get("textos")
+    before = _lexical(first, "gato")
+    add_documents(store, registry, "textos", _docs(TEXTS[5:], start=5))
+    delete_documents(store, "textos", ["d1", "d3"])
+    final = [d for d in _docs(TEXTS) if d.id not in ("d1", "d3")]
+    create_collection(store, registry, "fresca", final, encoder="frases")
+    changed, fresh = cache.get("textos"), cache.get("fresca")
+    assert changed.generation == 3
+    for query in QUERIES:
+        assert _lexical(changed, query) == _lexical(fresh, query), query
+        assert [h.id for h in changed.search(query, k=20, mode="hybrid")] == [
+            h.id for h in fresh.search(query, k=20, mode="hybrid")
+        ]
+    assert (
+        _lexical(first, "gato") == before
+    )  # a searcher of an older generation still reads its own documents
+    assert [h.text for h in first.search("mar", k=5, mode="lexical")] == [
+        "o mar e o sol",
+        "a lua sobre o mar",
+    ]
+    assert [h.id for h in changed.search("mar", k=5, mode="lexical", where={"par": "0"})] == ["d2"]
+    assert changed.search("mar", k=5, mode="lexical", where={"par": "7"}) == []
+    assert {h.id for h in changed.search("casa", k=5, mode="lexical", where={"nada": "None"})} == {"d0", "d6"}
+
+
+def test_collection_written_before_the_saved_index_is_still_searched_and_changed(
+    settings: Settings, registry: Registry
+) -> None:
+    store = _setup(settings, registry, _docs(TEXTS[:6]))
+    expected = {q: _lexical(SearcherCache(store, registry).get("textos"), q) for q in QUERIES}
+    _strip_to_old_format(store, "textos")
+    old = SearcherCache(store, registry).get("textos")
+    assert store.read("textos").lexical is None
+    assert {q: _lexical(old, q) for q in QUERIES} == expected
+    add_documents(store, registry, "textos", _docs(TEXTS[6:], start=6))
+    delete_documents(store, "textos", ["d0"])
+    searcher = SearcherCache(store, registry).get("textos")
+    assert [h.id for h in searcher.search("gato", k=5, mode="lexical")] == ["d7"]
+    assert searcher.search("porta", k=1, mode="lexical")[0].text == "a porta da casa"
+
+
+def test_collection_write_that_fails_keeps_the_previous_generation(
+    settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _setup(settings, registry, _docs(TEXTS[:4]))
+
+    def broken(self: Bm25, folder: object) -> None:
+        raise OSError("disco cheio")
+
+    monkeypatch.setattr(Bm25, "write", broken)
+    with pytest.raises(OSError, match="disco cheio"):
+        add_documents(store, registry, "textos", _docs(TEXTS[4:], start=4))
+    monkeypatch.undo()
+    assert store.info("textos")["generation"] == 1
+    assert sorted(p.name for p in store.path("textos").iterdir() if p.name.startswith(".")) == []
+    searcher = SearcherCache(store, registry).get("textos")
+    assert [h.id for h in searcher.search("gato", k=5, mode="lexical")] == ["d0"]
