@@ -18,6 +18,7 @@ Each token comes with a coarse kind (word, num, punct, url, email, mention) that
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -76,6 +77,25 @@ def _flag_kind(text: str, email: int, url: int, num: int, punct: int, currency: 
     if punct or currency:
         return "punct"
     return "word"
+
+
+def import_spacy_without_torch() -> None:
+    """Import spaCy's Portuguese tokenizer without torch: spaCy imports thinc, which imports torch when it is
+    installed (about 180 MB of private memory in a serving worker that never runs torch; docs/text.md).
+
+    torch is hidden from that one import only; ``import torch`` works as usual afterwards (thinc alone goes on
+    without it, and palavra never runs torch through thinc). Call it while no other thread of the process may
+    import torch: a serving worker does so at start, before it takes requests. Nothing happens when spaCy or
+    torch is imported already.
+    """
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # None in sys.modules: `import torch` fails
+    try:
+        import spacy
+        import spacy.lang.pt  # noqa: F401
+    finally:
+        del sys.modules["torch"]
 
 
 class Tokenizer:

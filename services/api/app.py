@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from pipelines.serving.search import SearcherCache
+from pipelines.text.tokenize import import_spacy_without_torch
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.errors import install_error_handlers
 from services.api.job_schemas import JobRequest
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_compute_threads(settings.compute_threads)
+        import_spacy_without_torch()  # before any thread that could import torch: this worker takes no request yet
         registry = open_registry(settings)
         store = ModelStore(
             registry,

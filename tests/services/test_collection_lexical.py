@@ -4,8 +4,12 @@ adds and deletes keep it exact, and a collection written before it existed is st
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +28,7 @@ from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 from services.settings import Settings
 from tests.services.vector_models import register
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WORDS = ["gato", "cão", "casa", "rio", "mar", "sol", "lua", "pão", "vinho", "livro", "porta", "janela"]
 TEXTS = [
     "o gato dorme na casa",
@@ -158,3 +163,31 @@ def test_collection_write_that_fails_keeps_the_previous_generation(
     assert sorted(p.name for p in store.path("textos").iterdir() if p.name.startswith(".")) == []
     searcher = SearcherCache(store, registry).get("textos")
     assert [h.id for h in searcher.search("gato", k=5, mode="lexical")] == ["d0"]
+
+
+def test_collection_search_in_a_serving_worker_does_not_import_torch(
+    settings: Settings, registry: Registry
+) -> None:
+    """spaCy's tokenizer imports thinc, which imports torch (about 180 MB private per worker); a worker imports
+    spaCy at start with torch hidden, so a search tokenises without it, and torch still imports afterwards."""
+    _setup(settings, registry, _docs(TEXTS))
+    script = (
+        "import sys, json\n"
+        "from fastapi.testclient import TestClient\n"
+        "from services.api.app import create_app\n"
+        "from services.settings import Settings\n"
+        f"settings = Settings(home={str(settings.home)!r}, local_workers=0)\n"
+        "with TestClient(create_app(settings)) as client:\n"
+        "    r = client.post('/v1/collections/textos/search', json={'query': 'pôs-se o gato na casa, d\\'água', 'k': 1, 'mode': 'lexical'})\n"
+        "    loaded = {m: m in sys.modules for m in ('spacy', 'torch')}\n"
+        "import torch\n"
+        "print(json.dumps({'status': r.status_code, 'id': r.json()['hits'][0]['id'], **loaded,\n"
+        "                  'torch_after': float(torch.ones(2).sum())}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PALAVRA_")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"status": 200, "id": "d0", "spacy": True, "torch": False, "torch_after": 2.0}
