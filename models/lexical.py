@@ -25,6 +25,8 @@ VOCAB_FILE = "terms.json"
 TERMS_FILE = "terms.npy"
 OFFSETS_FILE = "term_offsets.npy"
 FILES = (VOCAB_FILE, TERMS_FILE, OFFSETS_FILE)
+# the most postings :meth:`Bm25._floor` reads to find a lower bound of the k-th best score
+FLOOR_BUDGET = 50_000
 SIZE_FILE = "documents.json"  # in a bm25-<tag>/ folder: {"documents", "empty"}
 
 IntArray = npt.NDArray[np.int64]
@@ -118,12 +120,23 @@ class Terms:
 
 
 class Bm25:
-    """BM25 scores of every document for a query's terms (bm25s, its arrays memory-mapped when read)."""
+    """BM25 scores for a query's terms (bm25s builds the index; its arrays are memory-mapped when read).
+
+    :meth:`candidates` returns a query's best documents without ranking every document that shares a word with it:
+    its rarer words give a lower bound of the k-th best score, and only documents at or above it are ranked (a
+    query with ``o`` or ``de`` shares a word with half of a collection). The scores are the ones bm25s gives.
+    """
 
     def __init__(self, index: Any, size: int) -> None:
         self.index = index  # None: no document has a term, every score is 0
         self.size = size
         self.vocab: dict[str, int] = index.vocab_dict if index is not None else {}
+        self._bounds: dict[int, float] = {}  # term id -> its largest score (filled as queries use terms)
+        if index is not None:
+            # plain views of the memory-mapped arrays: slicing a numpy.memmap costs more per call
+            self._indices = np.asarray(index.scores["indices"]).view(np.ndarray)
+            self._indptr = np.asarray(index.scores["indptr"]).view(np.ndarray)
+            self._data = np.asarray(index.scores["data"]).view(np.ndarray)
 
     @classmethod
     def build(cls, terms: Terms) -> Bm25:
@@ -157,7 +170,66 @@ class Bm25:
 
     def scores(self, tokens: Sequence[str]) -> npt.NDArray[np.float32]:
         """Each document's BM25 score for the query ``tokens`` (0 where it shares no term with them)."""
+        return self._scores([self.vocab[t] for t in tokens if t in self.vocab])
+
+    def _scores(self, ids: list[int]) -> npt.NDArray[np.float32]:
+        scores = np.zeros(self.size, np.float32)
+        if self.index is None:
+            return scores
+        for t in (
+            ids
+        ):  # in query order, as bm25s's get_scores adds them (np.add.at): the same float32 sums, faster
+            rows, data = self._column(t)
+            scores[rows] += data  # a term's column holds each row once
+        return scores
+
+    def candidates(
+        self, tokens: Sequence[str], k: int, allowed: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[IntArray, npt.NDArray[np.float32]]:
+        """(rows, their scores), rows increasing: documents that share a term with ``tokens`` (and are ``allowed``),
+        among them every document of the ``k`` best and every tie with the k-th best, each with the score bm25s
+        gives it (other documents may be left out)."""
         ids = [self.vocab[t] for t in tokens if t in self.vocab]
         if not ids or self.index is None:
-            return np.zeros(self.size, np.float32)
-        return np.asarray(self.index.get_scores_from_ids(ids), np.float32)
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores = self._scores(ids)
+        floor = self._floor(ids, k, allowed)
+        rows = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
+        if allowed is not None:
+            rows = rows[allowed[rows]]
+        return rows, scores[rows]
+
+    def _column(self, term: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """The rows holding ``term`` (each once) and its score in each."""
+        start, end = int(self._indptr[term]), int(self._indptr[term + 1])
+        return self._indices[start:end], self._data[start:end]
+
+    def _bound(self, term: int) -> float:
+        bound = self._bounds.get(term)
+        if bound is None:
+            _, data = self._column(term)
+            bound = self._bounds[term] = float(data.max()) if len(data) else 0.0
+        return bound
+
+    def _floor(self, ids: list[int], k: int, allowed: npt.NDArray[np.bool_] | None) -> float:
+        """A score the k-th best document reaches for sure (0 when none is found cheaply).
+
+        The query's terms are taken by their largest score, highest first, until at least k (allowed) documents
+        hold one of them: the k-th best of their scores from those terms alone is a lower bound of the k-th best
+        full score (max-score pruning), so no document of the top k scores below it.
+        """
+        weight = {t: ids.count(t) * self._bound(t) for t in dict.fromkeys(ids)}  # a repeated word adds again
+        chosen: list[tuple[int, npt.NDArray[np.int32], npt.NDArray[np.float32]]] = []
+        for t in sorted(weight, key=lambda t: -weight[t]):
+            chosen.append((t, *self._column(t)))
+            if sum(len(rows) for _, rows, _ in chosen) > FLOOR_BUDGET:
+                return 0.0
+            rows, where = np.unique(np.concatenate([rows for _, rows, _ in chosen]), return_inverse=True)
+            gains = np.concatenate([ids.count(c) * np.asarray(data, np.float64) for c, _, data in chosen])
+            partial = np.bincount(where, weights=gains, minlength=len(rows))
+            if allowed is not None:
+                partial = partial[allowed[rows]]
+            if len(partial) >= k:
+                kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
+                return kth * (1 - 1e-5)  # float32 sums may round below float64 ones: keep a margin
+        return 0.0

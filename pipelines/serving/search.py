@@ -336,8 +336,12 @@ class Searcher:
         top = np.argsort(-scores, kind="stable")[:depth]
         return [(int(order[i]), float(scores[i])) for i in top]
 
-    def _lexical_scores(self, query: str) -> npt.NDArray[np.float32]:
-        return self.bm25.scores(self.model.tokens([query])[0])
+    def _lexical_ranked(
+        self, query: str, mask: npt.NDArray[np.bool_] | None, depth: int
+    ) -> list[tuple[int, float]]:
+        """The ``depth`` best allowed rows by BM25, best first; only documents sharing a word with the query."""
+        rows, scores = self.bm25.candidates(self.model.tokens([query])[0], depth, mask)
+        return [(int(rows[i]), float(scores[i])) for i in self._rank(scores, None, depth)]
 
     @staticmethod
     def _rank(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64] | None, k: int) -> list[int]:
@@ -384,16 +388,13 @@ class Searcher:
         mask = self._allowed(where or {})
         if mode == "vector":
             return self._hits(self._vector_ranked(query, mask, k))
-        lexical = self._lexical_scores(query)
-        sharing = np.flatnonzero(lexical > 0)  # BM25 ranks only documents that share a word with the query
-        if mask is not None:
-            sharing = sharing[mask[sharing]]
         if mode == "lexical":
-            return self._hits([(i, float(lexical[i])) for i in self._rank(lexical, sharing, k)])
+            return self._hits(self._lexical_ranked(query, mask, k))
         depth = max(k, 100)
         fused: dict[int, float] = {}
         vector = [i for i, _ in self._vector_ranked(query, mask, depth)]
-        for ranked in (vector, self._rank(lexical, sharing, depth)):
+        lexical = [i for i, _ in self._lexical_ranked(query, mask, depth)]
+        for ranked in (vector, lexical):
             for rank, i in enumerate(ranked, start=1):
                 fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]

@@ -55,3 +55,33 @@ def test_bm25_after_take_and_extend_equals_a_fresh_build() -> None:
         np.testing.assert_allclose(
             Bm25.build(changed).scores(query), Bm25.build(fresh).scores(query), rtol=1e-6
         )
+
+
+def _ranked(rows: np.ndarray, scores: np.ndarray, k: int) -> list[int]:
+    """The k best rows by score, ties in row order (the searcher's rule)."""
+    order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i]))[:k]
+    return [int(rows[i]) for i in order]
+
+
+def test_bm25_candidates_hold_the_top_k_with_bm25s_scores() -> None:
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(300)]
+    p = 1.0 / np.arange(1, 301)  # Zipf: a few words in most documents, as "o" and "de" are
+    p /= p.sum()
+    docs = [list(rng.choice(words, size=int(rng.integers(1, 25)), p=p)) for _ in range(3000)]
+    bm25 = Bm25.build(Terms.of(docs))
+    allowed = rng.random(len(docs)) < 0.5
+    pruned = 0
+    for n in range(200):
+        query = [*rng.choice(words, size=int(rng.integers(1, 9)), p=p).tolist(), "ausente"]
+        full = np.asarray(bm25.index.get_scores(query[:-1]), np.float32)  # bm25s's own scores
+        for k, mask in ((10, None), (100, None), (10, allowed), (5000, None)):
+            rows, scores = bm25.candidates(query, k, mask)
+            sharing = np.flatnonzero(full > 0)
+            if mask is not None:
+                sharing = sharing[mask[sharing]]
+            assert np.array_equal(scores, full[rows]), (n, k)
+            assert _ranked(rows, scores, k) == _ranked(sharing, full[sharing], k), (n, k)
+            pruned += len(rows) < len(sharing)
+    assert pruned > 100  # the floor leaves most documents out of the ranking
+    assert bm25.candidates(["ausente"], 10)[0].tolist() == []
