@@ -4,26 +4,32 @@ This module owns a collection's files; every reader and writer goes through :cla
 
     <home>/collections/<name>/
         collection.json     {"format", "name", "encoder", "text_field", "id_field", "dim", "documents",
-                             "generation", "created_at", "updated_at"}
-        documents.jsonl     one {"id", "text", "metadata"} per line, in row order
-        offsets.npy         the byte offset of each line of documents.jsonl, then its size (int64, documents + 1)
-        vectors.npy         unit vectors (documents x dim, float32), row i for line i
-        terms.json, terms.npy, term_offsets.npy
-                            each document's words as the encoder's word model reads them (models/lexical.py)
-        bm25-<tag>/         the BM25 index of those words, named by ``lexical`` in collection.json
+                             "generation", "data", "created_at", "updated_at"}
+        gen-<tag>/          the current generation's data, named by ``data`` in collection.json:
+            documents.jsonl     one {"id", "text", "metadata"} per line, in row order
+            offsets.npy         the byte offset of each line of documents.jsonl, then its size (int64, documents + 1)
+            vectors.npy         unit vectors (documents x dim, float32), row i for line i
+            terms.json, terms.npy, term_offsets.npy
+                                each document's words as the encoder's word model reads them (models/lexical.py)
+            bm25/               the BM25 index of those words
         ann.json            (large collections) the HNSW index in use: {"file", "ids", "rows", "ef_search", ...}
         ann-<tag>.faiss     that index (models/ann.py), its vectors memory-mapped
         ann-<tag>.ids.json  the document id of each index row
+        .staging/           generations being written, each with a lock its writer holds
 
 A collection is built in a staging folder and renamed into place, so an interrupted build leaves nothing under its
-name. Every later change (add, delete) writes new files beside the old ones and renames them over, under a file
-lock, and ``collection.json`` goes last with its ``generation`` raised: a reader that sees a new generation reloads,
-so added documents are searchable without a restart and deleted ones (their rows are removed) never come back.
+name. Every later change (add, delete) writes a whole new generation folder, renames it in under the collection's
+lock and then replaces ``collection.json`` (one atomic rename) with ``data`` pointing at it and ``generation``
+raised: a reader sees the old generation or the new one, never a mix, even if the writer dies half-way. A reader
+that sees a new generation reloads, so added documents are searchable without a restart and deleted ones (their
+rows are removed) never come back. What a dead writer leaves (its staging folder, a generation folder nothing points
+at) is removed by the next write.
 
 Readers memory-map every array and read a document's line only when a search returns it, so serving workers share
-one copy of a collection of any size and hold none of its documents as objects. A collection written before the
-offsets, terms and BM25 files existed is still read: its offsets are found by one pass over documents.jsonl and its
-BM25 index is built in memory by the searcher.
+one copy of a collection of any size and hold none of its documents as objects. A collection written before
+generation folders existed (``palavra-collection/1``: documents.jsonl and vectors.npy beside collection.json, no
+offsets, terms or BM25 index) is still read: its offsets are found by one pass over documents.jsonl, its BM25 index
+is built in memory by the searcher, and its next add or delete writes a generation folder (still without terms).
 
 The ANN index names documents by id, not row: it outlives adds and deletes (a searcher maps its hits to current
 rows, drops the ids that are gone and scans the rows it does not cover exactly) and is rebuilt when it falls behind.
@@ -49,16 +55,18 @@ import numpy.typing as npt
 
 from models.ann import HnswIndex
 from models.errors import CollectionNotFound, Conflict, InvalidInput
-from models.lexical import FILES as LEXICAL_FILES
 from models.lexical import Bm25, Terms
 from models.registry import NAME_RE, NAME_RULE
 
-FORMAT = "palavra-collection/1"
+FORMAT = "palavra-collection/2"
 INFO_FILE = "collection.json"
 ANN_INFO_FILE = "ann.json"
 DOCS_FILE = "documents.jsonl"
 OFFSETS_FILE = "offsets.npy"
 VECTORS_FILE = "vectors.npy"
+BM25_DIR = "bm25"
+GEN_PREFIX = "gen-"
+STAGING_DIR = ".staging"
 
 
 @dataclass(frozen=True)
@@ -178,12 +186,51 @@ def _write_docs(path: Path, docs: Iterable[Document]) -> npt.NDArray[np.int64]:
     return np.asarray(offsets, np.int64)
 
 
-def _write_lexical(folder: Path, terms: Terms, prefix: str) -> str:
-    """Write ``terms`` (names preceded by ``prefix``) and a new BM25 index of them; returns the index's folder name."""
-    terms.write(folder, prefix)
-    name = f"bm25-{uuid.uuid4().hex[:12]}"
-    Bm25.build(terms).write(folder / f"{prefix}{name}")
-    return name
+def _write_lexical(folder: Path, terms: Terms) -> None:
+    """Write ``terms`` and their BM25 index into ``folder``."""
+    terms.write(folder)
+    Bm25.build(terms).write(folder / BM25_DIR)
+
+
+def _data(folder: Path, info: dict[str, Any]) -> Path:
+    """The folder holding a collection's current documents and arrays (the collection's own, before format 2)."""
+    return folder / info["data"] if info.get("data") else folder
+
+
+@contextlib.contextmanager
+def _staged(parent: Path) -> Iterator[Path]:
+    """A new folder under ``parent/.staging``, its lock held until the block ends, then removed if still there.
+
+    A writer that dies leaves its folder with nobody holding the lock: :func:`_sweep_staging` removes it.
+    """
+    staging = parent / STAGING_DIR
+    staging.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex
+    lock_path = staging / f"{tag}.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = staging / tag
+        path.mkdir()
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
+
+
+def _sweep_staging(parent: Path) -> None:
+    """Remove what dead writers left under ``parent/.staging`` (folders whose lock nobody holds)."""
+    staging = parent / STAGING_DIR
+    if not staging.is_dir():
+        return
+    for lock_path in staging.glob("*.lock"):
+        with contextlib.suppress(FileNotFoundError), lock_path.open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is alive
+            shutil.rmtree(staging / lock_path.stem, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
 
 
 class CollectionStore:
@@ -214,23 +261,23 @@ class CollectionStore:
     def generation(self, name: str) -> int:
         return int(self.info(name)["generation"])
 
-    def read(self, name: str, *, with_index: bool = False) -> Snapshot:
-        """The current generation: arrays memory-mapped read-only, documents read when asked for, and the ANN
-        index if asked."""
+    def read(self, name: str, *, with_index: bool = False, with_terms: bool = False) -> Snapshot:
+        """The current generation: arrays memory-mapped read-only, documents read when asked for, the BM25 index,
+        and the ANN index and each document's terms (what an add or a delete needs) if asked."""
         with self._lock(name, shared=True):
             info = self.info(name)
             folder = self.path(name)
-            fd = os.open(folder / DOCS_FILE, os.O_RDONLY)
+            data = _data(folder, info)
+            fd = os.open(data / DOCS_FILE, os.O_RDONLY)
             try:
-                if (folder / OFFSETS_FILE).is_file():
-                    offsets = np.load(folder / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
+                if (data / OFFSETS_FILE).is_file():
+                    offsets = np.load(data / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
                 else:
-                    offsets = _line_offsets(folder / DOCS_FILE)
-                vectors = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-                terms = lexical = None
-                if info.get("lexical") and Terms.present(folder):
-                    terms = Terms.read(folder)
-                    lexical = Bm25.read(folder / info["lexical"])
+                    offsets = _line_offsets(data / DOCS_FILE)
+                vectors = np.load(data / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+                saved = info.get("data") and Terms.present(data)
+                terms = Terms.read(data) if saved and with_terms else None
+                lexical = Bm25.read(data / BM25_DIR) if saved else None
                 ann = self._read_index(folder) if with_index else None
             except BaseException:
                 os.close(fd)
@@ -311,12 +358,16 @@ class CollectionStore:
         final = self.path(name)
         if final.exists():
             raise Conflict(f"collection {name!r} already exists; add documents to it or pick another name")
-        staging = self.root / ".staging" / uuid.uuid4().hex
-        staging.mkdir(parents=True)
-        writer = CollectionWriter(staging, int(info["dim"]))
-        try:
-            yield writer
-            count, lexical = writer.finish()
+        _sweep_staging(self.root)
+        with _staged(self.root) as staging:
+            data = f"{GEN_PREFIX}{uuid.uuid4().hex[:12]}"
+            (staging / data).mkdir()
+            writer = CollectionWriter(staging / data, int(info["dim"]))
+            try:
+                yield writer
+                count = writer.finish()
+            finally:
+                writer.close()
             if not count:
                 raise InvalidInput(f"collection {name!r} would be empty: the input has no documents")
             now = _now()
@@ -326,7 +377,7 @@ class CollectionStore:
                 **info,
                 "documents": count,
                 "generation": 1,
-                "lexical": lexical,
+                "data": data,
             }
             (staging / INFO_FILE).write_text(
                 json.dumps({**meta, "created_at": now, "updated_at": now}, ensure_ascii=False, indent=1),
@@ -338,9 +389,6 @@ class CollectionStore:
                 if before_commit is not None:
                     before_commit()
                 os.rename(staging, final)
-        finally:
-            writer.close()
-            shutil.rmtree(staging, ignore_errors=True)
 
     def replace(
         self,
@@ -351,56 +399,58 @@ class CollectionStore:
         *,
         expect: int,
     ) -> dict[str, Any]:
-        """Swap in new documents, vectors and terms, row-aligned (the caller read generation ``expect``); returns the
-        new info. ``terms`` None: a collection written before terms were saved, which stays without them.
+        """Make new documents, vectors and terms (row-aligned) the collection's next generation; the caller read
+        generation ``expect``. Returns the new info. ``terms`` None: a collection written before terms were saved,
+        which stays without them.
 
-        The files are written beside the old ones first; the lock is held only to check the generation and rename
-        them into place."""
+        The generation folder is written outside the lock; under it, the generation is checked, the folder renamed
+        in and ``collection.json`` replaced (the one step readers see), then the old generation removed.
+        """
         folder = self.path(name)
-        tag = uuid.uuid4().hex
-        staged = [DOCS_FILE, OFFSETS_FILE, VECTORS_FILE, *(LEXICAL_FILES if terms is not None else ())]
-        try:
-            offsets = _write_docs(folder / f".{tag}.{DOCS_FILE}", docs)
+        with _staged(folder) as staging:
+            offsets = _write_docs(staging / DOCS_FILE, docs)
             rows = len(offsets) - 1
             term_rows = len(terms) if terms is not None else rows
             if rows != len(vectors) or rows != term_rows:
                 raise InvalidInput(f"{rows} documents, {len(vectors)} vectors and {term_rows} term rows")
-            np.save(folder / f".{tag}.{OFFSETS_FILE}", offsets, allow_pickle=False)
-            np.save(
-                folder / f".{tag}.{VECTORS_FILE}",
-                np.ascontiguousarray(vectors, np.float32),
-                allow_pickle=False,
-            )
-            lexical = _write_lexical(folder, terms, f".{tag}.") if terms is not None else None
+            np.save(staging / OFFSETS_FILE, offsets, allow_pickle=False)
+            np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors, np.float32), allow_pickle=False)
+            if terms is not None:
+                _write_lexical(staging, terms)
+            data = f"{GEN_PREFIX}{uuid.uuid4().hex[:12]}"
             with self._lock(name):
                 info = self.info(name)
                 if int(info["generation"]) != expect:
                     raise Conflict(f"collection {name!r} changed while this request ran; send it again")
-                old = info.get("lexical")
+                os.rename(staging, folder / data)
                 info = {
                     **info,
-                    "documents": len(offsets) - 1,
+                    "format": FORMAT,
+                    "documents": rows,
                     "generation": expect + 1,
                     "updated_at": _now(),
-                    "lexical": lexical,
+                    "data": data,
                 }
-                (folder / f".{tag}.{INFO_FILE}").write_text(
-                    json.dumps(info, ensure_ascii=False, indent=1), "utf-8"
-                )
-                for file in staged:
-                    os.replace(folder / f".{tag}.{file}", folder / file)
-                if lexical is not None:
-                    os.replace(folder / f".{tag}.{lexical}", folder / lexical)
-                os.replace(folder / f".{tag}.{INFO_FILE}", folder / INFO_FILE)
-                if old:
-                    shutil.rmtree(folder / old, ignore_errors=True)  # a reader that mapped it keeps its pages
-        finally:
-            for leftover in folder.glob(f".{tag}.*"):
-                if leftover.is_dir():
-                    shutil.rmtree(leftover, ignore_errors=True)
-                else:
-                    leftover.unlink(missing_ok=True)
+                tmp = folder / f".{data}.{INFO_FILE}"
+                tmp.write_text(json.dumps(info, ensure_ascii=False, indent=1), "utf-8")
+                os.replace(tmp, folder / INFO_FILE)
+                self._sweep(folder, info)
         return info
+
+    @staticmethod
+    def _sweep(folder: Path, info: dict[str, Any]) -> None:
+        """Under the collection's lock: remove the generations ``info`` does not point at, the data files of a
+        format-1 collection once it has a generation folder, and what dead writers left in staging. A reader that
+        mapped an old generation keeps its pages; readers load under the shared lock, so none is half-way."""
+        for path in folder.glob(f"{GEN_PREFIX}*"):
+            if path.name != info.get("data"):
+                shutil.rmtree(path, ignore_errors=True)
+        if info.get("data"):
+            for old in (DOCS_FILE, OFFSETS_FILE, VECTORS_FILE):
+                (folder / old).unlink(missing_ok=True)
+        for tmp in folder.glob(f".{GEN_PREFIX}*.{INFO_FILE}"):
+            tmp.unlink(missing_ok=True)
+        _sweep_staging(folder)
 
 
 class CollectionWriter:
@@ -456,9 +506,9 @@ class CollectionWriter:
         self._raw.close()
         self._terms.close()
 
-    def finish(self) -> tuple[int, str]:
+    def finish(self) -> int:
         """Close the files and write ``vectors.npy``, the offsets, the terms and their BM25 index; returns the
-        number of documents and the index's folder name."""
+        number of documents."""
         self.close()
         raw = self.path / "vectors.raw"
         out = np.lib.format.open_memmap(
@@ -474,6 +524,6 @@ class CollectionWriter:
         terms = Terms(
             list(self.vocab), np.fromfile(terms_raw, dtype=np.int32), np.asarray(self.term_offsets, np.int64)
         )
-        lexical = _write_lexical(self.path, terms, "")
+        _write_lexical(self.path, terms)
         terms_raw.unlink()
-        return self.count, lexical
+        return self.count

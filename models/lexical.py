@@ -7,13 +7,14 @@ search does not tokenise the collection again. The terms are what an add or a de
     terms.json          the vocabulary, a JSON list: term id i is its i-th string
     terms.npy           every document's term ids, concatenated (int32)
     term_offsets.npy    document i's terms are terms[term_offsets[i]:term_offsets[i + 1]] (int64, documents + 1)
-    bm25-<tag>/         the bm25s index (its own files) and documents.json, one per generation
+    bm25/               the bm25s index (its own files) and documents.json
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ OFFSETS_FILE = "term_offsets.npy"
 FILES = (VOCAB_FILE, TERMS_FILE, OFFSETS_FILE)
 # the most postings :meth:`Bm25._floor` reads to find a lower bound of the k-th best score
 FLOOR_BUDGET = 50_000
+FLOOR_TERMS = 8
 SIZE_FILE = "documents.json"  # in a bm25-<tag>/ folder: {"documents", "empty"}
 
 IntArray = npt.NDArray[np.int64]
@@ -94,17 +96,11 @@ class Terms:
         bounds = np.asarray(self.offsets).tolist()
         return [flat[bounds[i] : bounds[i + 1]] for i in range(len(self))]
 
-    def write(self, folder: Path, prefix: str = "") -> None:
-        """Write the three files into ``folder``, each name preceded by ``prefix``."""
-        (folder / f"{prefix}{VOCAB_FILE}").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
-        np.save(
-            folder / f"{prefix}{TERMS_FILE}", np.ascontiguousarray(self.ids, np.int32), allow_pickle=False
-        )
-        np.save(
-            folder / f"{prefix}{OFFSETS_FILE}",
-            np.ascontiguousarray(self.offsets, np.int64),
-            allow_pickle=False,
-        )
+    def write(self, folder: Path) -> None:
+        """Write the three files into ``folder``."""
+        (folder / VOCAB_FILE).write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
+        np.save(folder / TERMS_FILE, np.ascontiguousarray(self.ids, np.int32), allow_pickle=False)
+        np.save(folder / OFFSETS_FILE, np.ascontiguousarray(self.offsets, np.int64), allow_pickle=False)
 
     @classmethod
     def read(cls, folder: Path) -> Terms:
@@ -216,20 +212,26 @@ class Bm25:
 
         The query's terms are taken by their largest score, highest first, until at least k (allowed) documents
         hold one of them: the k-th best of their scores from those terms alone is a lower bound of the k-th best
-        full score (max-score pruning), so no document of the top k scores below it.
+        full score (max-score pruning), so no document of the top k scores below it. At most
+        :data:`FLOOR_TERMS` terms and :data:`FLOOR_BUDGET` postings are read; a filter that allows no more rows
+        than that gets no floor (ranking its rows is cheap).
         """
-        weight = {t: ids.count(t) * self._bound(t) for t in dict.fromkeys(ids)}  # a repeated word adds again
+        if allowed is not None and int(allowed.sum()) <= FLOOR_BUDGET:
+            return 0.0
+        counts = Counter(ids)  # a repeated word adds its score again
+        weight = {t: counts[t] * self._bound(t) for t in counts}
         chosen: list[tuple[int, npt.NDArray[np.int32], npt.NDArray[np.float32]]] = []
-        for t in sorted(weight, key=lambda t: -weight[t]):
+        for t in sorted(weight, key=lambda t: -weight[t])[:FLOOR_TERMS]:
             chosen.append((t, *self._column(t)))
             if sum(len(rows) for _, rows, _ in chosen) > FLOOR_BUDGET:
                 return 0.0
             rows, where = np.unique(np.concatenate([rows for _, rows, _ in chosen]), return_inverse=True)
-            gains = np.concatenate([ids.count(c) * np.asarray(data, np.float64) for c, _, data in chosen])
+            gains = np.concatenate([counts[c] * np.asarray(data, np.float64) for c, _, data in chosen])
             partial = np.bincount(where, weights=gains, minlength=len(rows))
             if allowed is not None:
                 partial = partial[allowed[rows]]
             if len(partial) >= k:
                 kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
-                return kth * (1 - 1e-5)  # float32 sums may round below float64 ones: keep a margin
+                # the float32 sum of n terms may fall below the exact one by up to about n units in the last place
+                return kth * (1 - (len(ids) + 8) * 2.0**-23)
         return 0.0

@@ -157,7 +157,7 @@ def add_documents(
     ann_min_docs: int | None = None,
 ) -> dict[str, Any]:
     """Add documents (ids must be new); searchable by every process once this returns."""
-    current = store.read(name)
+    current = store.read(name, with_terms=True)
     known = set(current.ids())
     seen: set[str] = set()
     for d in docs:
@@ -188,7 +188,7 @@ def delete_documents(
     store: CollectionStore, name: str, ids: Sequence[str], *, ann_min_docs: int | None = None
 ) -> dict[str, Any]:
     """Remove documents by id (their rows go, so they never come back); unknown ids are an error."""
-    current = store.read(name)
+    current = store.read(name, with_terms=True)
     present = current.ids()
     known = set(present)
     missing = [i for i in ids if i not in known]
@@ -271,13 +271,15 @@ class Searcher:
             if found is not None:
                 self._fields.move_to_end(field)
                 return found
-            values = [str(d.metadata.get(field)) for d in self.snapshot.documents()]
-            distinct, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-            found = ({str(v): i for i, v in enumerate(distinct)}, codes.astype(np.int32))
+        # read outside the lock: searches filtering on fields already read do not wait for this one
+        values = [str(d.metadata.get(field)) for d in self.snapshot.documents()]
+        distinct, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+        found = ({str(v): i for i, v in enumerate(distinct)}, codes.astype(np.int32))
+        with self._fields_lock:
             self._fields[field] = found
             if len(self._fields) > FILTER_FIELDS:
                 self._fields.popitem(last=False)
-            return found
+        return found
 
     def _allowed(self, where: dict[str, str]) -> npt.NDArray[np.bool_] | None:
         """Rows whose metadata match every ``field=value`` of ``where``; None (every row) without a filter."""

@@ -85,3 +85,34 @@ def test_bm25_candidates_hold_the_top_k_with_bm25s_scores() -> None:
             pruned += len(rows) < len(sharing)
     assert pruned > 100  # the floor leaves most documents out of the ranking
     assert bm25.candidates(["ausente"], 10)[0].tolist() == []
+
+
+def test_bm25_candidates_keep_the_best_when_a_word_is_repeated_hundreds_of_times() -> None:
+    """The float32 sum of a word's score added 999 times falls below the exact sum by more than a fixed 1e-5: the
+    lower bound of the k-th best score must allow for it, or every document falls below it."""
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        docs = [
+            ["a"] * int(rng.integers(1, 4)) + [f"f{j}" for j in range(int(rng.integers(0, 40)))]
+            for _ in range(50)
+        ]
+        bm25 = Bm25.build(Terms.of(docs))
+        query = ["a"] * 999
+        full = np.asarray(bm25.index.get_scores(query), np.float32)
+        for k in (1, 3):
+            rows, scores = bm25.candidates(query, k)
+            assert _ranked(rows, scores, k) == _ranked(np.arange(50), full, k), (seed, k)
+
+
+def test_bm25_candidates_under_a_tight_filter_of_a_long_query() -> None:
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(400)]
+    docs = [list(rng.choice(words, size=12)) for _ in range(5000)]
+    bm25 = Bm25.build(Terms.of(docs))
+    allowed = np.zeros(5000, bool)
+    allowed[rng.choice(5000, 20, replace=False)] = True
+    query = list(rng.choice(words, size=300))
+    full = np.asarray(bm25.index.get_scores(query), np.float32)
+    rows, scores = bm25.candidates(query, 10, allowed)
+    sharing = np.flatnonzero((full > 0) & allowed)
+    assert _ranked(rows, scores, 10) == _ranked(sharing, full[sharing], 10)

@@ -77,12 +77,14 @@ def _lexical(searcher: Searcher, query: str, k: int = 20) -> list[tuple[str, flo
 
 
 def _strip_to_old_format(store: CollectionStore, name: str) -> None:
-    """What a collection written before offsets, terms and the BM25 index were saved looks like."""
+    """What a collection written before generation folders, offsets, terms and the BM25 index looks like."""
     folder = store.path(name)
     info = json.loads((folder / "collection.json").read_text(encoding="utf-8"))
-    shutil.rmtree(folder / info.pop("lexical"))
-    for file in ("offsets.npy", "terms.json", "terms.npy", "term_offsets.npy"):
-        (folder / file).unlink()
+    data = folder / info.pop("data")
+    for file in ("documents.jsonl", "vectors.npy"):
+        (data / file).rename(folder / file)
+    shutil.rmtree(data)
+    info["format"] = "palavra-collection/1"
     (folder / "collection.json").write_text(json.dumps(info), encoding="utf-8")
 
 
@@ -91,7 +93,7 @@ def test_collection_searcher_reads_the_saved_bm25_index_without_tokenising_docum
 ) -> None:
     store = _setup(settings, registry, _docs(TEXTS))
     info = store.info("textos")
-    assert (store.path("textos") / info["lexical"]).is_dir()
+    assert (store.path("textos") / info["data"] / "bm25").is_dir()
     counting = CountingModel(load_text_encoder(registry, info["encoder"]))
     searcher = Searcher(store.read("textos"), counting)  # type: ignore[arg-type]
     assert counting.tokenised == 0  # before: every document was tokenised again by every searcher
@@ -160,9 +162,48 @@ def test_collection_write_that_fails_keeps_the_previous_generation(
         add_documents(store, registry, "textos", _docs(TEXTS[4:], start=4))
     monkeypatch.undo()
     assert store.info("textos")["generation"] == 1
-    assert sorted(p.name for p in store.path("textos").iterdir() if p.name.startswith(".")) == []
+    assert list((store.path("textos") / ".staging").iterdir()) == []
     searcher = SearcherCache(store, registry).get("textos")
     assert [h.id for h in searcher.search("gato", k=5, mode="lexical")] == ["d0"]
+
+
+def test_collection_writer_that_dies_leaves_the_old_generation_whole_and_its_files_are_swept(
+    settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer killed after its generation folder is in place but before collection.json points at it: readers
+    keep the old generation (documents, offsets, vectors and BM25 of one generation, never a mix), and the next
+    write removes the orphan; a dead writer's staging folder goes too."""
+    store = _setup(settings, registry, _docs(TEXTS[:4]))
+    folder = store.path("textos")
+    first = store.info("textos")["data"]
+    real_replace = os.replace
+
+    def dies_at_the_pointer(src: object, dst: object) -> None:
+        if str(dst).endswith("collection.json"):
+            raise KeyboardInterrupt("morto")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", dies_at_the_pointer)
+    with pytest.raises(KeyboardInterrupt):
+        add_documents(store, registry, "textos", _docs(TEXTS[4:], start=4))
+    monkeypatch.undo()
+    gens = sorted(p.name for p in folder.glob("gen-*"))
+    assert len(gens) == 2  # the new generation's folder is there, nothing points at it
+    assert first in gens
+    assert store.info("textos")["data"] == first
+    searcher = SearcherCache(store, registry).get("textos")
+    assert [h.text for h in searcher.search("gato", k=5, mode="lexical")] == [TEXTS[0]]
+    assert searcher.search("vinho", k=5, mode="lexical") == []
+    dead = folder / ".staging" / "abandonado"  # a writer killed while staging: its lock file is free
+    dead.mkdir(parents=True)
+    (folder / ".staging" / "abandonado.lock").touch()
+    add_documents(store, registry, "textos", _docs(TEXTS[4:], start=4))
+    now = store.info("textos")["data"]
+    assert sorted(p.name for p in folder.glob("gen-*")) == [now]
+    assert list((folder / ".staging").iterdir()) == []
+    assert [
+        h.id for h in SearcherCache(store, registry).get("textos").search("vinho", k=5, mode="lexical")
+    ] == ["d4"]
 
 
 def test_collection_search_in_a_serving_worker_does_not_import_torch(
