@@ -6,6 +6,14 @@ PORT ?= 8000
 
 .PHONY: install quickstart test test-fast lint serve
 
+# pytest runs in this many processes (pytest-xdist), each test file in one of them; 0 runs it in this process
+PYTEST_PROCESSES ?= 2
+ifeq ($(PYTEST_PROCESSES),0)
+XDIST :=
+else
+XDIST := -n $(PYTEST_PROCESSES) --dist loadfile
+endif
+
 $(BIN)/palavra: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -21,11 +29,11 @@ lint: install
 	$(BIN)/mypy models pipelines
 
 test: lint
-	$(BIN)/pytest -m "slow or services or not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "slow or services or not slow" $(XDIST) $(PYTEST_ARGS)
 
 # the tests that need neither the data mirror nor PostgreSQL/Redis: a quick check while editing
 test-fast: install
-	$(BIN)/pytest -m "not slow and not services" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow and not services" $(XDIST) $(PYTEST_ARGS)
 
 quickstart: install
 	bash scripts/quickstart.sh
