@@ -65,6 +65,7 @@ DOCS_FILE = "documents.jsonl"
 OFFSETS_FILE = "offsets.npy"
 VECTORS_FILE = "vectors.npy"
 BM25_DIR = "bm25"
+MAX_METADATA_DEPTH = 32
 GEN_PREFIX = "gen-"
 STAGING_DIR = ".staging"
 
@@ -162,6 +163,24 @@ def _line_offsets(path: Path) -> npt.NDArray[np.int64]:
             else:
                 offsets[-1] += len(line)  # a blank line belongs to no document: skip it
     return np.asarray(offsets, np.int64)
+
+
+def check_metadata(doc: Document) -> None:
+    """InvalidInput when ``doc``'s metadata nest deeper than :data:`MAX_METADATA_DEPTH` levels (a search could not
+    send it back as JSON)."""
+    stack: list[tuple[Any, int]] = [(doc.metadata, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise InvalidInput(
+                f"the metadata of document {doc.id!r} nest deeper than {MAX_METADATA_DEPTH} levels",
+                id=doc.id,
+                limit=MAX_METADATA_DEPTH,
+            )
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def check_name(name: str) -> str:
@@ -264,6 +283,7 @@ class CollectionStore:
     def read(self, name: str, *, with_index: bool = False, with_terms: bool = False) -> Snapshot:
         """The current generation: arrays memory-mapped read-only, documents read when asked for, the BM25 index,
         and the ANN index and each document's terms (what an add or a delete needs) if asked."""
+        self.info(name)  # an unknown name: not found, before its lock file is made
         with self._lock(name, shared=True):
             info = self.info(name)
             folder = self.path(name)
@@ -484,6 +504,7 @@ class CollectionWriter:
         for d in docs:
             if d.id in self.ids:
                 raise InvalidInput(f"duplicate document id {d.id!r}; every id must be unique", id=d.id)
+            check_metadata(d)
             self.ids.add(d.id)
         for d in docs:
             line = d.line()

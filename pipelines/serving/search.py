@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.ann import AnnConfig, HnswIndex, build_tuned
-from models.collection import CollectionStore, Document, Snapshot
+from models.collection import CollectionStore, Document, Snapshot, check_metadata
 from models.errors import DatasetError, InvalidInput, TooLarge
 from models.lexical import Bm25
 from models.registry import Registry
@@ -65,6 +65,8 @@ def read_documents(path: Path, *, text_field: str, id_field: str) -> Iterator[Do
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{path}: line {n} is not JSON ({exc.msg})") from exc
+            except RecursionError:
+                raise DatasetError(f"{path}: line {n} nests too deep to read") from None
             if not isinstance(row, dict):
                 raise DatasetError(f"{path}: line {n} is not a JSON object")
             for field, what in ((text_field, "text"), (id_field, "id")):
@@ -161,8 +163,13 @@ def add_documents(
     known = set(current.ids())
     seen: set[str] = set()
     for d in docs:
-        if d.id in known or d.id in seen:
+        if d.id in seen:
+            raise InvalidInput(
+                f"duplicate document id {d.id!r}: it appears twice in the documents to add", id=d.id
+            )
+        if d.id in known:
             raise InvalidInput(f"duplicate document id {d.id!r}: the collection already holds it", id=d.id)
+        check_metadata(d)
         seen.add(d.id)
     if not docs:
         raise InvalidInput("no documents to add")

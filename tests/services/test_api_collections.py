@@ -104,3 +104,33 @@ def test_api_collection_errors(
     r = client.request(method, path, json=body, headers=AUTH)
     assert r.status_code == status, r.text
     assert r.json()["error"] == error
+
+
+def test_api_collection_metadata_nested_too_deep_is_422_and_searches_keep_working(client: TestClient) -> None:
+    """Metadata a search could not send back (pydantic stops at 255 levels) are refused when written (before: 201,
+    then a 500 on every search that returned the document); a write to an unknown collection leaves no file."""
+    deep: dict[str, object] = {}
+    for _ in range(300):
+        deep = {"a": deep}
+    body = {"name": "fundo", "encoder": "frases", "documents": [{**DOCS[0], "metadata": deep}]}
+    r = client.post("/v1/collections", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert "nest deeper than 32 levels" in r.json()["detail"]
+    assert (
+        client.post(
+            "/v1/collections", json={"name": "docs", "encoder": "frases", "documents": DOCS}, headers=AUTH
+        ).status_code
+        == 201
+    )
+    new = {"documents": [{"id": "d9", "text": "casa funda", "metadata": deep}]}
+    assert client.post("/v1/collections/docs/documents", json=new, headers=AUTH).status_code == 422
+    r = client.post("/v1/collections/docs/search", json={"query": "casa", "k": 3})
+    assert r.status_code == 200, r.text
+    assert "d9" not in [h["id"] for h in r.json()["hits"]]
+    twice = {"documents": [{"id": "d8", "text": "um"}, {"id": "d8", "text": "dois"}]}
+    r = client.post("/v1/collections/docs/documents", json=twice, headers=AUTH)
+    assert (r.status_code, "appears twice" in r.json()["detail"]) == (422, True)
+    root = client.app.state.searchers.store.root  # type: ignore[attr-defined]
+    r = client.request("DELETE", "/v1/collections/fantasma/documents", json={"ids": ["x"]}, headers=AUTH)
+    assert r.status_code == 404
+    assert not (root / ".fantasma.lock").exists()

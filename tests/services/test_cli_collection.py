@@ -137,3 +137,21 @@ def test_cli_search_keeps_bm25s_debug_logging_quiet(
     with caplog.at_level(logging.DEBUG):
         search(capsys, "casa", "--mode", "lexical")
     assert [r.getMessage() for r in caplog.records if r.name.startswith("bm25s")] == []
+
+
+def test_cli_collection_metadata_nested_too_deep_is_a_clear_error(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line nested past what JSON reading allows, and metadata nested past what a search can send back: one line
+    each, exit code 2, nothing created (before: a RecursionError traceback, and a collection whose searches fail)."""
+    for depth, expected in ((990, "nests too deep to read"), (40, "nest deeper than 32 levels")):
+        source = tmp_path / f"fundo-{depth}.jsonl"
+        source.write_text(
+            '{"id": "d1", "texto": "O rei", "m": ' + "[" * depth + "]" * depth + "}\n", encoding="utf-8"
+        )
+        argv = ["collection", "create", "docs", "--from", str(source), "--text-field", "texto"]
+        code, _, err = run([*argv, "--encoder", "frases", "--quiet"], capsys)
+        assert code == 2, err
+        assert expected in err
+        assert "Traceback" not in err
+        assert open_collections(cli_env).names() == []
