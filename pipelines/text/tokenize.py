@@ -81,7 +81,7 @@ def _flag_kind(text: str, email: int, url: int, num: int, punct: int, currency: 
 
 def import_spacy_without_torch() -> None:
     """Import spaCy's Portuguese tokenizer without torch: spaCy imports thinc, which imports torch when it is
-    installed (about 180 MB of private memory in a serving worker that never runs torch; docs/text.md).
+    installed (about 120 MB of private memory in a serving worker that never runs torch; docs/text.md).
 
     torch is hidden from that one import only; ``import torch`` works as usual afterwards (thinc alone goes on
     without it, and palavra never runs torch through thinc). Call it while no other thread of the process may

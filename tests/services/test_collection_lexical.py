@@ -209,7 +209,7 @@ def test_collection_writer_that_dies_leaves_the_old_generation_whole_and_its_fil
 def test_collection_search_in_a_serving_worker_does_not_import_torch(
     settings: Settings, registry: Registry
 ) -> None:
-    """spaCy's tokenizer imports thinc, which imports torch (about 180 MB private per worker); a worker imports
+    """spaCy's tokenizer imports thinc, which imports torch (about 120 MB private per worker); a worker imports
     spaCy at start with torch hidden, so a search tokenises without it, and torch still imports afterwards."""
     _setup(settings, registry, _docs(TEXTS))
     script = (
