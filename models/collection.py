@@ -132,8 +132,8 @@ class Snapshot:
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
         return Document(**json.loads(os.pread(self._fd, end - start, start)))
 
-    def documents(self) -> Iterator[Document]:
-        """Every document, in row order (one pass over the file)."""
+    def lines(self) -> Iterator[bytes]:
+        """Every document's line of documents.jsonl as stored (newline included), in row order: one pass."""
         size = int(self.offsets[-1])
         pos = 0
         chunk = 1 << 24
@@ -144,10 +144,15 @@ class Snapshot:
             lines = data.split(b"\n")
             rest = lines.pop()
             for line in lines:
-                if line.strip():
-                    yield Document(**json.loads(line))
+                if line.strip():  # a blank line (possible in a format-1 file) belongs to no document
+                    yield line + b"\n"
         if rest.strip():
-            yield Document(**json.loads(rest))
+            yield rest + b"\n"
+
+    def documents(self) -> Iterator[Document]:
+        """Every document, in row order (one pass over the file)."""
+        for line in self.lines():
+            yield Document(**json.loads(line))
 
     def ids(self) -> list[str]:
         return [d.id for d in self.documents()]
@@ -194,12 +199,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _write_docs(path: Path, docs: Iterable[Document]) -> npt.NDArray[np.int64]:
-    """Write ``docs`` as documents.jsonl at ``path``; returns the offsets of its lines (offsets.npy)."""
+def _write_docs(path: Path, lines: Iterable[bytes]) -> npt.NDArray[np.int64]:
+    """Write documents.jsonl at ``path`` from lines (:meth:`Document.line`, :meth:`Snapshot.lines`); returns the
+    offsets of its lines (offsets.npy)."""
     offsets = [0]
     with path.open("wb") as fh:
-        for d in docs:
-            line = d.line()
+        for line in lines:
             fh.write(line)
             offsets.append(offsets[-1] + len(line))
     return np.asarray(offsets, np.int64)
@@ -413,14 +418,15 @@ class CollectionStore:
     def replace(
         self,
         name: str,
-        docs: Iterable[Document],
+        lines: Iterable[bytes],
         vectors: npt.NDArray[np.float32],
         terms: Terms | None,
         *,
         expect: int,
     ) -> dict[str, Any]:
-        """Make new documents, vectors and terms (row-aligned) the collection's next generation; the caller read
-        generation ``expect``. Returns the new info. ``terms`` None: a collection written before terms were saved,
+        """Make new documents (their lines of documents.jsonl: kept ones copied from :meth:`Snapshot.lines`, new
+        ones from :meth:`Document.line`), vectors and terms (row-aligned) the collection's next generation; the
+        caller read generation ``expect``. Returns the new info. ``terms`` None: a collection written before terms were saved,
         which stays without them.
 
         The generation folder is written outside the lock; under it, the generation is checked, the folder renamed
@@ -428,7 +434,7 @@ class CollectionStore:
         """
         folder = self.path(name)
         with _staged(folder) as staging:
-            offsets = _write_docs(staging / DOCS_FILE, docs)
+            offsets = _write_docs(staging / DOCS_FILE, lines)
             rows = len(offsets) - 1
             term_rows = len(terms) if terms is not None else rows
             if rows != len(vectors) or rows != term_rows:

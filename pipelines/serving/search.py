@@ -184,9 +184,8 @@ def add_documents(
         if any(d.id in indexed for d in docs):
             # an id deleted earlier comes back with another text: the index's vector for it is not its vector
             store.drop_index(name)
-    info = store.replace(
-        name, itertools.chain(current.documents(), docs), vectors, terms, expect=current.generation
-    )
+    lines = itertools.chain(current.lines(), (d.line() for d in docs))  # kept lines copied, not parsed again
+    info = store.replace(name, lines, vectors, terms, expect=current.generation)
     ensure_index(store, name, ann_min_docs)
     return info
 
@@ -203,9 +202,10 @@ def delete_documents(
         raise InvalidInput(f"not in collection {name!r}: {', '.join(map(repr, missing[:10]))}", ids=missing)
     drop = set(ids)
     keep = [row for row, i in enumerate(present) if i not in drop]
+    kept = set(keep)
     info = store.replace(
         name,
-        (d for d in current.documents() if d.id not in drop),
+        (line for row, line in enumerate(current.lines()) if row in kept),  # copied, not parsed again
         np.asarray(current.vectors)[keep],
         current.terms.take(keep) if current.terms is not None else None,
         expect=current.generation,
