@@ -199,14 +199,16 @@ def _record_success(
     store: JobStore, job_id: str, worker: str, outcome: ModelVersion | dict[str, Any]
 ) -> bool:
     if isinstance(outcome, ModelVersion):
-        done = store.succeed(job_id, worker, model_name=outcome.name, model_version=outcome.version)
-        line = f"succeeded; registered {outcome.ref}"
-    else:
-        done = store.succeed(job_id, worker, model_name=None, model_version=None, result=outcome)
-        line = "succeeded"
-    if done:
-        store.log(job_id, line)
-    return done
+        return store.succeed(
+            job_id,
+            worker,
+            model_name=outcome.name,
+            model_version=outcome.version,
+            log_line=f"succeeded; registered {outcome.ref}",
+        )
+    return store.succeed(
+        job_id, worker, model_name=None, model_version=None, result=outcome, log_line="succeeded"
+    )
 
 
 def _exit_with_parent(parent: Connection) -> None:

@@ -192,11 +192,17 @@ class JobStore:
         """Raise :class:`~models.errors.DatabaseUnavailable` unless the database answers."""
         self.db.ping()
 
-    def _update(self, job_id: str, *conditions: Any, **values: Any) -> bool:
+    def _update(self, job_id: str, *conditions: Any, log_line: str | None = None, **values: Any) -> bool:
+        """Update the job where ``conditions`` hold; ``log_line`` is logged in the same transaction if it did."""
         with self.db.begin() as conn:
             result = conn.execute(
                 jobs_table.update().where(jobs_table.c.id == job_id, *conditions).values(**values)
             )
+            if result.rowcount == 1 and log_line is not None:
+                conn.execute(
+                    job_logs_table.insert(),
+                    [{"job_id": job_id, "at": _now(), "line": log_line[:MAX_LOG_CHARS]}],
+                )
         return result.rowcount == 1
 
     # -- creating and reading -------------------------------------------------------------------------------
@@ -342,23 +348,32 @@ class JobStore:
         model_name: str | None,
         model_version: int | None,
         result: dict[str, Any] | None = None,
+        log_line: str | None = None,
     ) -> bool:
+        """running -> succeeded; ``log_line`` is logged with the change, so whoever sees the state sees the line."""
         return self._update(
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
             jobs_table.c.worker == worker,
+            log_line=log_line,
             **_succeeded(model_name, model_version, self._progress(job_id)),
             result_json=json.dumps(result, ensure_ascii=False, default=str) if result is not None else None,
         )
 
-    def fail(self, job_id: str, error: str, *, worker: str | None = None) -> bool:
-        """running -> failed with ``error``; only the worker that runs it when ``worker`` is given."""
+    def fail(
+        self, job_id: str, error: str, *, worker: str | None = None, log_line: str | None = None
+    ) -> bool:
+        """running -> failed with ``error``; only the worker that runs it when ``worker`` is given.
+
+        ``log_line`` is logged with the change, so whoever sees the state sees the line.
+        """
         conditions = [jobs_table.c.state == JobState.RUNNING.value]
         if worker is not None:
             conditions.append(jobs_table.c.worker == worker)
         return self._update(
             job_id,
             *conditions,
+            log_line=log_line,
             state=JobState.FAILED.value,
             finished_at=_now(),
             committing=False,

@@ -220,15 +220,19 @@ class JobSupervisor:
         if version is not None and job.worker == self.worker:
             # the process died between registering its model and recording that: the job did succeed
             name = job.config["name"]
-            self.store.succeed(job_id, self.worker, model_name=name, model_version=version)
-            self.store.log(job_id, f"the job's process ended after registering {name}@{version}: succeeded")
+            self.store.succeed(
+                job_id,
+                self.worker,
+                model_name=name,
+                model_version=version,
+                log_line=f"the job's process ended after registering {name}@{version}: succeeded",
+            )
             job = self.store.get(job_id)
         if job.state is JobState.RUNNING and job.worker == self.worker:
             reason = unrecorded or (
                 f"the job's process ended with {describe_exit(exitcode)} before recording a result"
             )
-            self.store.fail(job_id, reason, worker=self.worker)
-            self.store.log(job_id, f"failed: {reason}")
+            self.store.fail(job_id, reason, worker=self.worker, log_line=f"failed: {reason}")
             job = self.store.get(job_id)
         if job.state is not JobState.SUCCEEDED:
             remove_leftovers(self.store, job_id, settings=self.settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,7 +313,7 @@ def test_jobs_api_events_stream_progress_until_the_job_ends(
     corpus = write_corpus(api_settings, "frases.txt", 300)
     job_id = _submit(client, word2vec_config("transmitido", corpus, epochs=3)).json()["id"]
     events: list[tuple[str, Any]] = []
-    with LocalWorkerPool(api_settings, 1), client.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+    with client.stream("GET", f"/v1/jobs/{job_id}/events") as r, contextlib.ExitStack() as workers:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         name = None
@@ -321,6 +322,8 @@ def test_jobs_api_events_stream_progress_until_the_job_ends(
                 name = line[7:]
             elif line.startswith("data: "):
                 events.append((name, json.loads(line[6:])))
+                if name == "progress" and len(events) == 1:  # the job seen queued: now a worker may take it
+                    workers.enter_context(LocalWorkerPool(api_settings, 1))
                 if name == "end":
                     break
     names = [n for n, _ in events]

@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -301,6 +302,50 @@ def test_jobs_supervisor_settles_a_job_whose_process_died_after_registering_as_s
     assert supervisor._settle(registered, -9) is JobState.SUCCEEDED
     assert store.get(registered).model_ref == "salvo@1"
     assert supervisor._settle(unfinished, -9) is JobState.FAILED
+
+
+def test_jobs_a_reader_that_sees_a_job_end_sees_its_last_log_line(
+    store: JobStore, base_registry: Registry, jobs_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event stream and `jobs submit --wait` stop at the end state: the last line must be there by then.
+
+    The line used to be written after the state, and a reader between the two writes lost it.
+    """
+    from services.jobs.runner import _record_success
+    from services.jobs.supervisor import JobSupervisor
+
+    at_the_end: dict[str, list[str]] = {}
+
+    def watching(method: Any) -> Any:
+        def changed(job_id: str, *args: Any, **kwargs: Any) -> bool:
+            done = method(job_id, *args, **kwargs)
+            if done:  # what a reader sees the moment the state has changed
+                at_the_end[job_id] = [line.line for line in store.logs(job_id)]
+            return done
+
+        return changed
+
+    monkeypatch.setattr(store, "succeed", watching(store.succeed))
+    monkeypatch.setattr(store, "fail", watching(store.fail))
+    compared, registered, unfinished = "c" * 32, "r" * 32, "u" * 32
+    for job_id in (compared, registered, unfinished):
+        store.create(job_id, "word2vec", {"name": "salvo"}, backend="local")
+        store.claim(job_id, "w")
+    assert _record_success(store, compared, "w", {"runs": []}) is True
+    with JobRegistry(base_registry, store=store, job_id=registered, worker="w").create(
+        "salvo", "word2vec"
+    ) as w:
+        w.write_json("config.json", {})
+    supervisor = JobSupervisor(jobs_settings, store, "w")
+    assert supervisor._settle(registered, -9) is JobState.SUCCEEDED
+    assert supervisor._settle(unfinished, -9) is JobState.FAILED
+    assert at_the_end[compared][-1] == "succeeded"
+    assert at_the_end[registered][-1] == "the job's process ended after registering salvo@1: succeeded"
+    assert (
+        at_the_end[unfinished][-1]
+        == "failed: the job's process ended with SIGKILL (out of memory?) before recording a result"
+    )
+    assert [line.line for line in store.logs(compared)] == ["succeeded"]  # logged once
 
 
 def test_jobs_store_processes_starting_at_once_on_a_new_database(
