@@ -9,8 +9,8 @@ import click
 import typer
 
 from models.errors import PalavraError
-from services.cli import commands  # noqa: F401  (registers every command)
 from services.cli.app import app
+from services.cli.commands import load_commands
 from services.cli.output import warn
 
 # typer >= 0.22 carries its own copy of click (typer._click) with its own exception classes; older typer raises
@@ -26,6 +26,7 @@ _USAGE: tuple[type[BaseException], ...] = (
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a :class:`PalavraError` prints one line naming what to fix and exits with code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    load_commands(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="palavra", standalone_mode=False)

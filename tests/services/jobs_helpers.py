@@ -65,6 +65,11 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+# a request's read timeout in tests that talk to a real server: generous, since a loaded machine is slow to
+# answer a first request (a job's first submission opens the database and the broker)
+HTTP_TIMEOUT_S = 60.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

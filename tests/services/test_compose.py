@@ -20,11 +20,12 @@ import pytest
 import typer
 import yaml
 
-from services.cli import commands  # noqa: F401  (registers every command)
 from services.cli.app import app
+from services.cli.commands import load_commands
 from services.settings import Settings
 from tests.conftest import REDIS_URL, REPO_ROOT
 from tests.services.jobs_helpers import (
+    HTTP_TIMEOUT_S,
     api_healthy,
     forget_queue,
     free_port,
@@ -50,6 +51,7 @@ def compose() -> dict[str, Any]:
 def parse_cli(argv: list[str]) -> tuple[Any, dict[str, Any]]:
     """The palavra command ``argv`` names and its parsed options; raises if either does not exist."""
     assert argv[0] == "palavra", f"{argv}: services run the palavra console script"
+    load_commands()  # every command: this checks names, not what one process would import
     command: Any = typer.main.get_command(app)
     args = argv[1:]
     name = "palavra"
@@ -207,6 +209,7 @@ def test_compose_commands_run_jobs_on_real_services_and_an_api_restart_loses_non
                 f"{url}/v1/jobs",
                 json={"kind": "word2vec", "config": word2vec_config(f"c{i}", corpus)},
                 headers=headers,
+                timeout=HTTP_TIMEOUT_S,
             )
             assert r.status_code == 202, r.text
             ids.append(r.json()["id"])
@@ -216,7 +219,7 @@ def test_compose_commands_run_jobs_on_real_services_and_an_api_restart_loses_non
         worker = _start(worker_argv, env, tmp_path / "worker.log")
         states = wait_until(
             lambda: (
-                (s := [httpx.get(f"{url}/v1/jobs/{i}").json()["state"] for i in ids])
+                (s := [httpx.get(f"{url}/v1/jobs/{i}", timeout=HTTP_TIMEOUT_S).json()["state"] for i in ids])
                 and all(x in ("succeeded", "failed", "cancelled") for x in s)
                 and s
             ),
@@ -225,7 +228,9 @@ def test_compose_commands_run_jobs_on_real_services_and_an_api_restart_loses_non
             what="the queued jobs to finish",
         )
         assert states == ["succeeded"] * 3, (tmp_path / "worker.log").read_text()
-        models = sorted(httpx.get(f"{url}/v1/jobs/{i}").json()["model"]["ref"] for i in ids)
+        models = sorted(
+            httpx.get(f"{url}/v1/jobs/{i}", timeout=HTTP_TIMEOUT_S).json()["model"]["ref"] for i in ids
+        )
         assert models == ["c0@1", "c1@1", "c2@1"]
         assert time.time() - alive.stat().st_mtime < 30  # the worker's health check passes
     finally:

@@ -17,6 +17,7 @@ from services.settings import Settings, get_settings
 from tests.conftest import REPO_ROOT
 from tests.services.cli_helpers import run
 from tests.services.jobs_helpers import (
+    HTTP_TIMEOUT_S,
     Backend,
     api_healthy,
     free_port,
@@ -174,11 +175,14 @@ def test_jobs_serve_alone_runs_jobs_in_its_local_workers(tmp_path: Path) -> None
             f"{url}/v1/jobs",
             json={"kind": "word2vec", "config": word2vec_config("servido", corpus)},
             headers={"Authorization": "Bearer segredo"},
+            timeout=HTTP_TIMEOUT_S,
         )
         assert r.status_code == 202
         job = wait_until(
             lambda: (
-                (j := httpx.get(f"{url}{r.json()['url']}").json())["state"] in ("succeeded", "failed") and j
+                (j := httpx.get(f"{url}{r.json()['url']}", timeout=HTTP_TIMEOUT_S).json())["state"]
+                in ("succeeded", "failed")
+                and j
             ),
             timeout=120,
             what="the job to end",
