@@ -35,6 +35,12 @@ TokenKind = Literal["word", "num", "punct", "url", "email", "mention"]
 #: memory stays bounded in long-running servers while the frequent chunks (seen first) stay cached.
 MAX_CACHED_CHUNKS = 600_000
 _SPACY_BATCH = 2000
+# spaCy peels prefixes and suffixes one character at a time, copying the rest each time: a chunk of n marks
+# ("——————...") costs O(n^2) (20,000 of them took 49 s). A chunk longer than _LONG_CHUNK characters is tokenised
+# in pieces of _PIECE characters, in linear time. 20 chunks of the 15M-token corpus are that long (URLs, lists
+# run together); their tokens may differ from spaCy's at a cut.
+_LONG_CHUNK = 200
+_PIECE = 32
 _OPENERS = frozenset('([{«"“')
 _CLOSERS = frozenset(',;:!?)]}"”»')
 _DOT_AFTER = frozenset(')]}!?"”»')  # a lone "." after these is cut off, as after a lowercase letter
@@ -116,6 +122,10 @@ class Tokenizer:
         return frozenset(self.nlp.tokenizer.rules)
 
     @cached_property
+    def _longest_special(self) -> int:
+        return max(len(special) for special in self._specials)
+
+    @cached_property
     def _num_words(self) -> frozenset[str]:
         from spacy.lang.pt import lex_attrs
 
@@ -138,8 +148,8 @@ class Tokenizer:
         with a special case anywhere inside (``Sr.``, emoticons such as ``):``) go to spaCy. The rules were
         checked against spaCy on every distinct chunk of the 15M-token corpus (775k of 854k are simple).
         """
-        if chunk in self._specials or "º" in chunk or "ª" in chunk:
-            return None
+        if len(chunk) > _LONG_CHUNK or chunk in self._specials or "º" in chunk or "ª" in chunk:
+            return None  # long chunks are cut into pieces for spaCy (_hard)
         if chunk.isalpha():
             return (self._word(chunk),)
         if chunk.isdigit():
@@ -180,14 +190,35 @@ class Tokenizer:
 
     def _has_special(self, chunk: str, start: int, end: int) -> bool:
         """Whether spaCy would meet a special case while peeling: a run of marks or a partly peeled chunk."""
-        specials = self._specials
+        specials, longest = self._specials, self._longest_special
         for run in (chunk[:start], chunk[end:]):
             for a in range(len(run)):
-                if any(run[a:b] in specials for b in range(a + 2, len(run) + 1)):
+                if any(run[a:b] in specials for b in range(a + 2, min(len(run), a + longest) + 1)):
                     return True
-        return any(chunk[a:b] in specials for a in range(start + 1) for b in range(end, len(chunk) + 1))
+        return any(
+            chunk[a:b] in specials
+            for a in range(max(0, end - longest), start + 1)
+            for b in range(end, min(len(chunk), a + longest) + 1)
+        )
 
     def _hard(self, chunks: list[str]) -> list[tuple[RawToken, ...]]:
+        """spaCy's tokens of each chunk; a chunk over ``_LONG_CHUNK`` characters is cut into pieces first."""
+        if all(len(c) <= _LONG_CHUNK for c in chunks):
+            return self._spacy_chunks(chunks)
+        pieces: list[str] = []
+        counts: list[int] = []
+        for chunk in chunks:
+            cut = (
+                [chunk]
+                if len(chunk) <= _LONG_CHUNK
+                else [chunk[i : i + _PIECE] for i in range(0, len(chunk), _PIECE)]
+            )
+            pieces += cut
+            counts.append(len(cut))
+        tokens = iter(self._spacy_chunks(pieces))
+        return [tuple(tok for _ in range(n) for tok in next(tokens)) for n in counts]
+
+    def _spacy_chunks(self, chunks: list[str]) -> list[tuple[RawToken, ...]]:
         """spaCy's tokens of each chunk, one spaCy call per batch of chunks joined by single spaces."""
         from spacy.attrs import IDX, IS_CURRENCY, IS_PUNCT, LENGTH, LIKE_EMAIL, LIKE_NUM, LIKE_URL, SPACY
 

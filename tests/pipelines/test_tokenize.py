@@ -123,3 +123,29 @@ def test_python_fast_rules_equal_spacy(tok: Tokenizer) -> None:
     fast = {c: toks for c in chunks if (toks := tok._easy(c)) is not None}
     assert len(fast) > 1500
     assert list(fast.values()) == tok._hard(list(fast))
+
+
+def test_a_long_run_of_marks_is_tokenised_in_pieces_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """spaCy's affix peeling is quadratic in a chunk's length: 20,000 dashes in one request took 49 s of CPU.
+
+    No whitespace-free stretch longer than ``_LONG_CHUNK`` reaches spaCy now; the tokens are the same.
+    """
+    tok = Tokenizer()
+    # read from spaCy's tokenizer before it is wrapped below
+    assert tok._specials
+    assert tok._longest_special
+    assert tok._num_words
+    seen: list[int] = []
+    real = tok.nlp.tokenizer
+
+    def recording(text: str):  # type: ignore[no-untyped-def]
+        seen.extend(len(chunk) for chunk in text.split())
+        return real(text)
+
+    monkeypatch.setattr(tok.nlp, "tokenizer", recording)
+    run = "—" * 5_000
+    assert [t.text for t in tok.tokens(f"antes {run} depois")] == ["antes", *run, "depois"]
+    assert [t.text for t in tok.tokens("«" * 300 + "casa")] == ["«"] * 300 + ["casa"]
+    assert max(seen) <= tokenize._LONG_CHUNK
+    short = "(http://exemplo.pt/a?b=1)"  # chunks up to _LONG_CHUNK characters still go to spaCy whole
+    assert [t.text for t in tok.tokens(short)] == [t.text for t in Tokenizer().spacy_tokens(short)]
