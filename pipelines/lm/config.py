@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.errors import InvalidConfig
+from models.references import NAME_RE, NAME_RULE
 from pipelines.runs.config_io import validation_message
 from pipelines.text.normalize import NormalizeConfig
 
@@ -31,7 +32,7 @@ SECTIONED_KEYS = {f"model.{k}": k for k in MODEL_KEYS} | {f"training.{k}": k for
 class LMRun(BaseModel):
     """A language model: corpus, vocabulary, network and training settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=64)
     corpus: list[str] = Field(min_length=1, description="Files, folders or catalogue names.")
@@ -43,7 +44,7 @@ class LMRun(BaseModel):
     dim: int = Field(default=64, ge=2, le=1024, description="Embedding width (ignored with --embeddings).")
     embeddings: str | None = Field(default=None, description="A registered word2vec/fasttext model.")
     freeze_embeddings: bool = False
-    hidden: list[int] = Field(default_factory=lambda: [256], max_length=8)
+    hidden: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(default_factory=lambda: [256], max_length=8)
     activation: LMActivation = "tanh"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     optimizer: LMOptimizer = "adam"
@@ -64,7 +65,7 @@ class LMRun(BaseModel):
     )
     holdout: float = Field(default=0.01, gt=0.0, lt=0.5, description="Last fraction of each source held out.")
     max_train_tokens: int | None = Field(default=None, ge=1, description="Train on at most this many tokens.")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     workers: int = Field(default=2, ge=1, le=64, description="Processes preparing the corpus.")
     threads: int = Field(
         default=1,
@@ -72,6 +73,13 @@ class LMRun(BaseModel):
         le=64,
         description="torch threads while training (extra threads spin on shared cores).",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:  # checked before any training, not when the model is registered
+        if not NAME_RE.fullmatch(name):
+            raise ValueError(f"invalid model name: {NAME_RULE}")
+        return name
 
 
 def make_run(values: dict[str, Any]) -> LMRun:

@@ -24,6 +24,9 @@ from pipelines.lm.data import contexts_of, with_boundaries
 from pipelines.text.normalize import NormalizeConfig, Normalizer
 
 MAX_NEW_TOKENS = 2000
+MAX_SEED = (
+    2**32 - 1
+)  # torch's CPU generator keeps the low 32 bits of a seed: larger ones would repeat smaller ones
 #: distinct (context, k) answers of ``complete`` kept per model: autocomplete prefixes repeat, and a kept answer
 #: skips the network and the top-k (about half of a served request's CPU; benchmarks/results/lm.md)
 COMPLETE_CACHE = 4096
@@ -95,6 +98,8 @@ class Sampling:
             raise InvalidInput(f"top_k must be at least 1, not {self.top_k}")
         if not (math.isfinite(self.top_p) and 0 < self.top_p <= 1):
             raise InvalidInput(f"top_p must be in (0, 1], not {self.top_p}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise InvalidInput(f"seed must be from 0 to {MAX_SEED} (2^32 - 1), not {self.seed}")
 
 
 class LanguageModel:
@@ -177,7 +182,7 @@ class LanguageModel:
         """The generated tokens one at a time, ``max_tokens`` of them (``<p>`` is written as a paragraph break)."""
         ids = self._ids(self.tokens(prompt, what="prompt"))
         gen = torch.Generator()
-        gen.manual_seed(sampling.seed if sampling.seed is not None else secrets.randbits(63))
+        gen.manual_seed(sampling.seed if sampling.seed is not None else secrets.randbits(32))
         for _ in range(sampling.max_tokens):
             logp = self.lm.net.log_probs(self._context(ids))[0]
             nxt = self._pick(logp, sampling, gen)

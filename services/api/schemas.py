@@ -59,9 +59,11 @@ WHOLE_NUMBER = BeforeValidator(_whole_number)
 
 
 class Strict(BaseModel):
-    """Request bodies reject unknown fields, so a typo is a 422, not a silently ignored option."""
+    """Request bodies reject unknown fields, so a typo is a 422, not a silently ignored option; and NaN or
+    infinite numbers ("should be a finite number", not a message about the range). Number fields say
+    ``strict=True`` so that "5", 5.0 or true is not read as an integer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelInfo(BaseModel):

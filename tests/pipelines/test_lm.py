@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -145,6 +146,8 @@ def test_inference_builds_no_autograd_graph(tiny: tuple[Registry, LanguageModel]
         {"temperature": 3.4028235677973366e38},
         {"max_tokens": 0},
         {"top_k": 0},
+        {"seed": -1},
+        {"seed": 2**32},  # torch keeps 32 bits of a seed: 2^32 would give seed 0's text
     ],
 )
 def test_bad_sampling_parameters_are_refused(bad: dict[str, float]) -> None:
@@ -165,6 +168,30 @@ def test_bad_training_options_name_the_field() -> None:
         make_run({"name": "x", "corpus": ["c"], "context": 0})
     with pytest.raises(InvalidConfig, match="optimizer"):
         make_run({"name": "x", "corpus": ["c"], "optimizer": "lbfgs"})
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            {"hidden": [0]},
+            "field 'hidden.0': Input should be greater than or equal to 1",
+        ),  # was trained, useless
+        ({"hidden": [64, -5]}, "field 'hidden.1': Input should be greater than or equal to 1"),  # a traceback
+        ({"seed": -1}, "field 'seed': Input should be greater than or equal to 0"),  # a traceback
+        (
+            {"lr": float("nan")},
+            "field 'lr': Input should be a finite number",
+        ),  # was "less than or equal to 10"
+        ({"name": "bad name"}, "invalid model name"),  # was refused only after training, when registering
+    ],
+)
+def test_training_options_no_run_accepts_are_refused_before_training(
+    option: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        make_run({"name": "x", "corpus": ["c"], **option})
+    assert message in info.value.detail
 
 
 def test_detokenize_reads_as_portuguese() -> None:

@@ -94,3 +94,20 @@ def test_bare_names_are_the_dotted_keys_and_a_key_twice_is_refused() -> None:
         grid_axes(activations=["tanh"], grid=[parse_axis("activation=relu,tanh")])
     with pytest.raises(InvalidConfig, match="unknown optimizer 'lbfgs'"):
         grid_axes(optimizers=["lbfgs"])
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ("model.hidden=0", "grid model.hidden: '0' is not allowed"),  # was trained and reported "ok"
+        ("model.hidden=64|-1", "grid model.hidden: '-1' is not allowed"),  # was a "failed" cell
+        ("training.seed=-1", "grid training.seed: '-1' is not allowed"),
+    ],
+)
+def test_a_value_no_run_accepts_refuses_the_grid_before_anything_is_read(
+    tmp_path: Path, grid: str, message: str
+) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        _compare(tmp_path / "missing.txt", tmp_path, [grid])
+    assert message in info.value.detail
+    assert not (tmp_path / "report").exists()

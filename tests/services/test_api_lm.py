@@ -120,6 +120,17 @@ def test_api_complete_answers_a_short_text_on_the_event_loop(
         ("/v1/complete", {"text": "oi", "k": 11}, 413),
         ("/v1/complete", {"text": "oi", "model": "w2v"}, 422),
         ("/v1/complete", {"text": "oi", "model": "frases@9"}, 404),
+        # values of the wrong JSON type were read as numbers (true as k=1)
+        ("/v1/complete", {"text": "oi", "k": "5"}, 422),
+        ("/v1/complete", {"text": "oi", "k": 5.0}, 422),
+        ("/v1/complete", {"text": "oi", "k": True}, 422),
+        ("/v1/generate", {"prompt": "oi", "max_tokens": "3"}, 422),
+        ("/v1/generate", {"prompt": "oi", "seed": "1"}, 422),
+        ("/v1/generate", {"prompt": "oi", "temperature": "0.5"}, 422),
+        ("/v1/generate", {"prompt": "oi", "stream": "true"}, 422),
+        ("/v1/generate", {"prompt": "oi", "max_tokens": 1e3}, 422),
+        # seeds past 32 bits repeated smaller ones (torch's generator keeps 32 bits)
+        ("/v1/generate", {"prompt": "oi", "seed": 2**32}, 422),
     ],
 )
 def test_api_lm_bad_parameters(client: TestClient, path: str, body: dict[str, Any], status: int) -> None:
@@ -127,3 +138,15 @@ def test_api_lm_bad_parameters(client: TestClient, path: str, body: dict[str, An
     assert r.status_code == status, r.text
     assert r.json()["error"]
     assert r.json()["detail"]
+
+
+def test_api_lm_nan_is_named_as_such(client: TestClient) -> None:
+    """NaN was refused as "less than or equal to 100" (temperature) or "... to 1" (top_p)."""
+    for field in ("temperature", "top_p"):
+        r = client.post(
+            "/v1/generate",
+            content=f'{{"prompt": "oi", "{field}": NaN}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        assert "finite number" in r.json()["detail"], r.text

@@ -90,7 +90,7 @@ class DeleteDocumentsRequest(Strict):
 
 class SearchRequest(Strict):
     query: Text = Field(min_length=1)
-    k: int = Field(default=10, ge=1)
+    k: int = Field(default=10, ge=1, strict=True)
     mode: str = Field(default="hybrid", description=f"One of {', '.join(MODES)}.")
     filter: dict[str, str] = Field(
         default_factory=dict, description="Metadata field -> value; all must match."

@@ -21,13 +21,14 @@ if TYPE_CHECKING:  # torch: only servers that serve language models import it
     from pipelines.lm.predictor import LanguageModel
 
 MAX_NEW_TOKENS = 2000  # the same bound as the model's Sampling
+MAX_SEED = 2**32 - 1  # the same bound as the model's Sampling: torch's CPU generator keeps 32 bits of a seed
 EVENT_LOOP_CHARS = 1000  # longer texts are read in a worker thread (normalising them takes milliseconds)
 router = APIRouter(prefix="/v1", tags=["language model"], dependencies=[Depends(read_access)])
 
 
 class CompleteRequest(Strict):
     text: Text = Field(min_length=1, description="The words so far (normalised as the model's corpus was).")
-    k: int = Field(default=5, ge=1, description="How many next words.")
+    k: int = Field(default=5, ge=1, strict=True, description="How many next words.")
     model: ModelRef | None = None
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"text": "o menino foi para a", "k": 5}]})
@@ -47,16 +48,26 @@ class CompleteResponse(BaseModel):
 
 class GenerateRequest(Strict):
     prompt: Text = Field(min_length=1, description="The text to continue.")
-    max_tokens: int = Field(default=40, ge=1, le=MAX_NEW_TOKENS)
+    max_tokens: int = Field(default=40, ge=1, le=MAX_NEW_TOKENS, strict=True)
     temperature: float = Field(
-        default=0.8, ge=0.0, le=MAX_TEMPERATURE, description="0 is greedy (the most probable token)."
+        default=0.8,
+        ge=0.0,
+        le=MAX_TEMPERATURE,
+        strict=True,
+        description="0 is greedy (the most probable token).",
     )
-    top_k: int | None = Field(default=40, ge=1, description="Sample among the k most probable tokens.")
+    top_k: int | None = Field(
+        default=40, ge=1, strict=True, description="Sample among the k most probable tokens."
+    )
     top_p: float = Field(
-        default=0.95, gt=0.0, le=1.0, description="Nucleus: the smallest set reaching top_p."
+        default=0.95, gt=0.0, le=1.0, strict=True, description="Nucleus: the smallest set reaching top_p."
     )
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Same seed, same text.")
-    stream: bool = Field(default=False, description="Send tokens as server-sent events as they are sampled.")
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, strict=True, description="Same seed, same text."
+    )
+    stream: bool = Field(
+        default=False, strict=True, description="Send tokens as server-sent events as they are sampled."
+    )
     model: ModelRef | None = None
 
     model_config = ConfigDict(
