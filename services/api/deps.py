@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from models.errors import InvalidInput, NotReady, TooLarge
+from pipelines.classifier.data import is_blank
 from services.api.keys import KeyRing, configured_digests
 from services.api.model_store import Loaded, ModelStore
 from services.api.schemas import ModelInfo
@@ -115,16 +117,34 @@ def check_batch(n: int, settings: Settings, *, what: str = "items") -> None:
         )
 
 
-def check_texts(texts: list[str], settings: Settings) -> None:
-    check_batch(len(texts), settings, what="texts")
+def check_texts(
+    texts: list[str], settings: Settings, *, field: str | None = None, labels: Sequence[str] | None = None
+) -> None:
+    """Each text within ``PALAVRA_MAX_TEXT_CHARS`` and not blank (nothing but whitespace or invisible characters).
+
+    A list of texts also counts against ``PALAVRA_MAX_BATCH``. ``field`` names a request's single text
+    ("prompt"); ``labels`` name each text when the list is not what the batch limit counts (a pair's sides).
+    """
+    if field is None and labels is None:
+        check_batch(len(texts), settings, what="texts")
+    names = [field] if field is not None else list(labels) if labels is not None else None
     for i, text in enumerate(texts):
         if len(text) > settings.max_text_chars:
             raise TooLarge(
-                f"text {i} has {len(text)} characters; the limit is {settings.max_text_chars} "
-                "(PALAVRA_MAX_TEXT_CHARS)",
+                f"{names[i] if names else f'text {i}'} has {len(text)} characters; the limit is "
+                f"{settings.max_text_chars} (PALAVRA_MAX_TEXT_CHARS)",
                 limit=settings.max_text_chars,
                 index=i,
             )
+    empty = [i for i, text in enumerate(texts) if is_blank(text)]
+    if empty:
+        if field is not None:
+            what = f"empty {field}"
+        elif names:
+            what = f"empty text at {', '.join(names[i] for i in empty[:10])}"
+        else:
+            what = f"empty text at position(s) {', '.join(map(str, empty[:10]))}"
+        raise InvalidInput(f"{what} (nothing but whitespace or invisible characters)", positions=empty[:100])
 
 
 def model_info(loaded: Loaded[Any]) -> ModelInfo:

@@ -140,6 +140,17 @@ def test_api_lm_bad_parameters(client: TestClient, path: str, body: dict[str, An
     assert r.json()["detail"]
 
 
+def test_api_lm_blank_and_long_texts_are_named_by_their_field(client: TestClient) -> None:
+    """Zero-width or NUL-only texts were read as one unknown token (200); a long prompt was "text 0"."""
+    for path, field in (("/v1/complete", "text"), ("/v1/generate", "prompt")):
+        r = client.post(path, json={field: "\u200b\u2060\u0000"})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith(f"empty {field} (nothing but whitespace")
+        r = client.post(path, json={field: "a" * 61})
+        assert r.status_code == 413, r.text
+        assert r.json()["detail"].startswith(f"{field} has 61 characters")
+
+
 def test_api_lm_nan_is_named_as_such(client: TestClient) -> None:
     """NaN was refused as "less than or equal to 100" (temperature) or "... to 1" (top_p)."""
     for field in ("temperature", "top_p"):

@@ -69,6 +69,25 @@ def test_api_text_routes_bad_input(
     assert r.json()["error"] == error
 
 
+def test_api_text_routes_refuse_blank_texts_and_name_them(client: TestClient) -> None:
+    """Whitespace, NUL and zero-width only texts were encoded as zero vectors (cosine 0) with a 200."""
+    r = client.post("/v1/embed", json={"texts": ["casa", "   ", "\u200b\u0000"]})
+    assert r.status_code == 422, r.text
+    assert r.json()["positions"] == [1, 2]
+    r = client.post("/v1/text-similarity", json={"pairs": [["o rei", "a casa"], ["o rei", "\ufeff "]]})
+    assert r.status_code == 422, r.text
+    assert "empty text at pair 1 text 1" in r.json()["detail"]
+
+
+def test_api_text_similarity_takes_as_many_pairs_as_the_batch_limit(client: TestClient) -> None:
+    """Its texts were counted against PALAVRA_MAX_BATCH (4 here): 3 pairs were refused as "6 texts"."""
+    r = client.post("/v1/text-similarity", json={"pairs": [["o rei", "a casa"]] * 4})
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/text-similarity", json={"pairs": [["o rei", "a casa " * 30]]})
+    assert r.status_code == 413, r.text
+    assert r.json()["detail"].startswith("pair 0 text 1 has 210 characters")
+
+
 def test_api_embed_encoder_whose_word_model_is_gone(settings: Settings, registry: Registry) -> None:
     register(registry, "w2v")
     register(registry, "velho", seed=3)

@@ -223,6 +223,6 @@ def delete(
 def search(name: str, body: SearchRequest, settings: SettingsDep, searchers: SearchersDep) -> SearchResponse:
     """The k best documents for a query: by meaning (vector), by words (lexical, BM25) or both (hybrid)."""
     check_k(body.k, settings)
-    check_texts([body.query], settings)
+    check_texts([body.query], settings, field="query")
     hits = searchers.get(name).search(body.query, k=body.k, mode=body.mode, where=body.filter)
     return SearchResponse(collection=name, mode=body.mode, hits=[SearchHit(**h.__dict__) for h in hits])

@@ -96,7 +96,7 @@ def _complete_threaded(store: ModelStore, body: CompleteRequest) -> Response:
 @router.post("/complete", response_model=CompleteResponse, responses=ERROR_RESPONSES)
 async def complete(body: CompleteRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """The k most probable next words after a text, with their probabilities."""
-    check_texts([body.text], settings)
+    check_texts([body.text], settings, field="text")
     check_k(body.k, settings)
     # a short text on a loaded model costs well under a millisecond (a cached answer, or one small forward pass):
     # answered on the event loop, in arrival order. Through the thread pool, 16 requests at once fought for the
@@ -127,7 +127,7 @@ def generate(body: GenerateRequest, settings: SettingsDep, store: StoreDep) -> R
     """Continue a prompt by sampling one token at a time (reproducible with a seed; temperature 0 is greedy)."""
     from pipelines.lm.predictor import Sampling, detokenize  # torch: only servers that serve LMs import it
 
-    check_texts([body.prompt], settings)
+    check_texts([body.prompt], settings, field="prompt")
     loaded = store.get(body.model, LM)
     lm = loaded.model
     sampling = Sampling(

@@ -109,7 +109,11 @@ def embed(body: EmbedRequest, settings: SettingsDep, store: StoreDep) -> Respons
 def text_similarity(body: TextSimilarityRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """Cosine similarity of each pair of texts under one encoder."""
     check_batch(len(body.pairs), settings, what="pairs")
-    check_texts([t for pair in body.pairs for t in pair], settings)
+    check_texts(
+        [t for pair in body.pairs for t in pair],
+        settings,
+        labels=[f"pair {i} text {j}" for i in range(len(body.pairs)) for j in (0, 1)],
+    )
     loaded = store.get(body.model, ENCODER)
     cosines = loaded.model.similarity(body.pairs)
     return reply(
