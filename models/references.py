@@ -39,6 +39,13 @@ VECTOR_KINDS: tuple[str, ...] = (Kind.WORD2VEC.value, Kind.FASTTEXT.value)
 PRODUCTION = "production"
 
 
+def a_kind(*kinds: str) -> str:
+    """``"a word2vec or fasttext"``, ``"an encoder"``, ``"an lm"``: kind names with the article they take."""
+    first = kinds[0]
+    article = "an" if first[0] in "aeiou" or first == Kind.LM.value else "a"
+    return f"{article} {' or '.join(kinds)}"
+
+
 def check_name(name: str, *, ref: str | None = None) -> str:
     """``name`` when it is a valid model name, else InvalidInput saying what a name may hold."""
     if not NAME_RE.fullmatch(name):

@@ -46,6 +46,7 @@ from models.references import (
     PRODUCTION,
     REF_RE,
     RESERVED_ALIASES,
+    a_kind,
     bare_missing,
     bare_version,
     check_name,
@@ -429,7 +430,7 @@ class Registry:
         kinds = (kind,) if isinstance(kind, str) else kind
         if kinds and found.kind not in kinds:
             raise InvalidInput(
-                f"model {found.ref} is a {found.kind} model; this needs a {' or '.join(kinds)} model",
+                f"model {found.ref} is {a_kind(found.kind)} model; this needs {a_kind(*kinds)} model",
                 model=ref,
             )
         return found

@@ -31,7 +31,7 @@ import numpy as np
 from models import components
 from models.errors import InvalidInput
 from models.mlp_numpy import NumpyBagMLP
-from models.references import Kind
+from models.references import Kind, a_kind
 from models.registry import Artifact, ArtifactWriter
 from pipelines.classifier.config import FeatureConfig
 from pipelines.classifier.features import FeatureSpace
@@ -166,7 +166,7 @@ def load_classifier(artifact: Artifact, *, engine: Engine = "torch", warm: bool 
     """
     if artifact.version.kind != KIND:
         raise InvalidInput(
-            f"model {artifact.version.ref} is a {artifact.version.kind} model, not a classifier",
+            f"model {artifact.version.ref} is {a_kind(artifact.version.kind)} model, not a classifier",
             model=artifact.version.ref,
         )
     parts = components.held(artifact, COMPONENTS, required="model")

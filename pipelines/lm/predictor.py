@@ -30,8 +30,10 @@ MAX_SEED = (
 #: distinct (context, k) answers of ``complete`` kept per model: autocomplete prefixes repeat, and a kept answer
 #: skips the network and the top-k (about half of a served request's CPU; benchmarks/results/lm.md)
 COMPLETE_CACHE = 4096
-_NO_SPACE_BEFORE = frozenset({",", ".", ";", ":", "!", "?", "…", "...", ")", "]", "}", "»", "%", "?!", "!?"})
-_NO_SPACE_AFTER = frozenset({"(", "[", "{", "«"})
+_NO_SPACE_BEFORE = frozenset(
+    {",", ".", ";", ":", "!", "?", "…", "...", ")", "]", "}", "»", "%", "?!", "!?", "”", "’"}
+)
+_NO_SPACE_AFTER = frozenset({"(", "[", "{", "«", "“", "‘"})
 
 
 def detokenize(tokens: list[str], *, capitalize_first: bool = True) -> str:

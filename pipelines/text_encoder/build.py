@@ -72,6 +72,13 @@ def pooling_model(
     if components:
         if sample:
             pooled = model.pooled(list(sample[:SAMPLE_TEXTS]))
+            known = int(np.count_nonzero(np.any(pooled, axis=1)))
+            if known < max(2, components):  # no direction to estimate: the encoder would remove none
+                raise InvalidInput(
+                    f"only {known} of the {len(pooled)} sample texts hold a word that {words_ref} knows; "
+                    f"{max(2, components)} are needed to estimate {components} common component(s) (give "
+                    "texts in the model's language, or no sample to estimate it from the vocabulary)"
+                )
             estimated["common_from"] = f"{min(len(sample), SAMPLE_TEXTS)} sample texts"
         else:
             top = min(VOCAB_SAMPLE, len(vectors))

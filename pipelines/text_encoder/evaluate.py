@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from models.errors import DatasetError
+from models.errors import DatasetError, InvalidInput
 from pipelines.text_encoder.pairs import Pair
 from pipelines.text_encoder.served import TextEncoderModel
 
@@ -37,6 +37,11 @@ def evaluate_pairs(model: TextEncoderModel, pairs: Sequence[Pair]) -> dict[str, 
     """Pearson and Spearman of cosine vs gold; MSE of ``low + (high - low) * max(cosine, 0)`` vs gold."""
     low, high = gold_range(pairs)
     cosines = np.asarray(model.similarity([(p.sentence1, p.sentence2) for p in pairs]), np.float64)
+    if np.ptp(cosines) == 0:  # a correlation with a constant is undefined, not 0
+        raise InvalidInput(
+            f"the encoder gave all {len(pairs)} pairs the same cosine ({cosines[0]:g}), so correlation is "
+            "undefined; do the texts hold words its word-vector model knows?"
+        )
     gold = np.asarray([p.score for p in pairs], np.float64)
     scaled = low + (high - low) * np.clip(cosines, 0.0, 1.0)
     return {

@@ -21,13 +21,14 @@ from pipelines.serving.served_vectors import ServedVectors, load_served_vectors
 class TextEncoderModel:
     """A :class:`TextEncoder` with the word vectors and normaliser it reads."""
 
-    def __init__(self, encoder: TextEncoder, embeddings: ServedVectors) -> None:
+    def __init__(self, encoder: TextEncoder, embeddings: ServedVectors, *, ref: str = "") -> None:
         if encoder.spec.dim != embeddings.dim:
             raise InvalidInput(
                 f"the encoder expects {encoder.spec.dim}-dimensional word vectors; the model has {embeddings.dim}"
             )
         self.encoder = encoder
         self.embeddings = embeddings
+        self.ref = ref  # NAME@VERSION when read from the registry
 
     @property
     def dim(self) -> int:
@@ -112,4 +113,4 @@ def load_text_encoder(registry: Registry, ref: str) -> TextEncoderModel:
     artifact = registry.open(ref, kind=KIND)
     encoder = TextEncoder.load(artifact)
     words = word_model_artifact(registry, artifact.version.ref, encoder.spec.words)
-    return TextEncoderModel(encoder, load_served_vectors(words))
+    return TextEncoderModel(encoder, load_served_vectors(words), ref=artifact.version.ref)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from models.errors import InvalidInput, ModelNotFound, NotReady, PalavraError
-from models.references import VECTOR_KINDS, Kind
+from models.references import VECTOR_KINDS, Kind, a_kind
 from models.registry import ModelVersion, Registry, bare_version, parse_ref, version_number
 
 log = logging.getLogger(__name__)
@@ -319,14 +319,14 @@ class ModelStore:
         known_kind = self.snapshot.kinds.get(key[0])
         if known_kind is not None and known_kind not in kinds:
             raise InvalidInput(
-                f"model {key[0]!r} is a {known_kind} model; this route needs a {' or '.join(kinds)} model",
+                f"model {key[0]!r} is {a_kind(known_kind)} model; this route needs {a_kind(*kinds)} model",
                 model=ref,
             )
         item = self._ensure(key)
         if item.version.kind not in kinds:
             raise InvalidInput(
-                f"model {item.version.ref} is a {item.version.kind} model; this route needs a "
-                f"{' or '.join(kinds)} model",
+                f"model {item.version.ref} is {a_kind(item.version.kind)} model; this route needs "
+                f"{a_kind(*kinds)} model",
                 model=ref,
             )
         item.last_used = time.monotonic()

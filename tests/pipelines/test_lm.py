@@ -213,6 +213,9 @@ def test_detokenize_reads_as_portuguese() -> None:
         PARAGRAPH,
     ]
     assert detokenize(tokens) == "O menino, feliz, chegou. A menina (também) saiu"
+    assert (
+        detokenize(["disse", "“", "olá", "”", "e", "‘", "adeus", "’"]) == "Disse “olá” e ‘adeus’"
+    )  # was “ olá ”
 
 
 def test_evaluate_reports_perplexity_and_oov(tiny: tuple[Registry, LanguageModel]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.errors import DatasetError, ModelNotFound
+from models.errors import DatasetError, InvalidInput, ModelNotFound
 from models.registry import Registry, model_aliases, model_versions
 from models.text_encoder import CONFIG_FILE, sif_weights
 from pipelines.text_encoder.build import pooling_model, register_encoder
@@ -59,6 +59,15 @@ def test_read_pairs_bad_files(tmp_path: Path, name: str, text: str, message: str
 def test_sif_weights_from_counts_favour_rare_words() -> None:
     weights = sif_weights(np.array([1000, 10, 1]), 3, a=1e-3)
     assert weights[0] < weights[1] < weights[2] <= 1.0
+
+
+def test_sif_sample_without_known_words_is_refused(registry: Registry) -> None:
+    """It was accepted, and the encoder removed no common component while its spec said one."""
+    vector_models.register(registry, "palavras")
+    with pytest.raises(InvalidInput, match="only 1 of the 3 sample texts hold a word that palavras knows"):
+        pooling_model(registry, "palavras", pooling="sif", sample=["xyzzy qwrtp", "o rei", "foo bar baz"])
+    with pytest.raises(InvalidInput, match="3 are needed to estimate 3 common component"):
+        pooling_model(registry, "palavras", pooling="sif", components=3, sample=["o rei", "a casa"])
 
 
 def test_sif_encoder_round_trip_records_word_model(registry: Registry) -> None:

@@ -221,6 +221,12 @@ def test_api_wrong_content_type_is_422(client: TestClient) -> None:
         "/v1/neighbors", content=b"words=rei", headers={"content-type": "application/x-www-form-urlencoded"}
     )
     _assert_error(r, 422)
+    # JSON sent as text/plain was refused as "Input should be a valid dictionary or object ..."
+    r = client.post("/v1/neighbors", content=b'{"words": ["rei"]}', headers={"content-type": "text/plain"})
+    _assert_error(r, 422)
+    assert r.json()["detail"] == (
+        "body: the body was sent as text/plain; send JSON with Content-Type: application/json"
+    )
 
 
 def test_api_error_bodies_render_even_when_they_quote_a_lone_surrogate() -> None:

@@ -107,3 +107,9 @@ def test_api_text_routes_are_counted_in_metrics(client: TestClient) -> None:
     client.post("/v1/embed", json={"texts": ["casa"]})
     text = client.get("/metrics").text
     assert 'route="/v1/embed"' in text
+
+
+def test_api_wrong_kind_of_model_is_named_with_its_article(client: TestClient) -> None:
+    r = client.post("/v1/embed", json={"texts": ["casa"], "model": "w2v"})
+    assert r.status_code == 422, r.text
+    assert "is a word2vec model; this route needs an encoder model" in r.json()["detail"]  # was "a encoder"

@@ -62,8 +62,14 @@ def test_cli_train_and_evaluate_sif_encoder(
     assert code == 0, err
     scores = json.loads(out)
     assert set(scores) >= {"pearson", "spearman", "mse"}
+    assert scores["model"] == "frases@1"  # the version scored (was the name as typed)
     assert scores["pairs"] == 120
     assert scores["pearson"] > 0.5
+    unknown = tmp_path / "desconhecidas.csv"  # no pair holds a known word: every cosine is 0
+    unknown.write_text("sentence1,sentence2,score\nxyzzy,qwrtp,1\nfoo,bar,5\nbaz,quux,3\n", encoding="utf-8")
+    code, out, err = run(["evaluate", "encoder", "frases", "--pairs", str(unknown)], capsys)
+    assert code == 2, out  # was Pearson 0.0 and Spearman 0.0, exit 0
+    assert "gave all 3 pairs the same cosine (0), so correlation is undefined" in err
     folder = tmp_path / "textos"
     folder.mkdir()
     (folder / "a.txt").write_text("\n".join(make_sentences(30)) + "\n", encoding="utf-8")

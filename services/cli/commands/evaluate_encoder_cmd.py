@@ -20,7 +20,12 @@ def evaluate_encoder(ref: str, *, settings: Settings, pairs: str) -> dict[str, A
     """Score the registered encoder ``ref`` on a pairs file or catalogue name."""
     model = load_text_encoder(open_registry(settings), ref)
     scored = read_pairs(path_resolver(settings)(pairs))
-    return {"model": ref, "words": model.encoder.spec.words, "data": pairs, **evaluate_pairs(model, scored)}
+    return {
+        "model": model.ref,
+        "words": model.encoder.spec.words,
+        "data": pairs,
+        **evaluate_pairs(model, scored),
+    }
 
 
 @evaluate_app.command("encoder")
