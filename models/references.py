@@ -39,6 +39,22 @@ VECTOR_KINDS: tuple[str, ...] = (Kind.WORD2VEC.value, Kind.FASTTEXT.value)
 PRODUCTION = "production"
 
 
+# the command that trains each kind, named by errors that find none registered
+_TRAIN_COMMANDS = {
+    Kind.WORD2VEC.value: "palavra train word2vec",
+    Kind.FASTTEXT.value: "palavra train word2vec",
+    Kind.CLASSIFIER.value: "palavra train classifier",
+    Kind.ENCODER.value: "palavra train encoder",
+    Kind.LM.value: "palavra train lm",
+}
+
+
+def none_registered(*kinds: str) -> str:
+    """``no lm model is registered yet; train one first (`palavra train lm`)``."""
+    commands = dict.fromkeys(_TRAIN_COMMANDS.get(kind, "palavra train --help") for kind in kinds)
+    return f"no {' or '.join(kinds)} model is registered yet; train one first (`{'` or `'.join(commands)}`)"
+
+
 def a_kind(*kinds: str) -> str:
     """``"a word2vec or fasttext"``, ``"an encoder"``, ``"an lm"``: kind names with the article they take."""
     first = kinds[0]

@@ -50,6 +50,7 @@ from models.references import (
     bare_missing,
     bare_version,
     check_name,
+    none_registered,
     parse_ref,
     version_number,
 )
@@ -463,9 +464,7 @@ class Registry:
                 .limit(1)
             ).first()
         if row is None:
-            raise ModelNotFound(
-                f"no {' or '.join(kinds)} model is registered yet; train one first (see `palavra train --help`)"
-            )
+            raise ModelNotFound(none_registered(*kinds))
         return self.get(row.name, kind=kinds)
 
     def versions(self, name: str) -> list[ModelVersion]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from models.errors import InvalidInput, ModelNotFound, NotReady, PalavraError
-from models.references import VECTOR_KINDS, Kind, a_kind
+from models.references import VECTOR_KINDS, Kind, a_kind, none_registered
 from models.registry import ModelVersion, Registry, bare_version, parse_ref, version_number
 
 log = logging.getLogger(__name__)
@@ -299,8 +299,7 @@ class ModelStore:
                 return self._key_for(
                     configured, group
                 )  # the configured default, registered since the last poll
-            kinds = " or ".join(group.kinds)
-            raise ModelNotFound(f"no {kinds} model is registered yet; train one first (`palavra train`)")
+            raise ModelNotFound(none_registered(*group.kinds))
         mv = self.registry.get(ref)  # registered since the last poll, or not at all (ModelNotFound)
         return (mv.name, mv.version)
 

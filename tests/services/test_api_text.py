@@ -113,3 +113,18 @@ def test_api_wrong_kind_of_model_is_named_with_its_article(client: TestClient) -
     r = client.post("/v1/embed", json={"texts": ["casa"], "model": "w2v"})
     assert r.status_code == 422, r.text
     assert "is a word2vec model; this route needs an encoder model" in r.json()["detail"]  # was "a encoder"
+
+
+def test_api_no_model_of_the_kind_names_the_command_that_trains_one(
+    settings: Settings, registry: Registry
+) -> None:
+    register(registry, "w2v")  # word vectors only: no encoder, no language model
+    with serving(api_settings(settings)) as client:
+        r = client.post("/v1/embed", json={"texts": ["casa"]})
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"] == (
+            "no encoder model is registered yet; train one first (`palavra train encoder`)"
+        )  # was "(`palavra train`)"
+        r = client.post("/v1/complete", json={"text": "o rei"})
+        assert r.status_code == 404, r.text
+        assert r.json()["detail"].endswith("train one first (`palavra train lm`)")
