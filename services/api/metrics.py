@@ -94,8 +94,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            # unmatched paths share one label, so random URLs cannot blow up the series count
-            label = getattr(route, "path", None) or "unmatched"
+            # unmatched paths share one label, so random URLs cannot blow up the series count; a file under a
+            # mount (the docs' assets) is counted under the mount's path
+            label = getattr(route, "path", None) or (
+                f"{scope['root_path']}/{{path}}"
+                if scope.get("endpoint") is not None and scope.get("root_path")
+                else "unmatched"
+            )
             self.metrics.latency.labels(scope["method"], label).observe(time.perf_counter() - started)
             self.metrics.requests.labels(scope["method"], label, str(status)).inc()
             if status >= 400:

@@ -32,6 +32,12 @@ def test_api_docs_pages_load_every_asset_from_the_server(settings: Settings, pag
         served = client.get(url)
         assert served.status_code == 200, url
         assert served.content, url
+    # the assets are counted under their mount, not as "unmatched" (the label of paths no route knows)
+    with TestClient(create_app(settings)) as started:  # /metrics needs the app's lifespan
+        started.get(urls[0] if urls[0].startswith("/docs-assets/") else "/docs-assets/swagger-ui.css")
+        metrics = started.get("/metrics").text
+    assert 'route="/docs-assets/{path}",status="200"' in metrics
+    assert 'route="unmatched",status="200"' not in metrics
 
 
 def test_api_openapi_document_has_every_schema_it_references(settings: Settings) -> None:
