@@ -65,7 +65,7 @@ def test_training_ends_with_a_final_report_naming_the_curves(
     assert final.final
     assert [p for p in seen if p.final] == [final]
     assert final.message is not None
-    epochs = [p for p in seen if p.stage == "train"]
+    epochs = [p for p in seen if p.stage == "train" and p.epoch is not None]
     assert f"early stopping at epoch {len(epochs)} of 40" in final.message
     metrics = registry.open(version.ref).read_json("metrics.json")
     assert metrics["training"]["stopped"] == "early_stopping"

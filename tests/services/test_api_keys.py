@@ -174,15 +174,17 @@ def test_api_keys_readme_key_file_example_works_as_written(tmp_path: Path, setti
     """README's key-file lines, run as a newcomer pastes them after the serving block (which sets only $KEY): the
     read key they wrote was an undefined $READ_KEY, so the file held 'read:' and `palavra serve` refused it."""
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    block = readme[: readme.index("PALAVRA_API_KEYS_FILE=keys PALAVRA_PROTECT_READS=true palavra serve")]
+    block = readme[: readme.index("PALAVRA_API_KEYS_FILE=~/.palavra-keys PALAVRA_PROTECT_READS=true palavra serve")]
     lines = block.splitlines()
     start = max(i for i, line in enumerate(lines) if line.startswith("```bash"))
     script = "\n".join(lines[start + 1 :])
-    env = {"PATH": os.environ["PATH"], "KEY": "chave-de-escrita"}
+    env = {"PATH": os.environ["PATH"], "KEY": "chave-de-escrita", "HOME": str(tmp_path)}
     subprocess.run(
         ["bash", "-euc", f'{script}\nprintf %s "$READ_KEY" > read_key'], cwd=tmp_path, env=env, check=True
     )
-    ring = KeyRing.from_settings(settings.model_copy(update={"api_keys_file": tmp_path / "keys"}))
+    keys = tmp_path / ".palavra-keys"  # written under HOME, outside the checkout
+    assert keys.stat().st_mode & 0o077 == 0
+    ring = KeyRing.from_settings(settings.model_copy(update={"api_keys_file": keys}))
     assert ring.scope_of("chave-de-escrita") == "write"
     assert ring.scope_of((tmp_path / "read_key").read_text()) == "read"
 
