@@ -89,8 +89,9 @@ def test_bm25_candidates_hold_the_top_k_with_bm25s_scores() -> None:
 
 def test_bm25_candidates_keep_the_best_when_a_word_is_repeated_hundreds_of_times() -> None:
     """The float32 sum of a word's score added 999 times falls below the exact sum by more than a fixed 1e-5: the
-    lower bound of the k-th best score must allow for it, or every document falls below it."""
-    for seed in range(400):
+    lower bound of the k-th best score must allow for it, or every document falls below it. (With a fixed 1e-5,
+    304 of the first 400 seeds lost the best document, the first four among them: 40 are plenty.)"""
+    for seed in range(40):
         rng = np.random.default_rng(seed)
         docs = [
             ["a"] * int(rng.integers(1, 4)) + [f"f{j}" for j in range(int(rng.integers(0, 40)))]
