@@ -18,6 +18,7 @@ Each token comes with a coarse kind (word, num, punct, url, email, mention) that
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -36,11 +37,29 @@ TokenKind = Literal["word", "num", "punct", "url", "email", "mention"]
 MAX_CACHED_CHUNKS = 600_000
 _SPACY_BATCH = 2000
 # spaCy peels prefixes and suffixes one character at a time, copying the rest each time: a chunk of n marks
-# ("——————...") costs O(n^2) (20,000 of them took 49 s). A chunk longer than _LONG_CHUNK characters is tokenised
-# in pieces of _PIECE characters, in linear time. 20 chunks of the 15M-token corpus are that long (URLs, lists
-# run together); their tokens may differ from spaCy's at a cut.
+# ("——————...") costs O(n^2) (20,000 of them took 49 s). In a chunk longer than _LONG_CHUNK characters, each run
+# of more than _PIECE marks (punctuation, symbols) goes to spaCy in pieces of _PIECE, in linear time; words, numbers
+# and URLs stay whole. Such runs do not occur in the 15M-token corpus (20 of its chunks are that long at all).
 _LONG_CHUNK = 200
 _PIECE = 32
+_MARK_RUN = re.compile(rf"[^\w\s]{{{_PIECE + 1},}}")  # more than _PIECE marks in a row
+
+
+def _cut_mark_runs(chunk: str) -> list[str]:
+    """``chunk`` with each run of more than ``_PIECE`` marks cut into pieces of ``_PIECE``; the rest stays whole
+    (a long URL or word is still one piece)."""
+    pieces: list[str] = []
+    at = 0
+    for run in _MARK_RUN.finditer(chunk):
+        if run.start() > at:
+            pieces.append(chunk[at : run.start()])
+        pieces += [chunk[i : min(i + _PIECE, run.end())] for i in range(run.start(), run.end(), _PIECE)]
+        at = run.end()
+    if at < len(chunk):
+        pieces.append(chunk[at:])
+    return pieces
+
+
 _OPENERS = frozenset('([{«"“')
 _CLOSERS = frozenset(',;:!?)]}"”»')
 _DOT_AFTER = frozenset(')]}!?"”»')  # a lone "." after these is cut off, as after a lowercase letter
@@ -148,8 +167,8 @@ class Tokenizer:
         with a special case anywhere inside (``Sr.``, emoticons such as ``):``) go to spaCy. The rules were
         checked against spaCy on every distinct chunk of the 15M-token corpus (775k of 854k are simple).
         """
-        if len(chunk) > _LONG_CHUNK or chunk in self._specials or "º" in chunk or "ª" in chunk:
-            return None  # long chunks are cut into pieces for spaCy (_hard)
+        if chunk in self._specials or "º" in chunk or "ª" in chunk:
+            return None
         if chunk.isalpha():
             return (self._word(chunk),)
         if chunk.isdigit():
@@ -202,17 +221,13 @@ class Tokenizer:
         )
 
     def _hard(self, chunks: list[str]) -> list[tuple[RawToken, ...]]:
-        """spaCy's tokens of each chunk; a chunk over ``_LONG_CHUNK`` characters is cut into pieces first."""
+        """spaCy's tokens of each chunk; in a chunk over ``_LONG_CHUNK`` characters, long runs of marks are cut."""
         if all(len(c) <= _LONG_CHUNK for c in chunks):
             return self._spacy_chunks(chunks)
         pieces: list[str] = []
         counts: list[int] = []
         for chunk in chunks:
-            cut = (
-                [chunk]
-                if len(chunk) <= _LONG_CHUNK
-                else [chunk[i : i + _PIECE] for i in range(0, len(chunk), _PIECE)]
-            )
+            cut = _cut_mark_runs(chunk) if len(chunk) > _LONG_CHUNK else [chunk]
             pieces += cut
             counts.append(len(cut))
         tokens = iter(self._spacy_chunks(pieces))

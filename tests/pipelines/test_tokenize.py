@@ -147,5 +147,9 @@ def test_a_long_run_of_marks_is_tokenised_in_pieces_in_linear_time(monkeypatch: 
     assert [t.text for t in tok.tokens(f"antes {run} depois")] == ["antes", *run, "depois"]
     assert [t.text for t in tok.tokens("«" * 300 + "casa")] == ["«"] * 300 + ["casa"]
     assert max(seen) <= tokenize._LONG_CHUNK
-    short = "(http://exemplo.pt/a?b=1)"  # chunks up to _LONG_CHUNK characters still go to spaCy whole
-    assert [t.text for t in tok.tokens(short)] == [t.text for t in Tokenizer().spacy_tokens(short)]
+    # chunks up to _LONG_CHUNK characters go to spaCy whole, and longer ones without a long run of marks too:
+    # a long URL, word or number is still one token
+    url = "https://www.exemplo.com.br/noticias/2023/" + "abcdefghij/" * 17 + "pagina.html"
+    for text in ("(http://exemplo.pt/a?b=1)", url, f"({url}),", "a" * 210, "1" * 250):
+        assert tok.tokens(text) == Tokenizer().spacy_tokens(text), text
+    assert [t.kind for t in tok.tokens(url)] == ["url"]
