@@ -19,6 +19,7 @@ import torch
 from models import lm as lm_kind
 from models.errors import InvalidInput
 from models.registry import Artifact
+from pipelines.classifier.data import is_blank
 from pipelines.lm.config import LM_NORMALIZE, MAX_TEMPERATURE
 from pipelines.lm.data import contexts_of, with_boundaries
 from pipelines.text.normalize import NormalizeConfig, Normalizer
@@ -127,7 +128,7 @@ class LanguageModel:
     # -- text -> ids -------------------------------------------------------------------------------------------
     def tokens(self, text: str, *, what: str = "text") -> list[str]:
         """The prompt's tokens with sentence boundaries; InvalidInput when nothing is left of it."""
-        if not text.strip():
+        if is_blank(text):  # whitespace, zero-width or control characters only, as the HTTP routes refuse
             raise InvalidInput(f"the {what} is empty; give some words to continue")
         return with_boundaries(self.normalizer.tokens(text), paragraph=False)
 

@@ -25,6 +25,7 @@ from models.collection import CollectionStore, Document, Snapshot, check_metadat
 from models.errors import DatasetError, InvalidInput, TooLarge
 from models.lexical import Bm25
 from models.registry import Registry
+from pipelines.classifier.data import is_blank
 from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 
 Mode = Literal["vector", "lexical", "hybrid"]
@@ -77,6 +78,11 @@ def read_documents(path: Path, *, text_field: str, id_field: str) -> Iterator[Do
                         line=n,
                     )
             text = row.pop(text_field)
+            if is_blank(str(text)):
+                raise DatasetError(
+                    f"{path}: line {n}: its text is empty (nothing but whitespace or invisible characters)",
+                    line=n,
+                )
             doc_id = row.pop(id_field)
             yield Document(id=str(doc_id), text=str(text), metadata=row)
 
@@ -380,7 +386,7 @@ class Searcher:
             InvalidInput: an empty query, an unknown mode, k out of range or an empty collection.
             TooLarge: a query over :data:`MAX_QUERY_CHARS` characters.
         """
-        if not query.strip():
+        if is_blank(query):  # whitespace, zero-width or control characters only, as the HTTP routes refuse
             raise InvalidInput("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise TooLarge(

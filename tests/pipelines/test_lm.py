@@ -159,6 +159,8 @@ def test_empty_prompt_and_bad_k_are_refused(tiny: tuple[Registry, LanguageModel]
     _, model = tiny
     with pytest.raises(InvalidInput, match="empty"):
         model.generate("   ", Sampling(seed=1))
+    with pytest.raises(InvalidInput, match="empty"):  # zero-width only: was read as one unknown token
+        model.complete("\u200b\u2060", k=3)
     with pytest.raises(InvalidInput):
         model.complete("o rei", k=0)
 

@@ -174,7 +174,9 @@ def test_api_keys_readme_key_file_example_works_as_written(tmp_path: Path, setti
     """README's key-file lines, run as a newcomer pastes them after the serving block (which sets only $KEY): the
     read key they wrote was an undefined $READ_KEY, so the file held 'read:' and `palavra serve` refused it."""
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    block = readme[: readme.index("PALAVRA_API_KEYS_FILE=~/.palavra-keys PALAVRA_PROTECT_READS=true palavra serve")]
+    block = readme[
+        : readme.index("PALAVRA_API_KEYS_FILE=~/.palavra-keys PALAVRA_PROTECT_READS=true palavra serve")
+    ]
     lines = block.splitlines()
     start = max(i for i, line in enumerate(lines) if line.startswith("```bash"))
     script = "\n".join(lines[start + 1 :])

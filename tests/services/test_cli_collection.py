@@ -99,6 +99,8 @@ def test_cli_collection_create_search_add_delete(
     [
         ([*DOCS, {"id": "d1", "texto": "de novo"}], "duplicate document id 'd1'"),
         ([{"id": "d9", "corpo": "sem texto"}], "line 1 has no text field 'texto'"),
+        # refused as POST /v1/collections refuses it (was a document of nothing)
+        ([*DOCS, {"id": "d9", "texto": " \u200b "}], f"line {len(DOCS) + 1}: its text is empty"),
         ([], "would be empty"),
     ],
 )
@@ -120,6 +122,8 @@ def test_cli_search_errors(cli_env: Settings, tmp_path: Path, capsys: pytest.Cap
     assert "already exists" in create(tmp_path, capsys)[1]
     code, _, err = run(["search", "docs", "casa " * 500], capsys)
     assert (code, "the limit is 2000" in err) == (2, True)
+    code, _, err = run(["search", "docs", "\u200b\u2060"], capsys)  # ran on an empty query; HTTP refuses it
+    assert (code, "the query is empty" in err) == (2, True)
     code, _, err = run(["search", "nenhuma", "casa"], capsys)
     assert (code, "no collection called 'nenhuma'" in err) == (2, True)
     extra = jsonl(tmp_path / "dup.jsonl", [{"id": "d2", "texto": "outra casa"}])
