@@ -58,8 +58,7 @@ class Reaper:
                 f"{timeout:g} s, PALAVRA_JOB_TIMEOUT_S): it was killed or lost its machine. The job was not "
                 "re-run; submit it again"
             )
-            if self.store.fail_if_stale(job.id, cutoff, reason):
-                self.store.log(job.id, f"failed: {reason}")
+            if self.store.fail_if_stale(job.id, cutoff, reason):  # logs "failed: <reason>" with the change
                 remove_leftovers(self.store, job.id, settings=self.settings)
                 log.warning("job %s failed: %s", job.id, reason)
                 reaped.append(job.id)
@@ -69,12 +68,11 @@ class Reaper:
         """A job whose worker died after registering its model and before recording that: it succeeded."""
         version = registered_version(self.settings, job)
         name = job.config.get("name")
+        note = f"its worker stopped sending heartbeats after registering {name}@{version}: the job succeeded"
         if version is None or not self.store.succeed_if_stale(
-            job.id, cutoff, model_name=str(name), model_version=version
+            job.id, cutoff, model_name=str(name), model_version=version, log_line=note
         ):
             return False
-        note = f"its worker stopped sending heartbeats after registering {name}@{version}: the job succeeded"
-        self.store.log(job.id, note)
         log.warning("job %s: %s", job.id, note)
         return True
 

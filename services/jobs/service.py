@@ -119,8 +119,7 @@ class JobService:
         Raises:
             JobNotFound, Conflict: see :meth:`JobStore.cancel`.
         """
-        job = self.store.cancel(job_id)
-        self.store.log(job_id, "cancelled")
+        job = self.store.cancel(job_id)  # logs "cancelled" with the change
         if job.worker is None:
             # never started: no worker will clean up after it
             remove_leftovers(self.store, job_id, settings=self.settings)

@@ -402,6 +402,7 @@ class JobStore:
             job_id,
             jobs_table.c.state.in_(_ACTIVE),
             jobs_table.c.committing.is_(False),
+            log_line="cancelled",
             state=JobState.CANCELLED.value,
             finished_at=_now(),
         ):
@@ -423,23 +424,33 @@ class JobStore:
         return [_row_to_job(r) for r in rows], cutoff
 
     def fail_if_stale(self, job_id: str, cutoff: datetime, error: str) -> bool:
-        """Fail the job unless a heartbeat arrived after ``cutoff`` since it was read as stale."""
+        """Fail the job unless a heartbeat arrived after ``cutoff`` since it was read as stale (logged with it)."""
         return self._update(
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
             jobs_table.c.heartbeat_at < cutoff,
+            log_line=f"failed: {error}",
             state=JobState.FAILED.value,
             finished_at=_now(),
             committing=False,
             error=error[:MAX_LOG_CHARS],
         )
 
-    def succeed_if_stale(self, job_id: str, cutoff: datetime, *, model_name: str, model_version: int) -> bool:
+    def succeed_if_stale(
+        self,
+        job_id: str,
+        cutoff: datetime,
+        *,
+        model_name: str,
+        model_version: int,
+        log_line: str | None = None,
+    ) -> bool:
         """Succeed a silent job whose model was registered before its worker died (between the two writes)."""
         return self._update(
             job_id,
             jobs_table.c.state == JobState.RUNNING.value,
             jobs_table.c.heartbeat_at < cutoff,
+            log_line=log_line,
             **_succeeded(model_name, model_version, self._progress(job_id)),
         )
 

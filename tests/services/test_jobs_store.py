@@ -348,6 +348,47 @@ def test_jobs_a_reader_that_sees_a_job_end_sees_its_last_log_line(
     assert [line.line for line in store.logs(compared)] == ["succeeded"]  # logged once
 
 
+def test_jobs_cancelled_and_reaped_jobs_have_their_last_line_with_their_end_state(
+    store: JobStore,
+    base_registry: Registry,
+    jobs_settings: Settings,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As above, for a cancel and for the reaper's two verdicts (their lines were written after the state)."""
+    at_the_end: dict[str, list[str]] = {}
+
+    def watching(method: Any) -> Any:
+        def changed(job_id: str, *args: Any, **kwargs: Any) -> Any:
+            done = method(job_id, *args, **kwargs)
+            if done:
+                at_the_end[job_id] = [line.line for line in store.logs(job_id)]
+            return done
+
+        return changed
+
+    for name in ("cancel", "fail_if_stale", "succeed_if_stale"):
+        monkeypatch.setattr(store, name, watching(getattr(store, name)))
+    cancelled, silent, registered = "c" * 32, "s" * 32, "r" * 32
+    for job_id in (cancelled, silent, registered):
+        store.create(job_id, "word2vec", {"name": "guardado"}, backend="local")
+    JobService(jobs_settings, store, backend=LocalBackend()).cancel(cancelled)
+    for job_id in (silent, registered):
+        store.claim(job_id, "w")
+    with JobRegistry(base_registry, store=store, job_id=registered, worker="w").create(
+        "guardado", "word2vec"
+    ) as w:
+        w.write_json("config.json", {})
+    clock.advance(jobs_settings.job_timeout_s + 0.2)
+    assert sorted(Reaper(store, jobs_settings).run()) == sorted([silent, registered])
+    assert at_the_end[cancelled] == ["cancelled"]
+    assert at_the_end[silent][-1].startswith("failed: worker w stopped sending heartbeats")
+    assert at_the_end[registered][-1] == (
+        "its worker stopped sending heartbeats after registering guardado@1: the job succeeded"
+    )
+    assert [line.line for line in store.logs(cancelled)] == ["cancelled"]  # logged once
+
+
 def test_jobs_store_processes_starting_at_once_on_a_new_database(
     jobs_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
