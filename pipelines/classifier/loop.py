@@ -120,7 +120,9 @@ def fit(
     result = FitResult()
     best_loss, best_state, waited = math.inf, None, 0
     # the training stage starts now: without this report the first epoch ran under the stage before ("prepare")
-    progress(Progress(stage="train", fraction=0.0, done=0, total=cfg.epochs, unit="epoch", message="epoch 1"))
+    progress(
+        Progress(stage="train", fraction=0.0, done=0, total=cfg.epochs, unit="epoch")
+    )  # no message: no log line
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
         train_loss, train_error = _train_epoch(

@@ -144,7 +144,8 @@ def check_texts(
             what = f"empty text at {', '.join(names[i] for i in empty[:10])}"
         else:
             what = f"empty text at position(s) {', '.join(map(str, empty[:10]))}"
-        raise InvalidInput(f"{what} (nothing but whitespace or invisible characters)", positions=empty[:100])
+        where = {"positions": empty[:100]} if labels is None else {}  # the labels name a pair's texts instead
+        raise InvalidInput(f"{what} (nothing but whitespace or invisible characters)", **where)
 
 
 def model_info(loaded: Loaded[Any]) -> ModelInfo:

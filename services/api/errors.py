@@ -87,18 +87,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> ErrorResponse:
         problems = []
-        json_body = request.headers.get("content-type", "").split(";")[0].strip().lower().endswith("json")
         for err in exc.errors():
             if err.get("type") == "json_invalid":
                 reason = (err.get("ctx") or {}).get("error", "")
                 problems.append({"field": "body", "message": f"request body is not valid JSON ({reason})"})
                 continue
-            if tuple(err.get("loc", ())) == ("body",) and not json_body and request.method != "GET":
-                # the body was not read as JSON at all: say so, not "Input should be a valid dictionary"
-                given = request.headers.get("content-type") or "no Content-Type"
-                message = f"the body was sent as {given}; send JSON with Content-Type: application/json"
-                problems.append({"field": "body", "message": message})
-                continue
+            if tuple(err.get("loc", ())) == ("body",):
+                if err.get("type") == "missing":
+                    problems.append(
+                        {"field": "body", "message": "the request has no body; send a JSON object"}
+                    )
+                    continue
+                if isinstance(err.get("input"), bytes):
+                    # the body was not read as JSON at all: say so, not "Input should be a valid dictionary"
+                    given = request.headers.get("content-type")
+                    sent = f"as {given}" if given else "without a Content-Type"
+                    message = f"the body was sent {sent}; send JSON with Content-Type: application/json"
+                    problems.append({"field": "body", "message": message})
+                    continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             message = str(err.get("msg", ""))
             problems.append({"field": loc, "message": message.removeprefix("Value error, ")})

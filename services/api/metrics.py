@@ -6,6 +6,7 @@ folder, so ``GET /metrics`` from any worker reports the sum over all of them.
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,15 @@ from services.api.model_store import Loaded
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def _mounted(scope: Scope) -> str | None:
+    """``/docs-assets/{path}`` for a file served by an app mounted there (it leaves no route in the scope)."""
+    endpoint = scope.get("endpoint")
+    if endpoint is None or inspect.isfunction(endpoint) or inspect.ismethod(endpoint):
+        return None  # a plain route's function: not a mount
+    mount = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    return f"{mount}/{{path}}" if mount else None
 
 
 class Metrics:
@@ -96,11 +106,7 @@ class MetricsMiddleware:
             route = scope.get("route")
             # unmatched paths share one label, so random URLs cannot blow up the series count; a file under a
             # mount (the docs' assets) is counted under the mount's path
-            label = getattr(route, "path", None) or (
-                f"{scope['root_path']}/{{path}}"
-                if scope.get("endpoint") is not None and scope.get("root_path")
-                else "unmatched"
-            )
+            label = getattr(route, "path", None) or _mounted(scope) or "unmatched"
             self.metrics.latency.labels(scope["method"], label).observe(time.perf_counter() - started)
             self.metrics.requests.labels(scope["method"], label, str(status)).inc()
             if status >= 400:

@@ -227,6 +227,12 @@ def test_api_wrong_content_type_is_422(client: TestClient) -> None:
     assert r.json()["detail"] == (
         "body: the body was sent as text/plain; send JSON with Content-Type: application/json"
     )
+    r = client.post("/v1/neighbors", content=b'{"words": ["rei"]}', headers={"content-type": ""})
+    assert r.json()["detail"].startswith("body: the body was sent without a Content-Type"), r.text
+    r = client.post("/v1/neighbors", headers={"content-type": "application/json"})
+    assert r.json()["detail"] == "body: the request has no body; send a JSON object", r.text
+    r = client.post("/v1/neighbors", json=["rei"])  # JSON of the wrong shape: the schema's own message
+    assert "the body was sent" not in r.json()["detail"], r.text
 
 
 def test_api_error_bodies_render_even_when_they_quote_a_lone_surrogate() -> None:
