@@ -77,7 +77,8 @@ def test_api_text_routes_refuse_blank_texts_and_name_them(client: TestClient) ->
     r = client.post("/v1/text-similarity", json={"pairs": [["o rei", "a casa"], ["o rei", "\ufeff "]]})
     assert r.status_code == 422, r.text
     assert "empty text at pair 1 text 1" in r.json()["detail"]
-    assert "positions" not in r.json()  # indices into the flattened pairs would mislead: the detail names them
+    # indices into the flattened pairs would mislead: the detail names the pairs instead
+    assert "positions" not in r.json()
 
 
 def test_api_text_similarity_takes_as_many_pairs_as_the_batch_limit(client: TestClient) -> None:
