@@ -333,7 +333,10 @@ def train_word2vec(
                 "vocab_seconds": round(trained.vocab_seconds, 3),
                 "words_per_second": round(trained.words_per_second),
                 "epochs": trained.epochs,
-                "loss_note": _LOSS_NOTE[run.train.algorithm],
+                "loss_note": loss_note(
+                    run.train.algorithm,
+                    joined=run.train.algorithm == "fasttext" and run.train.word_weight > 0,
+                ),
                 "postprocess": trained.postprocess,
                 "total_seconds": round(time.perf_counter() - started, 3),
             },
@@ -385,3 +388,10 @@ _LOSS_NOTE = {
     ),
     "fasttext": "gensim's FastText does not compute a training loss",
 }
+
+
+def loss_note(algorithm: str, *, joined: bool) -> str:
+    """What the epoch losses are; a joined model's come from its word-level half alone."""
+    if not joined:
+        return _LOSS_NOTE[algorithm]
+    return f"{_LOSS_NOTE['fasttext']}; the losses are the word-level half's: {_LOSS_NOTE['word2vec']}"

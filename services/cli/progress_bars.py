@@ -78,18 +78,19 @@ class ProgressBars:
             if progress.stage != self.stage or self.bar is None:
                 self.bar = self._open(progress)
             bar = self.bar
-            if progress.total is not None and progress.done is not None and bar.total is not None:
-                if progress.total != bar.total:
-                    bar.total = progress.total
-                bar.update(progress.done - bar.n)  # update, not assignment, so the rate is the stage's own
-            elif progress.fraction is not None and bar.total is not None:
-                bar.update(round(progress.fraction * bar.total) - bar.n)
+            # the text first: an update may draw the bar, and it must not draw the new count beside the old text
             if progress.loss is not None:
                 bar.set_postfix(loss=f"{progress.loss:.4f}", refresh=False)
             elif progress.message and bar.total is None:
                 bar.set_description_str(f"{progress.stage}: {progress.message[:60]}", refresh=False)
             elif progress.message:
                 bar.set_postfix_str(progress.message[:60], refresh=False)
+            if progress.total is not None and progress.done is not None and bar.total is not None:
+                if progress.total != bar.total:
+                    bar.total = progress.total
+                bar.update(progress.done - bar.n)  # update, not assignment, so the rate is the stage's own
+            elif progress.fraction is not None and bar.total is not None:
+                bar.update(round(progress.fraction * bar.total) - bar.n)
             bar.refresh()
 
     def _finish_bar(self) -> None:

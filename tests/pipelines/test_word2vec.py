@@ -415,3 +415,5 @@ def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, reg
     assert "all 3 FastText and 2 word-level epochs" in seen[-1].message
     assert "joined with word weight 0.35 (rare words) to 0.7 (frequent words)" in seen[-1].message
     assert set(version.metadata["training"]["postprocess"]) == {"fasttext", "word2vec"}  # both halves
+    # its epoch losses are the word-level half's (the note said only that FastText computes none)
+    assert "the losses are the word-level half's" in version.metadata["training"]["loss_note"]

@@ -153,3 +153,24 @@ def test_work_done_before_a_bar_opens_is_not_shown_as_a_rate() -> None:
     assert "Mtext/s" not in out.getvalue()
     assert "Gtext/s" not in out.getvalue()
     bars.close()
+
+
+def test_a_count_is_never_drawn_beside_the_previous_report_text() -> None:
+    """The newcomer's log read "96.2M/96.2M ... read 95,780,579 of 96,198,428 bytes": the update drew the new count
+    before the report's own text was set."""
+    bars, out = _bars()
+    total = 96_198_428
+    for done in (0, 95_780_579, total):
+        bars(counted("preprocess", done, total, "B", message=f"read {done:,} of {total:,} bytes"))
+        assert bars.bar is not None
+        bars.bar.mininterval = 0  # reports seconds apart, as in a real run: each update may draw the bar
+    bars.close()
+    frames = [
+        f for line in out.getvalue().split("\n") for f in line.split("\r") if f.startswith("preprocess:")
+    ]
+    stale = [
+        f
+        for f in frames
+        if ("95.8M/96.2M" in f and "read 0 of" in f) or ("96.2M/96.2M" in f and "read 95,780,579" in f)
+    ]
+    assert not stale, frames
