@@ -426,8 +426,8 @@ class CollectionStore:
     ) -> dict[str, Any]:
         """Make new documents (their lines of documents.jsonl: kept ones copied from :meth:`Snapshot.lines`, new
         ones from :meth:`Document.line`), vectors and terms (row-aligned) the collection's next generation; the
-        caller read generation ``expect``. Returns the new info. ``terms`` None: a collection written before terms were saved,
-        which stays without them.
+        caller read generation ``expect``. Returns the new info. ``terms`` None: a collection written before terms
+        were saved, which stays without them.
 
         The generation folder is written outside the lock; under it, the generation is checked, the folder renamed
         in and ``collection.json`` replaced (the one step readers see), then the old generation removed.

@@ -10,10 +10,9 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from models.registry import NAME_RE, NAME_RULE
-from pipelines.runs.config_io import load_toml_config
+from pipelines.runs.config_io import ModelName, load_toml_config
 from pipelines.text.normalize import NormalizeConfig
 
 MAX_HIDDEN = 8192  # units per hidden layer: one 8192 x 8192 layer is 268 MB of weights before Adam's state
@@ -189,7 +188,9 @@ class ClassifierRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="Registry name: letters, digits, '_', '-', '.', starting alphanumeric.")
+    name: ModelName = Field(
+        description="Registry name: letters, digits, '_', '-', '.', starting alphanumeric."
+    )
     train: str = Field(min_length=1, description="A CSV / JSONL path or a dataset catalogue name.")
     validation: str | None = None
     text_column: str = "text"
@@ -208,13 +209,6 @@ class ClassifierRun(BaseModel):
         default=False,
         description="Refuse rows with an empty text (naming their lines) instead of skipping and counting them.",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        if not NAME_RE.fullmatch(name):
-            raise ValueError(f"invalid model name: {NAME_RULE}")
-        return name
 
 
 class RunFile(BaseModel):

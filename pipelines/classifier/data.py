@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,23 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import DatasetError
-from pipelines.text.normalize import unicode_problem
+from pipelines.text.normalize import is_blank, unicode_problem
 
 Label = str | int
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 _JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 _SHOW = 5
-
-
-def is_blank(text: str) -> bool:
-    """True for a text with nothing to read: whitespace, control and invisible format characters only
-    (zero-width spaces, a byte-order mark, NUL)."""
-    stripped = text.strip()
-    if not stripped:
-        return True
-    if stripped[0].isalnum():  # the common case, decided at once
-        return False
-    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in stripped)
 
 
 @dataclass(frozen=True)

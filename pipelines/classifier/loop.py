@@ -119,10 +119,9 @@ def fit(
     generator = torch.Generator().manual_seed(cfg.seed)
     result = FitResult()
     best_loss, best_state, waited = math.inf, None, 0
-    # the training stage starts now: without this report the first epoch ran under the stage before ("prepare")
-    progress(
-        Progress(stage="train", fraction=0.0, done=0, total=cfg.epochs, unit="epoch")
-    )  # no message: no log line
+    # the training stage starts now: without this report the first epoch ran under the stage before ("prepare");
+    # no message, so a job logs no line for it
+    progress(Progress(stage="train", fraction=0.0, done=0, total=cfg.epochs, unit="epoch"))
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
         train_loss, train_error = _train_epoch(

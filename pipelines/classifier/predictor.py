@@ -14,10 +14,10 @@ import numpy.typing as npt
 
 from models.errors import InvalidInput
 from models.mlp_numpy import NumpyBagMLP, softmax
-from pipelines.classifier.data import Label, is_blank
+from pipelines.classifier.data import Label
 from pipelines.classifier.features import FeatureSpace
 from pipelines.classifier.thresholds import decide
-from pipelines.text.normalize import unicode_problem
+from pipelines.text.normalize import is_blank, unicode_problem
 
 if (
     TYPE_CHECKING

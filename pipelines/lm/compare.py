@@ -208,8 +208,7 @@ def compare_lms(
     Nothing is registered: the cells are compared, not kept.
 
     Raises:
-        InvalidConfig: a key given twice, too many cells, or a cell whose values do not validate (before
-            anything is read).
+        InvalidConfig: a key given twice or too many cells (before anything is read).
         CorpusError / EmptyCorpus: as for training (the corpus is prepared once, before the first cell).
     """
     report = progress or ignore_progress
@@ -217,8 +216,6 @@ def compare_lms(
         raise InvalidInput(f"{out_dir} is a file; give --out a folder (it is created when missing)")
     axes = check_axes(axes)
     assignments = cells(axes)
-    for values in assignments:  # a value no run accepts (hidden 0, lr -1) refuses the grid before it reads
-        apply(run, values)
     train_lines, held_lines, facts = load_lines(
         run, catalog=catalog, cache_dir=cache_dir, report=report, limits=limits
     )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.errors import InvalidConfig
-from models.references import NAME_RE, NAME_RULE
-from pipelines.runs.config_io import validation_message
+from pipelines.runs.config_io import ModelName, validation_message
 from pipelines.text.normalize import NormalizeConfig
 
 # past this every next token is about equally likely; far past it the division overflows float32 (NaN)
 MAX_TEMPERATURE = 100.0
+MAX_NEW_TOKENS = 2000
+# torch's CPU generator keeps the low 32 bits of a seed: a larger one would repeat a smaller one's text
+MAX_SEED = 2**32 - 1
 
 LMOptimizer = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 LMActivation = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
@@ -34,7 +36,7 @@ class LMRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=64)
+    name: ModelName = Field(min_length=1, max_length=64)
     corpus: list[str] = Field(min_length=1, description="Files, folders or catalogue names.")
     text_field: str = "text"
     normalize: NormalizeConfig = Field(default_factory=lambda: LM_NORMALIZE)
@@ -65,7 +67,7 @@ class LMRun(BaseModel):
     )
     holdout: float = Field(default=0.01, gt=0.0, lt=0.5, description="Last fraction of each source held out.")
     max_train_tokens: int | None = Field(default=None, ge=1, description="Train on at most this many tokens.")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     workers: int = Field(default=2, ge=1, le=64, description="Processes preparing the corpus.")
     threads: int = Field(
         default=1,
@@ -73,13 +75,6 @@ class LMRun(BaseModel):
         le=64,
         description="torch threads while training (extra threads spin on shared cores).",
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, name: str) -> str:  # checked before any training, not when the model is registered
-        if not NAME_RE.fullmatch(name):
-            raise ValueError(f"invalid model name: {NAME_RULE}")
-        return name
 
 
 def make_run(values: dict[str, Any]) -> LMRun:

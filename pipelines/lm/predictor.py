@@ -19,15 +19,10 @@ import torch
 from models import lm as lm_kind
 from models.errors import InvalidInput
 from models.registry import Artifact
-from pipelines.classifier.data import is_blank
-from pipelines.lm.config import LM_NORMALIZE, MAX_TEMPERATURE
+from pipelines.lm.config import LM_NORMALIZE, MAX_NEW_TOKENS, MAX_SEED, MAX_TEMPERATURE
 from pipelines.lm.data import contexts_of, with_boundaries
-from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.normalize import NormalizeConfig, Normalizer, is_blank
 
-MAX_NEW_TOKENS = 2000
-MAX_SEED = (
-    2**32 - 1
-)  # torch's CPU generator keeps the low 32 bits of a seed: larger ones would repeat smaller ones
 #: distinct (context, k) answers of ``complete`` kept per model: autocomplete prefixes repeat, and a kept answer
 #: skips the network and the top-k (about half of a served request's CPU; benchmarks/results/lm.md)
 COMPLETE_CACHE = 4096

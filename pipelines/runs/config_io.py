@@ -16,13 +16,24 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from models.errors import InvalidConfig
+from models.references import NAME_RE, NAME_RULE
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _model_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid model name: {NAME_RULE}")
+    return name
+
+
+# a run config's ``name`` field: checked when the config is read, before anything trains
+ModelName = Annotated[str, AfterValidator(_model_name)]
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

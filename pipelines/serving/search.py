@@ -25,7 +25,7 @@ from models.collection import CollectionStore, Document, Snapshot, check_metadat
 from models.errors import DatasetError, InvalidInput, TooLarge
 from models.lexical import Bm25
 from models.registry import Registry
-from pipelines.classifier.data import is_blank
+from pipelines.text.normalize import is_blank
 from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 
 Mode = Literal["vector", "lexical", "hybrid"]

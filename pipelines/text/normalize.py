@@ -69,6 +69,17 @@ def fold_accents(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
+def is_blank(text: str) -> bool:
+    """True for a text with nothing to read: whitespace, control and invisible format characters only
+    (zero-width spaces, a byte-order mark, NUL)."""
+    stripped = text.strip()
+    if not stripped:
+        return True
+    if stripped[0].isalnum():  # the common case, decided at once
+        return False
+    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in stripped)
+
+
 def unicode_problem(text: str) -> str | None:
     """Why ``text`` is not Unicode text, or None when it is: the first lone surrogate or undecodable byte."""
     found = _SURROGATE_RE.search(text)

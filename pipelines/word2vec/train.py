@@ -333,10 +333,7 @@ def train_word2vec(
                 "vocab_seconds": round(trained.vocab_seconds, 3),
                 "words_per_second": round(trained.words_per_second),
                 "epochs": trained.epochs,
-                "loss_note": loss_note(
-                    run.train.algorithm,
-                    joined=run.train.algorithm == "fasttext" and run.train.word_weight > 0,
-                ),
+                "loss_note": loss_note(run.train.algorithm, joined=run.train.joined),
                 "postprocess": trained.postprocess,
                 "total_seconds": round(time.perf_counter() - started, 3),
             },

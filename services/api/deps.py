@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from models.errors import InvalidInput, NotReady, TooLarge
-from pipelines.classifier.data import is_blank
+from pipelines.text.normalize import is_blank
 from services.api.keys import KeyRing, configured_digests
 from services.api.model_store import Loaded, ModelStore
 from services.api.schemas import ModelInfo

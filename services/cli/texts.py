@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from models.errors import InvalidInput
-from pipelines.classifier.data import is_blank
-from pipelines.text.normalize import unicode_problem
+from pipelines.text.normalize import is_blank, unicode_problem
 
 
 def check_texts(texts: list[str], *, max_chars: int) -> None:

@@ -8,7 +8,7 @@ import typer
 
 from models.errors import InvalidInput
 from pipelines.classifier.artifact import load_classifier
-from pipelines.classifier.data import is_blank
+from pipelines.text.normalize import is_blank
 from services.cli.app import app
 from services.cli.output import emit_json
 from services.factories import open_registry
