@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response
@@ -118,21 +118,28 @@ def check_batch(n: int, settings: Settings, *, what: str = "items") -> None:
 
 
 def check_texts(
-    texts: list[str], settings: Settings, *, field: str | None = None, labels: Sequence[str] | None = None
+    texts: list[str],
+    settings: Settings,
+    *,
+    field: str | None = None,
+    label: Callable[[int], str] | None = None,
 ) -> None:
     """Each text within ``PALAVRA_MAX_TEXT_CHARS`` and not blank (nothing but whitespace or invisible characters).
 
     A list of texts also counts against ``PALAVRA_MAX_BATCH``. ``field`` names a request's single text
-    ("prompt"); ``labels`` name each text when the list is not what the batch limit counts (a pair's sides).
+    ("prompt"); ``label(i)`` names text ``i`` when the list is not what the batch limit counts (a pair's sides).
     """
-    if field is None and labels is None:
+    if field is None and label is None:
         check_batch(len(texts), settings, what="texts")
-    names = [field] if field is not None else list(labels) if labels is not None else None
+
+    def name(i: int) -> str:
+        return field if field is not None else label(i) if label is not None else f"text {i}"
+
     for i, text in enumerate(texts):
         if len(text) > settings.max_text_chars:
             raise TooLarge(
-                f"{names[i] if names else f'text {i}'} has {len(text)} characters; the limit is "
-                f"{settings.max_text_chars} (PALAVRA_MAX_TEXT_CHARS)",
+                f"{name(i)} has {len(text)} characters; the limit is {settings.max_text_chars} "
+                "(PALAVRA_MAX_TEXT_CHARS)",
                 limit=settings.max_text_chars,
                 index=i,
             )
@@ -140,11 +147,11 @@ def check_texts(
     if empty:
         if field is not None:
             what = f"empty {field}"
-        elif names:
-            what = f"empty text at {', '.join(names[i] for i in empty[:10])}"
+        elif label is not None:
+            what = f"empty text at {', '.join(label(i) for i in empty[:10])}"
         else:
             what = f"empty text at position(s) {', '.join(map(str, empty[:10]))}"
-        where = {"positions": empty[:100]} if labels is None else {}  # the labels name a pair's texts instead
+        where = {"positions": empty[:100]} if label is None else {}  # the labels name a pair's texts instead
         raise InvalidInput(f"{what} (nothing but whitespace or invisible characters)", **where)
 
 

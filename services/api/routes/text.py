@@ -112,7 +112,7 @@ def text_similarity(body: TextSimilarityRequest, settings: SettingsDep, store: S
     check_texts(
         [t for pair in body.pairs for t in pair],
         settings,
-        labels=[f"pair {i} text {j}" for i in range(len(body.pairs)) for j in (0, 1)],
+        label=lambda i: f"pair {i // 2} text {i % 2}",
     )
     loaded = store.get(body.model, ENCODER)
     cosines = loaded.model.similarity(body.pairs)
