@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -165,6 +166,15 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
 
+def _insert_log(conn: sa.Connection, job_id: str, lines: Sequence[str]) -> None:
+    """Append ``lines`` to the job's log in the transaction of ``conn`` (each cut at MAX_LOG_CHARS)."""
+    now = _now()
+    conn.execute(
+        job_logs_table.insert(),
+        [{"job_id": job_id, "at": now, "line": line[:MAX_LOG_CHARS]} for line in lines],
+    )
+
+
 class JobStore:
     """Reads and conditional state changes of job records.
 
@@ -199,10 +209,7 @@ class JobStore:
                 jobs_table.update().where(jobs_table.c.id == job_id, *conditions).values(**values)
             )
             if result.rowcount == 1 and log_line is not None:
-                conn.execute(
-                    job_logs_table.insert(),
-                    [{"job_id": job_id, "at": _now(), "line": log_line[:MAX_LOG_CHARS]}],
-                )
+                _insert_log(conn, job_id, [log_line])
         return result.rowcount == 1
 
     # -- creating and reading -------------------------------------------------------------------------------
@@ -505,12 +512,8 @@ class JobStore:
     def log(self, job_id: str, *lines: str) -> None:
         if not lines:
             return
-        now = _now()
         with self.db.begin() as conn:
-            conn.execute(
-                job_logs_table.insert(),
-                [{"job_id": job_id, "at": now, "line": line[:MAX_LOG_CHARS]} for line in lines],
-            )
+            _insert_log(conn, job_id, lines)
 
     def logs(self, job_id: str, *, after: int = 0, limit: int = 200) -> list[JobLogLine]:
         """Log lines with ``seq > after``, oldest first; with ``after=0`` the last ``limit`` lines."""
