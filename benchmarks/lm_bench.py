@@ -5,8 +5,8 @@
     # the whole corpus with the default configuration (its token budget stops it after one epoch there)
     nice .venv/bin/python benchmarks/lm_bench.py --corpus corpus-all --max-train-tokens 0
 
-Both models see the same prepared lines (the LM's normalisation), split the same way (the last 1% of the source's
-lines held out), with the same vocabulary: words outside the LM's vocabulary are written as one ``_unk_`` word for
+Both models see the same prepared documents (the LM's normalisation; a hard-wrapped source's lines joined into
+paragraphs), split the same way (the last 1% of each source's documents held out), with the same vocabulary: words outside the LM's vocabulary are written as one ``_unk_`` word for
 IRSTLM, and the LM's sentence boundary ``</s>`` as ``_eos_``. Each document is one IRSTLM sentence (``<s> ... </s>``),
 so IRSTLM's ``</s>`` stands where the LM predicts ``<p>``: both count the same number of predicted tokens.
 One difference remains: the LM's context runs across documents, IRSTLM's restarts at each ``<s>``; the report

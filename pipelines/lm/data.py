@@ -4,6 +4,10 @@ A prepared line is one document (the LM's normalisation keeps punctuation and do
 
     "o menino chegou . a menina saiu ."  ->  o menino chegou . </s> a menina saiu . </s> <p>
 
+A source whose lines break mid-sentence (text extracted from PDF pages, hard-wrapped files: fewer than half of its
+lines end a sentence) is first joined back into paragraphs (:func:`paragraphs`), so that ``</s>`` and ``<p>`` mark
+sentences and paragraphs, not the width of a page.
+
 The last ``holdout`` fraction of each source's lines is never trained on: it measures validation perplexity.
 """
 
@@ -21,6 +25,15 @@ from models.errors import EmptyCorpus
 from models.lm import EOS, PARAGRAPH, SPECIALS, UNK
 
 SENTENCE_END = frozenset({".", "!", "?", "…", "...", "?!", "!?"})
+# marks that may follow a sentence's end on its line: «... disse ele.» / (... fim.)
+CLOSERS = frozenset({'"', "»", "”", "’", "'", ")", "]"})
+# a line that starts with a dash opens a new paragraph (dialogue), even after a line that ends mid-sentence
+DIALOGUE = frozenset({"—", "–", "-", "―"})
+# a source is hard-wrapped when fewer of its lines than this end a sentence (corpus-machado: 28%; corpus-eltec,
+# one paragraph a line: 87%; corpus-ptwiki: 80%)
+WRAPPED_BELOW = 0.5
+# a joined paragraph is cut after this many tokens (a hard-wrapped text without punctuation is not one document)
+MAX_PARAGRAPH_TOKENS = 2000
 IdArray = npt.NDArray[np.int64]
 
 
@@ -36,6 +49,52 @@ def with_boundaries(tokens: Sequence[str], *, paragraph: bool = True) -> list[st
             out.append(EOS)
         out.append(PARAGRAPH)
     return out
+
+
+def ends_sentence(line: str) -> bool:
+    """Whether a line of space-separated tokens ends a sentence (closing quotes and brackets after it allowed)."""
+    tokens = line.rstrip(" ").split(" ")
+    while len(tokens) > 1 and tokens[-1] in CLOSERS:
+        tokens.pop()
+    return tokens[-1] in SENTENCE_END
+
+
+def sentence_end_share(lines: Sequence[str]) -> float:
+    """The share of ``lines`` that end a sentence (1.0 for no lines)."""
+    return sum(map(ends_sentence, lines)) / len(lines) if lines else 1.0
+
+
+def paragraphs(lines: Sequence[str]) -> list[str]:
+    """Hard-wrapped lines joined into paragraphs: a paragraph ends at a line that ends a sentence, before a line
+    that opens with a dash, or after :data:`MAX_PARAGRAPH_TOKENS` tokens."""
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if current:
+            out.append(" ".join(current))
+            current.clear()
+            size = 0
+
+    for line in lines:
+        if current and line.split(" ", 1)[0] in DIALOGUE:
+            flush()
+        current.append(line)
+        size += line.count(" ") + 1
+        if size >= MAX_PARAGRAPH_TOKENS or ends_sentence(line):
+            flush()
+    flush()
+    return out
+
+
+def documents(lines: list[str]) -> tuple[list[str], bool]:
+    """(the LM's documents, whether the lines were hard-wrapped): ``lines`` as they are when most of them end a
+    sentence, else joined into :func:`paragraphs`."""
+    if sentence_end_share(lines) >= WRAPPED_BELOW:
+        return lines, False
+    return paragraphs(lines), True
 
 
 def read_lines(path: Path) -> list[str]:

@@ -20,7 +20,7 @@ from models import lm as lm_kind
 from models.errors import InvalidInput
 from models.registry import Artifact
 from pipelines.lm.config import LM_NORMALIZE, MAX_NEW_TOKENS, MAX_SEED, MAX_TEMPERATURE
-from pipelines.lm.data import contexts_of, with_boundaries
+from pipelines.lm.data import contexts_of, documents, with_boundaries
 from pipelines.text.normalize import NormalizeConfig, Normalizer, is_blank
 
 #: distinct (context, k) answers of ``complete`` kept per model: autocomplete prefixes repeat, and a kept answer
@@ -198,13 +198,16 @@ class LanguageModel:
         }
 
     def evaluate(self, lines: list[str]) -> dict[str, Any]:
-        """Perplexity and OOV rate on ``lines`` (one document a line), as the held-out slice is measured."""
+        """Perplexity and OOV rate on ``lines`` (one document a line, or hard-wrapped lines, joined as training
+        joins them), as the held-out slice is measured."""
         from pipelines.lm.train import mean_nll, perplexity
 
+        tokenised = [
+            " ".join(t) for t in (self.normalizer.tokens(line) for line in lines if line.strip()) if t
+        ]
         toks: list[str] = []
-        for line in lines:
-            if line.strip():
-                toks += with_boundaries(self.normalizer.tokens(line))
+        for doc in documents(tokenised)[0]:
+            toks += with_boundaries(doc.split(" "))
         if not toks:
             raise InvalidInput("the text has no tokens to evaluate")
         ids = np.array(self._ids(toks), dtype=np.int64)

@@ -1,7 +1,8 @@
 """Train a neural language model on cached, tokenised corpora and register it (kind ``lm``).
 
-corpus sources -> :func:`prepare_corpus` per source (cached, shared with every trainer that uses the same
-normalisation) -> last ``holdout`` of each source's lines held out -> vocabulary (frequency order) -> epochs of
+corpus sources (a catalogue entry made of parts is read part by part) -> :func:`prepare_corpus` per source (cached,
+shared with every trainer that uses the same normalisation) -> hard-wrapped lines joined into paragraphs -> last
+``holdout`` of each source's documents held out -> vocabulary (frequency order) -> epochs of
 shuffled mini-batches -> validation perplexity per epoch -> early stopping (the best epoch's weights are kept) ->
 ``config.json`` + ``vocab.json`` + ``weights.safetensors`` + ``history.png``.
 """
@@ -29,7 +30,7 @@ from pipelines.classifier.plots import _finite, _pyplot
 from pipelines.classifier.pretrained import open_vectors, word_matrix
 from pipelines.classifier.train import torch_threads
 from pipelines.lm.config import LMRun
-from pipelines.lm.data import IdArray, Vocabulary, contexts_of, read_lines, split_holdout
+from pipelines.lm.data import IdArray, Vocabulary, contexts_of, documents, read_lines, split_holdout
 from pipelines.reading.corpus import CorpusLimits
 from pipelines.reading.datasets import DataCatalog
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
@@ -125,11 +126,12 @@ def load_lines(
     report: ProgressCallback,
     limits: CorpusLimits | None,
 ) -> tuple[list[str], list[str], dict[str, Any]]:
-    """(train lines, held-out lines, corpus facts): each ``--corpus`` source prepared (cached), then split."""
+    """(train documents, held-out documents, corpus facts): each source prepared (cached), joined into paragraphs
+    when its lines are hard-wrapped, then split."""
     train: list[str] = []
     held: list[str] = []
     facts: dict[str, Any] = {"sources": [], "cache_hits": 0}
-    for spec in run.corpus:
+    for spec in [part for given in run.corpus for part in catalog.sources(given)]:
         prepared = prepare_corpus(
             catalog.resolve(spec),
             run.normalize,
@@ -140,12 +142,14 @@ def load_lines(
             limits=limits,
         )
         lines = read_lines(prepared.path)
-        a, b = split_holdout(lines, run.holdout)
+        docs, wrapped = documents(lines)
+        a, b = split_holdout(docs, run.holdout)
         train += a
         held += b
         facts["sources"].append(
-            {"source": spec, "lines": len(lines), "held_out": len(b), "data_hash": prepared.data_hash}
-        )
+            {"source": spec, "lines": len(lines), "wrapped": wrapped, "documents": len(docs), "held_out": len(b),
+             "data_hash": prepared.data_hash}
+        )  # fmt: skip
         facts["cache_hits"] += int(prepared.cache_hit)
     if run.max_train_tokens is not None:
         kept, n = [], 0

@@ -130,6 +130,13 @@ class DataCatalog:
                 known=self.names,
             ) from None
 
+    def sources(self, spec: str) -> list[str]:
+        """The sources ``spec`` is made of: a catalogue entry's parts (recursively), else ``[spec]`` itself."""
+        ds = catalogue().get(spec)
+        if ds is None or not ds.parts:
+            return [spec]
+        return [s for part in ds.parts for s in self.sources(part)]
+
     def resolve(self, spec: str) -> list[Path]:
         """Local files for a catalogue name, or ``[path]`` for an existing file or folder.
 

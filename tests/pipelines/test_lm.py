@@ -13,7 +13,7 @@ from models.errors import InvalidConfig, InvalidInput
 from models.lm import EOS, PARAGRAPH, UNK
 from models.registry import Registry
 from pipelines.lm.config import make_run
-from pipelines.lm.data import Vocabulary, contexts_of, split_holdout, with_boundaries
+from pipelines.lm.data import Vocabulary, contexts_of, documents, split_holdout, with_boundaries
 from pipelines.lm.predictor import LanguageModel, Sampling, detokenize
 from pipelines.reading.datasets import DataCatalog
 from tests.conftest import _VERBS
@@ -33,6 +33,61 @@ def test_boundaries_are_tokens() -> None:
         "o", "rei", "chegou", ".", EOS, "a", "rainha", "saiu", EOS, PARAGRAPH,
     ]  # fmt: skip
     assert with_boundaries(["oi", "!"], paragraph=False) == ["oi", "!", EOS]
+
+
+# a page of a PDF extraction, tokenised: lines break mid-sentence; a dialogue line opens a paragraph
+WRAPPED = [
+    "o doutor chegou a itaguaí , e entregou-se de corpo e",
+    "alma ao estudo da ciência , alternando as curas com as",
+    "leituras .",
+    "— a ciência , disse ele , é o meu emprego único ;",
+    "itaguaí é o meu universo . »",
+    "dito isso , meteu-se em casa e não",
+    "— saiu mais",
+]
+
+
+def test_hard_wrapped_lines_are_joined_into_paragraphs_and_others_kept() -> None:
+    docs, wrapped = documents(WRAPPED)
+    assert wrapped
+    assert docs == [
+        "o doutor chegou a itaguaí , e entregou-se de corpo e alma ao estudo da ciência , alternando as curas "
+        "com as leituras .",
+        "— a ciência , disse ele , é o meu emprego único ; itaguaí é o meu universo . »",
+        "dito isso , meteu-se em casa e não",
+        "— saiu mais",
+    ]
+    one_per_line = ["o rei chegou .", "a rainha saiu !", "capítulo i", "o povo ( todo ) aplaudiu . )"]
+    assert documents(one_per_line) == (one_per_line, False)
+
+
+def test_training_reads_a_catalogue_entry_part_by_part_and_joins_a_wrapped_one(tmp_path: Path) -> None:
+    from pipelines.lm.train import load_lines
+    from pipelines.runs.progress import ignore_progress
+
+    wrapped = tmp_path / "wrapped.txt"
+    wrapped.write_text(
+        "\n".join(["O doutor chegou a Itaguaí e", "entregou-se ao estudo da", "ciência."] * 40) + "\n",
+        encoding="utf-8",
+    )
+    lines = tmp_path / "lines.txt"
+    lines.write_text(
+        "\n".join(f"O rei chegou {'muitas ' * i}vezes." for i in range(200)) + "\n", encoding="utf-8"
+    )
+    catalog = DataCatalog(None, tmp_path)
+    run = make_run({"name": "m", "corpus": [str(wrapped), str(lines)], **TINY, "holdout": 0.01})
+    train, held, facts = load_lines(
+        run, catalog=catalog, cache_dir=tmp_path, report=ignore_progress, limits=None
+    )
+    assert [(s["wrapped"], s["lines"], s["documents"], s["held_out"]) for s in facts["sources"]] == [
+        (True, 120, 40, 1), (False, 200, 200, 2),
+    ]  # fmt: skip
+    assert held[0] == "o doutor chegou a itaguaí e entregou-se ao estudo da ciência ."
+    assert held[1:] == [f"o rei chegou {'muitas ' * i}vezes ." for i in (198, 199)]
+    assert len(train) == 39 + 198
+    # corpus-all is its three parts: each is prepared, joined and held out on its own
+    assert catalog.sources("corpus-all") == ["corpus-machado", "corpus-eltec", "corpus-ptwiki"]
+    assert catalog.sources(str(lines)) == [str(lines)]
 
 
 def test_holdout_is_the_last_lines_and_never_trained_on() -> None:
@@ -229,6 +284,8 @@ def test_evaluate_reports_perplexity_and_oov(tiny: tuple[Registry, LanguageModel
     assert seen["perplexity"] < unseen["perplexity"]
     with pytest.raises(InvalidInput):
         model.evaluate(["", "  "])
+    # hard-wrapped text is joined as training joins it: one document, not four
+    assert model.evaluate(["O rei governa", "o reino", "no", "inverno."])["tokens"] == seen["tokens"]
 
 
 def test_embeddings_from_word_vectors_stay_frozen(

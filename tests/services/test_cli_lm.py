@@ -21,6 +21,10 @@ def test_cli_train_complete_generate_evaluate(
     assert code == 0, err
     summary = json.loads(out)
     assert summary["model"] == "frases@1"
+    [source] = summary["sources"]
+    assert source["source"] == str(pt_corpus_file)
+    assert source["wrapped"] is False
+    assert source["documents"] == source["lines"] > source["held_out"] > 0
     assert Path(summary["history_png"]).is_file()
     assert len(summary["val_perplexity_per_epoch"]) == summary["training"]["epochs_run"]
 

@@ -31,6 +31,11 @@ def _summary(version: ModelVersion) -> dict[str, Any]:
         "path": str(version.path),
         "history_png": str(version.path / HISTORY_PNG),
         "training": training,
+        # per source: its lines, whether they were hard-wrapped (joined into paragraphs), documents, held out
+        "sources": [
+            {k: v for k, v in source.items() if k != "data_hash"}
+            for source in version.metadata.get("corpus", {}).get("sources", [])
+        ],
         "val_perplexity_per_epoch": [row.get("val_perplexity") for row in history],
     }
 
