@@ -39,6 +39,12 @@ VECTOR_KINDS: tuple[str, ...] = (Kind.WORD2VEC.value, Kind.FASTTEXT.value)
 PRODUCTION = "production"
 
 
+def family(kind: str) -> str:
+    """What a name holds: ``word vectors`` for both vector kinds, else the kind. A name's versions share one
+    family, so a bare name always answers the same routes (word2vec and fasttext versions may alternate)."""
+    return "word vectors" if kind in VECTOR_KINDS else kind
+
+
 # the command that trains each kind, named by errors that find none registered
 _TRAIN_COMMANDS = {
     Kind.WORD2VEC.value: "palavra train word2vec",
@@ -84,6 +90,10 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     name, at, selector = ref.partition("@")
     check_name(name, ref=ref)
     version = version_number(selector)
+    if version is None and selector.isascii() and selector.isdigit():  # more digits than any version has
+        raise InvalidInput(
+            f"invalid model reference {ref[:100]!r}: versions run from 1 to {MAX_VERSION}", model=ref
+        )
     if at and not (version is not None or ALIAS_RE.fullmatch(selector)):
         raise InvalidInput(
             f"invalid model reference {ref!r}: after '@' give a version number or an alias such as production",

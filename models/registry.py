@@ -50,6 +50,7 @@ from models.references import (
     bare_missing,
     bare_version,
     check_name,
+    family,
     none_registered,
     parse_ref,
     version_number,
@@ -212,10 +213,7 @@ class Registry:
         config). On exit the registry hashes every file, writes ``metadata.json``, renames the folder into
         ``artifacts/<name>/<version>`` and records the version; ``writer.version`` then holds the result.
         """
-        check_name(name)
-        if kind not in KINDS:
-            raise InvalidInput(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
-        self.ping()
+        self.check_kind(name, kind)
         staging = self.root / ".staging" / uuid.uuid4().hex
         staging.mkdir(parents=True)
         writer = ArtifactWriter(staging, name=name, kind=kind)
@@ -226,7 +224,33 @@ class Registry:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
+    def check_kind(self, name: str, kind: str) -> None:
+        """Refuse, before any work, a version of ``kind`` under a name whose versions hold another family.
+
+        Raises:
+            InvalidInput: a bad name or an unknown kind.
+            Conflict: ``name`` holds models of another family (a classifier under a word-vector model's name).
+        """
+        check_name(name)
+        if kind not in KINDS:
+            raise InvalidInput(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
+        with self.db.begin() as conn:
+            held = conn.execute(
+                sa.select(model_versions.c.kind).where(model_versions.c.name == name).distinct()
+            ).scalars()
+            other = sorted(k for k in held if family(k) != family(kind))
+        if other:
+            raise Conflict(
+                f"model {name!r} holds {a_kind(*other)} model; {a_kind(kind)} model needs another name (the "
+                "versions of one name are of one kind, so that the name answers the same routes whichever "
+                "version it means)",
+                model=name,
+            )
+
     def _commit(self, writer: ArtifactWriter, *, aliases: tuple[str, ...]) -> ModelVersion:
+        self.check_kind(
+            writer.name, writer.kind
+        )  # again: another process may have registered the name meanwhile
         for hook in self._commit_hooks:
             hook(writer)
         files = {
@@ -365,17 +389,36 @@ class Registry:
         os.replace(tmp, mv.path / "metadata.json")
         return self.get(mv.ref)
 
-    def delete_alias(self, name: str, alias: str) -> None:
+    def delete_alias(self, name: str, alias: str) -> int:
+        """Remove ``name@alias``; returns the version it pointed at.
+
+        Raises:
+            InvalidInput: ``production`` (what a bare name means: move it instead) or ``latest`` (kept by the
+                registry), or a bad name.
+            ModelNotFound: no such model, or it has no such alias.
+        """
+        check_name(name)
+        if not ALIAS_RE.fullmatch(alias):
+            raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
         if alias == PRODUCTION:
             raise InvalidInput(
                 f"the {PRODUCTION} alias is what a bare model name means; move it to another version instead"
             )
+        if alias.casefold() in RESERVED_ALIASES:
+            raise InvalidInput(f"the alias {alias!r} is kept by the registry (always the newest version)")
+        self.versions(name)  # ModelNotFound for an unknown name, with its suggestions
         with self.db.begin() as conn:
-            result = conn.execute(
+            version = conn.execute(
+                sa.select(model_aliases.c.version).where(
+                    model_aliases.c.name == name, model_aliases.c.alias == alias
+                )
+            ).scalar()
+            conn.execute(
                 model_aliases.delete().where(model_aliases.c.name == name, model_aliases.c.alias == alias)
             )
-        if result.rowcount == 0:
+        if version is None:
             raise ModelNotFound(f"model {name!r} has no alias {alias!r}", model=name)
+        return int(version)
 
     # -- reading ----------------------------------------------------------------------------------------------
     def _row_to_version(self, row: sa.Row[Any], aliases: tuple[str, ...]) -> ModelVersion:
@@ -456,16 +499,21 @@ class Registry:
         It resolves as its bare name does (its ``production`` alias), so registering other models, or new versions
         of this one, never changes what a request without a model gets; moving ``production`` does.
         """
+        first = sa.func.min(model_versions.c.created_at)
         with self.db.begin() as conn:
-            row = conn.execute(
+            names = conn.execute(
                 sa.select(model_versions.c.name)
                 .where(model_versions.c.kind.in_(kinds))
-                .order_by(model_versions.c.created_at, model_versions.c.name)
-                .limit(1)
-            ).first()
-        if row is None:
-            raise ModelNotFound(none_registered(*kinds))
-        return self.get(row.name, kind=kinds)
+                .group_by(model_versions.c.name)
+                .order_by(first, model_versions.c.name)
+            ).scalars()
+            ordered = list(names)
+        for name in ordered:
+            # a registry written before a name kept one kind may hold these kinds under a name that means another
+            found = self.get(name)
+            if found.kind in kinds:
+                return found
+        raise ModelNotFound(none_registered(*kinds))
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first."""

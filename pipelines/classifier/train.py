@@ -242,6 +242,7 @@ def train_classifier(
         InvalidInput: the embeddings model is not word vectors; training diverged (NaN loss).
     """
     report = progress or ignore_progress
+    registry.check_kind(run.name, KIND)  # before the work: the name may hold another kind of model
     pretrained_source = open_vectors(registry, run.embeddings) if run.embeddings else None
     train, validation = read_run_data(run, resolve_path)
     skipped = {

@@ -377,6 +377,7 @@ def _train_lm(
     limits: CorpusLimits | None = None,
 ) -> ModelVersion:
     report = progress or ignore_progress
+    registry.check_kind(run.name, lm_kind.KIND)  # before the work: the name may hold another kind of model
     started = time.perf_counter()
     train_lines, held_lines, corpus_facts = load_lines(
         run, catalog=catalog, cache_dir=cache_dir, report=report, limits=limits

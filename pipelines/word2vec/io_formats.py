@@ -4,6 +4,11 @@ Text: a header line ``<words> <dim>``, then one ``word v1 ... vdim`` line per wo
 as GloVe writes, is read too). Binary: the same header, then per word ``word`` + a space + ``dim`` little-endian
 float32 values, optionally followed by a newline.
 
+Fields are separated by whitespace (a run of spaces or tabs is one separator), so a word cannot hold whitespace:
+import refuses such a row, as export refuses such a word. A leading UTF-8 byte-order mark is skipped. Words are
+stored in Unicode NFC, the form query words are normalised to, so a file written in decomposed form (NFD) is
+reachable, and the NFD and NFC spellings of a word are one word (the first row wins, as for any duplicate).
+
 Exports write to a temporary file beside the target and rename it, so an interrupted export leaves no
 half-written file. Only the word vectors travel: the formats have no place for FastText's subword n-grams.
 """
@@ -12,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +32,9 @@ from models.errors import CorpusError, InvalidInput
 from models.vectors import WordVectors
 
 _CHUNK_ROWS = 4096
+_BOM = b"\xef\xbb\xbf"
+# what str.isspace() calls whitespace, as export checks it: a word holding one cannot be written back
+_WHITESPACE = re.compile(r"\s")
 
 
 @dataclass
@@ -35,6 +45,8 @@ class ImportReport:
     dim: int
     duplicates: int = 0
     undecodable: int = 0
+    #: words not in Unicode NFC in the file, stored in NFC
+    renormalized: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -121,7 +133,7 @@ def _check_header_fits(path: Path, header: tuple[int, int], *, room: int, binary
 
 
 class _Collector:
-    """Rows as they are read; the first occurrence of a word wins. Room grows as rows arrive."""
+    """Rows as they are read, words in NFC; the first occurrence of a word wins. Room grows as rows arrive."""
 
     def __init__(self, dim: int, report: ImportReport, *, room: int, binary: bool) -> None:
         self.words: list[str] = []
@@ -132,6 +144,10 @@ class _Collector:
         )
         self.matrix = np.empty((max(capacity, 1), dim), dtype=np.float32)
         self.report = report
+        # the file's spelling of each word stored from a non-NFC row, to tell which duplicates NFC made
+        self.spelled: dict[str, str] = {}
+        self.renormalized_duplicates = 0
+        self.renormalized_example = ""
 
     @property
     def read(self) -> int:
@@ -139,13 +155,29 @@ class _Collector:
         return len(self.words) + self.report.duplicates
 
     def add(self, word: str, vector: npt.NDArray[Any], where: str) -> None:
+        if not word:
+            raise CorpusError(f"{where}: the word is empty; every vector needs a word before it")
+        if _WHITESPACE.search(word):  # one bytes.split() does not see (NBSP, U+2003 ...), or a binary file's
+            raise CorpusError(
+                f"{where}: the word {word!r} holds whitespace, which the word2vec format cannot store; "
+                "join its parts with '_' or drop the row"
+            )
         if not np.isfinite(vector).all():  # NaN or out of float32's range: every search with it would be NaN
             raise CorpusError(
                 f"{where}: the vector of {word!r} holds a non-finite value (nan, inf or > 3.4e38)"
             )
+        # queries are normalised to NFC: a word stored in another form (NFD: 'e' + U+0301) could never be found
+        spelling = word
+        if not unicodedata.is_normalized("NFC", word):
+            word = unicodedata.normalize("NFC", word)
+            self.report.renormalized += 1
+            self.renormalized_example = self.renormalized_example or word
         if word in self.seen:
             self.report.duplicates += 1
+            self.renormalized_duplicates += spelling != self.spelled.get(word, word)
             return
+        if spelling != word:
+            self.spelled[word] = spelling
         if len(self.words) == self.matrix.shape[0]:
             self.matrix = np.concatenate([self.matrix, np.empty_like(self.matrix)])
         self.matrix[len(self.words)] = vector
@@ -155,6 +187,17 @@ class _Collector:
     def result(self, path: Path) -> WordVectors:
         if not self.words:
             raise CorpusError(f"{path} holds no word vectors")
+        if self.report.renormalized:
+            self.report.notes.append(
+                f"{self.report.renormalized} word(s) not in Unicode NFC (e.g. {self.renormalized_example!r}) "
+                "were stored in NFC, the form query words are normalised to"
+                + (
+                    f"; {self.renormalized_duplicates} row(s) spelled an earlier word in another Unicode form "
+                    "and were skipped as duplicates (the first row is kept)"
+                    if self.renormalized_duplicates
+                    else ""
+                )
+            )
         return WordVectors(self.words, self.matrix[: len(self.words)])
 
 
@@ -166,33 +209,61 @@ def _decode(raw: bytes, report: ImportReport) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
+def _is_number(field: bytes) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _headerless_dim(first: bytes) -> int:
+    """The dimensions of a file without a header: the numbers that end its first row (its first field is the word,
+    even when it is a number itself)."""
+    fields = first.split()
+    numbers = next((i for i, f in enumerate(reversed(fields)) if not _is_number(f)), len(fields))
+    return min(numbers, len(fields) - 1)
+
+
+def _row_error(raw: bytes, parts: list[bytes], dim: int, where: str) -> CorpusError:
+    """Why the text row ``raw`` (split into ``parts``) is not a word and ``dim`` numbers."""
+    expected = f"{where}: expected a word and {dim} numbers separated by spaces"
+    if b"\x00" in raw or _is_binaryish(raw):
+        return CorpusError(f"{expected}; if it is the binary word2vec format, import it with --binary")
+    # more fields than a word and its numbers: a word with spaces in it, unless the extra fields are numbers too
+    split_word, numbers = parts[: len(parts) - dim], parts[len(parts) - dim :]
+    if (
+        len(parts) > dim + 1
+        and all(_is_number(f) for f in numbers)
+        and not all(_is_number(f) for f in split_word[1:])
+    ):
+        word = b" ".join(split_word).decode("utf-8")
+        return CorpusError(
+            f"{where}: the word {word!r} holds whitespace, which the word2vec text format cannot store "
+            "(fields are separated by spaces); join its parts with '_' or drop the row"
+        )
+    return CorpusError(expected)
+
+
 def _read_text(
     fh: IO[bytes], path: Path, header: tuple[int, int] | None, first: bytes, *, room: int
 ) -> tuple[WordVectors, ImportReport]:
-    dim = header[1] if header else len(first.split()) - 1
+    dim = header[1] if header else _headerless_dim(first)
     if dim <= 0:
         raise CorpusError(f"{path}:1: expected 'word v1 ... vN' or a '<words> <dim>' header")
     report = ImportReport(declared_words=header[0] if header else None, dim=dim)
     rows = _Collector(dim, report, room=room, binary=False)
     lines = fh if header else _chain(first, fh)
     for lineno, raw in enumerate(lines, start=2 if header else 1):
-        text = raw.rstrip(b"\r\n ")
-        if not text:
+        parts = raw.split()  # any run of spaces or tabs separates two fields
+        if not parts:
             continue
-        parts = text.rsplit(b" ", dim)
         try:
-            if len(parts) != dim + 1 or not parts[0]:
+            if len(parts) != dim + 1:
                 raise ValueError
             vector = np.array(parts[1:], dtype=np.float32)
         except ValueError:
-            hint = (
-                "; if it is the binary word2vec format, import it with --binary"
-                if b"\x00" in raw or _is_binaryish(raw)
-                else ""
-            )
-            raise CorpusError(
-                f"{path}:{lineno}: expected a word and {dim} numbers separated by spaces{hint}"
-            ) from None
+            raise _row_error(raw, parts, dim, f"{path}:{lineno}") from None
         if header and rows.read == header[0]:
             raise CorpusError(
                 f"{path}:{lineno}: the header declares {header[0]} words, but more rows follow; "
@@ -265,11 +336,13 @@ def import_word2vec(path: Path, *, binary: bool = False) -> tuple[WordVectors, I
         raise CorpusError(f"{path} does not exist or is not a file")
     try:
         with path.open("rb") as fh:
-            first = fh.readline()
+            line = fh.readline()
+            # a byte-order mark (Windows editors write one) is not part of the header or of the first word
+            first = line.removeprefix(_BOM)
             if not first.strip():
                 raise CorpusError(f"{path} is empty")
             header = _parse_header(first, path)
-            room = os.fstat(fh.fileno()).st_size - (len(first) if header else 0)
+            room = os.fstat(fh.fileno()).st_size - (len(line) if header else 0)
             if header is not None:
                 _check_header_fits(path, header, room=room, binary=binary)
             if binary:

@@ -288,6 +288,7 @@ def train_word2vec(
     """
     report = progress or ignore_progress
     started = time.perf_counter()
+    registry.check_kind(run.name, run.kind)  # before the work: the name may hold another kind of model
     # read the evaluation sets first: a missing or malformed one fails before hours of training, not after
     sets: EvaluationSets | None = None
     if run.evaluate:

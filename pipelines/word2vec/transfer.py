@@ -55,6 +55,7 @@ def import_model(
         CorpusError: the file is missing or not in the format asked for.
         InvalidInput: ``name`` is not a valid model name.
     """
+    registry.check_kind(name, Kind.WORD2VEC.value)  # before reading: the name may hold another kind of model
     vectors, report = import_word2vec(path, binary=binary)
     inferred = normalize is None
     config = normalize or infer_normalize(vectors.words)

@@ -170,8 +170,11 @@ class ModelStore:
                     continue
                 self.errors.pop(f"default {group.name} model", None)
                 defaults[group.name] = (mv.name, mv.version)
-            elif any(mv.kind in group.kinds for mv in heads):
-                mv = self.registry.default(group.kinds)
+            else:
+                try:  # not only from heads: a name's newest version may be of another kind than the one it means
+                    mv = self.registry.default(group.kinds)
+                except ModelNotFound:
+                    continue
                 defaults[group.name] = (mv.name, mv.version)
         return Snapshot(
             aliases=aliases,
@@ -315,7 +318,9 @@ class ModelStore:
             raise NotReady("models are still loading; retry in a few seconds")
         key = self._key_for(ref, group)
         kinds = group.kinds
-        known_kind = self.snapshot.kinds.get(key[0])
+        # the snapshot knows each name's newest version's kind: refuse that one before loading it (a registry
+        # written before a name kept one kind may hold others under the same name: those are checked once loaded)
+        known_kind = self.snapshot.kinds.get(key[0]) if self.snapshot.newest.get(key[0]) == key[1] else None
         if known_kind is not None and known_kind not in kinds:
             raise InvalidInput(
                 f"model {key[0]!r} is {a_kind(known_kind)} model; this route needs {a_kind(*kinds)} model",

@@ -57,12 +57,13 @@ class JobService:
 
         Raises:
             InvalidInput: unknown kind, invalid config, or an input outside the data root / missing.
+            Conflict: the name the job would register holds another kind of model.
             NotReady: the backend's broker does not answer (the job is recorded as failed, not left queued).
         """
         spec = job_kind(kind)
         run = spec.validate(config, source=f"{kind} job config")
         check_inputs(spec.inputs(run), is_dataset=is_dataset, data_root=self.data_root)
-        self._check_models(run)
+        self._check_models(kind, run)
         job_id = job_id or new_job_id()
         uploads = self.data_root.upload_dir(job_id)
         job = self.store.create(
@@ -81,8 +82,13 @@ class JobService:
         self.store.mark_published(job_id)
         return job
 
-    def _check_models(self, run: object) -> None:
-        """A registered model the config builds on (a classifier's ``embeddings``) must exist before queueing."""
+    def _check_models(self, kind: str, run: object) -> None:
+        """A registered model the config builds on (a classifier's ``embeddings``) must exist before queueing, and
+        the name the job registers must not hold another kind of model."""
+        registers = {"word2vec": getattr(run, "kind", None), "classifier": "classifier", "lm": "lm"}.get(kind)
+        name = getattr(run, "name", None)
+        if registers and isinstance(name, str) and self.registry is not None:
+            self.registry.check_kind(name, registers)
         ref = getattr(run, "embeddings", None)
         if not ref or self.registry is None:
             return

@@ -18,7 +18,7 @@ const I18N = {
     classifyBtn: "Classificar", apiKey: "Chave da API (guardada só nesta sessão do navegador)",
     saveKey: "Guardar chave", forgetKey: "Esquecer", registry: "Registro de modelos", name: "Nome", kind: "Tipo",
     latest: "Mais recente", aliases: "Apelidos", loadedCol: "Carregadas", versions: "Versões", created: "Criada",
-    summary: "Resumo", actions: "Ações", alias: "Apelido", moveAlias: "Mover apelido", jobKind: "Tipo de tarefa",
+    summary: "Resumo", actions: "Ações", alias: "Apelido", moveAlias: "Mover apelido", deleteAlias: "Remover apelido", jobKind: "Tipo de tarefa",
     jobConfig: "Configuração (JSON ou TOML)", submitJob: "Enviar tarefa",
     jobFiles: "Arquivos de entrada (a configuração nomeia cada um como upload:NOME)",
     needsKey: "Precisa da chave da API (aba Modelos).", state: "Estado", cancel: "Cancelar", log: "Registro",
@@ -26,7 +26,7 @@ const I18N = {
     loading: "Carregando…", noModels: "Nenhum modelo deste tipo no registro.", unknown: "Palavra desconhecida",
     didYouMean: "Você quis dizer:", noSuggestion: "sem sugestões", cosine: "cosseno", mapOf: "Mapa de",
     pointLabel: "{w}, similaridade {s}", keySaved: "Chave guardada para esta sessão.", keyForgotten: "Chave esquecida.",
-    keyMissing: "Informe a chave da API na aba Modelos.", aliasMoved: "{a} agora aponta para a versão {v}.",
+    keyMissing: "Informe a chave da API na aba Modelos.", aliasMoved: "{a} agora aponta para a versão {v}.", aliasDeleted: "{a} removido (apontava para a versão {v}).",
     show: "Ver", accuracy: "Acurácia", macroF1: "Macro-F1", confusion: "Matriz de confusão (linhas: verdadeiro; colunas: previsto)",
     curves: "Curvas de treino", epoch: "época", loss: "perda", perClass: "Por classe", precision: "Precisão",
     recall: "Revocação", support: "Suporte", analogySections: "Acurácia nas analogias por seção", pairsCorr: "Correlação com julgamentos humanos",
@@ -66,7 +66,7 @@ const I18N = {
     classifyBtn: "Classify", apiKey: "API key (kept for this browser session only)",
     saveKey: "Save key", forgetKey: "Forget", registry: "Model registry", name: "Name", kind: "Kind",
     latest: "Latest", aliases: "Aliases", loadedCol: "Loaded", versions: "Versions", created: "Created",
-    summary: "Summary", actions: "Actions", alias: "Alias", moveAlias: "Move alias", jobKind: "Job kind",
+    summary: "Summary", actions: "Actions", alias: "Alias", moveAlias: "Move alias", deleteAlias: "Remove alias", jobKind: "Job kind",
     jobConfig: "Config (JSON or TOML)", submitJob: "Submit job",
     jobFiles: "Input files (the config names each as upload:NAME)",
     needsKey: "Needs the API key (Models tab).", state: "State", cancel: "Cancel", log: "Log",
@@ -74,7 +74,7 @@ const I18N = {
     loading: "Loading…", noModels: "No model of this kind in the registry.", unknown: "Unknown word",
     didYouMean: "Did you mean:", noSuggestion: "no suggestions", cosine: "cosine", mapOf: "Map of",
     pointLabel: "{w}, similarity {s}", keySaved: "Key saved for this session.", keyForgotten: "Key forgotten.",
-    keyMissing: "Enter the API key in the Models tab.", aliasMoved: "{a} now points at version {v}.",
+    keyMissing: "Enter the API key in the Models tab.", aliasMoved: "{a} now points at version {v}.", aliasDeleted: "{a} removed (it pointed at version {v}).",
     show: "Show", accuracy: "Accuracy", macroF1: "Macro-F1", confusion: "Confusion matrix (rows: true; columns: predicted)",
     curves: "Training curves", epoch: "epoch", loss: "loss", perClass: "Per class", precision: "Precision",
     recall: "Recall", support: "Support", analogySections: "Analogy accuracy by section", pairsCorr: "Correlation with human judgements",
@@ -654,6 +654,35 @@ async function moveAlias(e) {
   }
 }
 
+async function deleteAlias() {
+  const alias = $("#alias-name").value.trim();
+  const status = $("#alias-status");
+  say(status, "");
+  if (!$("#alias-name").reportValidity()) return;  // the browser says what is missing, as on a submit
+  try {
+    const r = await api(`v1/models/${encodeURIComponent(currentModel)}/aliases/${encodeURIComponent(alias)}`, { method: "DELETE", auth: true });
+    say(status, t("aliasDeleted", { a: `${r.name}@${r.alias}`, v: r.previous }));
+    await loadRegistry();
+  } catch (err) {
+    say(status, err.message, true);
+  }
+}
+
+// the status each form reports in: cleared when the browser's own validation stops a submit, so an earlier
+// answer's message never stands beside an input the browser is pointing at
+const FORM_STATUS = {
+  "explore-form": "words-status", "analogy-form": "analogy-status", "pair-form": "pair-status",
+  "side-form": "side-status", "classify-form": "classify-status", "key-form": "key-state",
+  "alias-form": "alias-status", "search-form": "search-status", "texts-form": "texts-status",
+  "complete-form": "complete-status", "generate-form": "gen-status", "job-form": "jobs-status",
+};
+
+function setupValidation() {
+  for (const [form, status] of Object.entries(FORM_STATUS)) {
+    $(`#${form}`).addEventListener("invalid", () => say($(`#${status}`), ""), true);  // "invalid" does not bubble
+  }
+}
+
 function setupKey() {
   const state = $("#key-state");
   $("#api-key").value = apiKey();
@@ -837,7 +866,14 @@ async function runSearch() {
   const query = $("#search-query").value.trim();
   const name = $("#search-collection").value;
   const status = $("#search-status");
-  if (!query || !name) return;
+  if (!query || !name) {
+    ++searchSeq;  // an answer still on its way belongs to a query that is gone
+    if (!query) {
+      $("#search-hits").replaceChildren();
+      say(status, "");
+    }
+    return;
+  }
   const seq = ++searchSeq;
   say(status, t("loading"));
   const body = { query, k: Number($("#search-k").value) || 10, mode: $("#search-mode").value };
@@ -1048,6 +1084,8 @@ function start() {
   $("#classify-form").addEventListener("submit", classify);
   $("#clf-model").addEventListener("change", fillClassifierVersions);
   $("#alias-form").addEventListener("submit", moveAlias);
+  $("#alias-delete").addEventListener("click", deleteAlias);
+  setupValidation();
   $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); runSearch(); });
   $("#search-query").addEventListener("input", searchSoon);
   for (const id of ["#search-collection", "#search-mode", "#search-k"]) $(id).addEventListener("change", runSearch);

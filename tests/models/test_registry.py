@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from models.errors import DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
+from models.errors import Conflict, DatabaseUnavailable, IntegrityError, InvalidInput, ModelNotFound
 from models.registry import Registry
 
 
@@ -28,6 +28,24 @@ def test_registry_versions_are_numbered_and_latest_moves(registry: Registry) -> 
     art = registry.open("vetores@1")
     assert art.read_array("vectors.npy")[0, 0] == 1.0
     assert art.read_json("config.json") == {"value": 1.0}
+
+
+def test_registry_a_name_keeps_one_kind_of_model(registry: Registry) -> None:
+    _write(registry)  # word2vec
+    with registry.create("vetores", "fasttext") as w:  # the other vector kind: the same routes answer it
+        w.write_json("config.json", {})
+    refused = "'vetores' holds a fasttext or word2vec model; a classifier model needs"
+    with pytest.raises(Conflict, match=refused), registry.create("vetores", "classifier") as w:
+        w.write_json("config.json", {})
+    assert [v.kind for v in registry.versions("vetores")] == ["word2vec", "fasttext"]
+    registry.check_kind("vetores", "fasttext")
+    registry.check_kind("outro", "classifier")
+    # another process registers the name while this one trains: the commit checks again and leaves nothing
+    with pytest.raises(Conflict, match="'novo' holds a word2vec model"), registry.create("novo", "lm") as w:
+        w.write_json("config.json", {})
+        _write(registry, "novo")
+    assert [v.kind for v in registry.versions("novo")] == ["word2vec"]
+    assert not list((registry.root / ".staging").iterdir())
 
 
 def test_registry_production_alias_wins_over_newest(registry: Registry) -> None:
@@ -117,6 +135,17 @@ def test_registry_unknown_refs_raise_not_found(registry: Registry, ref: str) -> 
 def test_registry_invalid_names_rejected(registry: Registry, ref: str) -> None:
     _write(registry)
     with pytest.raises(InvalidInput):
+        registry.get(ref)
+
+
+@pytest.mark.parametrize(
+    "ref", ["vetores@0", "vetores@2147483648", "vetores@99999999999", "vetores@" + "9" * 5000]
+)
+def test_registry_a_version_out_of_range_says_the_range_whatever_its_digits(
+    registry: Registry, ref: str
+) -> None:
+    _write(registry)
+    with pytest.raises(InvalidInput, match="versions run from 1 to 2147483647"):
         registry.get(ref)
 
 

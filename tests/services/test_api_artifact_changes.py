@@ -69,7 +69,10 @@ def test_api_serve_keeps_answering_when_a_loaded_artifact_changes(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(proc, url, failing="broken@1")  # broken@1 is a production alias: /ready stays 503 for it
+        wait_ready(proc, url)  # broken@1 failed to load: it answers 503 itself, the server is ready
+        ready = httpx.get(f"{url}/ready", timeout=10).json()
+        assert ready["status"] == "ready"
+        assert "vectors_norm.npy" in ready["errors"]["broken@1"]
         before = _ask(url)
 
         _damage(folder / "vectors_norm.npy", "overwrite")
@@ -103,6 +106,9 @@ def test_api_damaged_artifact_is_503_for_that_model_only(
         assert r.status_code == 503
         assert r.json()["error"] == "IntegrityError"
         assert r.headers["retry-after"]
+        ready = client.get("/ready")  # the default (ok) is loaded: the server is ready, bad@1 listed
+        assert ready.status_code == 200, ready.text
+        assert "bad@1" in ready.json()["errors"]
         ok = client.post("/v1/similarity", json={**PAIRS, "model": "ok"})
         assert ok.status_code == 200
         assert all(abs(float(p["cosine"])) <= 1.0 + 1e-6 for p in ok.json()["results"])

@@ -58,6 +58,31 @@ def test_api_alias_move_with_key_swaps_the_default(client: TestClient, headers: 
     assert client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]["version"] == 2
 
 
+def test_api_alias_delete_with_key_and_what_cannot_be_deleted(client: TestClient) -> None:
+    assert client.put("/v1/models/w2v/aliases/staging", json={"version": 2}, headers=AUTH).status_code == 200
+    assert (
+        client.post("/v1/similarity", json={"pairs": [["rei", "rainha"]], "model": "w2v@staging"}).status_code
+        == 200
+    )
+    assert client.delete("/v1/models/w2v/aliases/staging").status_code == 401  # a write: needs the key
+    r = client.delete("/v1/models/w2v/aliases/staging", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "w2v", "alias": "staging", "deleted": True, "previous": 2}
+    r = client.post("/v1/similarity", json={"pairs": [["rei", "rainha"]], "model": "w2v@staging"})
+    assert r.status_code == 404
+    assert client.get("/v1/models").json()["models"][0]["aliases"] == {"latest": 2, "production": 1}
+    for path, status, fragment in [
+        ("/v1/models/w2v/aliases/staging", 404, "has no alias 'staging'"),
+        ("/v1/models/nada/aliases/staging", 404, "nada"),
+        ("/v1/models/w2v/aliases/production", 422, "move it to another version instead"),
+        ("/v1/models/w2v/aliases/latest", 422, "kept by the registry"),
+        ("/v1/models/w2v/aliases/9abc", 422, ""),
+    ]:
+        r = client.delete(path, headers=AUTH)
+        assert r.status_code == status, (path, r.text)
+        assert fragment in r.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": "Bearer errada"}, {"X-API-Key": ""}, {"Authorization": API_KEY}]
 )
@@ -131,3 +156,27 @@ def test_api_models_on_postgresql(settings: Settings) -> None:
         assert r.status_code == 200, r.text
         assert client.get("/v1/neighbors", params=ref).json()["model"]["version"] == 2
         assert client.get(f"/v1/models/{name}").json()["aliases"]["production"] == 2
+
+
+def test_api_a_name_answers_by_the_kind_of_the_version_it_means(
+    settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry written before a name kept one kind: its production version still answers its routes."""
+    register(registry, "misto")  # production: word2vec
+    monkeypatch.setattr(Registry, "check_kind", lambda *_: None)
+    with registry.create(
+        "misto", "classifier"
+    ) as w:  # newest: a classifier (a bare name still means version 1)
+        w.write_json("config.json", {})
+    monkeypatch.undo()
+    with serving(api_settings(settings)) as client:
+        for body in ({}, {"model": "misto"}, {"model": "misto@1"}):
+            r = client.post("/v1/neighbors", json={"words": ["rei"], "k": 2, **body})
+            assert r.status_code == 200, r.text
+        r = client.post("/v1/classify", json={"texts": ["olá"], "model": "misto"})
+        assert r.status_code == 422
+        assert r.json()["detail"] == "model misto@1 is a word2vec model; this route needs a classifier model"
+        r = client.post("/v1/neighbors", json={"words": ["rei"], "model": "misto@2"})
+        assert r.status_code == 422
+        assert "misto" in r.json()["detail"]
+        assert "is a classifier model" in r.json()["detail"]

@@ -358,3 +358,18 @@ def test_cli_train_skips_and_counts_empty_texts_unless_strict(
     assert code == 2
     assert "3 row(s) have an empty text" in err
     assert "lines 3, 6, 9" in err
+
+
+def test_cli_train_under_a_name_holding_word_vectors_is_refused_before_training(
+    cli_env: Settings, reviews_csv: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.services.vector_models import register
+
+    register(open_registry(cli_env), "sentimento")  # a word2vec model already holds the name
+    code, out, err = run(_train(reviews_csv), capsys)
+    assert code == 2
+    assert out == ""
+    assert "'sentimento' holds a word2vec model; a classifier model needs another name" in err
+    assert "Traceback" not in err
+    assert "epoch" not in err  # refused before training, not after
+    assert [v.kind for v in open_registry(cli_env).versions("sentimento")] == ["word2vec"]

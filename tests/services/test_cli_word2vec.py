@@ -240,6 +240,31 @@ def test_models_show_writes_created_at_as_everything_else(
     assert created == utc_iso(registry.get("w2v").created_at)
 
 
+def test_models_alias_moves_and_deletes_an_alias(
+    cli_env: Settings, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register(registry, "w2v")
+    register(registry, "w2v", seed=1)
+    assert run(["models", "alias", "w2v", "staging", "2"], capsys)[0] == 0
+    assert registry.get("w2v@staging").version == 2
+    code, out, _ = run(["models", "alias", "w2v", "staging", "--delete"], capsys)
+    assert code == 0
+    assert json.loads(out) == {"name": "w2v", "alias": "staging", "deleted": True, "previous": 2}
+    assert ("w2v", "staging") not in registry.alias_map()
+    for argv, fragment in [
+        (["models", "alias", "w2v", "staging", "--delete"], "has no alias 'staging'"),
+        (["models", "alias", "w2v", "production", "--delete"], "move it to another version instead"),
+        (["models", "alias", "w2v", "latest", "--delete"], "kept by the registry"),
+        (["models", "alias", "w2v", "beta", "1", "--delete"], "--delete takes no version"),
+        (["models", "alias", "w2v", "beta"], "give the version"),
+    ]:
+        code, out, err = run(argv, capsys)
+        assert code == 2, argv
+        assert fragment in err, (argv, err)
+        assert "Traceback" not in err
+    assert registry.get("w2v").version == 1
+
+
 def test_similarity_and_analogy_answer_as_the_api_does(
     cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -145,6 +145,24 @@ def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
     assert client.get("/v1/jobs").json()["total"] == 0
 
 
+def test_jobs_api_refuses_a_job_that_would_register_another_kind_under_a_name(
+    client: TestClient, api_settings: Settings
+) -> None:
+    from services.factories import open_registry
+    from tests.services.vector_models import register
+
+    register(open_registry(api_settings), "vetores")
+    write_corpus(api_settings, "frases.txt", 50)
+    r = _submit(client, {"name": "vetores", "train": "frases.txt"}, kind="classifier")
+    assert r.status_code == 409
+    assert "'vetores' holds a word2vec model; a classifier model needs another name" in r.json()["detail"]
+    assert client.get("/v1/jobs").json()["total"] == 0
+    config = word2vec_config("vetores", "frases.txt")
+    config["train"]["algorithm"] = "fasttext"
+    r = _submit(client, config, kind="word2vec")  # the other vector kind is fine
+    assert r.status_code == 202, r.text
+
+
 def test_jobs_api_classifier_config_takes_label_names_and_strict(
     client: TestClient, api_settings: Settings
 ) -> None:

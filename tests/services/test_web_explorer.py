@@ -150,12 +150,15 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     outside: list[str] = []
     p.on("pageerror", lambda exc: errors.append(str(exc)))
     p.on("request", lambda r: None if r.url.startswith(server) else outside.append(r.url))
+    missing: list[str] = []  # a file the page asks for that the server lacks (the API's own 404s are answers)
+    p.on("response", lambda r: missing.append(r.url) if r.status == 404 and "/v1/" not in r.url else None)
     p.goto(server + "/")
     p.wait_for_selector("body[data-ready='1']")
     yield p
     context.close()
     assert errors == [], errors  # no script error on the page
     assert outside == [], outside  # nothing fetched from anywhere but the server
+    assert missing == [], missing  # no 404 in the browser's console (a favicon it went looking for)
 
 
 def _shot(page: Any, name: str, *, full_page: bool = True) -> None:
@@ -299,6 +302,21 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     page.wait_for_selector("#alias-status:has-text('versão 2')")
     page.wait_for_selector("#model-table .pill:has-text('production → 2')")
     page.wait_for_selector("#report h3:has-text('tiny-word2vec@2')")
+    page.fill("#alias-name", "teste")
+    page.select_option("#alias-version", "1")
+    page.click("#alias-form button[type=submit]")
+    page.wait_for_selector("#model-table .pill:has-text('teste → 1')")
+    page.click("#alias-delete")  # an alias made by mistake can be removed
+    page.wait_for_selector("#alias-status:has-text('removido')")
+    page.wait_for_selector("#model-table .pill:has-text('teste → 1')", state="detached")
+    page.click("#alias-delete")  # again: the registry says there is no such alias
+    page.wait_for_selector("#alias-status.error:has-text('no alias')")
+    page.fill("#alias-name", "")
+    page.click(
+        "#alias-form button[type=submit]"
+    )  # the browser's own check stops it: no stale message beside it
+    page.wait_for_function("document.querySelector('#alias-status').textContent === ''")
+    page.fill("#alias-name", "production")
 
     page.click("#lang")  # English on request
     assert page.inner_text("#tab-models") == "Models"
@@ -420,6 +438,12 @@ def test_web_search_a_collection_by_typing_and_compare_two_texts(
     page.wait_for_function("() => document.querySelector('#search-status').textContent.includes('BM25')")
     lexical = page.locator("#search-hits li.hit").evaluate_all("ls => ls.map(l => l.dataset.id)")
     assert lexical == ["c1", "c4"]
+    page.fill("#search-query", "")  # an emptied query leaves no hits of the last one on screen
+    page.wait_for_selector("#search-hits li.hit", state="detached")
+    assert page.inner_text("#search-status") == ""
+    _search(page, "rainha castelo")
+    page.wait_for_selector("#search-hits li.hit")
+    page.wait_for_function("() => document.querySelector('#search-status').textContent.includes('BM25')")
     _shot(page, "search")
 
     page.fill("#text-a", "o rei mora no castelo")

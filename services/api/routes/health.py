@@ -64,15 +64,21 @@ def ready_head(store: StoreDep) -> Response:
 
 @router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ErrorBody}})
 def ready(store: StoreDep) -> ReadyResponse:
-    """Models are loaded: every kind's default model and every production alias is in memory (else 503)."""
+    """Models are loaded: every kind's default model is in memory, and every other production version is loaded or
+    failed to load (listed in ``errors``: it answers 503 itself, the rest of the server serves); else 503."""
     if not store.started:
         raise NotReady("models are still loading; retry in a few seconds")
     wanted = store.snapshot.wanted()
     if not wanted:
         detail = store.last_poll_error or "no model is registered yet; train one (`palavra train`)"
         raise NotReady(detail, errors=store.errors)
-    if not store.is_loaded(wanted):
-        missing = sorted(f"{n}@{v}" for n, v in wanted if not store.is_loaded([(n, v)]))
+    defaults = set(store.snapshot.defaults.values())
+    missing = sorted(
+        f"{n}@{v}"
+        for n, v in wanted
+        if not store.is_loaded([(n, v)]) and ((n, v) in defaults or f"{n}@{v}" not in store.errors)
+    )
+    if missing:
         raise NotReady(f"not loaded: {', '.join(missing)}", errors=store.errors)
     return ReadyResponse(
         status="ready",

@@ -1,4 +1,4 @@
-"""The registry over HTTP: ``GET /v1/models``, ``GET /v1/models/{name}``, ``PUT /v1/models/{name}/aliases/{alias}``."""
+"""The registry over HTTP: ``GET /v1/models``, ``GET /v1/models/{name}``, ``PUT|DELETE /v1/models/{name}/aliases/{alias}``."""
 
 from __future__ import annotations
 
@@ -204,3 +204,39 @@ def move_alias(
     mv = registry.set_alias(name, alias, body.version)
     store.refresh()  # this worker swaps now; the others on their next poll
     return AliasResponse(name=mv.name, alias=alias, version=mv.version, previous=previous)
+
+
+class AliasDeleted(BaseModel):
+    name: str
+    alias: str
+    deleted: bool
+    previous: int
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "corpus-w2v", "alias": "staging", "deleted": True, "previous": 2}]
+        }
+    )
+
+
+@router.delete(
+    "/{name}/aliases/{alias}",
+    response_model=AliasDeleted,
+    dependencies=[Depends(require_key)],
+    responses=WRITE_RESPONSES,
+)
+def delete_alias(
+    request: Request,
+    store: StoreDep,
+    name: str = NamePath,
+    alias: str = Path(
+        description="Alias to remove (not 'production', which a bare name means, nor 'latest').",
+        examples=["staging"],
+        max_length=32,
+        json_schema_extra={"pattern": ALIAS_PATTERN},
+    ),
+) -> AliasDeleted:
+    """Remove NAME@ALIAS (needs an API key); requests naming it then get 404. Workers follow within seconds."""
+    previous = _registry(request).delete_alias(name, alias)
+    store.refresh()
+    return AliasDeleted(name=name, alias=alias, deleted=True, previous=previous)

@@ -56,8 +56,22 @@ def show_model(ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@A
 def set_alias(
     name: str = typer.Argument(..., help="Model name."),
     alias: str = typer.Argument(..., help="Alias to move, e.g. production."),
-    version: int = typer.Argument(..., help="Version the alias should point at."),
+    version: int | None = typer.Argument(None, help="Version the alias should point at."),
+    delete: bool = typer.Option(
+        False, "--delete", help="Remove the alias instead (not production or latest)."
+    ),
 ) -> None:
-    """Point NAME@ALIAS at VERSION (serving workers pick it up within seconds)."""
-    mv = open_registry(get_settings()).set_alias(name, alias, version)
+    """Point NAME@ALIAS at VERSION, or remove it with --delete (serving workers follow within seconds)."""
+    registry = open_registry(get_settings())
+    if delete:
+        if version is not None:
+            raise typer.BadParameter("--delete takes no version", param_hint="VERSION")
+        previous = registry.delete_alias(name, alias)
+        emit_json({"name": name, "alias": alias, "deleted": True, "previous": previous})
+        return
+    if version is None:
+        raise typer.BadParameter(
+            "give the version the alias should point at (or --delete)", param_hint="VERSION"
+        )
+    mv = registry.set_alias(name, alias, version)
     emit_json({"name": mv.name, "alias": alias, "version": mv.version})
