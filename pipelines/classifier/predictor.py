@@ -5,6 +5,8 @@ Its artifact (files, save and load) is owned by :mod:`pipelines.classifier.artif
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -78,6 +80,21 @@ class TextClassifier:
     def model(self) -> Any:
         """The first (or only) network."""
         return self.members[0]
+
+    def decision(self) -> dict[str, Any]:
+        """How a label follows from the scores: ``argmax``, or the tuned rule with its biases (and, for two labels,
+        the probability the second label needs), so that a label that is not the top score is explained."""
+        if self.biases is None:
+            return {"rule": "argmax", "biases": None, "threshold": None}
+        biases = [float(b) for b in self.biases]
+        threshold = None
+        if len(biases) == 2:  # label 1 when log p1 + b1 >= log p0 + b0, i.e. p1 >= 1 / (1 + e^(b1 - b0))
+            threshold = {self.names[1]: round(1.0 / (1.0 + math.exp(biases[1] - biases[0])), 4)}
+        return {
+            "rule": "argmax of log(score) + bias",
+            "biases": {name: round(b, 4) for name, b in zip(self.names, biases, strict=True)},
+            "threshold": threshold,
+        }
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int = _BATCH) -> npt.NDArray[np.float32]:
         """Class probabilities (texts x classes), computed in batches."""

@@ -12,6 +12,7 @@ from models.errors import DatasetError, IntegrityError, InvalidInput, ModelNotFo
 from models.registry import Registry
 from pipelines.classifier.artifact import LABEL_NAMES_FILE, load_classifier, read_report, save_classifier
 from pipelines.classifier.config import ClassifierRun
+from pipelines.classifier.thresholds import decide
 from pipelines.classifier.train import train_classifier
 from pipelines.runs.progress import Progress
 from tests.conftest import review_run
@@ -108,6 +109,23 @@ def test_loaded_classifier_numpy_engine_matches_torch(
     np.testing.assert_allclose(fast.predict_proba(texts), exact.predict_proba(texts), atol=1e-5)
     assert [o["label"] for o in fast.predict(texts)] == [o["label"] for o in exact.predict(texts)]
     assert "torch" not in type(fast.model).__module__
+
+
+def test_a_tuned_decision_rule_explains_a_label_that_is_not_the_top_score(
+    registry: Registry, reviews_csv: dict[str, Path]
+) -> None:
+    version = train_classifier(_run(reviews_csv), registry=registry)
+    clf = load_classifier(registry.open(version.ref), engine="numpy")
+    clf.biases = None
+    assert clf.decision() == {"rule": "argmax", "biases": None, "threshold": None}
+    clf.biases = np.array([0.0, 0.08])
+    decision = clf.decision()
+    assert decision["biases"] == {"neg": 0.0, "pos": 0.08}
+    threshold = decision["threshold"]["pos"]
+    assert threshold == pytest.approx(1 / (1 + np.exp(0.08)), abs=1e-4)
+    # the threshold is the rule: just above it the label is pos, just below neg, whatever the top score
+    probs = np.array([[1 - threshold - 0.001, threshold + 0.001], [1 - threshold + 0.001, threshold - 0.001]])
+    assert decide(probs, clf.biases).tolist() == [1, 0]
 
 
 def test_train_target_error_stops_early(registry: Registry, reviews_csv: dict[str, Path]) -> None:

@@ -33,6 +33,9 @@ class KeywordClassifier:
             out.append(Classification(label=str(int(p > 0.5)), scores={"0": 1 - p, "1": p}))
         return out
 
+    def decision(self) -> dict[str, object]:
+        return {"rule": "argmax", "biases": None, "threshold": None}
+
 
 @pytest.fixture
 def client(settings: Settings, registry: Registry) -> TestClient:
@@ -60,6 +63,7 @@ def test_api_classify_labels_each_text_and_names_the_model(client: TestClient) -
     assert body["model"] == {"name": "toxico", "version": 2, "kind": "classifier"}
     assert [p["label"] for p in body["results"]] == ["1", "0", "1"]
     assert body["results"][0]["scores"] == {"0": pytest.approx(0.1), "1": pytest.approx(0.9)}
+    assert body["decision"] == {"rule": "argmax", "biases": None, "threshold": None}
 
 
 def test_api_classify_pinned_version(client: TestClient) -> None:
@@ -103,6 +107,7 @@ def test_api_classify_real_classifier_with_either_engine(
     body = r.json()
     assert body["model"] == {"name": "sentimento", "version": 1, "kind": "classifier"}
     assert [p["label"] for p in body["results"]] == ["pos", "neg"]
+    assert body["decision"]["rule"] in ("argmax", "argmax of log(score) + bias")
     assert blank.status_code == 422, blank.text
     assert blank.json()["positions"] == [1, 2]
 

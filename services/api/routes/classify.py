@@ -30,9 +30,21 @@ class Prediction(BaseModel):
     scores: dict[str, float] = Field(description="Probability of every label, by name.")
 
 
+class Decision(BaseModel):
+    rule: str = Field(
+        description="'argmax' (the top score is the label) or 'argmax of log(score) + bias' (per-label biases "
+        "tuned on validation data at training: a label may then win with less than the top score)."
+    )
+    biases: dict[str, float] | None = Field(description="The tuned bias of every label, by name.")
+    threshold: dict[str, float] | None = Field(
+        description="Two labels: the probability the second label needs to be chosen."
+    )
+
+
 class ClassifyResponse(BaseModel):
     model: ModelInfo
     results: list[Prediction]
+    decision: Decision = Field(description="How each label follows from its scores.")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -40,6 +52,11 @@ class ClassifyResponse(BaseModel):
                 {
                     "model": {"name": "told-mlp", "version": 1, "kind": "classifier"},
                     "results": [{"label": "nao_toxico", "scores": {"nao_toxico": 0.91, "toxico": 0.09}}],
+                    "decision": {
+                        "rule": "argmax of log(score) + bias",
+                        "biases": {"nao_toxico": 0.0, "toxico": 0.08},
+                        "threshold": {"toxico": 0.48},
+                    },
                 }
             ]
         }
@@ -52,4 +69,5 @@ def classify(body: ClassifyRequest, settings: SettingsDep, store: StoreDep) -> R
     check_texts(body.texts, settings)
     loaded = store.get(body.model, CLASSIFIER)
     results = [Prediction(label=c.label, scores=c.scores) for c in loaded.model.classify(body.texts)]
-    return reply(ClassifyResponse(model=model_info(loaded), results=results), loaded)
+    decision = Decision(**loaded.model.decision())
+    return reply(ClassifyResponse(model=model_info(loaded), results=results, decision=decision), loaded)
