@@ -6,7 +6,6 @@ Its artifact (files, save and load) is owned by :mod:`pipelines.classifier.artif
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
