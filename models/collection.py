@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import uuid
@@ -66,6 +67,8 @@ OFFSETS_FILE = "offsets.npy"
 VECTORS_FILE = "vectors.npy"
 BM25_DIR = "bm25"
 MAX_METADATA_DEPTH = 32
+# a document id: 1 to this many characters (the HTTP routes and the JSONL reader agree)
+MAX_ID_CHARS = 256
 GEN_PREFIX = "gen-"
 STAGING_DIR = ".staging"
 
@@ -170,9 +173,23 @@ def _line_offsets(path: Path) -> npt.NDArray[np.int64]:
     return np.asarray(offsets, np.int64)
 
 
-def check_metadata(doc: Document) -> None:
-    """InvalidInput when ``doc``'s metadata nest deeper than :data:`MAX_METADATA_DEPTH` levels (a search could not
-    send it back as JSON)."""
+def _unicode_problem(text: str) -> str | None:
+    """Why ``text`` cannot be written as UTF-8 (a lone surrogate: a JSON ``"\\ud800"`` escape), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"character {exc.start} is a lone surrogate (U+{ord(text[exc.start]):04X})"
+    return None
+
+
+def check_document(doc: Document) -> None:
+    """InvalidInput when ``doc`` could not be stored and sent back as JSON: its id or text is not Unicode text
+    (a lone surrogate), or its metadata nest deeper than :data:`MAX_METADATA_DEPTH` levels, hold a number that is
+    not finite (NaN, infinity: JSON has none) or a key or string that is not Unicode text."""
+    for what, text in (("id", doc.id), ("text", doc.text)):
+        # no id= beside the message: a raw lone surrogate could not be sent back (repr() escapes it)
+        if problem := _unicode_problem(text):
+            raise InvalidInput(f"the {what} of document {doc.id!r} is not Unicode text ({problem})")
     stack: list[tuple[Any, int]] = [(doc.metadata, 1)]
     while stack:
         value, depth = stack.pop()
@@ -184,8 +201,20 @@ def check_metadata(doc: Document) -> None:
             )
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth) for k in value)
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(
+                f"the metadata of document {doc.id!r} hold {value}, which is not a finite number (JSON has no "
+                "NaN or infinity); use null or leave the field out",
+                id=doc.id,
+            )
+        elif isinstance(value, str) and (problem := _unicode_problem(value)):
+            raise InvalidInput(
+                f"the metadata of document {doc.id!r} hold a string that is not Unicode text ({problem})",
+                id=doc.id,
+            )
 
 
 def check_name(name: str) -> str:
@@ -510,7 +539,7 @@ class CollectionWriter:
         for d in docs:
             if d.id in self.ids:
                 raise InvalidInput(f"duplicate document id {d.id!r}; every id must be unique", id=d.id)
-            check_metadata(d)
+            check_document(d)
             self.ids.add(d.id)
         for d in docs:
             line = d.line()

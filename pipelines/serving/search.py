@@ -12,7 +12,7 @@ import itertools
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,11 +21,20 @@ import numpy as np
 import numpy.typing as npt
 
 from models.ann import AnnConfig, HnswIndex, build_tuned
-from models.collection import CollectionStore, Document, Snapshot, check_metadata
+from models.collection import MAX_ID_CHARS, CollectionStore, Document, Snapshot, check_document
 from models.errors import DatasetError, InvalidInput, TooLarge
 from models.lexical import Bm25
 from models.registry import Registry
-from pipelines.text.normalize import is_blank
+from pipelines.serving.filters import (
+    NO_MATCH,
+    FilterValue,
+    NotJsonNumber,
+    filter_keys,
+    loads_strict,
+    value_key,
+)
+from pipelines.serving.filters import parse_filter as parse_filter  # the CLI's --filter reads it from here
+from pipelines.text.normalize import is_blank, unicode_problem
 from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 
 Mode = Literal["vector", "lexical", "hybrid"]
@@ -52,39 +61,96 @@ class Hit:
     metadata: dict[str, Any]
 
 
-def read_documents(path: Path, *, text_field: str, id_field: str) -> Iterator[Document]:
-    """Stream documents from a JSONL file; every other field is kept as metadata.
+def _what(value: object) -> str:
+    """How a JSON value is named in an error: ``null``, ``true``, ``a number (5)``, ``a list`` ..."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else "a string"
+
+
+def _field_value(row: dict[str, Any], field: str, *, what: str, where: str, line: int) -> str:
+    """The string in ``row[field]``: present, a string, not empty (an id stripped, as the HTTP routes strip it).
 
     Raises:
-        DatasetError: a line that is not a JSON object, or one without the id or text field (names the line).
+        DatasetError: the field is missing (lists the line's fields), null, not a string, empty, too long (an id)
+            or not Unicode text.
     """
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
+    if field not in row:
+        raise DatasetError(
+            f"{where} has no {what} field {field!r} (fields: {', '.join(row) or 'none'}); "
+            f"name the right one with --{what}-field",
+            line=line,
+        )
+    value = row[field]
+    if what == "id" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # 123 is the id "123": database exports number their rows (true is not an id)
+    if not isinstance(value, str):
+        raise DatasetError(f"{where}: its {what} field {field!r} is {_what(value)}, not a string", line=line)
+    if what == "id":
+        value = value.strip()
+    if not value:
+        raise DatasetError(f"{where}: its {what} field {field!r} is empty", line=line)
+    if what == "id" and len(value) > MAX_ID_CHARS:
+        raise DatasetError(
+            f"{where}: its id has {len(value)} characters; the limit is {MAX_ID_CHARS}", line=line
+        )
+    if problem := unicode_problem(value):
+        raise DatasetError(f"{where}: its {what} field {field!r} is not Unicode text ({problem})", line=line)
+    return value
+
+
+def read_documents(path: Path, *, text_field: str, id_field: str) -> Iterator[Document]:
+    """Stream documents from a JSONL file (UTF-8, a byte-order mark allowed); every other field is kept as metadata.
+
+    Ids and texts follow the HTTP routes' rules: an id is a string (surrounding whitespace stripped) of 1 to
+    :data:`~models.collection.MAX_ID_CHARS` characters, a text a string with something to read. A file may also
+    number its documents: an integer id is its decimal text (``123`` is ``"123"``). Numbers must be
+    JSON's: ``NaN`` and ``Infinity``, which Python's json reads, are refused.
+
+    Raises:
+        DatasetError: naming the line: not UTF-8, not JSON (or holding NaN or Infinity), not a JSON object, or an
+            id or text field that is missing, null, not a string or empty.
+    """
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            where = f"{path}: line {n}"
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(
+                    f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02X} at byte {exc.start}); "
+                    "save the file as UTF-8",
+                    line=n,
+                ) from None
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = loads_strict(line)
             except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}: line {n} is not JSON ({exc.msg})") from exc
+                raise DatasetError(f"{where} is not JSON ({exc.msg})", line=n) from exc
             except RecursionError:
-                raise DatasetError(f"{path}: line {n} nests too deep to read") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}: line {n} is not a JSON object")
-            for field, what in ((text_field, "text"), (id_field, "id")):
-                if row.get(field) in (None, ""):
-                    raise DatasetError(
-                        f"{path}: line {n} has no {what} field {field!r} (fields: {', '.join(row) or 'none'}); "
-                        f"name the right one with --{what}-field",
-                        line=n,
-                    )
-            text = row.pop(text_field)
-            if is_blank(str(text)):
+                raise DatasetError(f"{where} nests too deep to read", line=n) from None
+            except NotJsonNumber as exc:
                 raise DatasetError(
-                    f"{path}: line {n}: its text is empty (nothing but whitespace or invisible characters)",
+                    f"{where} holds {exc}, which is not a finite number (JSON has no NaN or infinity); "
+                    "write null or leave the field out",
                     line=n,
+                ) from None
+            except ValueError as exc:  # an integer of over 4,300 digits
+                raise DatasetError(f"{where} cannot be read ({exc})", line=n) from None
+            if not isinstance(row, dict):
+                raise DatasetError(f"{where} is not a JSON object", line=n)
+            text = _field_value(row, text_field, what="text", where=where, line=n)
+            doc_id = _field_value(row, id_field, what="id", where=where, line=n)
+            if is_blank(text):
+                raise DatasetError(
+                    f"{where}: its text is empty (nothing but whitespace or invisible characters)", line=n
                 )
-            doc_id = row.pop(id_field)
-            yield Document(id=str(doc_id), text=str(text), metadata=row)
+            row.pop(text_field, None)
+            row.pop(id_field, None)
+            yield Document(id=doc_id, text=text, metadata=row)
 
 
 def _batches(docs: Iterable[Document], size: int = BATCH) -> Iterator[list[Document]]:
@@ -175,7 +241,7 @@ def add_documents(
             )
         if d.id in known:
             raise InvalidInput(f"duplicate document id {d.id!r}: the collection already holds it", id=d.id)
-        check_metadata(d)
+        check_document(d)
         seen.add(d.id)
     if not docs:
         raise InvalidInput("no documents to add")
@@ -220,22 +286,12 @@ def delete_documents(
     return info
 
 
-def parse_filter(items: Sequence[str]) -> dict[str, str]:
-    """``field=value`` strings -> a dict (all must match)."""
-    out: dict[str, str] = {}
-    for item in items:
-        field, eq, value = item.partition("=")
-        if not eq or not field.strip():
-            raise InvalidInput(f"filter {item!r} is not field=value")
-        out[field.strip()] = value
-    return out
-
-
 class Searcher:
     """One generation of a collection, ready to search: its vectors, its BM25 index and its encoder.
 
     Everything large is memory-mapped (shared by every worker): a search reads the lines of the documents it
-    returns, and a filter reads the field it names once (:data:`FILTER_FIELDS` fields are kept).
+    returns, and a filter reads the field it names once, coding each value by its canonical JSON text
+    (:data:`FILTER_FIELDS` fields are kept).
     """
 
     def __init__(
@@ -278,33 +334,39 @@ class Searcher:
         return self.snapshot.generation
 
     def _field(self, field: str) -> tuple[dict[str, int], npt.NDArray[np.int32]]:
-        """Each row's value of metadata ``field`` (as text; ``None`` when absent), coded: (code of a value, codes)."""
+        """Each row's value of metadata ``field`` as its canonical JSON text (:func:`filters.value_key`; a missing
+        field, a list or an object: :data:`filters.NO_MATCH`), coded: (code of a value's text, codes)."""
         with self._fields_lock:
             found = self._fields.get(field)
             if found is not None:
                 self._fields.move_to_end(field)
                 return found
         # read outside the lock: searches filtering on fields already read do not wait for this one
-        values = [str(d.metadata.get(field)) for d in self.snapshot.documents()]
+        values = [
+            value_key(d.metadata[field]) if field in d.metadata else NO_MATCH
+            for d in self.snapshot.documents()
+        ]
         distinct, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-        found = ({str(v): i for i, v in enumerate(distinct)}, codes.astype(np.int32))
+        code_of = {str(v): i for i, v in enumerate(distinct) if v != NO_MATCH}
+        found = (code_of, codes.astype(np.int32))
         with self._fields_lock:
             self._fields[field] = found
             if len(self._fields) > FILTER_FIELDS:
                 self._fields.popitem(last=False)
         return found
 
-    def _allowed(self, where: dict[str, str]) -> npt.NDArray[np.bool_] | None:
-        """Rows whose metadata match every ``field=value`` of ``where``; None (every row) without a filter."""
-        if not where:
+    def _allowed(self, keys: dict[str, list[str]]) -> npt.NDArray[np.bool_] | None:
+        """Rows whose metadata match every filter (field -> the value texts it matches, :func:`filters.filter_keys`);
+        None (every row) without a filter."""
+        if not keys:
             return None
         mask = np.ones(self.size, dtype=bool)
-        for field, value in where.items():
+        for field, texts in keys.items():
             code_of, codes = self._field(field)
-            code = code_of.get(value)
-            if code is None:
+            wanted = [code_of[t] for t in texts if t in code_of]
+            if not wanted:
                 return np.zeros(self.size, dtype=bool)
-            mask &= codes == code
+            mask &= codes == wanted[0] if len(wanted) == 1 else np.isin(codes, wanted)
         return mask
 
     def _vector_ranked(
@@ -378,12 +440,19 @@ class Searcher:
         return picked
 
     def search(
-        self, query: str, *, k: int = 10, mode: str = "hybrid", where: dict[str, str] | None = None
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        where: Mapping[str, FilterValue] | None = None,
     ) -> list[Hit]:
-        """The ``k`` best documents for ``query``.
+        """The ``k`` best documents for ``query`` whose metadata match every filter of ``where`` (field -> JSON value;
+        the rule: :mod:`pipelines.serving.filters`).
 
         Raises:
-            InvalidInput: an empty query, an unknown mode, k out of range or an empty collection.
+            InvalidInput: an empty query, an unknown mode, k out of range, a filter value that is a list, an object
+                or not a finite number, or an empty collection.
             TooLarge: a query over :data:`MAX_QUERY_CHARS` characters.
         """
         if is_blank(query):  # whitespace, zero-width or control characters only, as the HTTP routes refuse
@@ -397,10 +466,11 @@ class Searcher:
             raise InvalidInput(f"unknown search mode {mode!r}; use {', '.join(MODES)}")
         if not 1 <= k <= MAX_K:
             raise InvalidInput(f"k must be from 1 to {MAX_K}, got {k}")
+        keys = filter_keys(where or {})
         if not self.size:
             name = self.snapshot.info.get("name")
             raise InvalidInput(f"collection {name!r} is empty; add documents before searching it")
-        mask = self._allowed(where or {})
+        mask = self._allowed(keys)
         if mode == "vector":
             return self._hits(self._vector_ranked(query, mask, k))
         if mode == "lexical":

@@ -134,3 +134,68 @@ def test_api_collection_metadata_nested_too_deep_is_422_and_searches_keep_workin
     r = client.request("DELETE", "/v1/collections/fantasma/documents", json={"ids": ["x"]}, headers=AUTH)
     assert r.status_code == 404
     assert not (root / ".fantasma.lock").exists()
+
+
+def test_api_collection_filter_takes_json_values(client: TestClient) -> None:
+    """A filter value is a string, number, boolean or null, compared as JSON (before: only strings were accepted,
+    422 "Input should be a valid string", and a boolean matched only Python's spelling "True")."""
+    docs = [
+        {"id": "d1", "text": "O rei e a rainha no castelo", "metadata": {"ok": True, "n": 3.0, "nulo": None}},
+        {"id": "d2", "text": "A casa e o lar", "metadata": {"ok": False, "n": "3"}},
+        {"id": "d3", "text": "O homem e a mulher", "metadata": {"ok": "True", "n": 3}},
+    ]
+    body = {"name": "docs", "encoder": "frases", "documents": docs}
+    assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+
+    def ids(where: object) -> list[str]:
+        r = client.post("/v1/collections/docs/search", json={"query": "casa rainha", "filter": where})
+        assert r.status_code == 200, r.text
+        return sorted(h["id"] for h in r.json()["hits"])
+
+    assert ids({"ok": True}) == ["d1"]
+    assert ids({"ok": "True"}) == ["d3"]
+    assert ids({"ok": "true"}) == ["d1"]
+    assert ids({"n": 3}) == ["d1", "d2", "d3"]  # 3, 3.0 and the text "3"
+    assert ids({"n": "3"}) == ["d1", "d2", "d3"]
+    assert ids({"nulo": None}) == ["d1"]
+    assert ids({"falta": None}) == []
+    assert ids({"ok": False, "n": "3"}) == ["d2"]
+    for where, kind in (({"n": ["a"]}, "a list"), ({"n": {"a": 1}}, "an object")):
+        r = client.post("/v1/collections/docs/search", json={"query": "casa", "filter": where})
+        assert (r.status_code, r.json()["error"]) == (422, "InvalidInput"), r.text
+        assert (
+            r.json()["detail"]
+            == f"filter.n: a filter value is a string, number, true, false or null, not {kind}"
+        )
+    r = client.post(
+        "/v1/collections/docs/search",
+        content=b'{"query": "casa", "filter": {"n": NaN}}',
+        headers={"content-type": "application/json"},
+    )
+    assert (r.status_code, r.json()["detail"]) == (
+        422,
+        "filter.n: a filter value is a finite number, not nan",
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{"id": "d9", "text": "casa", "metadata": {"x": NaN}}', "not a finite number"),
+        ('{"id": "d9", "text": "casa", "metadata": {"x": [Infinity]}}', "not a finite number"),
+        ('{"id": "d9", "text": "casa", "metadata": {"x": "\\ud800"}}', "not Unicode text"),
+        ('{"id": "\\ud800", "text": "casa"}', "documents.0.id: Input should be a valid string"),
+    ],
+)
+def test_api_collection_refuses_what_json_cannot_carry(
+    client: TestClient, document: str, message: str
+) -> None:
+    """NaN in metadata was stored and searches sent it back as null (the CLI printed NaN, which is not JSON); a lone
+    surrogate could not be written at all."""
+    body = '{"name": "docs", "encoder": "frases", "documents": [' + document + "]}"
+    r = client.post(
+        "/v1/collections", content=body.encode(), headers={**AUTH, "content-type": "application/json"}
+    )
+    assert (r.status_code, r.json()["error"]) == (422, "InvalidInput"), r.text
+    assert message in r.json()["detail"]
+    assert client.get("/v1/collections").json()["collections"] == []

@@ -99,6 +99,19 @@ def test_cli_collection_create_search_add_delete(
     [
         ([*DOCS, {"id": "d1", "texto": "de novo"}], "duplicate document id 'd1'"),
         ([{"id": "d9", "corpo": "sem texto"}], "line 1 has no text field 'texto'"),
+        # a field that is there but unusable is named as such (before: "has no text field ... (fields: id, texto)")
+        ([{"id": "d9", "texto": None}], "line 1: its text field 'texto' is null, not a string"),
+        ([{"id": "d9", "texto": ""}], "line 1: its text field 'texto' is empty"),
+        ([{"id": "", "texto": "a casa"}], "line 1: its id field 'id' is empty"),
+        ([{"id": None, "texto": "a casa"}], "line 1: its id field 'id' is null, not a string"),
+        # ids are strings, as POST /v1/collections requires (before: stored as "True" and "['a']")
+        ([*DOCS, {"id": True, "texto": "a casa"}], f"line {len(DOCS) + 1}: its id field 'id' is true, not a"),
+        ([{"id": ["a"], "texto": "a casa"}], "line 1: its id field 'id' is a list, not a string"),
+        # JSON has no NaN (before: stored, and `palavra search` printed "x": NaN, which is not JSON)
+        (
+            [{"id": "d9", "texto": "a casa", "x": float("nan")}],
+            "line 1 holds NaN, which is not a finite number",
+        ),
         # refused as POST /v1/collections refuses it (was a document of nothing)
         ([*DOCS, {"id": "d9", "texto": " \u200b "}], f"line {len(DOCS) + 1}: its text is empty"),
         ([], "would be empty"),
@@ -159,3 +172,54 @@ def test_cli_collection_metadata_nested_too_deep_is_a_clear_error(
         assert expected in err
         assert "Traceback" not in err
         assert open_collections(cli_env).names() == []
+
+
+def test_cli_search_filter_values_are_json(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--filter field=value`` reads the value as JSON when it parses, else as text (as ``--set`` does), and matches
+    equal JSON values; before, values were compared as Python's str(): ok=true matched nothing, ok=True matched
+    true, n=3 missed 3.0 and nulo=None matched every document without the field. The file starts with a byte-order
+    mark (before: "line 1 is not JSON (Unexpected UTF-8 BOM ...)")."""
+    rows = [
+        {"id": "d1", "texto": "O rei e a rainha no castelo", "ok": True, "n": 3.0, "nulo": None},
+        {"id": "d2", "texto": "A casa e o lar", "ok": False, "n": "3"},
+        {"id": "d3", "texto": "O homem e a mulher", "ok": "True", "n": 3},
+    ]
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8-sig")
+    argv = [
+        "collection",
+        "create",
+        "docs",
+        "--from",
+        str(source),
+        "--text-field",
+        "texto",
+        "--encoder",
+        "frases",
+    ]
+    code, _, err = run([*argv, "--quiet"], capsys)
+    assert (code, err) == (0, "")
+
+    def ids(*filters: str) -> list[str]:
+        args = [x for f in filters for x in ("--filter", f)]
+        return sorted(h["id"] for h in search(capsys, "casa rainha homem", "--mode", "vector", *args))
+
+    assert ids("ok=true") == ["d1"]
+    assert ids("ok=false") == ["d2"]
+    assert ids("ok=True") == ["d3"]  # not JSON: the text "True"
+    assert ids("n=3") == ["d1", "d2", "d3"]  # the number, and the text "3" (a file that wrote it as text)
+    assert ids('n="3"') == ["d1", "d2", "d3"]  # a string also matches the number it spells
+    assert ids("nulo=null") == ["d1"]
+    assert ids("nulo=None") == []
+    assert ids("ok=true", "n=3") == ["d1"]
+    assert search(capsys, "casa", "--filter", "ok=true")[0]["metadata"] == {
+        "ok": True,
+        "n": 3.0,
+        "nulo": None,
+    }
+    code, out, err = run(["search", "docs", "casa", "--filter", 'n=["a"]'], capsys)
+    assert (code, out) == (2, "")
+    assert "filter 'n=[\"a\"]': a filter value is a string, number, true, false or null, not a list" in err
+    assert len(err.strip().splitlines()) == 1

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from models.collection import Document
+from models.collection import MAX_ID_CHARS, Document
 from models.errors import NotReady
 from pipelines.serving.search import MODES, SearcherCache, add_documents, create_collection, delete_documents
 from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
@@ -16,8 +17,24 @@ from services.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["collections"])
 
-DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
 CollectionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _scalar(value: object) -> object:
+    """Refuse a list, an object or a non-finite number as a filter value in one sentence (the union would list
+    why each of its four types refuses it)."""
+    if isinstance(value, list | dict):
+        kind = "a list" if isinstance(value, list) else "an object"
+        raise ValueError(f"a filter value is a string, number, true, false or null, not {kind}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"a filter value is a finite number, not {value}")
+    return value
+
+
+# a metadata filter's value: matched as JSON (true matches true, 3 matches 3.0; a string also matches the number,
+# boolean or null it spells), the rule of pipelines/serving/filters.py
+FilterValue = Annotated[Text | bool | int | float | None, BeforeValidator(_scalar)]
 
 
 async def get_searchers(request: Request) -> SearcherCache:
@@ -92,14 +109,23 @@ class SearchRequest(Strict):
     query: Text = Field(min_length=1)
     k: int = Field(default=10, ge=1, strict=True)
     mode: str = Field(default="hybrid", description=f"One of {', '.join(MODES)}.")
-    filter: dict[str, str] = Field(
-        default_factory=dict, description="Metadata field -> value; all must match."
+    filter: dict[str, FilterValue] = Field(
+        default_factory=dict,
+        description="Metadata field -> a string, number, boolean or null; all must match, each comparing as JSON: "
+        'true matches true (not "True"), 3 matches 3 and 3.0, null an explicit null, and a string matches '
+        'that string and the number, boolean or null it spells ("3" matches "3" and 3). A document '
+        "without the field never matches.",
     )
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"query": "esqueci a minha senha", "k": 5, "mode": "hybrid", "filter": {"tema": "conta"}}
+                {
+                    "query": "esqueci a minha senha",
+                    "k": 5,
+                    "mode": "hybrid",
+                    "filter": {"tema": "conta", "publicado": True},
+                }
             ]
         }
     )

@@ -18,7 +18,11 @@ def search_cli(
     k: int = typer.Option(10, "-k", "--k", help="How many documents."),
     mode: str = typer.Option("hybrid", "--mode", help="vector, lexical (BM25) or hybrid (both, fused)."),
     filters: list[str] = typer.Option(
-        None, "--filter", help="field=value on metadata; repeatable (all must match)."
+        None,
+        "--filter",
+        help="field=value on metadata, compared as JSON: the value as JSON when it parses (ok=true, n=3, "
+        "x=null, s='\"3\"'), else text (tema=conta); a document without the field never matches. Repeatable "
+        "(all must match).",
     ),
 ) -> None:
     """Search a collection; prints JSON hits (id, score, text, metadata)."""
