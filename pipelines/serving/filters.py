@@ -9,7 +9,9 @@ field holds the same JSON value:
 * text and the value it spells are one: a string matches the same string and the number, boolean or null its text
   is as JSON (``"3"`` matches ``"3"``, ``3`` and ``3.0``; ``"true"`` matches ``true``), and a number, boolean or
   null also matches a string that spells it (``3`` matches ``"3"``), so a client that can only send text still
-  filters on numbers, and ``--filter ano=2020`` finds documents whose ``ano`` was written as ``"2020"``.
+  filters on numbers, and ``--filter ano=2020`` finds documents whose ``ano`` was written as ``"2020"``;
+* ``"True"`` and ``"False"``, Python's spelling, also match the booleans (clients sent them when filter values
+  could only be text).
 
 A list or an object is refused as a filter value, and a field holding one is matched by no filter. Values are
 compared through :func:`value_key`, one canonical text per JSON value, so a searcher codes a field's values once
@@ -26,6 +28,8 @@ from typing import Any
 from models.errors import InvalidInput
 
 FilterValue = str | int | float | bool | None
+# how Python prints a boolean: filters sent as text before they could be JSON used it ("True" matches true too)
+PYTHON_SPELLINGS: dict[str, Any] = {"True": True, "False": False}
 # the key of a value no filter matches: a missing field, a list, an object (no JSON text is empty)
 NO_MATCH = ""
 
@@ -104,7 +108,7 @@ def filter_keys(where: Mapping[str, Any]) -> dict[str, list[str]]:
             keys.append(json.dumps(value_key(value)))
         else:
             try:
-                spelled = loads_strict(value)
+                spelled = PYTHON_SPELLINGS[value] if value in PYTHON_SPELLINGS else loads_strict(value)
             except (ValueError, RecursionError):
                 spelled = value
             if not isinstance(spelled, str) and (key := value_key(spelled)) != NO_MATCH:
@@ -114,8 +118,10 @@ def filter_keys(where: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def parse_filter(items: Sequence[str]) -> dict[str, FilterValue]:
-    """``field=value`` strings (the CLI's ``--filter``) -> a filter: the value as JSON when it parses (``true``,
-    ``3``, ``null``, ``"3"``), else the text itself, as ``--set`` reads values.
+    """``field=value`` strings (the CLI's ``--filter``) -> a filter: ``true``, ``false`` and ``null`` are JSON's,
+    a quoted ``"..."`` is the string inside, anything else is the text itself. A number stays text, which matches
+    the number it spells and the same text (``versao=1.10`` finds ``"1.10"`` and ``1.1``; read as a number it
+    would have lost the ``0``).
 
     Raises:
         InvalidInput: an item without ``=`` or a field, or a value that is a JSON list or object.
@@ -125,10 +131,12 @@ def parse_filter(items: Sequence[str]) -> dict[str, FilterValue]:
         field, eq, raw = item.partition("=")
         if not eq or not field.strip():
             raise InvalidInput(f"filter {item!r} is not field=value")
-        try:
-            value = loads_strict(raw)
-        except (ValueError, RecursionError):
-            value = raw
+        value: Any = raw
+        if raw in ("true", "false", "null") or raw.startswith(('"', "[", "{")):
+            try:
+                value = loads_strict(raw)
+            except (ValueError, RecursionError):
+                value = raw
         if isinstance(value, list | dict):
             raise InvalidInput(
                 f"filter {item!r}: a filter value is a string, number, true, false or null, not "

@@ -5,7 +5,8 @@ as GloVe writes, is read too). Binary: the same header, then per word ``word`` +
 float32 values, optionally followed by a newline.
 
 Fields are separated by whitespace (a run of spaces or tabs is one separator), so a word cannot hold whitespace:
-import refuses such a row, as export refuses such a word. A leading UTF-8 byte-order mark is skipped. Words are
+import skips such a row (fastText's published ``.vec`` files hold a few, with a no-break space inside a word) and
+says how many in its notes, as export refuses such a word. A leading UTF-8 byte-order mark is skipped. Words are
 stored in Unicode NFC, the form query words are normalised to, so a file written in decomposed form (NFD) is
 reachable, and the NFD and NFC spellings of a word are one word (the first row wins, as for any duplicate).
 
@@ -45,6 +46,8 @@ class ImportReport:
     dim: int
     duplicates: int = 0
     undecodable: int = 0
+    #: rows skipped because their word holds whitespace, which the format cannot store
+    whitespace: int = 0
     #: words not in Unicode NFC in the file, stored in NFC
     renormalized: int = 0
     notes: list[str] = field(default_factory=list)
@@ -148,20 +151,24 @@ class _Collector:
         self.spelled: dict[str, str] = {}
         self.renormalized_duplicates = 0
         self.renormalized_example = ""
+        self.whitespace_example = ""
 
     @property
     def read(self) -> int:
-        """Rows read so far, duplicates included."""
-        return len(self.words) + self.report.duplicates
+        """Rows read so far, duplicates and skipped rows included."""
+        return len(self.words) + self.report.duplicates + self.report.whitespace
+
+    def skip_whitespace(self, word: str) -> None:
+        """A row whose word holds whitespace: the format cannot store it, so it is skipped (and counted)."""
+        self.report.whitespace += 1
+        self.whitespace_example = self.whitespace_example or word
 
     def add(self, word: str, vector: npt.NDArray[Any], where: str) -> None:
         if not word:
             raise CorpusError(f"{where}: the word is empty; every vector needs a word before it")
         if _WHITESPACE.search(word):  # one bytes.split() does not see (NBSP, U+2003 ...), or a binary file's
-            raise CorpusError(
-                f"{where}: the word {word!r} holds whitespace, which the word2vec format cannot store; "
-                "join its parts with '_' or drop the row"
-            )
+            self.skip_whitespace(word)
+            return
         if not np.isfinite(vector).all():  # NaN or out of float32's range: every search with it would be NaN
             raise CorpusError(
                 f"{where}: the vector of {word!r} holds a non-finite value (nan, inf or > 3.4e38)"
@@ -187,6 +194,11 @@ class _Collector:
     def result(self, path: Path) -> WordVectors:
         if not self.words:
             raise CorpusError(f"{path} holds no word vectors")
+        if self.report.whitespace:
+            self.report.notes.append(
+                f"{self.report.whitespace} row(s) whose word holds whitespace (e.g. {self.whitespace_example!r}) "
+                "were skipped: the word2vec format separates fields with whitespace, and no query could reach them"
+            )
         if self.report.renormalized:
             self.report.notes.append(
                 f"{self.report.renormalized} word(s) not in Unicode NFC (e.g. {self.renormalized_example!r}) "
@@ -225,23 +237,24 @@ def _headerless_dim(first: bytes) -> int:
     return min(numbers, len(fields) - 1)
 
 
-def _row_error(raw: bytes, parts: list[bytes], dim: int, where: str) -> CorpusError:
-    """Why the text row ``raw`` (split into ``parts``) is not a word and ``dim`` numbers."""
+def _spaced_word(raw: bytes, parts: list[bytes], dim: int) -> bytes | None:
+    """The word of a text row that is a word holding spaces and ``dim`` numbers (``são paulo 0.1 0.2``), else None.
+
+    A row whose extra fields are numbers too (``x 1 0 3`` for 2 dimensions) is not one: it is malformed.
+    """
+    if len(parts) <= dim + 1 or b"\x00" in raw or _is_binaryish(raw):
+        return None
+    split_word, numbers = parts[: len(parts) - dim], parts[len(parts) - dim :]
+    if all(_is_number(f) for f in numbers) and not all(_is_number(f) for f in split_word[1:]):
+        return b" ".join(split_word)
+    return None
+
+
+def _row_error(raw: bytes, dim: int, where: str) -> CorpusError:
+    """Why the text row ``raw`` is not a word and ``dim`` numbers."""
     expected = f"{where}: expected a word and {dim} numbers separated by spaces"
     if b"\x00" in raw or _is_binaryish(raw):
         return CorpusError(f"{expected}; if it is the binary word2vec format, import it with --binary")
-    # more fields than a word and its numbers: a word with spaces in it, unless the extra fields are numbers too
-    split_word, numbers = parts[: len(parts) - dim], parts[len(parts) - dim :]
-    if (
-        len(parts) > dim + 1
-        and all(_is_number(f) for f in numbers)
-        and not all(_is_number(f) for f in split_word[1:])
-    ):
-        word = b" ".join(split_word).decode("utf-8")
-        return CorpusError(
-            f"{where}: the word {word!r} holds whitespace, which the word2vec text format cannot store "
-            "(fields are separated by spaces); join its parts with '_' or drop the row"
-        )
     return CorpusError(expected)
 
 
@@ -258,17 +271,21 @@ def _read_text(
         parts = raw.split()  # any run of spaces or tabs separates two fields
         if not parts:
             continue
+        spaced = _spaced_word(raw, parts, dim)
         try:
-            if len(parts) != dim + 1:
+            if len(parts) != dim + 1 and spaced is None:
                 raise ValueError
-            vector = np.array(parts[1:], dtype=np.float32)
+            vector = np.array(parts[len(parts) - dim :], dtype=np.float32)
         except ValueError:
-            raise _row_error(raw, parts, dim, f"{path}:{lineno}") from None
+            raise _row_error(raw, dim, f"{path}:{lineno}") from None
         if header and rows.read == header[0]:
             raise CorpusError(
                 f"{path}:{lineno}: the header declares {header[0]} words, but more rows follow; "
                 "correct the header's word count"
             )
+        if spaced is not None:
+            rows.skip_whitespace(_decode(spaced, report))
+            continue
         rows.add(_decode(parts[0], report), vector, f"{path}:{lineno}")
     if header and rows.read != header[0]:
         raise CorpusError(

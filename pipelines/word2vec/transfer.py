@@ -80,6 +80,7 @@ def import_model(
                 "declared_words": report.declared_words,
                 "duplicates_skipped": report.duplicates,
                 "undecodable_words": report.undecodable,
+                "whitespace_words_skipped": report.whitespace,
                 "notes": report.notes,
                 "normalize_inferred": inferred,
             },

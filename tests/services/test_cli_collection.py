@@ -208,7 +208,7 @@ def test_cli_search_filter_values_are_json(
 
     assert ids("ok=true") == ["d1"]
     assert ids("ok=false") == ["d2"]
-    assert ids("ok=True") == ["d3"]  # not JSON: the text "True"
+    assert ids("ok=True") == ["d1", "d3"]  # the text "True", and true (Python's spelling)
     assert ids("n=3") == ["d1", "d2", "d3"]  # the number, and the text "3" (a file that wrote it as text)
     assert ids('n="3"') == ["d1", "d2", "d3"]  # a string also matches the number it spells
     assert ids("nulo=null") == ["d1"]

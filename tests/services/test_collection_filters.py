@@ -44,7 +44,7 @@ def searcher(settings: Settings, registry: Registry) -> Any:
     [
         ({"ok": True}, {"bool-true"}),  # before: nothing (only "True" matched)
         ({"ok": False}, {"bool-false"}),
-        ({"ok": "True"}, {"text-True"}),  # the text "True" only: Python's spelling of true is not true
+        ({"ok": "True"}, {"text-True", "bool-true"}),  # the text, and true (Python's spelling, sent as text)
         ({"ok": "true"}, {"bool-true"}),  # a string also matches the boolean it spells
         ({"ok": 1}, {"one"}),  # 1 is not true
         ({"n": 3}, {"bool-true", "bool-false", "text-True"}),  # 3, 3.0 and the text "3"
@@ -94,8 +94,9 @@ def test_collection_filter_refuses_lists_objects_and_non_finite_numbers(
         ("ok=True", "True"),  # not JSON: the text
         ("nulo=null", None),
         ("nulo=None", "None"),
-        ("n=3", 3),
-        ("n=3.0", 3.0),
+        ("n=3", "3"),  # a number stays text (it matches the number it spells, and the text)
+        ("versao=1.10", "1.10"),  # read as a number it would lose its 0 and miss the text "1.10"
+        ("n=-0", "-0"),
         ('s="3"', "3"),  # quoted: the string
         ("tema=conta", "conta"),
         ("cep=01310", "01310"),  # a leading zero is not JSON: the text
@@ -104,7 +105,7 @@ def test_collection_filter_refuses_lists_objects_and_non_finite_numbers(
         ("url=a=b", "a=b"),
     ],
 )
-def test_collection_parse_filter_reads_the_value_as_json_when_it_parses(item: str, value: object) -> None:
+def test_collection_parse_filter_reads_json_literals_and_quoted_strings(item: str, value: object) -> None:
     parsed = parse_filter([item])
     assert list(parsed.values()) == [value]
     assert type(next(iter(parsed.values()))) is type(value)  # true is a bool, not the int 1
@@ -134,7 +135,6 @@ def _read(path: Path, text: str) -> list[Document]:
         ('{"id": true, "text": "a casa"}', "line 1: its id field 'id' is true, not a string"),
         ('{"id": ["a"], "text": "a casa"}', "line 1: its id field 'id' is a list, not a string"),
         ('{"id": {"a": 1}, "text": "a casa"}', "line 1: its id field 'id' is an object, not a string"),
-        ('{"id": 7.5, "text": "a casa"}', "line 1: its id field 'id' is a number (7.5), not a string"),
         ('{"id": "' + "x" * 257 + '", "text": "a casa"}', "its id has 257 characters; the limit is 256"),
         ('{"id": "\\ud800", "text": "a casa"}', "its id field 'id' is not Unicode text"),
         ('{"id": "1", "text": "a casa", "x": NaN}', "line 1 holds NaN, which is not a finite number"),
@@ -155,9 +155,9 @@ def test_collection_read_documents_names_the_line_and_what_is_wrong(
         assert "has no id field" not in info.value.detail
 
 
-def test_collection_read_documents_takes_an_integer_id_as_its_decimal_text(tmp_path: Path) -> None:
-    docs = _read(tmp_path / "n.jsonl", '{"id": 7, "text": "a casa"}\n{"id": -12, "text": "o gato"}\n')
-    assert [d.id for d in docs] == ["7", "-12"]
+def test_collection_read_documents_takes_a_numeric_id_as_its_text(tmp_path: Path) -> None:
+    docs = _read(tmp_path / "n.jsonl", '{"id": 7, "text": "a casa"}\n{"id": 12.0, "text": "o gato"}\n')
+    assert [d.id for d in docs] == ["7", "12.0"]  # as before: pandas writes 12.0 for a column with gaps
 
 
 def test_collection_read_documents_reads_a_byte_order_mark_and_strips_ids(tmp_path: Path) -> None:
