@@ -1,14 +1,16 @@
-"""Token streams for a language model: prepared corpus lines -> boundary tokens -> vocabulary ids.
+"""Token streams for a language model: prepared corpus lines -> documents -> boundary tokens -> vocabulary ids.
 
 A prepared line is one document (the LM's normalisation keeps punctuation and does not split sentences), so:
 
     "o menino chegou . a menina saiu ."  ->  o menino chegou . </s> a menina saiu . </s> <p>
 
-A source whose lines break mid-sentence (text extracted from PDF pages, hard-wrapped files: fewer than half of its
-lines end a sentence) is first joined back into paragraphs (:func:`paragraphs`), so that ``</s>`` and ``<p>`` mark
-sentences and paragraphs, not the width of a page.
+A plain-text source whose lines break mid-sentence (text extracted from PDF pages, hard-wrapped files) is first
+joined back into paragraphs (:func:`paragraphs`), so that ``</s>`` and ``<p>`` mark sentences and paragraphs, not
+the width of a page. Hard-wrapped means both: fewer than half of its lines end a sentence, and most of the lines
+that do not fill the page's width (:func:`is_wrapped`). Short documents without final punctuation (tweets,
+titles) fail the second test; a JSON line or a CSV row is a document whatever it holds.
 
-The last ``holdout`` fraction of each source's lines is never trained on: it measures validation perplexity.
+The last ``holdout`` fraction of each source's documents is never trained on: it measures validation perplexity.
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ CLOSERS = frozenset({'"', "»", "”", "’", "'", ")", "]"})
 # a line that starts with a dash opens a new paragraph (dialogue), even after a line that ends mid-sentence
 DIALOGUE = frozenset({"—", "–", "-", "―"})
 # a source is hard-wrapped when fewer of its lines than this end a sentence (corpus-machado: 28%; corpus-eltec,
-# one paragraph a line: 87%; corpus-ptwiki: 80%)
+# one paragraph a line: 87%; corpus-ptwiki: 80%; but ToLD-Br's tweets 16% and ASSIN 2's sentences 0%) ...
 WRAPPED_BELOW = 0.5
+# ... and at least this share of the lines that do not end one are at least 3/4 as long as the 90th percentile of
+# their lengths: they fill a page's width (corpus-machado 79%, its novels 92%, its poems 56%; ToLD-Br 17%,
+# ASSIN 2 29%, B2W 17%)
+FULL_WIDTH = 0.75
+FILLED_AT_LEAST = 0.6
 # a joined paragraph is cut after this many tokens (a hard-wrapped text without punctuation is not one document)
 MAX_PARAGRAPH_TOKENS = 2000
 IdArray = npt.NDArray[np.int64]
@@ -59,11 +66,6 @@ def ends_sentence(line: str) -> bool:
     return tokens[-1] in SENTENCE_END
 
 
-def sentence_end_share(lines: Sequence[str]) -> float:
-    """The share of ``lines`` that end a sentence (1.0 for no lines)."""
-    return sum(map(ends_sentence, lines)) / len(lines) if lines else 1.0
-
-
 def paragraphs(lines: Sequence[str]) -> list[str]:
     """Hard-wrapped lines joined into paragraphs: a paragraph ends at a line that ends a sentence, before a line
     that opens with a dash, or after :data:`MAX_PARAGRAPH_TOKENS` tokens."""
@@ -89,10 +91,21 @@ def paragraphs(lines: Sequence[str]) -> list[str]:
     return out
 
 
-def documents(lines: list[str]) -> tuple[list[str], bool]:
-    """(the LM's documents, whether the lines were hard-wrapped): ``lines`` as they are when most of them end a
-    sentence, else joined into :func:`paragraphs`."""
-    if sentence_end_share(lines) >= WRAPPED_BELOW:
+def is_wrapped(lines: Sequence[str]) -> bool:
+    """Whether ``lines`` are hard-wrapped: most end mid-sentence, and most of those fill the same width."""
+    open_ended = [len(line) for line in lines if not ends_sentence(line)]
+    if not lines or len(open_ended) <= (1 - WRAPPED_BELOW) * len(lines):
+        return False
+    width = float(np.percentile(open_ended, 90))
+    filled = sum(n >= FULL_WIDTH * width for n in open_ended)
+    return filled >= FILLED_AT_LEAST * len(open_ended)
+
+
+def documents(lines: list[str], *, plain_text: bool = True) -> tuple[list[str], bool]:
+    """(the LM's documents, whether the lines were hard-wrapped): ``lines`` joined into :func:`paragraphs` when
+    they come from plain text (not JSON lines or CSV rows, each a document) and :func:`is_wrapped`, else as
+    they are."""
+    if not plain_text or not is_wrapped(lines):
         return lines, False
     return paragraphs(lines), True
 

@@ -202,11 +202,12 @@ class LanguageModel:
         joins them), as the held-out slice is measured."""
         from pipelines.lm.train import mean_nll, perplexity
 
-        tokenised = [
+        tokenised: list[str] = [
             " ".join(t) for t in (self.normalizer.tokens(line) for line in lines if line.strip()) if t
         ]
+        docs, wrapped = documents(tokenised)
         toks: list[str] = []
-        for doc in documents(tokenised)[0]:
+        for doc in docs:
             toks += with_boundaries(doc.split(" "))
         if not toks:
             raise InvalidInput("the text has no tokens to evaluate")
@@ -216,6 +217,8 @@ class LanguageModel:
         return {
             "model": self.ref,
             "tokens": len(toks),
+            "documents": len(docs),
+            "wrapped": wrapped,  # the lines broke mid-sentence and were joined into paragraphs, as training does
             "perplexity": perplexity(nll),
             "cross_entropy": round(nll, 5),
             "oov_rate": round(sum(t not in self.lm.index for t in words) / max(len(words), 1), 5),

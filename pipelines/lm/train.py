@@ -31,7 +31,7 @@ from pipelines.classifier.pretrained import open_vectors, word_matrix
 from pipelines.classifier.train import torch_threads
 from pipelines.lm.config import LMRun
 from pipelines.lm.data import IdArray, Vocabulary, contexts_of, documents, read_lines, split_holdout
-from pipelines.reading.corpus import CorpusLimits
+from pipelines.reading.corpus import CorpusLimits, list_files
 from pipelines.reading.datasets import DataCatalog
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 from pipelines.text.preprocess import prepare_corpus
@@ -132,8 +132,9 @@ def load_lines(
     held: list[str] = []
     facts: dict[str, Any] = {"sources": [], "cache_hits": 0}
     for spec in [part for given in run.corpus for part in catalog.sources(given)]:
+        paths = catalog.resolve(spec)
         prepared = prepare_corpus(
-            catalog.resolve(spec),
+            paths,
             run.normalize,
             cache_dir=cache_dir,
             workers=run.workers,
@@ -142,14 +143,21 @@ def load_lines(
             limits=limits,
         )
         lines = read_lines(prepared.path)
-        docs, wrapped = documents(lines)
+        # a JSON line or a CSV row is a document; only plain text can be hard-wrapped
+        docs, wrapped = documents(lines, plain_text=all(f.fmt == "txt" for f in list_files(paths)))
         a, b = split_holdout(docs, run.holdout)
         train += a
         held += b
         facts["sources"].append(
-            {"source": spec, "lines": len(lines), "wrapped": wrapped, "documents": len(docs), "held_out": len(b),
-             "data_hash": prepared.data_hash}
-        )  # fmt: skip
+            {
+                "source": spec,
+                "lines": len(lines),
+                "wrapped": wrapped,
+                "documents": len(docs),
+                "held_out": len(b),
+                "data_hash": prepared.data_hash,
+            }
+        )
         facts["cache_hits"] += int(prepared.cache_hit)
     if run.max_train_tokens is not None:
         kept, n = [], 0

@@ -59,6 +59,14 @@ def test_hard_wrapped_lines_are_joined_into_paragraphs_and_others_kept() -> None
     ]
     one_per_line = ["o rei chegou .", "a rainha saiu !", "capítulo i", "o povo ( todo ) aplaudiu . )"]
     assert documents(one_per_line) == (one_per_line, False)
+    # short documents without final punctuation (tweets, titles) do not fill a width: they are not joined
+    tweets = [
+        "que jogo", "bom dia a todos vocês que acordaram cedo hoje", "kkkk", "alguém viu o gol de ontem ?",
+        "isso é um absurdo mesmo", "vou dormir", "nossa que calor insuportável nesta cidade hoje",
+    ]  # fmt: skip
+    assert documents(tweets * 10) == (tweets * 10, False)
+    # nor are JSON lines or CSV rows, whatever they hold
+    assert documents(WRAPPED, plain_text=False) == (WRAPPED, False)
 
 
 def test_training_reads_a_catalogue_entry_part_by_part_and_joins_a_wrapped_one(tmp_path: Path) -> None:
@@ -284,8 +292,14 @@ def test_evaluate_reports_perplexity_and_oov(tiny: tuple[Registry, LanguageModel
     assert seen["perplexity"] < unseen["perplexity"]
     with pytest.raises(InvalidInput):
         model.evaluate(["", "  "])
-    # hard-wrapped text is joined as training joins it: one document, not four
-    assert model.evaluate(["O rei governa", "o reino", "no", "inverno."])["tokens"] == seen["tokens"]
+    assert seen["wrapped"] is False
+    # hard-wrapped text is joined as training joins it: one document, not three
+    wrapped = model.evaluate(["O rei governa o reino", "no inverno e a rainha", "governa o reino."])
+    assert wrapped["wrapped"] is True
+    assert (
+        wrapped["tokens"] == 14 + 2
+    )  # o rei governa o reino no inverno e a rainha governa o reino . </s> <p>
+    assert wrapped["documents"] == 1
 
 
 def test_embeddings_from_word_vectors_stay_frozen(

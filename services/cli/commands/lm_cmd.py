@@ -181,7 +181,11 @@ def generate_cli(
 @evaluate_app.command("lm")
 def evaluate_lm_cli(
     model: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS of a language model."),
-    text: Path = typer.Option(..., "--text", help="A UTF-8 text file, one document (paragraph) a line."),
+    text: Path = typer.Option(
+        ...,
+        "--text",
+        help="A UTF-8 text file, one document (paragraph) a line; hard-wrapped lines are joined as training joins them.",
+    ),
 ) -> None:
     """Perplexity and out-of-vocabulary rate of a language model on a text file (JSON)."""
     try:
