@@ -225,7 +225,7 @@ class Registry:
             raise
 
     def check_kind(self, name: str, kind: str) -> None:
-        """Refuse, before any work, a version of ``kind`` under a name whose versions hold another family.
+        """Refuse, before any work, a version of ``kind`` under a name that holds another family of model.
 
         Raises:
             InvalidInput: a bad name or an unknown kind.
@@ -235,22 +235,44 @@ class Registry:
         if kind not in KINDS:
             raise InvalidInput(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
         with self.db.begin() as conn:
-            held = conn.execute(
-                sa.select(model_versions.c.kind).where(model_versions.c.name == name).distinct()
-            ).scalars()
-            other = sorted(k for k in held if family(k) != family(kind))
-        if other:
+            self._refuse_another_kind(conn, name, kind)
+
+    @staticmethod
+    def _refuse_another_kind(conn: sa.Connection, name: str, kind: str) -> None:
+        """Conflict when the version ``name`` means (its production alias, else its newest) is of another family.
+
+        The version a name means decides, not every version it ever had: a name registered before names kept one
+        kind can still take new versions of the kind it answers as.
+        """
+        production = conn.execute(
+            sa.select(model_versions.c.kind)
+            .join(
+                model_aliases,
+                sa.and_(
+                    model_aliases.c.name == model_versions.c.name,
+                    model_aliases.c.version == model_versions.c.version,
+                ),
+            )
+            .where(model_versions.c.name == name, model_aliases.c.alias == PRODUCTION)
+        ).scalar()
+        held = (
+            production
+            or conn.execute(
+                sa.select(model_versions.c.kind)
+                .where(model_versions.c.name == name)
+                .order_by(model_versions.c.version.desc())
+                .limit(1)
+            ).scalar()
+        )
+        if held is not None and family(held) != family(kind):
             raise Conflict(
-                f"model {name!r} holds {a_kind(*other)} model; {a_kind(kind)} model needs another name (the "
+                f"model {name!r} holds {a_kind(held)} model; {a_kind(kind)} model needs another name (the "
                 "versions of one name are of one kind, so that the name answers the same routes whichever "
                 "version it means)",
                 model=name,
             )
 
     def _commit(self, writer: ArtifactWriter, *, aliases: tuple[str, ...]) -> ModelVersion:
-        self.check_kind(
-            writer.name, writer.kind
-        )  # again: another process may have registered the name meanwhile
         for hook in self._commit_hooks:
             hook(writer)
         files = {
@@ -286,6 +308,15 @@ class Registry:
                 continue
             try:
                 with self.db.begin() as conn:
+                    if (
+                        self.db.dialect == "postgresql"
+                    ):  # one registration of a name at a time, across processes
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": writer.name}
+                        )
+                    # again, in the transaction that registers: another process may have registered the name
+                    # with another kind while this one trained
+                    self._refuse_another_kind(conn, writer.name, writer.kind)
                     conn.execute(
                         model_versions.insert().values(
                             name=writer.name,

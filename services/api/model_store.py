@@ -10,6 +10,7 @@ request in flight: old versions answer until the new ones are ready, then idle o
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,9 @@ if TYPE_CHECKING:  # the served types only: the CLI and the API start without to
     from pipelines.text_encoder.served import TextEncoderModel
 
 M = TypeVar("M")
+# a wanted version that failed to load is tried again on a poll at most this often (loading checks every file's
+# sha256: a damaged large model must not be hashed every 2 s)
+RETRY_FAILED_S = 60.0
 Key = tuple[str, int]
 Loader = Callable[[Registry, ModelVersion], Any]
 
@@ -127,6 +131,7 @@ class ModelStore:
         self._refreshing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_retry = -math.inf
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, *, poll: bool = True) -> None:
@@ -194,7 +199,7 @@ class ModelStore:
         heads = self.registry.list()
         newest = {mv.name: mv.version for mv in heads}
         if (frozenset(aliases.items()), frozenset(newest.items())) == old.fingerprint and self.started:
-            return False
+            return self._retry_failed(old)
         new = self._read_snapshot(aliases, heads)
         for key in sorted(self._targets(old, new)):
             try:
@@ -202,6 +207,7 @@ class ModelStore:
                 self.errors.pop(f"{key[0]}@{key[1]}", None)
             except PalavraError as exc:
                 self.errors[f"{key[0]}@{key[1]}"] = exc.detail
+                self._last_retry = time.monotonic()  # the next try waits RETRY_FAILED_S
                 log.error("could not load %s@%s: %s", key[0], key[1], exc.detail)
         self.snapshot = new  # one assignment: requests see the old or the new mapping, never half of each
         self._evict(new)
@@ -209,6 +215,33 @@ class ModelStore:
         if self.on_change is not None:
             self.on_change(self.loaded())
         return True
+
+    def _retry_failed(self, snap: Snapshot) -> bool:
+        """Load again, at most every :data:`RETRY_FAILED_S`, the wanted versions that failed to load (a full disk
+        or a file being copied back): a worker does not serve without one for the rest of its life. Returns
+        whether one loaded."""
+        now = time.monotonic()
+        failed = [
+            key
+            for key in sorted(snap.wanted())
+            if key not in self._loaded and f"{key[0]}@{key[1]}" in self.errors
+        ]
+        if not failed or now - self._last_retry < RETRY_FAILED_S:
+            return False
+        self._last_retry = now
+        loaded = False
+        for key in failed:
+            try:
+                self._ensure(key)
+            except PalavraError as exc:
+                self.errors[f"{key[0]}@{key[1]}"] = exc.detail
+                continue
+            self.errors.pop(f"{key[0]}@{key[1]}", None)
+            log.info("loaded %s@%s, which had failed to load", *key)
+            loaded = True
+        if loaded and self.on_change is not None:
+            self.on_change(self.loaded())
+        return loaded
 
     def _targets(self, old: Snapshot, new: Snapshot) -> set[Key]:
         """Versions to load before a swap: the new wanted set, and new targets of anything loaded now."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.collection import CollectionStore
 from models.errors import InvalidConfig, InvalidInput
+from models.references import Kind
 from models.registry import ModelVersion, Registry
 from pipelines.reading.corpus import CorpusLimits
 from pipelines.reading.datasets import DataCatalog, catalogue
@@ -79,12 +80,15 @@ class JobKind:
         inputs: the input specs (catalogue names or paths) a validated config reads.
         run: trains and returns the model version it registered, or for kinds that register none a JSON-able
             result (kept on the job record).
+        registers: the registry kind a validated config's model will be (checked against its name at submit),
+            None for kinds that register no model.
     """
 
     name: str
     config_model: Callable[[], type[BaseModel]]
     inputs: Callable[[Any], list[str]]
     run: Callable[[Any, JobContext], ModelVersion | dict[str, Any]]
+    registers: Callable[[Any], str] | None = None
 
     def validate(self, config: dict[str, Any], *, source: str = "job config") -> BaseModel:
         """The config as its pydantic model.
@@ -346,10 +350,16 @@ def _collection_run(run: Any, ctx: JobContext) -> dict[str, Any]:
 
 
 KINDS: dict[str, JobKind] = {
-    "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run),
-    "classifier": JobKind("classifier", _classifier_model, _classifier_inputs, _classifier_run),
+    "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run, lambda run: run.kind),
+    "classifier": JobKind(
+        "classifier",
+        _classifier_model,
+        _classifier_inputs,
+        _classifier_run,
+        lambda _run: Kind.CLASSIFIER.value,
+    ),
     "compare": JobKind("compare", _compare_model, _classifier_inputs, _compare_run),
-    "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run),
+    "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run, lambda _run: Kind.LM.value),
     "compare_lm": JobKind("compare_lm", _compare_lm_model, _lm_inputs, _compare_lm_run),
     "collection": JobKind("collection", _collection_model, _collection_inputs, _collection_run),
 }

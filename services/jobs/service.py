@@ -13,7 +13,7 @@ from services.jobs.backend import JobBackend, open_backend
 from services.jobs.cleanup import remove_leftovers
 from services.jobs.inputs import UPLOADS_DIR, DataRoot, check_inputs
 from services.jobs.job import Job, JobLogLine, JobState
-from services.jobs.kinds import is_dataset, job_kind
+from services.jobs.kinds import JobKind, is_dataset, job_kind
 from services.jobs.reaper import Reaper
 from services.jobs.store import JobStore
 from services.settings import Settings
@@ -63,7 +63,7 @@ class JobService:
         spec = job_kind(kind)
         run = spec.validate(config, source=f"{kind} job config")
         check_inputs(spec.inputs(run), is_dataset=is_dataset, data_root=self.data_root)
-        self._check_models(kind, run)
+        self._check_models(spec, run)
         job_id = job_id or new_job_id()
         uploads = self.data_root.upload_dir(job_id)
         job = self.store.create(
@@ -82,13 +82,12 @@ class JobService:
         self.store.mark_published(job_id)
         return job
 
-    def _check_models(self, kind: str, run: object) -> None:
+    def _check_models(self, spec: JobKind, run: object) -> None:
         """A registered model the config builds on (a classifier's ``embeddings``) must exist before queueing, and
         the name the job registers must not hold another kind of model."""
-        registers = {"word2vec": getattr(run, "kind", None), "classifier": "classifier", "lm": "lm"}.get(kind)
         name = getattr(run, "name", None)
-        if registers and isinstance(name, str) and self.registry is not None:
-            self.registry.check_kind(name, registers)
+        if spec.registers is not None and isinstance(name, str) and self.registry is not None:
+            self.registry.check_kind(name, spec.registers(run))
         ref = getattr(run, "embeddings", None)
         if not ref or self.registry is None:
             return

@@ -34,7 +34,7 @@ def test_registry_a_name_keeps_one_kind_of_model(registry: Registry) -> None:
     _write(registry)  # word2vec
     with registry.create("vetores", "fasttext") as w:  # the other vector kind: the same routes answer it
         w.write_json("config.json", {})
-    refused = "'vetores' holds a fasttext or word2vec model; a classifier model needs"
+    refused = "'vetores' holds a word2vec model; a classifier model needs another name"
     with pytest.raises(Conflict, match=refused), registry.create("vetores", "classifier") as w:
         w.write_json("config.json", {})
     assert [v.kind for v in registry.versions("vetores")] == ["word2vec", "fasttext"]
@@ -46,6 +46,33 @@ def test_registry_a_name_keeps_one_kind_of_model(registry: Registry) -> None:
         _write(registry, "novo")
     assert [v.kind for v in registry.versions("novo")] == ["word2vec"]
     assert not list((registry.root / ".staging").iterdir())
+    assert sorted(p.name for p in (registry.root / "novo").iterdir()) == [
+        "1"
+    ]  # the refused version's folder is gone
+
+
+class UncheckedRegistry(Registry):
+    """A registry as one was written before a name kept one kind of model."""
+
+    def check_kind(self, name: str, kind: str) -> None:  # noqa: ARG002 (the signature it replaces)
+        return None
+
+    @staticmethod
+    def _refuse_another_kind(conn: sa.Connection, name: str, kind: str) -> None:  # noqa: ARG004
+        return None
+
+
+def test_registry_a_name_written_with_two_kinds_takes_versions_of_the_kind_it_means(
+    registry: Registry,
+) -> None:
+    legacy = UncheckedRegistry(registry.home, str(registry.db.engine.url))
+    _write(legacy, "misto")  # production: word2vec
+    with legacy.create("misto", "classifier") as w:
+        w.write_json("config.json", {})
+    _write(registry, "misto")  # the kind the bare name means: accepted (before the review: refused forever)
+    with pytest.raises(Conflict, match="'misto' holds a word2vec model"), registry.create("misto", "lm") as w:
+        w.write_json("config.json", {})
+    assert [v.kind for v in registry.versions("misto")] == ["word2vec", "classifier", "word2vec"]
 
 
 def test_registry_production_alias_wins_over_newest(registry: Registry) -> None:

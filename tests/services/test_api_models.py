@@ -159,16 +159,16 @@ def test_api_models_on_postgresql(settings: Settings) -> None:
 
 
 def test_api_a_name_answers_by_the_kind_of_the_version_it_means(
-    settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, registry: Registry
 ) -> None:
     """A registry written before a name kept one kind: its production version still answers its routes."""
+    from tests.models.test_registry import UncheckedRegistry
+
     register(registry, "misto")  # production: word2vec
-    monkeypatch.setattr(Registry, "check_kind", lambda *_: None)
-    with registry.create(
-        "misto", "classifier"
-    ) as w:  # newest: a classifier (a bare name still means version 1)
+    legacy = UncheckedRegistry(registry.home, str(registry.db.engine.url))
+    # newest: a classifier (a bare name still means version 1)
+    with legacy.create("misto", "classifier") as w:
         w.write_json("config.json", {})
-    monkeypatch.undo()
     with serving(api_settings(settings)) as client:
         for body in ({}, {"model": "misto"}, {"model": "misto@1"}):
             r = client.post("/v1/neighbors", json={"words": ["rei"], "k": 2, **body})

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 
+import pytest
+
+from models.errors import IntegrityError
 from models.registry import Registry
 from services.settings import Settings
 from tests.services.vector_models import API_KEY, api_settings, register, serving
@@ -110,3 +114,48 @@ def test_api_configured_default_model_answers_requests_without_one(
         assert r.status_code == 404
         assert "nenhum" in r.json()["detail"]
         assert client.get("/v1/neighbors", params={"word": "rei", "model": "machado"}).status_code == 200
+
+
+def test_api_store_loads_again_a_wanted_version_that_failed_to_load(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose production model failed to load once (a file being copied back) loads it on a later poll,
+    instead of answering 503 for it for the rest of its life."""
+    from services.api import model_store
+    from services.api.loaders import loaders_for
+    from services.api.model_store import EMBEDDINGS, ModelStore
+    from services.settings import Settings
+
+    register(registry, "w2v")
+    loaders = loaders_for(Settings(home=registry.home))
+    failures = [IntegrityError("vectors.npy: sha256 does not match (a copy in progress)")]
+
+    def flaky(reg: Registry, mv: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return loaders["word2vec"](reg, mv)
+
+    store = ModelStore(registry, {**loaders, "word2vec": flaky})
+    store.start(poll=False)
+    assert "w2v@1" in store.errors
+    assert not store.loaded()
+    monkeypatch.setattr(model_store, "RETRY_FAILED_S", 3600.0)
+    assert not store.refresh()  # too soon after the last try: nothing is hashed again
+    monkeypatch.setattr(model_store, "RETRY_FAILED_S", 0.0)
+    assert store.refresh()
+    assert "w2v@1" not in store.errors
+    assert store.get("w2v", EMBEDDINGS).key == ("w2v", 1)
+
+
+def test_api_ready_is_503_when_the_configured_default_is_gone(settings: Settings, registry: Registry) -> None:
+    register(registry, "w2v")
+    register(registry, "w2v", seed=2)
+    registry.set_alias("w2v", "estavel", 2)
+    with serving(api_settings(settings, default_model="w2v@estavel")) as client:
+        assert client.get("/ready").status_code == 200
+        registry.delete_alias("w2v", "estavel")
+        client.app.state.store.refresh()  # type: ignore[attr-defined]
+        r = client.get("/ready")
+        assert r.status_code == 503, r.text
+        assert "default embeddings model" in r.json()["detail"]
+        assert "estavel" in r.json()["detail"]

@@ -72,6 +72,11 @@ def ready(store: StoreDep) -> ReadyResponse:
     if not wanted:
         detail = store.last_poll_error or "no model is registered yet; train one (`palavra train`)"
         raise NotReady(detail, errors=store.errors)
+    unresolved = {k: v for k, v in store.errors.items() if k.startswith("default ")}
+    if (
+        unresolved
+    ):  # PALAVRA_DEFAULT_MODEL names a model (or alias) that is gone: requests without one would fail
+        raise NotReady("; ".join(f"{k}: {v}" for k, v in unresolved.items()), errors=store.errors)
     defaults = set(store.snapshot.defaults.values())
     missing = sorted(
         f"{n}@{v}"
