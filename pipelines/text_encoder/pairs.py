@@ -6,7 +6,7 @@ import csv
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +96,21 @@ def read_pairs(path: Path) -> list[Pair]:
     if not pairs:
         raise DatasetError(f"{path}: no sentence pairs found")
     return pairs
+
+
+def without(pairs: Sequence[Pair], held_out: Sequence[Pair]) -> tuple[list[Pair], int]:
+    """(``pairs`` minus every pair that also occurs in ``held_out``, in either order; how many were removed).
+
+    ASSIN 2's train-only file repeats 401 of the 500 dev pairs: an encoder trained on them and scored on dev is
+    partly scored on its own training pairs.
+
+    Raises:
+        DatasetError: nothing is left to train on.
+    """
+    held = {frozenset((p.sentence1, p.sentence2)) for p in held_out}
+    kept = [p for p in pairs if frozenset((p.sentence1, p.sentence2)) not in held]
+    if not kept:
+        raise DatasetError(
+            "every training pair also occurs in the excluded pairs; nothing is left to train on"
+        )
+    return kept, len(pairs) - len(kept)

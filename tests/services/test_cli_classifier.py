@@ -373,3 +373,14 @@ def test_cli_train_under_a_name_holding_word_vectors_is_refused_before_training(
     assert "Traceback" not in err
     assert "epoch" not in err  # refused before training, not after
     assert [v.kind for v in open_registry(cli_env).versions("sentimento")] == ["word2vec"]
+
+
+def test_cli_train_baseline_prints_its_score_beside_the_model(
+    cli_env: Settings, reviews_csv: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(_train(reviews_csv, "--baseline"), capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["baseline"]["name"] == "tfidf+logreg"
+    assert 0.5 < summary["baseline"]["macro_f1"] <= 1.0
+    assert "macro_f1" in summary  # the model's own, beside it

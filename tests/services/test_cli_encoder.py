@@ -197,3 +197,57 @@ def test_cli_embed_prints_one_unit_vector_per_text(
     code, _, err = run(["embed", "frases", "ok", ""], capsys)
     assert code == 2
     assert "text 2 is empty" in err
+
+
+def test_cli_train_encoder_leaves_out_the_pairs_it_will_be_scored_on(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ASSIN 2's train file repeats 401 of the 500 dev pairs: --exclude keeps them out of training."""
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    train = scored_pairs(tmp_path / "treino.jsonl", 120, seed=1)
+    rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines()]
+    dev = tmp_path / "dev.jsonl"  # 30 of the training pairs, 10 of them with their sentences swapped
+    picked = [
+        {**r, "sentence1": r["sentence2"], "sentence2": r["sentence1"]} if i < 10 else r
+        for i, r in enumerate(rows[:30])
+    ]
+    dev.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), encoding="utf-8")
+    distinct = {frozenset((r["sentence1"], r["sentence2"])) for r in rows}
+    shared = sum(
+        frozenset((r["sentence1"], r["sentence2"]))
+        in {frozenset((p["sentence1"], p["sentence2"])) for p in picked}
+        for r in rows
+    )
+    argv = [
+        "train",
+        "encoder",
+        "--pairs",
+        str(train),
+        "--exclude",
+        str(dev),
+        "--words",
+        "palavras",
+        "--name",
+        "limpo",
+        "--epochs",
+        "2",
+    ]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["data"]["excluded_pairs"] == shared >= 30
+    assert registry.get("limpo@1").metadata["data"]["excluded"] == str(dev)
+    assert len(distinct) > 30
+    code, _, err = run([*argv[:4], "--exclude", str(train), *argv[6:]], capsys)  # nothing left
+    assert code == 2
+    assert "nothing is left to train on" in err
+    code, _, err = run(
+        ["train", "encoder", "--kind", "sif", "--exclude", str(dev), "--words", "palavras", "--name", "x"],
+        capsys,
+    )
+    assert code == 2
+    assert "--exclude removes pairs from --pairs" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def _hidden(value: str | None) -> list[int] | None:
 def summary(version: ModelVersion) -> dict[str, Any]:
     """What the command prints: the reference and the headline validation metrics."""
     meta = version.metadata
-    return {
+    out = {
         "model": version.ref,
         "path": str(version.path),
         "classes": meta.get("classes"),
@@ -41,6 +42,17 @@ def summary(version: ModelVersion) -> dict[str, Any]:
         "skipped_empty_texts": meta.get("skipped_empty_texts"),
         **meta.get("metrics", {}),
     }
+    metrics_file = version.path / "metrics.json"
+    baseline = (
+        json.loads(metrics_file.read_text(encoding="utf-8")).get("baseline")
+        if metrics_file.is_file()
+        else None
+    )
+    if (
+        baseline
+    ):  # --baseline: the TF-IDF + logistic regression peer on the same validation texts, beside the model
+        out["baseline"] = {k: baseline.get(k) for k in ("name", "accuracy", "macro_f1", "train_seconds")}
+    return out
 
 
 @train_app.command("classifier")

@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, create_model
 from models.errors import DatasetError, InvalidConfig, InvalidInput
 from pipelines.runs.config_io import validation_message
 from pipelines.text_encoder.build import pooling_model, register_encoder
-from pipelines.text_encoder.pairs import read_pairs
+from pipelines.text_encoder.pairs import read_pairs, without
 from services.cli.app import train_app
 from services.cli.dataset_specs import path_resolver
 from services.cli.output import emit_json
@@ -71,6 +71,7 @@ def train_encoder(
     pairs: str | None,
     validation: str | None,
     sample: str | None,
+    exclude: str | None = None,
     sif_a: float,
     components: int,
     training: dict[str, Any],
@@ -79,6 +80,8 @@ def train_encoder(
     """Build (``mean``, ``sif``) or train (``--pairs``) an encoder and register it; returns a summary."""
     if pairs is None and overrides:
         raise InvalidInput("--set changes the training of an encoder trained on pairs; give --pairs too")
+    if pairs is None and exclude is not None:
+        raise InvalidInput("--exclude removes pairs from --pairs; give --pairs too")
     registry = open_registry(settings)
     resolve = path_resolver(settings)
     if pairs is not None:
@@ -88,11 +91,15 @@ def train_encoder(
 
         cfg = training_config(training, overrides)
         train_pairs = read_pairs(resolve(pairs))
+        removed = 0
+        if exclude is not None:  # pairs of the set the encoder will be scored on
+            train_pairs, removed = without(train_pairs, read_pairs(resolve(exclude)))
         val_pairs = read_pairs(resolve(validation)) if validation else None
         model, report = train_siamese(
             registry, words, train_pairs, val_pairs, cfg=cfg, sif_a=sif_a, components=components
         )
-        metadata = {"data": {"pairs": pairs, "validation": validation}, **report}
+        data = {"pairs": pairs, "validation": validation, "excluded": exclude, "excluded_pairs": removed}
+        metadata = {"data": data, **report}
     else:
         texts = sample_texts(open_catalog(settings).resolve(sample)) if sample else None
         model, estimated = pooling_model(
@@ -123,6 +130,11 @@ def train_encoder_cli(
     ),
     validation: str = typer.Option(
         None, "--validation", help="Pairs for early stopping (default: a held-out slice of --pairs)."
+    ),
+    exclude: str = typer.Option(
+        None,
+        "--exclude",
+        help="Trained: leave out the pairs that also occur here (the set you will score on: assin2-dev).",
     ),
     sample: str = typer.Option(
         None,
@@ -163,6 +175,7 @@ def train_encoder_cli(
             pairs=pairs,
             validation=validation,
             sample=sample,
+            exclude=exclude,
             sif_a=sif_a,
             components=components,
             training=training,
