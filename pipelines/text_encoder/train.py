@@ -23,6 +23,7 @@ from models.mlp import make_activation
 from models.registry import Registry
 from pipelines.classifier.config import TrainingConfig
 from pipelines.classifier.optim import build_optimizers
+from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 from pipelines.text_encoder.build import pooling_model
 from pipelines.text_encoder.evaluate import correlations, gold_range
 from pipelines.text_encoder.pairs import Pair
@@ -134,8 +135,14 @@ def train_siamese(
     cfg: EncoderTraining,
     sif_a: float = 1e-3,
     components: int = 1,
+    progress: ProgressCallback | None = None,
 ) -> tuple[TextEncoderModel, dict[str, Any]]:
-    """A ``trained`` encoder over ``words_ref`` and its report (history, best epoch, validation Pearson)."""
+    """A ``trained`` encoder over ``words_ref`` and its report (history, best epoch, validation Pearson).
+
+    ``progress`` gets a ``prepare`` report while the pairs are pooled, then a ``train`` report per epoch (counted
+    in epochs, with the losses and the validation Pearson in its message).
+    """
+    say = progress or ignore_progress
     _seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     if validation is None:
@@ -143,6 +150,11 @@ def train_siamese(
     if len(train) < 2:
         raise DatasetError("training an encoder needs at least two sentence pairs")
     low, high = gold_range(train)
+    say(
+        Progress(
+            stage="prepare", message=f"pooling the word vectors of {len(train) + len(validation):,} pairs"
+        )
+    )
     texts = [s for p in train for s in (p.sentence1, p.sentence2)]
     model, _ = pooling_model(
         registry, words_ref, pooling="sif", sif_a=sif_a, components=components, sample=texts
@@ -159,6 +171,7 @@ def train_siamese(
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     history: list[dict[str, float]] = []
     generator = torch.Generator().manual_seed(cfg.seed)
+    say(Progress(stage="train", fraction=0.0, done=0, total=cfg.epochs, unit="epoch"))
     for epoch in range(1, cfg.epochs + 1):
         tower.train()
         perm = torch.randperm(len(ty), generator=generator)
@@ -183,6 +196,19 @@ def train_siamese(
             "val_pearson": correlations(vcos.tolist(), vy.tolist())["pearson"],
         }
         history.append(row)
+        say(
+            Progress(
+                stage="train",
+                fraction=epoch / cfg.epochs,
+                epoch=epoch,
+                loss=row["loss"],
+                done=epoch,
+                total=cfg.epochs,
+                unit="epoch",
+                message=f"epoch {epoch}/{cfg.epochs}: loss {row['loss']:.4f}, validation loss {vloss:.4f}, "
+                f"Pearson {row['val_pearson']:.4f}",
+            )
+        )
         log.info(
             "epoch %d: loss %.4f val_loss %.4f val_pearson %.4f",
             epoch,
@@ -196,6 +222,14 @@ def train_siamese(
             break
     if best is None:  # pragma: no cover  (epochs >= 1 always sets it)
         raise DatasetError("training ran no epoch")
+    say(
+        Progress(
+            stage="train",
+            final=True,
+            message=f"kept epoch {best[1]} of {len(history)} (the lowest validation loss; Pearson "
+            f"{history[best[1] - 1]['val_pearson']:.4f})",
+        )
+    )
     tower.load_state_dict(best[2])
     linears = [m for m in tower.mlp if isinstance(m, nn.Linear)]
     model.encoder.layers = [

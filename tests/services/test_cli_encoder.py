@@ -251,3 +251,24 @@ def test_cli_train_encoder_leaves_out_the_pairs_it_will_be_scored_on(
     )
     assert code == 2
     assert "--exclude removes pairs from --pairs" in err
+
+
+def test_cli_train_siamese_encoder_shows_its_epochs_on_a_progress_bar(
+    cli_env: Settings,
+    registry: Registry,
+    tiny_word2vec: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Training an encoder on ASSIN 2 printed nothing for a minute; it now reports pooling, then each epoch."""
+    tiny_word2vec(registry, "word2vec", name="palavras")
+    train = scored_pairs(tmp_path / "treino.jsonl", 120, seed=1)
+    argv = ["train", "encoder", "--pairs", str(train), "--words", "palavras", "--name", "s", "--epochs", "3"]
+    code, _, err = run([*argv, "--patience", "10"], capsys)
+    assert code == 0, err
+    assert "pooling the word vectors of 120 pairs" in err
+    assert "3/3" in err  # the epochs bar reached its total
+    assert "kept epoch" in err
+    code, _, err = run([*argv, "--quiet"], capsys)
+    assert code == 0
+    assert err == ""

@@ -17,6 +17,7 @@ from services.cli.app import train_app
 from services.cli.dataset_specs import path_resolver
 from services.cli.output import emit_json
 from services.cli.overrides import run_data, set_option
+from services.cli.progress_bars import ProgressBars
 from services.factories import open_catalog, open_registry
 from services.settings import Settings, get_settings
 
@@ -72,6 +73,7 @@ def train_encoder(
     validation: str | None,
     sample: str | None,
     exclude: str | None = None,
+    quiet: bool = False,
     sif_a: float,
     components: int,
     training: dict[str, Any],
@@ -95,9 +97,20 @@ def train_encoder(
         if exclude is not None:  # pairs of the set the encoder will be scored on
             train_pairs, removed = without(train_pairs, read_pairs(resolve(exclude)))
         val_pairs = read_pairs(resolve(validation)) if validation else None
-        model, report = train_siamese(
-            registry, words, train_pairs, val_pairs, cfg=cfg, sif_a=sif_a, components=components
-        )
+        bars = ProgressBars(disable=quiet)
+        try:
+            model, report = train_siamese(
+                registry,
+                words,
+                train_pairs,
+                val_pairs,
+                cfg=cfg,
+                sif_a=sif_a,
+                components=components,
+                progress=bars,
+            )
+        finally:
+            bars.close()
         data = {"pairs": pairs, "validation": validation, "excluded": exclude, "excluded_pairs": removed}
         metadata = {"data": data, **report}
     else:
@@ -155,6 +168,7 @@ def train_encoder_cli(
     ),
     seed: int = typer.Option(None, "--seed", help="Trained: same seed, same model."),
     overrides: list[str] | None = set_option("training.weight_decay=0.0001 (with --pairs)"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Register a text encoder; prints JSON (its reference and how it was built)."""
     training: dict[str, Any] = {
@@ -176,6 +190,7 @@ def train_encoder_cli(
             validation=validation,
             sample=sample,
             exclude=exclude,
+            quiet=quiet,
             sif_a=sif_a,
             components=components,
             training=training,
