@@ -58,6 +58,7 @@ from models.ann import HnswIndex
 from models.errors import CollectionNotFound, Conflict, InvalidInput
 from models.lexical import Bm25, Terms
 from models.registry import NAME_RE, NAME_RULE
+from models.staging import staged, sweep_staging
 
 FORMAT = "palavra-collection/2"
 INFO_FILE = "collection.json"
@@ -70,7 +71,6 @@ MAX_METADATA_DEPTH = 32
 # a document id: 1 to this many characters (the HTTP routes and the JSONL reader agree)
 MAX_ID_CHARS = 256
 GEN_PREFIX = "gen-"
-STAGING_DIR = ".staging"
 
 
 @dataclass(frozen=True)
@@ -250,42 +250,6 @@ def _data(folder: Path, info: dict[str, Any]) -> Path:
     return folder / info["data"] if info.get("data") else folder
 
 
-@contextlib.contextmanager
-def _staged(parent: Path) -> Iterator[Path]:
-    """A new folder under ``parent/.staging``, its lock held until the block ends, then removed if still there.
-
-    A writer that dies leaves its folder with nobody holding the lock: :func:`_sweep_staging` removes it.
-    """
-    staging = parent / STAGING_DIR
-    staging.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex
-    lock_path = staging / f"{tag}.lock"
-    with lock_path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        path = staging / tag
-        path.mkdir()
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
-            lock_path.unlink(missing_ok=True)
-
-
-def _sweep_staging(parent: Path) -> None:
-    """Remove what dead writers left under ``parent/.staging`` (folders whose lock nobody holds)."""
-    staging = parent / STAGING_DIR
-    if not staging.is_dir():
-        return
-    for lock_path in staging.glob("*.lock"):
-        with contextlib.suppress(FileNotFoundError), lock_path.open("a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # its writer is alive
-            shutil.rmtree(staging / lock_path.stem, ignore_errors=True)
-            lock_path.unlink(missing_ok=True)
-
-
 class CollectionStore:
     """Every collection under ``home/collections``."""
 
@@ -412,8 +376,8 @@ class CollectionStore:
         final = self.path(name)
         if final.exists():
             raise Conflict(f"collection {name!r} already exists; add documents to it or pick another name")
-        _sweep_staging(self.root)
-        with _staged(self.root) as staging:
+        sweep_staging(self.root)
+        with staged(self.root) as staging:
             data = f"{GEN_PREFIX}{uuid.uuid4().hex[:12]}"
             (staging / data).mkdir()
             writer = CollectionWriter(staging / data, int(info["dim"]))
@@ -462,7 +426,7 @@ class CollectionStore:
         in and ``collection.json`` replaced (the one step readers see), then the old generation removed.
         """
         folder = self.path(name)
-        with _staged(folder) as staging:
+        with staged(folder) as staging:
             offsets = _write_docs(staging / DOCS_FILE, lines)
             rows = len(offsets) - 1
             term_rows = len(terms) if terms is not None else rows
@@ -505,7 +469,7 @@ class CollectionStore:
                 (folder / old).unlink(missing_ok=True)
         for tmp in folder.glob(f".{GEN_PREFIX}*.{INFO_FILE}"):
             tmp.unlink(missing_ok=True)
-        _sweep_staging(folder)
+        sweep_staging(folder)
 
 
 class CollectionWriter:

@@ -27,6 +27,7 @@ to status codes (``services/api/errors.py``) and the CLI prints ``detail`` and e
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -115,6 +116,16 @@ class DatabaseUnavailable(NotReady):
 
 class DiskFull(NotReady):
     """No space (or quota) left on the device a file was being written to; retry once space is freed."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> DiskFull | None:
+        """The DiskFull an OSError means, or None: ENOSPC / EDQUOT, or numpy's short write (``tofile`` and
+        ``save`` raise ``OSError("N requested and M written")`` without an errno when the device fills up)."""
+        short_write = exc.errno is None and "requested and" in str(exc) and "written" in str(exc)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and not short_write:
+            return None
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return cls(f"no space left on the device{where}; free disk space and try again (nothing was kept)")
 
 
 class IntegrityError(PalavraError):

@@ -55,6 +55,7 @@ from models.references import (
     parse_ref,
     version_number,
 )
+from models.staging import staged, sweep_staging
 
 # the registry's public names: its own, and those of the artifact and reference modules it is built on
 __all__ = [
@@ -214,15 +215,14 @@ class Registry:
         ``artifacts/<name>/<version>`` and records the version; ``writer.version`` then holds the result.
         """
         self.check_kind(name, kind)
-        staging = self.root / ".staging" / uuid.uuid4().hex
-        staging.mkdir(parents=True)
-        writer = ArtifactWriter(staging, name=name, kind=kind)
-        try:
+        # what writers killed mid-way (SIGKILL, an unhandled SIGTERM) left: gigabytes, for a large model
+        swept = sweep_staging(self.root)
+        if swept:
+            log.info("removed %d staging folder(s) that stopped registrations left", swept)
+        with staged(self.root) as staging:  # removed on any exit; renamed into place on success
+            writer = ArtifactWriter(staging, name=name, kind=kind)
             yield writer
             writer.version = self._commit(writer, aliases=aliases)  # type: ignore[attr-defined]
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
 
     def check_kind(self, name: str, kind: str) -> None:
         """Refuse, before any work, a version of ``kind`` under a name that holds another family of model.

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import (
     Conflict,
+    DiskFull,
     IntegrityError,
     InvalidInput,
     NotFound,
@@ -131,6 +132,14 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=headers,
         )
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> ErrorResponse:
+        full = DiskFull.from_os_error(exc)
+        if full is not None:  # a write that ran out of space: retry later, as for any 503
+            log.error("disk full: %s", exc)
+            return await _palavra(request, full)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:

@@ -8,7 +8,7 @@ import sys
 import click
 import typer
 
-from models.errors import PalavraError
+from models.errors import DiskFull, PalavraError
 from services.cli.app import app
 from services.cli.commands import load_commands
 from services.cli.output import warn
@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except PalavraError as exc:
         warn(f"error: {exc.detail}")
+        sys.exit(2)
+    except OSError as exc:  # the system refused a read or a write: one line naming it, never a traceback
+        full = DiskFull.from_os_error(exc)
+        where = f": {exc.filename}" if exc.filename else ""
+        warn(f"error: {full.detail}" if full is not None else f"error: {exc.strerror or exc}{where}")
         sys.exit(2)
     if result == 130:  # typer turns Ctrl-C into exit code 130; only a run that finished registers a model
         warn("interrupted")

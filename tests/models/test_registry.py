@@ -288,3 +288,26 @@ def test_registry_processes_starting_at_once_on_a_new_database(
     assert len(attempts) == 3  # this process, the other one, this process again
     assert registry.list() == []  # and it works
     registry.engine.dispose()
+
+
+def test_registry_a_registration_sweeps_what_killed_writers_left_in_staging(registry: Registry) -> None:
+    """A `palavra import` killed with SIGKILL left 253 MB in artifacts/.staging for good; the next one removes it."""
+    import fcntl
+    import os
+    import time
+
+    staging = registry.root / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    dead = staging / "morto"  # its writer died: nobody holds its lock
+    dead.mkdir()
+    (dead / "vectors.npy").write_bytes(b"x" * 1000)
+    (staging / "morto.lock").touch()
+    old = staging / "antigo"  # left by a writer that did not lock, a day ago
+    old.mkdir()
+    os.utime(old, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    alive = staging / "vivo"  # another process is writing it now
+    alive.mkdir()
+    with (staging / "vivo.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _write(registry)
+        assert sorted(p.name for p in staging.iterdir()) == ["vivo", "vivo.lock"]

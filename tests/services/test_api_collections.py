@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 
 import pytest
@@ -199,3 +200,38 @@ def test_api_collection_refuses_what_json_cannot_carry(
     assert (r.status_code, r.json()["error"]) == (422, "InvalidInput"), r.text
     assert message in r.json()["detail"]
     assert client.get("/v1/collections").json()["collections"] == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(errno.ENOSPC, "No space left on device", "docs.jsonl"),
+        OSError("6980 requested and 992 written"),
+    ],
+    ids=["enospc", "numpy-short-write"],
+)
+def test_api_collection_write_on_a_full_disk_is_503_disk_full(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, failure: OSError
+) -> None:
+    """A full disk made every collection write a 500 (InternalError); it is a 503 to retry, and nothing is kept."""
+    from models import collection
+
+    body = {"name": "docs", "encoder": "frases", "documents": DOCS}
+    assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(collection, "_write_docs", full)
+    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
+    r = client.post("/v1/collections/docs/documents", json=new, headers=AUTH)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "DiskFull"
+    assert "no space left on the device" in r.json()["detail"]
+    assert r.headers["retry-after"]
+    monkeypatch.undo()
+    hits = client.post("/v1/collections/docs/search", json={"query": "casas", "mode": "lexical"}).json()[
+        "hits"
+    ]
+    assert "d4" not in [h["id"] for h in hits]
+    assert client.post("/v1/collections/docs/documents", json=new, headers=AUTH).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from collections.abc import Iterator
@@ -223,3 +224,30 @@ def test_cli_search_filter_values_are_json(
     assert (code, out) == (2, "")
     assert "filter 'n=[\"a\"]': a filter value is a string, number, true, false or null, not a list" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_collection_add_on_a_full_disk_is_one_line_exit_2(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk printed a Python traceback and exited 1."""
+    from models import collection
+
+    assert create(tmp_path, capsys) == (0, "")
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "docs.jsonl")
+
+    monkeypatch.setattr(collection, "_write_docs", full)
+    extra = jsonl(tmp_path / "novos.jsonl", [{"id": "d5", "texto": "casas e casas"}])
+    code, out, err = run(["collection", "add", "docs", "--from", str(extra)], capsys)
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        "error: no space left on the device writing docs.jsonl; free disk space and try again (nothing was kept)"
+    )
+    monkeypatch.setattr(
+        collection,
+        "_write_docs",
+        lambda *_a, **_k: (_ for _ in ()).throw(PermissionError(13, "Permission denied", "/x")),
+    )
+    code, _, err = run(["collection", "add", "docs", "--from", str(extra)], capsys)
+    assert (code, err.strip()) == (2, "error: Permission denied: /x")
