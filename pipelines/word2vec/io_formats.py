@@ -17,6 +17,8 @@ half-written file. Only the word vectors travel: the formats have no place for F
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import os
 import re
 import unicodedata
@@ -60,14 +62,29 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
         raise InvalidInput(f"{path} is a folder; give a file name for the exported vectors")
     if not path.parent.is_dir():
         raise InvalidInput(f"cannot write {path}: folder {path.parent} does not exist")
+    _sweep_dead_exports(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("wb") as fh:
+            fcntl.flock(
+                fh, fcntl.LOCK_EX
+            )  # held while written: an export that sees it free knows its writer died
             yield fh
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _sweep_dead_exports(path: Path) -> None:
+    """Remove the temporary files that exports to ``path`` killed mid-way (SIGKILL, SIGTERM) left beside it."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError), tmp.open("rb") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # an export running now
+            tmp.unlink(missing_ok=True)
 
 
 def export_word2vec(vectors: WordVectors, path: Path, *, binary: bool = False) -> int:

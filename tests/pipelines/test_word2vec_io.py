@@ -151,3 +151,24 @@ def test_export_import_round_trip_through_registry(
     assert imported.word_vectors.words == original.word_vectors.words
     assert imported.normalizer.config.lowercase is True
     assert imported.neighbors(["rei"], k=3) == original.neighbors(["rei"], k=3)
+
+
+def test_export_removes_what_a_killed_export_left_beside_its_target(tmp_path: Path) -> None:
+    """A `palavra export` killed with SIGTERM left `.v.txt.f4f99c58.tmp` (32 MB) for good."""
+    import fcntl
+
+    wv = WordVectors(WORDS, np.eye(len(WORDS), dtype=np.float32))
+    target = tmp_path / "v.txt"
+    dead = tmp_path / ".v.txt.f4f99c58.tmp"  # its writer died: nobody holds its lock
+    dead.write_bytes(b"x" * 1000)
+    running = tmp_path / ".v.txt.0badc0de.tmp"  # an export writing now
+    other = tmp_path / ".w.txt.12345678.tmp"  # another target's
+    other.write_bytes(b"y")
+    with running.open("wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        export_word2vec(wv, target)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            ".v.txt.0badc0de.tmp",
+            ".w.txt.12345678.tmp",
+            "v.txt",
+        ]
