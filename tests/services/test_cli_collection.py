@@ -38,15 +38,19 @@ def cli_env(settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPa
     get_settings.cache_clear()
 
 
-def jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+def jsonl(path: Path, rows: list[dict[str, Any]], *, encoding: str = "utf-8") -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding=encoding)
     return path
 
 
 def create(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list[dict[str, Any]] = DOCS
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rows: list[dict[str, Any]] = DOCS,
+    *,
+    encoding: str = "utf-8",
 ) -> tuple[int, str]:
-    source = jsonl(tmp_path / "docs.jsonl", rows)
+    source = jsonl(tmp_path / "docs.jsonl", rows, encoding=encoding)
     argv = [
         "collection",
         "create",
@@ -178,8 +182,8 @@ def test_cli_collection_metadata_nested_too_deep_is_a_clear_error(
 def test_cli_search_filter_values_are_json(
     cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``--filter field=value`` reads the value as JSON when it parses, else as text (as ``--set`` does), and matches
-    equal JSON values; before, values were compared as Python's str(): ok=true matched nothing, ok=True matched
+    """``--filter field=value`` reads true, false, null and a quoted string as JSON, anything else as text (a text
+    also matches the number or boolean it spells), and matches equal JSON values; before, values were compared as Python's str(): ok=true matched nothing, ok=True matched
     true, n=3 missed 3.0 and nulo=None matched every document without the field. The file starts with a byte-order
     mark (before: "line 1 is not JSON (Unexpected UTF-8 BOM ...)")."""
     rows = [
@@ -187,21 +191,7 @@ def test_cli_search_filter_values_are_json(
         {"id": "d2", "texto": "A casa e o lar", "ok": False, "n": "3"},
         {"id": "d3", "texto": "O homem e a mulher", "ok": "True", "n": 3},
     ]
-    source = tmp_path / "docs.jsonl"
-    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8-sig")
-    argv = [
-        "collection",
-        "create",
-        "docs",
-        "--from",
-        str(source),
-        "--text-field",
-        "texto",
-        "--encoder",
-        "frases",
-    ]
-    code, _, err = run([*argv, "--quiet"], capsys)
-    assert (code, err) == (0, "")
+    assert create(tmp_path, capsys, rows, encoding="utf-8-sig") == (0, "")
 
     def ids(*filters: str) -> list[str]:
         args = [x for f in filters for x in ("--filter", f)]

@@ -216,12 +216,8 @@ def test_cli_train_encoder_leaves_out_the_pairs_it_will_be_scored_on(
         for i, r in enumerate(rows[:30])
     ]
     dev.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in picked), encoding="utf-8")
-    distinct = {frozenset((r["sentence1"], r["sentence2"])) for r in rows}
-    shared = sum(
-        frozenset((r["sentence1"], r["sentence2"]))
-        in {frozenset((p["sentence1"], p["sentence2"])) for p in picked}
-        for r in rows
-    )
+    held = {frozenset((p["sentence1"], p["sentence2"])) for p in picked}
+    shared = sum(frozenset((r["sentence1"], r["sentence2"])) in held for r in rows)  # repeats counted too
     argv = [
         "train",
         "encoder",
@@ -241,7 +237,6 @@ def test_cli_train_encoder_leaves_out_the_pairs_it_will_be_scored_on(
     summary = json.loads(out)
     assert summary["data"]["excluded_pairs"] == shared >= 30
     assert registry.get("limpo@1").metadata["data"]["excluded"] == str(dev)
-    assert len(distinct) > 30
     code, _, err = run([*argv[:4], "--exclude", str(train), *argv[6:]], capsys)  # nothing left
     assert code == 2
     assert "nothing is left to train on" in err

@@ -26,55 +26,7 @@ from tests.conftest import REPO_ROOT, make_sentences, review_run
 from tests.lm_helpers import train_tiny_lm
 from tests.services.jobs_helpers import free_port
 from tests.services.vector_models import wait_ready
-
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = REPO_ROOT / "runs" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = REPO_ROOT / "runs" / "screenshots"
-DOCS_IMAGES = REPO_ROOT / "docs" / "img"
-KEY = "chave-do-navegador"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-def _need(ok: bool, reason: str) -> None:
-    if ok:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run the browser tests: .ci/run installs it)")
-    pytest.skip(reason)
-
-
-_ANALOGIES = """: familia
-rei rainha homem mulher
-príncipe princesa menino menina
-médico médica homem mulher
-: gram-lugares
-rei reino médico hospital
-príncipe castelo menino escola
-"""
-_PAIRS = "rei\trainha\t9.0\nrei\treino\t7.5\ncão\tgato\t8.0\nescola\tchuva\t1.0\nhospital\tmédico\t7.0\n"
-
-
-def _evaluate(registry: Registry, ref: str, folder: Path) -> None:
-    """Evaluate a registered model on a few analogies and word pairs and record the metrics, as training does."""
-    from models.vectors import WordVectors
-    from pipelines.evaluation import evaluate_embeddings as ev
-
-    (folder / "analogias.txt").write_text(_ANALOGIES, encoding="utf-8")
-    (folder / "pares.tsv").write_text(_PAIRS, encoding="utf-8")
-    sets = ev.EvaluationSets(
-        analogies={"mini-analogias": ev.read_analogies(folder / "analogias.txt")},
-        pairs={"mini-pares": ev.read_word_pairs(folder / "pares.tsv")},
-    )
-    metrics = ev.evaluate_sets(WordVectors.load(registry.open(ref)), sets)
-    registry.annotate(ref, {"metrics": metrics})
+from tests.services.web_helpers import AXE, CHROMIUM, CHROMIUM_ARGS, KEY, evaluate, need, shot
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +38,7 @@ def server(
 ) -> Iterator[str]:
     """A live ``palavra serve`` (one job worker) over a home with two word-vector models, a trained classifier,
     a text encoder and a tiny language model."""
-    _need(CHROMIUM.is_file(), f"no browser at {CHROMIUM} (apt-get install chromium)")
+    need(CHROMIUM.is_file(), f"no browser at {CHROMIUM} (apt-get install chromium)")
     from pipelines.classifier.train import train_classifier
 
     root = tmp_path_factory.mktemp("explorer")
@@ -98,7 +50,7 @@ def server(
     tiny_word2vec(registry, "word2vec")  # a second version, to move an alias between
     tiny_word2vec(registry, "fasttext")
     train_classifier(review_run(reviews_csv), registry=registry)
-    _evaluate(registry, "tiny-fasttext@1", root)
+    evaluate(registry, "tiny-fasttext@1", root)
     from pipelines.text_encoder.build import pooling_model, register_encoder
 
     encoder, _ = pooling_model(registry, "tiny-word2vec@1", pooling="mean")
@@ -159,18 +111,6 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     assert errors == [], errors  # no script error on the page
     assert outside == [], outside  # nothing fetched from anywhere but the server
     assert missing == [], missing  # no 404 in the browser's console (a favicon it went looking for)
-
-
-def _shot(page: Any, name: str, *, full_page: bool = True) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
-    if os.environ.get("PALAVRA_WEB_DOCS_IMAGES"):
-        from PIL import Image
-
-        # README images: the same picture in a 256-colour palette (a third of the bytes, no visible change)
-        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
-        with Image.open(SCREENSHOTS / f"{name}.png") as shot:
-            shot.convert("RGB").quantize(colors=256).save(DOCS_IMAGES / f"web-{name}.png", optimize=True)
 
 
 def _explore(page: Any, word: str, *, model: str = "tiny-word2vec", k: int = 20) -> None:
@@ -238,7 +178,7 @@ def test_web_words_neighbours_map_analogy_pairs_and_two_models(page: Any) -> Non
     assert page.locator("#side-out li").count() == 20
     _explore(page, "rei", k=50)
     page.wait_for_selector("#map .pt.q")
-    _shot(page, "words")
+    shot(page, "words")
 
 
 def test_web_classify_text_and_file_with_a_bar_per_class(page: Any, tmp_path: Path) -> None:
@@ -255,7 +195,7 @@ def test_web_classify_text_and_file_with_a_bar_per_class(page: Any, tmp_path: Pa
     assert labels == ["pos", "neg", "pos"]
     assert page.locator("#classify-out .result").first.locator("li").count() == 2  # one bar per class
     assert "sentimento@1" in page.inner_text("#classify-status")
-    _shot(page, "classify")
+    shot(page, "classify")
 
 
 def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) -> None:
@@ -323,7 +263,7 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     assert page.evaluate("document.documentElement.lang") == "en"
     page.click("#model-table button:has-text('sentimento')")
     page.wait_for_selector("#report svg.confusion")
-    _shot(page, "models")
+    shot(page, "models")
     page.click("#lang")
     assert page.inner_text("#tab-models") == "Modelos"
 
@@ -358,7 +298,7 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_pat
         "optimizer=sgd val",
     ]
     assert "compare" in page.inner_text("#job-table")
-    _shot(page, "jobs")
+    shot(page, "jobs")
     compare_id = page.inner_text("#job-title").split(" · ")[1]
 
     corpus = tmp_path / "frases.txt"
@@ -444,7 +384,7 @@ def test_web_search_a_collection_by_typing_and_compare_two_texts(
     _search(page, "rainha castelo")
     page.wait_for_selector("#search-hits li.hit")
     page.wait_for_function("() => document.querySelector('#search-status').textContent.includes('BM25')")
-    _shot(page, "search")
+    shot(page, "search")
 
     page.fill("#text-a", "o rei mora no castelo")
     page.fill("#text-b", "a rainha mora no castelo")
@@ -490,11 +430,11 @@ def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{tab} scrolls sideways on a phone-sized screen"
     page.click("#tab-words")
-    _shot(page, "phone", full_page=False)
+    shot(page, "phone", full_page=False)
 
 
 def test_web_accessibility_axe_finds_no_serious_violations(page: Any, collection: str) -> None:
-    _need(AXE.is_file(), f"no axe-core at {AXE} (npm install --prefix runs/axe axe-core)")
+    need(AXE.is_file(), f"no axe-core at {AXE} (npm install --prefix runs/axe axe-core)")
     page.add_script_tag(path=str(AXE))
     _explore(page, "rei")
     page.wait_for_selector("#map .pt.q")
@@ -592,7 +532,7 @@ def test_web_text_next_words_as_you_type_and_streamed_generation(page: Any, serv
     assert page.get_attribute("#gen-out", "data-streamed") == str(len(plain["tokens"]))
     assert f"{len(plain['tokens'])} tokens" in page.inner_text("#gen-status")
     assert page.locator("#gen-stop").is_disabled()
-    _shot(page, "lm")
+    shot(page, "lm")
 
     # Stop, by the keyboard, while the stream is open: the server's answer is let through up to its first event
     # and then held (a slow model), so Stop always comes before the end; Generate is usable again

@@ -25,6 +25,16 @@ NamePath = Path(
 )
 
 
+def alias_path(description: str, example: str) -> Any:
+    """The ``{alias}`` of an alias route: its rule (pattern, length) once, its meaning per route."""
+    return Path(
+        description=description,
+        examples=[example],
+        max_length=32,
+        json_schema_extra={"pattern": ALIAS_PATTERN},
+    )
+
+
 class ModelSummary(BaseModel):
     name: str
     kind: str
@@ -191,12 +201,7 @@ def move_alias(
     body: AliasRequest,
     store: StoreDep,
     name: str = NamePath,
-    alias: str = Path(
-        description="Alias to create or move ('latest' is kept by the registry).",
-        examples=["production"],
-        max_length=32,
-        json_schema_extra={"pattern": ALIAS_PATTERN},
-    ),
+    alias: str = alias_path("Alias to create or move ('latest' is kept by the registry).", "production"),
 ) -> AliasResponse:
     """Point NAME@ALIAS at a version (needs an API key). Every worker serves it within a few seconds."""
     registry = _registry(request)
@@ -229,11 +234,8 @@ def delete_alias(
     request: Request,
     store: StoreDep,
     name: str = NamePath,
-    alias: str = Path(
-        description="Alias to remove (not 'production', which a bare name means, nor 'latest').",
-        examples=["staging"],
-        max_length=32,
-        json_schema_extra={"pattern": ALIAS_PATTERN},
+    alias: str = alias_path(
+        "Alias to remove (not 'production', which a bare name means, nor 'latest').", "staging"
     ),
 ) -> AliasDeleted:
     """Remove NAME@ALIAS (needs an API key); requests naming it then get 404. Workers follow within seconds."""
