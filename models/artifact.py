@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,29 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_checksums(folder: Path, *, skip: Container[str] = ()) -> dict[str, str]:
+    """The sha256 of every file under ``folder`` (those named in ``skip`` left out), keyed by its path relative to
+    ``folder``: what a registered version records in ``metadata.json`` and a collection in ``collection.json``."""
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
+
+
+def file_problems(folder: Path, files: Mapping[str, str]) -> list[str]:
+    """What is wrong with the files ``files`` records under ``folder`` (relative path -> sha256): each one missing
+    or not matching its sha256; empty when every file matches."""
+    out = []
+    for rel, digest in files.items():
+        target = folder / rel
+        if not target.is_file():
+            out.append(f"{rel} is missing; the folder was altered")
+        elif sha256_file(target) != digest:
+            out.append(f"{rel} does not match its recorded sha256")
+    return out
 
 
 @dataclass(frozen=True)
@@ -75,14 +99,7 @@ class Artifact:
         files: dict[str, str] = self.version.metadata.get("files", {})
         if not files:
             return ["no file checksums in its metadata; retrain it"]
-        out = []
-        for rel, digest in files.items():
-            target = self.path / rel
-            if not target.is_file():
-                out.append(f"{rel} is missing; the artifact folder was altered")
-            elif sha256_file(target) != digest:
-                out.append(f"{rel} does not match its recorded sha256")
-        return out
+        return file_problems(self.path, files)
 
     def file(self, rel: str) -> Path:
         return self.path / rel

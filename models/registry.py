@@ -33,7 +33,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from models.artifact import Artifact, ArtifactWriter, ModelVersion, sha256_file
+from models.artifact import Artifact, ArtifactWriter, ModelVersion, file_checksums, sha256_file
 from models.database import Database, sqlite_url
 from models.errors import Conflict, InvalidInput, ModelNotFound
 from models.mapped import MappedFiles
@@ -275,11 +275,7 @@ class Registry:
     def _commit(self, writer: ArtifactWriter, *, aliases: tuple[str, ...]) -> ModelVersion:
         for hook in self._commit_hooks:
             hook(writer)
-        files = {
-            p.relative_to(writer.path).as_posix(): sha256_file(p)
-            for p in sorted(writer.path.rglob("*"))
-            if p.is_file() and p.name != "metadata.json"
-        }
+        files = file_checksums(writer.path, skip={"metadata.json"})
         created = datetime.now(UTC)
         meta = {
             "name": writer.name,
