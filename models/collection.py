@@ -4,7 +4,7 @@ This module owns a collection's files; every reader and writer goes through :cla
 
     <home>/collections/<name>/
         collection.json     {"format", "name", "encoder", "text_field", "id_field", "dim", "documents",
-                             "generation", "data", "created_at", "updated_at"}
+                             "generation", "data", "ann", "files", "sizes", "created_at", "updated_at"}
         gen-<tag>/          the current generation's data, named by ``data`` in collection.json:
             documents.jsonl     one {"id", "text", "metadata"} per line, in row order
             offsets.npy         the byte offset of each line of documents.jsonl, then its size (int64, documents + 1)
@@ -12,24 +12,39 @@ This module owns a collection's files; every reader and writer goes through :cla
             terms.json, terms.npy, term_offsets.npy
                                 each document's words as the encoder's word model reads them (models/lexical.py)
             bm25/               the BM25 index of those words
-        ann.json            (large collections) the HNSW index in use: {"file", "ids", "rows", "ef_search", ...}
-        ann-<tag>.faiss     that index (models/ann.py), its vectors memory-mapped
+        ann-<tag>.faiss     (large collections) the HNSW index in use (models/ann.py), its vectors memory-mapped;
+                            ``ann`` in collection.json describes it: {"file", "ids", "rows", "ef_search", ...}
         ann-<tag>.ids.json  the document id of each index row
         .staging/           generations being written, each with a lock its writer holds
+    <home>/collections/.<name>.lock         held shared by readers opening files, exclusive by a commit
+    <home>/collections/.writers/<name>.lock the lock writers take turns on (:meth:`CollectionStore.writing`)
 
-A collection is built in a staging folder and renamed into place, so an interrupted build leaves nothing under its
-name. Every later change (add, delete) writes a whole new generation folder, renames it in under the collection's
-lock and then replaces ``collection.json`` (one atomic rename) with ``data`` pointing at it and ``generation``
-raised: a reader sees the old generation or the new one, never a mix, even if the writer dies half-way. A reader
-that sees a new generation reloads, so added documents are searchable without a restart and deleted ones (their
-rows are removed) never come back. What a dead writer leaves (its staging folder, a generation folder nothing points
-at) is removed by the next write.
+``files`` and ``sizes`` in collection.json record the sha256 and the size of every file of the generation and of
+its index, written with them (the checksums a registered model version records, models/artifact.py). Opening a
+collection compares each file's size and each array's shape with what was recorded (cheap: no file is read
+whole), so a truncated or missing file is refused with :class:`IntegrityError` naming the collection and the file;
+``palavra doctor`` compares the checksums (:meth:`CollectionStore.problems`).
+
+A collection is built in a staging folder, its HNSW index included, and renamed into place, so an interrupted
+build leaves nothing under its name. Every later change (add, delete) writes a whole new generation folder (and a
+new index when it rebuilds one), renames them in under the collection's lock and then replaces
+``collection.json`` (one atomic rename) with ``data`` and ``ann`` pointing at them and ``generation`` raised: a
+reader sees the old generation with its index or the new one with its own, never a mix, even if the writer dies
+half-way (SIGKILL included). A reader that sees a new generation reloads, so added documents are searchable
+without a restart and deleted ones (their rows are removed) never come back. What a dead writer leaves (its
+staging folder, a generation or index nothing points at) is removed by the next write.
+
+Writers of one collection take turns (:meth:`CollectionStore.writing`): a second add or delete waits for the first
+(up to ``write_wait_s``, then :class:`Conflict`) and reads what it left, so concurrent writers all succeed.
+Readers never wait for a writer, only for the moment a commit swaps the files.
 
 Readers memory-map every array and read a document's line only when a search returns it, so serving workers share
 one copy of a collection of any size and hold none of its documents as objects. A collection written before
 generation folders existed (``palavra-collection/1``: documents.jsonl and vectors.npy beside collection.json, no
 offsets, terms or BM25 index) is still read: its offsets are found by one pass over documents.jsonl, its BM25 index
 is built in memory by the searcher, and its next add or delete writes a generation folder (still without terms).
+One written before checksums were recorded (no ``files``), or before the index was described in collection.json
+(an ``ann.json`` beside it), is read as it is and gets both with its next add or delete.
 
 The ANN index names documents by id, not row: it outlives adds and deletes (a searcher maps its hits to current
 rows, drops the ids that are gone and scans the rows it does not cover exactly) and is rebuilt when it falls behind.
@@ -40,37 +55,61 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import math
 import os
 import shutil
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from models.ann import HnswIndex
-from models.errors import CollectionNotFound, Conflict, InvalidInput
+from models.artifact import file_problems
+from models.collection_files import (
+    ANN_INFO_FILE,
+    BM25_DIR,
+    DOCS_FILE,
+    FORMAT,
+    GEN_PREFIX,
+    INFO_FILE,
+    OFFSETS_FILE,
+    VECTORS_FILE,
+    Opening,
+    Records,
+    damaged,
+    index_files,
+    index_of,
+    info_fields,
+    measure,
+    recorded,
+    stage_index,
+)
+from models.collection_files import (
+    StoredIndex as StoredIndex,  # the index a writer commits: models.collection's to hand out
+)
+from models.errors import CollectionNotFound, Conflict, IntegrityError, InvalidInput
 from models.lexical import Bm25, Terms
 from models.registry import NAME_RE, NAME_RULE
 from models.staging import staged, sweep_staging
 
-FORMAT = "palavra-collection/2"
-INFO_FILE = "collection.json"
-ANN_INFO_FILE = "ann.json"
-DOCS_FILE = "documents.jsonl"
-OFFSETS_FILE = "offsets.npy"
-VECTORS_FILE = "vectors.npy"
-BM25_DIR = "bm25"
 MAX_METADATA_DEPTH = 32
 # a document id: 1 to this many characters (the HTTP routes and the JSONL reader agree)
 MAX_ID_CHARS = 256
-GEN_PREFIX = "gen-"
+# how long a writer waits for another writer of the same collection, and how often it looks
+WRITE_WAIT_S = 60.0
+WRITE_POLL_S = 0.05
+# each collection's writer lock, NAME.lock (beside ".NAME.lock", names holding dots could clash)
+WRITERS_DIR = ".writers"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,15 +124,6 @@ class Document:
     def line(self) -> bytes:
         """The document as its line of documents.jsonl."""
         return (json.dumps(self.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
-
-
-@dataclass
-class StoredIndex:
-    """A collection's HNSW index and the document id of each of its rows."""
-
-    index: HnswIndex
-    ids: list[str]
-    info: dict[str, Any]
 
 
 class Snapshot:
@@ -159,18 +189,6 @@ class Snapshot:
 
     def ids(self) -> list[str]:
         return [d.id for d in self.documents()]
-
-
-def _line_offsets(path: Path) -> npt.NDArray[np.int64]:
-    """The byte offset of each line of ``path``, then its size (a collection written without offsets.npy)."""
-    offsets = [0]
-    with path.open("rb") as fh:
-        for line in fh:
-            if line.strip():
-                offsets.append(offsets[-1] + len(line))
-            else:
-                offsets[-1] += len(line)  # a blank line belongs to no document: skip it
-    return np.asarray(offsets, np.int64)
 
 
 def _unicode_problem(text: str) -> str | None:
@@ -245,17 +263,21 @@ def _write_lexical(folder: Path, terms: Terms) -> None:
     Bm25.build(terms).write(folder / BM25_DIR)
 
 
-def _data(folder: Path, info: dict[str, Any]) -> Path:
-    """The folder holding a collection's current documents and arrays (the collection's own, before format 2)."""
-    return folder / info["data"] if info.get("data") else folder
+def summary(info: dict[str, Any]) -> dict[str, Any]:
+    """A collection's description as shown to users: collection.json without its file records and its index."""
+    return {k: v for k, v in info.items() if k not in ("files", "sizes", "ann")}
 
 
 class CollectionStore:
-    """Every collection under ``home/collections``."""
+    """Every collection under ``home/collections``.
 
-    def __init__(self, home: Path) -> None:
+    ``write_wait_s``: how long a writer waits for another writer of the same collection (:meth:`writing`).
+    """
+
+    def __init__(self, home: Path, *, write_wait_s: float = WRITE_WAIT_S) -> None:
         self.root = Path(home) / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.write_wait_s = write_wait_s
 
     def path(self, name: str) -> Path:
         return self.root / check_name(name)
@@ -264,6 +286,12 @@ class CollectionStore:
         return sorted(p.name for p in self.root.iterdir() if (p / INFO_FILE).is_file())
 
     def info(self, name: str) -> dict[str, Any]:
+        """collection.json as written (:func:`summary` is what users see of it).
+
+        Raises:
+            CollectionNotFound: no collection called ``name``.
+            IntegrityError: collection.json is not readable JSON describing a collection.
+        """
         path = self.path(name) / INFO_FILE
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -273,6 +301,10 @@ class CollectionStore:
                 f"no collection called {name!r} (collections: {known}); create one with `palavra collection create`",
                 collection=name,
             ) from None
+        except ValueError as exc:  # not UTF-8, not JSON
+            raise damaged(name, INFO_FILE, f"is not readable JSON ({exc})") from None
+        if not isinstance(data, dict) or not {"generation", "documents", "dim"} <= data.keys():
+            raise damaged(name, INFO_FILE, "does not describe a collection")
         return data
 
     def generation(self, name: str) -> int:
@@ -280,82 +312,68 @@ class CollectionStore:
 
     def read(self, name: str, *, with_index: bool = False, with_terms: bool = False) -> Snapshot:
         """The current generation: arrays memory-mapped read-only, documents read when asked for, the BM25 index,
-        and the ANN index and each document's terms (what an add or a delete needs) if asked."""
+        and the ANN index and each document's terms (what an add or a delete needs) if asked.
+
+        Raises:
+            CollectionNotFound: no collection called ``name``.
+            IntegrityError: a file of it is missing or unreadable, or its size or shape is not what was written
+                (naming the collection and the file).
+        """
         self.info(name)  # an unknown name: not found, before its lock file is made
         with self._lock(name, shared=True):
             info = self.info(name)
-            folder = self.path(name)
-            data = _data(folder, info)
-            fd = os.open(data / DOCS_FILE, os.O_RDONLY)
-            try:
-                if (data / OFFSETS_FILE).is_file():
-                    offsets = np.load(data / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
-                else:
-                    offsets = _line_offsets(data / DOCS_FILE)
-                vectors = np.load(data / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-                saved = info.get("data") and Terms.present(data)
-                terms = Terms.read(data) if saved and with_terms else None
-                lexical = Bm25.read(data / BM25_DIR) if saved else None
-                ann = self._read_index(folder) if with_index else None
-            except BaseException:
-                os.close(fd)
-                raise
-        return Snapshot(info, fd, offsets, vectors, terms=terms, lexical=lexical, ann=ann)
+            opened = Opening(name, self.path(name), info).open(with_index=with_index, with_terms=with_terms)
+        return Snapshot(
+            info,
+            opened.fd,
+            opened.offsets,
+            opened.vectors,
+            terms=opened.terms,
+            lexical=opened.lexical,
+            ann=opened.ann,
+        )
 
-    @staticmethod
-    def _read_index(folder: Path) -> StoredIndex | None:
-        try:
-            info: dict[str, Any] = json.loads((folder / ANN_INFO_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        ids = json.loads((folder / info["ids"]).read_text(encoding="utf-8"))
-        index = HnswIndex.read(folder / info["file"], ef_search=int(info.get("ef_search", 128)))
-        return StoredIndex(index=index, ids=ids, info=info)
+    def problems(self, name: str) -> list[str]:
+        """What ``palavra doctor`` reports about the collection (empty when healthy): collection.json unreadable, a
+        recorded file missing or not matching its sha256; for one written before checksums were recorded, that
+        and what opening it finds."""
+        found: list[str] = []
+        for _attempt in range(3):
+            try:
+                info = self.info(name)
+            except IntegrityError as exc:
+                return [str(exc.extra["problem"])]
+            files: dict[str, str] | None = info.get("files")
+            if not files:
+                found = [
+                    "its files have no recorded checksums (written before palavra recorded them); its next add or "
+                    "delete records them"
+                ]
+                try:
+                    self.read(name, with_index=True)
+                except IntegrityError as exc:
+                    found.append(str(exc.extra["problem"]))
+                return found
+            found = file_problems(self.path(name), files)
+            if not found or self.info(name).get("files") == files:
+                return found
+            # a write replaced the generation while its files were hashed: check the new one
+        return found
 
     def index_info(self, name: str) -> dict[str, Any] | None:
-        """The collection's ``ann.json`` (``None`` without an index)."""
-        try:
-            data: dict[str, Any] = json.loads((self.path(name) / ANN_INFO_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        return data
+        """The collection's ``ann`` (its HNSW index: file, ids, rows, ef_search ...; ``None`` without an index)."""
+        return index_of(self.path(name), self.info(name))
 
-    def write_index(
-        self, name: str, index: HnswIndex, ids: Sequence[str], info: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Put ``index`` (row i = document ``ids[i]``) in place of the collection's index; returns its ``ann.json``."""
-        folder = self.path(name)
-        if len(index) != len(ids):
-            raise InvalidInput(f"an index of {len(index)} rows for {len(ids)} ids")
-        tag = uuid.uuid4().hex[:12]
-        meta = {**info, "file": f"ann-{tag}.faiss", "ids": f"ann-{tag}.ids.json", "rows": len(ids)}
-        index.write(folder / f".{tag}.tmp.faiss")
-        (folder / f".{tag}.tmp.ids.json").write_text(
-            json.dumps(list(ids), ensure_ascii=False), encoding="utf-8"
-        )
-        (folder / f".{tag}.tmp.ann.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        with self._lock(name):  # readers load the index under the shared lock: never a half-swapped pair
-            if not (folder / INFO_FILE).is_file():
-                raise CollectionNotFound(f"collection {name!r} was deleted meanwhile", collection=name)
-            os.replace(folder / f".{tag}.tmp.faiss", folder / meta["file"])
-            os.replace(folder / f".{tag}.tmp.ids.json", folder / meta["ids"])
-            os.replace(folder / f".{tag}.tmp.ann.json", folder / ANN_INFO_FILE)
-            for old in folder.glob("ann-*"):
-                if old.name not in (meta["file"], meta["ids"]):
-                    old.unlink()  # a searcher that mapped it keeps its pages until it reloads
-        return meta
-
-    def drop_index(self, name: str) -> None:
-        """Remove the collection's index (searches scan every row until a new one is written)."""
-        folder = self.path(name)
-        with self._lock(name):
-            (folder / ANN_INFO_FILE).unlink(missing_ok=True)
-            for old in folder.glob("ann-*"):
-                old.unlink()
+    def index_ids(self, name: str) -> list[str] | None:
+        """The document id of each row of the collection's index (``None`` without an index)."""
+        opening = Opening(name, self.path(name), self.info(name))
+        ann = index_of(opening.folder, opening.info)
+        return opening.index_ids(ann) if ann is not None else None
 
     # -- writing ----------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _lock(self, name: str, *, shared: bool = False) -> Iterator[None]:
+        """Held shared by readers while they open files, exclusive by a commit while it swaps them."""
         lock_path = self.root / f".{check_name(name)}.lock"
         with lock_path.open("a") as fh:
             fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
@@ -365,13 +383,56 @@ class CollectionStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
+    def writing(self, name: str) -> Iterator[None]:
+        """Be the collection's one writer for the block: read, change and commit with no other writer between.
+
+        Another writer's block is waited for, up to ``write_wait_s`` seconds; readers never wait for it.
+
+        Raises:
+            CollectionNotFound: no collection called ``name`` (no lock file is made).
+            Conflict: another writer held the collection for all of ``write_wait_s``.
+        """
+        self.info(name)
+        locks = self.root / WRITERS_DIR
+        locks.mkdir(exist_ok=True)
+        with (locks / f"{name}.lock").open("a") as fh:
+            deadline = time.monotonic() + self.write_wait_s
+            waiting = False
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise Conflict(
+                            f"collection {name!r} is being changed by another writer, still after "
+                            f"{self.write_wait_s:g} s; send it again once that one has finished",
+                            collection=name,
+                        ) from None
+                    if not waiting:
+                        log.info("collection %r: waiting for another writer (up to %.0f s)", name, left)
+                        waiting = True
+                    time.sleep(min(WRITE_POLL_S, left))
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
     def create(
-        self, name: str, info: dict[str, Any], *, before_commit: Callable[[], None] | None = None
+        self,
+        name: str,
+        info: dict[str, Any],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        index: Callable[[npt.NDArray[np.float32], list[str]], StoredIndex | None] | None = None,
     ) -> Iterator[CollectionWriter]:
         """Stage a new collection; it appears under ``name`` only when the block exits cleanly.
 
-        ``before_commit`` (a job's cancellation check) runs under the collection's lock right before the rename: if
-        it raises, nothing is renamed into place.
+        ``index`` gets the vectors and the ids (row-aligned) once every document is written and returns the HNSW
+        index to commit with them (``None``: none). ``before_commit`` (a job's cancellation check) runs under the
+        collection's lock right before the rename: if it raises, nothing is renamed into place.
         """
         final = self.path(name)
         if final.exists():
@@ -388,6 +449,9 @@ class CollectionStore:
                 writer.close()
             if not count:
                 raise InvalidInput(f"collection {name!r} would be empty: the input has no documents")
+            vectors = np.load(staging / data / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+            built = index(vectors, writer.order) if index is not None else None
+            ann = stage_index(staging, built) if built is not None else None
             now = _now()
             meta = {
                 "format": FORMAT,
@@ -396,11 +460,12 @@ class CollectionStore:
                 "documents": count,
                 "generation": 1,
                 "data": data,
+                "ann": ann,
+                **info_fields(measure(staging, [data, *index_files(ann)])),
+                "created_at": now,
+                "updated_at": now,
             }
-            (staging / INFO_FILE).write_text(
-                json.dumps({**meta, "created_at": now, "updated_at": now}, ensure_ascii=False, indent=1),
-                encoding="utf-8",
-            )
+            (staging / INFO_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
             with self._lock(name):
                 if final.exists():
                     raise Conflict(f"collection {name!r} was created by someone else meanwhile")
@@ -416,32 +481,44 @@ class CollectionStore:
         terms: Terms | None,
         *,
         expect: int,
+        index: StoredIndex | Literal["keep", "drop"] = "keep",
     ) -> dict[str, Any]:
         """Make new documents (their lines of documents.jsonl: kept ones copied from :meth:`Snapshot.lines`, new
         ones from :meth:`Document.line`), vectors and terms (row-aligned) the collection's next generation; the
         caller read generation ``expect``. Returns the new info. ``terms`` None: a collection written before terms
-        were saved, which stays without them.
+        were saved, which stays without them. ``index``: the HNSW index of the new generation (built from
+        ``vectors``), or keep the current one, or drop it.
 
-        The generation folder is written outside the lock; under it, the generation is checked, the folder renamed
-        in and ``collection.json`` replaced (the one step readers see), then the old generation removed.
+        The generation folder and the index are written outside the lock; under it, the generation is checked,
+        both renamed in and ``collection.json`` replaced (the one step readers see), then the old ones removed.
         """
         folder = self.path(name)
         with staged(folder) as staging:
-            offsets = _write_docs(staging / DOCS_FILE, lines)
+            gen = staging / "data"
+            gen.mkdir()
+            offsets = _write_docs(gen / DOCS_FILE, lines)
             rows = len(offsets) - 1
             term_rows = len(terms) if terms is not None else rows
             if rows != len(vectors) or rows != term_rows:
                 raise InvalidInput(f"{rows} documents, {len(vectors)} vectors and {term_rows} term rows")
-            np.save(staging / OFFSETS_FILE, offsets, allow_pickle=False)
-            np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors, np.float32), allow_pickle=False)
+            np.save(gen / OFFSETS_FILE, offsets, allow_pickle=False)
+            np.save(gen / VECTORS_FILE, np.ascontiguousarray(vectors, np.float32), allow_pickle=False)
             if terms is not None:
-                _write_lexical(staging, terms)
+                _write_lexical(gen, terms)
             data = f"{GEN_PREFIX}{uuid.uuid4().hex[:12]}"
+            records = {f"{data}/{rel}": r for rel, r in measure(gen, [p.name for p in gen.iterdir()]).items()}
+            ann = stage_index(staging, index) if isinstance(index, StoredIndex) else None
+            records.update(measure(staging, index_files(ann)))
             with self._lock(name):
                 info = self.info(name)
                 if int(info["generation"]) != expect:
                     raise Conflict(f"collection {name!r} changed while this request ran; send it again")
-                os.rename(staging, folder / data)
+                if index == "keep":
+                    ann = index_of(folder, info)
+                    records.update(self._index_records(name, folder, info, ann))
+                for rel in index_files(ann) if isinstance(index, StoredIndex) else ():
+                    os.rename(staging / rel, folder / rel)
+                os.rename(gen, folder / data)
                 info = {
                     **info,
                     "format": FORMAT,
@@ -449,25 +526,73 @@ class CollectionStore:
                     "generation": expect + 1,
                     "updated_at": _now(),
                     "data": data,
+                    "ann": ann,
+                    **info_fields(records),
                 }
-                tmp = folder / f".{data}.{INFO_FILE}"
-                tmp.write_text(json.dumps(info, ensure_ascii=False, indent=1), "utf-8")
-                os.replace(tmp, folder / INFO_FILE)
-                self._sweep(folder, info)
+                self._commit(folder, info)
         return info
+
+    def write_index(
+        self, name: str, index: HnswIndex, ids: Sequence[str], info: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Put ``index`` (row i = document ``ids[i]``) in place of the collection's index; returns its ``ann``."""
+        folder = self.path(name)
+        with staged(folder) as staging:
+            ann = stage_index(staging, StoredIndex(index, list(ids), info))
+            records = measure(staging, index_files(ann))
+            with self._lock(name):  # readers load the index under the shared lock: never a half-swapped pair
+                if not (folder / INFO_FILE).is_file():
+                    raise CollectionNotFound(f"collection {name!r} was deleted meanwhile", collection=name)
+                current = self.info(name)
+                for rel in index_files(ann):
+                    os.rename(staging / rel, folder / rel)
+                new = {**current, "ann": ann}
+                # one written before checksums stays without them until its next add or delete
+                if current.get("files"):
+                    old = index_files(index_of(folder, current))
+                    kept = {rel: r for rel, r in recorded(current).items() if rel not in old}
+                    new.update(info_fields({**kept, **records}))
+                self._commit(folder, new)
+        return ann
+
+    @staticmethod
+    def _index_records(name: str, folder: Path, info: dict[str, Any], ann: dict[str, Any] | None) -> Records:
+        """The records of the index files ``ann`` names: as collection.json has them, else (an index written before
+        they were recorded) measured now."""
+        kept = recorded(info)
+        if all(rel in kept for rel in index_files(ann)):
+            return {rel: kept[rel] for rel in index_files(ann)}
+        try:
+            return measure(folder, index_files(ann))
+        except FileNotFoundError as exc:
+            raise damaged(name, Path(str(exc.filename)).name, "is missing") from None
+
+    def _commit(self, folder: Path, info: dict[str, Any]) -> None:
+        """Under the collection's lock: replace collection.json with ``info`` (the one step readers see), then
+        remove what it no longer points at."""
+        tmp = folder / f".{info.get('data') or 'info'}.{uuid.uuid4().hex[:8]}.{INFO_FILE}"
+        tmp.write_text(json.dumps(info, ensure_ascii=False, indent=1), "utf-8")
+        os.replace(tmp, folder / INFO_FILE)
+        self._sweep(folder, info)
 
     @staticmethod
     def _sweep(folder: Path, info: dict[str, Any]) -> None:
-        """Under the collection's lock: remove the generations ``info`` does not point at, the data files of a
-        format-1 collection once it has a generation folder, and what dead writers left in staging. A reader that
-        mapped an old generation keeps its pages; readers load under the shared lock, so none is half-way."""
+        """Under the collection's lock: remove the generations and index files ``info`` does not point at (an
+        ``ann.json`` of before included), the data files of a format-1 collection once it has a generation folder,
+        and what dead writers left in staging. A reader that mapped an old generation or index keeps its pages;
+        readers load under the shared lock, so none is half-way."""
         for path in folder.glob(f"{GEN_PREFIX}*"):
             if path.name != info.get("data"):
                 shutil.rmtree(path, ignore_errors=True)
         if info.get("data"):
-            for old in (DOCS_FILE, OFFSETS_FILE, VECTORS_FILE):
-                (folder / old).unlink(missing_ok=True)
-        for tmp in folder.glob(f".{GEN_PREFIX}*.{INFO_FILE}"):
+            for file in (DOCS_FILE, OFFSETS_FILE, VECTORS_FILE):
+                (folder / file).unlink(missing_ok=True)
+        (folder / ANN_INFO_FILE).unlink(missing_ok=True)
+        keep = index_files(info.get("ann"))
+        for old in folder.glob("ann-*"):
+            if old.name not in keep:
+                old.unlink(missing_ok=True)  # a searcher that mapped it keeps its pages until it reloads
+        for tmp in folder.glob(f".*.{INFO_FILE}"):
             tmp.unlink(missing_ok=True)
         sweep_staging(folder)
 
@@ -485,6 +610,7 @@ class CollectionWriter:
         self.dim = dim
         self.count = 0
         self.ids: set[str] = set()
+        self.order: list[str] = []  # the ids in row order
         self.offsets: list[int] = [0]
         self.term_offsets: list[int] = [0]
         self.vocab: dict[str, int] = {}
@@ -505,6 +631,7 @@ class CollectionWriter:
                 raise InvalidInput(f"duplicate document id {d.id!r}; every id must be unique", id=d.id)
             check_document(d)
             self.ids.add(d.id)
+            self.order.append(d.id)
         for d in docs:
             line = d.line()
             self._docs.write(line)

@@ -30,4 +30,4 @@ def open_catalog(settings: Settings) -> DataCatalog:
 
 def open_collections(settings: Settings) -> CollectionStore:
     """The document collections under PALAVRA_HOME (shared by the CLI and every serving worker)."""
-    return CollectionStore(settings.home)
+    return CollectionStore(settings.home, write_wait_s=settings.collection_write_wait_s)

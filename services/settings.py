@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Collections this large get an HNSW index for vector search (exact scan below; docs/text.md).",
     )
+    collection_write_wait_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long an add or delete waits for another writer of the same collection before a 409.",
+    )
     neighbor_table_width: int = Field(
         default=DEFAULT_WIDTH,
         ge=0,

@@ -21,7 +21,15 @@ import numpy as np
 import numpy.typing as npt
 
 from models.ann import AnnConfig, HnswIndex, build_tuned
-from models.collection import MAX_ID_CHARS, CollectionStore, Document, Snapshot, check_document
+from models.collection import (
+    MAX_ID_CHARS,
+    CollectionStore,
+    Document,
+    Snapshot,
+    StoredIndex,
+    check_document,
+    summary,
+)
 from models.errors import DatasetError, InvalidInput, TooLarge
 from models.lexical import Bm25
 from models.registry import Registry
@@ -189,38 +197,64 @@ def create_collection(
     ref = registry.get(encoder, kind="encoder").ref
     model = (models or (lambda r: load_text_encoder(registry, r)))(ref)
     info = {"encoder": ref, "words": model.encoder.spec.words, "text_field": text_field, "id_field": id_field}
-    with store.create(name, {**info, "dim": model.dim}, before_commit=before_commit) as writer:
+
+    def index(vectors: npt.NDArray[np.float32], ids: list[str]) -> StoredIndex | None:
+        return _build_index(vectors, ids, 1) if _index_plan(None, ids, ann_min_docs) == "build" else None
+
+    with store.create(name, {**info, "dim": model.dim}, before_commit=before_commit, index=index) as writer:
         for batch in _batches(docs):
             tokens = model.tokens([d.text for d in batch])
             writer.add(batch, model.embed_tokens(tokens), tokens)
             if on_batch is not None:
                 on_batch(len(batch))
-    ensure_index(store, name, ann_min_docs)
-    return store.info(name)
+    return summary(store.info(name))
+
+
+def _index_plan(
+    indexed: Sequence[str] | None, ids: Sequence[str], min_docs: int | None, *, readded: bool = False
+) -> Literal["keep", "drop", "build"]:
+    """What the next generation (``ids``) does with the index of ``indexed`` (None: no index): build one when it has
+    ``min_docs`` documents or more and has none, or a stale one; keep it otherwise. ``readded``: an id deleted
+    earlier comes back with another text, so the index's vector for it is not its vector (dropped when too small).
+
+    Stale: more than :data:`STALE_SHARE` of the documents are not in it, or of its rows are deleted.
+    """
+    large = min_docs is not None and len(ids) >= min_docs
+    if readded:
+        return "build" if large else "drop"
+    if not large:
+        return "keep"
+    if indexed is None:
+        return "build"
+    have = set(indexed)
+    covered = sum(1 for i in ids if i in have)
+    stale = len(ids) - covered > STALE_SHARE * len(ids) or len(have) - covered > STALE_SHARE * len(have)
+    return "build" if stale else "keep"
+
+
+def _build_index(
+    vectors: npt.NDArray[np.float32], ids: list[str], generation: int, config: AnnConfig = ANN_CONFIG
+) -> StoredIndex:
+    index, info = build_tuned(vectors, config)
+    # the generation it was built from: a searcher of that generation maps index rows to its rows one to one
+    return StoredIndex(index, ids, {**info, "generation": generation})
 
 
 def ensure_index(
     store: CollectionStore, name: str, min_docs: int | None, *, config: AnnConfig = ANN_CONFIG
 ) -> dict[str, Any] | None:
-    """Build the collection's HNSW index when it has ``min_docs`` documents or more and has none, or a stale one.
-
-    Stale: more than :data:`STALE_SHARE` of the documents are not in it, or of its rows are deleted. Returns the
-    index's ``ann.json`` when one was written, else ``None``.
-    """
+    """Build the collection's HNSW index when it has ``min_docs`` documents or more and has none, or a stale one
+    (:func:`_index_plan`; adds and deletes do it as they commit). Returns the index's ``ann`` when one was written,
+    else ``None``."""
     if min_docs is None or int(store.info(name)["documents"]) < min_docs:
         return None
-    snap = store.read(name)
-    ids = snap.ids()
-    current = store.index_info(name)
-    if current is not None:
-        indexed = set(json.loads((store.path(name) / current["ids"]).read_text(encoding="utf-8")))
-        covered = sum(1 for i in ids if i in indexed)
-        n = len(ids)
-        if n - covered <= STALE_SHARE * n and len(indexed) - covered <= STALE_SHARE * len(indexed):
+    with store.writing(name):
+        snap = store.read(name)
+        ids = snap.ids()
+        if _index_plan(store.index_ids(name), ids, min_docs) != "build":
             return None
-    index, info = build_tuned(snap.vectors, config)
-    # the generation it was built from: a searcher of that generation maps index rows to its rows one to one
-    return store.write_index(name, index, ids, {**info, "generation": snap.generation})
+        built = _build_index(snap.vectors, ids, snap.generation, config)
+        return store.write_index(name, built.index, built.ids, built.info)
 
 
 def add_documents(
@@ -232,60 +266,75 @@ def add_documents(
     models: Callable[[str], TextEncoderModel] | None = None,
     ann_min_docs: int | None = None,
 ) -> dict[str, Any]:
-    """Add documents (ids must be new); searchable by every process once this returns."""
-    current = store.read(name, with_terms=True)
-    known = set(current.ids())
+    """Add documents (ids must be new); searchable by every process once this returns.
+
+    A concurrent writer of the collection is waited for (:meth:`CollectionStore.writing`), and the index, when it
+    is rebuilt, is committed with the documents.
+    """
+    if not docs:
+        raise InvalidInput("no documents to add")
     seen: set[str] = set()
     for d in docs:
         if d.id in seen:
             raise InvalidInput(
                 f"duplicate document id {d.id!r}: it appears twice in the documents to add", id=d.id
             )
-        if d.id in known:
-            raise InvalidInput(f"duplicate document id {d.id!r}: the collection already holds it", id=d.id)
         check_document(d)
         seen.add(d.id)
-    if not docs:
-        raise InvalidInput("no documents to add")
-    model = (models or (lambda r: load_text_encoder(registry, r)))(current.info["encoder"])
-    tokens = model.tokens([d.text for d in docs])
-    vectors = np.vstack([np.asarray(current.vectors), model.embed_tokens(tokens)])
-    # a collection written before terms were saved stays without them (its searchers build BM25 in memory)
-    terms = current.terms.extend(tokens) if current.terms is not None else None
-    ann = store.index_info(name)
-    if ann is not None:
-        indexed = set(json.loads((store.path(name) / ann["ids"]).read_text(encoding="utf-8")))
-        if any(d.id in indexed for d in docs):
-            # an id deleted earlier comes back with another text: the index's vector for it is not its vector
-            store.drop_index(name)
-    lines = itertools.chain(current.lines(), (d.line() for d in docs))  # kept lines copied, not parsed again
-    info = store.replace(name, lines, vectors, terms, expect=current.generation)
-    ensure_index(store, name, ann_min_docs)
-    return info
+    with store.writing(name):
+        current = store.read(name, with_terms=True)
+        present = current.ids()
+        known = set(present)
+        for d in docs:
+            if d.id in known:
+                raise InvalidInput(
+                    f"duplicate document id {d.id!r}: the collection already holds it", id=d.id
+                )
+        model = (models or (lambda r: load_text_encoder(registry, r)))(current.info["encoder"])
+        tokens = model.tokens([d.text for d in docs])
+        vectors = np.vstack([np.asarray(current.vectors), model.embed_tokens(tokens)])
+        # a collection written before terms were saved stays without them (its searchers build BM25 in memory)
+        terms = current.terms.extend(tokens) if current.terms is not None else None
+        ids = [*present, *(d.id for d in docs)]
+        indexed = store.index_ids(name)
+        readded = indexed is not None and not seen.isdisjoint(indexed)
+        plan = _index_plan(indexed, ids, ann_min_docs, readded=readded)
+        index = _build_index(vectors, ids, current.generation + 1) if plan == "build" else plan
+        lines = itertools.chain(
+            current.lines(), (d.line() for d in docs)
+        )  # kept lines copied, not parsed again
+        return summary(store.replace(name, lines, vectors, terms, expect=current.generation, index=index))
 
 
 def delete_documents(
     store: CollectionStore, name: str, ids: Sequence[str], *, ann_min_docs: int | None = None
 ) -> dict[str, Any]:
     """Remove documents by id (their rows go, so they never come back); unknown ids are an error."""
-    current = store.read(name, with_terms=True)
-    present = current.ids()
-    known = set(present)
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise InvalidInput(f"not in collection {name!r}: {', '.join(map(repr, missing[:10]))}", ids=missing)
-    drop = set(ids)
-    keep = [row for row, i in enumerate(present) if i not in drop]
-    kept = set(keep)
-    info = store.replace(
-        name,
-        (line for row, line in enumerate(current.lines()) if row in kept),  # copied, not parsed again
-        np.asarray(current.vectors)[keep],
-        current.terms.take(keep) if current.terms is not None else None,
-        expect=current.generation,
-    )
-    ensure_index(store, name, ann_min_docs)
-    return info
+    with store.writing(name):
+        current = store.read(name, with_terms=True)
+        present = current.ids()
+        known = set(present)
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise InvalidInput(
+                f"not in collection {name!r}: {', '.join(map(repr, missing[:10]))}", ids=missing
+            )
+        drop = set(ids)
+        keep = [row for row, i in enumerate(present) if i not in drop]
+        kept = set(keep)
+        vectors = np.asarray(current.vectors)[keep]
+        left = [present[row] for row in keep]
+        plan = _index_plan(store.index_ids(name), left, ann_min_docs)
+        index = _build_index(vectors, left, current.generation + 1) if plan == "build" else plan
+        info = store.replace(
+            name,
+            (line for row, line in enumerate(current.lines()) if row in kept),  # copied, not parsed again
+            vectors,
+            current.terms.take(keep) if current.terms is not None else None,
+            expect=current.generation,
+            index=index,
+        )
+    return summary(info)
 
 
 class Searcher:

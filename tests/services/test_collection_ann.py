@@ -122,3 +122,28 @@ def test_collection_search_orders_equal_scores_by_row_and_keeps_filters(
         odd = [h.id for h in searcher.search("bala bame", k=5, mode=mode, where={"par": "1"})]
         assert odd == copies[1::2][:5], mode
     assert [h.id for h in searcher.search("bala", k=40, mode="lexical")] == copies  # only texts with the word
+
+
+def test_collection_written_before_checksums_and_ann_in_collection_json_is_read_and_upgraded(
+    settings: Settings, registry: Registry
+) -> None:
+    """A collection of the previous layout (its index described by ann.json, no file records) is searched through
+    its index, reported by ``problems`` as unchecked, and its next add records every file and describes the index
+    in collection.json."""
+    store, _ = _setup(settings, registry)
+    folder = store.path("grande")
+    info = json.loads((folder / "collection.json").read_text(encoding="utf-8"))
+    (folder / "ann.json").write_text(json.dumps(info.pop("ann")), encoding="utf-8")
+    for key in ("files", "sizes"):
+        info.pop(key)
+    (folder / "collection.json").write_text(json.dumps(info), encoding="utf-8")
+    before = store.index_info("grande")
+    assert before is not None
+    assert SearcherCache(store, registry, ann_min_docs=MIN_DOCS).get("grande").ann is not None
+    assert [p.startswith("its files have no recorded checksums") for p in store.problems("grande")] == [True]
+
+    add_documents(store, registry, "grande", [Document("novo", "bala bame bani", {})], ann_min_docs=MIN_DOCS)
+    info = store.info("grande")
+    assert (info["ann"], (folder / "ann.json").exists()) == (before, False)  # the same index, kept
+    assert {before["file"], before["ids"]} <= set(info["files"])
+    assert store.problems("grande") == []

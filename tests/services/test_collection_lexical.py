@@ -81,6 +81,8 @@ def _strip_to_old_format(store: CollectionStore, name: str) -> None:
     folder = store.path(name)
     info = json.loads((folder / "collection.json").read_text(encoding="utf-8"))
     data = folder / info.pop("data")
+    for key in ("files", "sizes", "ann"):  # no checksums, and the index (if any) described in ann.json
+        info.pop(key, None)
     for file in ("documents.jsonl", "vectors.npy"):
         (data / file).rename(folder / file)
     shutil.rmtree(data)

@@ -1,0 +1,239 @@
+"""A collection's files as :mod:`models.collection` writes and reads them: their names, the records of their
+sha256 and sizes kept in collection.json, and the checks a reader makes as it opens them.
+
+Only :mod:`models.collection` imports this module; the layout is drawn in its docstring.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from models.ann import HnswIndex
+from models.artifact import file_checksums, sha256_file
+from models.errors import IntegrityError, InvalidInput
+from models.lexical import FILES as TERM_FILES
+from models.lexical import OFFSETS_FILE as TERM_OFFSETS_FILE
+from models.lexical import Bm25, Terms
+
+FORMAT = "palavra-collection/2"
+INFO_FILE = "collection.json"
+ANN_INFO_FILE = "ann.json"  # the index's description before collection.json held it
+DOCS_FILE = "documents.jsonl"
+OFFSETS_FILE = "offsets.npy"
+VECTORS_FILE = "vectors.npy"
+BM25_DIR = "bm25"
+GEN_PREFIX = "gen-"
+
+# {path relative to the collection's folder: {"sha256", "size"}}, kept in collection.json as ``files`` and ``sizes``
+Records = dict[str, dict[str, Any]]
+
+
+@dataclass
+class StoredIndex:
+    """A collection's HNSW index and the document id of each of its rows."""
+
+    index: HnswIndex
+    ids: list[str]
+    info: dict[str, Any]
+
+
+def line_offsets(path: Path) -> npt.NDArray[np.int64]:
+    """The byte offset of each line of ``path``, then its size (a collection written without offsets.npy)."""
+    offsets = [0]
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                offsets.append(offsets[-1] + len(line))
+            else:
+                offsets[-1] += len(line)  # a blank line belongs to no document: skip it
+    return np.asarray(offsets, np.int64)
+
+
+def data_folder(folder: Path, info: dict[str, Any]) -> Path:
+    """The folder holding a collection's current documents and arrays (the collection's own, before format 2)."""
+    return folder / info["data"] if info.get("data") else folder
+
+
+def measure(base: Path, rels: Iterable[str]) -> Records:
+    """The sha256 and size of each file ``rels`` names under ``base`` (a folder: every file under it)."""
+    out: Records = {}
+    for rel in rels:
+        target = base / rel
+        found = file_checksums(target) if target.is_dir() else {"": sha256_file(target)}
+        for sub, sha in found.items():
+            key = f"{rel}/{sub}" if sub else rel
+            out[key] = {"sha256": sha, "size": (base / key).stat().st_size}
+    return out
+
+
+def info_fields(records: Records) -> dict[str, Any]:
+    """``files`` (sha256) and ``sizes`` of collection.json from records."""
+    return {
+        "files": {rel: r["sha256"] for rel, r in records.items()},
+        "sizes": {rel: r["size"] for rel, r in records.items()},
+    }
+
+
+def recorded(info: dict[str, Any]) -> Records:
+    """The records collection.json holds (none for a collection written before they were recorded)."""
+    files, sizes = info.get("files") or {}, info.get("sizes") or {}
+    return {rel: {"sha256": sha, "size": sizes[rel]} for rel, sha in files.items() if rel in sizes}
+
+
+def index_of(folder: Path, info: dict[str, Any]) -> dict[str, Any] | None:
+    """The collection's index as collection.json describes it (before it did: ``ann.json`` beside it), or None."""
+    if "ann" in info:
+        ann: dict[str, Any] | None = info["ann"]
+        return ann
+    try:
+        legacy: dict[str, Any] = json.loads((folder / ANN_INFO_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return legacy
+
+
+def index_files(ann: dict[str, Any] | None) -> tuple[str, ...]:
+    return (ann["file"], ann["ids"]) if ann is not None else ()
+
+
+def stage_index(staging: Path, built: StoredIndex) -> dict[str, Any]:
+    """Write ``built`` into ``staging`` as ``ann-<tag>.faiss`` and ``ann-<tag>.ids.json``; returns its ``ann``."""
+    if len(built.index) != len(built.ids):
+        raise InvalidInput(f"an index of {len(built.index)} rows for {len(built.ids)} ids")
+    tag = uuid.uuid4().hex[:12]
+    ann = {**built.info, "file": f"ann-{tag}.faiss", "ids": f"ann-{tag}.ids.json", "rows": len(built.ids)}
+    built.index.write(staging / ann["file"])
+    (staging / ann["ids"]).write_text(json.dumps(list(built.ids), ensure_ascii=False), encoding="utf-8")
+    return ann
+
+
+def damaged(name: str, rel: str, problem: str) -> IntegrityError:
+    """The error a damaged collection file gives: one line naming the collection, the file and what to do."""
+    return IntegrityError(
+        f"collection {name!r} is damaged: {rel} {problem}; restore collections/{name} under PALAVRA_HOME from a "
+        "backup, or remove that folder and create the collection again",
+        collection=name,
+        file=rel,
+        problem=f"{rel} {problem}",
+    )
+
+
+@dataclass
+class Opened:
+    """A generation's files as opened by :meth:`Opening.open` (``fd``: documents.jsonl, open for reading)."""
+
+    fd: int
+    offsets: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+    terms: Terms | None
+    lexical: Bm25 | None
+    ann: StoredIndex | None
+
+
+class Opening:
+    """One collection's files as a reader opens them, checked on the way: sizes against collection.json, shapes
+    against each other; whatever fails is an :class:`IntegrityError` naming the file (:func:`damaged`)."""
+
+    def __init__(self, name: str, folder: Path, info: dict[str, Any]) -> None:
+        self.name = name
+        self.folder = folder
+        self.info = info
+        self.data = data_folder(folder, info)
+
+    def rel(self, file: str) -> str:
+        """A file of the generation, named from the collection's folder."""
+        return (self.data / file).relative_to(self.folder).as_posix()
+
+    def call(self, rel: str, fn: Callable[[], Any]) -> Any:
+        """``fn()``, which reads the file (or folder) ``rel``: what fails to read it is damage."""
+        try:
+            return fn()
+        except FileNotFoundError:
+            raise damaged(self.name, rel, "is missing") from None
+        # what numpy, json, bm25s and faiss raise on bytes that are not what they wrote
+        except (ValueError, KeyError, EOFError, RuntimeError) as exc:
+            raise damaged(self.name, rel, f"cannot be read ({exc})") from None
+
+    def array(self, file: str) -> Any:
+        return self.call(self.rel(file), lambda: np.load(self.data / file, mmap_mode="r", allow_pickle=False))
+
+    def check_sizes(self) -> None:
+        """Every file collection.json records is there with its recorded size (a stat each: nothing is read)."""
+        for rel, size in (self.info.get("sizes") or {}).items():
+            try:
+                found = (self.folder / rel).stat().st_size
+            except FileNotFoundError:
+                raise damaged(self.name, rel, "is missing") from None
+            if found != size:
+                raise damaged(self.name, rel, f"has {found:,} bytes where {size:,} were written")
+
+    def open(self, *, with_index: bool, with_terms: bool) -> Opened:
+        """Open the generation's files (the index and the terms if asked), checking them."""
+        self.check_sizes()
+        fd = self.call(self.rel(DOCS_FILE), lambda: os.open(self.data / DOCS_FILE, os.O_RDONLY))
+        try:
+            if (self.data / OFFSETS_FILE).is_file():
+                offsets = self.array(OFFSETS_FILE)
+            else:
+                offsets = line_offsets(self.data / DOCS_FILE)
+            vectors = self.array(VECTORS_FILE)
+            self.check_shapes(offsets, vectors, os.fstat(fd).st_size)
+            saved = self.info.get("data") and Terms.present(self.data)
+            terms = None
+            if saved and with_terms:
+                terms = self.call(" or ".join(map(self.rel, TERM_FILES)), lambda: Terms.read(self.data))
+                if len(terms) != len(vectors):
+                    problem = f"holds the terms of {len(terms)} documents, not {len(vectors)}"
+                    raise damaged(self.name, self.rel(TERM_OFFSETS_FILE), problem)
+            lexical = (
+                self.call(self.rel(BM25_DIR), lambda: Bm25.read(self.data / BM25_DIR)) if saved else None
+            )
+            ann = index_of(self.folder, self.info) if with_index else None
+            index = self.index(ann) if ann is not None else None
+        except BaseException:
+            os.close(fd)
+            raise
+        return Opened(fd, offsets, vectors, terms, lexical, index)
+
+    def check_shapes(self, offsets: Any, vectors: Any, docs_size: int) -> None:
+        """The arrays agree with collection.json, with each other and with documents.jsonl."""
+        rows, dim = int(self.info["documents"]), int(self.info["dim"])
+        if vectors.shape != (rows, dim) or vectors.dtype != np.float32:
+            raise damaged(
+                self.name,
+                self.rel(VECTORS_FILE),
+                f"holds {vectors.dtype} vectors of shape {vectors.shape}, not the {rows} x {dim} float32 ones "
+                "collection.json records",
+            )
+        if offsets.shape != (rows + 1,) or int(offsets[-1]) != docs_size:
+            raise damaged(
+                self.name,
+                self.rel(OFFSETS_FILE if self.info.get("data") else DOCS_FILE),
+                f"does not describe {rows} documents in {docs_size:,} bytes",
+            )
+
+    def index_ids(self, ann: dict[str, Any]) -> list[str]:
+        ids = self.call(
+            ann["ids"], lambda: json.loads((self.folder / ann["ids"]).read_text(encoding="utf-8"))
+        )
+        if not isinstance(ids, list):
+            raise damaged(self.name, ann["ids"], "is not a list of ids")
+        return ids
+
+    def index(self, ann: dict[str, Any]) -> StoredIndex:
+        ids = self.index_ids(ann)
+        path = self.folder / ann["file"]
+        ef_search = int(ann.get("ef_search", 128))
+        index: HnswIndex = self.call(ann["file"], lambda: HnswIndex.read(path, ef_search=ef_search))
+        if len(index) != len(ids):
+            raise damaged(self.name, ann["file"], f"indexes {len(index)} rows for {len(ids)} ids")
+        return StoredIndex(index=index, ids=ids, info=ann)
