@@ -1,9 +1,12 @@
-"""``palavra doctor``: check every registered artifact against its checksums and every job against the registry.
+"""``palavra doctor``: check every registered artifact and every collection against its checksums and every job
+against the registry.
 
-What it reports (each as one problem naming the model version or the job):
+What it reports (each as one problem naming the model version, the collection or the job):
 
 - a registered version whose folder or files are missing, or whose files no longer match their recorded sha256;
 - a version folder on disk that the registry has no row for (a registration that stopped half-way);
+- a collection whose collection.json cannot be read, or whose files are missing or no longer match the sha256
+  recorded when they were written (or were written before checksums were recorded);
 - a succeeded job whose model version is not registered;
 - a running job whose worker is gone: no heartbeat for ``job_timeout_s``, or a worker process on this machine
   that no longer exists.
@@ -17,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from models.collection import CollectionStore
 from models.errors import ModelNotFound
 from models.registry import Artifact, Registry
 from services.jobs.job import Job, JobState
@@ -27,7 +31,8 @@ PAGE = 500
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing found wrong: what it concerns (``model`` or ``job``), which one, and a sentence saying what."""
+    """One thing found wrong: what it concerns (``model``, ``collection`` or ``job``), which one, and a sentence
+    saying what."""
 
     area: str
     subject: str
@@ -37,6 +42,7 @@ class Problem:
 @dataclass
 class Report:
     models_checked: int = 0
+    collections_checked: int = 0
     files_checked: int = 0
     jobs_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -49,6 +55,7 @@ class Report:
         return {
             "healthy": self.healthy,
             "models_checked": self.models_checked,
+            "collections_checked": self.collections_checked,
             "files_checked": self.files_checked,
             "jobs_checked": self.jobs_checked,
             "problems": [asdict(p) for p in self.problems],
@@ -79,6 +86,17 @@ def check_artifacts(registry: Registry, report: Report) -> None:
                     f"the folder {folder} is not registered (a registration stopped before its record was written)",
                 )
             )
+
+
+def check_collections(store: CollectionStore, report: Report) -> None:
+    """Every collection: collection.json readable, every recorded file present with its sha256."""
+    for name in store.names():
+        report.collections_checked += 1
+        problems = store.problems(name)
+        if not problems:
+            report.files_checked += len(store.info(name)["files"])
+        for problem in problems:
+            report.problems.append(Problem("collection", name, problem))
 
 
 def _all_jobs(store: JobStore) -> list[Job]:
@@ -133,9 +151,17 @@ def check_jobs(registry: Registry, store: JobStore, report: Report, *, timeout_s
                 )
 
 
-def diagnose(registry: Registry, store: JobStore, *, timeout_s: float) -> Report:
-    """Check artifacts and jobs; the report lists every problem found."""
+def diagnose(
+    registry: Registry,
+    store: JobStore,
+    *,
+    timeout_s: float,
+    collections: CollectionStore | None = None,
+) -> Report:
+    """Check artifacts, collections (when given) and jobs; the report lists every problem found."""
     report = Report()
     check_artifacts(registry, report)
+    if collections is not None:
+        check_collections(collections, report)
     check_jobs(registry, store, report, timeout_s=timeout_s)
     return report

@@ -235,3 +235,36 @@ def test_api_collection_write_on_a_full_disk_is_503_disk_full(
     ]
     assert "d4" not in [h["id"] for h in hits]
     assert client.post("/v1/collections/docs/documents", json=new, headers=AUTH).status_code == 200
+
+
+def test_api_damaged_collection_is_503_for_that_collection_only(client: TestClient) -> None:
+    """A truncated vectors.npy made every search of the collection a 500 (a numpy ValueError); it is answered as a
+    damaged model is (503 IntegrityError naming the collection and the file), and other collections keep working."""
+    for name in ("docs", "outra"):
+        body = {"name": name, "encoder": "frases", "documents": DOCS}
+        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+    store = client.app.state.searchers.store  # type: ignore[attr-defined]
+    gen = store.info("docs")["data"]
+    with (store.path("docs") / gen / "vectors.npy").open("r+b") as fh:
+        fh.truncate(100)
+
+    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
+    for method, path, body in (
+        ("POST", "/v1/collections/docs/search", {"query": "casa"}),
+        ("POST", "/v1/collections/docs/documents", new),
+        ("DELETE", "/v1/collections/docs/documents", {"ids": ["d1"]}),
+    ):
+        r = client.request(method, path, json=body, headers=AUTH)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "IntegrityError"
+        assert r.json()["detail"].startswith(f"collection 'docs' is damaged: {gen}/vectors.npy has 100 bytes")
+        assert (r.json()["collection"], r.json()["file"]) == ("docs", f"{gen}/vectors.npy")
+    r = client.post("/v1/collections/outra/search", json={"query": "casa", "mode": "lexical"})
+    assert (r.status_code, r.json()["hits"][0]["id"]) == (200, "d2")
+    assert client.post("/v1/collections/outra/documents", json=new, headers=AUTH).status_code == 200
+    names = [c["name"] for c in client.get("/v1/collections").json()["collections"]]
+    assert names == ["docs", "outra"]
+    (store.path("outra") / "collection.json").write_text("{", encoding="utf-8")
+    assert [c["name"] for c in client.get("/v1/collections").json()["collections"]] == ["docs"]
+    r = client.post("/v1/collections/outra/search", json={"query": "casa"})
+    assert (r.status_code, r.json()["file"]) == (503, "collection.json")

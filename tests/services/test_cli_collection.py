@@ -241,3 +241,79 @@ def test_cli_collection_add_on_a_full_disk_is_one_line_exit_2(
     )
     code, _, err = run(["collection", "add", "docs", "--from", str(extra)], capsys)
     assert (code, err.strip()) == (2, "error: Permission denied: /x")
+
+
+def _truncate(path: Path, size: int) -> None:
+    with path.open("r+b") as fh:
+        fh.truncate(size)
+
+
+@pytest.mark.parametrize(
+    ("file", "size", "message"),
+    [
+        (
+            "vectors.npy",
+            100,
+            "vectors.npy has 100 bytes where",
+        ),  # a copy cut short: the header is all there is
+        ("vectors.npy", 20, "vectors.npy has 20 bytes where"),
+        ("offsets.npy", 0, "offsets.npy has 0 bytes where"),
+        ("documents.jsonl", 30, "documents.jsonl has 30 bytes where"),
+        ("bm25/data.csc.index.npy", 64, "bm25/data.csc.index.npy has 64 bytes where"),
+    ],
+)
+def test_cli_search_of_a_damaged_collection_is_one_line_naming_it_and_its_file(
+    cli_env: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    file: str,
+    size: int,
+    message: str,
+) -> None:
+    """A truncated vectors.npy printed a numpy traceback (ValueError: mmap length is greater than file size) from
+    `palavra search`; another collection keeps answering."""
+    assert create(tmp_path, capsys) == (0, "")
+    source = jsonl(tmp_path / "outros.jsonl", DOCS)
+    argv = ["collection", "create", "outra", "--from", str(source), "--text-field", "texto"]
+    assert run([*argv, "--encoder", "frases", "--quiet"], capsys)[0] == 0
+    store = open_collections(cli_env)
+    gen = store.info("docs")["data"]
+    _truncate(store.path("docs") / gen / file, size)
+
+    for argv in (["search", "docs", "casa"], ["collection", "add", "docs", "--from", str(source)]):
+        code, out, err = run(argv, capsys)
+        assert (code, out) == (2, ""), err
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"error: collection 'docs' is damaged: {gen}/{message}"), err
+        assert "create the collection again" in err
+    code, out, err = run(["search", "outra", "casa", "--mode", "lexical"], capsys)
+    assert (code, err) == (0, "")
+    assert json.loads(out)["hits"][0]["id"] == "d2"
+    code, out, err = run(["collection", "list"], capsys)
+    assert (code, "docs" in out, "outra" in out) == (0, True, True)
+
+
+def test_cli_collection_records_size_and_sha256_of_every_file(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each generation's files are recorded as they are written (registered models' checksums), and what a user
+    sees of collection.json leaves the records out."""
+    from models.artifact import sha256_file
+
+    assert create(tmp_path, capsys) == (0, "")
+    extra = jsonl(tmp_path / "novos.jsonl", [{"id": "d5", "texto": "casas e casas"}])
+    code, out, _ = run(["collection", "add", "docs", "--from", str(extra)], capsys)
+    assert code == 0
+    assert not {"files", "sizes", "ann"} & json.loads(out).keys()
+    store = open_collections(cli_env)
+    info = store.info("docs")
+    folder = store.path("docs")
+    on_disk = sorted(
+        p.relative_to(folder).as_posix() for p in (folder / info["data"]).rglob("*") if p.is_file()
+    )
+    assert sorted(info["files"]) == on_disk == sorted(info["sizes"])
+    assert {f"{info['data']}/{f}" for f in ("vectors.npy", "documents.jsonl", "offsets.npy")} <= set(on_disk)
+    for rel in on_disk:
+        assert info["files"][rel] == sha256_file(folder / rel)
+        assert info["sizes"][rel] == (folder / rel).stat().st_size

@@ -92,3 +92,45 @@ def test_doctor_reports_damaged_artifact_and_lost_jobs(
         ("job", UUIDS[0]),
         ("job", UUIDS[1]),
     }
+
+
+def test_doctor_checks_collections_against_their_checksums(
+    env: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Collections were outside ``palavra doctor``: a collection whose bytes changed (same size, so opening it
+    does not notice), one missing a file and one whose collection.json is not JSON each exit 1, named."""
+    from models.collection import CollectionStore, Document
+    from pipelines.serving.search import create_collection
+    from pipelines.text_encoder.build import pooling_model, register_encoder
+
+    model, _ = pooling_model(env, "ok", pooling="mean")
+    register_encoder(env, "frases", model, metadata={})
+    store = CollectionStore(env.home)
+    docs = [Document("d1", "o rei e a rainha", {}), Document("d2", "a casa e o lar", {})]
+    for name in ("boa", "mexida", "falta", "ilegivel"):
+        create_collection(store, env, name, docs, encoder="frases")
+    code, out = _doctor(capsys)
+    assert code == 0, out
+    assert "checked 3 model versions, 4 collections" in out  # the encoder is a version too
+
+    gen = store.info("mexida")["data"]
+    target = store.path("mexida") / gen / "vectors.npy"
+    with target.open("r+b") as fh:
+        fh.seek(-4, 2)
+        fh.write(b"\x00\x00\x20\x40")
+    (store.path("falta") / store.info("falta")["data"] / "offsets.npy").unlink()
+    (store.path("ilegivel") / "collection.json").write_text("{", encoding="utf-8")
+    code, out = _doctor(capsys)
+    assert code == 1, out
+    assert f"collection mexida: {gen}/vectors.npy does not match its recorded sha256" in out
+    assert f"collection falta: {store.info('falta')['data']}/offsets.npy is missing" in out
+    assert "collection ilegivel: collection.json is not readable JSON" in out
+    assert "collection boa" not in out
+    code, out = _doctor(capsys, "--json")
+    report = json.loads(out)
+    assert (code, report["collections_checked"]) == (1, 4)
+    assert {(p["area"], p["subject"]) for p in report["problems"]} == {
+        ("collection", "mexida"),
+        ("collection", "falta"),
+        ("collection", "ilegivel"),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Annotated, Any
 
@@ -9,12 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from models.collection import MAX_ID_CHARS, Document
-from models.errors import NotReady
+from models.errors import IntegrityError, NotReady
 from pipelines.serving.search import MODES, SearcherCache, add_documents, create_collection, delete_documents
 from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
 from services.settings import Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["collections"])
 
 DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
@@ -175,9 +177,15 @@ def _docs(docs: list[DocumentIn], settings: Settings) -> list[Document]:
 
 @router.get("/collections", response_model=CollectionList, dependencies=[Depends(read_access)])
 def list_collections(searchers: SearchersDep) -> CollectionList:
-    """Every collection with its encoder and size."""
+    """Every collection with its encoder and size (a damaged one is left out: searching it names the damage)."""
     store = searchers.store
-    return CollectionList(collections=[_info(store.info(n)) for n in store.names()])
+    listed = []
+    for name in store.names():
+        try:
+            listed.append(_info(store.info(name)))
+        except IntegrityError as exc:
+            log.warning("%s", exc.detail)
+    return CollectionList(collections=listed)
 
 
 @router.post(

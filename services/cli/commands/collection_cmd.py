@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from models.errors import DatasetError
+from models.errors import DatasetError, IntegrityError
 from pipelines.serving.search import add_documents, create_collection, delete_documents, read_documents
 from services.cli.app import collection_app
-from services.cli.output import emit_json, table
+from services.cli.output import emit_json, table, warn
 from services.factories import open_collections, open_registry
 from services.settings import get_settings
 
@@ -78,6 +78,12 @@ def delete_cli(
 
 @collection_app.command("list")
 def list_cli() -> None:
-    """Every collection with its encoder and size."""
+    """Every collection with its encoder and size (a damaged one is named on stderr)."""
     store = open_collections(get_settings())
-    table([store.info(n) for n in store.names()], ["name", "documents", "encoder", "updated_at"])
+    rows = []
+    for name in store.names():
+        try:
+            rows.append(store.info(name))
+        except IntegrityError as exc:
+            warn(f"error: {exc.detail}")
+    table(rows, ["name", "documents", "encoder", "updated_at"])

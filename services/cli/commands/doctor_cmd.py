@@ -1,4 +1,4 @@
-"""``palavra doctor``: check artifacts against their checksums and jobs against the registry."""
+"""``palavra doctor``: check artifacts and collections against their checksums and jobs against the registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import typer
 from services.cli.app import app
 from services.cli.output import echo, emit_json
 from services.doctor import diagnose
-from services.factories import open_registry
+from services.factories import open_collections, open_registry
 from services.jobs.store import JobStore
 from services.settings import get_settings
 
@@ -16,16 +16,22 @@ from services.settings import get_settings
 def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Check every artifact's files against their sha256 and every job against the registry; exit 1 on problems."""
+    """Check every artifact's and collection's files against their sha256 and every job against the registry; exit
+    1 on problems."""
     settings = get_settings()
     registry = open_registry(settings)
-    report = diagnose(registry, JobStore.from_registry(registry), timeout_s=settings.job_timeout_s)
+    report = diagnose(
+        registry,
+        JobStore.from_registry(registry),
+        timeout_s=settings.job_timeout_s,
+        collections=open_collections(settings),
+    )
     if as_json:
         emit_json(report.as_dict())
     else:
         echo(
-            f"checked {report.models_checked} model versions ({report.files_checked} files) "
-            f"and {report.jobs_checked} jobs"
+            f"checked {report.models_checked} model versions, {report.collections_checked} collections "
+            f"({report.files_checked} files) and {report.jobs_checked} jobs"
         )
         for p in report.problems:
             echo(f"{p.area} {p.subject}: {p.problem}")
