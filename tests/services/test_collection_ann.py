@@ -5,12 +5,19 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from models.collection import CollectionStore, Document
 from models.registry import Registry
 from pipelines.serving.search import SearcherCache, add_documents, create_collection, delete_documents
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from services.settings import Settings
+from tests.conftest import REPO_ROOT
 from tests.services.vector_models import register
 
 WORDS = [
@@ -19,7 +26,9 @@ WORDS = [
 MIN_DOCS = 100
 
 
-def _setup(settings: Settings, registry: Registry, n: int = 300) -> tuple[CollectionStore, list[Document]]:
+def _setup(
+    settings: Settings, registry: Registry, n: int = 300, *, create: bool = True
+) -> tuple[CollectionStore, list[Document]]:
     register(registry, "w2v", words=WORDS)
     model, _ = pooling_model(registry, "w2v", pooling="mean")
     register_encoder(registry, "frases", model, metadata={})
@@ -29,7 +38,8 @@ def _setup(settings: Settings, registry: Registry, n: int = 300) -> tuple[Collec
         Document(f"d{i}", " ".join(c), {"par": str(i % 2)}) for i, c in enumerate(combos[:n])
     ]  # every text a distinct set of words: no two documents share a vector
     store = CollectionStore(settings.home)
-    create_collection(store, registry, "grande", docs, encoder="frases", ann_min_docs=MIN_DOCS)
+    if create:
+        create_collection(store, registry, "grande", docs, encoder="frases", ann_min_docs=MIN_DOCS)
     return store, docs
 
 
@@ -122,6 +132,71 @@ def test_collection_search_orders_equal_scores_by_row_and_keeps_filters(
         odd = [h.id for h in searcher.search("bala bame", k=5, mode=mode, where={"par": "1"})]
         assert odd == copies[1::2][:5], mode
     assert [h.id for h in searcher.search("bala", k=40, mode="lexical")] == copies  # only texts with the word
+
+
+# a writer killed (SIGKILL: nothing runs after it) the moment it starts building the HNSW index
+KILLED_WHILE_INDEXING = """
+import os, signal, sys
+from pathlib import Path
+from models.collection import CollectionStore
+from models.registry import Registry
+from pipelines.serving import search
+
+search.build_tuned = lambda *_args, **_kwargs: os.kill(os.getpid(), signal.SIGKILL)
+home, url, op, source, min_docs = sys.argv[1:]
+store, registry = CollectionStore(Path(home)), Registry(Path(home), url)
+docs = list(search.read_documents(Path(source), text_field="text", id_field="id"))
+if op == "create":
+    search.create_collection(store, registry, "grande", docs, encoder="frases", ann_min_docs=int(min_docs))
+elif op == "add":
+    search.add_documents(store, registry, "grande", docs, ann_min_docs=int(min_docs))
+else:
+    search.delete_documents(store, "grande", [d.id for d in docs], ann_min_docs=int(min_docs))
+"""
+
+
+def _killed_while_indexing(settings: Settings, op: str, docs: list[Document], tmp_path: Path) -> None:
+    source = tmp_path / "docs.jsonl"
+    source.write_bytes(b"".join(d.line() for d in docs))
+    args = [str(settings.home), settings.effective_database_url, op, str(source), str(MIN_DOCS)]
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_INDEXING, *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+@pytest.mark.parametrize("op", ["create", "add", "delete"])
+def test_collection_killed_while_building_its_index_leaves_the_old_state_whole(
+    settings: Settings, registry: Registry, tmp_path: Path, op: str
+) -> None:
+    """A writer killed during the index build left its documents committed without their index (a created
+    collection with none; an add or delete a new generation beside an index that fell behind) until the next
+    write. The index is committed with the documents: a kill leaves the state before, and the next write sweeps
+    what the killed one left."""
+    store, docs = _setup(settings, registry, create=op != "create")
+    extra = [Document(f"m{i}", " ".join(c), {}) for i, c in enumerate(itertools.combinations(WORDS[::-1], 3))]
+    change = {"create": docs, "add": extra[:40], "delete": docs[:40]}[op]  # a tenth and more: a rebuild
+    before = None if op == "create" else (store.info("grande"), store.index_info("grande"))
+    _killed_while_indexing(settings, op, change, tmp_path)
+
+    if op == "create":
+        assert store.names() == []  # before: "grande", without an index
+        create_collection(store, registry, "grande", docs, encoder="frases", ann_min_docs=MIN_DOCS)
+        assert [p.name for p in (store.root / ".staging").iterdir()] == []
+    else:
+        assert before is not None
+        assert (store.info("grande"), store.index_info("grande")) == before  # before: a new generation
+        cache = SearcherCache(store, registry, ann_min_docs=MIN_DOCS)
+        assert (cache.get("grande").ann_deleted, len(cache.get("grande").tail)) == (0, 0)
+        if op == "add":
+            add_documents(store, registry, "grande", change, ann_min_docs=MIN_DOCS)
+        else:
+            delete_documents(store, "grande", [d.id for d in change], ann_min_docs=MIN_DOCS)
+        assert [p.name for p in (store.path("grande") / ".staging").iterdir()] == []
+    info, ann = store.info("grande"), store.index_info("grande")
+    assert ann is not None
+    assert (ann["rows"], ann["generation"]) == (info["documents"], info["generation"])
+    assert sorted(p.name for p in store.path("grande").glob("ann-*")) == sorted((ann["file"], ann["ids"]))
 
 
 def test_collection_written_before_checksums_and_ann_in_collection_json_is_read_and_upgraded(
