@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import errno
+import logging
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from models.collection import CollectionStore
 from models.registry import Registry
 from pipelines.text_encoder.build import pooling_model, register_encoder
+from pipelines.text_encoder.served import TextEncoderModel
 from services.settings import Settings
 from tests.services.vector_models import API_KEY, api_settings, register, serving
 
@@ -268,3 +273,79 @@ def test_api_damaged_collection_is_503_for_that_collection_only(client: TestClie
     assert [c["name"] for c in client.get("/v1/collections").json()["collections"]] == ["docs"]
     r = client.post("/v1/collections/outra/search", json={"query": "casa"})
     assert (r.status_code, r.json()["file"]) == (503, "collection.json")
+
+
+class _Signal(logging.Handler):
+    """Sets ``event`` when the writer lock logs that a writer waits for another."""
+
+    def __init__(self, event: threading.Event) -> None:
+        super().__init__(logging.INFO)
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "waiting for another writer" in record.getMessage():
+            self.event.set()
+
+
+def test_api_concurrent_adds_to_one_collection_both_succeed(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two POSTs of documents to one collection at once: the second got 409 "changed while this request ran; send
+    it again" whenever both read the collection before either wrote. The race is forced every time: the first
+    request is held inside its write (encoding its documents) until the second has either read the same
+    generation and reached the same point (the code before) or is waiting for the first (now)."""
+    body = {"name": "docs", "encoder": "frases", "documents": DOCS}
+    assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+    first_inside, second_ready, release = threading.Event(), threading.Event(), threading.Event()
+    entered: list[int] = []
+    embed = TextEncoderModel.embed_tokens
+
+    def held(self: TextEncoderModel, tokens: Any) -> Any:
+        entered.append(1)
+        if len(entered) == 1:
+            first_inside.set()
+            assert release.wait(60)
+        else:
+            second_ready.set()  # the second request encodes: it read the generation the first has not replaced
+        return embed(self, tokens)
+
+    monkeypatch.setattr(TextEncoderModel, "embed_tokens", held)
+    caplog.set_level(logging.INFO, logger="models.collection")
+    signal = _Signal(second_ready)
+    logging.getLogger("models.collection").addHandler(signal)
+    answers: dict[str, Any] = {}
+
+    def add(doc_id: str) -> None:
+        new = {"documents": [{"id": doc_id, "text": f"casas e casas {doc_id}"}]}
+        answers[doc_id] = client.post("/v1/collections/docs/documents", json=new, headers=AUTH)
+
+    try:
+        first = threading.Thread(target=add, args=("d4",))
+        first.start()
+        assert first_inside.wait(60)
+        second = threading.Thread(target=add, args=("d5",))
+        second.start()
+        assert second_ready.wait(60)
+        release.set()
+        first.join(60)
+        second.join(60)
+    finally:
+        release.set()
+        logging.getLogger("models.collection").removeHandler(signal)
+    assert [answers[i].status_code for i in ("d4", "d5")] == [200, 200], answers["d5"].text
+    assert sorted(r.json()["documents"] for r in answers.values()) == [4, 5]
+    r = client.post("/v1/collections/docs/search", json={"query": "casas", "k": 10, "mode": "lexical"})
+    assert {"d4", "d5"} <= {h["id"] for h in r.json()["hits"]}
+
+
+def test_api_add_waits_for_another_writer_only_so_long(settings: Settings, client: TestClient) -> None:
+    """Past PALAVRA_COLLECTION_WRITE_WAIT_S another writer still holding the collection is a 409 to send again."""
+    body = {"name": "docs", "encoder": "frases", "documents": DOCS}
+    assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
+    with serving(api_settings(settings, collection_write_wait_s=0.2)) as impatient:
+        with CollectionStore(settings.home).writing("docs"):
+            r = impatient.post("/v1/collections/docs/documents", json=new, headers=AUTH)
+            assert (r.status_code, r.json()["error"]) == (409, "Conflict"), r.text
+            assert "being changed by another writer, still after 0.2 s" in r.json()["detail"]
+        assert impatient.post("/v1/collections/docs/documents", json=new, headers=AUTH).status_code == 200
