@@ -8,7 +8,10 @@ SQLite in PALAVRA_HOME by default or PostgreSQL when a URL says so, and both rea
 - :meth:`Database.begin` is one transaction; a connection that fails becomes :class:`DatabaseUnavailable` naming the
   database (password hidden) and what the user can do, i.e. HTTP 503 and CLI exit code 2, never a traceback;
 - :meth:`Database.create_tables` creates missing tables, riding out the race of processes that start together on a
-  new database, and on SQLite can switch the file to write-ahead logging.
+  new database, and on SQLite can switch the file to write-ahead logging;
+- on SQLite, every transaction first checks that the file it opened is still the one at the path
+  (:mod:`models.sqlite_file`): a deleted file refuses it with :class:`~models.errors.DatabaseGone`, so no write is
+  lost in it; a file that is no database (or a damaged one) is :class:`DatabaseUnavailable` too, not a crash.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DatabaseError as DBAPIDatabaseError
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from models.errors import DatabaseUnavailable
+from models.sqlite_file import SQLiteFile
 
 #: attempts at creating tables while other processes create them too (each waits a little longer)
 CREATE_ATTEMPTS = 5
@@ -63,6 +68,7 @@ class Database:
         self.engine = engine
         self.name = name
         self.advice = advice
+        self.file = SQLiteFile.watch(engine)  # None unless a SQLite file
 
     @classmethod
     def open(cls, url: str, *, name: str, advice: str | None = None) -> Database:
@@ -80,19 +86,44 @@ class Database:
 
         Raises:
             DatabaseUnavailable: the database cannot be reached (or refuses the connection).
+            DatabaseGone: the SQLite file was deleted, or deleted or replaced while the block ran (nothing of the
+                block is committed).
         """
+        if self.file is not None:
+            self.file.check(name=self.name)
         try:
             with self.engine.begin() as conn:
+                if self.file is not None:
+                    self.file.check_connection(conn, name=self.name)
                 yield conn
+                # again just before the commit: a write must not go to a deleted file
+                if self.file is not None:
+                    self.file.check_connection(conn, name=self.name)
         except OperationalError as exc:
             raise self.unavailable(exc) from exc
+        except DBAPIDatabaseError as exc:
+            # only the driver's plain DatabaseError (SQLite's "file is not a database", "database disk image is
+            # malformed"): integrity and programming errors are the caller's to handle
+            if type(exc) is not DBAPIDatabaseError:
+                raise
+            raise self.unavailable(exc) from exc
 
-    def unavailable(self, exc: OperationalError) -> DatabaseUnavailable:
-        """The error for a failed connection: the database, its URL without password, the driver's first line."""
+    def check_file(self) -> None:
+        """Raise :class:`~models.errors.DatabaseGone` when the SQLite file was deleted; one ``stat``, no query.
+
+        Another file found at the path is followed (see :mod:`models.sqlite_file`). PostgreSQL: nothing to check.
+        """
+        if self.file is not None:
+            self.file.check(name=self.name)
+
+    def unavailable(self, exc: DBAPIDatabaseError) -> DatabaseUnavailable:
+        """The error for a failed connection or an unreadable file: the database, its URL without password, the
+        driver's first line."""
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         url = self.engine.url.render_as_string(hide_password=True)
         advice = f"; {self.advice}" if self.advice else ""
-        return DatabaseUnavailable(f"the {self.name} is unreachable ({url}): {first}{advice}")
+        problem = "is unreachable" if isinstance(exc, OperationalError) else "cannot be read"
+        return DatabaseUnavailable(f"the {self.name} {problem} ({url}): {first}{advice}")
 
     def ping(self) -> None:
         """Raise :class:`DatabaseUnavailable` unless the database answers."""
@@ -116,6 +147,17 @@ class Database:
             upgrade: run in the same transaction once the tables exist.
             wal: on SQLite, switch the file to write-ahead logging (readers then never block the writer).
         """
+        if self.file is not None:  # and again on a file that replaces this one (models/sqlite_file.py)
+            self.file.on_follow.append(lambda: self._create_tables(meta, upgrade=upgrade, wal=wal))
+        self._create_tables(meta, upgrade=upgrade, wal=wal)
+
+    def _create_tables(
+        self,
+        meta: sa.MetaData,
+        *,
+        upgrade: Callable[[sa.Connection], None] | None,
+        wal: bool,
+    ) -> None:
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 with self.begin() as conn:

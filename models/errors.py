@@ -20,6 +20,7 @@ to status codes (``services/api/errors.py``) and the CLI prints ``detail`` and e
     ├── Conflict                     a state change that cannot happen now (HTTP 409)
     ├── NotReady                     models or the database are not available yet (HTTP 503)
     │   ├── DatabaseUnavailable
+    │   │   └── DatabaseGone         the SQLite file was deleted while palavra had it open
     │   └── DiskFull                 no space left on the device a file was being written to
     ├── IntegrityError               an artifact whose files do not match their recorded sha256
     └── DownloadError                a public data set could not be fetched or did not match its checksum
@@ -112,6 +113,10 @@ class NotReady(PalavraError):
 
 class DatabaseUnavailable(NotReady):
     """The metadata database cannot be reached."""
+
+
+class DatabaseGone(DatabaseUnavailable):
+    """The SQLite database file was deleted (or replaced) while palavra had it open: nothing is written to it."""
 
 
 class DiskFull(NotReady):

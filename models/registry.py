@@ -203,6 +203,10 @@ class Registry:
         """Raise :class:`~models.errors.DatabaseUnavailable` when the database does not answer."""
         self.db.ping()
 
+    def check_file(self) -> None:
+        """Raise :class:`~models.errors.DatabaseGone` when the SQLite file was deleted while open (one ``stat``)."""
+        self.db.check_file()
+
     # -- writing ----------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def create(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,141 @@ def test_database_create_tables_raises_what_is_not_a_race(tmp_path: Path) -> Non
 
     with pytest.raises(DatabaseUnavailable, match=r"the test database is unreachable .*disk I/O error"):
         db.create_tables(meta, upgrade=broken)
+
+
+def _wal_database(home: Path) -> tuple[Database, sa.Table]:
+    """A database in write-ahead-log mode, as the job store leaves it: SQLite then commits to a deleted file."""
+    db = _database(home)
+    meta, table = _tables()
+    db.create_tables(meta, wal=True)
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=1))
+    return db, table
+
+
+def _ids(db: Database, table: sa.Table) -> list[int]:
+    with db.begin() as conn:
+        return list(conn.execute(sa.select(table.c.id).order_by(table.c.id)).scalars())
+
+
+def test_database_a_deleted_sqlite_file_refuses_every_transaction_and_is_not_recreated(
+    tmp_path: Path,
+) -> None:
+    """A database file removed while a process had it open used to take that process's writes, which no other
+    process saw; now every transaction is refused, naming the file, and no empty file appears in its place."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    path.unlink()
+    with (
+        pytest.raises(DatabaseUnavailable, match="was deleted while palavra had it open") as caught,
+        db.begin() as conn,
+    ):
+        conn.execute(table.insert().values(id=2))
+    assert caught.value.code == "DatabaseGone"
+    assert str(path) in caught.value.detail
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        db.check_file()
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        db.ping()
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_database_a_file_deleted_or_replaced_during_a_transaction_refuses_its_commit(
+    tmp_path: Path, how: str
+) -> None:
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    (tmp_path / "other").mkdir()
+    other = _database(tmp_path / "other")
+    other.create_tables(_tables()[0], wal=True)
+    refused = pytest.raises(
+        DatabaseUnavailable, match="during this transaction, so nothing of it was written"
+    )
+    with refused, db.begin() as conn:
+        conn.execute(table.insert().values(id=2))
+        if how == "deleted":
+            path.unlink()
+        else:
+            (tmp_path / "other" / "registry.db").rename(path)
+    if how == "replaced":  # the process now uses the new file, which the refused write never reached
+        assert _ids(db, table) == []
+
+
+def test_database_follows_the_file_another_process_put_at_its_path(tmp_path: Path) -> None:
+    """After a deletion the next process creates a new database at the path: this one uses it too (as a restart
+    would), so the two see each other's writes again."""
+    db, table = _wal_database(tmp_path)
+    (tmp_path / "registry.db").unlink()
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        _ids(db, table)
+    newcomer = _database(tmp_path)
+    newcomer.create_tables(_tables()[0], wal=True)
+    with newcomer.begin() as conn:
+        conn.execute(table.insert().values(id=7))
+    assert _ids(db, table) == [7]
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=8))
+    assert _ids(newcomer, table) == [7, 8]
+
+
+def test_database_a_file_put_back_without_tables_gets_them(tmp_path: Path) -> None:
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    path.unlink()
+    path.touch()  # an empty file where the database was
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=3))
+    assert _ids(_database(tmp_path), table) == [3]
+
+
+def test_database_a_file_put_back_that_is_no_database_is_unavailable_until_a_good_one_is(
+    tmp_path: Path,
+) -> None:
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    path.unlink()
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        _ids(db, table)
+    path.write_bytes(b"not a database\n" * 100)
+    with pytest.raises(DatabaseUnavailable, match=r"cannot be read .*: file is not a database"):
+        _ids(db, table)
+    path.unlink()
+    newcomer = _database(tmp_path)
+    newcomer.create_tables(_tables()[0])
+    assert _ids(db, table) == []
+
+
+def test_database_a_file_moved_away_keeps_every_committed_write(tmp_path: Path) -> None:
+    """`mv registry.db elsewhere` under a running process: SQLite keeps the last commits in `registry.db-wal` at
+    the old path, so the moved file lacked them, and the next file put at the path was read with them over its
+    own pages; the process that notices empties the log into the moved file."""
+    db, table = _wal_database(tmp_path)
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=2))
+    moved = tmp_path / "moved.db"
+    (tmp_path / "registry.db").rename(moved)
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        _ids(db, table)
+    with sqlite3.connect(moved) as conn:
+        assert [row[0] for row in conn.execute("SELECT id FROM rows ORDER BY id")] == [1, 2]
+    wal = tmp_path / "registry.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_database_a_backup_put_back_is_read_as_it_is(tmp_path: Path) -> None:
+    """A backup moved back into place once the deletion was noticed: read without the deleted file's last writes
+    (its write-ahead log, left at the path, used to be applied over the backup's pages)."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(path) as source, sqlite3.connect(backup) as copy:
+        source.backup(copy)
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=2))
+    path.unlink()
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        _ids(db, table)
+    backup.rename(path)
+    assert _ids(db, table) == [1]
+    assert _ids(_database(tmp_path), table) == [1]

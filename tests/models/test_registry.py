@@ -311,3 +311,32 @@ def test_registry_a_registration_sweeps_what_killed_writers_left_in_staging(regi
         fcntl.flock(held, fcntl.LOCK_EX)
         _write(registry)
         assert sorted(p.name for p in staging.iterdir()) == ["vivo", "vivo.lock"]
+
+
+def test_registry_a_deleted_database_file_refuses_registrations_and_alias_changes(registry: Registry) -> None:
+    """With its database file deleted (`rm registry.db` while a server ran), the registry used to register versions
+    and move aliases in the deleted file, where no other process would ever see them; now each is refused, naming
+    the file, and leaves nothing on disk."""
+    _write(registry)
+    _write(registry, value=2.0)
+    registry.set_alias("vetores", "staging", 1)
+    with registry.db.begin() as conn:  # as the job store leaves it: SQLite then commits to a deleted file
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    path = registry.home / "registry.db"
+    path.unlink()
+    writes = {
+        "register": lambda: _write(registry, value=3.0),
+        "move an alias": lambda: registry.set_alias("vetores", "staging", 2),
+        "delete an alias": lambda: registry.delete_alias("vetores", "staging"),
+        "annotate": lambda: registry.annotate("vetores@1", {"recall": 0.9}),
+    }
+    for what, write in writes.items():
+        with pytest.raises(DatabaseUnavailable, match="was deleted while palavra had it open") as caught:
+            write()
+        assert str(path) in caught.value.detail, what
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        registry.check_file()
+    assert sorted(p.name for p in (registry.root / "vetores").iterdir()) == ["1", "2"]
+    staging = registry.root / ".staging"
+    assert not staging.exists() or not list(staging.iterdir())
+    assert not path.exists()
