@@ -320,3 +320,54 @@ def test_similarity_and_analogy_bad_input_is_one_line_exit_2(
     assert code == 2, out
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_import_whose_database_is_deleted_mid_run_is_one_line_exit_2(
+    cli_env: Settings,
+    registry: Registry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`rm registry.db` while `palavra import` ran: the command printed the model as registered, into the deleted
+    file that no later command reads; now it says the file is gone, in one line, and leaves no version folder."""
+    from models import registry as registry_module
+    from services.jobs.store import JobStore
+
+    JobStore.from_registry(registry)  # write-ahead logging, as once a server has run jobs on this home
+    database = cli_env.home / "registry.db"
+    sweep = registry_module.sweep_staging
+
+    def deleted_mid_run(root: Path) -> int:  # between the command's first look at the registry and its commit
+        database.unlink()
+        return sweep(root)
+
+    monkeypatch.setattr(registry_module, "sweep_staging", deleted_mid_run)
+    vec = tmp_path / "tiny.vec"
+    vec.write_text("3 2\nrei 1 0\nrainha 0.9 0.1\ncasa 0 1\n", encoding="utf-8")
+    code, out, err = run(["import", "word2vec", str(vec), "--name", "importado"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.strip().splitlines() == [
+        f"error: the metadata database file {database} was deleted while palavra had it open, so nothing more "
+        "is read from or written to it (no other process would see it); put the file back, e.g. from a backup: "
+        "running servers use it again at once, while a palavra command run before that starts an empty database "
+        "there"
+    ]
+    assert not (registry.root / "importado").exists() or not list((registry.root / "importado").iterdir())
+    assert not database.exists()
+
+
+def test_a_registry_file_that_is_no_database_is_one_line_exit_2(
+    cli_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A registry.db overwritten with something else: `palavra models list` printed a sqlalchemy traceback."""
+    cli_env.home.mkdir(parents=True)
+    database = cli_env.home / "registry.db"
+    database.write_bytes(b"not a database\n" * 100)
+    code, out, err = run(["models", "list"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.strip().splitlines() == [
+        f"error: the metadata database cannot be read (sqlite:///{database}): file is not a database"
+    ]

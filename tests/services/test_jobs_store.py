@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from models.errors import (
     Conflict,
+    DatabaseUnavailable,
     InvalidConfig,
     InvalidInput,
     JobNotFound,
@@ -111,6 +112,32 @@ def test_jobs_store_only_the_running_worker_reports_and_finishes(store: JobStore
     assert store.succeed(job_id, "w1", model_name="x", model_version=1) is True
     assert store.get(job_id).model_ref == "x@1"
     assert store.fail(job_id, "late", worker="w1") is False
+
+
+def test_jobs_store_refuses_every_write_once_its_sqlite_file_is_deleted(tmp_path: Path) -> None:
+    """The job store shares the registry's file: deleted under a worker, its heartbeats, progress and new jobs went
+    to the deleted file; now each is refused with DatabaseGone, as the registry's writes are."""
+    settings = job_settings(tmp_path, backend="local")
+    settings.home.mkdir(parents=True)
+    store = JobStore.from_registry(Registry(settings.home))
+    job_id = _job(store)
+    store.claim(job_id, "w1")
+    database = settings.home / "registry.db"
+    database.unlink()
+    writes = {
+        "heartbeat": lambda: store.heartbeat(job_id, "w1"),
+        "report": lambda: store.report(job_id, Progress(stage="train", epoch=1)),
+        "log": lambda: store.log(job_id, "epoch 1"),
+        "fail": lambda: store.fail(job_id, "boom", worker="w1"),
+        "create": lambda: _job(store, "b" * 32),
+    }
+    for what, write in writes.items():
+        with pytest.raises(
+            DatabaseUnavailable, match=f"the job database file {database} was deleted"
+        ) as caught:
+            write()
+        assert caught.value.code == "DatabaseGone", what
+    assert not database.exists()
 
 
 def test_jobs_store_keeps_the_whole_progress_report(store: JobStore) -> None:

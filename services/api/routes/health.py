@@ -65,7 +65,9 @@ def ready_head(store: StoreDep) -> Response:
 @router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ErrorBody}})
 def ready(store: StoreDep) -> ReadyResponse:
     """Models are loaded: every kind's default model is in memory, and every other production version is loaded or
-    failed to load (listed in ``errors``: it answers 503 itself, the rest of the server serves); else 503."""
+    failed to load (listed in ``errors``: it answers 503 itself, the rest of the server serves); else 503, also
+    when the registry's SQLite file was deleted while the server had it open (writes are refused until it is back)."""
+    store.registry.check_file()
     if not store.started:
         raise NotReady("models are still loading; retry in a few seconds")
     wanted = store.snapshot.wanted()
