@@ -46,15 +46,17 @@ def _segment_max(rows: Array, counts: npt.NDArray[np.int64]) -> Array:
     return out
 
 
-def _activate(name: str, x: Array, slope: float) -> Array:
+def activate(name: str, x: Array, slope: float = 0.01) -> Array:
+    """``x`` through the activation called ``name`` (float32 in, float32 out), as :func:`models.mlp.make_activation`'s
+    module computes it; ``leaky_relu`` takes its negative ``slope``."""
     if name == "relu":
-        return np.maximum(x, 0.0)
+        return np.maximum(x, np.float32(0.0))
     if name == "leaky_relu":
         return np.where(x >= 0.0, x, x * np.float32(slope))
     if name == "tanh":
         return np.tanh(x)
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
+        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype, copy=False)
     raise ValueError(f"unknown activation {name!r}; use sigmoid, tanh, relu or leaky_relu")
 
 
@@ -79,7 +81,7 @@ class NumpyBagMLP:
     ) -> None:
         if pooling not in ("mean", "max", "mean_max"):
             raise ValueError(f"unknown pooling {pooling!r}; use mean, max or mean_max")
-        _activate(
+        activate(
             activation, np.zeros(1, dtype=np.float32), leaky_slope
         )  # unknown names fail here, not per request
         self.embedding = weights["embedding.weight"]
@@ -115,7 +117,7 @@ class NumpyBagMLP:
         for i, (w, b) in enumerate(self.layers):
             x = x @ w + b
             if i < len(self.layers) - 1:
-                x = _activate(self.activation, x, self.leaky_slope)
+                x = activate(self.activation, x, self.leaky_slope)
         return x.astype(np.float32, copy=False)
 
 

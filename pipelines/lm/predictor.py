@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,19 +58,13 @@ def detokenize(tokens: list[str], *, capitalize_first: bool = True) -> str:
 
 
 def _top_words(
-    loaded: lm_kind.LMArtifact, never: torch.Tensor
+    loaded: lm_kind.LMArtifact, never: Sequence[int]
 ) -> Callable[[tuple[int, ...], int], tuple[tuple[str, float], ...]]:
     """The function ``complete`` caches: (context ids, k) -> the k most probable next words (never ``never``)."""
+    scorer = lm_kind.NextTokens(loaded.net, never)
 
-    @torch.inference_mode()
     def top(context: tuple[int, ...], k: int) -> tuple[tuple[str, float], ...]:
-        logp = loaded.net.log_probs(torch.tensor([context]))[0]
-        logp[never] = -math.inf
-        values, rows = torch.topk(logp, min(k, int(torch.isfinite(logp).sum())))
-        return tuple(
-            (loaded.vocab[int(r)], round(float(math.exp(v)), 6))
-            for v, r in zip(values.tolist(), rows.tolist(), strict=True)
-        )
+        return tuple((loaded.vocab[i], round(math.exp(logp), 6)) for i, logp in scorer.top(context, k))
 
     return top
 
@@ -114,7 +108,7 @@ class LanguageModel:
         self.unk = loaded.index[lm_kind.UNK]
         self._never = torch.tensor([self.unk, self.pad])  # never proposed: <unk>, and <p> as a "next word"
         # a closure over the artifact, not a method: the cache holds no reference back to this object
-        self._top = functools.lru_cache(maxsize=COMPLETE_CACHE)(_top_words(loaded, self._never))
+        self._top = functools.lru_cache(maxsize=COMPLETE_CACHE)(_top_words(loaded, (self.unk, self.pad)))
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> LanguageModel:

@@ -63,3 +63,42 @@ def test_load_refuses_an_artifact_of_another_shape(registry: Registry) -> None:
         writer.write_json(lm.CONFIG_FILE, config)
     with pytest.raises(IntegrityError, match="do not match"):
         lm.load(registry.open("lm-bad", kind=lm.KIND))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu", "sigmoid"])
+@pytest.mark.parametrize("peaked", [False, True])
+def test_next_tokens_are_the_networks_k_best_without_the_never_tokens(activation: str, peaked: bool) -> None:
+    torch.manual_seed(5)
+    # three tail clusters, the last with a zero-width projection (div_value**3 > dim)
+    shape = lm.LMShape(
+        vocab_size=300,
+        context=3,
+        dim=12,
+        hidden=(24, 16),
+        activation=activation,
+        cutoffs=(20, 60, 150),
+        div_value=4.0,
+    )
+    net = lm.NeuralLM(shape, sparse=False)
+    with torch.no_grad():
+        if peaked:  # a head sure of itself: most clusters can be skipped
+            net.softmax.head.weight.mul_(25.0)
+    net.eval()
+    never = (2, 30, 200)
+    scorer = lm.NextTokens(net, never)
+    contexts = torch.randint(0, shape.vocab_size, (40, shape.context))
+    with torch.inference_mode():
+        full = net.log_probs(contexts)
+        full[:, list(never)] = -float("inf")
+    for row, context in zip(full, contexts.tolist(), strict=True):
+        for k in (1, 5, 40, 300):
+            got = scorer.top(context, k)
+            want_logp, want_ids = torch.topk(row, min(k, shape.vocab_size - len(never)))
+            assert len(got) == want_ids.numel()
+            assert not set(never) & {i for i, _ in got}
+            assert [lp for _, lp in got] == pytest.approx(want_logp.tolist(), abs=1e-5)
+            # the same tokens, but for a choice among tokens tied with the k-th (a zero-width cluster is uniform)
+            kth = float(want_logp[-1])
+            assert {i for i, lp in got if lp > kth + 1e-5} == {
+                i for i in want_ids.tolist() if float(row[i]) > kth + 1e-5
+            }
