@@ -196,6 +196,8 @@ class NextTokens:
     def top(self, context: Sequence[int], k: int) -> list[tuple[int, float]]:
         """(token id, log-probability) of the ``k`` most probable next tokens, best first; tokens in ``never``
         are left out (so fewer than ``k`` when the vocabulary runs out)."""
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, not {k}")
         x = self.embedding[np.asarray(context, dtype=np.int64)].reshape(-1)
         for weight, bias in self.layers:
             x = activate(self.activation, weight @ x + bias)

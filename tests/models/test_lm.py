@@ -102,3 +102,5 @@ def test_next_tokens_are_the_networks_k_best_without_the_never_tokens(activation
             assert {i for i, lp in got if lp > kth + 1e-5} == {
                 i for i in want_ids.tolist() if float(row[i]) > kth + 1e-5
             }
+    with pytest.raises(InvalidInput, match="k must be at least 1"):
+        scorer.top([0, 1, 2], 0)
