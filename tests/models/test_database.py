@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import sqlalchemy as sa
 from models.database import Database, sqlite_url
 from models.errors import DatabaseUnavailable
 from tests.conftest import lose_creation_race
+from tests.models.other_process import OtherProcess
 
 
 def _database(home: Path) -> Database:
@@ -126,6 +130,9 @@ def test_database_a_file_deleted_or_replaced_during_a_transaction_refuses_its_co
     (tmp_path / "other").mkdir()
     other = _database(tmp_path / "other")
     other.create_tables(_tables()[0], wal=True)
+    # closed, as a process that made the file and ended: a file still open in this process under its other name
+    # would lend the new name its shared-memory index (SQLite shares it by inode within a process), not the log's
+    other.engine.dispose()
     refused = pytest.raises(
         DatabaseUnavailable, match="during this transaction, so nothing of it was written"
     )
@@ -216,3 +223,121 @@ def test_database_a_backup_put_back_is_read_as_it_is(tmp_path: Path) -> None:
     backup.rename(path)
     assert _ids(db, table) == [1]
     assert _ids(_database(tmp_path), table) == [1]
+
+
+def _backup(tmp_path: Path) -> Path:
+    """A copy of registry.db taken with SQLite's backup (as `sqlite3 registry.db ".backup ..."` does), laid out
+    otherwise than the file it will replace (one table more)."""
+    backup = tmp_path / "backup.db"
+    with (
+        closing(sqlite3.connect(tmp_path / "registry.db")) as source,
+        closing(sqlite3.connect(backup)) as copy,
+    ):
+        source.backup(copy)
+        copy.execute("CREATE TABLE notes (text TEXT)")
+    return backup
+
+
+def _restore(backup: Path, path: Path) -> None:
+    """Put a backup in place in one step (`cp backup.db r.tmp && mv r.tmp registry.db`)."""
+    staged = path.with_name("restore.tmp")
+    shutil.copyfile(backup, staged)
+    staged.rename(path)
+
+
+def test_database_a_backup_put_back_while_another_process_holds_the_file_is_read_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """`palavra serve` and its job worker both hold registry.db; a backup moved over it came up with the writes made
+    after the backup (or "database disk image is malformed"): closing this process's connections did not empty the
+    old file's write-ahead log, left at the path, while the worker held the file, and SQLite applied it to the backup.
+    Now the process that notices first empties the log into the old file, then reads the backup as it is."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    with OtherProcess(tmp_path) as worker:
+        assert worker.ids() == [1]
+        backup = _backup(tmp_path)
+        with db.begin() as conn:
+            conn.execute(table.insert().values(id=2))
+        _restore(backup, path)
+        assert _ids(db, table) == [1]
+        assert worker.ids() == [1]
+        assert worker.insert(3) == [1, 3]
+        assert _ids(db, table) == [1, 3]
+    with sqlite3.connect(path) as conn:
+        assert [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE name = 'notes'")] == [
+            "notes"
+        ]
+    assert _ids(_database(tmp_path), table) == [1, 3]
+
+
+def test_database_a_file_moved_away_while_another_process_holds_it_keeps_every_committed_write(
+    tmp_path: Path,
+) -> None:
+    """`mv registry.db held.db` and something else put at the path, under a server and its worker: the last commits
+    stayed in `registry.db-wal` at the path, not in held.db."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    held = tmp_path / "held.db"
+    with OtherProcess(tmp_path) as worker:
+        assert worker.ids() == [1]
+        with db.begin() as conn:
+            conn.execute(table.insert().values(id=2))
+        path.rename(held)
+        path.write_bytes(b"not a database\n" * 100)
+        with pytest.raises(DatabaseUnavailable, match="file is not a database"):
+            _ids(db, table)
+        assert worker.ids() == "DatabaseUnavailable: " + (
+            f"the test database cannot be read (sqlite:///{path}): file is not a database"
+        )
+    with sqlite3.connect(held) as conn:
+        assert [row[0] for row in conn.execute("SELECT id FROM rows ORDER BY id")] == [1, 2]
+
+
+def test_database_a_process_that_notices_a_new_file_second_leaves_its_log_alone(tmp_path: Path) -> None:
+    """The job worker polls more often than the server: it empties the old log, follows the backup put back and
+    writes to it; the server, noticing next, must not empty that log (now the backup's) into the old file, which
+    would take the worker's write out of the backup."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    with OtherProcess(tmp_path) as worker:
+        assert worker.ids() == [1]
+        backup = _backup(tmp_path)
+        with db.begin() as conn:
+            conn.execute(table.insert().values(id=2))
+        _restore(backup, path)
+        assert worker.ids() == [1]
+        assert worker.insert(5) == [1, 5]
+        assert _ids(db, table) == [1, 5]
+    assert _ids(_database(tmp_path), table) == [1, 5]
+
+
+def test_database_a_file_that_is_no_database_is_tried_and_logged_once_until_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file that is no database at the path: every check (each /ready, each poll of the server's models) used to
+    close the pool, try to create the tables again and log "was replaced by another file"."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    connections: list[object] = []
+    sa.event.listen(db.engine, "connect", lambda dbapi_conn, _record: connections.append(dbapi_conn))
+    caplog.set_level(logging.INFO, logger="models.sqlite_file")
+    path.unlink()
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        db.check_file()
+    path.write_bytes(b"not a database\n" * 100)
+    for _ in range(5):
+        with pytest.raises(DatabaseUnavailable, match="file is not a database"):
+            db.check_file()
+        with pytest.raises(DatabaseUnavailable, match="file is not a database"):
+            _ids(db, table)
+    replaced = [r for r in caplog.records if "was replaced by another file" in r.getMessage()]
+    assert len(replaced) == 1
+    assert len(connections) == 1  # the one attempt at creating the tables
+    path.write_bytes(b"still not a database\n" * 200)  # changed: tried once more
+    with pytest.raises(DatabaseUnavailable, match="file is not a database"):
+        db.check_file()
+    assert len(connections) == 2
+    path.unlink()
+    _database(tmp_path).create_tables(_tables()[0])
+    assert _ids(db, table) == []
