@@ -158,7 +158,11 @@ class Registry:
         self.mapped.sweep()  # copies left by processes that have ended (each live user holds a lock on its own)
         self.db = Database.open(database_url or sqlite_url(self.home), name="metadata database")
         self._commit_hooks: list[CommitHook] = []
+        file = self.db.file.path if self.db.file is not None else None
+        created = file if file is not None and not file.exists() else None  # by this process, in a moment
         self.db.create_tables(_meta)
+        if created is not None:
+            self._warn_unlisted_versions(created)
         self._backfill_production()
 
     @property
@@ -174,6 +178,27 @@ class Registry:
     def commit_hooks(self) -> tuple[CommitHook, ...]:
         """The hooks every commit runs, in order."""
         return tuple(self._commit_hooks)
+
+    def _warn_unlisted_versions(self, database: Path) -> None:
+        """Say so when a new database was just created beside version folders it does not list.
+
+        Most likely the old ``registry.db`` was deleted (``rm``, a cleanup script): the command that created the
+        new one goes on (it may be what the user wants), but a running server follows that file and drops every
+        model, so the user hears of it now rather than from a server that has nothing to serve.
+        """
+        folders = [
+            p
+            for p in self.root.glob("*/*")
+            if p.name.isdigit() and not p.parent.name.startswith(".") and p.is_dir()
+        ]
+        if folders:
+            log.warning(
+                "created a new, empty registry database %s, but %d model version folder(s) under %s exist that it "
+                "does not list; if the old database was deleted, put it back from a backup (docs/http.md)",
+                database,
+                len(folders),
+                self.root,
+            )
 
     def _backfill_production(self) -> None:
         """Give every name registered before ``production`` was automatic the alias, at the version it meant then.

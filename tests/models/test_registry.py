@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -340,3 +342,32 @@ def test_registry_a_deleted_database_file_refuses_registrations_and_alias_change
     staging = registry.root / ".staging"
     assert not staging.exists() or not list(staging.iterdir())
     assert not path.exists()
+
+
+def test_registry_a_new_database_beside_version_folders_warns_once(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After `rm registry.db`, the next command silently created an empty registry (and a running server followed
+    it and dropped every model); now the process that creates it says, once, how many version folders it lacks."""
+    _write(registry)
+    _write(registry, value=2.0)
+    _write(registry, "outro")
+    path = registry.home / "registry.db"
+    registry.db.engine.dispose()
+    path.unlink()
+    caplog.set_level(logging.WARNING, logger="models.registry")
+    assert Registry(registry.home).list() == []
+    Registry(registry.home)  # the database exists now: nothing more to say
+    assert [r.getMessage() for r in caplog.records] == [
+        f"created a new, empty registry database {path}, but 3 model version folder(s) under {registry.root} "
+        "exist that it does not list; if the old database was deleted, put it back from a backup (docs/http.md)"
+    ]
+
+
+def test_registry_a_new_database_without_version_folders_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="models.registry")
+    (tmp_path / "artifacts" / ".staging" / "1").mkdir(parents=True)  # what a stopped registration leaves
+    Registry(tmp_path)
+    assert caplog.records == []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -370,4 +373,34 @@ def test_a_registry_file_that_is_no_database_is_one_line_exit_2(
     assert out == ""
     assert err.strip().splitlines() == [
         f"error: the metadata database cannot be read (sqlite:///{database}): file is not a database"
+    ]
+
+
+def test_a_command_that_creates_the_registry_beside_version_folders_warns_in_one_line(
+    cli_env: Settings, registry: Registry
+) -> None:
+    """After an accidental `rm registry.db`, `palavra models list` silently made an empty registry (which a running
+    server then follows, dropping every model); now it still does, with one line on stderr saying what it lacks."""
+    register(registry, "w2v")
+    register(registry, "w2v", seed=3)
+    registry.db.engine.dispose()
+    database = cli_env.home / "registry.db"
+    database.unlink()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    # a process of its own: the warning goes through the command's logging setup to stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "models", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["NAME", "KIND", "LATEST", "ALIASES", "CREATED"]
+    assert done.stderr.splitlines() == [
+        f"WARNING models.registry: created a new, empty registry database {database}, but 2 model version "
+        f"folder(s) under {registry.root} exist that it does not list; if the old database was deleted, put it "
+        "back from a backup (docs/http.md)"
     ]
