@@ -23,7 +23,10 @@ This module owns a collection's files; every reader and writer goes through :cla
 its index, written with them (the checksums a registered model version records, models/artifact.py). Opening a
 collection compares each file's size and each array's shape with what was recorded (cheap: no file is read
 whole), so a truncated or missing file is refused with :class:`IntegrityError` naming the collection and the file;
-``palavra doctor`` compares the checksums (:meth:`CollectionStore.problems`).
+``palavra doctor`` compares the checksums (:meth:`CollectionStore.problems`). collection.json itself is checked as it
+is read: every field of its kind, and every path it records (``data``, the index's files, the keys of ``files`` and
+``sizes``) inside the collection's folder, or :class:`IntegrityError` naming the field
+(:func:`models.collection_files.check_info`).
 
 A collection is built in a staging folder, its HNSW index included, and renamed into place, so an interrupted
 build leaves nothing under its name. Every later change (add, delete) writes a whole new generation folder (and a
@@ -84,6 +87,7 @@ from models.collection_files import (
     VECTORS_FILE,
     Opening,
     Records,
+    check_info,
     damaged,
     index_files,
     index_of,
@@ -290,22 +294,25 @@ class CollectionStore:
 
         Raises:
             CollectionNotFound: no collection called ``name``.
-            IntegrityError: collection.json is not readable JSON describing a collection.
+            IntegrityError: collection.json is not readable JSON, or one of its fields is missing or not of its kind,
+                or a path it records leaves the collection's folder (naming the field: :func:`check_info`).
         """
         path = self.path(name) / INFO_FILE
         try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
         except FileNotFoundError:
             known = ", ".join(self.names()) or "none yet"
             raise CollectionNotFound(
                 f"no collection called {name!r} (collections: {known}); create one with `palavra collection create`",
                 collection=name,
             ) from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
         except ValueError as exc:  # not UTF-8, not JSON
             raise damaged(name, INFO_FILE, f"is not readable JSON ({exc})") from None
-        if not isinstance(data, dict) or not {"generation", "documents", "dim"} <= data.keys():
-            raise damaged(name, INFO_FILE, "does not describe a collection")
-        return data
+        except RecursionError:
+            raise damaged(name, INFO_FILE, "is not readable JSON (it nests too deep)") from None
+        return check_info(name, data)
 
     def generation(self, name: str) -> int:
         return int(self.info(name)["generation"])

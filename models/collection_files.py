@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -116,7 +116,7 @@ def stage_index(staging: Path, built: StoredIndex) -> dict[str, Any]:
     return ann
 
 
-def damaged(name: str, rel: str, problem: str) -> IntegrityError:
+def damaged(name: str, rel: str, problem: str, **extra: Any) -> IntegrityError:
     """The error a damaged collection file gives: one line naming the collection, the file and what to do."""
     return IntegrityError(
         f"collection {name!r} is damaged: {rel} {problem}; restore collections/{name} under PALAVRA_HOME from a "
@@ -124,7 +124,95 @@ def damaged(name: str, rel: str, problem: str) -> IntegrityError:
         collection=name,
         file=rel,
         problem=f"{rel} {problem}",
+        **extra,
     )
+
+
+# the largest count collection.json may hold (numpy's array sizes are int64)
+MAX_COUNT = 2**63 - 1
+# the fields every collection.json has held since the first one, and what each must be
+TEXT_FIELDS = ("name", "encoder", "words", "text_field", "id_field", "created_at", "updated_at")
+COUNT_FIELDS = {"generation": 1, "documents": 0, "dim": 1}  # the least value of each
+
+
+def inside(rel: object) -> bool:
+    """True when ``rel`` is a path collection.json may record: relative, within the collection's folder."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        return False
+    path = PurePosixPath(rel)
+    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts
+
+
+def _count(value: object, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and least <= value <= MAX_COUNT
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def info_problem(info: dict[str, Any]) -> tuple[str, str] | None:
+    """The first field of collection.json whose value is not of its kind, and what is wrong with it, or None.
+
+    Every path it records (``data``, ``ann``'s files, the keys of ``files`` and ``sizes``) must stay inside the
+    collection's folder: relative, with no ``..``.
+    """
+    for key in TEXT_FIELDS:
+        if not isinstance(info.get(key), str) or (key == "encoder" and not info[key]):
+            return key, "is missing" if key not in info else f"is {_shown(info[key])}, not a string"
+    for key, least in COUNT_FIELDS.items():
+        if not _count(info.get(key), least):
+            found = "is missing" if key not in info else f"is {_shown(info[key])}"
+            return key, f"{found}, not a whole number of {least} or more"
+    if info.get("format") is not None and not isinstance(info["format"], str):
+        return "format", f"is {_shown(info['format'])}, not a string"
+    if info.get("data") is not None and not inside(info["data"]):
+        return "data", f"is {_shown(info['data'])}, not the name of a folder inside the collection's"
+    ann = info.get("ann")
+    if ann is not None:
+        if not isinstance(ann, dict):
+            return "ann", f"is {_shown(ann)}, not an object describing the index"
+        for key in ("file", "ids"):
+            if not inside(ann.get(key)):
+                return (
+                    f"ann.{key}",
+                    f"is {_shown(ann.get(key))}, not the name of a file inside the collection's folder",
+                )
+        for key, least in (("rows", 0), ("generation", 1), ("ef_search", 1)):
+            if key in ann and not _count(ann[key], least):
+                return f"ann.{key}", f"is {_shown(ann[key])}, not a whole number of {least} or more"
+    for key, valid, kind in (("files", lambda v: isinstance(v, str), "a sha256"), ("sizes", _size, "a size")):
+        records = info.get(key)
+        if records is None:
+            continue
+        if not isinstance(records, dict):
+            return key, f"is {_shown(records)}, not an object of file -> {kind}"
+        for rel, value in records.items():
+            if not inside(rel):
+                return key, f"names {_shown(rel)}, which is not inside the collection's folder"
+            if not valid(value):
+                return key, f"gives {rel} {_shown(value)}, not {kind}"
+    return None
+
+
+def _size(value: object) -> bool:
+    return _count(value, 0)
+
+
+def check_info(name: str, info: object) -> dict[str, Any]:
+    """``info`` (collection.json as parsed) when every field has a value of its kind (:func:`info_problem`).
+
+    Raises:
+        IntegrityError: it is not an object, or a field is missing or wrong, naming collection.json and the field.
+    """
+    if not isinstance(info, dict):
+        raise damaged(name, INFO_FILE, "does not describe a collection (it is not a JSON object)")
+    found = info_problem(info)
+    if found is not None:
+        field, problem = found
+        raise damaged(name, INFO_FILE, f"field {field!r} {problem}", field=field)
+    return info
 
 
 @dataclass

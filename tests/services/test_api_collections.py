@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -349,3 +350,50 @@ def test_api_add_waits_for_another_writer_only_so_long(settings: Settings, clien
             assert (r.status_code, r.json()["error"]) == (409, "Conflict"), r.text
             assert "being changed by another writer, still after 0.2 s" in r.json()["detail"]
         assert impatient.post("/v1/collections/docs/documents", json=new, headers=AUTH).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("generation", "abc"),
+        ("documents", "x"),
+        ("dim", [1]),
+        ("encoder", 5),
+        ("data", 5),
+        ("files", ["a"]),
+        ("sizes", [1, 2]),
+        ("ann", "x"),
+        ("data", "../outra/gen-x"),  # another collection's folder
+    ],
+)
+def test_api_collection_json_edited_to_wrong_types_is_503_and_the_list_leaves_it_out(
+    client: TestClient, field: str, value: object
+) -> None:
+    """A hand-edited collection.json gave 500s (TypeError, KeyError) on its searches and writes, and on
+    `GET /v1/collections` for every collection; now it is that collection's 503 IntegrityError naming the field."""
+    for name in ("docs", "outra"):
+        body = {"name": name, "encoder": "frases", "documents": DOCS}
+        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+    store = client.app.state.searchers.store  # type: ignore[attr-defined]
+    assert client.post("/v1/collections/docs/search", json={"query": "casa"}).status_code == 200
+    path = store.path("docs") / "collection.json"
+    path.write_text(
+        json.dumps({**json.loads(path.read_text(encoding="utf-8")), field: value}), encoding="utf-8"
+    )
+
+    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
+    for method, route, body in (
+        ("POST", "/v1/collections/docs/search", {"query": "casa"}),
+        ("POST", "/v1/collections/docs/documents", new),
+        ("DELETE", "/v1/collections/docs/documents", {"ids": ["d1"]}),
+    ):
+        r = client.request(method, route, json=body, headers=AUTH)
+        assert (r.status_code, r.json()["error"]) == (503, "IntegrityError"), r.text
+        assert r.json()["detail"].startswith(
+            f"collection 'docs' is damaged: collection.json field {field!r} "
+        )
+        assert (r.json()["collection"], r.json()["file"]) == ("docs", "collection.json")
+    r = client.get("/v1/collections")
+    assert r.status_code == 200, r.text
+    assert [c["name"] for c in r.json()["collections"]] == ["outra"]
+    assert client.post("/v1/collections/outra/search", json={"query": "casa"}).status_code == 200

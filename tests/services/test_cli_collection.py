@@ -317,3 +317,33 @@ def test_cli_collection_records_size_and_sha256_of_every_file(
     for rel in on_disk:
         assert info["files"][rel] == sha256_file(folder / rel)
         assert info["sizes"][rel] == (folder / rel).stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("generation", None), ("dim", "x"), ("files", ["a"]), ("sizes", {"../../registry.db": 1})],
+)
+def test_cli_collection_json_edited_to_wrong_types_is_one_line_exit_2(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: object
+) -> None:
+    """A hand-edited collection.json printed a TypeError or KeyError traceback from `palavra search` and
+    `palavra collection add`, or stat-ed a file outside the collection; now one line naming the field, exit 2,
+    and `palavra collection list` names it on stderr and lists the others."""
+    assert create(tmp_path, capsys) == (0, "")
+    source = jsonl(tmp_path / "outros.jsonl", DOCS)
+    argv = ["collection", "create", "outra", "--from", str(source), "--text-field", "texto"]
+    assert run([*argv, "--encoder", "frases", "--quiet"], capsys)[0] == 0
+    path = open_collections(cli_env).path("docs") / "collection.json"
+    path.write_text(
+        json.dumps({**json.loads(path.read_text(encoding="utf-8")), field: value}), encoding="utf-8"
+    )
+
+    new = jsonl(tmp_path / "novos.jsonl", [{"id": "d9", "texto": "casas"}])
+    for argv in (["search", "docs", "casa"], ["collection", "add", "docs", "--from", str(new)]):
+        code, out, err = run(argv, capsys)
+        assert (code, out) == (2, ""), err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"error: collection 'docs' is damaged: collection.json field {field!r} "), err
+    code, out, err = run(["collection", "list"], capsys)
+    assert (code, "outra" in out, "docs" in out) == (0, True, False), out
+    assert "collection.json field" in err

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from models.collection import MAX_ID_CHARS, Document
-from models.errors import IntegrityError, NotReady
+from models.errors import CollectionNotFound, IntegrityError, NotReady
 from pipelines.serving.search import MODES, SearcherCache, add_documents, create_collection, delete_documents
 from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
@@ -183,8 +183,10 @@ def list_collections(searchers: SearchersDep) -> CollectionList:
     for name in store.names():
         try:
             listed.append(_info(store.info(name)))
-        except IntegrityError as exc:
+        except IntegrityError as exc:  # collection.json unreadable or a field of the wrong kind
             log.warning("%s", exc.detail)
+        except CollectionNotFound:  # removed since it was listed
+            continue
     return CollectionList(collections=listed)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from models.errors import DatasetError, IntegrityError
+from models.errors import CollectionNotFound, DatasetError, IntegrityError
 from pipelines.serving.search import add_documents, create_collection, delete_documents, read_documents
 from services.cli.app import collection_app
 from services.cli.output import emit_json, table, warn
@@ -86,4 +86,6 @@ def list_cli() -> None:
             rows.append(store.info(name))
         except IntegrityError as exc:
             warn(f"error: {exc.detail}")
+        except CollectionNotFound:  # removed since it was listed
+            continue
     table(rows, ["name", "documents", "encoder", "updated_at"])

@@ -1,0 +1,98 @@
+"""A collection's files as the store reads them: collection.json checked field by field, its paths confined to the
+collection's folder, documents.jsonl read as damaged rather than failing, and what a reader maps re-checked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models.collection import CollectionStore, Document
+from models.errors import IntegrityError
+
+INFO = {"encoder": "frases@1", "words": "w2v@1", "text_field": "text", "id_field": "id", "dim": 4}
+TEXTS = ["o rei e a rainha", "a casa e o lar", "o homem e a mulher"]
+
+
+def build(store: CollectionStore, name: str) -> None:
+    """A three-document collection written by the store itself (no encoder: vectors and words made up)."""
+    docs = [Document(f"d{i}", t, {"n": i}) for i, t in enumerate(TEXTS)]
+    vectors = np.eye(len(docs), 4, dtype=np.float32)
+    with store.create(name, INFO) as writer:
+        writer.add(docs, vectors, [t.split() for t in TEXTS])
+
+
+def edit(store: CollectionStore, name: str, change: Callable[[dict[str, Any]], object]) -> None:
+    path = store.path(name) / "collection.json"
+    info = json.loads(path.read_text(encoding="utf-8"))
+    change(info)
+    path.write_text(json.dumps(info), encoding="utf-8")
+
+
+# a hand edit of collection.json, and the field it names
+BAD_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
+    "generation a string": (lambda d: d.update(generation="abc"), "generation"),
+    "generation null": (lambda d: d.update(generation=None), "generation"),
+    "generation 1.5": (lambda d: d.update(generation=1.5), "generation"),
+    "generation true": (lambda d: d.update(generation=True), "generation"),
+    "generation 10**30": (lambda d: d.update(generation=10**30), "generation"),
+    "documents a string": (lambda d: d.update(documents="x"), "documents"),
+    "documents negative": (lambda d: d.update(documents=-5), "documents"),
+    "dim a string": (lambda d: d.update(dim="x"), "dim"),
+    "dim a list": (lambda d: d.update(dim=[1]), "dim"),
+    "encoder missing": (lambda d: d.pop("encoder"), "encoder"),
+    "encoder a number": (lambda d: d.update(encoder=5), "encoder"),
+    "name missing": (lambda d: d.pop("name"), "name"),
+    "text_field null": (lambda d: d.update(text_field=None), "text_field"),
+    "data a number": (lambda d: d.update(data=5), "data"),
+    "sizes a list": (lambda d: d.update(sizes=[1, 2]), "sizes"),
+    "sizes as strings": (lambda d: d.update(sizes=dict.fromkeys(d["sizes"], "x")), "sizes"),
+    "files a list": (lambda d: d.update(files=["a"]), "files"),
+    "ann a string": (lambda d: d.update(ann="x"), "ann"),
+    "ann without its file": (lambda d: d.update(ann={"ids": "x.ids.json"}), "ann.file"),
+    "ann ef_search a string": (
+        lambda d: d.update(ann={"file": "a.faiss", "ids": "a.ids.json", "ef_search": "x"}),
+        "ann.ef_search",
+    ),
+    # paths that leave the collection's folder
+    "data in another collection": (lambda d: d.update(data="../outra/" + d["data"]), "data"),
+    "data absolute": (lambda d: d.update(data="/etc"), "data"),
+    "a size of a file outside": (lambda d: d["sizes"].update({"../../registry.db": 1}), "sizes"),
+    "a checksum of an absolute path": (lambda d: d["files"].update({"/etc/passwd": "0" * 64}), "files"),
+    "an index file outside": (
+        lambda d: d.update(ann={"file": "../x.faiss", "ids": "x.ids.json"}),
+        "ann.file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FIELDS))
+def test_collection_info_of_the_wrong_kind_is_damage_naming_the_field(tmp_path: Path, case: str) -> None:
+    """Each edit gave a TypeError, KeyError or ValueError traceback (a 500), or read files outside the collection's
+    folder; now collection.json is checked once, as read, and each is an IntegrityError naming it and the field."""
+    store = CollectionStore(tmp_path)
+    build(store, "docs")
+    build(store, "outra")
+    change, field = BAD_FIELDS[case]
+    edit(store, "docs", change)
+    for read in (store.info, store.generation, store.read):
+        with pytest.raises(IntegrityError) as info:
+            read("docs")
+        assert (info.value.extra["file"], info.value.extra["field"]) == ("collection.json", field)
+        assert info.value.detail.startswith(f"collection 'docs' is damaged: collection.json field {field!r} ")
+    problems = store.problems("docs")
+    assert len(problems) == 1
+    assert problems[0].startswith(f"collection.json field {field!r} ")
+    assert len(store.read("outra")) == 3
+
+
+def test_collection_info_as_written_passes_its_check(tmp_path: Path) -> None:
+    store = CollectionStore(tmp_path)
+    build(store, "docs")
+    info = store.info("docs")
+    assert (info["generation"], info["documents"], info["dim"]) == (1, 3, 4)
+    assert store.problems("docs") == []
