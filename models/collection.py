@@ -147,8 +147,12 @@ class Snapshot:
         terms: Terms | None = None,
         lexical: Bm25 | None = None,
         ann: StoredIndex | None = None,
+        name: str = "",
+        docs_file: str = DOCS_FILE,
     ) -> None:
         self.info = info
+        self.name = name or str(info.get("name"))
+        self.docs_file = docs_file  # documents.jsonl, named from the collection's folder (in errors)
         self.offsets = offsets
         self.vectors = vectors
         self.terms = terms
@@ -167,7 +171,21 @@ class Snapshot:
     def document(self, row: int) -> Document:
         """The document at ``row`` (one read of its line)."""
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
-        return Document(**json.loads(os.pread(self._fd, end - start, start)))
+        return self._parse(os.pread(self._fd, end - start, start), row)
+
+    def _parse(self, line: bytes, row: int) -> Document:
+        """The document on ``line``, the one of ``row``; a line that does not hold one (bytes changed or cut on
+        disk) is damage (:class:`IntegrityError` naming the collection and documents.jsonl)."""
+        try:
+            fields = json.loads(line)
+            doc = Document(**fields)
+        except (ValueError, TypeError, RecursionError) as exc:  # not UTF-8 or JSON, not a document's fields
+            problem = f"cannot be read at document {row + 1} ({str(exc)[:80]})"
+            raise damaged(self.name, self.docs_file, problem) from None
+        if not (isinstance(doc.id, str) and isinstance(doc.text, str) and isinstance(doc.metadata, dict)):
+            problem = f"holds an id, text or metadata of the wrong kind for document {row + 1}"
+            raise damaged(self.name, self.docs_file, problem)
+        return doc
 
     def lines(self) -> Iterator[bytes]:
         """Every document's line of documents.jsonl as stored (newline included), in row order: one pass."""
@@ -188,8 +206,8 @@ class Snapshot:
 
     def documents(self) -> Iterator[Document]:
         """Every document, in row order (one pass over the file)."""
-        for line in self.lines():
-            yield Document(**json.loads(line))
+        for row, line in enumerate(self.lines()):
+            yield self._parse(line, row)
 
     def ids(self) -> list[str]:
         return [d.id for d in self.documents()]
@@ -338,6 +356,8 @@ class CollectionStore:
             terms=opened.terms,
             lexical=opened.lexical,
             ann=opened.ann,
+            name=name,
+            docs_file=opened.docs_file,
         )
 
     def problems(self, name: str) -> list[str]:

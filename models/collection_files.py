@@ -225,6 +225,7 @@ class Opened:
     terms: Terms | None
     lexical: Bm25 | None
     ann: StoredIndex | None
+    docs_file: str = DOCS_FILE  # documents.jsonl, named from the collection's folder
 
 
 class Opening:
@@ -290,7 +291,7 @@ class Opening:
         except BaseException:
             os.close(fd)
             raise
-        return Opened(fd, offsets, vectors, terms, lexical, index)
+        return Opened(fd, offsets, vectors, terms, lexical, index, self.rel(DOCS_FILE))
 
     def check_shapes(self, offsets: Any, vectors: Any, docs_size: int) -> None:
         """The arrays agree with collection.json, with each other and with documents.jsonl."""

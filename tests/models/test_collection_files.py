@@ -96,3 +96,32 @@ def test_collection_info_as_written_passes_its_check(tmp_path: Path) -> None:
     info = store.info("docs")
     assert (info["generation"], info["documents"], info["dim"]) == (1, 3, 4)
     assert store.problems("docs") == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (b'{"id"', b'x"id"', "cannot be read at document 1"),  # not JSON
+        (b'"d0"', b"1234", "holds an id, text or metadata of the wrong kind for document 1"),
+        (b'"text"', b'"txet"', "cannot be read at document 1"),  # not a document's fields
+    ],
+)
+def test_collection_documents_changed_in_place_are_damage_naming_the_file(
+    tmp_path: Path, old: bytes, new: bytes, problem: str
+) -> None:
+    """Bytes of documents.jsonl changed at the same size (so opening it does not notice) gave a JSONDecodeError or
+    TypeError traceback from every search returning the document and from every add; now an IntegrityError naming
+    the collection and the file."""
+    store = CollectionStore(tmp_path)
+    build(store, "docs")
+    path = store.path("docs") / store.info("docs")["data"] / "documents.jsonl"
+    data = path.read_bytes()
+    path.write_bytes(data.replace(old, new, 1))
+    snapshot = store.read("docs")
+    rel = f"{store.info('docs')['data']}/documents.jsonl"
+    for read in (lambda: snapshot.document(0), lambda: snapshot.ids(), lambda: list(snapshot.documents())):
+        with pytest.raises(IntegrityError) as info:
+            read()
+        assert (info.value.extra["collection"], info.value.extra["file"]) == ("docs", rel)
+        assert info.value.detail.startswith(f"collection 'docs' is damaged: {rel} {problem}")
+    assert snapshot.document(1).id == "d1"

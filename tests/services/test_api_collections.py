@@ -397,3 +397,28 @@ def test_api_collection_json_edited_to_wrong_types_is_503_and_the_list_leaves_it
     assert r.status_code == 200, r.text
     assert [c["name"] for c in r.json()["collections"]] == ["outra"]
     assert client.post("/v1/collections/outra/search", json={"query": "casa"}).status_code == 200
+
+
+def test_api_documents_changed_in_place_are_503_naming_the_file(client: TestClient) -> None:
+    """documents.jsonl with bytes changed at the same size (opening checks sizes, so it opens) made every search
+    returning the document and every add a 500 (JSONDecodeError); now 503 IntegrityError naming the file."""
+    for name in ("docs", "outra"):
+        body = {"name": name, "encoder": "frases", "documents": DOCS}
+        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+    store = client.app.state.searchers.store  # type: ignore[attr-defined]
+    rel = f"{store.info('docs')['data']}/documents.jsonl"
+    path = store.path("docs") / rel
+    path.write_bytes(path.read_bytes().replace(b'{"id"', b'x"id"', 1))
+
+    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
+    for method, route, body in (
+        ("POST", "/v1/collections/docs/search", {"query": "rei rainha castelo", "k": 3}),
+        ("POST", "/v1/collections/docs/documents", new),
+    ):
+        r = client.request(method, route, json=body, headers=AUTH)
+        assert (r.status_code, r.json()["error"]) == (503, "IntegrityError"), r.text
+        assert r.json()["detail"].startswith(
+            f"collection 'docs' is damaged: {rel} cannot be read at document 1"
+        )
+        assert (r.json()["collection"], r.json()["file"]) == ("docs", rel)
+    assert client.post("/v1/collections/outra/search", json={"query": "casa"}).status_code == 200

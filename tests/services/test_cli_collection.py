@@ -347,3 +347,24 @@ def test_cli_collection_json_edited_to_wrong_types_is_one_line_exit_2(
     code, out, err = run(["collection", "list"], capsys)
     assert (code, "outra" in out, "docs" in out) == (0, True, False), out
     assert "collection.json field" in err
+
+
+def test_cli_documents_changed_in_place_are_one_line_exit_2(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """documents.jsonl with bytes changed at the same size printed a 36-line JSONDecodeError traceback from
+    `palavra search` and `palavra collection add`; now one line naming the collection and the file, exit 2."""
+    assert create(tmp_path, capsys) == (0, "")
+    store = open_collections(cli_env)
+    rel = f"{store.info('docs')['data']}/documents.jsonl"
+    path = store.path("docs") / rel
+    path.write_bytes(path.read_bytes().replace(b'"d2"', b"1234", 1))
+
+    new = jsonl(tmp_path / "novos.jsonl", [{"id": "d9", "texto": "casas"}])
+    for argv in (["search", "docs", "casa", "-k", "4"], ["collection", "add", "docs", "--from", str(new)]):
+        code, out, err = run(argv, capsys)
+        assert (code, out) == (2, ""), err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"error: collection 'docs' is damaged: {rel} holds an id, text or metadata"), (
+            err
+        )
