@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,10 +137,9 @@ COUNT_FIELDS = {"generation": 1, "documents": 0, "dim": 1}  # the least value of
 
 def inside(rel: object) -> bool:
     """True when ``rel`` is a path collection.json may record: relative, within the collection's folder."""
-    if not isinstance(rel, str) or not rel or "\x00" in rel:
+    if not isinstance(rel, str) or not rel.strip("/") or rel.startswith("/") or "\x00" in rel:
         return False
-    path = PurePosixPath(rel)
-    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts
+    return ".." not in rel.split("/")
 
 
 def _count(value: object, least: int) -> bool:
@@ -215,9 +214,41 @@ def check_info(name: str, info: object) -> dict[str, Any]:
     return info
 
 
+# which file a path is: (device, inode, size, mtime_ns, ctime_ns); a copy put back (``cp -a``) differs in ctime
+Stamp = tuple[int, int, int, int, int]
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class MappedFile:
+    """A file a reader maps or holds open, as it was when opened: its device, inode and size."""
+
+    rel: str
+    path: Path
+    dev: int
+    ino: int
+    size: int
+
+    def change(self) -> str | None:
+        """What is different about the file at ``path`` now (one stat), or None when it is the file opened, whole."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return "is missing"
+        if (st.st_dev, st.st_ino) != (self.dev, self.ino):
+            return "is another file than the one opened"
+        if st.st_size != self.size:
+            return f"has {st.st_size:,} bytes where {self.size:,} were opened"
+        return None
+
+
 @dataclass
 class Opened:
-    """A generation's files as opened by :meth:`Opening.open` (``fd``: documents.jsonl, open for reading)."""
+    """A generation's files as opened by :meth:`Opening.open` (``fd``: documents.jsonl, open for reading;
+    ``files``: each file mapped or held open, as it was just before it was opened)."""
 
     fd: int
     offsets: npt.NDArray[np.int64]
@@ -226,6 +257,7 @@ class Opened:
     lexical: Bm25 | None
     ann: StoredIndex | None
     docs_file: str = DOCS_FILE  # documents.jsonl, named from the collection's folder
+    files: tuple[MappedFile, ...] = ()
 
 
 class Opening:
@@ -265,9 +297,31 @@ class Opening:
             if found != size:
                 raise damaged(self.name, rel, f"has {found:,} bytes where {size:,} were written")
 
+    def mapped(self, *, with_index: bool, with_terms: bool) -> tuple[MappedFile, ...]:
+        """The files :meth:`open` maps or holds open, as they are before it opens them (one that is missing is left
+        out: opening it fails)."""
+        paths = [self.data / f for f in (DOCS_FILE, OFFSETS_FILE, VECTORS_FILE)]
+        if with_terms:
+            paths += [self.data / f for f in TERM_FILES]
+        if self.info.get("data"):
+            paths += sorted(p for p in (self.data / BM25_DIR).glob("*") if p.is_file())
+        ann = index_of(self.folder, self.info) if with_index else None
+        if ann is not None:
+            paths.append(self.folder / ann["file"])
+        found = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            rel = path.relative_to(self.folder).as_posix()
+            found.append(MappedFile(rel, path, st.st_dev, st.st_ino, st.st_size))
+        return tuple(found)
+
     def open(self, *, with_index: bool, with_terms: bool) -> Opened:
         """Open the generation's files (the index and the terms if asked), checking them."""
         self.check_sizes()
+        files = self.mapped(with_index=with_index, with_terms=with_terms)
         fd = self.call(self.rel(DOCS_FILE), lambda: os.open(self.data / DOCS_FILE, os.O_RDONLY))
         try:
             if (self.data / OFFSETS_FILE).is_file():
@@ -291,7 +345,7 @@ class Opening:
         except BaseException:
             os.close(fd)
             raise
-        return Opened(fd, offsets, vectors, terms, lexical, index, self.rel(DOCS_FILE))
+        return Opened(fd, offsets, vectors, terms, lexical, index, self.rel(DOCS_FILE), files)
 
     def check_shapes(self, offsets: Any, vectors: Any, docs_size: int) -> None:
         """The arrays agree with collection.json, with each other and with documents.jsonl."""

@@ -422,3 +422,26 @@ def test_api_documents_changed_in_place_are_503_naming_the_file(client: TestClie
         )
         assert (r.json()["collection"], r.json()["file"]) == ("docs", rel)
     assert client.post("/v1/collections/outra/search", json={"query": "casa"}).status_code == 200
+
+
+@pytest.mark.parametrize(("file", "size"), [("vectors.npy", 100), ("documents.jsonl", 30)])
+def test_api_file_truncated_under_a_cached_searcher_is_503_naming_it(
+    client: TestClient, file: str, size: int
+) -> None:
+    """A file truncated after a search had cached the collection was read through the old maps (a server died of
+    SIGBUS on a large file; documents.jsonl cut short gave a 500); now the cached searcher is checked before it
+    answers and the search is a 503 naming the file, other collections unaffected."""
+    for name in ("docs", "outra"):
+        body = {"name": name, "encoder": "frases", "documents": DOCS}
+        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+        assert client.post(f"/v1/collections/{name}/search", json={"query": "casa"}).status_code == 200
+    store = client.app.state.searchers.store  # type: ignore[attr-defined]
+    rel = f"{store.info('docs')['data']}/{file}"
+    with (store.path("docs") / rel).open("r+b") as fh:
+        fh.truncate(size)
+
+    r = client.post("/v1/collections/docs/search", json={"query": "casa"})
+    assert (r.status_code, r.json()["error"]) == (503, "IntegrityError"), r.text
+    assert r.json()["detail"].startswith(f"collection 'docs' is damaged: {rel} has {size} bytes where")
+    assert (r.json()["collection"], r.json()["file"]) == ("docs", rel)
+    assert client.post("/v1/collections/outra/search", json={"query": "casa"}).status_code == 200
