@@ -397,9 +397,10 @@ class CollectionStore:
         )
 
     def problems(self, name: str) -> list[str]:
-        """What ``palavra doctor`` reports about the collection (empty when healthy): collection.json unreadable, a
-        recorded file missing or not matching its sha256; for one written before checksums were recorded, that
-        and what opening it finds."""
+        """What ``palavra doctor`` reports about the collection (empty when healthy): collection.json unreadable or
+        a field of it wrong (:func:`check_info`), a recorded file missing or not matching its sha256 (or no
+        checksums recorded), and what opening it, its index included, refuses (sizes, shapes, an index that is
+        not the one recorded)."""
         found: list[str] = []
         for _attempt in range(3):
             try:
@@ -412,15 +413,16 @@ class CollectionStore:
                     "its files have no recorded checksums (written before palavra recorded them); its next add or "
                     "delete records them"
                 ]
-                try:
-                    self.read(name, with_index=True)
-                except IntegrityError as exc:
+            else:
+                found = file_problems(self.path(name), files)
+            try:
+                self.read(name, with_index=True)
+            except IntegrityError as exc:
+                if not any(p.startswith(f"{exc.extra['file']} ") for p in found):
                     found.append(str(exc.extra["problem"]))
+            if self.info(name) == info:
                 return found
-            found = file_problems(self.path(name), files)
-            if not found or self.info(name).get("files") == files:
-                return found
-            # a write replaced the generation while its files were hashed: check the new one
+            # a write replaced the generation while its files were checked: check the new one
         return found
 
     def index_info(self, name: str) -> dict[str, Any] | None:

@@ -5,8 +5,10 @@ What it reports (each as one problem naming the model version, the collection or
 
 - a registered version whose folder or files are missing, or whose files no longer match their recorded sha256;
 - a version folder on disk that the registry has no row for (a registration that stopped half-way);
-- a collection whose collection.json cannot be read, or whose files are missing or no longer match the sha256
-  recorded when they were written (or were written before checksums were recorded);
+- a collection whose collection.json cannot be read or holds a field of the wrong kind (or a path outside the
+  collection's folder), whose files are missing or no longer match the sha256 recorded when they were written (or
+  were written before checksums were recorded), or that cannot be opened, its index included (a size or shape
+  that is not the one recorded, an index file missing or not matching its ids);
 - a succeeded job whose model version is not registered;
 - a running job whose worker is gone: no heartbeat for ``job_timeout_s``, or a worker process on this machine
   that no longer exists.
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.collection import CollectionStore
-from models.errors import ModelNotFound
+from models.errors import CollectionNotFound, ModelNotFound
 from models.registry import Artifact, Registry
 from services.jobs.job import Job, JobState
 from services.jobs.store import JobStore
@@ -89,12 +91,18 @@ def check_artifacts(registry: Registry, report: Report) -> None:
 
 
 def check_collections(store: CollectionStore, report: Report) -> None:
-    """Every collection: collection.json readable, every recorded file present with its sha256."""
+    """Every collection: collection.json readable and of the right kinds, every recorded file present with its
+    sha256, and the collection (with its index) opening."""
     for name in store.names():
         report.collections_checked += 1
-        problems = store.problems(name)
-        if not problems:
-            report.files_checked += len(store.info(name)["files"])
+        try:
+            problems = store.problems(name)
+            if not problems:
+                report.files_checked += len(store.info(name).get("files") or {})
+        except CollectionNotFound:  # removed since it was listed
+            continue
+        except Exception as exc:  # a diagnosis names what it could not check; it never stops at a traceback
+            problems = [f"could not be checked ({type(exc).__name__}: {exc})"]
         for problem in problems:
             report.problems.append(Problem("collection", name, problem))
 

@@ -134,3 +134,43 @@ def test_doctor_checks_collections_against_their_checksums(
         ("collection", "falta"),
         ("collection", "ilegivel"),
     }
+
+
+def test_doctor_reports_collections_refused_by_their_check_or_their_opening(
+    env: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`"files": ["a"]` in a collection.json was a traceback from `palavra doctor`; a generation that is not a number,
+    an index that collection.json names but is not there and a data folder in another collection were not reported
+    at all. Each is now a problem naming the collection and what is wrong, and the healthy one is not named."""
+    from models.collection import CollectionStore, Document
+    from pipelines.serving.search import create_collection
+    from pipelines.text_encoder.build import pooling_model, register_encoder
+
+    model, _ = pooling_model(env, "ok", pooling="mean")
+    register_encoder(env, "frases", model, metadata={})
+    store = CollectionStore(env.home)
+    docs = [Document("d1", "o rei e a rainha", {}), Document("d2", "a casa e o lar", {})]
+    edits = {
+        "lista": lambda d: d.update(files=["a"]),
+        "geracao": lambda d: d.update(generation="abc"),
+        "indice": lambda d: d.update(ann={"file": "ann-zzz.faiss", "ids": "ann-zzz.ids.json"}),
+        "fora": lambda d: d.update(data="../boa/" + d["data"]),
+    }
+    for name in ("boa", *edits):
+        create_collection(store, env, name, docs, encoder="frases")
+    for name, change in edits.items():
+        path = store.path(name) / "collection.json"
+        info = json.loads(path.read_text(encoding="utf-8"))
+        change(info)
+        path.write_text(json.dumps(info), encoding="utf-8")
+
+    code, out = _doctor(capsys)
+    assert code == 1, out
+    assert "Traceback" not in out
+    assert "collection lista: collection.json field 'files' is [\"a\"], not an object" in out
+    assert "collection geracao: collection.json field 'generation' is \"abc\"" in out
+    assert "collection indice: ann-zzz.ids.json is missing" in out
+    assert "collection fora: collection.json field 'data' is" in out
+    assert "collection boa" not in out
+    code, out = _doctor(capsys, "--json")
+    assert {p["subject"] for p in json.loads(out)["problems"]} == set(edits)
