@@ -23,6 +23,9 @@ This module owns a collection's files; every reader and writer goes through :cla
 its index, written with them (the checksums a registered model version records, models/artifact.py). Opening a
 collection compares each file's size and each array's shape with what was recorded (cheap: no file is read
 whole), so a truncated or missing file is refused with :class:`IntegrityError` naming the collection and the file;
+a snapshot keeps the inode and size of every file it maps (:meth:`Snapshot.changed`) and the stamp of the
+collection.json it was read from (:meth:`CollectionStore.stamp`), so a reader that keeps one can tell that a file
+was truncated or replaced since, or the collection put back from a backup, before it reads its maps again;
 ``palavra doctor`` compares the checksums (:meth:`CollectionStore.problems`). collection.json itself is checked as it
 is read: every field of its kind, and every path it records (``data``, the index's files, the keys of ``files`` and
 ``sizes``) inside the collection's folder, or :class:`IntegrityError` naming the field
