@@ -616,11 +616,11 @@ class SearcherCache:
         item = self._items.get(name)
         if item is not None and self._current(name, item, stamp):
             return item
+        stale = item
         with self._lock:
-            item = self._items.pop(
-                name, None
-            )  # its maps go with the last search holding it, even if opening fails
-            if item is None or not self._current(name, item, self.store.stamp(name)):
+            # dropped first: its maps go with the last search holding it, even if opening again fails
+            item = self._items.pop(name, None)
+            if item is None or item is stale or not self._current(name, item, self.store.stamp(name)):
                 snapshot = self.store.read(name, with_index=self.ann_min_docs is not None)
                 model = self.model(snapshot.info["encoder"])
                 item = Searcher(snapshot, model, ann_min_docs=self.ann_min_docs)
@@ -634,7 +634,7 @@ class SearcherCache:
             return False
         changed = item.snapshot.changed()
         if changed is not None:
-            log.warning("collection %r: %s %s since it was opened; opening it again", name, *changed)
+            log.warning("collection %r: %s %s; opening it again", name, *changed)
             return False
         return True
 
