@@ -171,6 +171,7 @@ class Snapshot:
         self.lexical = lexical
         self.ann = ann
         self._fd = docs_fd  # documents.jsonl of this generation, open even after a later write replaces it
+        self._docs_size = os.fstat(docs_fd).st_size
         weakref.finalize(self, os.close, docs_fd)
 
     @property
@@ -194,6 +195,11 @@ class Snapshot:
     def document(self, row: int) -> Document:
         """The document at ``row`` (one read of its line)."""
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        if not 0 <= start <= end <= self._docs_size:  # offsets.npy changed on disk at the same size
+            problem = (
+                f"gives document {row + 1} the bytes {start:,}-{end:,} of a {self._docs_size:,}-byte file"
+            )
+            raise damaged(self.name, str(Path(self.docs_file).with_name(OFFSETS_FILE)), problem)
         return self._parse(os.pread(self._fd, end - start, start), row)
 
     def _parse(self, line: bytes, row: int) -> Document:

@@ -125,3 +125,23 @@ def test_collection_documents_changed_in_place_are_damage_naming_the_file(
         assert (info.value.extra["collection"], info.value.extra["file"]) == ("docs", rel)
         assert info.value.detail.startswith(f"collection 'docs' is damaged: {rel} {problem}")
     assert snapshot.document(1).id == "d1"
+
+
+@pytest.mark.parametrize("offset", [-5, 2**40])
+def test_collection_offsets_changed_in_place_are_damage_naming_the_file(tmp_path: Path, offset: int) -> None:
+    """An offset of offsets.npy changed at the same size (so opening does not notice) gave an OSError (a negative
+    offset) or a MemoryError (a huge one), a 500 from a search returning the document; now an IntegrityError
+    naming offsets.npy."""
+    store = CollectionStore(tmp_path)
+    build(store, "docs")
+    path = store.path("docs") / store.info("docs")["data"] / "offsets.npy"
+    offsets = np.load(path)
+    offsets[1] = offset
+    np.save(path, offsets)
+    snapshot = store.read("docs")
+    rel = f"{store.info('docs')['data']}/offsets.npy"
+    for row in (0, 1):  # the document before the changed offset, and the one it starts
+        with pytest.raises(IntegrityError) as info:
+            snapshot.document(row)
+        assert (info.value.extra["collection"], info.value.extra["file"]) == ("docs", rel)
+    assert snapshot.document(2).id == "d2"
