@@ -1,6 +1,6 @@
 """What the searcher cache's check of a cached collection costs per search: the stat of every file it maps
-(``Snapshot.changed``) and the whole ``SearcherCache.get`` of a cached searcher (collection.json read and checked,
-its stamp, the files); prints microseconds per call, the median of ``--rounds`` rounds.
+(``Snapshot.changed``) and the whole ``SearcherCache.get`` of a cached searcher (a stat of collection.json for its
+stamp, then the files); prints microseconds per call, the median of ``--rounds`` rounds.
 
     nice .venv/bin/python benchmarks/collection_check.py --documents 1000 --calls 20000
 

@@ -106,9 +106,10 @@ class LanguageModel:
         self.context = loaded.shape.context
         self.pad = loaded.index[lm_kind.PARAGRAPH]
         self.unk = loaded.index[lm_kind.UNK]
-        self._never = torch.tensor([self.unk, self.pad])  # never proposed: <unk>, and <p> as a "next word"
+        never = (self.unk, self.pad)  # never proposed: <unk>, and <p> as a "next word"
+        self._never = torch.tensor(never)
         # a closure over the artifact, not a method: the cache holds no reference back to this object
-        self._top = functools.lru_cache(maxsize=COMPLETE_CACHE)(_top_words(loaded, (self.unk, self.pad)))
+        self._top = functools.lru_cache(maxsize=COMPLETE_CACHE)(_top_words(loaded, never))
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> LanguageModel:

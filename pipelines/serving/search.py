@@ -614,29 +614,32 @@ class SearcherCache:
         self._prune()
         stamp = self.store.stamp(name)
         item = self._items.get(name)
-        if item is not None and self._current(name, item, stamp):
+        why = None if item is None else self._stale(item, stamp)
+        if item is not None and why is None:
             return item
         stale = item
         with self._lock:
             # dropped first: its maps go with the last search holding it, even if opening again fails
             item = self._items.pop(name, None)
-            if item is None or item is stale or not self._current(name, item, self.store.stamp(name)):
+            if item is not None and item is stale and why:
+                log.warning(
+                    "collection %r: %s; opening it again", name, why
+                )  # once: the next thread finds the new
+            if item is None or item is stale or self._stale(item, self.store.stamp(name)) is not None:
                 snapshot = self.store.read(name, with_index=self.ann_min_docs is not None)
                 model = self.model(snapshot.info["encoder"])
                 item = Searcher(snapshot, model, ann_min_docs=self.ann_min_docs)
             self._items[name] = item
         return item
 
-    def _current(self, name: str, item: Searcher, stamp: Stamp | None) -> bool:
-        """True when ``item`` reads the collection as it is on disk: collection.json the file it was opened with
-        (so the same generation) and every file it maps as it opened it."""
+    @staticmethod
+    def _stale(item: Searcher, stamp: Stamp | None) -> str | None:
+        """Why ``item`` no longer reads the collection as it is on disk (collection.json another file than the one
+        it was opened with, or a file it maps changed: that change, in words), or None when it does."""
         if item.snapshot.stamp != stamp:
-            return False
+            return ""  # another generation, or a collection put back: nothing to warn about
         changed = item.snapshot.changed()
-        if changed is not None:
-            log.warning("collection %r: %s %s; opening it again", name, *changed)
-            return False
-        return True
+        return None if changed is None else "{} {}".format(*changed)
 
     def _prune(self) -> None:
         """Drop the searchers of collections removed, or put back from a backup, since they were opened (at most
