@@ -90,7 +90,11 @@ def recorded(info: dict[str, Any]) -> Records:
 
 
 def index_of(folder: Path, info: dict[str, Any]) -> dict[str, Any] | None:
-    """The collection's index as collection.json describes it (before it did: ``ann.json`` beside it), or None."""
+    """The collection's index as collection.json describes it (before it did: ``ann.json`` beside it), or None.
+
+    Raises:
+        IntegrityError: a legacy ann.json that is not JSON, or describes files outside the collection's folder.
+    """
     if "ann" in info:
         ann: dict[str, Any] | None = info["ann"]
         return ann
@@ -98,6 +102,11 @@ def index_of(folder: Path, info: dict[str, Any]) -> dict[str, Any] | None:
         legacy: dict[str, Any] = json.loads((folder / ANN_INFO_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise damaged(folder.name, ANN_INFO_FILE, f"is not readable JSON ({str(exc)[:80]})") from None
+    found = ann_problem(legacy, "index")
+    if found is not None:
+        raise damaged(folder.name, ANN_INFO_FILE, f"field {found[0]!r} {found[1]}", field=found[0])
     return legacy
 
 
@@ -168,19 +177,8 @@ def info_problem(info: dict[str, Any]) -> tuple[str, str] | None:
         return "format", f"is {_shown(info['format'])}, not a string"
     if info.get("data") is not None and not inside(info["data"]):
         return "data", f"is {_shown(info['data'])}, not the name of a folder inside the collection's"
-    ann = info.get("ann")
-    if ann is not None:
-        if not isinstance(ann, dict):
-            return "ann", f"is {_shown(ann)}, not an object describing the index"
-        for key in ("file", "ids"):
-            if not inside(ann.get(key)):
-                return (
-                    f"ann.{key}",
-                    f"is {_shown(ann.get(key))}, not the name of a file inside the collection's folder",
-                )
-        for key, least in (("rows", 0), ("generation", 1), ("ef_search", 1)):
-            if key in ann and not _count(ann[key], least):
-                return f"ann.{key}", f"is {_shown(ann[key])}, not a whole number of {least} or more"
+    if info.get("ann") is not None and (index := ann_problem(info["ann"], "ann")) is not None:
+        return index
     for key, valid, kind in (("files", lambda v: isinstance(v, str), "a sha256"), ("sizes", _size, "a size")):
         records = info.get(key)
         if records is None:
@@ -192,6 +190,23 @@ def info_problem(info: dict[str, Any]) -> tuple[str, str] | None:
                 return key, f"names {_shown(rel)}, which is not inside the collection's folder"
             if not valid(value):
                 return key, f"gives {rel} {_shown(value)}, not {kind}"
+    return None
+
+
+def ann_problem(ann: object, field: str) -> tuple[str, str] | None:
+    """What is wrong with the description of a collection's index (``ann`` in collection.json, or a legacy
+    ann.json: ``field`` names it in the answer), or None: its files must be inside the collection's folder."""
+    if not isinstance(ann, dict):
+        return field, f"is {_shown(ann)}, not an object describing the index"
+    for key in ("file", "ids"):
+        if not inside(ann.get(key)):
+            return (
+                f"{field}.{key}",
+                f"is {_shown(ann.get(key))}, not the name of a file inside the collection's folder",
+            )
+    for key, least in (("rows", 0), ("generation", 1), ("ef_search", 1)):
+        if key in ann and not _count(ann[key], least):
+            return f"{field}.{key}", f"is {_shown(ann[key])}, not a whole number of {least} or more"
     return None
 
 

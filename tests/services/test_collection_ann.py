@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from models.collection import CollectionStore, Document
+from models.errors import IntegrityError
 from models.registry import Registry
 from pipelines.serving.search import SearcherCache, add_documents, create_collection, delete_documents
 from pipelines.text_encoder.build import pooling_model, register_encoder
@@ -222,3 +223,30 @@ def test_collection_written_before_checksums_and_ann_in_collection_json_is_read_
     assert (info["ann"], (folder / "ann.json").exists()) == (before, False)  # the same index, kept
     assert {before["file"], before["ids"]} <= set(info["files"])
     assert store.problems("grande") == []
+
+
+@pytest.mark.parametrize(
+    ("legacy", "problem"),
+    [
+        ("{not json", "is not readable JSON"),
+        ('"x"', "field 'index' is \"x\", not an object describing the index"),
+        ('{"file": "../../registry.db", "ids": "a.ids.json"}', "field 'index.file' is \"../../registry.db\""),
+    ],
+)
+def test_collection_of_the_previous_layout_with_a_damaged_ann_json_is_damage_naming_it(
+    settings: Settings, registry: Registry, legacy: str, problem: str
+) -> None:
+    """A previous-layout collection whose ann.json is not JSON, or describes files outside the collection's folder,
+    gave a JSONDecodeError or TypeError (a 500) or read that file; now an IntegrityError naming ann.json."""
+    store, _ = _setup(settings, registry)
+    folder = store.path("grande")
+    info = json.loads((folder / "collection.json").read_text(encoding="utf-8"))
+    info.pop("ann")
+    for key in ("files", "sizes"):
+        info.pop(key)
+    (folder / "collection.json").write_text(json.dumps(info), encoding="utf-8")
+    (folder / "ann.json").write_text(legacy, encoding="utf-8")
+    with pytest.raises(IntegrityError) as raised:
+        SearcherCache(store, registry, ann_min_docs=MIN_DOCS).get("grande")
+    assert raised.value.extra["file"] == "ann.json"
+    assert f"collection 'grande' is damaged: ann.json {problem}" in raised.value.detail
