@@ -6,6 +6,7 @@ normalised the way that model's training text was (its own normaliser, phrases j
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -78,6 +79,30 @@ class TextEncoderModel:
             extra_count=extra_count if extra_sum is not None else None,
         )
 
+    def maxed_tokens(self, tokens: Sequence[Sequence[str]]) -> FloatMatrix:
+        """The element-wise maximum of each text's word vectors (words composed from subwords included; zeros for a
+        text without a single word the model knows)."""
+        vectors = self.embeddings.word_vectors
+        index = vectors.index
+        out = np.zeros((len(tokens), vectors.dim), np.float32)
+        for i, toks in enumerate(tokens):
+            rows = [row for tok in toks if (row := index.get(tok)) is not None]
+            found = [np.asarray(vectors.vectors[rows], np.float32)] if rows else []
+            if vectors.has_subwords:
+                for tok in toks:
+                    if tok not in index:
+                        with contextlib.suppress(InvalidInput):  # not a single known n-gram either
+                            found.append(np.asarray(vectors.vector(tok), np.float32)[None, :])
+            if found:
+                out[i] = np.max(np.concatenate(found), axis=0)
+        return out
+
+    def features(self, tokens: Sequence[Sequence[str]]) -> FloatMatrix:
+        """What the encoder's networks read: the pooled vector without its common components, and beside it the
+        element-wise maximum of the word vectors when the encoder was trained on both (``max_pool``)."""
+        maxed = self.maxed_tokens(tokens) if self.encoder.spec.max_pool else None
+        return self.encoder.finish(self.pooled_tokens(tokens), unit=False, maxed=maxed, project=False)
+
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         """One unit vector per text (zeros for a text without a single word the model knows)."""
         return self.embed_tokens(self.tokens(texts))
@@ -86,7 +111,8 @@ class TextEncoderModel:
         """:meth:`embed` of texts already split by :meth:`tokens`."""
         if not tokens:
             return np.zeros((0, self.dim), np.float32)
-        return self.encoder.finish(self.pooled_tokens(tokens))
+        maxed = self.maxed_tokens(tokens) if self.encoder.spec.max_pool else None
+        return self.encoder.finish(self.pooled_tokens(tokens), maxed=maxed)
 
     def similarity(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """The cosine of each pair's vectors (0 when a text has no known word)."""

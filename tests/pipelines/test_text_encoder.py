@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +12,17 @@ import pytest
 
 from models.errors import DatasetError, InvalidInput, ModelNotFound
 from models.registry import Registry, model_aliases, model_versions
-from models.text_encoder import CONFIG_FILE, sif_weights
+from models.text_encoder import CONFIG_FILE, TextEncoder, sif_weights
+from models.vectors import WordVectors
+from models.vectors import save as save_vectors
+from pipelines.serving.served_vectors import load_served_vectors
+from pipelines.text.normalize import NormalizeConfig
 from pipelines.text_encoder.build import pooling_model, register_encoder
+from pipelines.text_encoder.evaluate import evaluate_pairs
 from pipelines.text_encoder.pairs import Pair, read_pairs
-from pipelines.text_encoder.served import load_text_encoder
-from pipelines.text_encoder.train import split_by_sentence
+from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
+from pipelines.text_encoder.train import EncoderTraining, split_by_sentence, train_siamese
+from tests.conftest import make_sentences
 from tests.services import vector_models
 
 ASSIN_XML = """<?xml version='1.0' encoding='utf-8'?>
@@ -126,3 +134,146 @@ def test_validation_pairs_share_no_sentence_with_training_pairs() -> None:
     tangled = [Pair(sentences[a], sentences[b], 3.0) for a, b in rnd.integers(300, size=(1000, 2))]
     train, validation = split_by_sentence(tangled, 0.1, seed=7)  # one giant group: a plain split
     assert (len(train), len(validation)) == (900, 100)
+
+
+def _register_vectors(registry: Registry, name: str, words: list[str], matrix: np.ndarray) -> None:
+    with registry.create(name, "word2vec") as writer:
+        save_vectors(
+            writer, WordVectors(words, matrix.astype(np.float32)), normalize=NormalizeConfig().model_dump()
+        )
+
+
+def _scored(sentences: list[str], n: int, seed: int) -> list[Pair]:
+    """Pairs scored by how many words their sentences share (1 to 5), so the score is a function of the texts."""
+    rnd = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        a, b = rnd.sample(sentences, 2)
+        shared = len(set(a.split()) & set(b.split())) / len(set(a.split()) | set(b.split()))
+        pairs.append(Pair(a, b, 1.0 + 4.0 * shared))
+    return pairs
+
+
+@pytest.fixture
+def pairs_and_words(registry: Registry) -> tuple[list[Pair], list[Pair]]:
+    """Random 16-d vectors ``palavras`` for the fixture sentences' words; training and validation pairs."""
+    sentences = make_sentences(200, seed=3)
+    words = sorted({w for s in sentences for w in s.lower().rstrip(".").split()})
+    _register_vectors(registry, "palavras", words, np.random.default_rng(0).normal(size=(len(words), 16)))
+    return _scored(sentences, 300, seed=1), _scored(sentences, 80, seed=2)
+
+
+def test_trained_encoder_as_registered_scores_what_training_measured(
+    registry: Registry, pairs_and_words: tuple[list[Pair], list[Pair]]
+) -> None:
+    """The network trains on standardised input with a skip path; both are folded into the saved weights."""
+    train, validation = pairs_and_words
+    cfg = EncoderTraining(hidden=[8], out_dim=8, epochs=5, seed=1, members=1)
+    model, report = train_siamese(registry, "palavras", train, validation, cfg=cfg)
+    register_encoder(registry, "frases", model, metadata={})
+    loaded = load_text_encoder(registry, "frases")
+    (projection,) = loaded.encoder.projections
+    assert projection.skip is not None
+    assert projection.skip.shape == (8, 32)  # SIF mean and maximum side by side
+    spec = json.loads((registry.get("frases").path / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert spec["format"] == "palavra-text-encoder/2"
+    tower_pearson = report["history"][report["best_epoch"] - 1]["val_pearson"]  # torch, standardised input
+    assert evaluate_pairs(loaded, validation)["pearson"] == pytest.approx(tower_pearson, abs=1e-5)
+
+
+def test_trained_encoder_does_not_depend_on_the_scale_of_the_word_vectors(
+    registry: Registry, pairs_and_words: tuple[list[Pair], list[Pair]]
+) -> None:
+    """Pooled features differ widely in scale (a joined model's two halves); the network sees them standardised."""
+    train, validation = pairs_and_words
+    vectors = load_served_vectors(registry.open("palavras")).word_vectors
+    scaled = vectors.vectors * np.geomspace(1e-3, 1e3, vectors.dim)  # every dimension on its own scale
+    _register_vectors(registry, "escaladas", vectors.words, scaled)
+    cfg = EncoderTraining(hidden=[8], out_dim=8, epochs=5, seed=1, members=1, max_pool=False)
+    runs = {
+        (name, standardize): train_siamese(
+            registry,
+            name,
+            train,
+            validation,
+            cfg=cfg.model_copy(update={"standardize": standardize}),
+            components=0,  # the common component (an SVD) depends on the scales; the mean does not
+        )[1]["validation"]["pearson"]
+        for name in ("palavras", "escaladas")
+        for standardize in (True, False)
+    }
+    assert runs["palavras", True] == pytest.approx(runs["escaladas", True], abs=1e-3)
+    assert runs["escaladas", False] < runs["escaladas", True] - 0.05
+
+
+def test_skip_path_keeps_what_the_pooled_vectors_know(
+    registry: Registry, pairs_and_words: tuple[list[Pair], list[Pair]]
+) -> None:
+    """A network too narrow to carry the pooled vector (one hidden unit) still scores well through the skip path."""
+    train, validation = pairs_and_words
+    cfg = EncoderTraining(hidden=[1], out_dim=8, epochs=30, lr=0.01, seed=1, members=1, max_pool=False)
+    scores = {
+        skip: train_siamese(
+            registry, "palavras", train, validation, cfg=cfg.model_copy(update={"skip": skip})
+        )[1]["validation"]["pearson"]
+        for skip in (True, False)
+    }
+    assert scores[True] > scores[False] + 0.1
+    no_skip, _ = train_siamese(
+        registry, "palavras", train, validation, cfg=cfg.model_copy(update={"skip": False})
+    )
+    register_encoder(registry, "sem-atalho", no_skip, metadata={})
+    spec = json.loads((registry.get("sem-atalho").path / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert spec["format"] == "palavra-text-encoder/1"  # what readers before the skip path read
+    assert load_text_encoder(registry, "sem-atalho").encoder.projections[0].skip is None
+
+
+def test_encoder_of_several_members_answers_the_mean_of_their_cosines(
+    registry: Registry, pairs_and_words: tuple[list[Pair], list[Pair]]
+) -> None:
+    """Members trained from different seeds, averaged: the encoder stays one vector per text."""
+    train, validation = pairs_and_words
+    cfg = EncoderTraining(hidden=[8], out_dim=8, epochs=4, seed=5, members=3)
+    model, report = train_siamese(registry, "palavras", train, validation, cfg=cfg)
+    assert [m["seed"] for m in report["members"]] == [5, 6, 7]
+    assert len(report["history"]) == report["epochs_run"]
+    register_encoder(registry, "trio", model, metadata={})
+    loaded = load_text_encoder(registry, "trio")
+    assert loaded.dim == 24
+    texts = [(p.sentence1, p.sentence2) for p in validation]
+    each = [
+        TextEncoderModel(
+            TextEncoder(
+                loaded.encoder.spec,
+                word_weights=loaded.encoder.word_weights,
+                common=loaded.encoder.common,
+                projections=[p],
+            ),
+            loaded.embeddings,
+        ).similarity(texts)
+        for p in loaded.encoder.projections
+    ]
+    assert len({tuple(np.round(c, 3)) for c in each}) == 3  # three different networks
+    np.testing.assert_allclose(loaded.similarity(texts), np.mean(each, axis=0), atol=1e-5)
+    assert report["validation"]["pearson"] == pytest.approx(
+        evaluate_pairs(loaded, validation)["pearson"], abs=1e-5
+    )
+
+
+def test_max_pool_tells_apart_texts_whose_mean_is_the_same(registry: Registry) -> None:
+    """Two words pulling apart and two words in the middle pool to the same mean; their maximum differs."""
+    words = ["norte", "leste", "centro", "meio"]
+    matrix = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, 0.5]], np.float32)
+    with registry.create("pontos", "word2vec") as writer:
+        counts = np.full(4, 10)  # equal SIF weights
+        save_vectors(
+            writer, WordVectors(words, matrix, counts=counts), normalize=NormalizeConfig().model_dump()
+        )
+    model, _ = pooling_model(registry, "pontos", pooling="sif", components=0)
+    tokens = [["norte", "leste"], ["centro", "meio"]]
+    plain = model.features(tokens)
+    np.testing.assert_allclose(plain[0], plain[1])
+    model.encoder.spec = replace(model.encoder.spec, max_pool=True)
+    both = model.features(tokens)
+    np.testing.assert_allclose(both[:, :2], plain)
+    np.testing.assert_allclose(both[:, 2:], [[1.0, 1.0], [0.5, 0.5]])
