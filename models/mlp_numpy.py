@@ -46,6 +46,9 @@ def _segment_max(rows: Array, counts: npt.NDArray[np.int64]) -> Array:
     return out
 
 
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
+
+
 def activate(name: str, x: Array, slope: float = 0.01) -> Array:
     """``x`` through the activation called ``name`` (float32 in, float32 out), as :func:`models.mlp.make_activation`'s
     module computes it; ``leaky_relu`` takes its negative ``slope``."""

@@ -35,7 +35,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from models.errors import IntegrityError, InvalidInput
+from models.errors import IntegrityError
+from models.mlp_numpy import ACTIVATIONS, activate
 from models.references import Kind
 from models.registry import Artifact, ArtifactWriter
 
@@ -92,6 +93,11 @@ class EncoderSpec:
             raise IntegrityError(
                 f"{CONFIG_FILE} is not a {' or '.join(FORMATS)} document; re-register the encoder"
             )
+        if data.get("activation", "tanh") not in ACTIVATIONS:
+            raise IntegrityError(
+                f"{CONFIG_FILE} names the activation {data['activation']!r}, which is none of "
+                f"{', '.join(ACTIVATIONS)}; re-register the encoder"
+            )
         return cls(
             pooling=str(data["pooling"]),
             words=str(data["words"]),
@@ -131,18 +137,6 @@ def common_components(pooled: FloatMatrix, r: int) -> FloatMatrix:
     return out
 
 
-def _activate(name: str, x: FloatMatrix, slope: float) -> FloatMatrix:
-    if name == "relu":
-        return np.maximum(x, 0.0)
-    if name == "leaky_relu":
-        return np.where(x >= 0.0, x, x * np.float32(slope)).astype(np.float32)
-    if name == "tanh":
-        return np.tanh(x)
-    if name == "sigmoid":
-        return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
-    raise InvalidInput(f"unknown activation {name!r}; use sigmoid, tanh, relu or leaky_relu")
-
-
 @dataclass
 class Projection:
     """One trained network: [Linear -> activation] x n -> Linear, plus ``skip @ x`` when it has a skip path."""
@@ -159,7 +153,7 @@ class Projection:
         for i, (w, b) in enumerate(self.layers):
             y = y @ np.asarray(w, np.float32).T + np.asarray(b, np.float32)
             if i < len(self.layers) - 1:
-                y = _activate(activation, y, slope)
+                y = activate(activation, y, slope)
         if self.skip is not None:
             y = y + x @ np.asarray(self.skip, np.float32).T
         return y

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.errors import DatasetError, InvalidInput, ModelNotFound
+from models.errors import DatasetError, IntegrityError, InvalidInput, ModelNotFound
 from models.registry import Registry, model_aliases, model_versions
-from models.text_encoder import CONFIG_FILE, TextEncoder, sif_weights
+from models.text_encoder import CONFIG_FILE, EncoderSpec, TextEncoder, sif_weights
 from models.vectors import WordVectors
 from models.vectors import save as save_vectors
 from pipelines.serving.served_vectors import load_served_vectors
@@ -277,3 +277,14 @@ def test_max_pool_tells_apart_texts_whose_mean_is_the_same(registry: Registry) -
     both = model.features(tokens)
     np.testing.assert_allclose(both[:, :2], plain)
     np.testing.assert_allclose(both[:, 2:], [[1.0, 1.0], [0.5, 0.5]])
+
+
+def test_an_encoder_whose_config_names_an_unknown_activation_is_damaged_not_bad_input() -> None:
+    """config.json naming an activation palavra does not know was read as is, and every text to encode then failed
+    with InvalidInput (a 422 blaming the request); now loading refuses the artifact (IntegrityError, 503)."""
+    spec = EncoderSpec(
+        pooling="trained", words="w@1", words_kind="word2vec", normalize={}, dim=4, hidden=(8,)
+    )
+    assert EncoderSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(IntegrityError, match="activation 'softplus'"):
+        EncoderSpec.from_json({**spec.to_json(), "activation": "softplus"})
