@@ -140,7 +140,9 @@ def damaged(name: str, rel: str, problem: str, **extra: Any) -> IntegrityError:
 # the largest count collection.json may hold (numpy's array sizes are int64)
 MAX_COUNT = 2**63 - 1
 # the fields every collection.json has held since the first one, and what each must be
-TEXT_FIELDS = ("name", "encoder", "words", "text_field", "id_field", "created_at", "updated_at")
+# text fields every collection.json has (the store writes them), and those its creator may leave out
+TEXT_FIELDS = ("name", "encoder", "created_at", "updated_at")
+OPTIONAL_TEXT_FIELDS = ("words", "text_field", "id_field")
 COUNT_FIELDS = {"generation": 1, "documents": 0, "dim": 1}  # the least value of each
 
 
@@ -169,6 +171,9 @@ def info_problem(info: dict[str, Any]) -> tuple[str, str] | None:
     for key in TEXT_FIELDS:
         if not isinstance(info.get(key), str) or (key == "encoder" and not info[key]):
             return key, "is missing" if key not in info else f"is {_shown(info[key])}, not a string"
+    for key in OPTIONAL_TEXT_FIELDS:
+        if key in info and not isinstance(info[key], str):
+            return key, f"is {_shown(info[key])}, not a string"
     for key, least in COUNT_FIELDS.items():
         if not _count(info.get(key), least):
             found = "is missing" if key not in info else f"is {_shown(info[key])}"

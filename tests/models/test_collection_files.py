@@ -145,3 +145,12 @@ def test_collection_offsets_changed_in_place_are_damage_naming_the_file(tmp_path
             snapshot.document(row)
         assert (info.value.extra["collection"], info.value.extra["file"]) == ("docs", rel)
     assert snapshot.document(2).id == "d2"
+
+
+def test_a_collection_created_without_its_optional_fields_is_read(tmp_path: Path) -> None:
+    """The store writes name, generation, documents and dates itself; a collection created with only an encoder and
+    a width (as the benchmarks create theirs) was refused on reading ("field 'words' is missing")."""
+    store = CollectionStore(tmp_path)
+    with store.create("bench", {"encoder": "synthetic", "dim": 4}) as writer:
+        writer.add([Document("a", "o rei", {})], np.eye(1, 4, dtype=np.float32), [["o", "rei"]])
+    assert store.read("bench").document(0).id == "a"

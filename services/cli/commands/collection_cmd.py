@@ -59,7 +59,11 @@ def add_cli(
     settings = get_settings()
     store = open_collections(settings)
     info = store.info(name)
-    docs = list(read_documents(_source(source), text_field=info["text_field"], id_field=info["id_field"]))
+    fields = {
+        "text_field": info.get("text_field", "text"),
+        "id_field": info.get("id_field", "id"),
+    }  # create's defaults
+    docs = list(read_documents(_source(source), **fields))
     min_docs = settings.collection_ann_min_docs
     emit_json(add_documents(store, open_registry(settings), name, docs, ann_min_docs=min_docs))
 
