@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -294,10 +295,14 @@ def test_database_a_file_moved_away_while_another_process_holds_it_keeps_every_c
         assert [row[0] for row in conn.execute("SELECT id FROM rows ORDER BY id")] == [1, 2]
 
 
-def test_database_a_process_that_notices_a_new_file_second_leaves_its_log_alone(tmp_path: Path) -> None:
-    """The job worker polls more often than the server: it empties the old log, follows the backup put back and
-    writes to it; the server, noticing next, must not empty that log (now the backup's) into the old file, which
-    would take the worker's write out of the backup."""
+@pytest.mark.parametrize("how", ["replaced", "deleted, then created"])
+def test_database_a_process_that_notices_a_new_file_second_leaves_its_log_alone(
+    tmp_path: Path, how: str
+) -> None:
+    """The job worker polls more often than the server: it empties the old log, follows the file now at the path
+    (a backup put back, or the database a command created after a deletion) and writes to it; the server, noticing
+    next, must not empty that log (now the new file's) into the old file, which would take the writes out of the new
+    file. It used to tell by the clock, which often did not advance between the swap and the worker's write."""
     db, table = _wal_database(tmp_path)
     path = tmp_path / "registry.db"
     with OtherProcess(tmp_path) as worker:
@@ -305,11 +310,27 @@ def test_database_a_process_that_notices_a_new_file_second_leaves_its_log_alone(
         backup = _backup(tmp_path)
         with db.begin() as conn:
             conn.execute(table.insert().values(id=2))
-        _restore(backup, path)
-        assert worker.ids() == [1]
-        assert worker.insert(5) == [1, 5]
-        assert _ids(db, table) == [1, 5]
-    assert _ids(_database(tmp_path), table) == [1, 5]
+        newcomer = None
+        if how == "replaced":
+            _restore(backup, path)
+            assert worker.ids() == [1]
+            expected = [1, 5]
+        else:
+            path.unlink()
+            assert "was deleted" in str(worker.ids())
+            newcomer = _database(tmp_path)  # `palavra ...` run now creates an empty database
+            newcomer.create_tables(_tables()[0], wal=True)
+            with newcomer.begin() as conn:
+                conn.execute(table.insert().values(id=7))
+            expected = [5, 7]
+        assert worker.insert(5) == expected
+        # the log written in the same tick of the clock as the new file arrived (timestamps advance in steps)
+        arrived = path.stat().st_ctime_ns
+        os.utime(tmp_path / "registry.db-wal", ns=(arrived, arrived))
+        assert _ids(db, table) == expected
+        if newcomer is not None:
+            newcomer.engine.dispose()
+    assert _ids(_database(tmp_path), table) == expected
 
 
 def test_database_a_file_that_is_no_database_is_tried_and_logged_once_until_it_changes(
@@ -341,3 +362,92 @@ def test_database_a_file_that_is_no_database_is_tried_and_logged_once_until_it_c
     path.unlink()
     _database(tmp_path).create_tables(_tables()[0])
     assert _ids(db, table) == []
+
+
+@pytest.mark.parametrize("how", ["replaced", "moved away"])
+def test_database_a_file_changed_while_its_connection_is_in_use_is_followed_once_the_log_is_emptied(
+    tmp_path: Path, how: str
+) -> None:
+    """The pool's only connection to the old file in use (a request in flight, the model poller) when the file was
+    replaced or moved away: nothing else could empty the old file's log, so the backup put back was read through it
+    (with the writes made after the backup, and without its own table) and the moved file lacked its last commits.
+    Now the change is refused (retry) until that connection is back, then handled as usual."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    moved = tmp_path / "moved.db"
+    backup = _backup(tmp_path)
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=2))
+    with db.engine.connect():  # another thread holds the pool's connection to registry.db
+        if how == "replaced":
+            _restore(backup, path)
+        else:
+            path.rename(moved)
+        with pytest.raises(
+            DatabaseUnavailable, match=r"cannot be emptied yet \(this process's connections .*retry"
+        ):
+            _ids(db, table)
+    if how == "moved away":
+        with pytest.raises(DatabaseUnavailable, match="was deleted"):
+            _ids(db, table)
+        with closing(sqlite3.connect(moved)) as conn:
+            assert [row[0] for row in conn.execute("SELECT id FROM rows ORDER BY id")] == [1, 2]
+        _restore(backup, path)
+    assert _ids(db, table) == [1]
+    assert _ids(_database(tmp_path), table) == [1]
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'notes'").fetchone()[0] == 1
+
+
+def test_database_a_file_damaged_through_the_log_at_its_path_is_tried_again_once_the_log_changes(
+    tmp_path: Path,
+) -> None:
+    """ "database disk image is malformed" in write-ahead-log mode may come of the log at the path, which other
+    processes' commits change without touching the file: such a file used to be refused, untried, until the file
+    itself changed, while the other processes went on using it."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    backup = _backup(tmp_path)
+    path.unlink()
+    with pytest.raises(DatabaseUnavailable, match="was deleted"):
+        _ids(db, table)
+    backup.rename(path)
+    # another process on the file: its commits stay in the log (no checkpoint) while it has the file open
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("PRAGMA journal_mode=WAL")
+        other.execute("PRAGMA wal_autocheckpoint=0")
+        schema = other.execute("SELECT sql FROM sqlite_master WHERE name = 'rows'").fetchone()[0]
+        other.execute("PRAGMA writable_schema=ON")
+        other.execute("UPDATE sqlite_master SET sql = 'damaged' WHERE name = 'rows'")
+        version = path.stat()
+        for _ in range(3):
+            with pytest.raises(DatabaseUnavailable, match="malformed"):
+                _ids(db, table)
+        with closing(sqlite3.connect(path, isolation_level=None)) as repair:
+            repair.execute("PRAGMA writable_schema=ON")
+            repair.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'rows'", (schema,))
+        assert (path.stat().st_size, path.stat().st_mtime_ns) == (version.st_size, version.st_mtime_ns)
+        assert _ids(db, table) == [1]
+
+
+def test_database_a_log_still_read_elsewhere_is_not_waited_for_and_the_connection_is_left_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The old file's log still read by another connection when the file was replaced: the check waited up to 2 s
+    for it, holding up every transaction of the process, and left the connection with a 2 s busy timeout (30 s
+    otherwise). Now it refuses at once (retry) and the connection goes back to the pool as it was."""
+    db, table = _wal_database(tmp_path)
+    path = tmp_path / "registry.db"
+    backup = _backup(tmp_path)
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=2))
+    # another process, halfway through a read of the old file
+    with closing(sqlite3.connect(path, isolation_level=None)) as reader:
+        reader.execute("BEGIN")
+        assert len(reader.execute("SELECT id FROM rows").fetchall()) == 2
+        _restore(backup, path)
+        with pytest.raises(DatabaseUnavailable, match="emptied yet"):
+            _ids(db, table)
+        with db.engine.connect() as pooled:
+            assert pooled.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    assert _ids(db, table) == [1]
