@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Collections this large get an HNSW index for vector search (exact scan below; docs/text.md).",
     )
+    collection_check_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="How often a serving worker checks a cached collection's files against the disk (0: before "
+        "every search; docs/text.md).",
+    )
     collection_write_wait_s: float = Field(
         default=60.0,
         ge=0,

@@ -75,6 +75,7 @@ def settings(tmp_path: Path) -> Settings:
         data_mirror=SHARED_DATA if SHARED_DATA.is_dir() else None,
         data_root=tmp_path / "data",
         local_workers=0,
+        collection_check_s=0,  # a damaged file is seen by the next search (the default looks every 0.25 s)
     )
 
 

@@ -64,6 +64,8 @@ MAX_FETCH = 4_096
 FILTER_FIELDS = 8
 # how often a searcher cache looks for collections removed since it opened them
 PRUNE_S = 5.0
+# how often a cached searcher's files are checked against the disk (SearcherCache)
+CHECK_S = 0.25
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +360,7 @@ class Searcher:
         self.snapshot = snapshot
         self.model = model
         self.size = len(snapshot)
+        self.checked = time.monotonic()  # when its files were last found as opened (SearcherCache)
         self.vectors = snapshot.vectors
         if snapshot.lexical is not None:
             self.bm25 = snapshot.lexical
@@ -561,15 +564,18 @@ class SearcherCache:
 
     Before a cached searcher answers, :meth:`get` checks that it still reads what is on disk: collection.json is the
     same generation and the same file (device, inode, size, mtime and ctime: a collection put back from a backup at
-    the same generation is another file), and each file the searcher maps or holds open is the file it opened,
-    whole (:meth:`Snapshot.changed <models.collection.Snapshot.changed>`: the same inode and size). Otherwise the
+    the same generation is another file), and, at most every ``check_s`` seconds, that each file the searcher maps
+    or holds open is the file it opened, whole (:meth:`Snapshot.changed <models.collection.Snapshot.changed>`: the
+    same inode and size). Every search is checked with ``check_s=0``: under 16 concurrent requests that cost a
+    vector search 0.26-0.74 ms of CPU (about 2.0 ms -> 2.3-2.7 ms on 100,000 documents; each stat hands the GIL to
+    another request thread), so by default a worker looks every 0.25 s. Otherwise the
     searcher is dropped and the collection opened again, which refuses a truncated or missing file with
     :class:`IntegrityError` naming it; reading a memory map past the end of a truncated file would kill the process
     with SIGBUS. Measured on the reference machine, loaded (benchmarks/collection_check.py): the file check is 28-37
     us per search (9 stats; 10 with an HNSW index), the whole :meth:`get` of a cached searcher 44-56 us (one more
     stat, for collection.json), where reading collection.json, as :meth:`get` did before, cost 37-52 us. A file
-    truncated after that check, while the search reads it, can still kill the process: the check narrows the
-    window to the search itself, it does not close it.
+    truncated after a check, before the next, can still kill the process: the check narrows the window to
+    ``check_s`` (to the search itself with 0), it does not close it.
 
     Searchers of collections that were removed (or whose collection.json is another file) are dropped every
     ``prune_s`` seconds, as another collection is asked for, so their file descriptors and maps are released.
@@ -582,11 +588,13 @@ class SearcherCache:
         *,
         ann_min_docs: int | None = None,
         prune_s: float = PRUNE_S,
+        check_s: float = CHECK_S,
     ) -> None:
         self.store = store
         self.registry = registry
         self.ann_min_docs = ann_min_docs
         self.prune_s = prune_s
+        self.check_s = check_s
         self._items: dict[str, Searcher] = {}
         self._models: dict[str, TextEncoderModel] = {}
         self._lock = threading.Lock()
@@ -632,14 +640,20 @@ class SearcherCache:
             self._items[name] = item
         return item
 
-    @staticmethod
-    def _stale(item: Searcher, stamp: Stamp | None) -> str | None:
+    def _stale(self, item: Searcher, stamp: Stamp | None) -> str | None:
         """Why ``item`` no longer reads the collection as it is on disk (collection.json another file than the one
-        it was opened with, or a file it maps changed: that change, in words), or None when it does."""
+        it was opened with, or a file it maps changed: that change, in words), or None when it does. Its files are
+        looked at once every ``check_s`` seconds at most (each stat hands the GIL to another request thread)."""
         if item.snapshot.stamp != stamp:
             return ""  # another generation, or a collection put back: nothing to warn about
+        now = time.monotonic()
+        if now - item.checked < self.check_s:
+            return None
         changed = item.snapshot.changed()
-        return None if changed is None else "{} {}".format(*changed)
+        if changed is None:
+            item.checked = now
+            return None
+        return "{} {}".format(*changed)
 
     def _prune(self) -> None:
         """Drop the searchers of collections removed, or put back from a backup, since they were opened (at most

@@ -74,7 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         app.state.store = store
         app.state.searchers = SearcherCache(
-            open_collections(settings), registry, ann_min_docs=settings.collection_ann_min_docs
+            open_collections(settings),
+            registry,
+            ann_min_docs=settings.collection_ann_min_docs,
+            check_s=settings.collection_check_s,
         )
         app.state.trimmer = trimmer
         await anyio.to_thread.run_sync(store.start)
