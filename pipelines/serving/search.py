@@ -611,6 +611,14 @@ class SearcherCache:
         """The collections with a searcher open."""
         return sorted(self._items)
 
+    def cached(self, name: str) -> Searcher | None:
+        """The cached searcher of ``name`` when it is current (:meth:`get`'s checks pass), without opening anything:
+        None when :meth:`get` would have to open the collection (or refuse it)."""
+        item = self._items.get(name)
+        if item is None or self._stale(item, self.store.stamp(name)) is not None:
+            return None
+        return item
+
     def get(self, name: str) -> Searcher:
         """The searcher of the collection's current generation, checked against the disk (above).
 

@@ -445,3 +445,35 @@ def test_api_file_truncated_under_a_cached_searcher_is_503_naming_it(
     assert r.json()["detail"].startswith(f"collection 'docs' is damaged: {rel} has {size} bytes where")
     assert (r.json()["collection"], r.json()["file"]) == ("docs", rel)
     assert client.post("/v1/collections/outra/search", json={"query": "casa"}).status_code == 200
+
+
+def test_api_search_of_an_open_collection_is_answered_on_the_event_loop(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hop through the thread pool, where 16 searches at once handed the GIL back and forth (server CPU per
+    vector search 2.3-2.4 ms there, 1.1-1.8 ms on the event loop; benchmarks/results/text.md). Opening a
+    collection, or a long query, still runs in a worker thread."""
+    from pipelines.serving.search import Searcher
+
+    assert client.post(
+        "/v1/collections", json={"name": "docs", "encoder": "frases", "documents": DOCS}, headers=AUTH
+    )
+    threads: list[str] = []
+    real = Searcher.search
+
+    def spy(self: Searcher, *args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Searcher, "search", spy)
+    first = client.post("/v1/collections/docs/search", json={"query": "a rainha", "k": 2})  # opens it
+    again = client.post("/v1/collections/docs/search", json={"query": "a rainha", "k": 2})
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json() == again.json()
+    assert threads[0].startswith("AnyIO worker"), threads
+    assert not threads[1].startswith("AnyIO worker"), threads
+    monkeypatch.setattr("services.api.routes.collections.EVENT_LOOP_CHARS", 5)
+    assert (
+        client.post("/v1/collections/docs/search", json={"query": "a rainha", "k": 2}).json() == first.json()
+    )
+    assert threads[2].startswith("AnyIO worker"), threads

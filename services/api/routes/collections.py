@@ -7,14 +7,24 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from models.collection import MAX_ID_CHARS, Document
 from models.errors import CollectionNotFound, IntegrityError, NotReady
-from pipelines.serving.search import MODES, SearcherCache, add_documents, create_collection, delete_documents
+from pipelines.serving.search import (
+    MODES,
+    Searcher,
+    SearcherCache,
+    add_documents,
+    create_collection,
+    delete_documents,
+)
 from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
 from services.settings import Settings
+
+EVENT_LOOP_CHARS = 1000  # longer queries are read in a worker thread (normalising them takes milliseconds)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["collections"])
@@ -256,9 +266,21 @@ def delete(
     responses=ERROR_RESPONSES,
     dependencies=[Depends(read_access)],
 )
-def search(name: str, body: SearchRequest, settings: SettingsDep, searchers: SearchersDep) -> SearchResponse:
+async def search(
+    name: str, body: SearchRequest, settings: SettingsDep, searchers: SearchersDep
+) -> SearchResponse:
     """The k best documents for a query: by meaning (vector), by words (lexical, BM25) or both (hybrid)."""
     check_k(body.k, settings)
     check_texts([body.query], settings, field="query")
-    hits = searchers.get(name).search(body.query, k=body.k, mode=body.mode, where=body.filter)
+    # a short query on a collection already open is answered on the event loop, in arrival order: through the
+    # thread pool, 16 searches at once handed the GIL back and forth (benchmarks/results/text.md). Opening a
+    # collection, or a long query, runs in a worker thread.
+    searcher = searchers.cached(name) if len(body.query) <= EVENT_LOOP_CHARS else None
+    if searcher is not None:
+        return _search(name, searcher, body)
+    return await run_in_threadpool(lambda: _search(name, searchers.get(name), body))
+
+
+def _search(name: str, searcher: Searcher, body: SearchRequest) -> SearchResponse:
+    hits = searcher.search(body.query, k=body.k, mode=body.mode, where=body.filter)
     return SearchResponse(collection=name, mode=body.mode, hits=[SearchHit(**h.__dict__) for h in hits])
