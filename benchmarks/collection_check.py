@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from models.collection import CollectionStore, Document
-from pipelines.serving.search import Searcher, SearcherCache
+from pipelines.serving.search import Searcher
+from pipelines.serving.searcher_cache import SearcherCache
 
 INFO = {"encoder": "bench@1", "words": "bench@1", "text_field": "text", "id_field": "id", "dim": 64}
 

@@ -20,13 +20,11 @@ import difflib
 import json
 import logging
 import os
-import platform
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +53,7 @@ from models.references import (
     parse_ref,
     version_number,
 )
+from models.registry_schema import library_versions, meta, model_aliases, model_versions
 from models.staging import staged, sweep_staging
 
 # the registry's public names: its own, and those of the artifact and reference modules it is built on
@@ -103,36 +102,6 @@ class CommitHook(Protocol):
     def __call__(self, writer: ArtifactWriter, /) -> None: ...
 
 
-_meta = sa.MetaData()
-model_versions = sa.Table(
-    "model_versions",
-    _meta,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("path", sa.String(512), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("metadata_json", sa.Text, nullable=False),
-)
-model_aliases = sa.Table(
-    "model_aliases",
-    _meta,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("alias", sa.String(32), primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape an artifact, recorded in its metadata."""
-    out = {"python": platform.python_version()}
-    for dist in ("palavra", "numpy", "gensim", "spacy", "torch", "scikit-learn"):
-        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
-            out[dist] = importlib_metadata.version(dist)
-    return out
-
-
 @dataclass
 class _Summary:
     name: str
@@ -160,7 +129,7 @@ class Registry:
         self._commit_hooks: list[CommitHook] = []
         file = self.db.file.path if self.db.file is not None else None
         created = file if file is not None and not file.exists() else None  # by this process, in a moment
-        self.db.create_tables(_meta)
+        self.db.create_tables(meta)
         if created is not None:
             self._warn_unlisted_versions(created)
         self._backfill_production()

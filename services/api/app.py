@@ -9,7 +9,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from pipelines.serving.search import SearcherCache
+from pipelines.serving.searcher_cache import SearcherCache
 from pipelines.text.tokenize import import_spacy_without_torch
 from services.api.body_limit import BodyLimitMiddleware
 from services.api.errors import install_error_handlers

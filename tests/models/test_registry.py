@@ -284,7 +284,7 @@ def test_registry_processes_starting_at_once_on_a_new_database(
     from tests.conftest import lose_creation_race
 
     attempts = lose_creation_race(
-        monkeypatch, registry_module._meta, lambda: Registry(tmp_path, new_database).engine.dispose()
+        monkeypatch, registry_module.meta, lambda: Registry(tmp_path, new_database).engine.dispose()
     )
     registry = Registry(tmp_path, new_database)
     assert len(attempts) == 3  # this process, the other one, this process again

@@ -15,7 +15,8 @@ import pytest
 from models.collection import CollectionStore, Document
 from models.errors import IntegrityError
 from models.registry import Registry
-from pipelines.serving.search import SearcherCache, add_documents, create_collection, delete_documents
+from pipelines.serving.search import add_documents, create_collection, delete_documents
+from pipelines.serving.searcher_cache import SearcherCache
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from services.settings import Settings
 from tests.conftest import REPO_ROOT

@@ -20,7 +20,8 @@ import pytest
 from models.collection import CollectionStore, Document, Snapshot
 from models.errors import CollectionNotFound, IntegrityError
 from models.registry import Registry
-from pipelines.serving.search import SearcherCache, create_collection
+from pipelines.serving.search import create_collection
+from pipelines.serving.searcher_cache import SearcherCache
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from services.settings import Settings
 from tests.conftest import REPO_ROOT
@@ -91,7 +92,7 @@ from pathlib import Path
 from models.collection import CollectionStore
 from models.errors import IntegrityError
 from models.registry import Registry
-from pipelines.serving.search import SearcherCache
+from pipelines.serving.searcher_cache import SearcherCache
 store = CollectionStore(Path({str(settings.home)!r}))
 cache = SearcherCache(store, Registry(Path({str(settings.home)!r}), {settings.effective_database_url!r}), check_s=0)
 assert cache.get("grande").search("bala ceme", k=5, mode="vector")

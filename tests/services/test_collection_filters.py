@@ -13,7 +13,8 @@ import pytest
 from models.collection import CollectionStore, Document
 from models.errors import DatasetError, InvalidInput
 from models.registry import Registry
-from pipelines.serving.search import SearcherCache, create_collection, parse_filter, read_documents
+from pipelines.serving.search import create_collection, parse_filter, read_documents
+from pipelines.serving.searcher_cache import SearcherCache
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from services.settings import Settings
 from tests.services.vector_models import register

@@ -16,13 +16,8 @@ import pytest
 from models.collection import CollectionStore, Document
 from models.lexical import Bm25
 from models.registry import Registry
-from pipelines.serving.search import (
-    Searcher,
-    SearcherCache,
-    add_documents,
-    create_collection,
-    delete_documents,
-)
+from pipelines.serving.search import Searcher, add_documents, create_collection, delete_documents
+from pipelines.serving.searcher_cache import SearcherCache
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from pipelines.text_encoder.served import TextEncoderModel, load_text_encoder
 from services.settings import Settings

@@ -12,14 +12,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from models.collection import MAX_ID_CHARS, Document
 from models.errors import CollectionNotFound, IntegrityError, NotReady
-from pipelines.serving.search import (
-    MODES,
-    Searcher,
-    SearcherCache,
-    add_documents,
-    create_collection,
-    delete_documents,
-)
+from pipelines.serving.search import MODES, Searcher, add_documents, create_collection, delete_documents
+from pipelines.serving.searcher_cache import SearcherCache
 from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
 from services.settings import Settings

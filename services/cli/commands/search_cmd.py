@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from pipelines.serving.search import SearcherCache, parse_filter
+from pipelines.serving.search import parse_filter
+from pipelines.serving.searcher_cache import SearcherCache
 from services.cli.app import app
 from services.cli.output import emit_json
 from services.factories import open_collections, open_registry
