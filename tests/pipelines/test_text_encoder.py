@@ -288,3 +288,36 @@ def test_an_encoder_whose_config_names_an_unknown_activation_is_damaged_not_bad_
     assert EncoderSpec.from_json(spec.to_json()) == spec
     with pytest.raises(IntegrityError, match="activation 'softplus'"):
         EncoderSpec.from_json({**spec.to_json(), "activation": "softplus"})
+
+
+def test_a_few_texts_pool_as_a_batch_does() -> None:
+    """Up to FEW_TEXTS texts are pooled by a gather per text instead of a sparse matrix (a search query: 0.2 ->
+    0.03 ms); the same weighted means, repeated words and texts without a known word included."""
+    from models.text_encoder import FEW_TEXTS
+
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(50, 6)).astype(np.float32)
+    spec = EncoderSpec(pooling="sif", words="w@1", words_kind="word2vec", normalize={}, dim=6)
+    encoder = TextEncoder(spec, word_weights=rng.random(50).astype(np.float32))
+    texts = [
+        [3, 3, 7],
+        [],
+        [49],
+        list(range(20)),
+        [0],
+    ] * 4  # 20 texts, the second of each five without a word
+    ids = np.asarray([i for t in texts for i in t], np.int64)
+    starts = np.cumsum([0] + [len(t) for t in texts[:-1]]).astype(np.int64)
+    batch = encoder.pool(table, ids, starts)  # over FEW_TEXTS: the sparse matrix
+    assert len(texts) > FEW_TEXTS
+    for lo in range(0, len(texts), FEW_TEXTS):
+        few = texts[lo : lo + FEW_TEXTS]
+        few_ids = np.asarray([i for t in few for i in t], np.int64)
+        few_starts = np.cumsum([0] + [len(t) for t in few[:-1]]).astype(np.int64)
+        np.testing.assert_allclose(
+            encoder.pool(table, few_ids, few_starts), batch[lo : lo + len(few)], rtol=1e-6
+        )
+    assert not batch[1].any()
+    np.testing.assert_allclose(
+        batch[0], (2 * encoder.word_weights[3] * table[3] + encoder.word_weights[7] * table[7]) / 3, rtol=1e-6
+    )
