@@ -12,6 +12,8 @@ Assis (data mirror), k cycling through 1, 5 and 10:
 - ``distinct``: up to 60,000 different texts from every other work, sent by ``benchmarks/wrk/distinct.lua``: no
   text is sent twice in a run, and each round starts where the previous one stopped (texts that end in the same
   words can still share an answer, as they would in real traffic).
+- ``health``: ``GET /health``, a route that does no work, run the same way: what HTTP and the closed loop of
+  connections alone cost on these cores, beside the two sets.
 
 Each server gets a 3 s warm-up at 4 connections on the repeated set (the first request loads the model and the
 tokenizer), then ``--rounds`` runs of each set at each connection count. wrk runs on the same cores as the server.
@@ -131,7 +133,7 @@ def main() -> None:
     parser.add_argument("--conns", default="16")
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--sets", default="repeated,distinct")
+    parser.add_argument("--sets", default="repeated,distinct,health")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument(
         "--data-mirror", type=Path, default=Path(os.environ.get("PALAVRA_DATA_MIRROR", "../shared/data"))
@@ -139,6 +141,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     repeated, distinct, n_distinct = write_bodies(args.data_mirror, args.model, args.out)
+    health = args.out / "health.txt"
+    health.write_text("/health\n", encoding="utf-8")
     env = {**os.environ, "PALAVRA_COMPUTE_THREADS": os.environ.get("PALAVRA_COMPUTE_THREADS", "1")}
     print(f"distinct bodies: {n_distinct:,}")
     print(
@@ -153,7 +157,11 @@ def main() -> None:
             for conns in [int(c) for c in args.conns.split(",")]:
                 for name in args.sets.split(","):
                     for r in range(1, args.rounds + 1):
-                        if name == "repeated":
+                        if name == "health":  # a route that does no work: what HTTP alone costs here
+                            run = functools.partial(
+                                wrk, url, "GET", "", health, conns=conns, seconds=args.duration
+                            )
+                        elif name == "repeated":
                             run = functools.partial(
                                 wrk, url, "POST", "/v1/complete", repeated, conns=conns, seconds=args.duration
                             )

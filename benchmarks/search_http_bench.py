@@ -17,6 +17,9 @@ no query twice in a run while the file lasts; each round starts further in). wrk
 server. Printed per run: requests/s, p50/p90/p99, failed requests, the server's CPU time per request and the load
 average (1 minute) before and after. After the runs of a worker count, the memory of each server process
 (smaps_rollup: RSS, PSS, private), so a second worker's private memory can be set against the first's.
+
+With ``--floor`` (the default), each worker count also gets ``GET /health`` rows, run the same way: a route that
+does no work, so what HTTP and the closed loop of connections alone cost on these cores stands beside the searches.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lm_http_bench import measured, wrk_distinct
-from serving_bench import memory, print_memory, start_server, stop_server
+from serving_bench import memory, print_memory, start_server, stop_server, wrk
 
 SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_WORDS = 24
@@ -185,6 +188,12 @@ def main() -> None:
     parser.add_argument("--modes", default="vector,lexical,hybrid")
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Also run GET /health (no work) the same way: the latency HTTP alone gives on these cores.",
+    )
+    parser.add_argument(
         "--build-only", action="store_true", help="Build (or find) the collection, then stop."
     )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "palavra-search-bench")
@@ -202,6 +211,8 @@ def main() -> None:
     if args.build_only:
         return
     bodies = write_bodies(args.work, queries, modes, args.k)
+    health = args.work / "health.txt"
+    health.write_text("/health\n", encoding="utf-8")
     path = f"/v1/collections/{name}/search"
     env = {
         **os.environ,
@@ -233,6 +244,13 @@ def main() -> None:
                         )
                         _, cells = measured(proc.pid, run)
                         print(f"| {workers} | {mode} | {conns} | {r} | {cells} |", flush=True)
+                if args.floor:  # the same server answering a route that does no work: what HTTP alone costs
+                    for r in range(1, args.rounds + 1):
+                        floor = functools.partial(
+                            wrk, url, "GET", "", health, conns=conns, seconds=args.duration
+                        )
+                        _, cells = measured(proc.pid, floor)
+                        print(f"| {workers} | GET /health | {conns} | {r} | {cells} |", flush=True)
             mem[workers] = memory(proc.pid)
         finally:
             stop_server(proc)
