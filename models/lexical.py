@@ -240,6 +240,9 @@ class Bm25:
         return 0.0
 
 
+_BM25S_WORK_DTYPE = (np.float64(0.5) + np.zeros(1, np.float32)).dtype  # see _bm25s_scores
+
+
 def _bm25s_scores(terms: Terms, *, k1: float, b: float) -> dict[str, Any]:
     """The arrays bm25s's ``BM25(method="lucene").index()`` builds from ``terms`` (the same float32 values, in its
     order: a column per term, rows increasing), computed with whole-array numpy operations instead of its loop per
@@ -263,9 +266,12 @@ def _bm25s_scores(terms: Terms, *, k1: float, b: float) -> dict[str, Any]:
     idf = np.zeros(n_vocab, np.float32)  # per term, with Python's math.log as bm25s does
     for t in np.flatnonzero(df).tolist():
         idf[t] = math.log(1 + (n_docs - int(df[t]) + 0.5) / (int(df[t]) + 0.5))
-    tf = counts.astype(np.float64)
-    tfc = tf / (k1 * ((1 - b) + b * lengths[rows].astype(np.float64) / avg) + tf)
-    data = (idf[cols].astype(np.float64) * tfc).astype(np.float32)
+    # bm25s adds its float64 length term (a numpy scalar) to a float32 array of counts: float64 under NumPy 2's
+    # promotion, float32 under NumPy 1's value-based casting; the same precision here gives the same values
+    work = _BM25S_WORK_DTYPE
+    tf = counts.astype(np.float32).astype(work)
+    tfc = tf / ((k1 * ((1 - b) + b * lengths[rows].astype(np.float64) / avg)).astype(work) + tf)
+    data = (idf[cols].astype(work) * tfc).astype(np.float32)
     indptr = np.zeros(n_vocab + 1, np.int64)
     np.cumsum(np.bincount(cols, minlength=n_vocab), out=indptr[1:])
     return {"data": data, "indices": rows.astype(np.int32), "indptr": indptr, "num_docs": n_docs}
