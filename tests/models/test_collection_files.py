@@ -161,7 +161,7 @@ def test_collection_ids_read_from_each_line_whatever_its_key_order(tmp_path: Pat
     documents read them all whole: 9 s); a line with its keys in another order is read whole, and ids with quotes,
     backslashes and accents come back as they were."""
     store = CollectionStore(tmp_path)
-    odd = ['aç"ã\\o', "d1", "ü"]
+    odd = ['aç"ã\\o', 'd"1\\\u00e9\n', "ü"]  # the second and third read by the fast path
     docs = [Document(i, t, {"n": n}) for n, (i, t) in enumerate(zip(odd, TEXTS, strict=True))]
     with store.create("docs", INFO) as writer:
         writer.add(docs, np.eye(3, 4, dtype=np.float32), [t.split() for t in TEXTS])
