@@ -4,8 +4,8 @@
     PALAVRA_HOME=... PALAVRA_DATA_MIRROR=/work/shared/data nice .venv/bin/python benchmarks/lm_http_bench.py \
         --model machado --workers 1,2 --conns 16 --duration 15 --rounds 2
 
-Two sets of request bodies ``{"text", "k", "model"}``, the text being the first 2-8 words of a line of Machado de
-Assis (data mirror), k cycling through 1, 5 and 10:
+Three sets of requests: two of ``/v1/complete`` bodies ``{"text", "k", "model"}``, the text being the first 2-8
+words of a line of Machado de Assis (data mirror), k cycling through 1, 5 and 10, and a route that does no work:
 
 - ``repeated``: 400 lines of *Memorial de Aires* (from its 100th line of four words or more), cycled by
   ``benchmarks/wrk/requests.lua``: after the first pass every text has been seen (autocomplete traffic repeats).
@@ -13,7 +13,7 @@ Assis (data mirror), k cycling through 1, 5 and 10:
   text is sent twice in a run, and each round starts where the previous one stopped (texts that end in the same
   words can still share an answer, as they would in real traffic).
 - ``health``: ``GET /health``, a route that does no work, run the same way: what HTTP and the closed loop of
-  connections alone cost on these cores, beside the two sets.
+  connections alone cost on these cores, beside the completions.
 
 Each server gets a 3 s warm-up at 4 connections on the repeated set (the first request loads the model and the
 tokenizer), then ``--rounds`` runs of each set at each connection count. wrk runs on the same cores as the server.
