@@ -357,6 +357,8 @@ class Opening:
                 if len(terms) != len(vectors):
                     problem = f"holds the terms of {len(terms)} documents, not {len(vectors)}"
                     raise damaged(self.name, self.rel(TERM_OFFSETS_FILE), problem)
+                if (problem := terms.problem()) is not None:  # a BM25 index built from them would be wrong
+                    raise damaged(self.name, self.rel(TERM_OFFSETS_FILE), problem)
             lexical = (
                 self.call(self.rel(BM25_DIR), lambda: Bm25.read(self.data / BM25_DIR)) if saved else None
             )

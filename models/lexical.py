@@ -111,6 +111,19 @@ class Terms:
         offsets = np.load(folder / OFFSETS_FILE, mmap_mode="r", allow_pickle=False)
         return cls(vocab, ids, offsets)
 
+    def problem(self) -> str | None:
+        """What makes these rows impossible (offsets that do not start at 0, go down, or end elsewhere than the
+        last term id; a term id outside the vocabulary), in words, or None."""
+        offsets = np.asarray(self.offsets)
+        if offsets.ndim != 1 or not len(offsets) or int(offsets[0]) != 0 or int(offsets[-1]) != len(self.ids):
+            return f"does not cut the {len(self.ids):,} term ids into documents (from 0 to the last)"
+        if np.any(offsets[1:] < offsets[:-1]):
+            return "holds a document that ends before it starts"
+        ids = np.asarray(self.ids)
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(self.vocab)):
+            return f"holds a term id outside the vocabulary of {len(self.vocab):,} terms"
+        return None
+
     @staticmethod
     def present(folder: Path) -> bool:
         return all((folder / f).is_file() for f in FILES)

@@ -150,6 +150,34 @@ def test_collection_offsets_changed_in_place_are_damage_naming_the_file(tmp_path
     assert snapshot.document(2).id == "d2"
 
 
+@pytest.mark.parametrize(
+    ("file", "change", "problem"),
+    [
+        ("term_offsets.npy", lambda a: a.__setitem__(1, 14), "holds a document that ends before it starts"),
+        ("term_offsets.npy", lambda a: a.__setitem__(-1, 5), "does not cut the"),
+        ("terms.npy", lambda a: a.__setitem__(0, 10**6), "holds a term id outside the vocabulary"),
+    ],
+)
+def test_collection_terms_changed_in_place_are_damage_before_an_add_builds_on_them(
+    tmp_path: Path, file: str, change: Callable[[np.ndarray], object], problem: str
+) -> None:
+    """Term rows changed at the same size (offsets going down or ending elsewhere, a term id past the vocabulary)
+    made the next add or delete fail with a ValueError (a 500) or build a wrong BM25 index from them; now the
+    writer's read refuses them, naming term_offsets.npy."""
+    store = CollectionStore(tmp_path)
+    build(store, "docs")
+    path = store.path("docs") / store.info("docs")["data"] / file
+    array = np.load(path)
+    change(array)
+    np.save(path, array)
+    store.read("docs")  # a searcher does not read the terms
+    with pytest.raises(IntegrityError) as info:
+        store.read("docs", with_terms=True)
+    rel = f"{store.info('docs')['data']}/term_offsets.npy"
+    assert (info.value.extra["collection"], info.value.extra["file"]) == ("docs", rel)
+    assert problem in info.value.detail
+
+
 def test_a_collection_created_without_its_optional_fields_is_read(tmp_path: Path) -> None:
     """The store writes name, generation, documents and dates itself; a collection created with only an encoder and
     a width (as the benchmarks create theirs) was refused on reading ("field 'words' is missing")."""
