@@ -31,15 +31,18 @@ lint: install
 # the suite starts many palavra processes (servers, workers, the CLI): compiled once here, each reads the bytecode
 # instead of compiling the sources again (PYTHONDONTWRITEBYTECODE keeps Python from caching it itself)
 BYTECODE := $(BIN)/python -m compileall -q models pipelines services
+# pytest rewrites the asserts of the test modules and of its plugins' packages (hypothesis, schemathesis, anyio:
+# ~280 modules) in every pytest process; it keeps the result only where Python may write bytecode
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
 
 test: lint
 	$(BYTECODE)
-	$(BIN)/pytest -m "slow or services or not slow" $(XDIST) $(PYTEST_ARGS)
+	$(PYTEST) -m "slow or services or not slow" $(XDIST) $(PYTEST_ARGS)
 
 # the tests that need neither the data mirror nor PostgreSQL/Redis: a quick check while editing
 test-fast: install
 	$(BYTECODE)
-	$(BIN)/pytest -m "not slow and not services" $(XDIST) $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow and not services" $(XDIST) $(PYTEST_ARGS)
 
 quickstart: install
 	bash scripts/quickstart.sh
