@@ -30,7 +30,73 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+# Files whose tests share the job worker processes of tests/services/conftest.py's `job_backends` (started once
+# per pytest process, each importing torch, gensim and spaCy into its forkserver): with --dist loadfile (`make
+# test`) they run in one process, so those workers start once, not once in each process; every other file runs
+# in one process as usual. test_jobs_cli.py comes first: the backends tests kill and stop workers.
+_SHARED_GROUPS = {
+    "tests/services/test_jobs_cli.py": "job-workers",
+    "tests/services/test_jobs_backends.py": "job-workers",
+}
+# The longest groups, longest first (`pytest --durations`, 2026-12-03): they start first, so that no long file is
+# left to run alone at the end while the other process has nothing to do. The rest follow, most tests first.
+_LONGEST_FIRST = [
+    "job-workers",
+    "tests/pipelines/test_word2vec_slow.py",
+    "tests/pipelines/test_classifier_real_data.py",
+    "tests/services/test_compose.py",
+    "tests/services/test_cli_classifier.py",
+    "tests/pipelines/test_classifier_train.py",
+    "tests/services/test_api_classify.py",
+    "tests/services/test_jobs_api.py",
+    "tests/services/test_api_serve_cli.py",
+]
+
+
+def _group(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return _SHARED_GROUPS.get(path, path)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _order(items)
+    _skip_what_is_missing(items)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadfile, with the files of a shared group in one process, and the groups in collection order."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileGroupScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order of _order() below
+    return FileGroupScheduling(config, log)
+
+
+def _order(items: list[pytest.Item]) -> None:
+    """The longest groups first, each group's files together (a shared group's in the order listed above)."""
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        groups.setdefault(_group(item.nodeid), []).append(item)
+    order = list(_SHARED_GROUPS)
+    for members in groups.values():  # a stable sort keeps each file's own order
+        members.sort(key=lambda item: order.index(f) if (f := item.nodeid.split("::", 1)[0]) in order else 0)
+    ranked = sorted(
+        groups,
+        key=lambda g: (
+            (_LONGEST_FIRST.index(g), 0) if g in _LONGEST_FIRST else (len(_LONGEST_FIRST), -len(groups[g]))
+        ),
+    )
+    items[:] = [item for group in ranked for item in groups[group]]
+
+
+def _skip_what_is_missing(items: list[pytest.Item]) -> None:
     """Outside CI, skip what needs real services or ../shared/data when they are absent; in CI, never skip."""
     if os.environ.get("CI"):
         return
