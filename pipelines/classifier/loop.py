@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from sklearn.metrics import f1_score
 from torch.nn import functional as F
 from torch.optim import Optimizer
 
@@ -20,6 +19,7 @@ from models.mlp import BagOfFeaturesMLP
 from pipelines.classifier.config import TrainingConfig
 from pipelines.classifier.hashing import Bags
 from pipelines.classifier.optim import current_lr
+from pipelines.classifier.thresholds import macro_f1
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 Labels = npt.NDArray[np.int64]
@@ -66,8 +66,7 @@ def _validate(
     loss = float(F.cross_entropy(logits, torch.from_numpy(y), weight=weight))
     pred = logits.argmax(dim=1).numpy()
     accuracy = float((pred == y).mean())
-    macro_f1 = float(f1_score(y, pred, average="macro", zero_division=0))
-    return loss, accuracy, macro_f1
+    return loss, accuracy, macro_f1(y, pred)
 
 
 def _train_epoch(

@@ -10,7 +10,7 @@ from torch import nn
 from models.mlp import BagOfFeaturesMLP
 from pipelines.classifier.config import TrainingConfig
 from pipelines.classifier.optim import LazyAdam, LazyMomentum, LazyRMSprop, build_optimizers, embedding_scale
-from pipelines.classifier.thresholds import decide, tune_biases
+from pipelines.classifier.thresholds import decide, macro_f1, tune_biases
 
 
 def _steps(opt_factory, *, sparse: bool, steps: int = 5) -> torch.Tensor:  # type: ignore[no-untyped-def]
@@ -90,6 +90,20 @@ def test_thresholds_binary_moves_the_cut_when_it_raises_macro_f1() -> None:
     assert biases is not None
     assert after > before
     assert (decide(probs, biases) == 1).sum() > (decide(probs, None) == 1).sum()
+
+
+@pytest.mark.parametrize("classes", [1, 2, 3, 7])
+def test_macro_f1_is_scikit_learns_to_the_last_bit(classes: int) -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(classes)
+    for n in (1, 2, 5, 40, 333):
+        y = rng.integers(0, classes, n)
+        # predictions that are often right, miss some labels of y, and name labels y never has
+        pred = np.where(rng.random(n) < 0.6, y, rng.integers(0, classes + 2, n))
+        for truth, guess in ((y, pred), (y, np.zeros(n, dtype=np.int64)), (y, y)):
+            expected = float(f1_score(truth, guess, average="macro", zero_division=0))
+            assert macro_f1(truth, guess) == expected
 
 
 def test_thresholds_left_alone_when_argmax_is_best() -> None:
