@@ -12,10 +12,28 @@ from tests.services.jobs_helpers import Backend, shared_backends
 
 
 @pytest.fixture(scope="session")
-def job_backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Backend]]:
-    """``get("local" | "celery")``: a backend with its workers, started on first use, stopped at session end."""
+def job_backends(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Backend]]:
+    """``get("local" | "celery")``: a backend with its workers, stopped at session end.
+
+    The first call starts the workers of every backend the session's tests use, so that their imports (torch,
+    gensim and spaCy, seconds of CPU each) overlap the first tests instead of waiting for a test of that backend.
+    """
+    used = set()
+    for item in request.session.items:
+        if "job_backends" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("skip"):
+            callspec = getattr(item, "callspec", None)
+            used.add(callspec.params.get("backend", "local") if callspec else "local")
     with shared_backends(tmp_path_factory.mktemp("job-backends")) as get:
-        yield get
+
+        def get_first(name: str) -> Backend:
+            backend = get(name)
+            for other in sorted(used - {name}):
+                get(other)
+            return backend
+
+        yield get_first
 
 
 @pytest.fixture
