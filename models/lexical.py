@@ -286,5 +286,5 @@ def _bm25s_scores(terms: Terms, *, k1: float, b: float) -> dict[str, Any]:
     tfc = tf / ((k1 * ((1 - b) + b * lengths[rows].astype(np.float64) / avg)).astype(work) + tf)
     data = (idf[cols].astype(work) * tfc).astype(np.float32)
     indptr = np.zeros(n_vocab + 1, np.int64)
-    np.cumsum(np.bincount(cols, minlength=n_vocab), out=indptr[1:])
+    np.cumsum(df, out=indptr[1:])  # a column per term: its documents are the ones that hold it
     return {"data": data, "indices": rows.astype(np.int32), "indptr": indptr, "num_docs": n_docs}
