@@ -46,8 +46,7 @@ def test_database_transaction_rolls_back_when_its_block_raises(tmp_path: Path) -
     db = _database(tmp_path)
     meta, table = _tables()
     db.create_tables(meta)
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=1))
+    _insert(db, table, 1)
     with pytest.raises(RuntimeError), db.begin() as conn:
         conn.execute(table.insert().values(id=2))
         raise RuntimeError("the caller fails halfway")
@@ -90,9 +89,14 @@ def _wal_database(home: Path) -> tuple[Database, sa.Table]:
     db = _database(home)
     meta, table = _tables()
     db.create_tables(meta, wal=True)
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=1))
+    _insert(db, table, 1)
     return db, table
+
+
+def _insert(db: Database, table: sa.Table, row_id: int) -> None:
+    """One row, in a transaction of its own."""
+    with db.begin() as conn:
+        conn.execute(table.insert().values(id=row_id))
 
 
 def _ids(db: Database, table: sa.Table) -> list[int]:
@@ -156,11 +160,9 @@ def test_database_follows_the_file_another_process_put_at_its_path(tmp_path: Pat
         _ids(db, table)
     newcomer = _database(tmp_path)
     newcomer.create_tables(_tables()[0], wal=True)
-    with newcomer.begin() as conn:
-        conn.execute(table.insert().values(id=7))
+    _insert(newcomer, table, 7)
     assert _ids(db, table) == [7]
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=8))
+    _insert(db, table, 8)
     assert _ids(newcomer, table) == [7, 8]
 
 
@@ -169,8 +171,7 @@ def test_database_a_file_put_back_without_tables_gets_them(tmp_path: Path) -> No
     path = tmp_path / "registry.db"
     path.unlink()
     path.touch()  # an empty file where the database was
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=3))
+    _insert(db, table, 3)
     assert _ids(_database(tmp_path), table) == [3]
 
 
@@ -196,8 +197,7 @@ def test_database_a_file_moved_away_keeps_every_committed_write(tmp_path: Path) 
     the old path, so the moved file lacked them, and the next file put at the path was read with them over its
     own pages; the process that notices empties the log into the moved file."""
     db, table = _wal_database(tmp_path)
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=2))
+    _insert(db, table, 2)
     moved = tmp_path / "moved.db"
     (tmp_path / "registry.db").rename(moved)
     with pytest.raises(DatabaseUnavailable, match="was deleted"):
@@ -216,8 +216,7 @@ def test_database_a_backup_put_back_is_read_as_it_is(tmp_path: Path) -> None:
     backup = tmp_path / "backup.db"
     with sqlite3.connect(path) as source, sqlite3.connect(backup) as copy:
         source.backup(copy)
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=2))
+    _insert(db, table, 2)
     path.unlink()
     with pytest.raises(DatabaseUnavailable, match="was deleted"):
         _ids(db, table)
@@ -258,8 +257,7 @@ def test_database_a_backup_put_back_while_another_process_holds_the_file_is_read
     with OtherProcess(tmp_path) as worker:
         assert worker.ids() == [1]
         backup = _backup(tmp_path)
-        with db.begin() as conn:
-            conn.execute(table.insert().values(id=2))
+        _insert(db, table, 2)
         _restore(backup, path)
         assert _ids(db, table) == [1]
         assert worker.ids() == [1]
@@ -282,8 +280,7 @@ def test_database_a_file_moved_away_while_another_process_holds_it_keeps_every_c
     held = tmp_path / "held.db"
     with OtherProcess(tmp_path) as worker:
         assert worker.ids() == [1]
-        with db.begin() as conn:
-            conn.execute(table.insert().values(id=2))
+        _insert(db, table, 2)
         path.rename(held)
         path.write_bytes(b"not a database\n" * 100)
         with pytest.raises(DatabaseUnavailable, match="file is not a database"):
@@ -308,8 +305,7 @@ def test_database_a_process_that_notices_a_new_file_second_leaves_its_log_alone(
     with OtherProcess(tmp_path) as worker:
         assert worker.ids() == [1]
         backup = _backup(tmp_path)
-        with db.begin() as conn:
-            conn.execute(table.insert().values(id=2))
+        _insert(db, table, 2)
         newcomer = None
         if how == "replaced":
             _restore(backup, path)
@@ -320,8 +316,7 @@ def test_database_a_process_that_notices_a_new_file_second_leaves_its_log_alone(
             assert "was deleted" in str(worker.ids())
             newcomer = _database(tmp_path)  # `palavra ...` run now creates an empty database
             newcomer.create_tables(_tables()[0], wal=True)
-            with newcomer.begin() as conn:
-                conn.execute(table.insert().values(id=7))
+            _insert(newcomer, table, 7)
             expected = [5, 7]
         assert worker.insert(5) == expected
         # the log written in the same tick of the clock as the new file arrived (timestamps advance in steps)
@@ -376,8 +371,7 @@ def test_database_a_file_changed_while_its_connection_is_in_use_is_followed_once
     path = tmp_path / "registry.db"
     moved = tmp_path / "moved.db"
     backup = _backup(tmp_path)
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=2))
+    _insert(db, table, 2)
     with db.engine.connect():  # another thread holds the pool's connection to registry.db
         if how == "replaced":
             _restore(backup, path)
@@ -439,8 +433,7 @@ def test_database_a_log_still_read_elsewhere_is_not_waited_for_and_the_connectio
     db, table = _wal_database(tmp_path)
     path = tmp_path / "registry.db"
     backup = _backup(tmp_path)
-    with db.begin() as conn:
-        conn.execute(table.insert().values(id=2))
+    _insert(db, table, 2)
     # another process, halfway through a read of the old file
     with closing(sqlite3.connect(path, isolation_level=None)) as reader:
         reader.execute("BEGIN")

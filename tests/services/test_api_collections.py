@@ -27,6 +27,36 @@ DOCS = [
 ]
 
 
+NEW = {"documents": [{"id": "d4", "text": "casas e casas"}]}
+# a search, an add and a delete of collection "docs"
+READ_AND_WRITES = (
+    ("POST", "/v1/collections/docs/search", {"query": "casa"}),
+    ("POST", "/v1/collections/docs/documents", NEW),
+    ("DELETE", "/v1/collections/docs/documents", {"ids": ["d1"]}),
+)
+
+
+def _two_collections(client: TestClient) -> CollectionStore:
+    """Collections "docs" and "outra" of DOCS; the server's store."""
+    for name in ("docs", "outra"):
+        body = {"name": name, "encoder": "frases", "documents": DOCS}
+        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+    store: CollectionStore = client.app.state.searchers.store  # type: ignore[attr-defined]
+    return store
+
+
+def _assert_damaged(
+    client: TestClient, requests: tuple[tuple[str, str, dict[str, Any]], ...], file: str, detail: str
+) -> None:
+    """Each request is answered 503 IntegrityError naming collection "docs" and ``file``, its detail starting
+    with "collection 'docs' is damaged: " and ``detail``."""
+    for method, route, body in requests:
+        r = client.request(method, route, json=body, headers=AUTH)
+        assert (r.status_code, r.json()["error"]) == (503, "IntegrityError"), r.text
+        assert r.json()["detail"].startswith(f"collection 'docs' is damaged: {detail}")
+        assert (r.json()["collection"], r.json()["file"]) == ("docs", file)
+
+
 @pytest.fixture
 def client(settings: Settings, registry: Registry) -> Iterator[TestClient]:
     register(registry, "w2v")
@@ -246,28 +276,15 @@ def test_api_collection_write_on_a_full_disk_is_503_disk_full(
 def test_api_damaged_collection_is_503_for_that_collection_only(client: TestClient) -> None:
     """A truncated vectors.npy made every search of the collection a 500 (a numpy ValueError); it is answered as a
     damaged model is (503 IntegrityError naming the collection and the file), and other collections keep working."""
-    for name in ("docs", "outra"):
-        body = {"name": name, "encoder": "frases", "documents": DOCS}
-        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
-    store = client.app.state.searchers.store  # type: ignore[attr-defined]
+    store = _two_collections(client)
     gen = store.info("docs")["data"]
     with (store.path("docs") / gen / "vectors.npy").open("r+b") as fh:
         fh.truncate(100)
 
-    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
-    for method, path, body in (
-        ("POST", "/v1/collections/docs/search", {"query": "casa"}),
-        ("POST", "/v1/collections/docs/documents", new),
-        ("DELETE", "/v1/collections/docs/documents", {"ids": ["d1"]}),
-    ):
-        r = client.request(method, path, json=body, headers=AUTH)
-        assert r.status_code == 503, r.text
-        assert r.json()["error"] == "IntegrityError"
-        assert r.json()["detail"].startswith(f"collection 'docs' is damaged: {gen}/vectors.npy has 100 bytes")
-        assert (r.json()["collection"], r.json()["file"]) == ("docs", f"{gen}/vectors.npy")
+    _assert_damaged(client, READ_AND_WRITES, f"{gen}/vectors.npy", f"{gen}/vectors.npy has 100 bytes")
     r = client.post("/v1/collections/outra/search", json={"query": "casa", "mode": "lexical"})
     assert (r.status_code, r.json()["hits"][0]["id"]) == (200, "d2")
-    assert client.post("/v1/collections/outra/documents", json=new, headers=AUTH).status_code == 200
+    assert client.post("/v1/collections/outra/documents", json=NEW, headers=AUTH).status_code == 200
     names = [c["name"] for c in client.get("/v1/collections").json()["collections"]]
     assert names == ["docs", "outra"]
     (store.path("outra") / "collection.json").write_text("{", encoding="utf-8")
@@ -371,28 +388,14 @@ def test_api_collection_json_edited_to_wrong_types_is_503_and_the_list_leaves_it
 ) -> None:
     """A hand-edited collection.json gave 500s (TypeError, KeyError) on its searches and writes, and on
     `GET /v1/collections` for every collection; now it is that collection's 503 IntegrityError naming the field."""
-    for name in ("docs", "outra"):
-        body = {"name": name, "encoder": "frases", "documents": DOCS}
-        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
-    store = client.app.state.searchers.store  # type: ignore[attr-defined]
+    store = _two_collections(client)
     assert client.post("/v1/collections/docs/search", json={"query": "casa"}).status_code == 200
     path = store.path("docs") / "collection.json"
     path.write_text(
         json.dumps({**json.loads(path.read_text(encoding="utf-8")), field: value}), encoding="utf-8"
     )
 
-    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
-    for method, route, body in (
-        ("POST", "/v1/collections/docs/search", {"query": "casa"}),
-        ("POST", "/v1/collections/docs/documents", new),
-        ("DELETE", "/v1/collections/docs/documents", {"ids": ["d1"]}),
-    ):
-        r = client.request(method, route, json=body, headers=AUTH)
-        assert (r.status_code, r.json()["error"]) == (503, "IntegrityError"), r.text
-        assert r.json()["detail"].startswith(
-            f"collection 'docs' is damaged: collection.json field {field!r} "
-        )
-        assert (r.json()["collection"], r.json()["file"]) == ("docs", "collection.json")
+    _assert_damaged(client, READ_AND_WRITES, "collection.json", f"collection.json field {field!r} ")
     r = client.get("/v1/collections")
     assert r.status_code == 200, r.text
     assert [c["name"] for c in r.json()["collections"]] == ["outra"]
@@ -402,25 +405,13 @@ def test_api_collection_json_edited_to_wrong_types_is_503_and_the_list_leaves_it
 def test_api_documents_changed_in_place_are_503_naming_the_file(client: TestClient) -> None:
     """documents.jsonl with bytes changed at the same size (opening checks sizes, so it opens) made every search
     returning the document and every add a 500 (JSONDecodeError); now 503 IntegrityError naming the file."""
-    for name in ("docs", "outra"):
-        body = {"name": name, "encoder": "frases", "documents": DOCS}
-        assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
-    store = client.app.state.searchers.store  # type: ignore[attr-defined]
+    store = _two_collections(client)
     rel = f"{store.info('docs')['data']}/documents.jsonl"
     path = store.path("docs") / rel
     path.write_bytes(path.read_bytes().replace(b'{"id"', b'x"id"', 1))
 
-    new = {"documents": [{"id": "d4", "text": "casas e casas"}]}
-    for method, route, body in (
-        ("POST", "/v1/collections/docs/search", {"query": "rei rainha castelo", "k": 3}),
-        ("POST", "/v1/collections/docs/documents", new),
-    ):
-        r = client.request(method, route, json=body, headers=AUTH)
-        assert (r.status_code, r.json()["error"]) == (503, "IntegrityError"), r.text
-        assert r.json()["detail"].startswith(
-            f"collection 'docs' is damaged: {rel} cannot be read at document 1"
-        )
-        assert (r.json()["collection"], r.json()["file"]) == ("docs", rel)
+    search = ("POST", "/v1/collections/docs/search", {"query": "rei rainha castelo", "k": 3})
+    _assert_damaged(client, (search, READ_AND_WRITES[1]), rel, f"{rel} cannot be read at document 1")
     assert client.post("/v1/collections/outra/search", json={"query": "casa"}).status_code == 200
 
 
