@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,10 +29,17 @@ log = logging.getLogger(__name__)
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
+        return sha256_open(fh.fileno(), chunk=chunk)
+
+
+def sha256_open(fd: int, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of the file open as ``fd``, from its start (read with ``pread``: the descriptor's offset stays)."""
+    h = hashlib.sha256()
+    pos = 0
+    while block := os.pread(fd, chunk, pos):
+        h.update(block)
+        pos += len(block)
     return h.hexdigest()
 
 

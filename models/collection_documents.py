@@ -3,7 +3,6 @@ document passes before it is written; models/collection.py's store writes and op
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from models.artifact import sha256_open
 from models.collection_files import DOCS_FILE, OFFSETS_FILE, MappedFile, Stamp, StoredIndex, damaged
 from models.errors import InvalidInput
 from models.lexical import Bm25, Terms
@@ -175,12 +175,7 @@ class Snapshot:
         want = files.get(self.docs_file) if isinstance(files, dict) else None
         if not isinstance(want, str):
             return False  # written before checksums were recorded
-        digest = hashlib.sha256()
-        pos = 0
-        while chunk := os.pread(self._fd, 1 << 22, pos):
-            digest.update(chunk)
-            pos += len(chunk)
-        return digest.hexdigest() == want
+        return sha256_open(self._fd, chunk=1 << 22) == want
 
 
 def _unicode_problem(text: str) -> str | None:
