@@ -15,6 +15,11 @@ from services.api.model_store import Loaded, ModelStore
 from services.api.schemas import ModelInfo
 from services.settings import Settings
 
+# A route may answer a text up to this long on the event loop, when what it needs is already loaded; a longer one is
+# read in a worker thread (normalising it takes milliseconds). Through the thread pool, 16 short requests at once
+# handed the GIL back and forth (benchmarks/results/lm.md, text.md).
+EVENT_LOOP_CHARS = 1000
+
 
 # Dependencies are ``async def`` on purpose: they do no I/O, and a plain ``def`` dependency costs a hop through the
 # thread pool per request (measured: ~20 hops, ~1 ms of CPU per request with them as ``def``).

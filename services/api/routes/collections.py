@@ -14,11 +14,17 @@ from models.collection import MAX_ID_CHARS, Document
 from models.errors import CollectionNotFound, IntegrityError, NotReady
 from pipelines.serving.search import MODES, Searcher, add_documents, create_collection, delete_documents
 from pipelines.serving.searcher_cache import SearcherCache
-from services.api.deps import SettingsDep, check_batch, check_k, check_texts, read_access, require_key
+from services.api.deps import (
+    EVENT_LOOP_CHARS,
+    SettingsDep,
+    check_batch,
+    check_k,
+    check_texts,
+    read_access,
+    require_key,
+)
 from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
 from services.settings import Settings
-
-EVENT_LOOP_CHARS = 1000  # longer queries are read in a worker thread (normalising them takes milliseconds)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["collections"])

@@ -13,14 +13,22 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.lm.config import MAX_NEW_TOKENS, MAX_SEED, MAX_TEMPERATURE
-from services.api.deps import SettingsDep, StoreDep, check_k, check_texts, model_info, read_access, reply
+from services.api.deps import (
+    EVENT_LOOP_CHARS,
+    SettingsDep,
+    StoreDep,
+    check_k,
+    check_texts,
+    model_info,
+    read_access,
+    reply,
+)
 from services.api.model_store import LM, Loaded, ModelStore
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
 if TYPE_CHECKING:  # torch: only servers that serve language models import it
     from pipelines.lm.predictor import LanguageModel
 
-EVENT_LOOP_CHARS = 1000  # longer texts are read in a worker thread (normalising them takes milliseconds)
 router = APIRouter(prefix="/v1", tags=["language model"], dependencies=[Depends(read_access)])
 
 
