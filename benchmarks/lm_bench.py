@@ -140,8 +140,10 @@ def aligned_scores(
         )
     ids = np.array([model.lm.id_of(t) for t in tokens], dtype=np.int64)
     ctx = contexts_of(ids, model.context, model.pad)
-    running = token_log_probs(model.lm.net, ctx, ids)
-    restart = token_log_probs(model.lm.net, restart_at_boundaries(ctx, ids, model.pad), ids)
+    cut = restart_at_boundaries(ctx, ids, model.pad)
+    # the model's probabilities: its network mixed with its n-gram component (the network alone without one)
+    running = model.lm.mix(token_log_probs(model.lm.net, ctx, ids), ctx, ids)
+    restart = model.lm.mix(token_log_probs(model.lm.net, cut, ids), cut, ids)
     return running, restart, kn["scores"], half
 
 
@@ -180,6 +182,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--order", type=int, default=5)
     parser.add_argument(
+        "--ngram", type=int, default=None, help="palavra's n-gram component order (default: the LM's default)."
+    )
+    parser.add_argument(
         "--data-mirror", type=Path, default=Path(os.environ.get("PALAVRA_DATA_MIRROR", "../shared/data"))
     )
     args = parser.parse_args()
@@ -193,6 +198,7 @@ def main() -> None:
                 "corpus": [args.corpus],
                 "epochs": args.epochs,
                 "max_train_tokens": args.max_train_tokens or None,
+                "ngram": args.ngram,
             }
         )
         started = time.perf_counter()
@@ -225,6 +231,8 @@ def main() -> None:
             "vocabulary": training["vocabulary"],
             "palavra_lm": {
                 "perplexity": training["val_perplexity"],
+                "network_alone_perplexity": training["val_perplexity_network"],
+                "ngram_component": training["ngram"],
                 "best_epoch": training["best_epoch"],
                 "epochs_run": training["epochs_run"],
                 "train_seconds": round(training["train_seconds"], 1),

@@ -8,9 +8,14 @@ head is scored for every prediction and the rare tails only when needed, which k
 
 This module owns the kind's files (names, ``save`` and ``load``); every reader goes through :func:`load`:
 
-    config.json        the network's shape (:class:`LMShape`) and the preprocessing the corpus went through
+    config.json        the network's shape (:class:`LMShape`), the preprocessing the corpus went through and, when
+                       the model has one, its n-gram component's order and mixture weight
     vocab.json         the tokens, most frequent first (row i of the embedding is token i)
     weights.safetensors
+    ngram.safetensors  (optional) a Kneser-Ney n-gram model's tables (models/ngram.py) over the same token ids
+
+With an n-gram component the model's probability is the mixture ``λ·p_network + (1 - λ)·p_ngram`` (Bengio et
+al. 2003's best models mix their network with an n-gram the same way); λ was fitted on the held-out slice.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from torch import nn
 from models.errors import IntegrityError, InvalidInput
 from models.mlp import make_activation
 from models.mlp_numpy import activate
+from models.ngram import NGramModel
 from models.references import Kind
 from models.registry import Artifact, ArtifactWriter
 
@@ -36,7 +42,8 @@ KIND = Kind.LM.value
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "weights.safetensors"
-FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
+NGRAM_FILE = "ngram.safetensors"
+FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)  # and NGRAM_FILE where config.json names an n-gram
 
 EOS = "</s>"  # a sentence boundary; also what pads the context before the first token
 PARAGRAPH = "<p>"  # a paragraph (document) boundary
@@ -144,7 +151,9 @@ def _log_norm(logits: Floats) -> float:
     return top + float(np.log(np.exp(logits - top).sum(dtype=np.float32)))
 
 
-def _best(ids: npt.NDArray[np.int64], logp: Floats, k: int) -> tuple[npt.NDArray[np.int64], Floats]:
+def _best(
+    ids: npt.NDArray[np.int64], logp: npt.NDArray[Any], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     """The ``k`` highest of ``logp`` (and their ``ids``), in no particular order."""
     if logp.size > k:
         keep = np.argpartition(logp, logp.size - k)[logp.size - k :]
@@ -153,20 +162,32 @@ def _best(ids: npt.NDArray[np.int64], logp: Floats, k: int) -> tuple[npt.NDArray
 
 
 class NextTokens:
-    """The ``k`` most probable next tokens after one context: the network's arithmetic in numpy, for serving.
+    """The ``k`` most probable next tokens after one context: the model's arithmetic in numpy, for serving.
 
     The same numbers as :meth:`NeuralLM.log_probs` (float32), without building the whole distribution when it can
     be skipped: a token of a tail cluster has a log-probability of at most its cluster's (the head scores each
     cluster as one entry, and log P(token | cluster) <= 0), so a cluster whose own log-probability is no higher
-    than the k-th best token found so far cannot hold a better one and is not scored, and of a cluster that is, only the tokens that would enter the k
-    best are kept. One context through torch took 0.43 ms of CPU; here 0.12 ms (benchmarks/results/lm.md).
+    than the k-th best token found so far cannot hold a better one and is not scored, and of a cluster that is,
+    only the tokens that would enter the k best are kept. One context through torch took 0.43 ms of CPU; here
+    0.12 ms (benchmarks/results/lm.md).
+
+    With an n-gram component the probabilities are the mixture ``λ·p_network + (1 - λ)·p_ngram`` (float64); a
+    cluster is skipped when ``λ·P(cluster) + (1 - λ)·max p_ngram`` over its tokens cannot reach the k-th best.
 
     Args:
         net: the network, in eval mode (its weights are shared, not copied).
         never: token ids never proposed (``<unk>``, ...).
+        ngram: the model's n-gram component, if it has one, and ``network_weight`` its λ.
     """
 
-    def __init__(self, net: NeuralLM, never: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        net: NeuralLM,
+        never: Sequence[int] = (),
+        *,
+        ngram: NGramModel | None = None,
+        network_weight: float = 1.0,
+    ) -> None:
         shape = net.shape
         weights = {name: t.detach().numpy() for name, t in net.state_dict().items()}
         self.embedding: Floats = weights["embedding.weight"]
@@ -188,8 +209,10 @@ class NextTokens:
         self.is_never = np.zeros(shape.vocab_size, dtype=bool)
         self.is_never[list(never)] = True
         self.short_ids = np.arange(self.shortlist, dtype=np.int64)
+        self.ngram = ngram if network_weight < 1.0 else None
+        self.network_weight = network_weight
 
-    def _masked(self, logp: Floats, ids: npt.NDArray[np.int64]) -> Floats:
+    def _masked(self, logp: npt.NDArray[Any], ids: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         logp[self.is_never[ids]] = -np.inf
         return logp
 
@@ -205,6 +228,16 @@ class NextTokens:
         if self.head_bias is not None:
             head += self.head_bias
         head_logp = head - np.float32(_log_norm(head))
+        if self.ngram is not None:
+            ids, best = self._top_mixed(x, head_logp, self.ngram.distribution(context), k)
+        else:
+            ids, best = self._top_network(x, head_logp, k)
+        order = np.argsort(-best, kind="stable")
+        return [(int(ids[j]), float(best[j])) for j in order if np.isfinite(best[j])]
+
+    def _top_network(
+        self, x: Floats, head_logp: Floats, k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
         logp = self._masked(head_logp[: self.shortlist].copy(), self.short_ids)
         ids, best = _best(self.short_ids, logp, k)
         for i, (projection, out, start, _stop) in enumerate(self.tails):
@@ -219,8 +252,33 @@ class NextTokens:
             rows = hits + start
             words = self._masked(logits[hits] + shift, rows)
             ids, best = _best(np.concatenate([ids, rows]), np.concatenate([best, words]), k)
-        order = np.argsort(-best, kind="stable")
-        return [(int(ids[j]), float(best[j])) for j in order if np.isfinite(best[j])]
+        return ids, best
+
+    def _top_mixed(
+        self, x: Floats, head_logp: Floats, ngram: npt.NDArray[np.float64], k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+        w = self.network_weight
+        rest = (1.0 - w) * ngram
+
+        def mixed(network_logp: Floats, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+            with np.errstate(divide="ignore"):
+                out: npt.NDArray[np.float64] = np.log(
+                    w * np.exp(network_logp.astype(np.float64)) + rest[rows]
+                )
+            return self._masked(out, rows)
+
+        ids, best = _best(self.short_ids, mixed(head_logp[: self.shortlist], self.short_ids), k)
+        for i, (projection, out, start, stop) in enumerate(self.tails):
+            cluster = float(head_logp[self.shortlist + i])
+            floor = float(best.min()) if best.size >= k else -math.inf
+            if math.log(w * math.exp(cluster) + float(rest[start:stop].max())) <= floor:
+                continue  # no token of this cluster can beat the k-th best so far
+            logits = out @ (projection @ x)
+            rows = np.arange(start, stop, dtype=np.int64)
+            words = mixed(logits + np.float32(cluster - _log_norm(logits)), rows)
+            hits = words > floor
+            ids, best = _best(np.concatenate([ids, rows[hits]]), np.concatenate([best, words[hits]]), k)
+        return ids, best
 
 
 @dataclass
@@ -231,6 +289,8 @@ class LMArtifact:
     vocab: list[str]
     preprocessing: dict[str, Any] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)
+    ngram: NGramModel | None = None
+    network_weight: float = 1.0  # λ of the mixture with ``ngram``
 
     def __post_init__(self) -> None:
         if not self.index:
@@ -243,6 +303,48 @@ class LMArtifact:
     def id_of(self, token: str) -> int:
         return self.index.get(token, self.index[UNK])
 
+    def mix(
+        self,
+        network: npt.NDArray[np.float64],
+        contexts: npt.NDArray[np.int64],
+        targets: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.float64]:
+        """The model's log-probability of each target: the network's (``network``, natural log per token) mixed
+        with the n-gram component's, or the network's alone where the model has none."""
+        return mix_log_probs(network, self.ngram, self.network_weight, contexts, targets)
+
+    def mix_distribution(
+        self, network: npt.NDArray[np.float64], context: Sequence[int]
+    ) -> npt.NDArray[np.float64]:
+        """The model's log-probability of every token after one context, from the network's (``network``)."""
+        if self.ngram is None or self.network_weight >= 1.0:
+            return network
+        with np.errstate(divide="ignore"):
+            out: npt.NDArray[np.float64] = np.log(
+                self.network_weight * np.exp(network)
+                + (1.0 - self.network_weight) * self.ngram.distribution(context)
+            )
+        return out
+
+
+def mix_log_probs(
+    network: npt.NDArray[np.float64],
+    ngram: NGramModel | None,
+    network_weight: float,
+    contexts: npt.NDArray[np.int64],
+    targets: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """log(λ·p_network + (1 - λ)·p_ngram) per target, from the network's natural log-probabilities."""
+    if ngram is None or network_weight >= 1.0:
+        return network
+    theirs = ngram.log_probs(contexts, targets)
+    if network_weight <= 0.0:
+        return theirs
+    out: npt.NDArray[np.float64] = np.logaddexp(
+        network + math.log(network_weight), theirs + math.log1p(-network_weight)
+    )
+    return out
+
 
 def save(
     writer: ArtifactWriter,
@@ -251,23 +353,58 @@ def save(
     *,
     preprocessing: dict[str, Any],
     training: dict[str, Any] | None = None,
+    ngram: NGramModel | None = None,
+    network_weight: float = 1.0,
 ) -> None:
     """Write the kind's files into a staging folder (the registry commits them)."""
     if len(vocab) != net.shape.vocab_size:
         raise InvalidInput(f"vocabulary of {len(vocab)} tokens for a network of {net.shape.vocab_size}")
-    shape = asdict(net.shape)
+    mixture = None
+    if ngram is not None:
+        _check_ngram(ngram, net.shape)
+        if not 0.0 <= network_weight <= 1.0:
+            raise InvalidInput(f"the network's weight must be in [0, 1], not {network_weight}")
+        mixture = {"order": ngram.order, "network_weight": network_weight, "file": NGRAM_FILE}
     writer.write_json(
         CONFIG_FILE,
         {
             "kind": KIND,
-            "files": list(FILES),
-            "shape": shape,
+            "files": [*FILES, NGRAM_FILE] if ngram is not None else list(FILES),
+            "shape": asdict(net.shape),
             "preprocessing": preprocessing,
             "training": training,
+            "ngram": mixture,
         },
     )
     writer.write_json(VOCAB_FILE, list(vocab))
     writer.write_tensors(WEIGHTS_FILE, dict(net.state_dict()))
+    if ngram is not None:
+        writer.write_tensor_arrays(NGRAM_FILE, ngram.to_arrays())
+
+
+def _check_ngram(ngram: NGramModel, shape: LMShape) -> None:
+    if ngram.vocab_size != shape.vocab_size:
+        raise InvalidInput(f"an n-gram over {ngram.vocab_size} tokens for a network of {shape.vocab_size}")
+    if ngram.order - 1 > shape.context:
+        raise InvalidInput(
+            f"an order-{ngram.order} n-gram needs {ngram.order - 1} tokens of context; the network has {shape.context}"
+        )
+
+
+def _load_ngram(artifact: Artifact, mixture: Any, shape: LMShape) -> tuple[NGramModel, float]:
+    try:
+        order, weight = int(mixture["order"]), float(mixture["network_weight"])
+        if not 0.0 <= weight <= 1.0:
+            raise InvalidInput(f"network_weight {weight} is outside [0, 1]")
+        if not artifact.exists(NGRAM_FILE):
+            raise InvalidInput(f"{NGRAM_FILE} is missing")
+        ngram = NGramModel.from_arrays(
+            artifact.read_tensor_arrays(NGRAM_FILE), order=order, vocab_size=shape.vocab_size
+        )
+        _check_ngram(ngram, shape)
+    except (KeyError, TypeError, ValueError, InvalidInput, IntegrityError) as exc:
+        raise IntegrityError(f"{artifact.version.ref}: its n-gram component does not load ({exc})") from exc
+    return ngram, weight
 
 
 def load(artifact: Artifact) -> LMArtifact:
@@ -293,4 +430,13 @@ def load(artifact: Artifact) -> LMArtifact:
         raise IntegrityError(f"{artifact.version.ref}: {VOCAB_FILE} does not match config.json")
     net.eval()
     net.requires_grad_(False)
-    return LMArtifact(net=net, vocab=list(vocab), preprocessing=dict(config.get("preprocessing") or {}))
+    ngram, weight = None, 1.0
+    if config.get("ngram"):  # models trained before the n-gram component have none
+        ngram, weight = _load_ngram(artifact, config["ngram"], shape)
+    return LMArtifact(
+        net=net,
+        vocab=list(vocab),
+        preprocessing=dict(config.get("preprocessing") or {}),
+        ngram=ngram,
+        network_weight=weight,
+    )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.errors import InvalidConfig
+from models.ngram import MAX_ORDER as MAX_NGRAM_ORDER
 from pipelines.runs.config_io import ModelName, validation_message
 from pipelines.text.normalize import NormalizeConfig
 
@@ -49,6 +50,14 @@ class LMRun(BaseModel):
     hidden: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(default_factory=lambda: [256], max_length=8)
     activation: LMActivation = "tanh"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    # Bengio et al. (2003) mix their network with an n-gram; here the mixture is 19-22% below IRSTLM's modified
+    # Kneser-Ney 5-gram where the network alone is 8% below it (benchmarks/results/lm.md, "The n-gram component")
+    ngram: int = Field(
+        default=5,
+        ge=0,
+        le=MAX_NGRAM_ORDER,
+        description="Order of the Kneser-Ney n-gram mixed with the network, at most context + 1 (0: none).",
+    )
     optimizer: LMOptimizer = "adam"
     # batch 2048 at lr 0.004: 1.47x the tokens/s of batch 512 at 0.002 on corpus-all, the same held-out perplexity
     # on the corpus-machado slice (78.46 vs 78.19); benchmarks/results/lm.md, "Training time"

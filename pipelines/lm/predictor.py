@@ -61,7 +61,7 @@ def _top_words(
     loaded: lm_kind.LMArtifact, never: Sequence[int]
 ) -> Callable[[tuple[int, ...], int], tuple[tuple[str, float], ...]]:
     """The function ``complete`` caches: (context ids, k) -> the k most probable next words (never ``never``)."""
-    scorer = lm_kind.NextTokens(loaded.net, never)
+    scorer = lm_kind.NextTokens(loaded.net, never, ngram=loaded.ngram, network_weight=loaded.network_weight)
 
     def top(context: tuple[int, ...], k: int) -> tuple[tuple[str, float], ...]:
         return tuple((loaded.vocab[i], round(math.exp(logp), 6)) for i, logp in scorer.top(context, k))
@@ -127,9 +127,6 @@ class LanguageModel:
         tail = ids[-self.context :]
         return (self.pad,) * (self.context - len(tail)) + tuple(tail)
 
-    def _context(self, ids: list[int]) -> torch.Tensor:
-        return torch.tensor([self._context_ids(ids)])
-
     def _ids(self, tokens: list[str]) -> list[int]:
         return [self.lm.id_of(t) for t in tokens]
 
@@ -177,7 +174,12 @@ class LanguageModel:
         gen = torch.Generator()
         gen.manual_seed(sampling.seed if sampling.seed is not None else secrets.randbits(32))
         for _ in range(sampling.max_tokens):
-            logp = self.lm.net.log_probs(self._context(ids))[0]
+            context = self._context_ids(ids)
+            network = self.lm.net.log_probs(torch.tensor([context]))[0]
+            if self.lm.ngram is not None:
+                logp = torch.from_numpy(self.lm.mix_distribution(network.double().numpy(), context))
+            else:
+                logp = network
             nxt = self._pick(logp, sampling, gen)
             ids.append(nxt)
             yield self.lm.vocab[nxt]
@@ -195,7 +197,7 @@ class LanguageModel:
     def evaluate(self, lines: list[str]) -> dict[str, Any]:
         """Perplexity and OOV rate on ``lines`` (one document a line, or hard-wrapped lines, joined as training
         joins them), as the held-out slice is measured."""
-        from pipelines.lm.train import mean_nll, perplexity
+        from pipelines.lm.train import perplexity, token_log_probs
 
         tokenised: list[str] = [
             " ".join(t) for t in (self.normalizer.tokens(line) for line in lines if line.strip()) if t
@@ -208,7 +210,8 @@ class LanguageModel:
             raise InvalidInput("the text has no tokens to evaluate")
         ids = np.array(self._ids(toks), dtype=np.int64)
         words = [t for t in toks if t not in lm_kind.SPECIALS]
-        nll = mean_nll(self.lm.net, contexts_of(ids, self.context, self.pad), ids)
+        contexts = contexts_of(ids, self.context, self.pad)
+        nll = -float(self.lm.mix(token_log_probs(self.lm.net, contexts, ids), contexts, ids).mean())
         return {
             "model": self.ref,
             "tokens": len(toks),

@@ -24,6 +24,7 @@ from torch.optim import Optimizer
 
 from models import lm as lm_kind
 from models.errors import EmptyCorpus, InvalidInput
+from models.ngram import NGramModel
 from models.registry import ModelVersion, Registry
 from pipelines.classifier.optim import LazyAdam, LazyMomentum, LazyRMSprop
 from pipelines.classifier.plots import _finite, _pyplot
@@ -31,6 +32,8 @@ from pipelines.classifier.pretrained import open_vectors, word_matrix
 from pipelines.classifier.train import torch_threads
 from pipelines.lm.config import LMRun
 from pipelines.lm.data import IdArray, Vocabulary, contexts_of, documents, read_lines, split_holdout
+from pipelines.lm.mixture import best_weight, mixture_log_probs, perplexity_of
+from pipelines.lm.ngram import estimate
 from pipelines.reading.corpus import CorpusLimits, list_files
 from pipelines.reading.datasets import DataCatalog
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
@@ -375,6 +378,46 @@ def fit_lm(
     return Fit(net, shape, history, best[1] if best else 0, train_seconds, diverged_at)
 
 
+#: the network's weight where no held-out token is left to fit it on (a corpus of very few documents)
+UNFITTED_WEIGHT = 0.5
+
+
+def fit_mixture(
+    run: LMRun, data: Encoded, net: lm_kind.NeuralLM, report: ProgressCallback
+) -> tuple[NGramModel | None, float, dict[str, Any]]:
+    """The n-gram component (order ``run.ngram``, at most ``context + 1``) counted on the training tokens, and the
+    network's weight λ in the mixture, the one with the lowest held-out perplexity (as early stopping picks the
+    epoch). (None, 1.0, {}) with ``run.ngram == 0``."""
+    order = min(run.ngram, run.context + 1)
+    if order < 1:
+        return None, 1.0, {}
+    report(
+        Progress(
+            stage="ngram", message=f"counting the n-grams of {len(data.train_ids):,} tokens (order {order})"
+        )
+    )
+    started = time.perf_counter()
+    pad = data.vocab.index()[lm_kind.PARAGRAPH]
+    ngram = estimate(data.train_ids, order=order, vocab_size=len(data.vocab.tokens), pad=pad)
+    facts: dict[str, Any] = {"order": order, "entries": ngram.entries}
+    if len(data.val_ids):
+        mine = token_log_probs(net, data.val_ctx, data.val_ids)
+        theirs = ngram.log_probs(data.val_ctx, data.val_ids)
+        weight = best_weight(mine, theirs)
+        facts |= {
+            "network_weight": weight,
+            "weight_fitted_on": "held_out",
+            "val_perplexity_ngram": round(perplexity_of(theirs), 3),
+            "val_perplexity": round(perplexity_of(mixture_log_probs(mine, theirs, weight)), 3),
+        }
+    else:
+        weight = UNFITTED_WEIGHT
+        facts |= {"network_weight": weight, "weight_fitted_on": None}
+    facts["seconds"] = round(time.perf_counter() - started, 3)
+    log.info("n-gram component: %s", facts)
+    return ngram, weight, facts
+
+
 def _train_lm(
     run: LMRun,
     *,
@@ -406,6 +449,7 @@ def _train_lm(
             history=history,
         )
     best_row = history[fit.best_epoch - 1]
+    ngram, network_weight, mixture_facts = fit_mixture(run, data, net, report)
     n = len(data.train_ids)
     index = vocab.index()
     train_seconds = fit.train_seconds
@@ -420,7 +464,10 @@ def _train_lm(
         "best_epoch": fit.best_epoch,
         "epochs_run": len(history),
         "stopped_early": len(history) < run.epochs,
-        "val_perplexity": best_row["val_perplexity"],
+        # the model's: the network mixed with its n-gram (the network's alone where there is none)
+        "val_perplexity": mixture_facts.get("val_perplexity", best_row["val_perplexity"]),
+        "val_perplexity_network": best_row["val_perplexity"],
+        "ngram": mixture_facts or None,
         "train_seconds": round(train_seconds, 3),
         "parameters": net.parameters_count(),
         "pretrained": pretrained_facts,
@@ -435,6 +482,8 @@ def _train_lm(
                 "boundaries": "sentence+paragraph",
             },
             training={"run": run.model_dump(mode="json"), "shape": asdict(shape)},
+            ngram=ngram,
+            network_weight=network_weight,
         )
         plot_history(
             history, writer.file(HISTORY_PNG), title=f"{run.name}: context {run.context}, {run.activation}"
@@ -446,7 +495,7 @@ def _train_lm(
                 "total_seconds": round(time.perf_counter() - started, 3),
                 "history": history,
             },
-            metrics={"val_perplexity": best_row["val_perplexity"]},
+            metrics={"val_perplexity": training["val_perplexity"]},
         )
     version: ModelVersion = writer.version  # type: ignore[attr-defined]
     log.info("registered %s in %.1f s", version.ref, time.perf_counter() - started)

@@ -334,10 +334,12 @@ def test_early_stopping_keeps_the_best_epoch(
     assert training["epochs_run"] == training["best_epoch"] + 1 < 40
     best = min(history, key=lambda row: row["val_loss"])
     assert best["epoch"] == training["best_epoch"]
-    assert training["val_perplexity"] == best["val_perplexity"]
+    assert training["val_perplexity_network"] == best["val_perplexity"]
+    # the model's perplexity mixes in its n-gram, with the weight the held-out slice prefers (1.0 among them)
+    assert training["val_perplexity"] <= training["val_perplexity_network"]
     model = LanguageModel.from_artifact(registry.open(mv.ref))
     held = (pt_corpus_file.read_text(encoding="utf-8").splitlines())[-30:]
-    assert model.evaluate(held)["perplexity"] == pytest.approx(best["val_perplexity"], rel=1e-3)
+    assert model.evaluate(held)["perplexity"] == pytest.approx(training["val_perplexity"], rel=1e-3)
 
 
 def test_token_budget_cuts_the_epochs_of_a_large_corpus_only(

@@ -63,6 +63,11 @@ def train_lm_cli(
     dropout: float | None = typer.Option(
         None, "--dropout", help="Dropout after the concatenation and each layer."
     ),
+    ngram: int | None = typer.Option(
+        None,
+        "--ngram",
+        help="Order of the Kneser-Ney n-gram mixed with the network (default 5, at most context + 1; 0: none).",
+    ),
     optimizer: str | None = typer.Option(
         None, "--optimizer", help="adam (default), sgd, momentum, adagrad, rmsprop."
     ),
@@ -103,6 +108,7 @@ def train_lm_cli(
         "hidden": hidden or None,
         "activation": activation,
         "dropout": dropout,
+        "ngram": ngram,
         "optimizer": optimizer,
         "lr": lr,
         "epochs": epochs,
