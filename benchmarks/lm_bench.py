@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.lm import EOS, PARAGRAPH
+from models.lm import EOS, PARAGRAPH, SPECIALS
 from models.registry import Registry
 from pipelines.lm.config import make_run
 from pipelines.lm.data import contexts_of, restart_at_boundaries, with_boundaries
@@ -182,7 +182,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--order", type=int, default=5)
     parser.add_argument(
-        "--ngram", type=int, default=None, help="palavra's n-gram component order (default: the LM's default)."
+        "--ngram",
+        type=int,
+        default=None,
+        help="palavra's n-gram component order (default: the LM's default).",
     )
     parser.add_argument(
         "--data-mirror", type=Path, default=Path(os.environ.get("PALAVRA_DATA_MIRROR", "../shared/data"))
@@ -220,6 +223,15 @@ def main() -> None:
             t0 = time.perf_counter()
             model.complete("o menino foi para a", k=5)
             times.append(time.perf_counter() - t0)
+        # distinct texts: every call runs the model (the repeated one above is answered from complete's cache)
+        rng = np.random.default_rng(7)
+        words = model.lm.vocab[len(SPECIALS) : 3000]
+        fresh = []
+        for _ in range(1000):
+            text = " ".join(words[i] for i in rng.integers(0, len(words), size=model.context))
+            t0 = time.perf_counter()
+            model.complete(text, k=5)
+            fresh.append(time.perf_counter() - t0)
         sampling = Sampling(max_tokens=200, temperature=0.8, top_k=40, top_p=0.95, seed=7)
         t0 = time.perf_counter()
         generated = sum(1 for _ in model.stream("era uma vez", sampling))
@@ -242,6 +254,10 @@ def main() -> None:
                 "generated_tokens": generated,
                 "complete_ms_in_process_p50": round(1000 * statistics.median(times), 3),
                 "complete_ms_in_process_p99": round(1000 * sorted(times)[int(0.99 * len(times)) - 1], 3),
+                "complete_distinct_ms_in_process_p50": round(1000 * statistics.median(fresh), 3),
+                "complete_distinct_ms_in_process_p99": round(
+                    1000 * sorted(fresh)[int(0.99 * len(fresh)) - 1], 3
+                ),
                 "sample": sample["text"],
             },
             "kneser_ney": kn,

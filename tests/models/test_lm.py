@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 
 from models import lm
 from models.errors import IntegrityError, InvalidInput
+from models.ngram import NGramModel
 from models.registry import Registry
+from pipelines.lm.ngram import estimate
 
 
 def test_cutoffs_follow_frequency_and_stay_inside_the_vocabulary() -> None:
@@ -104,3 +109,95 @@ def test_next_tokens_are_the_networks_k_best_without_the_never_tokens(activation
             }
     with pytest.raises(InvalidInput, match="k must be at least 1"):
         scorer.top([0, 1, 2], 0)
+
+
+def _net_and_ngram(vocab_size: int = 300, context: int = 3) -> tuple[lm.NeuralLM, NGramModel]:
+    torch.manual_seed(7)
+    shape = lm.LMShape(vocab_size=vocab_size, context=context, dim=12, hidden=(16,), cutoffs=(20, 60, 150))
+    net = lm.NeuralLM(shape, sparse=False).eval()
+    rng = np.random.default_rng(3)
+    phrase = [40, 41, 42, 250, 251]  # a phrase the n-gram knows and the untrained network does not
+    ids = np.concatenate([rng.integers(3, vocab_size, size=2000), np.tile(phrase, 80)])
+    return net, estimate(ids, order=context + 1, vocab_size=vocab_size, pad=1)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.8])
+def test_next_tokens_with_an_ngram_are_the_mixtures_k_best(weight: float) -> None:
+    net, ngram = _net_and_ngram()
+    never = (2, 30)
+    scorer = lm.NextTokens(net, never, ngram=ngram, network_weight=weight)
+    contexts = torch.randint(0, 300, (30, 3))
+    contexts[0] = torch.tensor([41, 42, 250])  # the n-gram's phrase: 251 comes next
+    with torch.inference_mode():
+        network = net.log_probs(contexts).double().numpy()
+    for row, context in zip(network, contexts.tolist(), strict=True):
+        want = np.log(weight * np.exp(row) + (1 - weight) * ngram.distribution(context))
+        want[list(never)] = -np.inf
+        for k in (1, 5, 50):
+            got = scorer.top(context, k)
+            best = np.sort(want)[::-1][:k]
+            assert [lp for _, lp in got] == pytest.approx(best.tolist(), abs=1e-5)
+    if weight < 0.8:
+        assert scorer.top([41, 42, 250], 1)[0][0] == 251
+
+
+def test_save_load_with_an_ngram_round_trips_and_mixes(registry: Registry) -> None:
+    net, ngram = _net_and_ngram()
+    vocab = [lm.EOS, lm.PARAGRAPH, lm.UNK, *(f"w{i}" for i in range(297))]
+    with registry.create("lm-ng", lm.KIND) as writer:
+        lm.save(writer, net, vocab, preprocessing={}, ngram=ngram, network_weight=0.6)
+    loaded = lm.load(registry.open("lm-ng", kind=lm.KIND))
+    assert loaded.ngram is not None
+    assert loaded.network_weight == 0.6
+    contexts = np.array([[41, 42, 250], [5, 6, 7]])
+    targets = np.array([251, 9])
+    network = np.array([-3.0, -4.0])
+    mixed = loaded.mix(network, contexts, targets)
+    want = np.log(0.6 * np.exp(network) + 0.4 * np.exp(ngram.log_probs(contexts, targets)))
+    np.testing.assert_allclose(mixed, want, rtol=1e-6)
+    dist = loaded.mix_distribution(np.full(300, -np.log(300)), [41, 42, 250])
+    assert np.exp(dist).sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_model_without_an_ngram_is_the_network_alone(registry: Registry) -> None:
+    net, _ = _net_and_ngram()
+    vocab = [lm.EOS, lm.PARAGRAPH, lm.UNK, *(f"w{i}" for i in range(297))]
+    with registry.create("lm-plain", lm.KIND) as writer:
+        lm.save(writer, net, vocab, preprocessing={})
+        config = json.loads(writer.file(lm.CONFIG_FILE).read_text())
+        del config["ngram"]  # as written before the n-gram component existed
+        writer.write_json(lm.CONFIG_FILE, config)
+    loaded = lm.load(registry.open("lm-plain", kind=lm.KIND))
+    assert loaded.ngram is None
+    network = np.array([-3.0, -4.0])
+    assert loaded.mix(network, np.array([[3, 4, 5], [5, 6, 7]]), np.array([3, 4])) is network
+
+
+@pytest.mark.parametrize("damage", ["missing", "short", "weight"])
+def test_load_refuses_a_damaged_ngram(registry: Registry, damage: str) -> None:
+    net, ngram = _net_and_ngram()
+    vocab = [lm.EOS, lm.PARAGRAPH, lm.UNK, *(f"w{i}" for i in range(297))]
+    with registry.create("lm-dmg", lm.KIND) as writer:
+        lm.save(writer, net, vocab, preprocessing={}, ngram=ngram, network_weight=0.5)
+        if damage == "missing":
+            writer.file(lm.NGRAM_FILE).unlink()
+        elif damage == "short":
+            arrays = ngram.to_arrays()
+            arrays["gamma.3"] = arrays["gamma.3"][:-1]
+            writer.write_tensor_arrays(lm.NGRAM_FILE, arrays)
+        else:
+            config = json.loads(writer.file(lm.CONFIG_FILE).read_text())
+            config["ngram"]["network_weight"] = 1.5
+            writer.write_json(lm.CONFIG_FILE, config)
+    with pytest.raises(IntegrityError, match="n-gram"):
+        lm.load(registry.open("lm-dmg", kind=lm.KIND))
+
+
+def test_save_refuses_an_ngram_that_does_not_fit_the_network(registry: Registry) -> None:
+    net, _ = _net_and_ngram()
+    vocab = [lm.EOS, lm.PARAGRAPH, lm.UNK, *(f"w{i}" for i in range(297))]
+    too_long = estimate(
+        np.arange(3, 200), order=5, vocab_size=300, pad=1
+    )  # needs 4 tokens; the network sees 3
+    with pytest.raises(InvalidInput, match="context"), registry.create("lm-x", lm.KIND) as writer:
+        lm.save(writer, net, vocab, preprocessing={}, ngram=too_long, network_weight=0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from models.registry import Registry
 from pipelines.lm.config import make_run
 from pipelines.lm.data import Vocabulary, contexts_of, documents, split_holdout, with_boundaries
 from pipelines.lm.predictor import LanguageModel, Sampling, detokenize
+from pipelines.lm.train import token_log_probs
 from pipelines.reading.datasets import DataCatalog
 from tests.conftest import _VERBS
 from tests.lm_helpers import TINY, train_tiny_lm
@@ -406,3 +408,54 @@ def test_training_reports_progress_inside_each_epoch(
     dones = [p.done for p in counted if p.done is not None]
     assert dones == sorted(dones)
     assert all(p.loss is not None and p.fraction is not None and 0 < p.fraction <= 1 for p in inside)
+
+
+def test_a_model_with_its_ngram_mixed_in_completes_generates_and_evaluates_with_the_mixture(
+    tiny: tuple[Registry, LanguageModel],
+) -> None:
+    _, trained = tiny
+    assert trained.lm.ngram is not None  # the default trains one (this corpus's held-out slice gave it λ = 1)
+    model = LanguageModel(dataclasses.replace(trained.lm, network_weight=0.4))
+    ngram = model.lm.ngram
+    ids = [model.lm.index[t] for t in ("o", "rei", "governa", "o")]
+    context = model._context_ids(ids)
+    with torch.inference_mode():
+        network = model.lm.net.log_probs(torch.tensor([context]))[0].double().numpy()
+    want = np.log(0.4 * np.exp(network) + 0.6 * ngram.distribution(context))
+    want[[model.unk, model.pad]] = -np.inf
+    got = model.complete("o rei governa o", k=4)["candidates"]
+    best = np.argsort(-want)[:4]
+    assert [c["word"] for c in got] == [model.lm.vocab[i] for i in best]
+    assert [c["probability"] for c in got] == pytest.approx(np.exp(want[best]).tolist(), abs=1e-6)
+    # greedy generation follows the mixture's best word, as complete proposes it
+    greedy = model.generate("o rei governa o", Sampling(max_tokens=1, temperature=0))["tokens"]
+    assert greedy == [got[0]["word"]]
+    # evaluate scores every token with the mixture
+    toks = with_boundaries(["o", "rei", "governa", "o", "reino", "."])
+    tok_ids = np.array([model.lm.id_of(t) for t in toks])
+    ctx = contexts_of(tok_ids, model.context, model.pad)
+    mixed = np.log(
+        0.4 * np.exp(token_log_probs(model.lm.net, ctx, tok_ids))
+        + 0.6 * np.exp(ngram.log_probs(ctx, tok_ids))
+    )
+    assert model.evaluate(["O rei governa o reino."])["perplexity"] == pytest.approx(
+        float(np.exp(-mixed.mean())), rel=1e-3
+    )
+    assert (
+        model.evaluate(["O rei governa o reino."])["perplexity"]
+        != trained.evaluate(["O rei governa o reino."])["perplexity"]
+    )
+
+
+def test_ngram_zero_trains_the_network_alone(
+    registry: Registry, pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    mv = train_tiny_lm(registry, pt_corpus_file, tmp_path / "cache", name="lm-alone", epochs=1, ngram=0)
+    training = mv.metadata["training"]
+    assert training["ngram"] is None
+    assert training["val_perplexity"] == training["val_perplexity_network"]
+    assert not (mv.path / "ngram.safetensors").exists()
+    assert LanguageModel.from_artifact(registry.open(mv.ref)).lm.ngram is None
+    # the order is at most context + 1: the n-gram sees what the network sees
+    mv = train_tiny_lm(registry, pt_corpus_file, tmp_path / "cache", name="lm-short", epochs=1, context=2)
+    assert mv.metadata["training"]["ngram"]["order"] == 3
