@@ -40,11 +40,11 @@ import torch
 
 from models.lm import EOS, PARAGRAPH, SPECIALS
 from models.registry import Registry
-from pipelines.lm.config import make_run
+from pipelines.lm.config import LMRun, make_run
 from pipelines.lm.data import contexts_of, restart_at_boundaries, with_boundaries
 from pipelines.lm.mixture import interpolate, perplexity_of
 from pipelines.lm.predictor import LanguageModel, Sampling
-from pipelines.lm.train import load_lines, token_log_probs, train_lm
+from pipelines.lm.train import encode_lines, fit_mixture, load_lines, token_log_probs, train_lm
 from pipelines.reading.datasets import DataCatalog
 from pipelines.runs.progress import ignore_progress
 
@@ -168,6 +168,32 @@ def interpolation_report(model: LanguageModel, held: list[str], kn: dict[str, An
     return out
 
 
+def ngram_orders(
+    run: LMRun, model: LanguageModel, train: list[str], held: list[str], orders: str
+) -> list[dict[str, Any]]:
+    """The same trained network mixed with n-gram components of other orders: held-out perplexity, λ, size."""
+    out: list[dict[str, Any]] = []
+    if not orders:
+        return out
+    data = encode_lines(run, train, held)
+    if data.vocab.tokens != model.lm.vocab:
+        raise RuntimeError("the re-encoded corpus has another vocabulary than the trained model")
+    for order in (int(o) for o in orders.split(",")):
+        started = time.perf_counter()
+        ngram, _, facts = fit_mixture(
+            run.model_copy(update={"ngram": order}), data, model.lm.net, ignore_progress
+        )
+        nbytes = sum(a.nbytes for a in ngram.to_arrays().values()) if ngram is not None else 0
+        out.append(
+            {
+                **facts,
+                "megabytes": round(nbytes / 2**20, 1),
+                "wall_seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -186,6 +212,11 @@ def main() -> None:
         type=int,
         default=None,
         help="palavra's n-gram component order (default: the LM's default).",
+    )
+    parser.add_argument(
+        "--ngram-orders",
+        default="",
+        help="Also fit the trained network's mixture with n-gram components of these orders (e.g. 3,4,5).",
     )
     parser.add_argument(
         "--data-mirror", type=Path, default=Path(os.environ.get("PALAVRA_DATA_MIRROR", "../shared/data"))
@@ -213,6 +244,7 @@ def main() -> None:
             run, catalog=catalog, cache_dir=work / "cache", report=ignore_progress, limits=None
         )
         vocab = set(model.lm.vocab)
+        orders = ngram_orders(run, model, train, held, args.ngram_orders)
         kn = kneser_ney(irstlm_lines(train, vocab), irstlm_lines(held, vocab), work, args.order)
         interpolation = interpolation_report(model, held, kn)
         del kn["words"], kn["scores"]
@@ -262,6 +294,7 @@ def main() -> None:
             },
             "kneser_ney": kn,
             "interpolation": interpolation,
+            "ngram_orders": orders,
         }
         print(json.dumps(report, indent=2, ensure_ascii=False))
     finally:
