@@ -43,6 +43,12 @@ def _find(keys: Ids, queries: Ids) -> Ids:
     return np.where(found, pos, -1).astype(np.int64)
 
 
+def _probabilities(values: Floats, *, positive: bool = False) -> bool:
+    """Whether every value is in [0, 1] (in (0, 1] with ``positive``); NaN is not."""
+    low = values > 0 if positive else values >= 0
+    return bool(np.all(low & (values <= 1)))
+
+
 @dataclass(frozen=True)
 class NGramModel:
     """The tables of an order-``order`` model over ``vocab_size`` token ids (see the module's docstring)."""
@@ -60,12 +66,24 @@ class NGramModel:
         levels = self.order - 1
         if not (len(self.keys) == len(self.discounted) == len(self.gamma) == levels):
             raise IntegrityError(f"an order-{self.order} n-gram model needs {levels} tables of each kind")
+        tables: list[npt.NDArray[np.generic]] = [self.unigram, *self.keys, *self.discounted, *self.gamma]
+        if any(t.ndim != 1 for t in tables):
+            raise IntegrityError("the n-gram tables must be one-dimensional")
         if len(self.unigram) != self.vocab_size:
             raise IntegrityError("the n-gram unigram table does not match the vocabulary")
+        # the lookups trust what follows: a table that breaks it would answer wrong numbers or NaN, not fail
+        if not _probabilities(self.unigram, positive=True):
+            raise IntegrityError("the n-gram unigram table holds values that are not probabilities")
         rows_below = self.vocab_size
         for keys, a, gamma in zip(self.keys, self.discounted, self.gamma, strict=True):
             if len(keys) != len(a) or len(gamma) != rows_below:
                 raise IntegrityError("the n-gram tables do not match each other")
+            if len(keys) and (
+                keys[0] < 0 or keys[-1] >= rows_below * self.vocab_size or not np.all(keys[1:] > keys[:-1])
+            ):
+                raise IntegrityError("the n-gram keys are not sorted or point past their histories")
+            if not (_probabilities(a) and _probabilities(gamma)):
+                raise IntegrityError("the n-gram tables hold values that are not probabilities")
             rows_below = len(keys)
 
     @property

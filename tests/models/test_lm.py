@@ -173,7 +173,7 @@ def test_a_model_without_an_ngram_is_the_network_alone(registry: Registry) -> No
     assert loaded.mix(network, np.array([[3, 4, 5], [5, 6, 7]]), np.array([3, 4])) is network
 
 
-@pytest.mark.parametrize("damage", ["missing", "short", "weight"])
+@pytest.mark.parametrize("damage", ["missing", "short", "weight", "nan"])
 def test_load_refuses_a_damaged_ngram(registry: Registry, damage: str) -> None:
     net, ngram = _net_and_ngram()
     vocab = [lm.EOS, lm.PARAGRAPH, lm.UNK, *(f"w{i}" for i in range(297))]
@@ -184,6 +184,10 @@ def test_load_refuses_a_damaged_ngram(registry: Registry, damage: str) -> None:
         elif damage == "short":
             arrays = ngram.to_arrays()
             arrays["gamma.3"] = arrays["gamma.3"][:-1]
+            writer.write_tensor_arrays(lm.NGRAM_FILE, arrays)
+        elif damage == "nan":  # loaded, it would answer /v1/generate with a 500 (no token to sample)
+            arrays = {k: np.array(a) for k, a in ngram.to_arrays().items()}
+            arrays["gamma.2"][:] = np.nan
             writer.write_tensor_arrays(lm.NGRAM_FILE, arrays)
         else:
             config = json.loads(writer.file(lm.CONFIG_FILE).read_text())

@@ -101,6 +101,33 @@ def test_arrays_round_trip_and_damage_is_refused():
         NGramModel.from_arrays(short, order=3, vocab_size=8)
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "unigram in two dimensions",
+        "keys out of order",
+        "key past its history",
+        "gamma not a number",
+        "a above 1",
+    ],
+)
+def test_tables_that_do_not_describe_a_model_are_refused(damage):
+    model = estimate(np.arange(1, 50) % 7 + 1, order=3, vocab_size=8, pad=PAD)
+    arrays = {k: np.array(a) for k, a in model.to_arrays().items()}
+    if damage == "unigram in two dimensions":  # lengths still match; every lookup then broadcasts
+        arrays["unigram"] = arrays["unigram"][:, None]
+    elif damage == "keys out of order":  # the binary searches would miss n-grams the tables hold
+        arrays["keys.2"] = arrays["keys.2"][::-1].copy()
+    elif damage == "key past its history":
+        arrays["keys.3"][-1] = len(arrays["keys.2"]) * 8
+    elif damage == "gamma not a number":
+        arrays["gamma.2"][0] = np.nan
+    else:
+        arrays["discounted.3"][0] = 1.5
+    with pytest.raises(IntegrityError, match="n-gram"):
+        NGramModel.from_arrays(arrays, order=3, vocab_size=8)
+
+
 def test_bad_input_is_refused():
     with pytest.raises(InvalidInput, match="order"):
         estimate(np.array([1, 2]), order=0, vocab_size=4, pad=PAD)
