@@ -1,8 +1,9 @@
 """Estimate an interpolated modified Kneser-Ney n-gram model (models/ngram.py) from a stream of token ids.
 
 The stream is the one the network trains on (documents one after another, ``<p>`` between them), padded on the
-left with ``order - 1`` ``pad`` tokens as the network's first contexts are. Each order's n-grams are counted with
-whole-array numpy (one sort per order: about 3 s per order on 19M tokens); no Python loop runs per token.
+left with ``order - 1`` ``pad`` tokens as the network's first contexts are (n-grams reaching past the last pad are
+tabled, not counted). Each order's n-grams are counted with whole-array numpy (one sort per order: about 3 s per
+order on 19M tokens); no Python loop runs per token.
 """
 
 from __future__ import annotations
@@ -55,29 +56,32 @@ def estimate(ids: Ids, *, order: int, vocab_size: int, pad: int) -> NGramModel:
         raise InvalidInput(f"token ids must be in [0, {vocab_size})")
     v = vocab_size
     stream = np.concatenate([np.full(order - 1, pad, dtype=np.int64), ids])
-    # order m's table: its sorted unique keys, and the row of the window ending at each position j >= m - 1
+    # order m's table: its sorted unique keys, and the row of the window ending at each position j >= m - 1.
+    # Only the windows from position order - 2 on are counted: the last pad stands for the <p> before the first
+    # document, as one <p> comes before every other; the ones before it exist for the alignment only. Counted,
+    # they made "<p> <p> <p> w" a history seen once (the stream's first words), which every text's start
+    # (padded with <p> by the predictor) then recalled instead of backing off to how paragraphs start.
     keys: list[Ids] = []
     counts: list[npt.NDArray[np.int64]] = []
     suffix_rows: list[Ids] = []  # per key of order m: the row of its last m - 1 tokens in order m - 1's table
     rows: Ids = stream  # order 1: a window's row is its token id
     for m in range(2, order + 1):
         key = rows[:-1] * v + stream[m - 1 :]
-        uniq, first, inverse, count = np.unique(
-            key, return_index=True, return_inverse=True, return_counts=True
-        )
+        uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         suffix = rows[first + 1]  # rows is aligned to positions m - 2.., this key array to m - 1..
+        rows = inverse.reshape(-1).astype(np.int64)  # window i starts at position i
         keys.append(uniq.astype(np.int64))
-        counts.append(count.astype(np.int64))
+        counts.append(np.bincount(rows[order - 2 :], minlength=len(uniq)).astype(np.int64))
         suffix_rows.append(suffix.astype(np.int64))
-        rows = inverse.reshape(-1).astype(np.int64)
     # raw counts at the highest order; below it, continuation counts: how many distinct tokens came before
     adjusted: list[npt.NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)] * (order - 1)
     if order >= 2:
         adjusted[-1] = counts[-1]
-    for m in range(order - 1, 1, -1):  # order m's counts from order m + 1's keys
-        adjusted[m - 2] = np.bincount(suffix_rows[m - 1], minlength=len(keys[m - 2])).astype(np.int64)
+    for m in range(order - 1, 1, -1):  # order m's counts from order m + 1's keys (those counted)
+        left = suffix_rows[m - 1][counts[m - 1] > 0]
+        adjusted[m - 2] = np.bincount(left, minlength=len(keys[m - 2])).astype(np.int64)
     if order >= 2:
-        unigram_counts = np.bincount(suffix_rows[0], minlength=v).astype(np.int64)
+        unigram_counts = np.bincount(suffix_rows[0][counts[0] > 0], minlength=v).astype(np.int64)
     else:
         unigram_counts = np.bincount(ids, minlength=v).astype(np.int64)
 

@@ -17,8 +17,8 @@ PAD = 0
 def _reference(ids: list[int], order: int, v: int):
     """Interpolated modified Kneser-Ney written out with dictionaries (Chen & Goodman 1998), for comparison."""
     stream = [PAD] * (order - 1) + ids
-    windows = {
-        m: Counter(tuple(stream[j - m + 1 : j + 1]) for j in range(m - 1, len(stream)))
+    windows = {  # counted from the last pad on (the <p> before the first document), as every <p> is
+        m: Counter(tuple(stream[j - m + 1 : j + 1]) for j in range(max(m - 1, order + m - 3), len(stream)))
         for m in range(1, order + 1)
     }
     counts: dict[int, Counter] = {order: windows[order]}
@@ -83,6 +83,24 @@ def test_a_seen_phrase_is_predicted_and_unseen_contexts_back_off():
     assert dist[5] > 0.8
     # a history never seen: the answer is the bigram's (last token only)
     np.testing.assert_allclose(model.distribution([9, 4]), model.distribution([7, 4]), rtol=1e-6)
+
+
+def test_a_texts_start_reads_as_any_paragraphs_start():
+    # every document but the first opens "3 5"; the first opens "3 4". A context padded with <p> (a text's start,
+    # as the predictor pads it) must back off as after any <p> (here after 20, a token never seen), not recall
+    # the stream's own first words, seen once behind its padding
+    rng = np.random.default_rng(0)
+    ids = [3, 4, 6, 7, PAD]
+    for _ in range(200):
+        ids += [3, 5, *rng.integers(6, 20, size=5).tolist(), PAD]
+    model = estimate(np.array(ids), order=5, vocab_size=21, pad=PAD)
+    at_start = model.distribution([PAD, PAD, PAD, 3])
+    np.testing.assert_allclose(at_start, model.distribution([20, 20, PAD, 3]), rtol=1e-6)
+    assert at_start[5] > 0.85
+    # the first token of a text: as after any <p>
+    np.testing.assert_allclose(
+        model.distribution([PAD, PAD, PAD, PAD]), model.distribution([20, 20, 20, PAD]), rtol=1e-6
+    )
 
 
 def test_arrays_round_trip_and_damage_is_refused():
