@@ -66,7 +66,7 @@ def train_lm_cli(
     ngram: int | None = typer.Option(
         None,
         "--ngram",
-        help="Order of the Kneser-Ney n-gram mixed with the network (default 5, at most context + 1; 0: none).",
+        help="Order of the Kneser-Ney n-gram mixed with the network (default 4, at most context + 1; 0: none).",
     ),
     optimizer: str | None = typer.Option(
         None, "--optimizer", help="adam (default), sgd, momentum, adagrad, rmsprop."
