@@ -210,6 +210,12 @@ class NextTokens:
         self.is_never[list(never)] = True
         self.short_ids = np.arange(self.shortlist, dtype=np.int64)
         self.ngram = ngram if network_weight < 1.0 else None
+        # per tail cluster, the largest unigram probability: with the seen tokens' extra, a bound on p_ngram there
+        self.unigram_max = (
+            [float(self.ngram.unigram[start:stop].max()) for *_, start, stop in self.tails]
+            if self.ngram
+            else []
+        )
         self.network_weight = network_weight
 
     def _masked(self, logp: npt.NDArray[Any], ids: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
@@ -229,7 +235,7 @@ class NextTokens:
             head += self.head_bias
         head_logp = head - np.float32(_log_norm(head))
         if self.ngram is not None:
-            ids, best = self._top_mixed(x, head_logp, self.ngram.distribution(context), k)
+            ids, best = self._top_mixed(x, head_logp, self.ngram, context, k)
         else:
             ids, best = self._top_network(x, head_logp, k)
         order = np.argsort(-best, kind="stable")
@@ -255,29 +261,40 @@ class NextTokens:
         return ids, best
 
     def _top_mixed(
-        self, x: Floats, head_logp: Floats, ngram: npt.NDArray[np.float64], k: int
+        self, x: Floats, head_logp: Floats, ngram: NGramModel, context: Sequence[int], k: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
         w = self.network_weight
-        rest = (1.0 - w) * ngram
+        scale, seen, extra = ngram.sparse(context)  # p_ngram = scale · unigram, plus extra on the seen tokens
+        rest_scale, extra = (1.0 - w) * scale, (1.0 - w) * extra
 
-        def mixed(network_logp: Floats, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        def rest(start: int, stop: int) -> npt.NDArray[np.float64]:
+            """(1 - λ) · p_ngram for the tokens ``start`` to ``stop``."""
+            out: npt.NDArray[np.float64] = np.multiply(
+                ngram.unigram[start:stop], rest_scale, dtype=np.float64
+            )
+            lo, hi = np.searchsorted(seen, [start, stop])
+            out[seen[lo:hi] - start] += extra[lo:hi]
+            return out
+
+        def mixed(network_logp: Floats, start: int, stop: int) -> npt.NDArray[np.float64]:
             with np.errstate(divide="ignore"):
                 out: npt.NDArray[np.float64] = np.log(
-                    w * np.exp(network_logp.astype(np.float64)) + rest[rows]
+                    w * np.exp(network_logp.astype(np.float64)) + rest(start, stop)
                 )
-            return self._masked(out, rows)
+            return self._masked(out, np.arange(start, stop, dtype=np.int64))
 
-        ids, best = _best(self.short_ids, mixed(head_logp[: self.shortlist], self.short_ids), k)
+        ids, best = _best(self.short_ids, mixed(head_logp[: self.shortlist], 0, self.shortlist), k)
         for i, (projection, out, start, stop) in enumerate(self.tails):
             cluster = float(head_logp[self.shortlist + i])
             floor = float(best.min()) if best.size >= k else -math.inf
-            if math.log(w * math.exp(cluster) + float(rest[start:stop].max())) <= floor:
+            lo, hi = np.searchsorted(seen, [start, stop])
+            most = rest_scale * float(self.unigram_max[i]) + (float(extra[lo:hi].max()) if hi > lo else 0.0)
+            if math.log(w * math.exp(cluster) + most) <= floor:
                 continue  # no token of this cluster can beat the k-th best so far
             logits = out @ (projection @ x)
-            rows = np.arange(start, stop, dtype=np.int64)
-            words = mixed(logits + np.float32(cluster - _log_norm(logits)), rows)
-            hits = words > floor
-            ids, best = _best(np.concatenate([ids, rows[hits]]), np.concatenate([best, words[hits]]), k)
+            words = mixed(logits + np.float32(cluster - _log_norm(logits)), start, stop)
+            hits = np.flatnonzero(words > floor)
+            ids, best = _best(np.concatenate([ids, hits + start]), np.concatenate([best, words[hits]]), k)
         return ids, best
 
 

@@ -124,19 +124,41 @@ class NGramModel:
 
     def distribution(self, context: Sequence[int]) -> npt.NDArray[np.float64]:
         """p(w | context) for every token id ``w``: one context's whole distribution (sums to 1)."""
+        scale, ids, extra = self.sparse(context)
+        p: npt.NDArray[np.float64] = np.multiply(self.unigram, scale, dtype=np.float64)
+        p[ids] += extra
+        return p
+
+    def sparse(self, context: Sequence[int]) -> tuple[float, Ids, npt.NDArray[np.float64]]:
+        """One context's distribution without building it: ``p(w) = scale · unigram[w]``, plus ``extra[i]`` for
+        ``w = ids[i]`` (sorted, unique): the tokens seen after the context's histories.
+
+        The recursion ``p_m = a_m + gamma_m · p_{m-1}`` unrolled: the unigram is scaled by every found history's
+        gamma, and each order's ``a`` by the gammas of the orders above it.
+        """
         ctx = np.asarray(context, dtype=np.int64).reshape(1, -1)
         if ctx.shape[1] < self.order - 1:
             raise InvalidInput(f"a context of at least {self.order - 1} ids is needed, not {ctx.shape[1]}")
-        p = self.unigram.astype(np.float64)
+        found: list[tuple[int, int]] = []
         for m in range(2, self.order + 1):
             row = int(self._history_rows(ctx, m - 1)[0])
             if row < 0:
-                break
+                break  # no longer history was seen either
+            found.append((m, row))
+        scale = 1.0
+        parts_ids: list[Ids] = []
+        parts_add: list[npt.NDArray[np.float64]] = []
+        for m, row in reversed(found):
             keys = self.keys[m - 2]
             lo, hi = np.searchsorted(keys, [row * self.vocab_size, (row + 1) * self.vocab_size])
-            p *= float(self.gamma[m - 2][row])
-            p[keys[lo:hi] % self.vocab_size] += self.discounted[m - 2][lo:hi]
-        return p
+            parts_ids.append(keys[lo:hi] % self.vocab_size)
+            parts_add.append(np.multiply(self.discounted[m - 2][lo:hi], scale, dtype=np.float64))
+            scale *= float(self.gamma[m - 2][row])
+        if not parts_ids:
+            return scale, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        ids, where = np.unique(np.concatenate(parts_ids), return_inverse=True)
+        extra = np.bincount(where.reshape(-1), weights=np.concatenate(parts_add), minlength=len(ids))
+        return scale, ids.astype(np.int64), extra.astype(np.float64)
 
     # -- storage ----------------------------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
