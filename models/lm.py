@@ -34,7 +34,7 @@ from torch import nn
 from models.errors import IntegrityError, InvalidInput
 from models.mlp import make_activation
 from models.mlp_numpy import activate
-from models.ngram import NGramModel
+from models.ngram import NGramModel, mix_logs
 from models.references import Kind
 from models.registry import Artifact, ArtifactWriter
 
@@ -334,14 +334,11 @@ class LMArtifact:
         self, network: npt.NDArray[np.float64], context: Sequence[int]
     ) -> npt.NDArray[np.float64]:
         """The model's log-probability of every token after one context, from the network's (``network``)."""
-        if self.ngram is None or self.network_weight >= 1.0:
+        if self.ngram is None:
             return network
         with np.errstate(divide="ignore"):
-            out: npt.NDArray[np.float64] = np.log(
-                self.network_weight * np.exp(network)
-                + (1.0 - self.network_weight) * self.ngram.distribution(context)
-            )
-        return out
+            theirs = np.log(self.ngram.distribution(context))
+        return mix_logs(network, theirs, self.network_weight)
 
 
 def mix_log_probs(
@@ -354,13 +351,7 @@ def mix_log_probs(
     """log(λ·p_network + (1 - λ)·p_ngram) per target, from the network's natural log-probabilities."""
     if ngram is None or network_weight >= 1.0:
         return network
-    theirs = ngram.log_probs(contexts, targets)
-    if network_weight <= 0.0:
-        return theirs
-    out: npt.NDArray[np.float64] = np.logaddexp(
-        network + math.log(network_weight), theirs + math.log1p(-network_weight)
-    )
-    return out
+    return mix_logs(network, ngram.log_probs(contexts, targets), network_weight)
 
 
 def save(

@@ -20,6 +20,7 @@ n-gram, and ``gamma`` per row of the order below (histories). A history's n-gram
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,18 @@ Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
 #: the highest order a model may have (memory and artifact size grow with every order)
 MAX_ORDER = 8
+
+
+def mix_logs(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], weight: float
+) -> npt.NDArray[np.float64]:
+    """log(λ·p_a + (1 - λ)·p_b) from natural log-probabilities, in log space (1e-300 stays finite); λ in [0, 1]."""
+    if weight >= 1.0:
+        return a
+    if weight <= 0.0:
+        return b
+    out: npt.NDArray[np.float64] = np.logaddexp(a + math.log(weight), b + math.log1p(-weight))
+    return out
 
 
 def _find(keys: Ids, queries: Ids) -> Ids:

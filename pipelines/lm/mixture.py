@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.errors import InvalidInput
+from models.ngram import mix_logs
 
 LogProbs = npt.NDArray[np.float64]
 #: λ from 0 to 1 in steps of 0.01: a finer step moves the perplexity by less than the rounding of the inputs
@@ -40,12 +41,7 @@ def mixture_log_probs(
     if not 0.0 <= weight <= 1.0:
         raise InvalidInput(f"the interpolation weight must be in [0, 1], not {weight}")
     a, b = _pair(log_a, log_b)
-    if weight == 1.0:
-        return a
-    if weight == 0.0:
-        return b
-    out: LogProbs = np.logaddexp(a + math.log(weight), b + math.log1p(-weight))
-    return out
+    return mix_logs(a, b, weight)
 
 
 def perplexity_of(log_probs: Sequence[float] | LogProbs) -> float:
