@@ -459,3 +459,18 @@ def test_ngram_zero_trains_the_network_alone(
     # the order is at most context + 1: the n-gram sees what the network sees
     mv = train_tiny_lm(registry, pt_corpus_file, tmp_path / "cache", name="lm-short", epochs=1, context=2)
     assert mv.metadata["training"]["ngram"]["order"] == 3
+
+
+def test_a_corpus_with_nothing_held_out_mixes_at_an_unfitted_weight(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # one document: nothing is left to hold out, so λ cannot be fitted and the record says so
+    corpus = tmp_path / "um.txt"
+    corpus.write_text("O rei governa o reino e a rainha governa o reino no inverno.\n", encoding="utf-8")
+    mv = train_tiny_lm(registry, corpus, tmp_path / "cache", name="lm-one", epochs=1)
+    facts = mv.metadata["training"]["ngram"]
+    assert facts["network_weight"] == 0.5
+    assert facts["weight_fitted_on"] is None
+    model = LanguageModel.from_artifact(registry.open(mv.ref))
+    assert model.lm.network_weight == 0.5
+    assert model.complete("o rei governa o", k=1)["candidates"][0]["word"] == "reino"
