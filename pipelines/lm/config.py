@@ -51,7 +51,7 @@ class LMRun(BaseModel):
     activation: LMActivation = "tanh"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     # Bengio et al. (2003) mix their network with an n-gram. On corpus-all's held-out slice the mixture with an
-    # order-4 n-gram is 27.6% below IRSTLM's modified Kneser-Ney 5-gram (order 5: 29.0%, 1.7x the tables' size;
+    # order-4 n-gram is 27.6% below IRSTLM's modified Kneser-Ney 5-gram (order 5: 29.0%, 1.8x the tables' size;
     # order 3: 23.6%) where the network alone is 7.6% below it (benchmarks/results/lm.md, "The n-gram component")
     ngram: int = Field(
         default=4,
