@@ -281,7 +281,8 @@ class NextTokens:
                 out: npt.NDArray[np.float64] = np.log(
                     w * np.exp(network_logp.astype(np.float64)) + rest(start, stop)
                 )
-            return self._masked(out, np.arange(start, stop, dtype=np.int64))
+            out[self.is_never[start:stop]] = -np.inf
+            return out
 
         ids, best = _best(self.short_ids, mixed(head_logp[: self.shortlist], 0, self.shortlist), k)
         for i, (projection, out, start, stop) in enumerate(self.tails):
