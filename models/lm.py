@@ -263,40 +263,42 @@ class NextTokens:
     def _top_mixed(
         self, x: Floats, head_logp: Floats, ngram: NGramModel, context: Sequence[int], k: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+        # in probabilities, not logs: the k best are the same, and only theirs are taken the log of at the end
         w = self.network_weight
-        scale, seen, extra = ngram.sparse(context)  # p_ngram = scale · unigram, plus extra on the seen tokens
-        rest_scale, extra = (1.0 - w) * scale, (1.0 - w) * extra
+        scale, parts = ngram.parts(context)  # p_ngram = scale · unigram, plus each part's add on its tokens
+        rest_scale = (1.0 - w) * scale
+        parts = [(ids, (1.0 - w) * add) for ids, add in parts]
 
-        def rest(start: int, stop: int) -> npt.NDArray[np.float64]:
-            """(1 - λ) · p_ngram for the tokens ``start`` to ``stop``."""
-            out: npt.NDArray[np.float64] = np.multiply(
-                ngram.unigram[start:stop], rest_scale, dtype=np.float64
-            )
-            lo, hi = np.searchsorted(seen, [start, stop])
-            out[seen[lo:hi] - start] += extra[lo:hi]
+        def mixed(network_p: Floats, start: int, stop: int) -> npt.NDArray[np.float64]:
+            """λ·p_network + (1 - λ)·p_ngram for the tokens ``start`` to ``stop``; 0 for those never proposed."""
+            out: npt.NDArray[np.float64] = np.multiply(network_p, w, dtype=np.float64)
+            out += np.multiply(ngram.unigram[start:stop], rest_scale, dtype=np.float64)
+            for ids, add in parts:
+                lo, hi = ids.searchsorted(start), ids.searchsorted(stop)
+                out[ids[lo:hi] - start] += add[lo:hi]
+            out[self.is_never[start:stop]] = 0.0
             return out
 
-        def mixed(network_logp: Floats, start: int, stop: int) -> npt.NDArray[np.float64]:
-            with np.errstate(divide="ignore"):
-                out: npt.NDArray[np.float64] = np.log(
-                    w * np.exp(network_logp.astype(np.float64)) + rest(start, stop)
-                )
-            out[self.is_never[start:stop]] = -np.inf
-            return out
-
-        ids, best = _best(self.short_ids, mixed(head_logp[: self.shortlist], 0, self.shortlist), k)
+        ids, best = _best(self.short_ids, mixed(np.exp(head_logp[: self.shortlist]), 0, self.shortlist), k)
         for i, (projection, out, start, stop) in enumerate(self.tails):
             cluster = float(head_logp[self.shortlist + i])
-            floor = float(best.min()) if best.size >= k else -math.inf
-            lo, hi = np.searchsorted(seen, [start, stop])
-            most = rest_scale * float(self.unigram_max[i]) + (float(extra[lo:hi].max()) if hi > lo else 0.0)
-            if math.log(w * math.exp(cluster) + most) <= floor:
+            floor = float(best.min()) if best.size >= k else 0.0
+            # the largest p_ngram a token of the cluster can have: a bound, as a token's adds may come from
+            # different parts
+            most = rest_scale * self.unigram_max[i]
+            for seen, add in parts:
+                lo, hi = seen.searchsorted(start), seen.searchsorted(stop)
+                most += float(add[lo:hi].max()) if hi > lo else 0.0
+            if w * math.exp(cluster) + most <= floor:
                 continue  # no token of this cluster can beat the k-th best so far
             logits = out @ (projection @ x)
-            words = mixed(logits + np.float32(cluster - _log_norm(logits)), start, stop)
+            # P(token) = P(cluster) · softmax(logits), the exponentials computed once (no overflow: max is 0)
+            e = np.exp(logits - logits.max())
+            words = mixed(e * np.float32(math.exp(cluster) / float(e.sum(dtype=np.float32))), start, stop)
             hits = np.flatnonzero(words > floor)
             ids, best = _best(np.concatenate([ids, hits + start]), np.concatenate([best, words[hits]]), k)
-        return ids, best
+        with np.errstate(divide="ignore"):
+            return ids, np.log(best)
 
 
 @dataclass

@@ -137,41 +137,52 @@ class NGramModel:
 
     def distribution(self, context: Sequence[int]) -> npt.NDArray[np.float64]:
         """p(w | context) for every token id ``w``: one context's whole distribution (sums to 1)."""
-        scale, ids, extra = self.sparse(context)
+        scale, parts = self.parts(context)
         p: npt.NDArray[np.float64] = np.multiply(self.unigram, scale, dtype=np.float64)
-        p[ids] += extra
+        for ids, add in parts:
+            p[ids] += add
         return p
 
-    def sparse(self, context: Sequence[int]) -> tuple[float, Ids, npt.NDArray[np.float64]]:
-        """One context's distribution without building it: ``p(w) = scale · unigram[w]``, plus ``extra[i]`` for
-        ``w = ids[i]`` (sorted, unique): the tokens seen after the context's histories.
+    def _history_row(self, context: Ids, length: int) -> int:
+        """:meth:`_history_rows` for one context, with scalar lookups (a request's path): -1 if unseen."""
+        row = int(context[-length])
+        for step in range(2, length + 1):
+            keys = self.keys[step - 2]
+            query = row * self.vocab_size + int(context[-length + step - 1])
+            pos = int(keys.searchsorted(query))
+            if pos == len(keys) or int(keys[pos]) != query:
+                return -1
+            row = pos
+        return row
+
+    def parts(self, context: Sequence[int]) -> tuple[float, list[tuple[Ids, npt.NDArray[np.float64]]]]:
+        """One context's distribution without building it: ``p(w) = scale · unigram[w]``, plus, for each found
+        history, ``add[i]`` for ``w = ids[i]`` (``ids`` sorted and unique within a part; a token seen after
+        several histories is in several parts).
 
         The recursion ``p_m = a_m + gamma_m · p_{m-1}`` unrolled: the unigram is scaled by every found history's
         gamma, and each order's ``a`` by the gammas of the orders above it.
         """
-        ctx = np.asarray(context, dtype=np.int64).reshape(1, -1)
-        if ctx.shape[1] < self.order - 1:
-            raise InvalidInput(f"a context of at least {self.order - 1} ids is needed, not {ctx.shape[1]}")
+        ctx = np.asarray(context, dtype=np.int64).reshape(-1)
+        if len(ctx) < self.order - 1:
+            raise InvalidInput(f"a context of at least {self.order - 1} ids is needed, not {len(ctx)}")
         found: list[tuple[int, int]] = []
         for m in range(2, self.order + 1):
-            row = int(self._history_rows(ctx, m - 1)[0])
+            row = self._history_row(ctx, m - 1)
             if row < 0:
                 break  # no longer history was seen either
             found.append((m, row))
         scale = 1.0
-        parts_ids: list[Ids] = []
-        parts_add: list[npt.NDArray[np.float64]] = []
+        parts: list[tuple[Ids, npt.NDArray[np.float64]]] = []
         for m, row in reversed(found):
             keys = self.keys[m - 2]
-            lo, hi = np.searchsorted(keys, [row * self.vocab_size, (row + 1) * self.vocab_size])
-            parts_ids.append(keys[lo:hi] % self.vocab_size)
-            parts_add.append(np.multiply(self.discounted[m - 2][lo:hi], scale, dtype=np.float64))
+            lo = int(keys.searchsorted(row * self.vocab_size))
+            hi = int(keys.searchsorted((row + 1) * self.vocab_size))
+            if hi > lo:
+                ids: Ids = keys[lo:hi] % self.vocab_size
+                parts.append((ids, np.multiply(self.discounted[m - 2][lo:hi], scale, dtype=np.float64)))
             scale *= float(self.gamma[m - 2][row])
-        if not parts_ids:
-            return scale, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        ids, where = np.unique(np.concatenate(parts_ids), return_inverse=True)
-        extra = np.bincount(where.reshape(-1), weights=np.concatenate(parts_add), minlength=len(ids))
-        return scale, ids.astype(np.int64), extra.astype(np.float64)
+        return scale, parts
 
     # -- storage ----------------------------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, npt.NDArray[np.generic]]:
