@@ -125,3 +125,25 @@ def test_api_alias_latest_is_reserved_in_any_case(client: TestClient, alias: str
     r = client.put(f"/v1/models/w2v/aliases/{alias}", json={"version": 1}, headers=AUTH)
     assert r.status_code == 422
     assert "kept by the registry" in r.json()["detail"]
+
+
+def test_api_routes_with_latency_goals_are_matched_before_the_management_routes(client: TestClient) -> None:
+    # routes are tried in order, each included router's one by one: /v1/complete (p99 goal at 16 connections)
+    # and the other serving routes first; the document lists paths in that same order
+    paths = list(client.get("/openapi.json").json()["paths"])
+    first_management = min(paths.index(p) for p in ("/v1/models", "/v1/jobs", "/v1/collections"))
+    for serving_path in ("/v1/complete", "/v1/neighbors", "/v1/similarity", "/v1/classify"):
+        assert paths.index(serving_path) < first_management, serving_path
+
+
+def test_api_docs_sections_keep_their_reading_order_and_name_every_tag(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    sections = [t["name"] for t in doc["tags"]]
+    assert sections[:3] == ["operations", "models", "embeddings"]
+    used = {
+        tag
+        for operations in doc["paths"].values()
+        for op in operations.values()
+        for tag in op.get("tags", [])
+    }
+    assert used <= set(sections)
