@@ -268,13 +268,13 @@ class NextTokens:
         w = self.network_weight
         scale, parts = ngram.parts(context)  # p_ngram = scale · unigram, plus each part's add on its tokens
         rest_scale = (1.0 - w) * scale
-        parts = [(ids, ((1.0 - w) * add).astype(np.float32)) for ids, add in parts]
+        adds = [(ids, a * np.float32((1.0 - w) * factor)) for ids, a, factor in parts]
 
         def mixed(network_p: Floats, start: int, stop: int) -> Floats:
             """λ·p_network + (1 - λ)·p_ngram for the tokens ``start`` to ``stop``; 0 for those never proposed."""
             out: Floats = network_p * np.float32(w)
             out += ngram.unigram[start:stop] * np.float32(rest_scale)
-            for ids, add in parts:
+            for ids, add in adds:
                 lo, hi = ids.searchsorted(start), ids.searchsorted(stop)
                 out[ids[lo:hi] - start] += add[lo:hi]
             out[self.is_never[start:stop]] = 0.0
@@ -287,7 +287,7 @@ class NextTokens:
             # the largest p_ngram a token of the cluster can have: a bound, as a token's adds may come from
             # different parts
             most = rest_scale * self.unigram_max[i]
-            for seen, add in parts:
+            for seen, add in adds:
                 lo, hi = seen.searchsorted(start), seen.searchsorted(stop)
                 most += float(add[lo:hi].max()) if hi > lo else 0.0
             if w * math.exp(cluster) + most <= floor:

@@ -139,8 +139,8 @@ class NGramModel:
         """p(w | context) for every token id ``w``: one context's whole distribution (sums to 1)."""
         scale, parts = self.parts(context)
         p: npt.NDArray[np.float64] = np.multiply(self.unigram, scale, dtype=np.float64)
-        for ids, add in parts:
-            p[ids] += add
+        for ids, a, factor in parts:
+            p[ids] += np.multiply(a, factor, dtype=np.float64)
         return p
 
     def _history_row(self, context: Ids, length: int) -> int:
@@ -155,10 +155,10 @@ class NGramModel:
             row = pos
         return row
 
-    def parts(self, context: Sequence[int]) -> tuple[float, list[tuple[Ids, npt.NDArray[np.float64]]]]:
+    def parts(self, context: Sequence[int]) -> tuple[float, list[tuple[Ids, Floats, float]]]:
         """One context's distribution without building it: ``p(w) = scale · unigram[w]``, plus, for each found
-        history, ``add[i]`` for ``w = ids[i]`` (``ids`` sorted and unique within a part; a token seen after
-        several histories is in several parts).
+        history, ``factor · a[i]`` for ``w = ids[i]`` (``ids`` sorted and unique within a part; a token seen
+        after several histories is in several parts; ``a`` is a view of the tables).
 
         The recursion ``p_m = a_m + gamma_m · p_{m-1}`` unrolled: the unigram is scaled by every found history's
         gamma, and each order's ``a`` by the gammas of the orders above it.
@@ -173,14 +173,14 @@ class NGramModel:
                 break  # no longer history was seen either
             found.append((m, row))
         scale = 1.0
-        parts: list[tuple[Ids, npt.NDArray[np.float64]]] = []
+        parts: list[tuple[Ids, Floats, float]] = []
         for m, row in reversed(found):
             keys = self.keys[m - 2]
-            lo = int(keys.searchsorted(row * self.vocab_size))
-            hi = int(keys.searchsorted((row + 1) * self.vocab_size))
+            first = row * self.vocab_size  # the row's keys are first + token id
+            lo = int(keys.searchsorted(first))
+            hi = int(keys.searchsorted(first + self.vocab_size))
             if hi > lo:
-                ids: Ids = keys[lo:hi] % self.vocab_size
-                parts.append((ids, np.multiply(self.discounted[m - 2][lo:hi], scale, dtype=np.float64)))
+                parts.append((keys[lo:hi] - first, self.discounted[m - 2][lo:hi], scale))
             scale *= float(self.gamma[m - 2][row])
         return scale, parts
 
