@@ -173,7 +173,8 @@ class NextTokens:
 
     With an n-gram component the probabilities are the mixture ``λ·p_network + (1 - λ)·p_ngram``, summed in
     float32 like the network's (over 6,000 texts, the same tokens as float64 sums, log-probabilities within 4e-7);
-    a cluster is skipped when ``λ·P(cluster) + (1 - λ)·max p_ngram`` over its tokens cannot reach the k-th best.
+    a cluster is skipped when ``λ·P(cluster)`` plus a bound on its tokens' ``(1 - λ)·p_ngram`` (the scaled unigram's
+    largest, plus each history part's largest add) cannot reach the k-th best.
 
     Args:
         net: the network, in eval mode (its weights are shared, not copied).
