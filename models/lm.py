@@ -211,6 +211,8 @@ class NextTokens:
         self.is_never = np.zeros(shape.vocab_size, dtype=bool)
         self.is_never[list(never)] = True
         self.short_ids = np.arange(self.shortlist, dtype=np.int64)
+        # the token ids where the head's words end and each tail cluster ends
+        self.edges = np.array([0, self.shortlist, *(stop for *_, stop in self.tails)], dtype=np.int64)
         self.ngram = ngram if network_weight < 1.0 else None
         # per tail cluster, the largest unigram probability: with the seen tokens' extra, a bound on p_ngram there
         self.unigram_max = (
@@ -270,33 +272,37 @@ class NextTokens:
         scale, parts = ngram.parts(context)  # p_ngram = scale · unigram, plus each part's add on its tokens
         rest_scale = (1.0 - w) * scale
         adds = [(ids, a * np.float32((1.0 - w) * factor)) for ids, a, factor in parts]
+        # where each part's tokens cross the head's and the clusters' edges: one search per part
+        cuts = [ids.searchsorted(self.edges) for ids, _ in adds]
 
-        def mixed(network_p: Floats, start: int, stop: int) -> Floats:
-            """λ·p_network + (1 - λ)·p_ngram for the tokens ``start`` to ``stop``; 0 for those never proposed."""
+        def mixed(network_p: Floats, span: int) -> Floats:
+            """λ·p_network + (1 - λ)·p_ngram for the tokens of ``span`` (0: the head's words, i + 1: tail cluster
+            i); 0 for those never proposed."""
+            start, stop = int(self.edges[span]), int(self.edges[span + 1])
             out: Floats = network_p * np.float32(w)
             out += ngram.unigram[start:stop] * np.float32(rest_scale)
-            for ids, add in adds:
-                lo, hi = ids.searchsorted(start), ids.searchsorted(stop)
+            for (ids, add), cut in zip(adds, cuts, strict=True):
+                lo, hi = cut[span], cut[span + 1]
                 out[ids[lo:hi] - start] += add[lo:hi]
             out[self.is_never[start:stop]] = 0.0
             return out
 
-        ids, best = _best(self.short_ids, mixed(np.exp(head_logp[: self.shortlist]), 0, self.shortlist), k)
-        for i, (projection, out, start, stop) in enumerate(self.tails):
+        ids, best = _best(self.short_ids, mixed(np.exp(head_logp[: self.shortlist]), 0), k)
+        for i, (projection, out, start, _stop) in enumerate(self.tails):
             cluster = float(head_logp[self.shortlist + i])
             floor = float(best.min()) if best.size >= k else 0.0
             # the largest p_ngram a token of the cluster can have: a bound, as a token's adds may come from
             # different parts
             most = rest_scale * self.unigram_max[i]
-            for seen, add in adds:
-                lo, hi = seen.searchsorted(start), seen.searchsorted(stop)
+            for (_, add), cut in zip(adds, cuts, strict=True):
+                lo, hi = cut[i + 1], cut[i + 2]
                 most += float(add[lo:hi].max()) if hi > lo else 0.0
             if w * math.exp(cluster) + most <= floor:
                 continue  # no token of this cluster can beat the k-th best so far
             logits = out @ (projection @ x)
             # P(token) = P(cluster) · softmax(logits), the exponentials computed once (no overflow: max is 0)
             e = np.exp(logits - logits.max())
-            words = mixed(e * np.float32(math.exp(cluster) / float(e.sum(dtype=np.float32))), start, stop)
+            words = mixed(e * np.float32(math.exp(cluster) / float(e.sum(dtype=np.float32))), i + 1)
             hits = np.flatnonzero(words > floor)
             ids, best = _best(np.concatenate([ids, hits + start]), np.concatenate([best, words[hits]]), k)
         with np.errstate(divide="ignore"):
@@ -339,8 +345,8 @@ class LMArtifact:
         self, network: npt.NDArray[np.float64], context: Sequence[int]
     ) -> npt.NDArray[np.float64]:
         """The model's log-probability of every token after one context, from the network's (``network``)."""
-        if self.ngram is None:
-            return network
+        if self.ngram is None or self.network_weight >= 1.0:
+            return network  # (λ 1: the n-gram's distribution would not count)
         with np.errstate(divide="ignore"):
             theirs = np.log(self.ngram.distribution(context))
         return mix_logs(network, theirs, self.network_weight)
