@@ -108,6 +108,10 @@ class LanguageModel:
         self.unk = loaded.index[lm_kind.UNK]
         never = (self.unk, self.pad)  # never proposed: <unk>, and <p> as a "next word"
         self._never = torch.tensor(never)
+        # generation's candidates: <unk> is never written, <p> starts a new paragraph
+        self._candidates = lm_kind.NextTokens(
+            loaded.net, (self.unk,), ngram=loaded.ngram, network_weight=loaded.network_weight
+        )
         # a closure over the artifact, not a method: the cache holds no reference back to this object
         self._top = functools.lru_cache(maxsize=COMPLETE_CACHE)(_top_words(loaded, never))
 
@@ -147,18 +151,14 @@ class LanguageModel:
             "candidates": [{"word": word, "probability": prob} for word, prob in self._top(context, k)],
         }
 
-    def _pick(self, logp: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:
-        logp[self._never[:1]] = -math.inf  # <unk> is never written; <p> starts a new paragraph
-        if sampling.temperature == 0:
-            return int(torch.argmax(logp))
+    @staticmethod
+    def _draw(logp: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:
+        """The index in ``logp`` (the candidates' log-probabilities) of the token drawn at ``sampling``'s
+        temperature and top-p; top-k is the caller's."""
         # in float64 (a float32 temperature of 1e-95 is 0), shifted so the best token's logit is 0: a tiny
         # temperature sends the others to -inf, never all of them
         logp64 = logp.double()
-        logits = (logp64 - logp64.max()) / sampling.temperature
-        if sampling.top_k is not None and sampling.top_k < logits.numel():
-            kth = torch.topk(logits, sampling.top_k).values[-1]
-            logits = logits.masked_fill(logits < kth, -math.inf)
-        probs = torch.softmax(logits, dim=0)
+        probs = torch.softmax((logp64 - logp64.max()) / sampling.temperature, dim=0)
         if sampling.top_p < 1:
             sorted_p, order = torch.sort(probs, descending=True)
             keep = torch.cumsum(sorted_p, 0) - sorted_p < sampling.top_p  # the smallest set reaching top_p
@@ -167,6 +167,29 @@ class LanguageModel:
             probs = probs.masked_fill(~mask, 0.0)
         return int(torch.multinomial(probs, 1, generator=gen))
 
+    def _next(self, context: tuple[int, ...], sampling: Sampling, gen: torch.Generator) -> int:
+        """The next token's id after ``context``, drawn as ``sampling`` says.
+
+        Greedy and top-k sampling draw among the k best tokens alone, found as ``complete`` finds them (the
+        clusters of the adaptive softmax that cannot hold one are not scored): with the default top-k of 40 on the
+        full corpus's model, several times the tokens per second of building the whole distribution each step
+        (benchmarks/results/lm.md). Without top-k every token may be drawn: the whole distribution is built.
+        """
+        k = 1 if sampling.temperature == 0 else sampling.top_k
+        if k is not None:
+            best = self._candidates.top(context, k)
+            if sampling.temperature == 0:
+                return best[0][0]
+            drawn = self._draw(torch.tensor([lp for _, lp in best], dtype=torch.float64), sampling, gen)
+            return best[drawn][0]
+        network = self.lm.net.log_probs(torch.tensor([context]))[0]
+        if self.lm.ngram is not None:
+            every = torch.from_numpy(self.lm.mix_distribution(network.double().numpy(), context))
+        else:
+            every = network
+        every[self._never[:1]] = -math.inf  # <unk> is never written; <p> starts a new paragraph
+        return self._draw(every, sampling, gen)
+
     @torch.inference_mode()
     def stream(self, prompt: str, sampling: Sampling) -> Iterator[str]:
         """The generated tokens one at a time, ``max_tokens`` of them (``<p>`` is written as a paragraph break)."""
@@ -174,13 +197,7 @@ class LanguageModel:
         gen = torch.Generator()
         gen.manual_seed(sampling.seed if sampling.seed is not None else secrets.randbits(32))
         for _ in range(sampling.max_tokens):
-            context = self._context_ids(ids)
-            network = self.lm.net.log_probs(torch.tensor([context]))[0]
-            if self.lm.ngram is not None:
-                logp = torch.from_numpy(self.lm.mix_distribution(network.double().numpy(), context))
-            else:
-                logp = network
-            nxt = self._pick(logp, sampling, gen)
+            nxt = self._next(self._context_ids(ids), sampling, gen)
             ids.append(nxt)
             yield self.lm.vocab[nxt]
 

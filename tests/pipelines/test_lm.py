@@ -474,3 +474,43 @@ def test_a_corpus_with_nothing_held_out_mixes_at_an_unfitted_weight(
     model = LanguageModel.from_artifact(registry.open(mv.ref))
     assert model.lm.network_weight == 0.5
     assert model.complete("o rei governa o", k=1)["candidates"][0]["word"] == "reino"
+
+
+def test_top_k_sampling_draws_among_the_k_best_of_the_mixture_in_their_proportions(
+    tiny: tuple[Registry, LanguageModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Greedy and top-k generation score the next token as complete does: they never build the whole
+    distribution (the network's every cluster and the n-gram's every token), yet draw as if they had."""
+    _, trained = tiny
+    model = LanguageModel(dataclasses.replace(trained.lm, network_weight=0.4))
+    context = model._context_ids([model.lm.index[t] for t in ("o", "rei", "governa", "o")])
+    with torch.inference_mode():
+        network = model.lm.net.log_probs(torch.tensor([context]))[0].double().numpy()
+    assert model.lm.ngram is not None
+    want = np.log(0.4 * np.exp(network) + 0.6 * model.lm.ngram.distribution(context))
+    want[model.unk] = -np.inf  # <unk> is never written; <p> may be
+    best = np.argsort(-want)[:3]
+    p = np.exp(want[best] - want[best].max())
+    p /= p.sum()
+
+    def whole_distribution(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("top-k generation built the whole distribution")
+
+    monkeypatch.setattr(model.lm.net, "log_probs", whole_distribution)
+    monkeypatch.setattr(model.lm, "mix_distribution", whole_distribution)
+    greedy = model.generate("o rei governa o", Sampling(max_tokens=1, temperature=0))["tokens"]
+    assert greedy == [model.lm.vocab[best[0]]]
+    draws = 3000
+    for top_p, kept in ((1.0, 3), (float(p[0] + p[1] / 2), 2)):  # top-p then keeps the two best of the three
+        sampling = [
+            Sampling(max_tokens=1, temperature=1.0, top_k=3, top_p=top_p, seed=s) for s in range(draws)
+        ]
+        drawn = [model.generate("o rei governa o", s)["tokens"][0] for s in sampling]
+        words = [model.lm.vocab[i] for i in best[:kept]]
+        assert set(drawn) <= set(words)
+        expected = p[:kept] / p[:kept].sum()
+        for word, share in zip(words, expected, strict=True):
+            spread = 4 * np.sqrt(share * (1 - share) / draws)
+            assert drawn.count(word) / draws == pytest.approx(share, abs=spread), (word, top_p)
+    with pytest.raises(AssertionError, match="whole distribution"):  # without top-k every token may be drawn
+        model.generate("o rei governa o", Sampling(max_tokens=1, temperature=1.0, top_k=None, seed=1))
