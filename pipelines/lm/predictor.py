@@ -107,7 +107,6 @@ class LanguageModel:
         self.pad = loaded.index[lm_kind.PARAGRAPH]
         self.unk = loaded.index[lm_kind.UNK]
         never = (self.unk, self.pad)  # never proposed: <unk>, and <p> as a "next word"
-        self._never = torch.tensor(never)
         # generation's candidates: <unk> is never written, <p> starts a new paragraph
         self._candidates = lm_kind.NextTokens(
             loaded.net, (self.unk,), ngram=loaded.ngram, network_weight=loaded.network_weight
@@ -187,7 +186,7 @@ class LanguageModel:
             every = torch.from_numpy(self.lm.mix_distribution(network.double().numpy(), context))
         else:
             every = network
-        every[self._never[:1]] = -math.inf  # <unk> is never written; <p> starts a new paragraph
+        every[self.unk] = -math.inf  # <unk> is never written; <p> starts a new paragraph
         return self._draw(every, sampling, gen)
 
     @torch.inference_mode()
