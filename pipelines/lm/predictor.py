@@ -64,7 +64,7 @@ Candidates = tuple[tuple[str, float], ...]
 def _top_words(
     loaded: lm_kind.LMArtifact, never: Sequence[int]
 ) -> Callable[[tuple[int, ...], int], Candidates]:
-    """What ``complete`` keeps: (context ids, k) -> the k most probable next words (never ``never``)."""
+    """(context ids, k) -> the k most probable next words (never ``never``): what ``answer`` computes and keeps."""
     scorer = lm_kind.NextTokens(loaded.net, never, ngram=loaded.ngram, network_weight=loaded.network_weight)
 
     def top(context: tuple[int, ...], k: int) -> Candidates:
