@@ -6,10 +6,9 @@ Queries are normalised with the configuration the training corpus went through (
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,60 +57,16 @@ def detokenize(tokens: list[str], *, capitalize_first: bool = True) -> str:
     return "".join(out).strip()
 
 
-Candidates = tuple[tuple[str, float], ...]
-
-
 def _top_words(
     loaded: lm_kind.LMArtifact, never: Sequence[int]
-) -> Callable[[tuple[int, ...], int], Candidates]:
-    """(context ids, k) -> the k most probable next words (never ``never``): what ``answer`` computes and keeps."""
+) -> Callable[[tuple[int, ...], int], tuple[tuple[str, float], ...]]:
+    """The function ``complete`` caches: (context ids, k) -> the k most probable next words (never ``never``)."""
     scorer = lm_kind.NextTokens(loaded.net, never, ngram=loaded.ngram, network_weight=loaded.network_weight)
 
-    def top(context: tuple[int, ...], k: int) -> Candidates:
+    def top(context: tuple[int, ...], k: int) -> tuple[tuple[str, float], ...]:
         return tuple((loaded.vocab[i], round(math.exp(logp), 6)) for i, logp in scorer.top(context, k))
 
     return top
-
-
-class _Kept:
-    """The last ``size`` answers by key, the least recently used dropped first; safe across threads."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._answers: OrderedDict[tuple[tuple[int, ...], int], Candidates] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[tuple[int, ...], int]) -> Candidates | None:
-        with self._lock:
-            found = self._answers.get(key)
-            if found is not None:
-                self._answers.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[tuple[int, ...], int], answer: Candidates) -> None:
-        with self._lock:
-            self._answers[key] = answer
-            self._answers.move_to_end(key)
-            if len(self._answers) > self.size:
-                self._answers.popitem(last=False)
-
-
-@dataclass(frozen=True)
-class Query:
-    """A text read for ``complete``: its tokens, those outside the vocabulary, and the context ids (with ``k``)
-    that its answer depends on."""
-
-    tokens: list[str]
-    unknown: list[str]
-    context: tuple[int, ...]
-    k: int
-
-    def result(self, candidates: Candidates) -> dict[str, Any]:
-        return {
-            "tokens": self.tokens,
-            "unknown": self.unknown,
-            "candidates": [{"word": word, "probability": prob} for word, prob in candidates],
-        }
 
 
 @dataclass(frozen=True)
@@ -156,8 +111,8 @@ class LanguageModel:
         self._candidates = lm_kind.NextTokens(
             loaded.net, (self.unk,), ngram=loaded.ngram, network_weight=loaded.network_weight
         )
-        self._top = _top_words(loaded, never)
-        self._kept = _Kept(COMPLETE_CACHE)
+        # a closure over the artifact, not a method: the cache holds no reference back to this object
+        self._top = functools.lru_cache(maxsize=COMPLETE_CACHE)(_top_words(loaded, never))
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> LanguageModel:
@@ -179,44 +134,21 @@ class LanguageModel:
         return [self.lm.id_of(t) for t in tokens]
 
     # -- operations --------------------------------------------------------------------------------------------
-    def read(self, text: str, k: int = 5) -> Query:
-        """``text`` read for ``complete``; InvalidInput for an empty text or a k under 1."""
+    def complete(self, text: str, k: int = 5) -> dict[str, Any]:
+        """The ``k`` most probable next words after ``text`` with their probabilities.
+
+        Answers are kept per (last ``context`` token ids, k), :data:`COMPLETE_CACHE` of them: texts that end in
+        the same words get the same candidates without running the network again.
+        """
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}")
         toks = self.tokens(text)
-        return Query(
-            tokens=toks,
-            unknown=[t for t in toks if t not in self.lm.index],
-            context=self._context_ids(self._ids(toks)),
-            k=k,
-        )
-
-    def kept(self, query: Query) -> dict[str, Any] | None:
-        """``query``'s answer if it is kept (nothing is computed), else None."""
-        found = self._kept.get((query.context, query.k))
-        return None if found is None else query.result(found)
-
-    def answer(self, queries: Sequence[Query]) -> list[dict[str, Any]]:
-        """Each query's ``k`` most probable next words, one query after the other with nothing in between: the
-        network's weights are read from memory for the first and found in the CPU's caches by the others.
-
-        Each answer depends on its own query alone (the same numbers as asked alone). Answers are kept per (last
-        ``context`` token ids, k), :data:`COMPLETE_CACHE` of them: texts that end in the same words get the same
-        candidates without running the network again.
-        """
-        out = []
-        for query in queries:
-            key = (query.context, query.k)
-            found = self._kept.get(key)
-            if found is None:
-                found = self._top(*key)
-                self._kept.put(key, found)
-            out.append(query.result(found))
-        return out
-
-    def complete(self, text: str, k: int = 5) -> dict[str, Any]:
-        """The ``k`` most probable next words after ``text`` with their probabilities."""
-        return self.answer([self.read(text, k)])[0]
+        context = self._context_ids(self._ids(toks))
+        return {
+            "tokens": toks,
+            "unknown": [t for t in toks if t not in self.lm.index],
+            "candidates": [{"word": word, "probability": prob} for word, prob in self._top(context, k)],
+        }
 
     @staticmethod
     def _draw(logp: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:

@@ -35,7 +35,6 @@ from services.api.routes import jobs as job_routes
 from services.api.routes import lm as lm_routes
 from services.api.routes.docs import install_docs
 from services.api.routes.web import install_explorer
-from services.api.same_turn import SameTurn
 from services.api.threads import limit_compute_threads
 from services.factories import open_collections, open_registry
 from services.settings import Settings, get_settings
@@ -115,7 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keys = KeyRing.from_settings(settings)
-    app.state.same_turn = SameTurn()
     app.state.metrics = collectors
     install_error_handlers(app)
     app.add_middleware(

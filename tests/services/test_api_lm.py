@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -81,17 +80,17 @@ def test_api_complete_answers_a_short_text_on_the_event_loop(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No hop through the thread pool, where 16 requests at once fought for the GIL (benchmarks/results/lm.md)."""
-    from pipelines.lm.predictor import LanguageModel, Query
+    from pipelines.lm.predictor import LanguageModel
 
     threads: list[str] = []
-    real = LanguageModel.answer
+    real = LanguageModel.complete
 
-    def spy(self: LanguageModel, queries: list[Query]) -> list[dict[str, Any]]:
+    def spy(self: LanguageModel, text: str, k: int = 5) -> dict[str, Any]:
         threads.append(threading.current_thread().name)
-        return real(self, queries)
+        return real(self, text, k)
 
     assert client.post("/v1/complete", json={"text": "o menino", "k": 3}).status_code == 200  # loaded
-    monkeypatch.setattr(LanguageModel, "answer", spy)
+    monkeypatch.setattr(LanguageModel, "complete", spy)
     r = client.post("/v1/complete", json={"text": "a rainha foi", "k": 2})
     assert r.status_code == 200, r.text
     assert len(r.json()["candidates"]) == 2
@@ -103,49 +102,6 @@ def test_api_complete_answers_a_short_text_on_the_event_loop(
     again = client.post("/v1/complete", json={"text": "a rainha foi", "k": 2})
     assert again.json() == r.json()
     assert threads[1].startswith("AnyIO worker"), threads
-
-
-def test_api_complete_answers_the_texts_of_one_turn_together_each_its_own(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Requests read in one turn of the event loop go through the model in one call (its weights read from memory
-    once, not once a request), and each gets the answer it gets alone: the order, k and texts kept apart."""
-    import httpx
-
-    from pipelines.lm.predictor import LanguageModel, Query
-
-    texts = ["o rei", "a rainha", "o menino foi", "era uma", "o gato", "a casa da", "ela disse", "o sol"]
-    asks = [{"text": text, "k": 1 + i % 4} for i, text in enumerate(texts)]
-    assert client.post("/v1/complete", json={"text": "o menino", "k": 3}).status_code == 200  # loaded
-    calls: list[int] = []
-    real = LanguageModel.answer
-
-    def spy(self: LanguageModel, queries: list[Query]) -> list[dict[str, Any]]:
-        calls.append(len(queries))
-        return real(self, queries)
-
-    monkeypatch.setattr(LanguageModel, "answer", spy)
-
-    async def together() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://palavra") as http:
-            return list(await asyncio.gather(*(http.post("/v1/complete", json=ask) for ask in asks)))
-
-    responses = client.portal.call(together)  # the app's own event loop (its lifespan ran there)
-    assert [r.status_code for r in responses] == [200] * len(asks), [r.text for r in responses]
-    assert sum(calls) == len(asks)
-    assert max(calls) > 1, calls  # grouped: one call per request before
-
-    # each answer is the one the text gets alone (a fresh model: nothing kept from the requests above)
-    store = client.app.state.store
-    alone = LanguageModel.from_artifact(store.registry.open("frases", kind="lm"))
-    monkeypatch.setattr(LanguageModel, "answer", real)
-    for ask, r in zip(asks, responses, strict=True):
-        body = r.json()
-        assert len(body["candidates"]) == ask["k"]
-        assert {k: body[k] for k in ("tokens", "unknown", "candidates")} == alone.complete(
-            ask["text"], ask["k"]
-        )
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +24,6 @@ from services.api.deps import (
     reply,
 )
 from services.api.model_store import LM, Loaded, ModelStore
-from services.api.same_turn import SameTurn
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
 
 if TYPE_CHECKING:  # torch: only servers that serve language models import it
@@ -91,42 +90,26 @@ class GenerateResponse(BaseModel):
     text: str = Field(description="Prompt and completion as readable text.")
 
 
-def _completed(loaded: Loaded[LanguageModel], result: dict[str, Any]) -> Response:
+def _complete(loaded: Loaded[LanguageModel], body: CompleteRequest) -> Response:
+    result = loaded.model.complete(body.text, body.k)
     return reply(CompleteResponse(model=model_info(loaded), **result), loaded)
 
 
 def _complete_threaded(store: ModelStore, body: CompleteRequest) -> Response:
-    loaded = store.get(body.model, LM)
-    return _completed(loaded, loaded.model.complete(body.text, body.k))
-
-
-async def get_same_turn(request: Request) -> SameTurn:
-    same_turn: SameTurn = request.app.state.same_turn
-    return same_turn
+    return _complete(store.get(body.model, LM), body)
 
 
 @router.post("/complete", response_model=CompleteResponse, responses=ERROR_RESPONSES)
-async def complete(
-    body: CompleteRequest,
-    settings: SettingsDep,
-    store: StoreDep,
-    same_turn: Annotated[SameTurn, Depends(get_same_turn)],
-) -> Response:
+async def complete(body: CompleteRequest, settings: SettingsDep, store: StoreDep) -> Response:
     """The k most probable next words after a text, with their probabilities."""
     check_texts([body.text], settings, field="text")
     check_k(body.k, settings)
-    # a short text on a loaded model costs well under a millisecond (a kept answer, or one small forward pass):
-    # answered on the event loop. Through the thread pool, 16 requests at once fought for the GIL (the p99 before
-    # and after: benchmarks/results/lm.md). A kept answer is sent at once; new texts read in the same turn of the
-    # loop go through the model together (services/api/same_turn.py). Loading a model or a long text runs in a
-    # thread.
+    # a short text on a loaded model costs well under a millisecond (a cached answer, or one small forward pass):
+    # answered on the event loop, in arrival order. Through the thread pool, 16 requests at once fought for the
+    # GIL (the p99 before and after: benchmarks/results/lm.md). Loading a model or a long text runs in a thread.
     loaded = store.peek(body.model, LM)
     if loaded is not None and len(body.text) <= EVENT_LOOP_CHARS:
-        query = loaded.model.read(body.text, body.k)
-        result = loaded.model.kept(query)
-        if result is None:
-            result = await same_turn.answer(loaded.model, query)
-        return _completed(loaded, result)
+        return _complete(loaded, body)
     return await run_in_threadpool(_complete_threaded, store, body)
 
 
