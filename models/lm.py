@@ -154,9 +154,16 @@ def _log_norm(logits: Floats) -> float:
 def _best(
     ids: npt.NDArray[np.int64], logp: npt.NDArray[Any], k: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
-    """The ``k`` highest of ``logp`` (and their ``ids``), in no particular order."""
+    """The ``k`` highest of ``logp`` (and their ``ids``), in no particular order; of the values tied with the k-th
+    highest, those of the smallest ids (one order for every k: the k best are the first k of the k + 1 best)."""
     if logp.size > k:
         keep = np.argpartition(logp, logp.size - k)[logp.size - k :]
+        edge = logp[keep].min()
+        kept_ties = int(np.count_nonzero(logp[keep] == edge))
+        if int(np.count_nonzero(logp == edge)) > kept_ties:  # a tie across the k-th place: decided by id
+            tied = np.flatnonzero(logp == edge)
+            tied = tied[np.argsort(ids[tied], kind="stable")[:kept_ties]]
+            keep = np.concatenate([np.flatnonzero(logp > edge), tied])
         return ids[keep], logp[keep]
     return ids, logp
 
@@ -227,8 +234,9 @@ class NextTokens:
         return logp
 
     def top(self, context: Sequence[int], k: int) -> list[tuple[int, float]]:
-        """(token id, log-probability) of the ``k`` most probable next tokens, best first; tokens in ``never``
-        are left out (so fewer than ``k`` when the vocabulary runs out)."""
+        """(token id, log-probability) of the ``k`` most probable next tokens, best first and equal ones by token
+        id, so that the k best are the first k of any larger k; tokens in ``never`` are left out (so fewer than
+        ``k`` when the vocabulary runs out)."""
         if k < 1:
             raise InvalidInput(f"k must be at least 1, not {k}")
         x = self.embedding[np.asarray(context, dtype=np.int64)].reshape(-1)
@@ -242,7 +250,7 @@ class NextTokens:
             ids, best = self._top_mixed(x, head_logp, self.ngram, context, k)
         else:
             ids, best = self._top_network(x, head_logp, k)
-        order = np.argsort(-best, kind="stable")
+        order = np.lexsort((ids, -best))  # best first, equal values by token id
         return [(int(ids[j]), float(best[j])) for j in order if np.isfinite(best[j])]
 
     def _top_network(
@@ -257,7 +265,8 @@ class NextTokens:
                 continue  # no token of this cluster can beat the k-th best so far
             logits = out @ (projection @ x)
             shift = np.float32(cluster - _log_norm(logits))
-            # only the tokens that would enter the k best are scored in full
+            # only the tokens that would enter the k best are scored in full (clusters come in token-id order: a
+            # token equal to the k-th best has a larger id than every token so far, and loses the tie)
             hits = np.flatnonzero(logits + shift > floor)
             rows = hits + start
             words = self._masked(logits[hits] + shift, rows)

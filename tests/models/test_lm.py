@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -205,3 +206,19 @@ def test_save_refuses_an_ngram_that_does_not_fit_the_network(registry: Registry)
     )  # needs 4 tokens; the network sees 3
     with pytest.raises(InvalidInput, match="context"), registry.create("lm-x", lm.KIND) as writer:
         lm.save(writer, net, vocab, preprocessing={}, ngram=too_long, network_weight=0.5)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_next_tokens_break_ties_by_token_id_so_a_smaller_k_is_a_prefix_of_a_larger(weight: float) -> None:
+    """The k best are the first k of one order (probability, then token id): asking for fewer words never gives
+    other words. With the n-gram alone, words seen equally often after no known history tie exactly."""
+    net, ngram = _net_and_ngram()
+    scorer = lm.NextTokens(net, (2,), ngram=ngram, network_weight=weight)
+    contexts = [[41, 42, 250], [3, 4, 5], [299, 298, 297], [7, 7, 7], [1, 1, 1]]
+    contexts += torch.randint(0, 300, (20, 3)).tolist()
+    for context in contexts:
+        most = scorer.top(context, 60)
+        for k in range(1, 60):
+            assert scorer.top(context, k) == most[:k], (context, k)
+        for (a, pa), (b, pb) in itertools.pairwise(most):
+            assert pa > pb or (pa == pb and a < b), (context, a, b)
