@@ -303,6 +303,9 @@ def test_similarity_and_analogy_answer_as_the_api_does(
         (["similarity", "tiny-word2vec", "rei", "re\udcff"], "is not valid text"),
         (["analogy", "tiny-word2vec", "rei - - homem"], "two signs in a row"),
         (["analogy", "tiny-word2vec", "rei - homem +"], "ends with a sign"),
+        # three words with no sign were read as three positives, a silently different question
+        (["analogy", "tiny-word2vec", "rei homem mulher"], "no sign between two words"),
+        (["analogy", "tiny-word2vec", "rei", "-", "homem", "mulher"], "no sign between two words"),
         (["analogy", "tiny-word2vec", "--", "- homem"], "at least one positive word"),
         (["analogy", "tiny-word2vec", "rei - homem + mulher", "-k", "0"], "-k must be a positive number"),
         (

@@ -20,10 +20,12 @@ METHODS = ("3cosadd", "3cosmul")
 
 def parse_terms(terms: list[str]) -> tuple[list[str], list[str]]:
     """``["rei", "-", "homem", "+", "mulher"]`` (or ``"rei - homem + mulher"`` as one argument) -> positives,
-    negatives. A word without a sign before it is positive.
+    negatives. The first word may come without a sign (it is positive); every other word needs one: "rei homem
+    mulher" is refused rather than read as three positives.
 
     Raises:
-        InvalidInput: no word, a sign with no word after it, or a word that is not valid text.
+        InvalidInput: no word, a sign with no word after it, two words with no sign between them, or a word that
+            is not valid text.
     """
     tokens = " ".join(terms).replace("+", " + ").replace(" -", " - ").split()
     positive: list[str] = []
@@ -40,6 +42,11 @@ def parse_terms(terms: list[str]) -> tuple[list[str], list[str]]:
             continue
         if problem := unicode_problem(token):
             raise InvalidInput(f"the word {token!r} is not valid text: {problem}")
+        if (positive or negative) and not expecting:
+            raise InvalidInput(
+                f"no sign between two words in {' '.join(terms)!r}; put + or - before every word after the "
+                "first, e.g. 'rei - homem + mulher'"
+            )
         (positive if sign == "+" else negative).append(token)
         sign, expecting = "+", False
     if expecting:
