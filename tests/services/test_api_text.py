@@ -36,6 +36,15 @@ def test_api_embed_one_unit_vector_per_text(client: TestClient) -> None:
     assert body["dim"] == 16
     norms = np.linalg.norm(np.asarray(body["vectors"]), axis=1)
     np.testing.assert_allclose(norms, [1.0, 1.0, 0.0], atol=1e-5)
+    assert body["no_known_words"] == [2]  # the zero vector is named, not left to be found
+
+
+def test_api_embed_names_the_texts_with_no_known_word(client: TestClient) -> None:
+    r = client.post("/v1/embed", json={"texts": ["!!!", "casa e lar", "..."]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["no_known_words"] == [0, 2]
+    assert not any(body["vectors"][0])
 
 
 def test_api_text_similarity_follows_the_words(client: TestClient) -> None:

@@ -194,6 +194,11 @@ def test_cli_embed_prints_one_unit_vector_per_text(
     expected = load_text_encoder(registry, "frases").embed(texts)
     assert np.allclose([r["vector"] for r in rows], expected, atol=1e-5)
     assert abs(np.linalg.norm(rows[0]["vector"]) - 1) < 1e-4
+    assert not any(rows[1]["vector"])
+    assert (
+        err.strip()
+        == "warning: text 2 ('xyzzy qwerty') has no word the encoder knows: its vector is all zeros"
+    )
     code, _, err = run(["embed", "frases", "ok", ""], capsys)
     assert code == 2
     assert "text 2 is empty" in err

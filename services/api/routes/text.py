@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +37,11 @@ class EmbedResponse(BaseModel):
     dim: int
     vectors: list[list[float]] = Field(
         description="Unit-length vectors in the order of the texts; all zeros for a text without a known word."
+    )
+    no_known_words: list[int] = Field(
+        default_factory=list,
+        description="Indices of the texts with no word the encoder knows (e.g. punctuation alone): their vectors "
+        "are all zeros, not unit vectors.",
     )
 
     model_config = ConfigDict(
@@ -101,7 +107,13 @@ def embed(body: EmbedRequest, settings: SettingsDep, store: StoreDep) -> Respons
     loaded = store.get(body.model, ENCODER)
     vectors = loaded.model.embed(body.texts)
     return reply(
-        EmbedResponse(model=model_info(loaded), dim=int(vectors.shape[1]), vectors=vectors.tolist()), loaded
+        EmbedResponse(
+            model=model_info(loaded),
+            dim=int(vectors.shape[1]),
+            vectors=vectors.tolist(),
+            no_known_words=np.flatnonzero(~vectors.any(axis=1)).tolist(),
+        ),
+        loaded,
     )
 
 

@@ -20,10 +20,15 @@ def embed_cli(
     texts: list[str] = typer.Argument(..., help="The texts; each gets one vector."),
     digits: int = typer.Option(6, "--digits", min=1, max=9, help="Decimals written per number."),
 ) -> None:
-    """Print one JSON line per text: {"text", "vector"}, the vector of unit length (zeros: no known word)."""
+    """Print one JSON line per text: {"text", "vector"}, the vector of unit length; a text with no word the
+    encoder knows gets all zeros, and a warning on stderr."""
     settings = get_settings()
     check_texts(texts, max_chars=settings.max_text_chars)
     model = load_text_encoder(open_registry(settings), encoder)
-    for text, row in zip(texts, model.embed(texts), strict=True):
+    for i, (text, row) in enumerate(zip(texts, model.embed(texts), strict=True), start=1):
+        if not row.any():
+            sys.stderr.write(
+                f"warning: text {i} ({text!r}) has no word the encoder knows: its vector is all zeros\n"
+            )
         line = {"text": text, "vector": [round(float(x), digits) for x in row]}
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
