@@ -23,6 +23,16 @@ _USAGE: tuple[type[BaseException], ...] = (
 )
 
 
+def _usage_message(exc: BaseException) -> str:
+    """A usage error in one line (click's own display is a usage block, a hint line and the message): the message,
+    then where the command's options are listed."""
+    fmt = getattr(exc, "format_message", None)
+    message = " ".join((fmt() if callable(fmt) else str(exc)).split())
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    return f"{message} (see '{path} --help')" if path else message
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a :class:`PalavraError` prints one line naming what to fix and exits with code 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -33,11 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     except _EXIT as exc:
         sys.exit(getattr(exc, "exit_code", 0))
     except _USAGE as exc:
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            warn(f"error: {exc}")
+        warn(f"error: {_usage_message(exc)}")
         sys.exit(getattr(exc, "exit_code", 2))
     except _ABORT:
         warn("aborted")

@@ -220,15 +220,24 @@ def test_import_binary_without_flag_says_so(
         (["train", "word2vec", "--bogus"], "No such option: --bogus"),
         (["neighbors"], "Missing argument"),
         (["neighbors", "modelo", "rei", "-k", "dez"], "Invalid value for '-k'"),
+        (["train", "lm", "--epochs", "x"], "Invalid value for '--epochs'"),
+        (["bogus"], "No such command 'bogus'"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(
     cli_env: Settings, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(argv, capsys)
+    """One line naming the command's help, not click's usage block, hint line and message (a newcomer's run)."""
+    code, out, err = run(argv, capsys)
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+    command = " ".join(["palavra", *[a for a in argv[:2] if a in {"train", "word2vec", "lm", "neighbors"}]])
+    assert err.strip().splitlines() == [err.strip()], err
+    assert err.startswith("error: ")
+    assert err.strip().endswith(f"(see '{command} --help')"), err
+    assert "Usage:" not in err
+    assert not out
 
 
 def test_models_show_writes_created_at_as_everything_else(
