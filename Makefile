@@ -45,4 +45,4 @@ test-fast: install
 	$(PYTEST) -m "not slow and not services" $(XDIST) $(PYTEST_ARGS)
 
 quickstart: install
-	bash scripts/quickstart.sh
+	PORT=$(PORT) bash scripts/quickstart.sh

@@ -12,6 +12,27 @@ CLASSIFIER="${CLASSIFIER:-toxicidade}"
 W2V_CONFIG="${W2V_CONFIG:-configs/quickstart-word2vec.toml}"
 WORDS="amor rei casa cidade feliz"
 
+# the port is checked before minutes of fetching and training, not only when the server starts at the end
+if ! $BIN/python - "$PORT" <<'EOF'
+import socket
+import sys
+
+port = sys.argv[1]
+if not port.isdigit() or not 0 < int(port) < 65536:
+    sys.exit(f"error: PORT={port!r} is not a port number (1-65535); e.g. make quickstart PORT=8001")
+with socket.socket() as probe:
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a port in TIME_WAIT is free
+    try:
+        probe.bind(("127.0.0.1", int(port)))
+    except OSError as exc:
+        free = int(port) + 1 if int(port) < 65535 else 8001
+        sys.exit(f"error: the server could not listen on 127.0.0.1:{port} ({exc.strerror}); "
+                 f"choose another port, e.g. make quickstart PORT={free}")
+EOF
+then
+    exit 2
+fi
+
 echo "==> fetching the corpus (Machado de Assis and 100 novels of ELTeC-por, public domain) and ToLD-Br (toxic tweets, CC BY-SA 4.0)"
 $BIN/palavra data fetch corpus-machado corpus-eltec told-br-1annotator-train told-br-1annotator-validation >/dev/null
 

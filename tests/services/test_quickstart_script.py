@@ -1,0 +1,53 @@
+"""`make quickstart PORT=N`: the port is checked before minutes of fetching and training (a newcomer's run found a
+busy port failing only when the server started, at the end)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.services.jobs_helpers import REPO_ROOT
+
+
+def _quickstart(port: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PALAVRA_HOME": str(home)}
+    env.pop("PORT", None)
+    # -o: the install step counts as done (the suite runs from an installed .venv), so only the script runs
+    return subprocess.run(
+        ["make", "-s", "-o", ".venv/bin/palavra", "quickstart", f"PORT={port}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_quickstart_refuses_a_busy_port_before_fetching_or_training(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = _quickstart(str(port), tmp_path / "home")
+    assert run.returncode != 0
+    assert run.stdout == ""  # not even the first step's heading
+    first = run.stderr.splitlines()[0]
+    assert first.startswith(f"error: the server could not listen on 127.0.0.1:{port} (Address already in use)")
+    assert "make quickstart PORT=" in first
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "70000", "-1"])
+def test_quickstart_refuses_a_port_that_is_not_a_number(tmp_path: Path, port: str) -> None:
+    run = _quickstart(port, tmp_path / "home")
+    assert run.returncode != 0
+    assert run.stdout == ""
+    assert run.stderr.splitlines()[0] == (
+        f"error: PORT={port!r} is not a port number (1-65535); e.g. make quickstart PORT=8001"
+    )
+    assert not (tmp_path / "home").exists()
