@@ -77,6 +77,24 @@ def test_api_keys_read_scope_reads_and_only_write_scope_writes(keyed: Settings, 
     }
 
 
+@pytest.mark.parametrize("protect_reads", [False, True])
+def test_api_keys_metrics_is_a_read_and_health_and_ready_stay_open(
+    keyed: Settings, protect_reads: bool
+) -> None:
+    """/metrics counts every route and names the loaded versions: with protected reads it needs a key, as the
+    other reads do; /health and /ready answer load balancers and probes, which send none."""
+    with serving(keyed.model_copy(update={"protect_reads": protect_reads})) as client:
+        bare = {path: client.get(path).status_code for path in ("/metrics", "/health", "/ready")}
+        keyed_metrics = client.get("/metrics", headers=_bearer(READ))
+        denied = client.get("/metrics")
+    assert bare == {"/metrics": 401 if protect_reads else 200, "/health": 200, "/ready": 200}
+    assert keyed_metrics.status_code == 200
+    assert "palavra_http_requests_total" in keyed_metrics.text
+    if protect_reads:
+        assert denied.json()["error"] == "Unauthorized"
+        assert "palavra_http_requests_total" not in denied.text
+
+
 def test_api_keys_are_kept_as_digests_and_never_logged(
     keyed: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -37,7 +37,9 @@ def test_quickstart_refuses_a_busy_port_before_fetching_or_training(tmp_path: Pa
     assert run.returncode != 0
     assert run.stdout == ""  # not even the first step's heading
     first = run.stderr.splitlines()[0]
-    assert first.startswith(f"error: the server could not listen on 127.0.0.1:{port} (Address already in use)")
+    assert first.startswith(
+        f"error: the server could not listen on 127.0.0.1:{port} (Address already in use)"
+    )
     assert "make quickstart PORT=" in first
     assert not (tmp_path / "home").exists()
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from services.api.deps import read_access
 from services.api.metrics import CONTENT_TYPE, Metrics
 
-router = APIRouter(tags=["operations"])
+# a read like any other: with PALAVRA_PROTECT_READS it needs a key (Prometheus sends one as a bearer token);
+# /health and /ready stay open for load balancers and probes, which send none
+router = APIRouter(tags=["operations"], dependencies=[Depends(read_access)])
 
 EXAMPLE = 'palavra_http_requests_total{method="GET",route="/v1/neighbors",status="200"} 1042.0\n'
 
