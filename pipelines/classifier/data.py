@@ -57,11 +57,15 @@ def sort_labels(labels: set[Label] | Sequence[Label]) -> list[Label]:
     return sorted(labels, key=key)
 
 
+# the same two settings on the CLI and in a config file or an HTTP job's config: a message names both spellings
+COLUMN_SETTINGS = "--text-column / --label-column (text_column / label_column in a config or a job)"
+
+
 def _columns_error(path: Path, missing: list[str], found: Sequence[str]) -> DatasetError:
     shown = ", ".join(repr(c) for c in found if c) or "none"
     what = " and ".join(repr(m) for m in missing)
     return DatasetError(
-        f"{path} has no column {what}; its columns are {shown}. Choose them with --text-column / --label-column",
+        f"{path} has no column {what}; its columns are {shown}. Choose them with {COLUMN_SETTINGS}",
         path=str(path),
         missing=missing,
     )

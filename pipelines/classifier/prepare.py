@@ -151,7 +151,8 @@ def prepare(
     if not bags.ids.size:
         raise DatasetError(
             f"{train.source}: no text has a single word or character n-gram after normalisation; "
-            "check --text-column and the normalisation settings"
+            "check the text column (--text-column, or text_column in a config or a job) "
+            "and the normalisation settings"
         )
     train_split = Split(train, np.asarray(label_indices(train, classes), dtype=np.int64), bags)
     val_split = None

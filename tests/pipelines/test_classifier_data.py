@@ -41,8 +41,10 @@ def test_data_reads_jsonl_with_integer_labels(tmp_path: Path) -> None:
 
 def test_data_missing_column_names_the_columns_there(tmp_path: Path) -> None:
     path = _csv(tmp_path, "text,toxic\nolá,0\n")
-    with pytest.raises(DatasetError, match=r"no column 'label'.*'text', 'toxic'.*--label-column"):
+    with pytest.raises(DatasetError, match=r"no column 'label'.*'text', 'toxic'.*--label-column") as raised:
         read_labelled(path, text_column="text", label_column="label")
+    # a job submitted over HTTP (or a config file) sets the columns under other names: the message gives both
+    assert "text_column / label_column in a config or a job" in str(raised.value)
 
 
 def test_data_empty_texts_are_reported_with_their_lines(tmp_path: Path) -> None:
