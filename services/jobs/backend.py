@@ -21,11 +21,11 @@ class JobBackend(Protocol):
 
 
 def open_backend(settings: Settings) -> JobBackend:
-    """``local`` (workers poll the database) or ``celery`` (workers read a Redis queue)."""
+    """``local`` (workers claim jobs from the database) or ``celery`` (workers read a Redis queue)."""
     if settings.job_backend == "celery":
         from services.jobs.celery_app import CeleryBackend
 
         return CeleryBackend(settings)
     from services.jobs.local import LocalBackend
 
-    return LocalBackend()
+    return LocalBackend(settings.home)

@@ -3,6 +3,11 @@
 No broker: a worker claims the oldest queued ``local`` job with a conditional UPDATE (so two workers never take
 the same job), runs it under a :class:`JobSupervisor`, and polls again. ``palavra serve`` starts
 ``PALAVRA_LOCAL_WORKERS`` of them beside the API; ``palavra worker --backend local`` runs one in the foreground.
+
+An idle worker does not query the database five times a second: submitting a job rings a doorbell (a file under
+``PALAVRA_HOME`` whose modification time changes), which idle workers look at (one ``stat``) every
+:data:`POLL_S`; they query the database when it rang, and every :data:`IDLE_DB_POLL_S` anyway, for jobs
+submitted where the doorbell cannot be heard (another machine on the same PostgreSQL database).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -30,16 +36,55 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
+IDLE_DB_POLL_S = 2.0
 BACKEND = "local"
+DOORBELL = "jobs.doorbell"
+
+
+class Doorbell:
+    """A file whose modification time says "a local job was queued": ringing it costs a submitter one ``utime``,
+    listening to it costs an idle worker one ``stat`` per look, instead of a database query."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / DOORBELL
+
+    def ring(self) -> None:
+        """Set the file's time to now, in nanoseconds (created if missing: the file system's own clock is
+        coarse, and two rings a millisecond apart would look like one); a home that cannot be written only
+        delays the workers' next look at the database."""
+        with contextlib.suppress(OSError):
+            self.path.touch()
+            now = time.time_ns()
+            os.utime(self.path, ns=(now, now))
+
+    def mark(self) -> int:
+        """The current ring (0 before the first): read before polling the database, so no ring is missed."""
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def wait(self, since: int, stop: threading.Event, *, look_s: float, at_most_s: float) -> None:
+        """Return when the bell rang after ``since``, ``stop`` is set, or ``at_most_s`` passed."""
+        deadline = time.monotonic() + at_most_s
+        while not stop.is_set() and self.mark() == since:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            stop.wait(min(look_s, left))
 
 
 class LocalBackend:
-    """Submitting needs nothing beyond the job record: idle workers poll for it."""
+    """Submitting needs nothing beyond the job record and a ring of the doorbell: idle workers then claim it."""
 
     name = BACKEND
 
-    def publish(self, job_id: str) -> None:
-        """Nothing to send; the record in the database is the queue."""
+    def __init__(self, home: Path) -> None:
+        self.doorbell = Doorbell(home)
+
+    def publish(self, job_id: str) -> None:  # noqa: ARG002 (the interface's: celery sends the id)
+        """Nothing to send (the record in the database is the queue): ring the doorbell of this home's workers."""
+        self.doorbell.ring()
 
 
 class LocalWorker:
@@ -56,6 +101,8 @@ class LocalWorker:
         self.worker = worker_id(role)
         self.supervisor = JobSupervisor(settings, self.store, self.worker)
         self.reaper = Reaper(self.store, settings)
+        self.doorbell = Doorbell(settings.home)
+        self.db_polls = 0  # database queries for a job (what an idle worker costs)
         self._stop = threading.Event()
 
     def stop(self, reason: str) -> None:
@@ -69,15 +116,19 @@ class LocalWorker:
         self.supervisor.warm_up()
         log.info("job worker %s polling for local jobs", self.worker)
         while not self._stop.is_set() and (max_jobs is None or done < max_jobs):
+            rang = self.doorbell.mark()
             try:
                 self.reaper.maybe_run()
+                self.db_polls += 1
                 job_id = self.store.claim_next(self.worker, backend=BACKEND)
             except DatabaseUnavailable as exc:
                 log.warning("%s; retrying", exc.detail)
                 self._stop.wait(max(POLL_S, self.settings.heartbeat_s))
                 continue
             if job_id is None:
-                self._stop.wait(POLL_S)
+                # the reaper's interval bounds the wait too: a silent worker's job is failed on time
+                idle_s = min(IDLE_DB_POLL_S, self.settings.heartbeat_s)
+                self.doorbell.wait(rang, self._stop, look_s=POLL_S, at_most_s=idle_s)
                 continue
             state = self.supervisor.run(job_id)
             log.info("job %s %s", job_id, state.value)

@@ -95,7 +95,7 @@ def test_jobs_collection_cancelled_before_the_rename_leaves_nothing(
 def test_jobs_collection_config_and_input_are_checked_at_submit(
     store: JobStore, jobs_settings: Settings
 ) -> None:
-    service = JobService(jobs_settings, store, backend=LocalBackend())
+    service = JobService(jobs_settings, store, backend=LocalBackend(jobs_settings.home))
     with pytest.raises(InvalidConfig, match="encoder"):
         service.submit("collection", {"name": "x", "source": "docs.jsonl"})
     with pytest.raises(InvalidConfig, match="sorce"):

@@ -86,7 +86,7 @@ class _FullDataRoot(DataRoot):
 
 def test_jobs_upload_on_a_full_disk_is_503_and_leaves_nothing(settings: Settings, store: JobStore) -> None:
     with TestClient(create_app(settings)) as client:
-        service = JobService(settings, store, backend=LocalBackend())
+        service = JobService(settings, store, backend=LocalBackend(settings.home))
         service.data_root = _FullDataRoot(settings.effective_data_root)
         client.app.state.jobs = service  # type: ignore[attr-defined]
         config = 'name = "cheio"\ncorpus = ["upload:frases.txt"]\nevaluate = false\n'
@@ -181,7 +181,7 @@ def test_jobs_reads_answer_while_the_reaper_cannot_write(
         raise DatabaseUnavailable("the job database is unreachable: database or disk is full")
 
     monkeypatch.setattr(JobStore, "fail_if_stale", refuse)
-    service = JobService(settings, store, backend=LocalBackend())
+    service = JobService(settings, store, backend=LocalBackend(settings.home))
     assert service.get(job_id).state is JobState.RUNNING
     assert service.list_jobs()[1] == 1
 

@@ -399,7 +399,7 @@ def test_jobs_cancelled_and_reaped_jobs_have_their_last_line_with_their_end_stat
     cancelled, silent, registered = "c" * 32, "s" * 32, "r" * 32
     for job_id in (cancelled, silent, registered):
         store.create(job_id, "word2vec", {"name": "guardado"}, backend="local")
-    JobService(jobs_settings, store, backend=LocalBackend()).cancel(cancelled)
+    JobService(jobs_settings, store, backend=LocalBackend(jobs_settings.home)).cancel(cancelled)
     for job_id in (silent, registered):
         store.claim(job_id, "w")
     with JobRegistry(base_registry, store=store, job_id=registered, worker="w").create(
@@ -493,7 +493,7 @@ def test_jobs_execute_in_process_succeeds_and_registers(store: JobStore, jobs_se
 
 
 def test_jobs_compare_config_is_validated_like_the_cli_run(store: JobStore, jobs_settings: Settings) -> None:
-    service = JobService(jobs_settings, store, backend=LocalBackend())
+    service = JobService(jobs_settings, store, backend=LocalBackend(jobs_settings.home))
     train = reviews_csv(jobs_settings)
     with pytest.raises(InvalidConfig, match="optimizers"):
         service.submit("compare", {"train": train, "optimizers": ["lbfgs"]})

@@ -1,0 +1,58 @@
+"""An idle local job worker looks at a file, not the database, five times a second; submitting a job rings it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.jobs.job import JobState
+from services.jobs.local import IDLE_DB_POLL_S, LocalBackend, LocalWorker
+from services.jobs.supervisor import JobSupervisor
+from tests.services.jobs_helpers import job_settings
+
+
+def test_jobs_idle_local_worker_queries_the_database_rarely_and_a_submit_wakes_it_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a long heartbeat: the reaper's interval (which also bounds an idle worker's wait) is not what is measured
+    settings = job_settings(tmp_path, backend="local", heartbeat_s=30.0)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(JobSupervisor, "warm_up", lambda _self: None)  # no job runs: no forkserver either
+    worker = LocalWorker(settings)
+    polls: list[float] = []
+    claim = worker.store.claim_next
+
+    def counted(*args: Any, **kwargs: Any) -> str | None:
+        polls.append(time.monotonic())
+        return claim(*args, **kwargs)
+
+    ran: list[tuple[str, float]] = []
+
+    def run(job_id: str) -> JobState:
+        ran.append((job_id, time.monotonic()))
+        return JobState.SUCCEEDED
+
+    monkeypatch.setattr(worker.store, "claim_next", counted)
+    monkeypatch.setattr(worker.supervisor, "run", run)
+    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1}, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.6)
+        idle = len(polls)
+        job_id = "d" * 32
+        worker.store.create(job_id, "word2vec", {"name": "x"}, backend="local")
+        rung = time.monotonic()
+        LocalBackend(settings.home).publish(job_id)
+        thread.join(timeout=10)
+    finally:
+        worker.stop("the test is over")
+        thread.join(timeout=10)
+    # 1.6 s idle: one query at the start (and at most one more), not one every 0.2 s (eight)
+    assert 1 <= idle <= 2, idle
+    assert [j for j, _ in ran] == [job_id]
+    # claimed on the ring, well before the next query of the database would have found it
+    assert ran[0][1] - rung < IDLE_DB_POLL_S / 2, ran[0][1] - rung
