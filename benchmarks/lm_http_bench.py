@@ -15,8 +15,10 @@ words of a line of Machado de Assis (data mirror), k cycling through 1, 5 and 10
 - ``health``: ``GET /health``, a route that does no work, run the same way: what HTTP and the closed loop of
   connections alone cost on these cores, beside the completions.
 
-Each server gets a 3 s warm-up at 4 connections on the repeated set (the first request loads the model and the
-tokenizer), then ``--rounds`` runs of each set at each connection count. wrk runs on the same cores as the server.
+Each server is started and left until its processes are quiet (its local job worker's imports done: see
+``serving_bench.settle``), then gets a 3 s warm-up at 4 connections on the repeated set (the first request loads the
+model and the tokenizer), then ``--rounds`` runs of each set at each connection count. wrk runs on the same cores as
+the server.
 The load average (1 minute) is printed before and after each run: the machine is shared. "server CPU ms" is the
 CPU time the server's processes used during the run divided by the requests answered: unlike the latencies it
 hardly moves with other work on the machine, so it is the figure to compare between two versions of the code.
@@ -36,23 +38,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving_bench import _children, start_server, stop_server, wrk
+from serving_bench import _tree_cpu_seconds as server_cpu_seconds
+from serving_bench import start_server, stop_server, wrk
 
 DISTINCT_LUA = Path(__file__).resolve().parent / "wrk" / "distinct.lua"
 ROUND_STRIDE = 30_000  # bodies a round may use before the next round's offset
 MEMORIAL = "romance/memorial-de-aires.txt"
-
-
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the server process and its workers (fields 14 and 15 of /proc/PID/stat)."""
-    total = 0
-    for p in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def measured(pid: int, run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], str]:

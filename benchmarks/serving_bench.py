@@ -152,7 +152,41 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and all its descendants (fields 14 and 15 of /proc/PID/stat)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        stack.extend(_children(p))
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, *, quiet: float = 0.05, limit_s: float = 120.0) -> float:
+    """Wait until the server's processes use under ``quiet`` of a core over a second; the seconds waited.
+
+    A ready server is not yet a quiet one: ``palavra serve``'s local job worker starts a forkserver that imports
+    torch, gensim and spaCy (3.6 s of CPU on a quiet machine, more on a busy one), and on 2 cores that import ran
+    beside the first round of measurements (benchmarks/results/lm.md).
+    """
+    started = time.monotonic()
+    before = _tree_cpu_seconds(pid)
+    while time.monotonic() - started < limit_s:
+        time.sleep(1.0)
+        now = _tree_cpu_seconds(pid)
+        if now - before < quiet:
+            break
+        before = now
+    return time.monotonic() - started
+
+
 def start_server(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``palavra serve`` with ``workers`` workers, ready and quiet (:func:`settle`); its process and URL."""
     port = _free_port()
     cmd = [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -161,6 +195,8 @@ def start_server(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[by
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                waited = settle(proc.pid)
+                print(f"server ready; quiet {waited:.1f} s later", file=sys.stderr, flush=True)
                 return proc, url
         except httpx.TransportError:
             pass
