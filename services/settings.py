@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         description="Celery queue the API sends jobs to and workers read.",
     )
     local_workers: int = Field(default=1, ge=0, description="Job worker processes `palavra serve` starts.")
+    local_worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority of `palavra serve`'s job workers (and their jobs) is than the "
+        "API's: a training job beside the server takes the cores the requests do not use.",
+    )
     job_timeout_s: float = Field(
         default=120.0, gt=0, description="A running job silent this long is failed (its worker died)."
     )

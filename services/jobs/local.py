@@ -147,8 +147,11 @@ class LocalWorker:
 
 
 def _worker_process_main(settings_data: dict[str, Any], parent: Connection) -> None:
+    settings = Settings(**settings_data)
+    # below the API's priority before anything else: the forkserver's imports and every job inherit it
+    os.nice(settings.local_worker_nice)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    worker = LocalWorker(Settings(**settings_data))
+    worker = LocalWorker(settings)
     worker.stop_on_signals()
 
     def watch() -> None:
@@ -164,6 +167,9 @@ def _worker_process_main(settings_data: dict[str, Any], parent: Connection) -> N
 
 class LocalWorkerPool:
     """``n`` worker processes beside the API (``palavra serve``); they stop when :meth:`stop` runs or it dies.
+
+    They run ``PALAVRA_LOCAL_WORKER_NICE`` (default 10) below the API's CPU priority, jobs included: a training job
+    on the server's machine uses the cores that requests leave idle rather than delaying the requests.
 
     A worker that dies (killed, out of memory) is started again, so queued jobs always have a worker; its running
     job is failed by the reaper as for any silent worker. Restarts of one slot are spaced by ``restart_s``. A worker

@@ -102,6 +102,14 @@ def test_jobs_cli_submit_wait_follows_the_job_to_its_model(
     assert "waiting" in err
 
 
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [grand for child in children for grand in (child, *_descendants(child))]
+
+
 def test_jobs_pool_starts_again_a_worker_that_dies(
     cli_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -109,7 +117,10 @@ def test_jobs_pool_starts_again_a_worker_that_dies(
 
     config = tmp_path / "run.toml"
     config.write_text(TOML, encoding="utf-8")
-    with LocalWorkerPool(cli_settings, 1, check_s=0.2, restart_s=0.5) as pool:
+    nice = 7
+    with LocalWorkerPool(
+        cli_settings.model_copy(update={"local_worker_nice": nice}), 1, check_s=0.2, restart_s=0.5
+    ) as pool:
         first = pool.processes[0]
         assert first.pid is not None
         os.kill(first.pid, signal.SIGKILL)  # as the kernel's OOM killer would
@@ -124,6 +135,12 @@ def test_jobs_pool_starts_again_a_worker_that_dies(
         assert code == 0, err
         assert json.loads(out)["state"] == "succeeded"  # queued jobs still have a worker
         second = pool.processes[0]
+        assert second.pid is not None
+        # the worker, and the forkserver its jobs are forked from, run below the API's priority (a restarted one too)
+        expected = min(os.getpriority(os.PRIO_PROCESS, 0) + nice, 19)
+        tree = [second.pid, *_descendants(second.pid)]
+        assert len(tree) >= 2, tree  # the forkserver started for the job
+        assert {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in tree} == dict.fromkeys(tree, expected)
         second.terminate()  # a requested stop (Ctrl-C reaches every process of the group): exit 0, no restart
         second.join(30)
         assert second.exitcode == 0
