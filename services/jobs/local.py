@@ -146,10 +146,11 @@ class LocalWorker:
         signal.signal(signal.SIGINT, handler)
 
 
-def _worker_process_main(settings_data: dict[str, Any], parent: Connection) -> None:
+def _worker_process_main(settings_data: dict[str, Any], parent: Connection, nice: int) -> None:
     settings = Settings(**settings_data)
     # below the API's priority before anything else: the forkserver's imports and every job inherit it
-    os.nice(settings.local_worker_nice)
+    if nice:
+        os.nice(nice)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     worker = LocalWorker(settings)
     worker.stop_on_signals()
@@ -168,17 +169,21 @@ def _worker_process_main(settings_data: dict[str, Any], parent: Connection) -> N
 class LocalWorkerPool:
     """``n`` worker processes beside the API (``palavra serve``); they stop when :meth:`stop` runs or it dies.
 
-    They run ``PALAVRA_LOCAL_WORKER_NICE`` (default 10) below the API's CPU priority, jobs included: a training job
-    on the server's machine uses the cores that requests leave idle rather than delaying the requests.
+    They run ``nice`` below this process's CPU priority, jobs included: beside the API,
+    ``PALAVRA_LOCAL_WORKER_NICE`` (default 10), so that a training job on the server's machine uses the cores that
+    requests leave idle rather than delaying the requests.
 
     A worker that dies (killed, out of memory) is started again, so queued jobs always have a worker; its running
     job is failed by the reaper as for any silent worker. Restarts of one slot are spaced by ``restart_s``. A worker
     that exits cleanly (code 0: it was stopped) is not started again.
     """
 
-    def __init__(self, settings: Settings, n: int, *, check_s: float = 1.0, restart_s: float = 5.0) -> None:
+    def __init__(
+        self, settings: Settings, n: int, *, nice: int = 0, check_s: float = 1.0, restart_s: float = 5.0
+    ) -> None:
         self.settings = settings
         self.n = n
+        self.nice = nice
         self.check_s = check_s
         self.restart_s = restart_s
         self.processes: list[BaseProcess] = []
@@ -196,7 +201,7 @@ class LocalWorkerPool:
         child_end, parent_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_worker_process_main,
-            args=(self.settings.model_dump(), child_end),
+            args=(self.settings.model_dump(), child_end, self.nice),
             name=f"palavra-worker-{i}",
         )
         proc.start()
@@ -277,7 +282,7 @@ def local_job_workers(settings: Settings) -> Iterator[LocalWorkerPool | None]:
     if settings.job_backend != BACKEND or settings.local_workers < 1:
         yield None
         return
-    with LocalWorkerPool(settings, settings.local_workers) as pool:
+    with LocalWorkerPool(settings, settings.local_workers, nice=settings.local_worker_nice) as pool:
         yield pool
 
 

@@ -118,9 +118,7 @@ def test_jobs_pool_starts_again_a_worker_that_dies(
     config = tmp_path / "run.toml"
     config.write_text(TOML, encoding="utf-8")
     nice = 7
-    with LocalWorkerPool(
-        cli_settings.model_copy(update={"local_worker_nice": nice}), 1, check_s=0.2, restart_s=0.5
-    ) as pool:
+    with LocalWorkerPool(cli_settings, 1, nice=nice, check_s=0.2, restart_s=0.5) as pool:
         first = pool.processes[0]
         assert first.pid is not None
         os.kill(first.pid, signal.SIGKILL)  # as the kernel's OOM killer would

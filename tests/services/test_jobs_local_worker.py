@@ -1,4 +1,5 @@
-"""An idle local job worker looks at a file, not the database, five times a second; submitting a job rings it."""
+"""Local job workers: an idle one looks at a file, not the database, five times a second (submitting a job rings
+it); those of `palavra serve` run below the API's CPU priority."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from services.jobs import local
 from services.jobs.job import JobState
-from services.jobs.local import IDLE_DB_POLL_S, LocalBackend, LocalWorker
+from services.jobs.local import IDLE_DB_POLL_S, LocalBackend, LocalWorker, local_job_workers
 from services.jobs.supervisor import JobSupervisor
 from tests.services.jobs_helpers import job_settings
 
@@ -56,3 +58,27 @@ def test_jobs_idle_local_worker_queries_the_database_rarely_and_a_submit_wakes_i
     assert [j for j, _ in ran] == [job_id]
     # claimed on the ring, well before the next query of the database would have found it
     assert ran[0][1] - rung < IDLE_DB_POLL_S / 2, ran[0][1] - rung
+
+
+def test_jobs_serve_starts_its_local_workers_at_the_configured_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[dict[str, Any]] = []
+
+    class Pool:
+        def __init__(self, _settings: Any, n: int, **options: Any) -> None:
+            started.append({"n": n, **options})
+
+        def __enter__(self) -> Pool:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(local, "LocalWorkerPool", Pool)
+    settings = job_settings(tmp_path, backend="local", local_workers=2, local_worker_nice=12)
+    with local_job_workers(settings):
+        pass
+    with local_job_workers(settings.model_copy(update={"local_worker_nice": 0})):
+        pass
+    assert started == [{"n": 2, "nice": 12}, {"n": 2, "nice": 0}]
