@@ -102,7 +102,6 @@ class LocalWorker:
         self.supervisor = JobSupervisor(settings, self.store, self.worker)
         self.reaper = Reaper(self.store, settings)
         self.doorbell = Doorbell(settings.home)
-        self.db_polls = 0  # database queries for a job (what an idle worker costs)
         self._stop = threading.Event()
 
     def stop(self, reason: str) -> None:
@@ -119,7 +118,6 @@ class LocalWorker:
             rang = self.doorbell.mark()
             try:
                 self.reaper.maybe_run()
-                self.db_polls += 1
                 job_id = self.store.claim_next(self.worker, backend=BACKEND)
             except DatabaseUnavailable as exc:
                 log.warning("%s; retrying", exc.detail)
