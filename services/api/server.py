@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
+from models.errors import InvalidInput
 from services.api.threads import THREAD_VARIABLES
 from services.settings import Settings
 
@@ -26,6 +29,33 @@ def _spawn_without_cli() -> None:
         main.__spec__ = None
         with contextlib.suppress(AttributeError):
             del main.__file__
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse, in one line, an address the server could not listen on (a port in use, a host not of this
+    machine), before job workers start and models load: uvicorn finds out only after its startup.
+
+    Raises:
+        InvalidInput: naming the address, the system's reason and what to change.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise InvalidInput(f"cannot listen on --host {host!r}: {exc.strerror}") from None
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            # SO_REUSEADDR as uvicorn binds: a port in TIME_WAIT is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        hint = {
+            errno.EADDRINUSE: f"another process listens there; stop it or choose another --port (e.g. {port + 1})"
+            if port < 65535
+            else "another process listens there; stop it or choose another --port",
+            errno.EACCES: "ports below 1024 need more privileges; choose another --port (e.g. 8000)",
+            errno.EADDRNOTAVAIL: "no network interface of this machine has that address; try 127.0.0.1",
+        }.get(exc.errno or 0, "choose another --host or --port")
+        raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror}): {hint}") from None
 
 
 def serve(

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +28,32 @@ def test_api_serve_rejects_bad_options(args: list[str]) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:")
+
+
+def test_api_serve_refuses_a_busy_port_in_one_line_before_starting_anything(tmp_path: Path) -> None:
+    """uvicorn found a busy port only after its startup (and after the job workers had started), and said so in
+    its own log lines; the command now stops first, in one line naming the port."""
+    home = tmp_path / "home"
+    env = {**os.environ, "PALAVRA_HOME": str(home), "PALAVRA_LOCAL_WORKERS": "1"}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port), "--workers", "2"],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env=env,
+            timeout=120,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use): another process listens there; "
+        f"stop it or choose another --port (e.g. {port + 1})"
+    ]
+    assert "INFO" not in proc.stderr
+    assert not (home / "registry.db").exists()  # nothing started: no job worker opened the registry
 
 
 def test_api_serve_runs_two_workers_that_answer(settings: Settings, registry: Registry) -> None:

@@ -25,10 +25,11 @@ def serve_cli(
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise InvalidInput(f"unknown --log-level {log_level!r}; use critical, error, warning, info or debug")
     from services.api.keys import KeyRing
-    from services.api.server import serve
+    from services.api.server import check_listen, serve
     from services.jobs.local import local_job_workers
 
     settings = get_settings()
     KeyRing.from_settings(settings)  # a bad keys file stops here with one line, not in every worker
+    check_listen(host, port)  # a busy port stops here, before job workers start and models load
     with local_job_workers(settings):  # PALAVRA_LOCAL_WORKERS job workers beside the API (local backend)
         serve(settings, host=host, port=port, workers=workers, access_log=access_log, log_level=log_level)
