@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from pipelines.runs.config_io import ModelName, load_toml_config
 from pipelines.text.normalize import NormalizeConfig
 
+# far above any rate that learns (such a rate diverges, and training says so), far below the float32 limit that
+# torch's optimizers convert it to (an lr of 1e39 crashed inside torch); the same bound for the weight decay
+MAX_LR = 1e6
+MAX_EMBEDDING_LR_SCALE = 1e6  # times MAX_LR: 1e12, still a float32
 MAX_HIDDEN = 8192  # units per hidden layer: one 8192 x 8192 layer is 268 MB of weights before Adam's state
 
 OptimizerName = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
@@ -109,7 +113,11 @@ class TrainingConfig(BaseModel):
 
     optimizer: OptimizerName = "adam"
     lr: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Default depends on the optimizer (adam 0.001)."
+        default=None,
+        gt=0,
+        le=MAX_LR,
+        allow_inf_nan=False,
+        description="Default depends on the optimizer (adam 0.001).",
     )
     momentum: float = Field(
         default=0.9, ge=0.0, lt=1.0, description="Coefficient for the momentum optimizer."
@@ -117,12 +125,13 @@ class TrainingConfig(BaseModel):
     embedding_lr_scale: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_EMBEDDING_LR_SCALE,
         allow_inf_nan=False,
         description="The embedding's learning rate is lr times this; default 1 for adagrad, rmsprop and adam, "
         "and the mean number of ids per text for sgd and momentum (see optim.py).",
     )
     weight_decay: float = Field(
-        default=0.0, ge=0.0, allow_inf_nan=False, description="L2 penalty on the dense layers."
+        default=0.0, ge=0.0, le=MAX_LR, allow_inf_nan=False, description="L2 penalty on the dense layers."
     )
     epochs: int = Field(default=20, ge=1, le=10_000, description="Maximum number of epochs.")
     batch_size: Annotated[int, Field(ge=1, le=65_536)] | Literal["full"] = Field(

@@ -13,22 +13,23 @@ consecutive seeds and the encoder sets their unit outputs side by side.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from models.errors import DatasetError
+from models.errors import DatasetError, InvalidInput
 from models.mlp import make_activation
 from models.registry import Registry
 from models.text_encoder import Projection
 from pipelines.classifier.config import DEFAULT_LR as CLASSIFIER_LR
-from pipelines.classifier.config import TrainingConfig
+from pipelines.classifier.config import MAX_HIDDEN, MAX_LR, TrainingConfig
 from pipelines.classifier.optim import build_optimizers
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 from pipelines.text_encoder.build import pooling_model
@@ -51,12 +52,16 @@ class EncoderTraining(BaseModel):
 
     # defaults: measured on ASSIN 2 over the default word vectors, chosen by the validation split's Pearson over
     # three seeds (benchmarks/results/text.md, 2026-12-03)
-    hidden: list[int] = Field(default_factory=lambda: [1024, 512], max_length=8)
+    hidden: list[Annotated[int, Field(ge=1, le=MAX_HIDDEN)]] = Field(
+        default_factory=lambda: [1024, 512], max_length=8
+    )
     out_dim: int = Field(default=256, ge=2, le=4096)
     activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "leaky_relu"
     optimizer: Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"] = "adam"
-    lr: float | None = Field(default=None, gt=0)  # None: DEFAULT_LR[optimizer]
-    weight_decay: float = Field(default=0.0, ge=0.0)
+    lr: float | None = Field(
+        default=None, gt=0, le=MAX_LR, allow_inf_nan=False
+    )  # None: DEFAULT_LR[optimizer]
+    weight_decay: float = Field(default=0.0, ge=0.0, le=MAX_LR, allow_inf_nan=False)
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     # the element-wise maximum of the word vectors read beside the SIF mean
     max_pool: bool = True
@@ -196,11 +201,12 @@ def _train_member(
     seed = cfg.seed + member
     torch.manual_seed(seed)
     tower = _Tower(data.ta.shape[1], cfg)
+    optimizer_lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer]
     optimizers = build_optimizers(
         tower,
         TrainingConfig(
             optimizer=cfg.optimizer,
-            lr=cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.optimizer],
+            lr=optimizer_lr,
             weight_decay=cfg.weight_decay,
             seed=seed,
         ),
@@ -227,6 +233,13 @@ def _train_member(
         with torch.no_grad():
             vcos = _cosine(tower, data.va, data.vb)
         vloss = float(nn.functional.mse_loss(vcos, data.vy))
+        if not (
+            math.isfinite(total) and math.isfinite(vloss)
+        ):  # NaN weights would be saved and served as nulls
+            raise InvalidInput(
+                f"training diverged at epoch {epoch} (loss is {total / len(data.ty)}, validation loss {vloss}) with "
+                f"{cfg.optimizer} at lr {optimizer_lr}; lower the learning rate (--lr)"
+            )
         row = {
             "epoch": epoch,
             "loss": total / len(data.ty),

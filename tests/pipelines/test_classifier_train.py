@@ -217,7 +217,7 @@ def test_train_bad_input_registers_nothing(
 def test_train_divergence_is_an_error_that_names_the_learning_rate(
     registry: Registry, reviews_csv: dict[str, Path]
 ) -> None:
-    run = _run(reviews_csv, training={"optimizer": "sgd", "lr": 1e30, "epochs": 3})
+    run = _run(reviews_csv, training={"optimizer": "sgd", "lr": 1000.0, "epochs": 3})
     with pytest.raises(InvalidInput, match="lower the learning rate"):
         train_classifier(run, registry=registry)
     assert _nothing_registered(registry)

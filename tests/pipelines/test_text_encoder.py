@@ -6,9 +6,11 @@ import json
 import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from models.errors import DatasetError, IntegrityError, InvalidInput, ModelNotFound
 from models.registry import Registry, model_aliases, model_versions
@@ -179,6 +181,45 @@ def test_trained_encoder_as_registered_scores_what_training_measured(
     assert spec["format"] == "palavra-text-encoder/2"
     tower_pearson = report["history"][report["best_epoch"] - 1]["val_pearson"]  # torch, standardised input
     assert evaluate_pairs(loaded, validation)["pearson"] == pytest.approx(tower_pearson, abs=1e-5)
+
+
+def test_encoder_training_that_diverges_is_an_error_not_a_model_of_nans(
+    registry: Registry, pairs_and_words: tuple[list[Pair], list[Pair]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loss that is not finite stopped nothing: the NaN weights were registered, and served vectors of nulls
+    with status 200 (a hostile probe, lr 1e30: refused now, see below; the guard stays for any other cause)."""
+    from pipelines.text_encoder import train as encoder_train
+
+    cosine = encoder_train._cosine
+
+    def blown_up(*args: Any) -> Any:
+        return cosine(*args) * float("nan")
+
+    monkeypatch.setattr(encoder_train, "_cosine", blown_up)
+    train, validation = pairs_and_words
+    cfg = EncoderTraining(hidden=[8], out_dim=8, epochs=3, seed=1, members=1, optimizer="sgd")
+    with pytest.raises(
+        InvalidInput, match=r"^training diverged at epoch 1 \(loss is nan, .* with sgd at lr "
+    ):
+        train_siamese(registry, "palavras", train, validation, cfg=cfg)
+
+
+@pytest.mark.parametrize(
+    "training",
+    [
+        {"hidden": [-5]},
+        {"hidden": [0]},
+        {"hidden": [10**12]},
+        {"lr": 1e39},
+        {"lr": float("nan")},
+        {"weight_decay": 1e39},
+    ],
+)
+def test_encoder_training_settings_out_of_range_are_refused(training: dict[str, object]) -> None:
+    """They crashed inside torch (a negative or huge layer, an lr it cannot hold in a float) or trained a
+    zero-width layer."""
+    with pytest.raises(ValidationError):
+        EncoderTraining.model_validate(training)
 
 
 def test_trained_encoder_does_not_depend_on_the_scale_of_the_word_vectors(

@@ -93,6 +93,10 @@ def test_cli_train_reads_a_toml_config_and_options_win(
         (["--hidden", "100000"], "from 1 to 8192"),
         (["--threads", "100000"], "field 'training.threads'"),
         (["--lr", "inf"], "field 'training.lr'"),
+        # crashed inside torch with a traceback (a float it cannot hold), found by a hostile probe
+        (["--lr", "1e39"], "field 'training.lr'"),
+        (["--set", "training.weight_decay=1e39"], "field 'training.weight_decay'"),
+        (["--set", "training.embedding_lr_scale=1e300"], "field 'training.embedding_lr_scale'"),
         (["--config", "{tmp}/nada.toml"], "nada.toml does not exist"),
     ],
 )
@@ -214,7 +218,7 @@ def test_cli_compare_diverged_run_is_strict_json_and_out_must_be_a_folder(
         "--activations",
         "relu",
         "--lr",
-        "1e30",
+        "1e6",
         "--epochs",
         "2",
         "--quiet",
