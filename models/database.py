@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DatabaseError as DBAPIDatabaseError
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from models.errors import DatabaseUnavailable
+from models.errors import DatabaseUnavailable, InvalidConfig
 from models.sqlite_file import SQLiteFile
 
 #: attempts at creating tables while other processes create them too (each waits a little longer)
@@ -39,13 +39,26 @@ def sqlite_url(home: Path) -> str:
 
 
 def create_engine(url: str) -> sa.Engine:
-    """A SQLAlchemy engine for ``url`` with palavra's timeouts and pre-ping."""
+    """A SQLAlchemy engine for ``url`` with palavra's timeouts and pre-ping.
+
+    Raises:
+        InvalidConfig: the URL does not parse, or names a database palavra has no driver for (the URL itself is
+            not repeated: it may hold a password).
+    """
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     elif url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": 5}
-    return sa.create_engine(url, **kwargs)
+    try:
+        return sa.create_engine(url, **kwargs)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        scheme = url.split("://", 1)[0] if "://" in url else None
+        what = f"names the database {scheme!r}, which palavra cannot use" if scheme else "is not a URL"
+        raise InvalidConfig(
+            f"the database URL (PALAVRA_DATABASE_URL) {what}: give postgresql+psycopg://USER@HOST:PORT/NAME, "
+            f"or leave it unset for SQLite under PALAVRA_HOME ({type(exc).__name__})"
+        ) from None
 
 
 def creation_race(exc: BaseException) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.errors import InvalidConfig
 from models.neighbor_table import DEFAULT_WIDTH
 from pipelines.reading.corpus import CorpusLimits
 
@@ -195,5 +197,23 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process's settings, read from the environment once."""
-    return Settings()
+    """The process's settings, read from the environment once.
+
+    Raises:
+        InvalidConfig: a ``PALAVRA_*`` variable does not validate; one line per variable, naming it and its value
+            (every command printed pydantic's traceback).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = f"PALAVRA_{field.upper()}"
+            value = os.environ.get(name)
+            secret = "key" in field or "url" in field  # keys, and URLs that may hold a password
+            shown = f"={value!r}" if value is not None and not secret else ""
+            problems.append(f"{name}{shown}: {error['msg']}")
+        raise InvalidConfig(
+            "; ".join(problems), fields=[str(e["loc"][0]) for e in exc.errors() if e["loc"]]
+        ) from None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from models.registry import ModelVersion, Registry
-from services.settings import Settings
+from services.settings import Settings, get_settings
 from services.timestamps import utc_iso
 from tests.services.cli_helpers import run
 from tests.services.vector_models import register
@@ -237,6 +237,50 @@ def test_usage_errors_exit_2_with_a_message(
     assert err.startswith("error: ")
     assert err.strip().endswith(f"(see '{command} --help')"), err
     assert "Usage:" not in err
+    assert not out
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"PALAVRA_MAX_K": "abc"},
+            "error: PALAVRA_MAX_K='abc': Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            {"PALAVRA_MAX_K": "0", "PALAVRA_PROTECT_READS": "maybe"},
+            "error: PALAVRA_PROTECT_READS='maybe': Input should be a valid boolean, unable to interpret input; "
+            "PALAVRA_MAX_K='0': Input should be greater than or equal to 1",
+        ),
+        (
+            {"PALAVRA_DATABASE_URL": "1"},
+            "error: the database URL (PALAVRA_DATABASE_URL) is not a URL: give "
+            "postgresql+psycopg://USER@HOST:PORT/NAME, or leave it unset for SQLite under PALAVRA_HOME "
+            "(ArgumentError)",
+        ),
+        (
+            {"PALAVRA_DATABASE_URL": "foo://user:secret@host/db"},
+            "error: the database URL (PALAVRA_DATABASE_URL) names the database 'foo', which palavra cannot use: "
+            "give postgresql+psycopg://USER@HOST:PORT/NAME, or leave it unset for SQLite under PALAVRA_HOME "
+            "(NoSuchModuleError)",
+        ),
+    ],
+)
+def test_bad_environment_settings_are_one_line_naming_the_variable(
+    cli_env: Settings,
+    env: dict[str, str],
+    line: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every command printed pydantic's (or SQLAlchemy's) traceback and exited 1 (a hostile probe)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    code, out, err = run(["models", "list"], capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [line]
+    assert "secret" not in err
     assert not out
 
 
