@@ -295,7 +295,8 @@ class WordVectors:
         """Cosine similarity of each pair (all unknown words across all pairs are reported together)."""
         flat = [w for pair in pairs for w in pair]
         units = self.unit_matrix(flat)
-        return [float(np.dot(units[2 * i], units[2 * i + 1])) for i in range(len(pairs))]
+        # float32 unit vectors: a word with itself came out 1.0000001; a cosine is never above 1
+        return [float(np.clip(np.dot(units[2 * i], units[2 * i + 1]), -1.0, 1.0)) for i in range(len(pairs))]
 
     def analogy(
         self,

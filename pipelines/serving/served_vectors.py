@@ -177,7 +177,9 @@ class ServedVectors:
     def similarity(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Cosine similarity of each pair; unknown words of every pair are reported together."""
         units = self._units(self.lookup([w for pair in pairs for w in pair]))
-        return np.einsum("ij,ij->i", units[0::2], units[1::2]).astype(float).tolist()  # type: ignore[no-any-return]
+        # float32 unit vectors: a word with itself came out 1.0000001; a cosine is never above 1
+        cosines = np.clip(np.einsum("ij,ij->i", units[0::2], units[1::2]), -1.0, 1.0)
+        return cosines.astype(float).tolist()  # type: ignore[no-any-return]
 
     def analogy(
         self,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,20 @@ def test_served_vectors_of_an_artifact_from_before_components_keep_its_normalisa
     (found,) = emb.neighbors(["São Paulo"], k=1)
     assert (found.word.token, found.word.in_vocabulary) == ("são_paulo", True)
     assert emb.similarity([("Rei", "REI")]) == [pytest.approx(1.0)]
+
+
+def test_a_cosine_is_never_above_one() -> None:
+    """float32 unit vectors made a word's cosine with itself 1.0000001 (/v1/similarity, a hostile probe)."""
+    from pipelines.serving.served_vectors import ServedVectors
+    from pipelines.text.normalize import Normalizer
+
+    rnd = np.random.default_rng(3)
+    words = ["".join(p) for p in itertools.product("abcdefg", repeat=3)][:300]
+    vectors = WordVectors(words, rnd.normal(size=(300, 50)).astype(np.float32))
+    served = ServedVectors(vectors, Normalizer(NormalizeConfig(lowercase=False)))
+    pairs = [(w, w) for w in words]
+    for cosines in (vectors.similarity(pairs), served.similarity(pairs)):
+        assert max(cosines) == 1.0  # not above
+        assert min(cosines) > 0.9999
+    opposite = WordVectors(["a", "b"], np.array([[1.0, 2.0, 3.0], [-1.0, -2.0, -3.0]], dtype=np.float32))
+    assert opposite.similarity([("a", "b")])[0] >= -1.0
