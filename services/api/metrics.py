@@ -7,6 +7,7 @@ folder, so ``GET /metrics`` from any worker reports the sum over all of them.
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,30 @@ class Metrics:
     def exposition(self) -> bytes:
         if self.multiprocess_dir is None:
             return generate_latest(self.registry)
+        self._forget_dead_workers(self.multiprocess_dir)
         combined = CollectorRegistry()
         multiprocess.MultiProcessCollector(combined, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
         return generate_latest(combined)
+
+    @staticmethod
+    def _forget_dead_workers(folder: Path) -> None:
+        """Drop the live gauges (the models a worker has loaded) of workers that died: a worker killed and started
+        again by uvicorn went on being reported as holding its models under its old pid. Counters are kept: the
+        requests a dead worker answered were answered."""
+        for file in folder.glob("gauge_live*_*.db"):
+            pid = file.stem.rsplit("_", 1)[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                multiprocess.mark_process_dead(int(pid), str(folder))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class MetricsMiddleware:

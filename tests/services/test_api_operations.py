@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -109,3 +114,32 @@ def test_api_model_that_fails_to_load_is_503_not_500(settings: Settings, registr
         assert r.status_code == 503, r.text
         assert "quebrado@1" in r.json()["detail"]
         assert "quebrado@1" in client.get("/ready").json()["errors"]
+
+
+def test_api_metrics_forget_the_models_of_a_worker_that_died(tmp_path: Path) -> None:
+    """A worker killed and started again by uvicorn was still reported as holding its models (a hostile probe);
+    what it answered stays counted."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    from services.api.metrics import Metrics
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid, live_pid = int(dead.stdout), os.getpid()
+    for pid in (dead_pid, live_pid):
+        gauge = MmapedDict(str(tmp_path / f"gauge_liveall_{pid}.db"))
+        key = mmap_key("palavra_model_loaded", "palavra_model_loaded", ["name", "version", "kind"],
+                       ["w2v", "1", "word2vec"], "1 for each model version loaded in a worker.")  # fmt: skip
+        gauge.write_value(key, 1.0, 0.0)
+        gauge.close()
+        counter = MmapedDict(str(tmp_path / f"counter_{pid}.db"))
+        key = mmap_key("palavra_http_requests", "palavra_http_requests_total", ["method", "route", "status"],
+                       ["GET", "/health", "200"], "HTTP requests answered.")  # fmt: skip
+        counter.write_value(key, 3.0, 0.0)
+        counter.close()
+    text = Metrics(multiprocess_dir=tmp_path).exposition().decode()
+    loaded = [line for line in text.splitlines() if line.startswith("palavra_model_loaded{")]
+    assert loaded == [f'palavra_model_loaded{{kind="word2vec",name="w2v",pid="{live_pid}",version="1"}} 1.0']
+    assert 'palavra_http_requests_total{method="GET",route="/health",status="200"} 6.0' in text
+    assert not (tmp_path / f"gauge_liveall_{dead_pid}.db").exists()
