@@ -389,7 +389,20 @@ class Registry:
                 f"the alias {alias!r} is kept by the registry ('latest' is always the newest version, in any "
                 "case); use another"
             )
+        if alias.casefold() == PRODUCTION and alias != PRODUCTION:
+            raise InvalidInput(
+                f"the alias {alias!r} would be a second {PRODUCTION!r}, which a bare name does not mean; aliases "
+                f"are case-sensitive: use {PRODUCTION!r}"
+            )
         target = self.get(f"{name}@{version}")
+        # an alias moved to a damaged version made every request for it fail (503) until moved back
+        problems = Artifact(target).problems()
+        if problems:
+            raise Conflict(
+                f"{target.ref}: {problems[0]}; {name}@{alias} was not moved (`palavra doctor` lists every damaged "
+                "file)",
+                version=target.version,
+            )
         with self.db.begin() as conn:
             self._upsert_alias(conn, name, alias, version)
         return self.get(target.ref)

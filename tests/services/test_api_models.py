@@ -117,6 +117,8 @@ def test_api_no_keys_configured_closes_state_changes(settings: Settings, registr
         ("/v1/models/w2v/aliases/production", {"version": 99999999999999999999}, 422),
         ("/v1/models/w2v/aliases/production", {"version": True}, 422),
         ("/v1/models/w2v/aliases/evil%0A", {"version": 1}, 422),
+        # a second "production" that bare names would not mean (a hostile probe)
+        ("/v1/models/w2v/aliases/PRODUCTION", {"version": 2}, 422),
     ],
 )
 def test_api_alias_move_bad_input(client: TestClient, path: str, body: object, status: int) -> None:
@@ -180,3 +182,20 @@ def test_api_a_name_answers_by_the_kind_of_the_version_it_means(
         assert r.status_code == 422
         assert "misto" in r.json()["detail"]
         assert "is a classifier model" in r.json()["detail"]
+
+
+def test_api_alias_is_not_moved_to_a_damaged_version(client: TestClient, registry: Registry) -> None:
+    """Moving production to a version whose file no longer matched its sha256 was accepted (200), and then every
+    request for the model answered 503 until it was moved back (a hostile probe)."""
+    damaged = registry.get("w2v@2").path / "vectors.npy"
+    damaged.chmod(0o644)
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    r = client.put("/v1/models/w2v/aliases/production", json={"version": 2}, headers=AUTH)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "Conflict"
+    assert r.json()["detail"].startswith("w2v@2: vectors.npy ")
+    assert "w2v@production was not moved" in r.json()["detail"]
+    assert registry.alias_map()[("w2v", "production")] == 1
+    assert client.get("/v1/neighbors", params={"word": "rei", "model": "w2v"}).status_code == 200
