@@ -349,6 +349,19 @@ class ModelStore:
         """
         if not self.started:
             raise NotReady("models are still loading; retry in a few seconds")
+        configured = self.configured_defaults.get(group.name) if ref is None else None
+        if configured is None:
+            return self._get(ref, group)
+        try:
+            return self._get(ref, group)
+        except (InvalidInput, ModelNotFound) as exc:  # the server's setting is wrong, not the request
+            raise NotReady(
+                f"this server's default {group.name} model, {configured!r}, does not answer ({exc.detail}); name "
+                "a model in the request, or correct the server's setting",
+                model=configured,
+            ) from None
+
+    def _get(self, ref: str | None, group: Group[M]) -> Loaded[M]:
         key = self._key_for(ref, group)
         kinds = group.kinds
         # the snapshot knows each name's newest version's kind: refuse that one before loading it (a registry

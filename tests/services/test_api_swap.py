@@ -109,11 +109,16 @@ def test_api_configured_default_model_answers_requests_without_one(
     with serving(api_settings(settings, default_model="escolhido@2")) as client:
         model = client.get("/v1/neighbors", params={"word": "rei"}).json()["model"]
         assert (model["name"], model["version"]) == ("escolhido", 2)
-    with serving(api_settings(settings, default_model="nenhum")) as client:
-        r = client.get("/v1/neighbors", params={"word": "rei"})
-        assert r.status_code == 404
-        assert "nenhum" in r.json()["detail"]
-        assert client.get("/v1/neighbors", params={"word": "rei", "model": "machado"}).status_code == 200
+    # a configured default that does not answer is the server's fault, not the request's (it was a 404 "model
+    # not found" and a 422 "invalid model reference" for a request that named no model: a hostile probe)
+    for configured in ("nenhum", "machado@", "escolhido@9"):
+        with serving(api_settings(settings, default_model=configured)) as client:
+            r = client.get("/v1/neighbors", params={"word": "rei"})
+            assert r.status_code == 503, r.text
+            assert r.json()["error"] == "NotReady"
+            assert r.json()["detail"].startswith(f"this server's default embeddings model, {configured!r}, ")
+            assert client.get("/v1/neighbors", params={"word": "rei", "model": "machado"}).status_code == 200
+            assert client.get("/v1/neighbors", params={"word": "rei", "model": "nada"}).status_code == 404
 
 
 def test_api_store_loads_again_a_wanted_version_that_failed_to_load(
