@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
-from models.errors import DatabaseUnavailable, InvalidInput, ModelNotFound, NotReady
+from models.errors import Conflict, DatabaseUnavailable, InvalidInput, ModelNotFound, NotReady
 from models.references import VECTOR_KINDS
 from models.registry import Registry
-from services.factories import open_registry
+from services.factories import open_collections, open_registry
 from services.jobs.backend import JobBackend, open_backend
 from services.jobs.cleanup import remove_leftovers
 from services.jobs.inputs import UPLOADS_DIR, DataRoot, check_inputs
@@ -85,6 +86,9 @@ class JobService:
     def _check_models(self, spec: JobKind, run: object) -> None:
         """A registered model the config builds on (a classifier's ``embeddings``) must exist before queueing, and
         the name the job registers must not hold another kind of model."""
+        if spec.name == "collection":
+            self._check_collection(run)
+            return
         name = getattr(run, "name", None)
         if spec.registers is not None and isinstance(name, str) and self.registry is not None:
             self.registry.check_kind(name, spec.registers(run))
@@ -97,6 +101,26 @@ class JobService:
             raise InvalidInput(
                 f"unknown embeddings model {ref!r}: {exc.detail}; list them with `palavra models list --kind word2vec`",
                 field="embeddings",
+            ) from exc
+
+    def _check_collection(self, run: Any) -> None:
+        """A collection job's name must be free and valid, and its encoder a registered encoder, before it is
+        queued (each failed only in the worker, after the job was accepted)."""
+        from models.collection import check_name
+
+        check_name(run.name)
+        if run.name in open_collections(self.settings).names():
+            raise Conflict(
+                f"collection {run.name!r} already exists; add documents to it or pick another name"
+            )
+        if self.registry is None:
+            return
+        try:
+            self.registry.get(run.encoder, kind="encoder")
+        except ModelNotFound as exc:
+            raise InvalidInput(
+                f"unknown encoder {run.encoder!r}: {exc.detail}; list them with `palavra models list --kind encoder`",
+                field="encoder",
             ) from exc
 
     def get(self, job_id: str) -> Job:

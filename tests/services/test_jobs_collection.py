@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from models.collection import CollectionStore, CollectionWriter
-from models.errors import CollectionNotFound, InvalidConfig, PathNotAllowed
+from models.errors import CollectionNotFound, Conflict, InvalidConfig, InvalidInput, PathNotAllowed
 from models.registry import Registry
 from pipelines.text_encoder.build import pooling_model, register_encoder
 from services.jobs.job import JobState
@@ -102,3 +102,23 @@ def test_jobs_collection_config_and_input_are_checked_at_submit(
         service.submit("collection", {**_config(), "sorce": "docs.jsonl"})
     with pytest.raises(PathNotAllowed):
         service.submit("collection", {**_config(), "source": "/etc/passwd"})
+
+
+def test_jobs_collection_name_and_encoder_are_checked_at_submit(
+    store: JobStore, jobs_settings: Settings
+) -> None:
+    """Each was accepted (202) and failed only in the worker (a hostile probe)."""
+    registry = Registry(jobs_settings.home, jobs_settings.effective_database_url)
+    service = JobService(jobs_settings, store, backend=LocalBackend(jobs_settings.home), registry=registry)
+    taken = CollectionStore(jobs_settings.home).root / "tomada"
+    taken.mkdir()
+    (taken / "collection.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="invalid collection name '-x'"):
+        service.submit("collection", _config("-x"))
+    with pytest.raises(Conflict, match="collection 'tomada' already exists"):
+        service.submit("collection", _config("tomada"))
+    with pytest.raises(InvalidInput, match="w2v@1 is a word2vec model"):
+        service.submit("collection", {**_config(), "encoder": "w2v"})
+    with pytest.raises(InvalidInput, match="unknown encoder 'nada'"):
+        service.submit("collection", {**_config(), "encoder": "nada"})
+    assert store.list_jobs()[1] == 0  # nothing queued
