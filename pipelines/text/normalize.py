@@ -69,15 +69,24 @@ def fold_accents(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
+# characters that draw nothing but are not spaces to str.isspace(): the Hangul fillers (letters to Unicode) and the
+# blank Braille pattern, used as "invisible" text
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def is_blank(text: str) -> bool:
-    """True for a text with nothing to read: whitespace, control and invisible format characters only
-    (zero-width spaces, a byte-order mark, NUL)."""
+    """True for a text with nothing to read: whitespace, control and invisible format characters only (zero-width
+    spaces, a byte-order mark, NUL), combining marks with no letter to sit on, and characters that draw nothing
+    (the Hangul fillers, the blank Braille pattern)."""
     stripped = text.strip()
     if not stripped:
         return True
-    if stripped[0].isalnum():  # the common case, decided at once
+    if stripped[0].isalnum() and stripped[0] not in _BLANK_LOOKING:  # the common case, decided at once
         return False
-    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in stripped)
+    return all(
+        c.isspace() or c in _BLANK_LOOKING or unicodedata.category(c) in ("Cc", "Cf", "Mn", "Me")
+        for c in stripped
+    )
 
 
 def unicode_problem(text: str) -> str | None:

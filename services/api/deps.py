@@ -90,10 +90,13 @@ async def read_access(request: Request, settings: SettingsDep) -> None:
 
 
 def clean_word(word: str) -> str:
-    """A query word from a URL: surrounding blanks removed, and something left."""
+    """A query word from a URL: surrounding blanks removed, and something left to read (a zero-width space or a NUL
+    alone answered 404 "unknown word")."""
     word = word.strip()
-    if not word:
-        raise InvalidInput("word must not be blank", field="word")
+    if is_blank(word):
+        raise InvalidInput(
+            "word must not be blank (nothing but whitespace or invisible characters)", field="word"
+        )
     return word
 
 

@@ -102,7 +102,11 @@ def test_api_classify_real_classifier_with_either_engine(
             json={"texts": ["Adorei, produto excelente e entrega rápida", "Chegou quebrado, péssimo, odiei"]},
         )
         # nothing to read (invisible characters only) is refused, not given a constant answer
-        blank = client.post("/v1/classify", json={"texts": ["oi", "\u200b", "\u0000 \ufeff"]})
+        # (a Hangul filler, the blank Braille pattern, a lone combining accent: a hostile probe got labels for them)
+        blank = client.post(
+            "/v1/classify",
+            json={"texts": ["oi", "\u200b", "\u0000 \ufeff", "\u3164", "\u2800", "\u0301", "é"]},
+        )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"] == {"name": "sentimento", "version": 1, "kind": "classifier"}
@@ -111,7 +115,7 @@ def test_api_classify_real_classifier_with_either_engine(
 
     assert body["decision"] == load_classifier(registry.open("sentimento@1"), engine="numpy").decision()
     assert blank.status_code == 422, blank.text
-    assert blank.json()["positions"] == [1, 2]
+    assert blank.json()["positions"] == [1, 2, 3, 4, 5]
 
 
 def test_api_default_engine_serves_classifiers_without_importing_torch(

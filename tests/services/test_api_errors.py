@@ -112,6 +112,9 @@ def test_api_non_json_bodies_are_4xx(client: TestClient, raw: bytes) -> None:
         {},
         {"word": ""},
         {"word": "   "},
+        {"word": "\u200b"},  # a zero-width space, a NUL: 404 "unknown word" before (a hostile probe)
+        {"word": "\u0000"},
+        {"word": "\u3164"},
         {"word": "rei", "k": "x"},
         {"word": "rei", "k": "0"},
         {"word": "rei", "k": "-1"},
