@@ -554,8 +554,18 @@ def test_jobs_api_config_strings_that_are_not_unicode_are_422(
 
 
 def test_jobs_api_accepts_the_collection_kind(client: TestClient, api_settings: Settings) -> None:
+    from pipelines.text_encoder.build import pooling_model, register_encoder
+    from services.factories import open_registry
+    from tests.services.vector_models import register
+
     (api_settings.effective_data_root / "docs.jsonl").write_text('{"id": "1", "text": "o rei"}\n', "utf-8")
     config = {"name": "faq", "source": "docs.jsonl", "encoder": "frases"}
+    r = _submit(client, config, kind="collection")
+    assert r.status_code == 422  # the encoder is checked before the job is queued
+    assert r.json()["detail"].startswith("unknown encoder 'frases'")
+    registry = open_registry(api_settings)
+    register(registry, "w2v")
+    register_encoder(registry, "frases", pooling_model(registry, "w2v", pooling="mean")[0], metadata={})
     r = _submit(client, config, kind="collection")
     assert r.status_code == 202, r.text
     shown = client.get(r.json()["url"]).json()
