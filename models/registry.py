@@ -382,6 +382,8 @@ class Registry:
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
+        # before a reference is built from it: 'w@' was reported as "invalid model reference 'w@@1'"
+        check_name(name)
         if not ALIAS_RE.fullmatch(alias):
             raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
         if alias.casefold() in RESERVED_ALIASES:

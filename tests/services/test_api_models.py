@@ -119,11 +119,13 @@ def test_api_no_keys_configured_closes_state_changes(settings: Settings, registr
         ("/v1/models/w2v/aliases/evil%0A", {"version": 1}, 422),
         # a second "production" that bare names would not mean (a hostile probe)
         ("/v1/models/w2v/aliases/PRODUCTION", {"version": 2}, 422),
+        ("/v1/models/w2v%40/aliases/staging", {"version": 1}, 422),
     ],
 )
 def test_api_alias_move_bad_input(client: TestClient, path: str, body: object, status: int) -> None:
     r = client.put(path, json=body, headers=AUTH)
     assert r.status_code == status, r.text
+    assert "@@" not in r.text  # a name ending in '@' was quoted as the reference 'w2v@@1' (a hostile probe)
 
 
 def test_api_protected_reads_need_a_key(settings: Settings, registry: Registry) -> None:
