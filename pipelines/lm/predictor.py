@@ -69,6 +69,14 @@ def _top_words(
     return top
 
 
+#: tokens drawn between two questions to ``generate``'s ``stop`` (a few milliseconds of work)
+STOP_CHECK_TOKENS = 16
+
+
+class Abandoned(Exception):
+    """Nobody wants the rest of the text (the client hung up): raised by :meth:`LanguageModel.generate`."""
+
+
 @dataclass(frozen=True)
 class Sampling:
     """How the next token is drawn: temperature 0 is greedy (the most probable token every step)."""
@@ -200,10 +208,20 @@ class LanguageModel:
             ids.append(nxt)
             yield self.lm.vocab[nxt]
 
-    def generate(self, prompt: str, sampling: Sampling) -> dict[str, Any]:
-        """The prompt continued: the new tokens, and prompt + continuation as readable text."""
+    def generate(
+        self, prompt: str, sampling: Sampling, *, stop: Callable[[], bool] | None = None
+    ) -> dict[str, Any]:
+        """The prompt continued: the new tokens, and prompt + continuation as readable text.
+
+        ``stop`` is asked every :data:`STOP_CHECK_TOKENS` tokens whether anyone still wants the text (an HTTP
+        client that hung up); when it says so, :class:`Abandoned` is raised instead of drawing the rest.
+        """
         prompt_tokens = self.tokens(prompt, what="prompt")
-        new = list(self.stream(prompt, sampling))
+        new: list[str] = []
+        for token in self.stream(prompt, sampling):
+            new.append(token)
+            if stop is not None and len(new) % STOP_CHECK_TOKENS == 0 and stop():
+                raise Abandoned(f"generation abandoned after {len(new)} of {sampling.max_tokens} tokens")
         return {
             "tokens": new,
             "completion": detokenize(new, capitalize_first=False),

@@ -7,7 +7,8 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, Response
+from anyio import from_thread
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +31,9 @@ if TYPE_CHECKING:  # torch: only servers that serve language models import it
     from pipelines.lm.predictor import LanguageModel
 
 router = APIRouter(prefix="/v1", tags=["language model"], dependencies=[Depends(read_access)])
+
+#: the status a response for a client that hung up is counted under (nginx's "client closed request")
+CLIENT_GONE = 499
 
 
 class CompleteRequest(Strict):
@@ -129,9 +133,13 @@ def _event(name: str, data: object) -> bytes:
         },
     },
 )
-def generate(body: GenerateRequest, settings: SettingsDep, store: StoreDep) -> Response:
+def generate(body: GenerateRequest, settings: SettingsDep, store: StoreDep, request: Request) -> Response:
     """Continue a prompt by sampling one token at a time (reproducible with a seed; temperature 0 is greedy)."""
-    from pipelines.lm.predictor import Sampling, detokenize  # torch: only servers that serve LMs import it
+    from pipelines.lm.predictor import (  # torch: only servers that serve LMs import it
+        Abandoned,
+        Sampling,
+        detokenize,
+    )
 
     check_texts([body.prompt], settings, field="prompt")
     loaded = store.get(body.model, LM)
@@ -144,7 +152,13 @@ def generate(body: GenerateRequest, settings: SettingsDep, store: StoreDep) -> R
         seed=body.seed,
     )
     if not body.stream:
-        return reply(GenerateResponse(model=model_info(loaded), **lm.generate(body.prompt, sampling)), loaded)
+        # a client that hung up stops the drawing (a thousand tokens went on costing seconds of CPU for nobody);
+        # the streamed form stops by itself, at its next write
+        try:
+            result = lm.generate(body.prompt, sampling, stop=lambda: from_thread.run(request.is_disconnected))
+        except Abandoned:
+            return Response(status_code=CLIENT_GONE)  # never delivered; counted in /metrics under this status
+        return reply(GenerateResponse(model=model_info(loaded), **result), loaded)
     prompt_tokens = lm.tokens(body.prompt, what="prompt")  # errors answer before the stream starts
 
     def events() -> Iterator[bytes]:
