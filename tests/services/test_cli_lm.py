@@ -45,6 +45,12 @@ def test_cli_train_complete_generate_evaluate(
     assert report["model"] == "frases@1"
     assert report["oov_rate"] == pytest.approx(2 / 12, abs=1e-4)  # astronauta, chegou
     assert report["perplexity"] > 1
+    # a binary file got a perplexity (exit 0) where training refuses it (a hostile probe)
+    binary = tmp_path / "binario.txt"
+    binary.write_bytes(b"O rei governa.\x00\x00\x01\n")
+    code, out, err = run(["evaluate", "lm", "frases", "--text", str(binary)], capsys)
+    assert code == 2
+    assert err.strip() == f"error: {binary}: binary file (NUL bytes); give UTF-8 text"
 
 
 @pytest.mark.parametrize(

@@ -195,9 +195,11 @@ def evaluate_lm_cli(
 ) -> None:
     """Perplexity and out-of-vocabulary rate of a language model on a text file (JSON)."""
     try:
-        lines = text.read_text(encoding="utf-8").splitlines()
+        content = text.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidInput(f"{text} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{text} cannot be read as UTF-8 text ({exc})") from None
-    emit_json(_load(model).evaluate(lines))
+    if "\x00" in content:  # as training refuses it: a perplexity over a binary file means nothing
+        raise InvalidInput(f"{text}: binary file (NUL bytes); give UTF-8 text")
+    emit_json(_load(model).evaluate(content.splitlines()))
