@@ -313,6 +313,14 @@ class WordVectors:
         pos = self.unit_matrix(positive)
         neg = self.unit_matrix(negative) if negative else np.zeros((0, self.dim), np.float32)
         exclude = {self.index[w] for w in (*positive, *negative) if w in self.index}
+        # a zero vector has no direction (imported vectors can hold them): it was said to "cancel out"
+        zero = [w for w, row in zip((*positive, *negative), (*pos, *neg), strict=True) if not row.any()]
+        if zero:
+            raise InvalidInput(
+                f"{', '.join(repr(w) for w in zero)} {'has' if len(zero) == 1 else 'have'} a zero vector in this "
+                "model (no direction to compare); use other words",
+                words=zero,
+            )
         if method == "3cosadd":
             offset = pos.sum(axis=0) - neg.sum(axis=0)
             if float(np.linalg.norm(offset)) < 1e-4:  # no direction: every word would score 0

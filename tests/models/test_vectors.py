@@ -58,6 +58,20 @@ def test_vectors_analogy_whose_words_cancel_out_is_refused(wv: WordVectors) -> N
         wv.analogy(["rei", "casa"], ["casa", "rei"])
 
 
+@pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
+def test_vectors_analogy_with_a_zero_vector_names_the_word(method: str) -> None:
+    """An imported model's zero vector was reported as words that "cancel out" (3CosAdd) or silently scored
+    (3CosMul) (a hostile probe)."""
+    base = np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32)
+    base[3] = 0.0
+    vectors = WordVectors(["rei", "rainha", "casa", "vazio"], base)
+    with pytest.raises(InvalidInput, match=r"^'vazio' has a zero vector in this model"):
+        vectors.analogy(["vazio"], [], method=method)
+    with pytest.raises(InvalidInput, match=r"^'vazio' has a zero vector"):
+        vectors.analogy(["rei", "casa"], ["vazio"], method=method)
+    assert vectors.analogy(["rei", "casa"], ["rainha"], k=1, method=method)
+
+
 def test_vectors_unknown_words_listed_with_suggestions(wv: WordVectors) -> None:
     with pytest.raises(UnknownWord) as err:
         wv.similarity([("acao", "rei"), ("Casa", "xyz")])
