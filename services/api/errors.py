@@ -115,7 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> ErrorResponse:
         if exc.status_code == 400:  # the framework could not parse the body (e.g. not UTF-8)
-            detail = f"the request body could not be read ({exc.detail}); send UTF-8 JSON"
+            multipart = request.headers.get("content-type", "").startswith("multipart/")
+            # a multipart form (a job with its files) that fails its limits is not fixed by sending JSON
+            advice = "see docs/jobs.md for the form a job takes" if multipart else "send UTF-8 JSON"
+            detail = f"the request body could not be read ({exc.detail}); {advice}"
             return ErrorResponse(error_body("InvalidInput", detail), status_code=422)
         codes = {
             404: "NotFound",

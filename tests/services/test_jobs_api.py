@@ -575,3 +575,12 @@ def test_jobs_api_accepts_the_collection_kind(client: TestClient, api_settings: 
     assert "encoder" in r.json()["detail"]
     r = _submit(client, {**config, "source": "nada.jsonl"}, kind="collection")
     assert r.status_code == 422
+
+
+def test_jobs_api_multipart_over_the_form_limits_is_not_told_to_send_json(client: TestClient) -> None:
+    """A form with too many files was answered "...; send UTF-8 JSON" (a hostile probe)."""
+    files = [("files", (f"{i}.txt", b"a", "text/plain")) for i in range(20)]  # over MAX_FORM_FILES (16)
+    r = client.post("/v1/jobs", data={"kind": "word2vec", "config": "{}"}, files=files, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert "Too many files" in r.json()["detail"]
+    assert "JSON" not in r.json()["detail"]
