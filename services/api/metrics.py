@@ -6,6 +6,7 @@ folder, so ``GET /metrics`` from any worker reports the sum over all of them.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import time
@@ -77,9 +78,18 @@ class Metrics:
         if self.multiprocess_dir is None:
             return generate_latest(self.registry)
         self._forget_dead_workers(self.multiprocess_dir)
-        combined = CollectorRegistry()
-        multiprocess.MultiProcessCollector(combined, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
-        return generate_latest(combined)
+        attempts = 3
+        while True:
+            attempts -= 1
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+            try:
+                return generate_latest(combined)
+            except (
+                FileNotFoundError
+            ):  # another worker's scrape removed a dead worker's file between list and read
+                if not attempts:
+                    raise
 
     @staticmethod
     def _forget_dead_workers(folder: Path) -> None:
@@ -89,7 +99,9 @@ class Metrics:
         for file in folder.glob("gauge_live*_*.db"):
             pid = file.stem.rsplit("_", 1)[1]
             if pid.isdigit() and not _alive(int(pid)):
-                multiprocess.mark_process_dead(int(pid), str(folder))  # type: ignore[no-untyped-call]
+                # two scrapes at once (two workers) may both find it: the second finds the file gone
+                with contextlib.suppress(FileNotFoundError):
+                    multiprocess.mark_process_dead(int(pid), str(folder))  # type: ignore[no-untyped-call]
 
 
 def _alive(pid: int) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,41 @@ def test_api_metrics_forget_the_models_of_a_worker_that_died(tmp_path: Path) -> 
     assert loaded == [f'palavra_model_loaded{{kind="word2vec",name="w2v",pid="{live_pid}",version="1"}} 1.0']
     assert 'palavra_http_requests_total{method="GET",route="/health",status="200"} 6.0' in text
     assert not (tmp_path / f"gauge_liveall_{dead_pid}.db").exists()
+
+
+def test_api_metrics_of_workers_scraped_at_once_after_one_died(tmp_path: Path) -> None:
+    """Two scrapes at once both removed the dead worker's file: the second got FileNotFoundError, a 500 (a
+    review of the change above)."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    errors: list[BaseException] = []
+    for _ in range(40):
+        pid = _dead_pid()
+        gauge = MmapedDict(str(tmp_path / f"gauge_liveall_{pid}.db"))
+        key = mmap_key("palavra_model_loaded", "palavra_model_loaded", ["name"], ["w2v"], "loaded")
+        gauge.write_value(key, 1.0, 0.0)
+        gauge.close()
+        start = threading.Barrier(4)
+        threads = [threading.Thread(target=_scrape, args=(tmp_path, start, errors)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+
+
+def _scrape(folder: Path, start: threading.Barrier, errors: list[BaseException]) -> None:
+    from services.api.metrics import Metrics
+
+    start.wait()
+    try:
+        Metrics(multiprocess_dir=folder).exposition()
+    except BaseException as exc:
+        errors.append(exc)
+
+
+def _dead_pid() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(done.stdout)
