@@ -212,6 +212,7 @@ def _train_member(
         ),
     )
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    diverged_at: int | None = None
     history: list[dict[str, float]] = []
     generator = torch.Generator().manual_seed(seed)
     stage = "train" if cfg.members == 1 else f"train {member + 1}/{cfg.members}"
@@ -233,13 +234,16 @@ def _train_member(
         with torch.no_grad():
             vcos = _cosine(tower, data.va, data.vb)
         vloss = float(nn.functional.mse_loss(vcos, data.vy))
-        if not (
-            math.isfinite(total) and math.isfinite(vloss)
-        ):  # NaN weights would be saved and served as nulls
-            raise InvalidInput(
-                f"training diverged at epoch {epoch} (loss is {total / len(data.ty)}, validation loss {vloss}) with "
-                f"{cfg.optimizer} at lr {optimizer_lr}; lower the learning rate (--lr)"
-            )
+        if not (math.isfinite(total) and math.isfinite(vloss)):
+            if best is None:  # no finite epoch to keep: NaN weights would be saved, and served as nulls
+                raise InvalidInput(
+                    f"training diverged at epoch {epoch} (loss is {total / len(data.ty)}, validation loss {vloss}) "
+                    f"with {cfg.optimizer} at lr {optimizer_lr}; lower the learning rate (--lr)"
+                )
+            # the best finite epoch is kept, as early stopping keeps it
+            log.warning("%s: training diverged at epoch %d; keeping epoch %d", stage, epoch, best[1])
+            diverged_at = epoch
+            break
         row = {
             "epoch": epoch,
             "loss": total / len(data.ty),
@@ -285,6 +289,8 @@ def _train_member(
         "validation": {"pearson": history[best[1] - 1]["val_pearson"], "loss": best[0]},
         "history": history,
     }
+    if diverged_at is not None:
+        report["diverged_at"] = diverged_at
     return tower, report
 
 
@@ -372,6 +378,9 @@ def train_siamese(
         },
         "history": [row for r in reports for row in r["history"]],
     }
+    diverged = [r.get("diverged_at") for r in reports]
+    if any(d is not None for d in diverged):  # the epoch at which a member's loss stopped being finite
+        report["diverged_at"] = diverged if len(reports) > 1 else diverged[0]
     if len(reports) > 1:
         report["members"] = [{k: v for k, v in r.items() if k != "history"} for r in reports]
     return model, report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -202,6 +203,31 @@ def test_encoder_training_that_diverges_is_an_error_not_a_model_of_nans(
         InvalidInput, match=r"^training diverged at epoch 1 \(loss is nan, .* with sgd at lr "
     ):
         train_siamese(registry, "palavras", train, validation, cfg=cfg)
+
+
+def test_encoder_training_that_diverges_later_keeps_its_best_finite_epoch(
+    registry: Registry, pairs_and_words: tuple[list[Pair], list[Pair]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a NaN before any finite epoch is an error; after one, the best finite epoch is kept, as early stopping
+    keeps it (a review of the guard above: it threw a good model away)."""
+    from pipelines.text_encoder import train as encoder_train
+
+    cosine = encoder_train._cosine
+    calls: list[int] = []
+
+    def blown_up_later(*args: Any) -> Any:
+        calls.append(1)
+        out = cosine(*args)
+        return out * float("nan") if len(calls) > 40 else out
+
+    monkeypatch.setattr(encoder_train, "_cosine", blown_up_later)
+    train, validation = pairs_and_words
+    cfg = EncoderTraining(hidden=[8], out_dim=8, epochs=50, seed=1, members=1, patience=None)
+    model, report = train_siamese(registry, "palavras", train, validation, cfg=cfg)
+    assert report["diverged_at"] > report["best_epoch"] >= 1
+    assert all(math.isfinite(row["val_loss"]) for row in report["history"])
+    units = model.embed(["o rei governa"])
+    assert np.isfinite(units).all()
 
 
 @pytest.mark.parametrize(
