@@ -52,9 +52,16 @@ def create_engine(url: str) -> sa.Engine:
         kwargs["connect_args"] = {"connect_timeout": 5}
     try:
         return sa.create_engine(url, **kwargs)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as exc:
+        # ImportError: a driver palavra does not install (psycopg2, asyncpg, mysql); ValueError: a port or a
+        # query parameter that is not a number, an unclosed [IPv6 address
         scheme = url.split("://", 1)[0] if "://" in url else None
-        what = f"names the database {scheme!r}, which palavra cannot use" if scheme else "is not a URL"
+        if scheme is None:
+            what = "is not a URL"
+        elif isinstance(exc, ValueError):
+            what = "does not parse (a port or a parameter that is not a number?)"
+        else:
+            what = f"names the database {scheme!r}, which palavra cannot use"
         raise InvalidConfig(
             f"the database URL (PALAVRA_DATABASE_URL) {what}: give postgresql+psycopg://USER@HOST:PORT/NAME, "
             f"or leave it unset for SQLite under PALAVRA_HOME ({type(exc).__name__})"

@@ -259,6 +259,18 @@ def test_usage_errors_exit_2_with_a_message(
             "(ArgumentError)",
         ),
         (
+            {"PALAVRA_DATABASE_URL": "postgresql+psycopg2://user:secret@host/db"},  # a driver not installed
+            "error: the database URL (PALAVRA_DATABASE_URL) names the database 'postgresql+psycopg2', which palavra "
+            "cannot use: give postgresql+psycopg://USER@HOST:PORT/NAME, or leave it unset for SQLite under "
+            "PALAVRA_HOME (ModuleNotFoundError)",
+        ),
+        (
+            {"PALAVRA_DATABASE_URL": "postgresql://user:secret@host:notaport/db"},
+            "error: the database URL (PALAVRA_DATABASE_URL) does not parse (a port or a parameter that is not a "
+            "number?): give postgresql+psycopg://USER@HOST:PORT/NAME, or leave it unset for SQLite under "
+            "PALAVRA_HOME (ValueError)",
+        ),
+        (
             {"PALAVRA_DATABASE_URL": "foo://user:secret@host/db"},
             "error: the database URL (PALAVRA_DATABASE_URL) names the database 'foo', which palavra cannot use: "
             "give postgresql+psycopg://USER@HOST:PORT/NAME, or leave it unset for SQLite under PALAVRA_HOME "
