@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     except _EXIT as exc:
         sys.exit(getattr(exc, "exit_code", 0))
     except _USAGE as exc:
-        warn(f"error: {_usage_message(exc)}")
+        show = getattr(exc, "show", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and callable(show):
+            show()  # a group with no command (`palavra models`): its help is the answer, not an error line
+        else:
+            warn(f"error: {_usage_message(exc)}")
         sys.exit(getattr(exc, "exit_code", 2))
     except _ABORT:
         warn("aborted")

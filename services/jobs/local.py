@@ -125,7 +125,7 @@ class LocalWorker:
                 continue
             if job_id is None:
                 # the reaper's interval bounds the wait too: a silent worker's job is failed on time
-                idle_s = min(IDLE_DB_POLL_S, self.settings.heartbeat_s)
+                idle_s = max(POLL_S, min(IDLE_DB_POLL_S, self.settings.heartbeat_s))
                 self.doorbell.wait(rang, self._stop, look_s=POLL_S, at_most_s=idle_s)
                 continue
             state = self.supervisor.run(job_id)

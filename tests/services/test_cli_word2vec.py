@@ -240,6 +240,17 @@ def test_usage_errors_exit_2_with_a_message(
     assert not out
 
 
+@pytest.mark.parametrize("argv", [["models"], ["train"], []])
+def test_a_command_group_without_its_command_shows_its_help(
+    cli_env: Settings, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a one-line error with an empty message (a review of the one-line usage errors above)."""
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert "Usage: palavra" in out
+    assert "error" not in err
+
+
 @pytest.mark.parametrize(
     ("env", "line"),
     [
