@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from models.errors import DatasetNotFound, DownloadError
+from models.errors import DatasetNotFound, DownloadError, InvalidConfig
 from pipelines.reading.tei import tei_to_text
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,13 @@ class DataCatalog:
 
     def _file(self, ds: Dataset, f: DataFile) -> Path:
         if self.mirror is not None:
+            if (
+                not self.mirror.is_dir()
+            ):  # a typo in the path: downloads began and the mirror-only sets went missing
+                raise InvalidConfig(
+                    f"PALAVRA_DATA_MIRROR={self.mirror} is not a folder; point it at a copy of the data sets, or "
+                    "unset it to download them"
+                )
             local = self.mirror / f.mirror
             if local.is_file():
                 self._verify(local, f, origin="mirror")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import DatasetNotFound, DownloadError
+from models.errors import DatasetNotFound, DownloadError, InvalidConfig
 from pipelines.reading.datasets import RAW_GITHUB, DataCatalog, catalogue
 from pipelines.reading.tei import tei_to_text
 from services.settings import Settings
@@ -56,6 +56,14 @@ def test_paths_resolve_to_themselves(tmp_path: Path) -> None:
 def test_mirror_only_entry_says_how_to_provide_a_mirror(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match=r"mirror only .*PALAVRA_DATA_MIRROR"):
         DataCatalog(None, tmp_path).resolve("corpus-ptwiki")
+
+
+def test_a_mirror_that_is_not_a_folder_is_named_not_passed_over(tmp_path: Path) -> None:
+    """A typo in PALAVRA_DATA_MIRROR went unnoticed: the files were downloaded instead, and the download error
+    advised setting the variable that was set (a newcomer's run)."""
+    missing = tmp_path / "nao-existe"
+    with pytest.raises(InvalidConfig, match=rf"^PALAVRA_DATA_MIRROR={missing} is not a folder; "):
+        DataCatalog(missing, tmp_path / "cache").resolve("simlex-lx-999")
 
 
 @pytest.mark.slow
