@@ -170,7 +170,7 @@ function applyLang() {
 }
 
 const TABS = ["words", "classify", "models", "search", "lm", "jobs"];
-function showTab(name, focus = false) {
+function showTab(name, focus = false, writeHash = true) {
   if (!TABS.includes(name)) name = "words";
   for (const id of TABS) {
     const tab = $(`#tab-${id}`);
@@ -180,7 +180,7 @@ function showTab(name, focus = false) {
     $(`#${id}`).hidden = !on;
   }
   if (focus) $(`#tab-${name}`).focus();
-  if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
+  if (writeHash && location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
   if (name === "models") loadRegistry();
   if (name === "jobs") loadJobs();
   if (name === "search") loadCollections();
@@ -197,7 +197,11 @@ function setupTabs() {
       showTab(TABS[(i + move + tabs.length) % tabs.length], true);
     });
   });
-  window.addEventListener("hashchange", () => showTab(location.hash.slice(1)));
+  // a tab's address (#models) names its panel, which the browser scrolls to, past the header and the tabs
+  window.addEventListener("hashchange", () => {
+    showTab(location.hash.slice(1));
+    window.scrollTo(0, 0);
+  });
 }
 
 // -- models (shared by every panel) -------------------------------------------------------------------------------
@@ -1099,7 +1103,11 @@ function start() {
   $("#job-form").addEventListener("submit", submitJob);
   $("#job-cancel").addEventListener("click", cancelJob);
   fillTemplate();
-  showTab(location.hash.slice(1) || "words");
+  // the page opens at the top: no address written before it has loaded (the browser then scrolled to the #words
+  // panel, the header and tabs off screen), and a tab named in the address shown from the top too
+  const named = location.hash.slice(1);
+  showTab(named || "words", false, Boolean(named));
+  if (named) window.addEventListener("load", () => window.scrollTo(0, 0), { once: true });
   loadModelLists()
     .then(() => document.body.setAttribute("data-ready", "1"))
     .catch((err) => say($("#words-status"), err.message, true));

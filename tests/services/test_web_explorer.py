@@ -401,7 +401,18 @@ def test_web_search_a_collection_by_typing_and_compare_two_texts(
     page.click("#lang")
 
 
-def test_web_keyboard_tabs_and_phone_sized_screen(page: Any) -> None:
+def test_web_keyboard_tabs_and_phone_sized_screen(page: Any, server: str) -> None:
+    # the page opens at the top, header and tabs in view, with or without a tab in its address (it opened
+    # scrolled 125 px down, to the #words panel it had written into the address before loading: a newcomer's run)
+    for address in ("/", "/#models", "/#jobs"):
+        page.goto(server + address)
+        page.wait_for_load_state("load")
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.scrollY") == 0, address
+        assert page.evaluate("document.querySelector('header').getBoundingClientRect().top") >= 0, address
+    page.goto(server + "/")
+    page.wait_for_selector("body[data-ready='1']")
     page.focus("#tab-words")
     page.keyboard.press("ArrowRight")
     assert page.locator("#classify").is_visible()

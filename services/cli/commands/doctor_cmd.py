@@ -30,11 +30,16 @@ def doctor(
         emit_json(report.as_dict())
     else:
         echo(
-            f"checked {report.models_checked} model versions, {report.collections_checked} collections "
-            f"({report.files_checked} files) and {report.jobs_checked} jobs"
+            f"checked {_count(report.models_checked, 'model version')}, "
+            f"{_count(report.collections_checked, 'collection')} ({_count(report.files_checked, 'file')}) and "
+            f"{_count(report.jobs_checked, 'job')}"
         )
         for p in report.problems:
             echo(f"{p.area} {p.subject}: {p.problem}")
         echo("healthy" if report.healthy else f"{len(report.problems)} problem(s) found")
     if not report.healthy:
         raise typer.Exit(1)
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
