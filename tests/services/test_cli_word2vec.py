@@ -83,6 +83,14 @@ def test_train_config_typo_is_one_line_error(
     code, _, err = run(argv, capsys)
     assert code == 2
     assert "field 'train.epocs': unknown field" in err
+    # a bad value given on the command line is not blamed on the file alone (a newcomer's run)
+    config.write_text("[train]\nepochs = 3\n", encoding="utf-8")
+    for bad in (["--set", "train.epochs=abc"], ["--epochs", "-1"]):
+        code, _, err = run([*argv, *bad], capsys)
+        assert code == 2
+        assert err.startswith(f"error: {config} and the command line's options: field 'train.epochs': "), err
+    code, _, err = run(["train", "word2vec", "--config", str(config), "--set", "train.epochs=abc"], capsys)
+    assert code == 2
 
 
 def test_neighbors_table_and_json(

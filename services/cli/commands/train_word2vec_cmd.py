@@ -116,5 +116,13 @@ def train_word2vec_cli(
         },
         overrides=overrides,
     )
-    run = build_run(data, source=str(config) if config is not None else "command line")
+    given = [name, corpus or None, text_field, evaluate, algorithm, epochs, vector_size, workers]
+    if config is None:
+        source = "command line"
+    elif overrides or any(v is not None for v in given):
+        # a bad --set or --epochs was reported as the file's ("configs/x.toml: field 'train.epochs'"), a newcomer's run
+        source = f"{config} and the command line's options"
+    else:
+        source = str(config)
+    run = build_run(data, source=source)
     emit_json(summary(train(run, settings=get_settings(), quiet=quiet)))
