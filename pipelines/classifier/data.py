@@ -10,7 +10,7 @@ import csv
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ def _columns_error(path: Path, missing: list[str], found: Sequence[str]) -> Data
     )
 
 
-def _csv_rows(path: Path, delimiter: str, columns: tuple[str, str]) -> Iterator[tuple[int, Any, Any]]:
+def _csv_rows(path: Path, delimiter: str, columns: tuple[str, str]) -> Generator[tuple[int, Any, Any]]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
         header = reader.fieldnames or []
@@ -82,7 +82,7 @@ def _csv_rows(path: Path, delimiter: str, columns: tuple[str, str]) -> Iterator[
             yield reader.line_num, row.get(columns[0]), row.get(columns[1])
 
 
-def _jsonl_rows(path: Path, columns: tuple[str, str]) -> Iterator[tuple[int, Any, Any]]:
+def _jsonl_rows(path: Path, columns: tuple[str, str]) -> Generator[tuple[int, Any, Any]]:
     seen: set[str] = set()
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -124,6 +124,28 @@ def _label(value: Any) -> Label | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def check_columns(path: Path, *, text_column: str, label_column: str) -> None:
+    """Raise the error :func:`read_labelled` would for a missing text or label column, reading only the header (a
+    CSV) or the first record (JSON lines): a job is checked before it is queued, not read whole. A file that is not
+    there, or not text, is left to the reading."""
+    suffix = path.suffix.lower()
+    columns = (text_column, label_column)
+    if not path.is_file():
+        return
+    if suffix in _CSV_SUFFIXES:
+        rows = _csv_rows(path, _CSV_SUFFIXES[suffix], columns)
+    elif suffix in _JSONL_SUFFIXES:
+        rows = _jsonl_rows(path, columns)
+    else:
+        return
+    try:
+        next(rows, None)  # a missing column (or a first line that is not JSON) raises DatasetError here
+    except (UnicodeDecodeError, csv.Error):
+        return
+    finally:
+        rows.close()
 
 
 def read_labelled(

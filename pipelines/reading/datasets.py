@@ -159,6 +159,30 @@ class DataCatalog:
             return [p for part in ds.parts for p in self.resolve(part)]
         return [self._file(ds, f) for f in ds.files]
 
+    def local(self, spec: str) -> list[Path] | None:
+        """The files of a catalogue name that are here already (mirror or download cache), found without
+        downloading or checking them; None when one of them is not (or the name is not in the catalogue)."""
+        if spec not in catalogue():
+            return None
+        ds = self.get(spec)
+        if ds.parts:
+            found = [self.local(part) for part in ds.parts]
+            return None if any(f is None for f in found) else [p for f in found for p in f or []]
+        paths = []
+        for f in ds.files:
+            here = [
+                p
+                for p in (
+                    self.mirror / f.mirror if self.mirror is not None else None,
+                    self.cache_dir / "datasets" / f.mirror,
+                )
+                if p is not None and p.is_file()
+            ]
+            if not here:
+                return None
+            paths.append(here[0])
+        return paths
+
     def _file(self, ds: Dataset, f: DataFile) -> Path:
         if self.mirror is not None:
             if (

@@ -9,7 +9,7 @@ from typing import Any
 from models.errors import Conflict, DatabaseUnavailable, InvalidInput, ModelNotFound, NotReady
 from models.references import VECTOR_KINDS
 from models.registry import Registry
-from services.factories import open_collections, open_registry
+from services.factories import open_catalog, open_collections, open_registry
 from services.jobs.backend import JobBackend, open_backend
 from services.jobs.cleanup import remove_leftovers
 from services.jobs.inputs import UPLOADS_DIR, DataRoot, check_inputs
@@ -89,6 +89,8 @@ class JobService:
         if spec.name == "collection":
             self._check_collection(run)
             return
+        if spec.name in ("classifier", "compare"):
+            self._check_columns(run)
         name = getattr(run, "name", None)
         if spec.registers is not None and isinstance(name, str) and self.registry is not None:
             self.registry.check_kind(name, spec.registers(run))
@@ -102,6 +104,26 @@ class JobService:
                 f"unknown embeddings model {ref!r}: {exc.detail}; list them with `palavra models list --kind word2vec`",
                 field="embeddings",
             ) from exc
+
+    def _check_columns(self, run: Any) -> None:
+        """The text and label columns must be in the training and validation files, as far as a look at their
+        header shows, before the job is queued (a missing one failed only in the worker). A catalogue file that
+        would have to be downloaded first is left to the job."""
+        from pipelines.classifier.data import check_columns
+
+        catalog = open_catalog(self.settings)
+        for spec in (run.train, run.validation):
+            if not spec:
+                continue
+            if is_dataset(spec):
+                paths = catalog.local(spec) or []
+            else:
+                try:
+                    paths = [self.data_root.resolve(spec)]
+                except InvalidInput:  # a folder: the reading says what it takes
+                    paths = []
+            for path in paths:
+                check_columns(path, text_column=run.text_column, label_column=run.label_column)
 
     def _check_collection(self, run: Any) -> None:
         """A collection job's name must be free and valid, and its encoder a registered encoder, before it is

@@ -216,7 +216,8 @@ class JobStore:
     def create(
         self, job_id: str, kind: str, config: dict[str, Any], *, backend: str, upload_dir: str | None = None
     ) -> Job:
-        """Record a new queued job."""
+        """Record a new queued job; the job as recorded (read in the same transaction: an idle worker woken in
+        between could already have claimed it, and a submit then answered "running" for a job it had just queued)."""
         with self.db.begin() as conn:
             conn.execute(
                 jobs_table.insert().values(
@@ -231,7 +232,8 @@ class JobStore:
                     upload_dir=upload_dir,
                 )
             )
-        return self.get(job_id)
+            row = conn.execute(sa.select(jobs_table).where(jobs_table.c.id == job_id)).one()
+        return _row_to_job(row)
 
     def get(self, job_id: str) -> Job:
         if not _JOB_ID.fullmatch(job_id):  # never sent to the database (PostgreSQL refuses a NUL in text)

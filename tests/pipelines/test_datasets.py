@@ -166,3 +166,15 @@ def test_resolve_a_name_the_filesystem_refuses_is_not_found(tmp_path: Path) -> N
     catalog = DataCatalog(None, tmp_path / "cache")
     with pytest.raises(DatasetNotFound, match="File name too long"):
         catalog.resolve("a" * 300 + ".txt")
+
+
+def test_local_finds_a_catalogue_file_here_without_downloading(tmp_path: Path) -> None:
+    """What a job's submit reads the header of: the mirror's or the cache's file, never a download."""
+    (entry,) = catalogue()["simlex-lx-999"].files
+    catalog = DataCatalog(tmp_path / "mirror", tmp_path / "cache", base_url="http://127.0.0.1:9/nowhere")
+    assert catalog.local("simlex-lx-999") is None  # not here: no download is tried
+    assert catalog.local("not-a-data-set") is None
+    placed = tmp_path / "mirror" / entry.mirror
+    placed.parent.mkdir(parents=True)
+    placed.write_text("x\n", encoding="utf-8")
+    assert catalog.local("simlex-lx-999") == [placed]

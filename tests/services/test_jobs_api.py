@@ -584,3 +584,24 @@ def test_jobs_api_multipart_over_the_form_limits_is_not_told_to_send_json(client
     assert r.status_code == 422, r.text
     assert "Too many files" in r.json()["detail"]
     assert "JSON" not in r.json()["detail"]
+
+
+def test_jobs_api_classifier_columns_are_checked_at_submit(
+    client: TestClient, api_settings: Settings
+) -> None:
+    """A label column the file lacks was accepted (202) and failed in the worker, where docs/classifier.md
+    promised a 422 (a newcomer's run). The header (or the first JSON line) is read; the rest is the job's."""
+    train = reviews_csv(api_settings)  # columns text, label
+    jsonl = api_settings.effective_data_root / "linhas.jsonl"
+    jsonl.write_text('{"texto": "bom", "label": "pos"}\n', encoding="utf-8")
+    for config, missing in (
+        ({"name": "c1", "train": train, "label_column": "toxico"}, "'toxico'"),
+        ({"name": "c2", "train": train, "validation": "linhas.jsonl"}, "'text'"),
+    ):
+        for kind in ("classifier", "compare"):
+            r = _submit(client, config, kind=kind)
+            assert r.status_code == 422, r.text
+            assert f"has no column {missing}" in r.json()["detail"]
+    assert client.get("/v1/jobs").json()["total"] == 0
+    r = _submit(client, {"name": "c3", "train": train}, kind="classifier")
+    assert r.status_code == 202, r.text

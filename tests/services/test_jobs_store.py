@@ -75,6 +75,23 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return clock
 
 
+def test_store_create_answers_the_job_as_recorded_even_if_a_worker_claims_it_at_once(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create() read the job back in a second transaction: a worker woken at once (the local doorbell) could claim
+    it in between, and the submit answered "running" for the job it had just queued (seen once in the suite)."""
+    get = store.get
+
+    def claimed_first(job_id: str) -> Any:  # a worker's claim lands between the insert and the read
+        store.claim(job_id, "outro@host:1")
+        return get(job_id)
+
+    monkeypatch.setattr(store, "get", claimed_first)
+    job = store.create("b" * 32, "word2vec", {"name": "x"}, backend="local")
+    assert job.state is JobState.QUEUED
+    assert job.worker is None
+
+
 def _job(store: JobStore, job_id: str = "a" * 32) -> str:
     store.create(job_id, "word2vec", {"name": "x"}, backend="local")
     return job_id
