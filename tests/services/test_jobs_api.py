@@ -1,10 +1,10 @@
-"""The jobs routes: submit (JSON and multipart uploads), list, show, cancel, events, auth, limits, database down."""
+"""The jobs routes: submit (JSON; the multipart form: test_jobs_api_uploads.py), list, show, cancel, events, auth,
+limits, database down."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from services.jobs.local import LocalWorkerPool
 from services.jobs.runner import execute_job
 from services.jobs.store import JobStore
 from services.settings import Settings
+from tests.services.jobs_api_helpers import KEY, TOML_CONFIG, api_settings, client, submit_job, upload_job
 from tests.services.jobs_helpers import (
     TcpProxy,
     job_settings,
@@ -29,29 +30,12 @@ from tests.services.jobs_helpers import (
     write_corpus,
 )
 
-KEY = {"Authorization": "Bearer segredo"}
-
-
-@pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    return job_settings(
-        tmp_path, backend="local", api_keys=["segredo"], max_upload_bytes=4096, max_body_bytes=2048
-    )
-
-
-@pytest.fixture
-def client(api_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings)) as c:
-        yield c
-
-
-def _submit(client: TestClient, config: dict[str, Any], kind: str = "word2vec") -> Any:
-    return client.post("/v1/jobs", json={"kind": kind, "config": config}, headers=KEY)
+__all__ = ["api_settings", "client"]  # fixtures
 
 
 def test_jobs_api_submit_answers_202_with_the_job_url(client: TestClient, api_settings: Settings) -> None:
     corpus = write_corpus(api_settings, "frases.txt", 50)
-    r = _submit(client, word2vec_config("w2v", corpus))
+    r = submit_job(client, word2vec_config("w2v", corpus))
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["state"] == "queued"
@@ -68,7 +52,7 @@ def test_jobs_api_submit_answers_202_with_the_job_url(client: TestClient, api_se
 
 def test_jobs_api_list_filters_and_pages(client: TestClient, api_settings: Settings) -> None:
     corpus = write_corpus(api_settings, "frases.txt", 50)
-    ids = [_submit(client, word2vec_config(f"m{i}", corpus)).json()["id"] for i in range(5)]
+    ids = [submit_job(client, word2vec_config(f"m{i}", corpus)).json()["id"] for i in range(5)]
     client.delete(f"/v1/jobs/{ids[0]}", headers=KEY)
     page = client.get("/v1/jobs", params={"limit": 2}).json()
     assert page["total"] == 5
@@ -139,7 +123,7 @@ def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
     client: TestClient, api_settings: Settings, config: dict[str, Any], kind: str, fragment: str
 ) -> None:
     write_corpus(api_settings, "frases.txt", 50)
-    r = _submit(client, config, kind=kind)
+    r = submit_job(client, config, kind=kind)
     assert r.status_code == 422
     assert fragment in r.json()["detail"]
     assert client.get("/v1/jobs").json()["total"] == 0
@@ -153,13 +137,13 @@ def test_jobs_api_refuses_a_job_that_would_register_another_kind_under_a_name(
 
     register(open_registry(api_settings), "vetores")
     write_corpus(api_settings, "frases.txt", 50)
-    r = _submit(client, {"name": "vetores", "train": "frases.txt"}, kind="classifier")
+    r = submit_job(client, {"name": "vetores", "train": "frases.txt"}, kind="classifier")
     assert r.status_code == 409
     assert "'vetores' holds a word2vec model; a classifier model needs another name" in r.json()["detail"]
     assert client.get("/v1/jobs").json()["total"] == 0
     config = word2vec_config("vetores", "frases.txt")
     config["train"]["algorithm"] = "fasttext"
-    r = _submit(client, config, kind="word2vec")  # the other vector kind is fine
+    r = submit_job(client, config, kind="word2vec")  # the other vector kind is fine
     assert r.status_code == 202, r.text
 
 
@@ -173,7 +157,7 @@ def test_jobs_api_classifier_config_takes_label_names_and_strict(
         "label_names": {"0": "nao_toxico", "1": "toxico"},
         "strict": True,
     }
-    r = _submit(client, config, kind="classifier")
+    r = submit_job(client, config, kind="classifier")
     assert r.status_code == 202, r.text
     shown = client.get(r.json()["url"]).json()["config"]
     assert (shown["label_names"], shown["strict"]) == ({"0": "nao_toxico", "1": "toxico"}, True)
@@ -185,7 +169,7 @@ def test_jobs_api_refuses_a_symlink_out_of_the_data_root(
     secret = tmp_path / "fora.txt"
     secret.write_text("o rei governa o reino\n", encoding="utf-8")
     (api_settings.effective_data_root / "atalho.txt").symlink_to(secret)
-    r = _submit(client, word2vec_config("x", "atalho.txt"))
+    r = submit_job(client, word2vec_config("x", "atalho.txt"))
     assert r.status_code == 422
     assert r.json()["error"] == "PathNotAllowed"
     assert "symbolic link" in r.json()["detail"]
@@ -201,7 +185,7 @@ def test_jobs_api_state_changes_need_an_api_key(client: TestClient, api_settings
         headers={"Authorization": "Bearer errada"},
     )
     assert r.status_code == 401
-    job_id = _submit(client, word2vec_config("w", corpus)).json()["id"]
+    job_id = submit_job(client, word2vec_config("w", corpus)).json()["id"]
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 401
     assert client.get(f"/v1/jobs/{job_id}").status_code == 200  # reads are open by default
 
@@ -210,7 +194,7 @@ def test_jobs_api_cancel_queued_then_conflict_and_not_found(
     client: TestClient, api_settings: Settings
 ) -> None:
     corpus = write_corpus(api_settings, "frases.txt", 50)
-    job_id = _submit(client, word2vec_config("w", corpus)).json()["id"]
+    job_id = submit_job(client, word2vec_config("w", corpus)).json()["id"]
     r = client.delete(f"/v1/jobs/{job_id}", headers=KEY)
     assert r.status_code == 200
     assert r.json()["state"] == "cancelled"
@@ -223,113 +207,11 @@ def test_jobs_api_cancel_queued_then_conflict_and_not_found(
     assert client.get("/v1/jobs/nada").status_code == 404
 
 
-def _upload(client: TestClient, config: str, files: dict[str, bytes], kind: str = "word2vec") -> Any:
-    parts = [("files", (name, data, "text/plain")) for name, data in files.items()]
-    return client.post("/v1/jobs", data={"kind": kind, "config": config}, files=parts, headers=KEY)
-
-
-TOML_CONFIG = """
-name = "enviado"
-corpus = ["upload:frases.txt"]
-evaluate = false
-[train]
-algorithm = "word2vec"
-min_count = 1
-"""
-
-
-def test_jobs_api_multipart_upload_is_saved_under_the_data_root(
-    client: TestClient, api_settings: Settings
-) -> None:
-    r = _upload(client, TOML_CONFIG, {"frases.txt": b"O rei governa o reino.\n" * 20})
-    assert r.status_code == 202, r.text
-    job = client.get(r.json()["url"]).json()
-    saved = job["config"]["corpus"][0]
-    assert saved == f"uploads/{job['id']}/frases.txt"
-    assert (api_settings.effective_data_root / saved).read_bytes().startswith(b"O rei governa")
-    # cancelling a queued job removes its uploads
-    assert client.delete(job["url"], headers=KEY).status_code == 200
-    assert leftovers(api_settings) == []
-
-
-def test_jobs_api_uploads_get_the_upload_limit_not_the_json_one(client: TestClient) -> None:
-    corpus = (
-        b"O rei governa o reino.\n" * 130
-    )  # 2,990 bytes: over the JSON limit (2,048), under the upload one
-    assert _upload(client, TOML_CONFIG, {"frases.txt": corpus}).status_code == 202
-    as_json = client.post("/v1/jobs", json={"kind": "word2vec", "config": {"x": "y" * 3000}}, headers=KEY)
-    assert as_json.status_code == 413
-    assert "PALAVRA_MAX_BODY_BYTES" in as_json.json()["detail"]
-
-
-def test_jobs_api_upload_config_as_json_file_part(client: TestClient) -> None:
-    config = json.dumps(word2vec_config("enviado", "upload:corpus.txt"))
-    r = client.post(
-        "/v1/jobs",
-        data={"kind": "word2vec"},
-        files=[
-            ("config", ("run.json", config.encode(), "application/json")),
-            ("files", ("corpus.txt", b"A rainha visita o castelo.\n" * 10, "text/plain")),
-        ],
-        headers=KEY,
-    )
-    assert r.status_code == 202, r.text
-
-
-@pytest.mark.parametrize(
-    ("files", "status", "fragment"),
-    [
-        ({"frases.txt": b"x" * 5000}, 413, "PALAVRA_MAX_UPLOAD_BYTES"),
-        ({"frases.txt": b"o rei\n", "extra.txt": b"a rainha\n"}, 422, "not used by the config"),
-        ({"outro.txt": b"o rei\n"}, 422, "no file of that name was uploaded"),
-        (
-            {"frases.txt": b"o rei\n", "x/frases.txt": b"a rainha\n"},
-            422,
-            "would both be stored as 'frases.txt'",
-        ),
-        ({"frases.txt": b"o rei\n", "frases?txt": b"a\n", "frases_txt": b"b\n"}, 422, "would both be stored"),
-    ],
-)
-def test_jobs_api_bad_uploads_are_refused_and_leave_no_files(
-    client: TestClient, api_settings: Settings, files: dict[str, bytes], status: int, fragment: str
-) -> None:
-    r = _upload(client, TOML_CONFIG, files)
-    assert r.status_code == status
-    assert fragment in r.json()["detail"]
-    assert leftovers(api_settings) == []
-    assert client.get("/v1/jobs").json()["total"] == 0
-
-
-def test_jobs_api_upload_limit_holds_for_chunked_bodies(client: TestClient, api_settings: Settings) -> None:
-    boundary = "palavra"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nword2vec\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="config"\r\n\r\n{TOML_CONFIG}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="frases.txt"\r\n\r\n'
-        ).encode()
-        + b"o rei governa\n" * 1000
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-
-    def chunks() -> Iterator[bytes]:
-        for i in range(0, len(body), 1000):
-            yield body[i : i + 1000]
-
-    r = client.post(
-        "/v1/jobs",
-        content=chunks(),
-        headers={**KEY, "Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
-    assert r.status_code == 413
-    assert leftovers(api_settings) == []
-
-
 def test_jobs_api_events_stream_progress_until_the_job_ends(
     client: TestClient, api_settings: Settings
 ) -> None:
     corpus = write_corpus(api_settings, "frases.txt", 300)
-    job_id = _submit(client, word2vec_config("transmitido", corpus, epochs=3)).json()["id"]
+    job_id = submit_job(client, word2vec_config("transmitido", corpus, epochs=3)).json()["id"]
     events: list[tuple[str, Any]] = []
     with client.stream("GET", f"/v1/jobs/{job_id}/events") as r, contextlib.ExitStack() as workers:
         assert r.status_code == 200
@@ -364,7 +246,7 @@ def test_jobs_api_progress_counts_in_the_trainers_own_unit(
     shown: list[dict[str, Any]] = []
     report = JobStore.report
     with TestClient(create_app(settings)) as client:
-        url = _submit(client, word2vec_config("contado", corpus, epochs=2)).json()["url"]
+        url = submit_job(client, word2vec_config("contado", corpus, epochs=2)).json()["url"]
 
         def report_then_read(self: JobStore, job_id: str, progress: Progress) -> bool:
             stored = report(self, job_id, progress)
@@ -387,7 +269,7 @@ def test_jobs_api_every_timestamp_is_iso_8601_utc_with_z(client: TestClient, api
     import re
 
     corpus = write_corpus(api_settings, "frases.txt", 50)
-    job_id = _submit(client, word2vec_config("cancelado", corpus)).json()["id"]
+    job_id = submit_job(client, word2vec_config("cancelado", corpus)).json()["id"]
     assert client.delete(f"/v1/jobs/{job_id}", headers=KEY).status_code == 200  # ends it without a worker
     stamps: list[str] = []
 
@@ -418,7 +300,7 @@ def test_jobs_api_compare_job_trains_a_grid(client: TestClient, api_settings: Se
         "grid": {"training.lr": [1e6, 0.1], "training.batch_size": ["16", "full"]},
         "sample": 60,
     }
-    r = _submit(client, config, kind="compare")
+    r = submit_job(client, config, kind="compare")
     assert r.status_code == 202, r.text
     url = r.json()["url"]
     shown = client.get(url).json()["config"]
@@ -449,11 +331,11 @@ def _database_goes_down(tmp_path: Path, target: sa.URL) -> None:
     settings = job_settings(tmp_path, backend="local", database_url=url, api_keys=["segredo"])
     corpus = write_corpus(settings, "frases.txt", 50)
     with TestClient(create_app(settings)) as client:
-        assert _submit(client, word2vec_config("w", corpus)).status_code == 202
+        assert submit_job(client, word2vec_config("w", corpus)).status_code == 202
         proxy.close()  # the database goes away
         for r in (
             client.get("/v1/jobs"),
-            _submit(client, word2vec_config("w", corpus)),
+            submit_job(client, word2vec_config("w", corpus)),
             client.get("/v1/jobs/0123456789abcdef0123456789abcdef"),
         ):
             assert r.status_code == 503
@@ -468,7 +350,7 @@ def test_jobs_api_broker_down_answers_503_and_leaves_no_queued_job(tmp_path: Pat
     )
     corpus = write_corpus(settings, "frases.txt", 50)
     with TestClient(create_app(settings)) as client:
-        r = _submit(client, word2vec_config("w", corpus))
+        r = submit_job(client, word2vec_config("w", corpus))
         assert r.status_code == 503
         assert r.json()["error"] == "NotReady"
         assert "job broker at redis://127.0.0.1:1/0 does not answer" in r.json()["detail"]
@@ -485,10 +367,10 @@ def test_jobs_api_caps_the_list_entries_of_a_config(tmp_path: Path) -> None:
     files = [write_corpus(settings, f"parte{i}.txt", 20 + i) for i in range(4)]
     config = word2vec_config("muitos", files[0])
     with TestClient(create_app(settings)) as client:
-        assert _submit(client, {**config, "corpus": files}).status_code == 202
-        too_many = _submit(client, {**config, "corpus": [*files, files[0]]})
+        assert submit_job(client, {**config, "corpus": files}).status_code == 202
+        too_many = submit_job(client, {**config, "corpus": [*files, files[0]]})
         toml = TOML_CONFIG.replace('["upload:frases.txt"]', str(["upload:frases.txt", *files, *files]))
-        uploaded = _upload(client, toml, {"frases.txt": b"o rei governa o reino\n"})
+        uploaded = upload_job(client, toml, {"frases.txt": b"o rei governa o reino\n"})
         assert client.get("/v1/jobs").json()["total"] == 1
     for r in (too_many, uploaded):
         assert r.status_code == 413, r.text
@@ -532,7 +414,7 @@ def test_jobs_api_caps_the_table_entries_of_a_config(
     if kind == "classifier":
         del config["optimizers"]
     with TestClient(create_app(settings)) as client:
-        r = _submit(client, config, kind=kind)
+        r = submit_job(client, config, kind=kind)
         assert client.get("/v1/jobs").json()["total"] == 0
     assert r.status_code == 413, r.text
     assert r.json()["limit"] == 9
@@ -546,7 +428,7 @@ def test_jobs_api_config_strings_that_are_not_unicode_are_422(
     """JSON allows a lone surrogate escape; a config path holding one was a 500 (the error body could not be
     encoded). It is refused like any invalid config, and no job is recorded."""
     config = '{"name": "x", "corpus": ["upload:frases.txt", "' + path + '"], "evaluate": false}'
-    r = _upload(client, config, {"frases.txt": b"o rei governa o reino\n"})
+    r = upload_job(client, config, {"frases.txt": b"o rei governa o reino\n"})
     assert r.status_code == 422, r.text
     assert "not Unicode text" in r.json()["detail"]
     assert client.get("/v1/jobs").json()["total"] == 0
@@ -560,33 +442,24 @@ def test_jobs_api_accepts_the_collection_kind(client: TestClient, api_settings: 
 
     (api_settings.effective_data_root / "docs.jsonl").write_text('{"id": "1", "text": "o rei"}\n', "utf-8")
     config = {"name": "faq", "source": "docs.jsonl", "encoder": "frases"}
-    r = _submit(client, config, kind="collection")
+    r = submit_job(client, config, kind="collection")
     assert r.status_code == 422  # the encoder is checked before the job is queued
     assert r.json()["detail"].startswith("unknown encoder 'frases'")
     registry = open_registry(api_settings)
     register(registry, "w2v")
     register_encoder(registry, "frases", pooling_model(registry, "w2v", pooling="mean")[0], metadata={})
-    r = _submit(client, config, kind="collection")
+    r = submit_job(client, config, kind="collection")
     assert r.status_code == 202, r.text
     shown = client.get(r.json()["url"]).json()
     assert (shown["kind"], shown["config"]["text_field"]) == ("collection", "text")
-    r = _submit(client, {"name": "faq", "source": "docs.jsonl"}, kind="collection")
+    r = submit_job(client, {"name": "faq", "source": "docs.jsonl"}, kind="collection")
     assert r.status_code == 422
     assert "encoder" in r.json()["detail"]
-    r = _submit(client, {**config, "source": "nada.jsonl"}, kind="collection")
+    r = submit_job(client, {**config, "source": "nada.jsonl"}, kind="collection")
     assert r.status_code == 422
 
 
-def test_jobs_api_multipart_over_the_form_limits_is_not_told_to_send_json(client: TestClient) -> None:
-    """A form with too many files was answered "...; send UTF-8 JSON" (a hostile probe)."""
-    files = [("files", (f"{i}.txt", b"a", "text/plain")) for i in range(20)]  # over MAX_FORM_FILES (16)
-    r = client.post("/v1/jobs", data={"kind": "word2vec", "config": "{}"}, files=files, headers=KEY)
-    assert r.status_code == 422, r.text
-    assert "Too many files" in r.json()["detail"]
-    assert "JSON" not in r.json()["detail"]
-
-
-def test_jobs_api_classifier_columns_are_checked_at_submit(
+def test_jobs_api_classifier_columns_are_checked_atsubmit_job(
     client: TestClient, api_settings: Settings
 ) -> None:
     """A label column the file lacks was accepted (202) and failed in the worker, where docs/classifier.md
@@ -599,9 +472,9 @@ def test_jobs_api_classifier_columns_are_checked_at_submit(
         ({"name": "c2", "train": train, "validation": "linhas.jsonl"}, "'text'"),
     ):
         for kind in ("classifier", "compare"):
-            r = _submit(client, config, kind=kind)
+            r = submit_job(client, config, kind=kind)
             assert r.status_code == 422, r.text
             assert f"has no column {missing}" in r.json()["detail"]
     assert client.get("/v1/jobs").json()["total"] == 0
-    r = _submit(client, {"name": "c3", "train": train}, kind="classifier")
+    r = submit_job(client, {"name": "c3", "train": train}, kind="classifier")
     assert r.status_code == 202, r.text
