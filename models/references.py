@@ -78,6 +78,24 @@ def check_name(name: str, *, ref: str | None = None) -> str:
     return name
 
 
+def check_alias(alias: str) -> str:
+    """``alias`` when a new alias may be called so, else InvalidInput saying why: the alias rule, ``latest`` (kept by
+    the registry, in any case) and any other case of ``production`` (which a bare name would not mean)."""
+    if not ALIAS_RE.fullmatch(alias):
+        raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
+    if alias.casefold() in RESERVED_ALIASES:
+        raise InvalidInput(
+            f"the alias {alias!r} is kept by the registry ('latest' is always the newest version, in any "
+            "case); use another"
+        )
+    if alias.casefold() == PRODUCTION and alias != PRODUCTION:
+        raise InvalidInput(
+            f"the alias {alias!r} would be a second {PRODUCTION!r}, which a bare name does not mean; aliases "
+            f"are case-sensitive: use {PRODUCTION!r}"
+        )
+    return alias
+
+
 def version_number(selector: str) -> int | None:
     """The version a reference's selector names (``3`` in ``name@3``), or None for an alias."""
     if not _VERSION_RE.fullmatch(selector):

@@ -47,6 +47,7 @@ from models.references import (
     a_kind,
     bare_missing,
     bare_version,
+    check_alias,
     check_name,
     family,
     none_registered,
@@ -384,18 +385,7 @@ class Registry:
         """Point ``name@alias`` at ``version`` (which must exist); returns that version."""
         # before a reference is built from it: 'w@' was reported as "invalid model reference 'w@@1'"
         check_name(name)
-        if not ALIAS_RE.fullmatch(alias):
-            raise InvalidInput(f"invalid alias {alias!r}: start with a letter; letters, digits, '_' or '-'")
-        if alias.casefold() in RESERVED_ALIASES:
-            raise InvalidInput(
-                f"the alias {alias!r} is kept by the registry ('latest' is always the newest version, in any "
-                "case); use another"
-            )
-        if alias.casefold() == PRODUCTION and alias != PRODUCTION:
-            raise InvalidInput(
-                f"the alias {alias!r} would be a second {PRODUCTION!r}, which a bare name does not mean; aliases "
-                f"are case-sensitive: use {PRODUCTION!r}"
-            )
+        check_alias(alias)
         target = self.get(f"{name}@{version}")
         # an alias moved to a damaged version made every request for it fail (503) until moved back
         problems = Artifact(target).problems()
