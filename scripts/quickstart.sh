@@ -14,20 +14,18 @@ WORDS="amor rei casa cidade feliz"
 
 # the port is checked before minutes of fetching and training, not only when the server starts at the end
 if ! $BIN/python - "$PORT" <<'EOF'
-import socket
 import sys
+
+from models.errors import InvalidInput
+from services.api.server import check_listen
 
 port = sys.argv[1]
 if not port.isdigit() or not 0 < int(port) < 65536:
     sys.exit(f"error: PORT={port!r} is not a port number (1-65535); e.g. make quickstart PORT=8001")
-with socket.socket() as probe:
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a port in TIME_WAIT is free
-    try:
-        probe.bind(("127.0.0.1", int(port)))
-    except OSError as exc:
-        free = int(port) + 1 if int(port) < 65535 else 8001
-        sys.exit(f"error: the server could not listen on 127.0.0.1:{port} ({exc.strerror}); "
-                 f"choose another port, e.g. make quickstart PORT={free}")
+try:
+    check_listen("127.0.0.1", int(port), option="PORT")  # what `palavra serve` checks at the end
+except InvalidInput as exc:
+    sys.exit(f"error: {exc.detail}")
 EOF
 then
     exit 2

@@ -31,9 +31,10 @@ def _spawn_without_cli() -> None:
             del main.__file__
 
 
-def check_listen(host: str, port: int) -> None:
+def check_listen(host: str, port: int, *, option: str = "--port") -> None:
     """Refuse, in one line, an address the server could not listen on (a port in use, a host not of this
-    machine), before job workers start and models load: uvicorn finds out only after its startup.
+    machine), before job workers start and models load: uvicorn finds out only after its startup. ``option`` is
+    what the user sets the port with (``--port``; ``PORT`` for ``make quickstart``).
 
     Raises:
         InvalidInput: naming the address, the system's reason and what to change.
@@ -42,19 +43,20 @@ def check_listen(host: str, port: int) -> None:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
         raise InvalidInput(f"cannot listen on --host {host!r}: {exc.strerror}") from None
+    except UnicodeError:  # a name the IDNA codec refuses (a label over 63 characters, say)
+        raise InvalidInput(f"cannot listen on --host {host[:100]!r}: not a valid host name") from None
     try:
         with socket.socket(family, kind, proto) as probe:
             # SO_REUSEADDR as uvicorn binds: a port in TIME_WAIT is free
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
     except OSError as exc:
+        other = f"{option} (e.g. {option}={port + 1})" if port < 65535 else option
         hint = {
-            errno.EADDRINUSE: f"another process listens there; stop it or choose another --port (e.g. {port + 1})"
-            if port < 65535
-            else "another process listens there; stop it or choose another --port",
-            errno.EACCES: "ports below 1024 need more privileges; choose another --port (e.g. 8000)",
+            errno.EADDRINUSE: f"another process listens there; stop it or choose another {other}",
+            errno.EACCES: f"ports below 1024 need more privileges; choose another {option} (e.g. 8000)",
             errno.EADDRNOTAVAIL: "no network interface of this machine has that address; try 127.0.0.1",
-        }.get(exc.errno or 0, "choose another --host or --port")
+        }.get(exc.errno or 0, f"choose another --host or {option}")
         raise InvalidInput(f"cannot listen on {host}:{port} ({exc.strerror}): {hint}") from None
 
 

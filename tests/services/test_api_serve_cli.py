@@ -18,7 +18,15 @@ from tests.services.jobs_helpers import free_port
 from tests.services.vector_models import register, wait_ready
 
 
-@pytest.mark.parametrize("args", [["--workers", "0"], ["--port", "70000"], ["--log-level", "loud"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--workers", "0"],
+        ["--port", "70000"],
+        ["--log-level", "loud"],
+        ["--host", "a" * 70 + ".example"],  # the IDNA codec's error was a traceback (a review)
+    ],
+)
 def test_api_serve_rejects_bad_options(args: list[str]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "services.cli.main", "serve", *args],
@@ -50,7 +58,7 @@ def test_api_serve_refuses_a_busy_port_in_one_line_before_starting_anything(tmp_
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: cannot listen on 127.0.0.1:{port} (Address already in use): another process listens there; "
-        f"stop it or choose another --port (e.g. {port + 1})"
+        f"stop it or choose another --port (e.g. --port={port + 1})"
     ]
     assert "INFO" not in proc.stderr
     assert not (home / "registry.db").exists()  # nothing started: no job worker opened the registry
