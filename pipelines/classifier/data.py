@@ -129,7 +129,7 @@ def _label(value: Any) -> Label | None:
 def check_columns(path: Path, *, text_column: str, label_column: str) -> None:
     """Raise the error :func:`read_labelled` would for a missing text or label column, reading only the header (a
     CSV) or the first record (JSON lines): a job is checked before it is queued, not read whole. A file that is not
-    there, or not text, is left to the reading."""
+    there, cannot be opened or is not text is left to the reading."""
     suffix = path.suffix.lower()
     columns = (text_column, label_column)
     if not path.is_file():
@@ -142,7 +142,7 @@ def check_columns(path: Path, *, text_column: str, label_column: str) -> None:
         return
     try:
         next(rows, None)  # a missing column (or a first line that is not JSON) raises DatasetError here
-    except (UnicodeDecodeError, csv.Error):
+    except (OSError, UnicodeDecodeError, csv.Error):  # not readable, or not text: the job's reading says so
         return
     finally:
         rows.close()

@@ -127,3 +127,22 @@ def test_data_labels_match_as_text_across_formats() -> None:
     check_known_labels(data, [0, 1])
     assert label_indices(data, [0, 1]) == [1, 0]
     assert sort_labels(["b", "10", "2", "a"]) == ["2", "10", "a", "b"]
+
+
+def test_data_check_columns_reads_the_header_and_leaves_other_problems_to_the_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a job's submit runs: a missing column is the reading's error; an unreadable file is not an error here
+    (a PermissionError at submit was a 500)."""
+    from pipelines.classifier.data import check_columns
+
+    path = _csv(tmp_path, "text,toxic\nolá,0\n")
+    with pytest.raises(DatasetError, match=r"no column 'label'"):
+        check_columns(path, text_column="text", label_column="label")
+    check_columns(path, text_column="text", label_column="toxic")
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "open", refused)
+    check_columns(path, text_column="text", label_column="label")

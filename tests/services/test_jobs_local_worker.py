@@ -60,6 +60,31 @@ def test_jobs_idle_local_worker_queries_the_database_rarely_and_a_submit_wakes_i
     assert ran[0][1] - rung < IDLE_DB_POLL_S / 2, ran[0][1] - rung
 
 
+def test_jobs_idle_local_worker_never_queries_faster_than_five_times_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a heartbeat under 0.2 s the idle wait was the heartbeat itself: more queries than before the doorbell
+    (a review)."""
+    settings = job_settings(tmp_path, backend="local", heartbeat_s=0.02)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(JobSupervisor, "warm_up", lambda _self: None)
+    worker = LocalWorker(settings)
+    polls: list[float] = []
+    claim = worker.store.claim_next
+
+    def counted(*args: Any, **kwargs: Any) -> str | None:
+        polls.append(time.monotonic())
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(worker.store, "claim_next", counted)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    worker.stop("the test is over")
+    thread.join(timeout=10)
+    assert 2 <= len(polls) <= 7, len(polls)  # one at the start, then at most one per 0.2 s (50 at 0.02 s)
+
+
 def test_jobs_serve_starts_its_local_workers_at_the_configured_priority(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
