@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from pipelines.serving.searcher_cache import SearcherCache
 from pipelines.text.tokenize import import_spacy_without_torch
 from services.api.body_limit import BodyLimitMiddleware
+from services.api.deps import known_query
 from services.api.errors import install_error_handlers
 from services.api.job_schemas import JobRequest
 from services.api.keys import KeyRing
@@ -140,7 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics,
         job_routes,
     ):
-        app.include_router(router.router)
+        # the probes (/health, /ready) and /metrics answer whatever a prober adds to their URL
+        checked = router not in (health, metrics)
+        app.include_router(router.router, dependencies=[Depends(known_query)] if checked else None)
     install_docs(app, extra_schemas=(JobRequest,))
     install_explorer(app)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel
@@ -87,6 +87,59 @@ async def read_access(request: Request, settings: SettingsDep) -> None:
         keys: KeyRing = request.app.state.keys
         if keys.scope_of(_presented_key(request)) is None:
             raise _unauthorized(_SEND_KEY)
+
+
+_MANY = (list, tuple, set, frozenset)
+
+
+def _takes_many(annotation: Any) -> bool:
+    if get_origin(annotation) in (Union, type(int | None)):  # Optional[list[str]]
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    return get_origin(annotation) in _MANY or annotation in _MANY
+
+
+def _query_names(route: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """The query parameters a route reads, its dependencies' included, and those of them that may repeat."""
+    names: set[str] = set()
+    many: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        for field in dependant.query_params:
+            names.add(field.alias)
+            if _takes_many(field.field_info.annotation):
+                many.add(field.alias)
+        pending.extend(dependant.dependencies)
+    return frozenset(names), frozenset(many)
+
+
+async def known_query(request: Request) -> None:
+    """A query parameter the route does not read, or one it reads given twice, is a 422: ``?kk=5`` or ``?k=5&k=50``
+    would otherwise be answered as if it were not there (with the default ``k``, or one of the two)."""
+    if not request.scope.get("query_string"):
+        return
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    known = getattr(route, "palavra_query_names", None)
+    if known is None:
+        known = route.palavra_query_names = _query_names(route)  # worked out once per route
+    names, many = known
+    given = request.query_params
+    unknown = sorted(set(given) - names)
+    if unknown:
+        reads = f"it reads {', '.join(sorted(names))}" if names else "it takes no query parameters"
+        listed = ", ".join(repr(name) for name in unknown)
+        raise InvalidInput(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {listed} for {request.url.path}: {reads}",
+            unknown=unknown,
+        )
+    repeated = sorted(name for name in set(given) if name not in many and len(given.getlist(name)) > 1)
+    if repeated:
+        raise InvalidInput(
+            f"query parameter {', '.join(repr(name) for name in repeated)} given more than once; give it once",
+            repeated=repeated,
+        )
 
 
 def clean_word(word: str) -> str:

@@ -253,3 +253,23 @@ def test_api_unknown_model_names_get_suggestions(client: TestClient, ref: str) -
     assert body["suggestions"] == ["w2v"]
     assert "did you mean 'w2v'?" in body["detail"]
     assert client.get("/v1/models/w2vv").json()["suggestions"] == ["w2v"]
+
+
+def test_api_unknown_or_repeated_query_parameters_are_refused(client: TestClient) -> None:
+    # ?kk=5 was answered with the default k, and ?k=2&k=5 with one of the two: silently not what was asked
+    r = client.get("/v1/neighbors?word=rei&kk=5")
+    _assert_error(r, 422)
+    assert r.json()["detail"] == "unknown query parameter 'kk' for /v1/neighbors: it reads k, model, word"
+    assert r.json()["unknown"] == ["kk"]
+    r = client.get("/v1/neighbors?word=rei&k=2&k=5")
+    _assert_error(r, 422)
+    assert r.json()["detail"] == "query parameter 'k' given more than once; give it once"
+    r = client.post("/v1/neighbors?k=3", json={"words": ["rei"]})  # a body route reads no query parameters
+    _assert_error(r, 422)
+    assert r.json()["detail"].endswith("for /v1/neighbors: it takes no query parameters")
+    r = client.get("/v1/jobs?limit=5&stat=queued")  # a route whose parameters come from several places
+    _assert_error(r, 422)
+    assert "'stat'" in r.json()["detail"]
+    # what the routes read still works, and the probes answer whatever a prober adds
+    assert client.get("/v1/neighbors?word=rei&k=2").status_code == 200
+    assert client.get("/health?probe=lb").status_code == 200
