@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
     )
     app.state.settings = settings
-    app.state.keys = KeyRing.from_settings(settings)
+    app.state.keys = KeyRing.from_settings(settings, warn=False)  # `palavra serve` warned already
     app.state.metrics = collectors
     install_error_handlers(app)
     app.add_middleware(

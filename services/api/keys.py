@@ -71,8 +71,11 @@ class KeyRing:
         return f"KeyRing(write={self.count('write')}, read={self.count('read')})"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KeyRing:
+    def from_settings(cls, settings: Settings, *, warn: bool = True) -> KeyRing:
         """Read the keys of ``settings`` (and its keys file).
+
+        ``warn``: log a warning when the keys file holds keys in clear and other users may read it. ``palavra serve``
+        reads the file once before its workers start and warns there; each worker's app reads it again quietly.
 
         Raises:
             InvalidConfig: the keys file is missing, unreadable or has a line that is not ``SCOPE:KEY``, or a
@@ -86,7 +89,7 @@ class KeyRing:
         for variable, scope, keys in sources:
             entries.extend((digest, scope) for digest in configured_digests(keys, where=variable))
         if settings.api_keys_file is not None:
-            entries.extend(_read_file(settings.api_keys_file))
+            entries.extend(_read_file(settings.api_keys_file, warn=warn))
         ring = cls(tuple(entries))
         log.info("API keys: %d with the write scope, %d read-only", ring.count("write"), ring.count("read"))
         return ring
@@ -110,7 +113,7 @@ class KeyRing:
         return "write" if can_write else "read" if can_read else None
 
 
-def _read_file(path: Path) -> list[tuple[bytes, Scope]]:
+def _read_file(path: Path, *, warn: bool) -> list[tuple[bytes, Scope]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -130,7 +133,7 @@ def _read_file(path: Path) -> list[tuple[bytes, Scope]]:
         digest, hashed = _configured_digest(value, where=where)
         raw_keys |= not hashed
         entries.append((digest, "write" if scope == "write" else "read"))
-    if raw_keys and path.stat().st_mode & 0o077:
+    if warn and raw_keys and path.stat().st_mode & 0o077:
         log.warning(
             "%s holds keys in clear and other users may read it: chmod 600 it, or store 'sha256:HEX' digests",
             path,
