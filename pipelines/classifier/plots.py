@@ -73,20 +73,45 @@ def plot_loss_curves(
     keys: tuple[str, str] = ("train_loss", "val_loss"),
     ylabel: str = "cross-entropy",
     titles: tuple[str, str] = ("train loss", "validation loss"),
+    share_y: bool = True,
 ) -> None:
     """Every run's train and validation loss per epoch overlaid (one colour per run, named in the legend).
 
     ``keys`` name the two figures of a history row drawn (left: training, right: validation), ``ylabel`` and
-    ``titles`` what they are (a language model's perplexity, say).
+    ``titles`` what they are (a language model's perplexity, say). ``share_y``: both panels on one scale (losses,
+    where training against validation is the point); otherwise each panel on its own (a language model's training
+    perplexity, averaged over an epoch from its first batches, sits far above its validation perplexity).
 
     A run in ``diverged`` (name -> epoch) gets a cross at the top of the axes at that epoch and says so in the
     legend; losses far above the runs' starting loss are cut off so the other curves stay readable.
     """
+    fig = loss_curves_figure(
+        histories, title=title, diverged=diverged, keys=keys, ylabel=ylabel, titles=titles, share_y=share_y
+    )
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+
+
+def loss_curves_figure(
+    histories: Mapping[str, History],
+    *,
+    title: str = "",
+    diverged: Mapping[str, int] | None = None,
+    keys: tuple[str, str] = ("train_loss", "val_loss"),
+    ylabel: str = "cross-entropy",
+    titles: tuple[str, str] = ("train loss", "validation loss"),
+    share_y: bool = True,
+) -> Any:
+    """The figure :func:`plot_loss_curves` saves (a matplotlib ``Figure``)."""
     plt = _pyplot()
     diverged = diverged or {}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharey=share_y)
     cmap = plt.get_cmap("tab10" if len(histories) <= 10 else "tab20")
-    ceiling = _loss_ceiling(histories, keys)
+    ceilings = (
+        [_loss_ceiling(histories, keys)] * 2
+        if share_y
+        else [_loss_ceiling(histories, (key, key)) for key in keys]
+    )
     count = len(histories)
     for i, (name, history) in enumerate(histories.items()):
         colour = cmap(i % cmap.N)
@@ -103,12 +128,13 @@ def plot_loss_curves(
                 ax.plot([ends[-1][0]], [ends[-1][1]], marker="o", color=colour, markersize=4 + width)
     left.set(xlabel="epoch", ylabel=ylabel, title=titles[0])
     right.set(xlabel="epoch", title=titles[1])
-    if ceiling is not None:
-        left.set_ylim(top=ceiling)
-    top = left.get_ylim()[1]
+    for ax, ceiling in zip((left, right), ceilings, strict=True):
+        if ceiling is not None:
+            ax.set_ylim(top=ceiling)
     for i, (name, _) in enumerate(histories.items()):
         if name in diverged:
             for ax in (left, right):
+                top = ax.get_ylim()[1]
                 ax.plot(
                     [diverged[name]], [top], marker="x", markersize=10, color=cmap(i % cmap.N), clip_on=False
                 )
@@ -119,8 +145,7 @@ def plot_loss_curves(
         right.legend(fontsize=7, loc="best", ncol=1 if len(histories) <= 8 else 2)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,7 @@ def write_report(
         keys=("train_perplexity", "val_perplexity"),
         ylabel="perplexity",
         titles=("train perplexity", "validation perplexity"),
+        share_y=False,
     )
     keys = varying(axes)
     fixed = [f"`{a.key}` = {format_value(a.values[0])}" for a in axes if len(a.values) == 1]

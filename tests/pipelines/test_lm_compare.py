@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from models.errors import InvalidConfig
+from pipelines.classifier.plots import loss_curves_figure
+from pipelines.lm import compare as lm_compare
 from pipelines.lm import train as lm_train
 from pipelines.lm.compare import compare_lms, grid_axes, parse_axis
 from pipelines.lm.config import make_run
@@ -36,6 +38,9 @@ def test_grid_over_context_and_activation_multiplies_on_one_prepared_corpus(
     prepared: list[str] = []
     real = lm_train.prepare_corpus
     monkeypatch.setattr(lm_train, "prepare_corpus", lambda *a, **k: prepared.append("x") or real(*a, **k))
+    plotted: list[dict[str, Any]] = []
+    plot = lm_compare.plot_loss_curves
+    monkeypatch.setattr(lm_compare, "plot_loss_curves", lambda *a, **k: plotted.append(k) or plot(*a, **k))
     result = _compare(pt_corpus_file, tmp_path, ["model.context=2,3"], activations=["tanh", "relu"])
     assert [r["cell"] for r in result["runs"]] == [
         {"model.activation": a, "model.context": c} for a in ("tanh", "relu") for c in (2, 3)
@@ -55,6 +60,21 @@ def test_grid_over_context_and_activation_multiplies_on_one_prepared_corpus(
     saved = json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))
     assert len(saved["runs"]) == 4
     assert all(r["history"] for r in saved["runs"])
+    assert [k.get("share_y") for k in plotted] == [False]
+    # training and validation perplexity on scales of their own: on one, the validation curves were a flat line
+    # at the bottom of the training panel's scale
+    figure = loss_curves_figure(
+        {f"cell {i}": r["history"] for i, r in enumerate(saved["runs"])},
+        keys=("train_perplexity", "val_perplexity"),
+        share_y=False,
+    )
+    train_axis, val_axis = figure.axes
+    worst_val = max(row["val_perplexity"] for r in saved["runs"] for row in r["history"])
+    assert val_axis.get_ylim()[1] < 1.5 * worst_val < train_axis.get_ylim()[1], (
+        val_axis.get_ylim(),
+        train_axis.get_ylim(),
+        worst_val,
+    )
 
 
 def test_a_diverging_cell_is_reported_while_the_others_complete(pt_corpus_file: Path, tmp_path: Path) -> None:
