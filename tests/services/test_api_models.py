@@ -201,3 +201,17 @@ def test_api_alias_is_not_moved_to_a_damaged_version(client: TestClient, registr
     assert "w2v@production was not moved" in r.json()["detail"]
     assert registry.alias_map()[("w2v", "production")] == 1
     assert client.get("/v1/neighbors", params={"word": "rei", "model": "w2v"}).status_code == 200
+
+
+def test_api_model_detail_names_the_kind_a_bare_name_answers_with_and_each_versions_own(
+    settings: Settings, registry: Registry
+) -> None:
+    # the top-level kind was the newest version's, though a bare name answers with production's (version 1)
+    register(registry, "vetores")
+    register(registry, "vetores", kind="fasttext", seed=2)
+    with serving(api_settings(settings)) as client:
+        detail = client.get("/v1/models/vetores").json()
+        assert detail["kind"] == "word2vec"
+        assert [(v["version"], v["kind"]) for v in detail["versions"]] == [(1, "word2vec"), (2, "fasttext")]
+        r = client.get("/v1/neighbors", params={"word": "rei", "k": 2, "model": "vetores"})
+        assert r.json()["model"] == {"name": "vetores", "version": 1, "kind": "word2vec"}

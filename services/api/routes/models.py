@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotReady
+from models.references import PRODUCTION
 from models.registry import MAX_VERSION, ModelVersion, Registry
 from pipelines.serving.served_vectors import ServedVectors
 from services.api.deps import StoreDep, read_access, require_key
@@ -67,6 +68,7 @@ class ModelList(BaseModel):
 
 class VersionDetail(BaseModel):
     version: int
+    kind: str
     created_at: UtcTime
     aliases: list[str]
     metadata: dict[str, Any] = Field(
@@ -76,7 +78,10 @@ class VersionDetail(BaseModel):
 
 class ModelDetail(BaseModel):
     name: str
-    kind: str
+    kind: str = Field(
+        description="The kind of the version a bare name answers with (its production alias); each version "
+        "names its own, since versions of one name may differ (word2vec and fasttext)."
+    )
     aliases: dict[str, int]
     versions: list[VersionDetail]
 
@@ -90,6 +95,7 @@ class ModelDetail(BaseModel):
                     "versions": [
                         {
                             "version": 2,
+                            "kind": "word2vec",
                             "created_at": "2025-01-01T12:00:00Z",
                             "aliases": ["latest", "production"],
                             "metadata": {
@@ -160,13 +166,16 @@ def show_model(request: Request, store: StoreDep, name: str = NamePath) -> Model
     """Every version of one model with its metadata (config, metrics, file checksums, ANN recall)."""
     versions = _registry(request).versions(name)
     loaded = {item.key: item for item in store.loaded()}
+    aliases = {a: mv.version for mv in versions for a in mv.aliases}
+    bare = next((mv for mv in versions if mv.version == aliases.get(PRODUCTION)), versions[-1])
     return ModelDetail(
         name=name,
-        kind=versions[-1].kind,
-        aliases={a: mv.version for mv in versions for a in mv.aliases},
+        kind=bare.kind,
+        aliases=aliases,
         versions=[
             VersionDetail(
                 version=mv.version,
+                kind=mv.kind,
                 created_at=mv.created_at,
                 aliases=list(mv.aliases),
                 metadata=public_metadata(
