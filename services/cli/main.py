@@ -1,26 +1,13 @@
-"""Entry point of the ``palavra`` console script: runs the typer app and turns palavra errors into exit code 2."""
+"""Entry point of the ``palavra`` console script: runs the typer app and turns palavra errors into exit code 2.
+
+Everything this module needs is imported inside :func:`main`, under its Ctrl-C handler: an interrupt while the
+CLI is still importing (its first half second) prints ``interrupted`` and exits 130 like one a moment later, not
+a traceback from inside an import.
+"""
 
 from __future__ import annotations
 
-import logging
 import sys
-
-import click
-import typer
-
-from models.errors import DiskFull, PalavraError
-from services.cli.app import app
-from services.cli.commands import load_commands
-from services.cli.output import warn
-
-# typer >= 0.22 carries its own copy of click (typer._click) with its own exception classes; older typer raises
-# click's. Both are caught so that usage errors exit with code 2 and a one-line message either way.
-_EXIT: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
-_ABORT: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
-_USAGE: tuple[type[BaseException], ...] = (
-    click.ClickException,
-    *([typer.exceptions.TyperException] if hasattr(typer.exceptions, "TyperException") else []),
-)
 
 
 def _usage_message(exc: BaseException) -> str:
@@ -34,22 +21,49 @@ def _usage_message(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a :class:`PalavraError` prints one line naming what to fix and exits with code 2."""
+    """Run the CLI; a :class:`PalavraError` prints one line naming what to fix and exits with code 2, Ctrl-C
+    ``interrupted`` and 130."""
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)
+
+
+def _main(argv: list[str] | None) -> None:
+    import logging
+
+    import click
+    import typer
+
+    from models.errors import DiskFull, PalavraError
+    from services.cli.app import app
+    from services.cli.commands import load_commands
+    from services.cli.output import warn
+
+    # typer >= 0.22 carries its own copy of click (typer._click) with its own exception classes; older typer raises
+    # click's. Both are caught so that usage errors exit with code 2 and a one-line message either way.
+    exits: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
+    aborts: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+    usage: tuple[type[BaseException], ...] = (
+        click.ClickException,
+        *([typer.exceptions.TyperException] if hasattr(typer.exceptions, "TyperException") else []),
+    )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     load_commands(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="palavra", standalone_mode=False)
-    except _EXIT as exc:
+    except exits as exc:
         sys.exit(getattr(exc, "exit_code", 0))
-    except _USAGE as exc:
+    except usage as exc:
         show = getattr(exc, "show", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and callable(show):
             show()  # a group with no command (`palavra models`): its help is the answer, not an error line
         else:
             warn(f"error: {_usage_message(exc)}")
         sys.exit(getattr(exc, "exit_code", 2))
-    except _ABORT:
+    except aborts:
         warn("aborted")
         sys.exit(130)
     except PalavraError as exc:

@@ -46,3 +46,22 @@ def test_cli_a_command_imports_only_what_it_needs() -> None:
 
     assert imported("models", "--help") == "[]"
     assert "services.cli.commands.analogy_cmd" in imported("--help")
+
+
+def test_cli_ctrl_c_while_still_importing_is_one_line_and_exit_130() -> None:
+    """Ctrl-C in a command's first half second (its modules still importing) printed a KeyboardInterrupt
+    traceback from inside an import; a moment later it printed `interrupted` (a hostile probe)."""
+    probe = (
+        "import sys\n"
+        "class Interrupt:\n"  # Ctrl-C arriving while the command's module is imported, every time
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'services.cli.commands.models_cmd':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from services.cli.main import main\n"
+        "main(['models', 'list'])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (run.returncode, run.stderr) == (130, "interrupted\n")
