@@ -215,3 +215,15 @@ def test_api_model_detail_names_the_kind_a_bare_name_answers_with_and_each_versi
         assert [(v["version"], v["kind"]) for v in detail["versions"]] == [(1, "word2vec"), (2, "fasttext")]
         r = client.get("/v1/neighbors", params={"word": "rei", "k": 2, "model": "vetores"})
         assert r.json()["model"] == {"name": "vetores", "version": 1, "kind": "word2vec"}
+
+
+def test_api_models_list_by_kind_as_the_cli_does(settings: Settings, registry: Registry) -> None:
+    # `palavra models list --kind` had no HTTP counterpart: ?kind=lm was ignored and every model listed
+    register(registry, "vetores")
+    register(registry, "sub", kind="fasttext")
+    with serving(api_settings(settings)) as client:
+        assert [m["name"] for m in client.get("/v1/models?kind=fasttext").json()["models"]] == ["sub"]
+        assert client.get("/v1/models?kind=lm").json()["models"] == []
+        r = client.get("/v1/models?kind=vetor")
+        assert r.status_code == 422
+        assert r.json()["detail"].startswith("unknown model kind 'vetor'; use word2vec, fasttext")

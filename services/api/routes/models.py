@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotReady
-from models.references import PRODUCTION
+from models.references import KINDS, PRODUCTION
 from models.registry import MAX_VERSION, ModelVersion, Registry
 from pipelines.serving.served_vectors import ServedVectors
 from services.api.deps import StoreDep, read_access, require_key
@@ -140,7 +140,15 @@ def _registry(request: Request) -> Registry:
 
 
 @router.get("", response_model=ModelList, dependencies=[Depends(read_access)], responses=ERROR_RESPONSES)
-def list_models(request: Request, store: StoreDep) -> ModelList:
+def list_models(
+    request: Request,
+    store: StoreDep,
+    kind: str | None = Query(
+        None,
+        description=f"Only models whose newest version is of this kind: {', '.join(KINDS)}.",
+        examples=["lm"],
+    ),
+) -> ModelList:
     """Every registered model: newest version, aliases, and which versions this worker has loaded."""
     registry = _registry(request)
     aliases = registry.alias_map()
@@ -154,7 +162,7 @@ def list_models(request: Request, store: StoreDep) -> ModelList:
                 aliases={a: v for (n, a), v in sorted(aliases.items()) if n == mv.name},
                 loaded=[v for n, v in loaded if n == mv.name],
             )
-            for mv in registry.list()
+            for mv in registry.list(kind=kind)
         ]
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from models.references import KINDS
 from services.cli.app import models_app
 from services.cli.output import emit_json, table
 from services.factories import open_registry
@@ -13,9 +14,7 @@ from services.timestamps import public_metadata
 
 @models_app.command("list")
 def list_models(
-    kind: str | None = typer.Option(
-        None, help="Only models of this kind (word2vec, fasttext, classifier, lm)."
-    ),
+    kind: str | None = typer.Option(None, help=f"Only models of this kind ({', '.join(KINDS)})."),
 ) -> None:
     """List registered models: newest version and aliases of each."""
     registry = open_registry(get_settings())
