@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from models.errors import InvalidConfig
 from models.ngram import MAX_ORDER as MAX_NGRAM_ORDER
@@ -32,6 +32,9 @@ TRAINING_KEYS = ("optimizer", "lr", "epochs", "batch_size", "patience", "seed")
 SECTIONED_KEYS = {f"model.{k}": k for k in MODEL_KEYS} | {f"training.{k}": k for k in TRAINING_KEYS}
 
 
+DEFAULT_NGRAM_ORDER = 4
+
+
 class LMRun(BaseModel):
     """A language model: corpus, vocabulary, network and training settings."""
 
@@ -53,11 +56,12 @@ class LMRun(BaseModel):
     # Bengio et al. (2003) mix their network with an n-gram. On corpus-all's held-out slice the mixture with an
     # order-4 n-gram is 27.6% below IRSTLM's modified Kneser-Ney 5-gram (order 5: 29.0%, 1.8x the tables' size;
     # order 3: 23.6%) where the network alone is 7.6% below it (benchmarks/results/lm.md, "The n-gram component")
-    ngram: int = Field(
-        default=4,
+    ngram: int | None = Field(
+        default=None,
         ge=0,
         le=MAX_NGRAM_ORDER,
-        description="Order of the Kneser-Ney n-gram mixed with the network, at most context + 1 (0: none).",
+        description=f"Order of the Kneser-Ney n-gram mixed with the network, at most context + 1 (0: none; default "
+        f"{DEFAULT_NGRAM_ORDER}, or context + 1 when that is less).",
     )
     optimizer: LMOptimizer = "adam"
     # batch 2048 at lr 0.004: 1.47x the tokens/s of batch 512 at 0.002 on corpus-all, the same held-out perplexity
@@ -85,6 +89,22 @@ class LMRun(BaseModel):
         le=64,
         description="torch threads while training (extra threads spin on shared cores).",
     )
+
+
+    @field_validator("ngram")
+    @classmethod
+    def _ngram_within_context(cls, ngram: int | None, info: ValidationInfo) -> int | None:
+        # an n-gram sees at most the network's context and the word itself: an order given above that was cut
+        # down to it without a word
+        context = info.data.get("context")
+        if ngram is not None and context is not None and ngram > context + 1:
+            raise ValueError(f"order {ngram} is above context + 1 = {context + 1}; give at most {context + 1}")
+        return ngram
+
+    @property
+    def ngram_order(self) -> int:
+        """The order of the n-gram trained: ``ngram``, else the default order cut to ``context + 1``."""
+        return self.ngram if self.ngram is not None else min(DEFAULT_NGRAM_ORDER, self.context + 1)
 
 
 def make_run(values: dict[str, Any]) -> LMRun:

@@ -385,10 +385,10 @@ UNFITTED_WEIGHT = 0.5
 def fit_mixture(
     run: LMRun, data: Encoded, net: lm_kind.NeuralLM, report: ProgressCallback
 ) -> tuple[NGramModel | None, float, dict[str, Any]]:
-    """The n-gram component (order ``run.ngram``, at most ``context + 1``) counted on the training tokens, and the
+    """The n-gram component (order ``run.ngram_order``) counted on the training tokens, and the
     network's weight λ in the mixture, the one with the lowest held-out perplexity (as early stopping picks the
     epoch). (None, 1.0, {}) with ``run.ngram == 0``."""
-    order = min(run.ngram, run.context + 1)
+    order = run.ngram_order
     if order < 1:
         return None, 1.0, {}
     report(

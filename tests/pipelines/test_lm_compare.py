@@ -131,3 +131,15 @@ def test_a_value_no_run_accepts_refuses_the_grid_before_anything_is_read(
         _compare(tmp_path / "missing.txt", tmp_path, [grid])
     assert message in info.value.detail
     assert not (tmp_path / "report").exists()
+
+
+def test_the_default_ngram_order_follows_a_short_context_and_survives_a_round_trip() -> None:
+    """A given order above context + 1 is refused (it was cut down without a word); the default order is cut down
+    to a short context, also once the run is written out and read back (a job's stored config, a grid's cells)."""
+    run = make_run({"name": "curto", "corpus": ["x.txt"], "context": 2})
+    assert run.ngram_order == 3
+    again = type(run).model_validate(run.model_dump(mode="json"))
+    assert again.ngram_order == 3
+    assert make_run({"name": "curto", "corpus": ["x.txt"], "context": 2, "ngram": 3}).ngram_order == 3
+    with pytest.raises(InvalidConfig, match="field 'ngram': order 4 is above context \\+ 1 = 3"):
+        make_run({"name": "curto", "corpus": ["x.txt"], "context": 2, "ngram": 4})

@@ -58,6 +58,10 @@ def test_cli_train_complete_generate_evaluate(
     [
         (["train", "lm", "--corpus", "x.txt", "--name", "m", "--context", "0"], "context"),
         (["train", "lm", "--corpus", "x.txt", "--name", "m", "--activation", "softplus"], "activation"),
+        (  # an order above context + 1 was cut down to it without a word
+            ["train", "lm", "--corpus", "x.txt", "--name", "m", "--context", "5", "--ngram", "7"],
+            "field 'ngram': order 7 is above context + 1 = 6; give at most 6",
+        ),
         (["generate", "nada", "oi", "--top-p", "1.5"], "top_p"),
         (["generate", "nada", "oi", "--temperature", "-1"], "temperature"),
         (["complete", "nada", "oi", "-k", "0"], "-k"),
