@@ -228,15 +228,16 @@ class LanguageModel:
             "text": detokenize(prompt_tokens + new),
         }
 
-    def evaluate(self, lines: list[str]) -> dict[str, Any]:
+    def evaluate(self, lines: list[str], *, plain_text: bool = True) -> dict[str, Any]:
         """Perplexity and OOV rate on ``lines`` (one document a line, or hard-wrapped lines, joined as training
-        joins them), as the held-out slice is measured."""
+        joins them), as the held-out slice is measured. ``plain_text``: the lines come from a text file, whose
+        hard-wrapped lines are joined (never JSON lines' or CSV rows' texts, each a document)."""
         from pipelines.lm.train import perplexity, token_log_probs
 
         tokenised: list[str] = [
             " ".join(t) for t in (self.normalizer.tokens(line) for line in lines if line.strip()) if t
         ]
-        docs, wrapped = documents(tokenised)
+        docs, wrapped = documents(tokenised, plain_text=plain_text)
         toks: list[str] = []
         for doc in docs:
             toks += with_boundaries(doc.split(" "))

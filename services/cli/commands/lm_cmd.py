@@ -190,16 +190,14 @@ def evaluate_lm_cli(
     text: Path = typer.Option(
         ...,
         "--text",
-        help="A UTF-8 text file, one document (paragraph) a line; hard-wrapped lines are joined as training joins them.",
+        help="Text to score, read as training reads a corpus: a .txt file (one document a line; hard-wrapped lines "
+        "are joined as training joins them), .jsonl or .csv (the --text-field of each), .gz, or a folder of them.",
     ),
+    text_field: str = typer.Option("text", "--text-field", help="The text's field in JSON lines or CSV."),
 ) -> None:
     """Perplexity and out-of-vocabulary rate of a language model on a text file (JSON)."""
-    try:
-        content = text.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{text} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{text} cannot be read as UTF-8 text ({exc})") from None
-    if "\x00" in content:  # as training refuses it: a perplexity over a binary file means nothing
-        raise InvalidInput(f"{text}: binary file (NUL bytes); give UTF-8 text")
-    emit_json(_load(model).evaluate(content.splitlines()))
+    from pipelines.reading.corpus import iter_documents, list_files
+
+    plain_text = all(f.fmt == "txt" for f in list_files([text]))
+    lines = list(iter_documents([text], text_field=text_field))
+    emit_json(_load(model).evaluate(lines, plain_text=plain_text))
