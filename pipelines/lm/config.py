@@ -90,7 +90,6 @@ class LMRun(BaseModel):
         description="torch threads while training (extra threads spin on shared cores).",
     )
 
-
     @field_validator("ngram")
     @classmethod
     def _ngram_within_context(cls, ngram: int | None, info: ValidationInfo) -> int | None:
@@ -98,7 +97,9 @@ class LMRun(BaseModel):
         # down to it without a word
         context = info.data.get("context")
         if ngram is not None and context is not None and ngram > context + 1:
-            raise ValueError(f"order {ngram} is above context + 1 = {context + 1}; give at most {context + 1}")
+            raise ValueError(
+                f"order {ngram} is above context + 1 = {context + 1}; give at most {context + 1}"
+            )
         return ngram
 
     @property

@@ -45,7 +45,8 @@ def validation_message(exc: ValidationError, *, source: str) -> str:
     problems = []
     for err in exc.errors():
         field = _field_path(tuple(err["loc"]))
-        reason = str(err["msg"]).removeprefix("Value error, ")  # a validator's own sentence, as the API shows it
+        # a validator's own sentence, without pydantic's prefix (as the API shows it)
+        reason = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             reason = "unknown field (check the spelling)"
         problems.append(f"field '{field}': {reason}")

@@ -82,7 +82,9 @@ def _what(value: object) -> str:
     return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else "a string"
 
 
-def _field_value(row: dict[str, Any], field: str, *, what: str, where: str, line: int) -> str:
+def _field_value(
+    row: dict[str, Any], field: str, *, what: str, where: str, line: int, collection: str | None = None
+) -> str:
     """The string in ``row[field]``: present, a string, not empty (an id stripped, as the HTTP routes strip it).
 
     Raises:
@@ -90,10 +92,13 @@ def _field_value(row: dict[str, Any], field: str, *, what: str, where: str, line
             or not Unicode text.
     """
     if field not in row:
+        advice = (
+            f"name the right one with --{what}-field"
+            if collection is None  # documents for a collection of their own
+            else f"collection {collection!r} reads its documents' {what} from {field!r}, as it was created"
+        )
         raise DatasetError(
-            f"{where} has no {what} field {field!r} (fields: {', '.join(row) or 'none'}); "
-            f"name the right one with --{what}-field",
-            line=line,
+            f"{where} has no {what} field {field!r} (fields: {', '.join(row) or 'none'}); {advice}", line=line
         )
     value = row[field]
     if what == "id" and isinstance(value, int | float) and not isinstance(value, bool):
@@ -115,8 +120,13 @@ def _field_value(row: dict[str, Any], field: str, *, what: str, where: str, line
     return value
 
 
-def read_documents(path: Path, *, text_field: str, id_field: str) -> Iterator[Document]:
+def read_documents(
+    path: Path, *, text_field: str, id_field: str, collection: str | None = None
+) -> Iterator[Document]:
     """Stream documents from a JSONL file (UTF-8, a byte-order mark allowed); every other field is kept as metadata.
+
+    ``collection``: the existing collection they are added to, whose fields were set when it was created (a missing
+    field's error names it, rather than an option to choose another).
 
     Ids and texts follow the HTTP routes' rules: an id is a string (surrounding whitespace stripped) of 1 to
     :data:`~models.collection.MAX_ID_CHARS` characters, a text a string with something to read. A file may also
@@ -156,8 +166,8 @@ def read_documents(path: Path, *, text_field: str, id_field: str) -> Iterator[Do
                 raise DatasetError(f"{where} cannot be read ({exc})", line=n) from None
             if not isinstance(row, dict):
                 raise DatasetError(f"{where} is not a JSON object", line=n)
-            text = _field_value(row, text_field, what="text", where=where, line=n)
-            doc_id = _field_value(row, id_field, what="id", where=where, line=n)
+            text = _field_value(row, text_field, what="text", where=where, line=n, collection=collection)
+            doc_id = _field_value(row, id_field, what="id", where=where, line=n, collection=collection)
             if is_blank(text):
                 raise DatasetError(
                     f"{where}: its text is empty (nothing but whitespace or invisible characters)", line=n

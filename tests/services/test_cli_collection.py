@@ -88,6 +88,14 @@ def test_cli_collection_create_search_add_delete(
     extra = jsonl(tmp_path / "novos.jsonl", [{"id": "d5", "texto": "casas e casas", "tipo": "moradia"}])
     assert run(["collection", "add", "docs", "--from", str(extra)], capsys)[0] == 0
     assert search(capsys, "casas", "--mode", "lexical")[0]["id"] == "d5"
+    # a file without the collection's text field: the error sent to --text-field, which `add` does not have
+    other = jsonl(tmp_path / "outros.jsonl", [{"id": "d6", "corpo": "casas"}])
+    code, _, err = run(["collection", "add", "docs", "--from", str(other)], capsys)
+    assert code == 2
+    assert err.strip().endswith(
+        "line 1 has no text field 'texto' (fields: id, corpo); collection 'docs' reads its documents' text from "
+        "'texto', as it was created"
+    ), err
     code, out, _ = run(["collection", "delete", "docs", "d1", "d5"], capsys)
     assert (code, json.loads(out)["documents"]) == (0, 3)
     for mode in ("vector", "lexical", "hybrid"):

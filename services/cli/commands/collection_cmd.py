@@ -63,7 +63,7 @@ def add_cli(
         "text_field": info.get("text_field", "text"),
         "id_field": info.get("id_field", "id"),
     }  # create's defaults
-    docs = list(read_documents(_source(source), **fields))
+    docs = list(read_documents(_source(source), **fields, collection=name))
     min_docs = settings.collection_ann_min_docs
     emit_json(add_documents(store, open_registry(settings), name, docs, ann_min_docs=min_docs))
 
