@@ -52,6 +52,7 @@ MODES: tuple[str, ...] = ("vector", "lexical", "hybrid")
 MAX_QUERY_CHARS = 2_000
 MAX_K = 1_000
 RRF_K = 60
+HYBRID_DEPTH = 100  # hybrid fuses the top max(k, this) of each ranking
 BATCH = 1_000
 # collections: a cheaper graph than the word vectors' (M 16, efConstruction 80) keeps a 1M-document build in minutes
 ANN_CONFIG = AnnConfig(m=16, ef_construction=80, table_width=0, recall_queries=500)
@@ -443,8 +444,14 @@ class Searcher:
     def _vector_ranked(
         self, query: str, mask: npt.NDArray[np.bool_] | None, depth: int
     ) -> list[tuple[int, float]]:
-        """The ``depth`` best allowed rows by cosine, best first: exact scan, or ANN + exact scan of uncovered rows."""
+        """The ``depth`` best allowed rows by cosine, best first: exact scan, or ANN + exact scan of uncovered rows.
+
+        Nothing for a query the encoder has no vector for (no word it knows: a zero vector): every document would
+        score 0 and come back in insertion order, looking like matches.
+        """
         q = np.asarray(self.model.embed([query])[0], np.float32)
+        if not q.any():
+            return []
         if self.ann is not None:
             found = self._ann_ranked(self.ann, q, mask, depth)
             if found is not None:
@@ -546,7 +553,7 @@ class Searcher:
             return self._hits(self._vector_ranked(query, mask, k))
         if mode == "lexical":
             return self._hits(self._lexical_ranked(query, mask, k))
-        depth = max(k, 100)
+        depth = max(k, HYBRID_DEPTH)  # a k past it fuses deeper rankings (docs/text.md)
         fused: dict[int, float] = {}
         vector = [i for i, _ in self._vector_ranked(query, mask, depth)]
         lexical = [i for i, _ in self._lexical_ranked(query, mask, depth)]

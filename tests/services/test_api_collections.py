@@ -468,3 +468,16 @@ def test_api_search_of_an_open_collection_is_answered_on_the_event_loop(
         client.post("/v1/collections/docs/search", json={"query": "a rainha", "k": 2}).json() == first.json()
     )
     assert threads[2].startswith("AnyIO worker"), threads
+
+
+def test_api_search_for_words_the_encoder_does_not_know_finds_nothing_by_meaning(client: TestClient) -> None:
+    """A query with no known word has no vector: every document scored 0.0 in vector mode and came back in the
+    order it was added, and hybrid fused that order in, with scores like real matches' (a hostile probe)."""
+    _two_collections(client)
+    for mode in ("vector", "hybrid", "lexical"):
+        r = client.post("/v1/collections/docs/search", json={"query": "xyzzy !!!", "mode": mode})
+        assert r.status_code == 200, r.text
+        assert r.json()["hits"] == [], mode
+    lexical = client.post("/v1/collections/docs/search", json={"query": "castelo xyzzy", "mode": "lexical"})
+    hybrid = client.post("/v1/collections/docs/search", json={"query": "castelo xyzzy", "mode": "hybrid"})
+    assert [h["id"] for h in hybrid.json()["hits"]] == [h["id"] for h in lexical.json()["hits"]] == ["d1"]
