@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any, Union, get_args, get_origin
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, HTTPException, Request, Response
 from pydantic import BaseModel
@@ -116,8 +117,18 @@ def _query_names(route: Any) -> tuple[frozenset[str], frozenset[str]]:
 async def known_query(request: Request) -> None:
     """A query parameter the route does not read, or one it reads given twice, is a 422: ``?kk=5`` or ``?k=5&k=50``
     would otherwise be answered as if it were not there (with the default ``k``, or one of the two)."""
-    if not request.scope.get("query_string"):
+    raw: bytes = request.scope.get("query_string", b"")
+    if not raw:
         return
+    for part in raw.split(b"&"):  # the framework replaces bytes that are not UTF-8 with U+FFFD, silently
+        try:
+            unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            name = part.split(b"=", 1)[0].decode("ascii", "replace")
+            raise InvalidInput(
+                f"query parameter {name!r} is not UTF-8 text once its %-escapes are decoded; percent-encode the "
+                "UTF-8 bytes of the text"
+            ) from None
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return

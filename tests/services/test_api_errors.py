@@ -270,6 +270,12 @@ def test_api_unknown_or_repeated_query_parameters_are_refused(client: TestClient
     r = client.get("/v1/jobs?limit=5&stat=queued")  # a route whose parameters come from several places
     _assert_error(r, 422)
     assert "'stat'" in r.json()["detail"]
+    # bytes that are not UTF-8 were read as U+FFFD: 404 unknown word 'rei\ufffd'
+    r = client.get("/v1/neighbors?word=rei%ff&k=2")
+    _assert_error(r, 422)
+    assert r.json()["detail"].startswith("query parameter 'word' is not UTF-8 text")
+    # ação, percent-encoded UTF-8
+    assert client.get("/v1/neighbors?word=a%C3%A7%C3%A3o&k=2").status_code == 200
     # what the routes read still works, and the probes answer whatever a prober adds
     assert client.get("/v1/neighbors?word=rei&k=2").status_code == 200
     assert client.get("/health?probe=lb").status_code == 200
