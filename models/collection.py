@@ -93,7 +93,6 @@ from models.collection_documents import (
 )
 from models.collection_files import (
     ANN_INFO_FILE,
-    BM25_DIR,
     DOCS_FILE,
     FORMAT,
     GEN_PREFIX,
@@ -118,8 +117,10 @@ from models.collection_files import (
 from models.collection_files import (
     StoredIndex as StoredIndex,  # the index a writer commits: models.collection's to hand out
 )
+from models.collection_writer import CollectionWriter as CollectionWriter  # models.collection's to hand out
+from models.collection_writer import write_lexical
 from models.errors import CollectionNotFound, Conflict, IntegrityError, InvalidInput
-from models.lexical import Bm25, Terms
+from models.lexical import Terms
 from models.registry import NAME_RE, NAME_RULE
 from models.staging import staged, sweep_staging
 
@@ -152,12 +153,6 @@ def _write_docs(path: Path, lines: Iterable[bytes]) -> npt.NDArray[np.int64]:
             fh.write(line)
             offsets.append(offsets[-1] + len(line))
     return np.asarray(offsets, np.int64)
-
-
-def _write_lexical(folder: Path, terms: Terms) -> None:
-    """Write ``terms`` and their BM25 index into ``folder``."""
-    terms.write(folder)
-    Bm25.build(terms).write(folder / BM25_DIR)
 
 
 def summary(info: dict[str, Any]) -> dict[str, Any]:
@@ -200,11 +195,7 @@ class CollectionStore:
                 stamp = stamp_of(os.fstat(fh.fileno()))
                 raw = fh.read()
         except FileNotFoundError:
-            known = ", ".join(self.names()) or "none yet"
-            raise CollectionNotFound(
-                f"no collection called {name!r} (collections: {known}); create one with `palavra collection create`",
-                collection=name,
-            ) from None
+            raise self._not_found(name) from None
         try:
             data = json.loads(raw.decode("utf-8"))
         except ValueError as exc:  # not UTF-8, not JSON
@@ -212,6 +203,13 @@ class CollectionStore:
         except RecursionError:
             raise damaged(name, INFO_FILE, "is not readable JSON (it nests too deep)") from None
         return check_info(name, data), stamp
+
+    def _not_found(self, name: str) -> CollectionNotFound:
+        known = ", ".join(self.names()) or "none yet"
+        return CollectionNotFound(
+            f"no collection called {name!r} (collections: {known}); create one with `palavra collection create`",
+            collection=name,
+        )
 
     def stamp(self, name: str) -> Stamp | None:
         """Which file collection.json is now (one stat), None when there is none: a stamp other than the one a
@@ -303,16 +301,22 @@ class CollectionStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def writing(self, name: str) -> Iterator[None]:
+    def writing(self, name: str, *, readable: bool = True) -> Iterator[None]:
         """Be the collection's one writer for the block: read, change and commit with no other writer between.
 
         Another writer's block is waited for, up to ``write_wait_s`` seconds; readers never wait for it.
 
+        ``readable``: collection.json must be readable (False: only that it exists, to remove a damaged one).
+
         Raises:
             CollectionNotFound: no collection called ``name`` (no lock file is made).
+            IntegrityError: collection.json is not readable (with ``readable``).
             Conflict: another writer held the collection for all of ``write_wait_s``.
         """
-        self.info(name)
+        if readable:
+            self.info(name)
+        elif not (self.path(name) / INFO_FILE).is_file():
+            raise self._not_found(name)
         locks = self.root / WRITERS_DIR
         locks.mkdir(exist_ok=True)
         with (locks / f"{name}.lock").open("a") as fh:
@@ -393,6 +397,27 @@ class CollectionStore:
                     before_commit()
                 os.rename(staging, final)
 
+    def remove(self, name: str) -> dict[str, Any] | None:
+        """Remove the collection (as the one writer, after any other finishes), a damaged one too; returns its
+        collection.json (None when that was not readable).
+
+        Its folder is renamed into a staging folder under the lock readers open files under, then deleted: a reader
+        sees the collection or nothing, and one that mapped its files keeps its pages until it lets them go.
+
+        Raises:
+            CollectionNotFound: no collection called ``name``.
+            Conflict: another writer held it for all of ``write_wait_s``.
+        """
+        with self.writing(name, readable=False):
+            try:
+                info: dict[str, Any] | None = self.info(name)
+            except IntegrityError:
+                info = None
+            # if this dies half-way, the next writer sweeps what is left in staging
+            with staged(self.root) as trash, self._lock(name):
+                os.rename(self.path(name), trash / name)
+        return info
+
     def replace(
         self,
         name: str,
@@ -424,7 +449,7 @@ class CollectionStore:
             np.save(gen / OFFSETS_FILE, offsets, allow_pickle=False)
             np.save(gen / VECTORS_FILE, np.ascontiguousarray(vectors, np.float32), allow_pickle=False)
             if terms is not None:
-                _write_lexical(gen, terms)
+                write_lexical(gen, terms)
             data = f"{GEN_PREFIX}{uuid.uuid4().hex[:12]}"
             records = {f"{data}/{rel}": r for rel, r in measure(gen, [p.name for p in gen.iterdir()]).items()}
             ann = stage_index(staging, index) if isinstance(index, StoredIndex) else None
@@ -515,82 +540,3 @@ class CollectionStore:
         for tmp in folder.glob(f".*.{INFO_FILE}"):
             tmp.unlink(missing_ok=True)
         sweep_staging(folder)
-
-
-class CollectionWriter:
-    """A new collection written as documents arrive (any size: only the ids and the vocabulary are kept in memory).
-
-    Documents go straight to ``documents.jsonl``, vectors to a raw float32 file and term ids to a raw int32 file;
-    :meth:`finish` turns them into ``vectors.npy``, the terms and their BM25 index. Ids are checked unique as they
-    arrive.
-    """
-
-    def __init__(self, path: Path, dim: int) -> None:
-        self.path = path
-        self.dim = dim
-        self.count = 0
-        self.ids: set[str] = set()
-        self.order: list[str] = []  # the ids in row order
-        self.offsets: list[int] = [0]
-        self.term_offsets: list[int] = [0]
-        self.vocab: dict[str, int] = {}
-        self._docs = (path / DOCS_FILE).open("wb")
-        self._raw = (path / "vectors.raw").open("wb")
-        self._terms = (path / "terms.raw").open("wb")
-
-    def add(
-        self, docs: Sequence[Document], vectors: npt.NDArray[np.float32], tokens: Sequence[Sequence[str]]
-    ) -> None:
-        """Append ``docs``, their vectors and their words (row-aligned)."""
-        if vectors.shape != (len(docs), self.dim) or len(tokens) != len(docs):
-            raise InvalidInput(
-                f"{len(docs)} documents but vectors of shape {vectors.shape} and {len(tokens)} token lists"
-            )
-        for d in docs:
-            if d.id in self.ids:
-                raise InvalidInput(f"duplicate document id {d.id!r}; every id must be unique", id=d.id)
-            check_document(d)
-            self.ids.add(d.id)
-            self.order.append(d.id)
-        for d in docs:
-            line = d.line()
-            self._docs.write(line)
-            self.offsets.append(self.offsets[-1] + len(line))
-        ids: list[int] = []
-        for toks in tokens:
-            for tok in toks:
-                i = self.vocab.get(tok)
-                if i is None:
-                    i = self.vocab[tok] = len(self.vocab)
-                ids.append(i)
-            self.term_offsets.append(self.term_offsets[-1] + len(toks))
-        self._terms.write(np.asarray(ids, np.int32).tobytes())
-        self._raw.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-        self.count += len(docs)
-
-    def close(self) -> None:
-        self._docs.close()
-        self._raw.close()
-        self._terms.close()
-
-    def finish(self) -> int:
-        """Close the files and write ``vectors.npy``, the offsets, the terms and their BM25 index; returns the
-        number of documents."""
-        self.close()
-        raw = self.path / "vectors.raw"
-        out = np.lib.format.open_memmap(
-            self.path / VECTORS_FILE, mode="w+", dtype=np.float32, shape=(self.count, self.dim)
-        )
-        if self.count:
-            out[:] = np.memmap(raw, dtype=np.float32, mode="r", shape=(self.count, self.dim))
-        out.flush()
-        del out
-        raw.unlink()
-        np.save(self.path / OFFSETS_FILE, np.asarray(self.offsets, np.int64), allow_pickle=False)
-        terms_raw = self.path / "terms.raw"
-        terms = Terms(
-            list(self.vocab), np.fromfile(terms_raw, dtype=np.int32), np.asarray(self.term_offsets, np.int64)
-        )
-        _write_lexical(self.path, terms)
-        terms_raw.unlink()
-        return self.count

@@ -481,3 +481,26 @@ def test_api_search_for_words_the_encoder_does_not_know_finds_nothing_by_meaning
     lexical = client.post("/v1/collections/docs/search", json={"query": "castelo xyzzy", "mode": "lexical"})
     hybrid = client.post("/v1/collections/docs/search", json={"query": "castelo xyzzy", "mode": "hybrid"})
     assert [h["id"] for h in hybrid.json()["hits"]] == [h["id"] for h in lexical.json()["hits"]] == ["d1"]
+
+
+def test_api_a_whole_collection_is_removed_and_its_name_free_again(client: TestClient) -> None:
+    """Documents could be deleted, a collection could not: neither HTTP nor the CLI removed one (a hostile probe)."""
+    store = _two_collections(client)
+    assert client.post("/v1/collections/docs/search", json={"query": "rainha"}).status_code == 200  # opened
+    assert client.delete("/v1/collections/docs").status_code == 401
+    r = client.delete("/v1/collections/docs", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "docs", "removed": True, "documents": 3}
+    r = client.post("/v1/collections/docs/search", json={"query": "rainha"})
+    assert (r.status_code, r.json()["error"]) == (404, "CollectionNotFound")
+    assert [c["name"] for c in client.get("/v1/collections").json()["collections"]] == ["outra"]
+    assert sorted(p.name for p in store.root.iterdir() if not p.name.startswith(".")) == ["outra"]
+    assert client.delete("/v1/collections/docs", headers=AUTH).status_code == 404
+    body = {"name": "docs", "encoder": "frases", "documents": DOCS[:1]}
+    assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
+    # a damaged one (collection.json unreadable) is removed too: it is what one wants to do with it
+    (store.path("outra") / "collection.json").write_text("{ not json", encoding="utf-8")
+    r = client.delete("/v1/collections/outra", headers=AUTH)
+    assert r.json() == {"name": "outra", "removed": True, "documents": None}, r.text
+    assert not store.path("outra").exists()
+    assert list((store.root / ".staging").iterdir()) == []  # nothing left behind

@@ -107,6 +107,13 @@ def test_cli_collection_create_search_add_delete(
     code, out, _ = run(["collection", "list"], capsys)
     assert "docs" in out
     assert "frases@1" in out
+    code, out, _ = run(["collection", "remove", "docs"], capsys)
+    assert (code, json.loads(out)) == (0, {"name": "docs", "removed": True, "documents": 3})
+    code, _, err = run(["search", "docs", "rainha"], capsys)
+    assert (code, err.split(";")[0]) == (2, "error: no collection called 'docs' (collections: none yet)")
+    code, _, err = run(["collection", "remove", "docs"], capsys)
+    assert code == 2
+    assert err.startswith("error: no collection called 'docs'")
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,18 @@ class CollectionList(BaseModel):
     collections: list[CollectionInfo]
 
 
+class RemovedCollection(BaseModel):
+    name: str
+    removed: bool = True
+    documents: int | None = Field(
+        description="How many documents it held (null: its collection.json was damaged)."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "faq", "removed": True, "documents": 120}]}
+    )
+
+
 class CreateCollectionRequest(Strict):
     name: CollectionName
     encoder: ModelRef = Field(description="The encoder whose vectors the collection holds.")
@@ -258,6 +270,19 @@ def delete(
     return _info(
         delete_documents(searchers.store, name, body.ids, ann_min_docs=settings.collection_ann_min_docs)
     )
+
+
+@router.delete(
+    "/collections/{name}",
+    response_model=RemovedCollection,
+    responses=WRITE_RESPONSES,
+    dependencies=[Depends(require_key)],
+)
+def remove(name: str, searchers: SearchersDep) -> RemovedCollection:
+    """Remove a whole collection (a damaged one too): its documents, vectors and indexes. Searches that started
+    before it finish; later ones answer 404."""
+    info = searchers.store.remove(name)
+    return RemovedCollection(name=name, documents=None if info is None else int(info["documents"]))
 
 
 @router.post(

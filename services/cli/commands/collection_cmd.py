@@ -68,6 +68,15 @@ def add_cli(
     emit_json(add_documents(store, open_registry(settings), name, docs, ann_min_docs=min_docs))
 
 
+@collection_app.command("remove")
+def remove_cli(
+    name: str = typer.Argument(..., help="The collection to remove, with all its documents."),
+) -> None:
+    """Remove a whole collection (a damaged one too); `collection delete` removes documents from one."""
+    info = open_collections(get_settings()).remove(name)
+    emit_json({"name": name, "removed": True, "documents": None if info is None else info["documents"]})
+
+
 @collection_app.command("delete")
 def delete_cli(
     name: str = typer.Argument(..., help="The collection."),
