@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -23,7 +23,7 @@ from services.api.deps import (
     read_access,
     require_key,
 )
-from services.api.schemas import ERROR_RESPONSES, WRITE_RESPONSES, ModelRef, Strict, Text
+from services.api.schemas import ERROR_RESPONSES, NAME_PATTERN, WRITE_RESPONSES, ModelRef, Strict, Text
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,15 @@ class CollectionInfo(BaseModel):
 
 class CollectionList(BaseModel):
     collections: list[CollectionInfo]
+
+
+# a collection's name in a path: a model name's rule (models.collection.check_name; the handler checks it too)
+CollectionPath = Path(
+    description="Collection name.",
+    examples=["faq"],
+    max_length=64,
+    json_schema_extra={"pattern": NAME_PATTERN},
+)
 
 
 class RemovedCollection(BaseModel):
@@ -278,7 +287,7 @@ def delete(
     responses=WRITE_RESPONSES,
     dependencies=[Depends(require_key)],
 )
-def remove(name: str, searchers: SearchersDep) -> RemovedCollection:
+def remove(searchers: SearchersDep, name: str = CollectionPath) -> RemovedCollection:
     """Remove a whole collection (a damaged one too): its documents, vectors and indexes. Searches that started
     before it finish; later ones answer 404."""
     info = searchers.store.remove(name)
