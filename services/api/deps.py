@@ -120,7 +120,8 @@ async def known_query(request: Request) -> None:
     raw: bytes = request.scope.get("query_string", b"")
     if not raw:
         return
-    for part in raw.split(b"&"):  # the framework replaces bytes that are not UTF-8 with U+FFFD, silently
+    escaped = b"%" in raw or not raw.isascii()
+    for part in raw.split(b"&") if escaped else ():  # the framework reads bytes that are not UTF-8 as U+FFFD
         try:
             unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError:
@@ -137,6 +138,9 @@ async def known_query(request: Request) -> None:
         known = route.palavra_query_names = _query_names(route)  # worked out once per route
     names, many = known
     given = request.query_params
+    keys = given.keys()
+    if len(keys) == len(given.multi_items()) and names.issuperset(keys):
+        return  # every parameter known, none repeated: the usual request, in two set operations
     unknown = sorted(set(given) - names)
     if unknown:
         reads = f"it reads {', '.join(sorted(names))}" if names else "it takes no query parameters"
