@@ -4,7 +4,7 @@
 # Run through `make quickstart` (which installs palavra into .venv first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=.venv/bin
+BIN="${BIN:-.venv/bin}"   # where palavra and its python are installed
 PORT="${PORT:-8000}"
 MODEL="${MODEL:-pt-vetores}"
 CLASSIFIER="${CLASSIFIER:-toxicidade}"
@@ -41,12 +41,18 @@ if ! $BIN/palavra data fetch corpus-ptwiki >/dev/null 2>&1; then
     corpus=(--corpus corpus-machado --corpus corpus-eltec)
 fi
 
+# a run again trains new versions of both models: the server answers with both of them, not one new and one old
+to_production() {  # NAME, the JSON a `palavra train` printed
+    local version
+    version=$(echo "$2" | $BIN/python -c 'import json, sys; print(json.load(sys.stdin)["model"].rsplit("@", 1)[1])')
+    $BIN/palavra models alias "$1" production "$version" >/dev/null
+    echo "    $1@production -> version $version"
+}
+
 echo "==> training word vectors ($MODEL, $W2V_CONFIG)"
 trained=$($BIN/palavra train word2vec --config "$W2V_CONFIG" --name "$MODEL" ${corpus[@]+"${corpus[@]}"})
 echo "$trained"
-version=$(echo "$trained" | $BIN/python -c 'import json, sys; print(json.load(sys.stdin)["model"].rsplit("@", 1)[1])')
-$BIN/palavra models alias "$MODEL" production "$version" >/dev/null
-echo "    $MODEL@production -> version $version"
+to_production "$MODEL" "$trained"
 
 echo "==> nearest neighbours"
 for word in $WORDS; do
@@ -55,8 +61,10 @@ for word in $WORDS; do
 done
 
 echo "==> training a toxicity classifier ($CLASSIFIER) on ToLD-Br"
-$BIN/palavra train classifier --train told-br-1annotator-train --validation told-br-1annotator-validation \
-    --text-column text --label-column toxic --name "$CLASSIFIER"
+trained=$($BIN/palavra train classifier --train told-br-1annotator-train --validation told-br-1annotator-validation \
+    --text-column text --label-column toxic --name "$CLASSIFIER")
+echo "$trained"
+to_production "$CLASSIFIER" "$trained"
 
 echo "==> classifying a sentence"
 $BIN/palavra classify "$CLASSIFIER" "que dia lindo, obrigado a todos"
