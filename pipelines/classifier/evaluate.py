@@ -56,7 +56,7 @@ def evaluate_classifier(clf: TextClassifier, data: LabelledTexts) -> dict[str, A
     started = time.perf_counter()
     pred, _ = clf.predict_indices(data.texts)
     seconds = time.perf_counter() - started
-    out = classification_metrics(y, pred, clf.labels)
+    out = classification_metrics(y, pred, clf.names)  # by the names `classify` answers with (0 -> nao_toxico)
     out["source"] = data.source
     out["texts_per_second"] = round(len(data) / seconds, 1) if seconds > 0 else None
     return out

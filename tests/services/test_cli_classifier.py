@@ -339,6 +339,11 @@ def test_cli_label_names_are_what_classify_answers(
     (result,) = json.loads(out)
     assert result["label"] == "positivo"
     assert set(result["scores"]) == {"negativo", "positivo"}
+    # evaluate names the classes as classify does (it said "0" and "1")
+    evaluate = ["evaluate", "classifier", "sentimento", "--test", str(files["validation"])]
+    code, out, _ = run([*evaluate, "--text-column", "texto", "--label-column", "rotulo"], capsys)
+    metrics = json.loads(out)
+    assert list(metrics["per_class"]) == metrics["confusion_matrix"]["labels"] == ["negativo", "positivo"]
     for spec, message in (("0negativo", "LABEL=NAME"), ("0=a,7=b", "'7'"), ("0=a,1=a", "same name")):
         code, out, err = run(_train(files, "--label-names", spec), capsys)
         assert code == 2, (spec, out)
