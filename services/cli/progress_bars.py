@@ -19,6 +19,7 @@ from tqdm import tqdm
 from pipelines.runs.progress import Progress
 
 TICK_S = 1.0
+LOG_INTERVAL_S = 10.0
 _STOPS_EARLY = frozenset({"epoch", "batch"})
 _SCALED_UNITS = ("B", "word", "token", "text")
 _NO_MEASURE = "{desc} [{elapsed}]"
@@ -29,10 +30,23 @@ class ProgressBars:
     """A progress callback that draws a tqdm bar per stage on ``file`` (stderr by default)."""
 
     def __init__(
-        self, *, disable: bool = False, file: TextIO | None = None, tick_s: float | None = TICK_S
+        self,
+        *,
+        disable: bool = False,
+        file: TextIO | None = None,
+        tick_s: float | None = TICK_S,
+        interactive: bool | None = None,
     ) -> None:
         self.disable = disable
         self.file = file
+        # a terminal redraws one line; a file or pipe (a log) keeps every frame, so it gets no clock ticking each
+        # second and at most one frame a report, and between reports one every LOG_INTERVAL_S
+        if interactive is None:
+            isatty = getattr(file or sys.stderr, "isatty", None)
+            interactive = bool(isatty()) if callable(isatty) else False
+        self.interactive = interactive
+        if not interactive:
+            tick_s = None
         self.stage: str | None = None
         self.bar: tqdm[Any] | None = None
         self.final_message: str | None = None
@@ -57,6 +71,8 @@ class ProgressBars:
             "file": self.file or sys.stderr,
             "disable": self.disable,
         }
+        if not self.interactive:
+            kwargs.update(mininterval=LOG_INTERVAL_S)
         if progress.total is not None and progress.unit:
             kwargs.update(total=progress.total, unit=progress.unit, unit_scale=progress.unit in _SCALED_UNITS)
             # what was done before the bar opened is not a rate: counting it would show e.g. 1.1Gtext/s
@@ -85,13 +101,17 @@ class ProgressBars:
                 bar.set_description_str(f"{progress.stage}: {progress.message[:60]}", refresh=False)
             elif progress.message:
                 bar.set_postfix_str(progress.message[:60], refresh=False)
+            delta = 0
             if progress.total is not None and progress.done is not None and bar.total is not None:
                 if progress.total != bar.total:
                     bar.total = progress.total
-                bar.update(progress.done - bar.n)  # update, not assignment, so the rate is the stage's own
+                delta = progress.done - bar.n
             elif progress.fraction is not None and bar.total is not None:
-                bar.update(round(progress.fraction * bar.total) - bar.n)
-            bar.refresh()
+                delta = round(progress.fraction * bar.total) - bar.n
+            if delta:
+                bar.update(delta)  # update, not assignment, so the rate is the stage's own (it draws, as due)
+            if self.interactive or not delta:
+                bar.refresh()  # in a log, an update that drew is not drawn a second time
 
     def _finish_bar(self) -> None:
         """Close the open bar; a bar with a total is filled first (a stage only ends by finishing), except epochs

@@ -13,7 +13,7 @@ from services.jobs.job import Job, JobState
 
 def _bars() -> tuple[ProgressBars, io.StringIO]:
     out = io.StringIO()
-    return ProgressBars(file=out, tick_s=None), out
+    return ProgressBars(file=out, tick_s=None, interactive=True), out  # drawn as on a terminal
 
 
 def _last_render(out: io.StringIO, stage: str) -> str:
@@ -174,3 +174,18 @@ def test_a_count_is_never_drawn_beside_the_previous_report_text() -> None:
         if ("95.8M/96.2M" in f and "read 0 of" in f) or ("96.2M/96.2M" in f and "read 95,780,579" in f)
     ]
     assert not stale, frames
+
+
+def test_bars_written_to_a_log_keep_few_frames_and_end_full() -> None:
+    """With stderr redirected to a file, every report drew its frame twice and a clock redrew it each second: 66 KB
+    of frames for a quick start (a newcomer's run). A log gets at most one frame a report, none from a clock."""
+    out = io.StringIO()  # not a terminal
+    bars = ProgressBars(file=out)
+    assert bars._ticker is None
+    for done in range(1, 41):
+        bars(Progress(stage="read", done=done * 1000, total=40_000, unit="text"))
+    bars(Progress(stage="train", epoch=1, done=1, total=2, unit="epoch"))  # read finished
+    bars.close()
+    frames = [f for line in out.getvalue().split("\n") for f in line.split("\r") if f.startswith("read:")]
+    assert len(frames) <= 3, frames  # opened, and filled when train began (and perhaps one between)
+    assert "40.0k/40.0k" in frames[-1]
