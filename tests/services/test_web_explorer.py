@@ -411,6 +411,11 @@ def test_web_keyboard_tabs_and_phone_sized_screen(page: Any, server: str) -> Non
         page.wait_for_timeout(200)
         assert page.evaluate("window.scrollY") == 0, address
         assert page.evaluate("document.querySelector('header').getBoundingClientRect().top") >= 0, address
+        # the row of tabs scrolls sideways on a narrow screen, never up and down: the chosen tab, 1 px lower to
+        # cover the row's bottom line, gave it a vertical scrollbar with arrows (a newcomer's run, at 1280 x 1000)
+        tabs = "document.querySelector('.tabs')"
+        assert page.evaluate(f"{tabs}.scrollHeight - {tabs}.clientHeight") <= 0, address
+        assert page.evaluate(f"getComputedStyle({tabs}).overflowY") == "hidden", address
     page.goto(server + "/")
     page.wait_for_selector("body[data-ready='1']")
     page.focus("#tab-words")
