@@ -96,6 +96,10 @@ class LMRun(BaseModel):
         # an n-gram sees at most the network's context and the word itself: an order given above that was cut
         # down to it without a word
         context = info.data.get("context")
+        if info.context and info.context.get(
+            "stored"
+        ):  # accepted when it was stored: trained cut to context + 1
+            return ngram
         if ngram is not None and context is not None and ngram > context + 1:
             raise ValueError(
                 f"order {ngram} is above context + 1 = {context + 1}; give at most {context + 1}"
@@ -104,8 +108,8 @@ class LMRun(BaseModel):
 
     @property
     def ngram_order(self) -> int:
-        """The order of the n-gram trained: ``ngram``, else the default order cut to ``context + 1``."""
-        return self.ngram if self.ngram is not None else min(DEFAULT_NGRAM_ORDER, self.context + 1)
+        """The order of the n-gram trained: ``ngram`` (else the default order), at most ``context + 1``."""
+        return min(DEFAULT_NGRAM_ORDER if self.ngram is None else self.ngram, self.context + 1)
 
 
 def make_run(values: dict[str, Any]) -> LMRun:

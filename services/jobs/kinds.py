@@ -90,15 +90,20 @@ class JobKind:
     run: Callable[[Any, JobContext], ModelVersion | dict[str, Any]]
     registers: Callable[[Any], str] | None = None
 
-    def validate(self, config: dict[str, Any], *, source: str = "job config") -> BaseModel:
+    def validate(
+        self, config: dict[str, Any], *, source: str = "job config", stored: bool = False
+    ) -> BaseModel:
         """The config as its pydantic model.
+
+        ``stored``: a config recorded at an earlier submit, read again to run it. It was accepted then; a rule made
+        stricter since (a language model's n-gram order) must not fail a job queued before it.
 
         Raises:
             InvalidConfig: naming every offending field.
         """
         model = self.config_model()
         try:
-            return model.model_validate(config)
+            return model.model_validate(config, context={"stored": stored})
         except ValidationError as exc:
             raise InvalidConfig(validation_message(exc, source=source)) from exc
 
@@ -271,7 +276,8 @@ def _compare_lm_run(run: Any, ctx: JobContext) -> dict[str, Any]:
     from pipelines.lm.compare import compare_lms, grid_axes
     from pipelines.lm.config import LMRun
 
-    base = LMRun.model_validate(run.model_dump(exclude={"optimizers", "activations", "grid"}))
+    # a comparison trains networks alone: no n-gram order to check against the cells' contexts
+    base = LMRun.model_validate(run.model_dump(exclude={"optimizers", "activations", "grid", "ngram"}))
     return compare_lms(
         base,
         axes=grid_axes(optimizers=run.optimizers, activations=run.activations, grid=run.axes),

@@ -166,7 +166,7 @@ def execute_job(settings: Settings, job_id: str, worker: str) -> bool:
     try:
         job = store.get(job_id)
         kind = job_kind(job.kind)
-        outcome = kind.run(kind.validate(job.config), ctx)
+        outcome = kind.run(kind.validate(job.config, stored=True), ctx)
     except JobStopped as stop:
         log.info("job %s stopped: %s", job_id, stop)
         return False

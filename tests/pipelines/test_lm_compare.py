@@ -75,6 +75,9 @@ def test_grid_over_context_and_activation_multiplies_on_one_prepared_corpus(
         train_axis.get_ylim(),
         worst_val,
     )
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
 
 
 def test_a_diverging_cell_is_reported_while_the_others_complete(pt_corpus_file: Path, tmp_path: Path) -> None:
@@ -143,3 +146,17 @@ def test_the_default_ngram_order_follows_a_short_context_and_survives_a_round_tr
     assert make_run({"name": "curto", "corpus": ["x.txt"], "context": 2, "ngram": 3}).ngram_order == 3
     with pytest.raises(InvalidConfig, match="field 'ngram': order 4 is above context \\+ 1 = 3"):
         make_run({"name": "curto", "corpus": ["x.txt"], "context": 2, "ngram": 4})
+
+
+def test_a_stored_order_from_before_the_rule_still_runs_and_compare_ignores_the_order() -> None:
+    """Configs stored before an order above context + 1 was refused hold the old default written out (4): a job
+    queued then must still run (cut to context + 1, as it was), and a comparison (networks alone) never checks it."""
+    from services.jobs.kinds import job_kind
+
+    old = {"name": "curto", "corpus": ["x.txt"], "context": 2, "ngram": 4}
+    assert job_kind("lm").validate(old, stored=True).ngram_order == 3  # type: ignore[attr-defined]
+    with pytest.raises(InvalidConfig, match="order 4 is above context"):
+        job_kind("lm").validate(old)  # a new submission is refused
+    base = make_run({"name": "curto", "corpus": ["x.txt"], "context": 5, "ngram": 4})
+    cells = [lm_compare.apply(base, {"model.context": c}) for c in (1, 2, 5)]
+    assert [c.context for c in cells] == [1, 2, 5]
