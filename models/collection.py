@@ -408,12 +408,13 @@ class CollectionStore:
             CollectionNotFound: no collection called ``name``.
             Conflict: another writer held it for all of ``write_wait_s``.
         """
+        sweep_staging(self.root)  # what an earlier remove or create left when it died half-way
         with self.writing(name, readable=False):
             try:
                 info: dict[str, Any] | None = self.info(name)
             except IntegrityError:
                 info = None
-            # if this dies half-way, the next writer sweeps what is left in staging
+            # if this dies half-way, the next create or remove sweeps what is left in staging
             with staged(self.root) as trash, self._lock(name):
                 os.rename(self.path(name), trash / name)
         return info

@@ -13,7 +13,7 @@ W2V_CONFIG="${W2V_CONFIG:-configs/quickstart-word2vec.toml}"
 WORDS="amor rei casa cidade feliz"
 
 # the port is checked before minutes of fetching and training, not only when the server starts at the end
-if ! $BIN/python - "$PORT" <<'EOF'
+if ! "$BIN"/python - "$PORT" <<'EOF'
 import sys
 
 from models.errors import InvalidInput
@@ -32,10 +32,10 @@ then
 fi
 
 echo "==> fetching the corpus (Machado de Assis and 100 novels of ELTeC-por, public domain) and ToLD-Br (toxic tweets, CC BY-SA 4.0)"
-$BIN/palavra data fetch corpus-machado corpus-eltec told-br-1annotator-train told-br-1annotator-validation >/dev/null
+"$BIN"/palavra data fetch corpus-machado corpus-eltec told-br-1annotator-train told-br-1annotator-validation >/dev/null
 
 corpus=()
-if ! $BIN/palavra data fetch corpus-ptwiki >/dev/null 2>&1; then
+if ! "$BIN"/palavra data fetch corpus-ptwiki >/dev/null 2>&1; then
     # the pt.wikipedia sample is converted from saved HTML pages: only a data mirror has it
     echo "    (no data mirror with the pt.wikipedia sample: the vectors learn from Machado de Assis and ELTeC-por only)"
     corpus=(--corpus corpus-machado --corpus corpus-eltec)
@@ -44,31 +44,31 @@ fi
 # a run again trains new versions of both models: the server answers with both of them, not one new and one old
 to_production() {  # NAME, the JSON a `palavra train` printed
     local version
-    version=$(echo "$2" | $BIN/python -c 'import json, sys; print(json.load(sys.stdin)["model"].rsplit("@", 1)[1])')
-    $BIN/palavra models alias "$1" production "$version" >/dev/null
+    version=$(echo "$2" | "$BIN"/python -c 'import json, sys; print(json.load(sys.stdin)["model"].rsplit("@", 1)[1])')
+    "$BIN"/palavra models alias "$1" production "$version" >/dev/null
     echo "    $1@production -> version $version"
 }
 
 echo "==> training word vectors ($MODEL, $W2V_CONFIG)"
-trained=$($BIN/palavra train word2vec --config "$W2V_CONFIG" --name "$MODEL" ${corpus[@]+"${corpus[@]}"})
+trained=$("$BIN"/palavra train word2vec --config "$W2V_CONFIG" --name "$MODEL" ${corpus[@]+"${corpus[@]}"})
 echo "$trained"
 to_production "$MODEL" "$trained"
 
 echo "==> nearest neighbours"
 for word in $WORDS; do
-    $BIN/palavra neighbors "$MODEL" "$word" -k 8 --json | $BIN/python -c \
+    "$BIN"/palavra neighbors "$MODEL" "$word" -k 8 --json | "$BIN"/python -c \
         'import json, sys; r = json.load(sys.stdin); print(r["word"].rjust(8) + ":", ", ".join(n["word"] for n in r["neighbors"]))'
 done
 
 echo "==> training a toxicity classifier ($CLASSIFIER) on ToLD-Br"
-trained=$($BIN/palavra train classifier --train told-br-1annotator-train --validation told-br-1annotator-validation \
+trained=$("$BIN"/palavra train classifier --train told-br-1annotator-train --validation told-br-1annotator-validation \
     --text-column text --label-column toxic --name "$CLASSIFIER")
 echo "$trained"
 to_production "$CLASSIFIER" "$trained"
 
 echo "==> classifying a sentence"
-$BIN/palavra classify "$CLASSIFIER" "que dia lindo, obrigado a todos"
+"$BIN"/palavra classify "$CLASSIFIER" "que dia lindo, obrigado a todos"
 
 echo "==> serving on http://127.0.0.1:$PORT  (try: curl 'http://127.0.0.1:$PORT/v1/neighbors?word=amor&k=5')"
 echo "    and: curl -X POST http://127.0.0.1:$PORT/v1/classify -H 'content-type: application/json' -d '{\"texts\": [\"que dia lindo\"], \"model\": \"$CLASSIFIER\"}'"
-exec $BIN/palavra serve --host 127.0.0.1 --port "$PORT"
+exec "$BIN"/palavra serve --host 127.0.0.1 --port "$PORT"

@@ -38,7 +38,8 @@ class SearcherCache:
     ``check_s`` (to the search itself with 0), it does not close it.
 
     Searchers of collections that were removed (or whose collection.json is another file) are dropped every
-    ``prune_s`` seconds, as another collection is asked for, so their file descriptors and maps are released.
+    ``prune_s`` seconds, as another collection is asked for, so their file descriptors and maps are released; one
+    removed through this cache's server is dropped at once (:meth:`drop`).
     """
 
     def __init__(
@@ -74,10 +75,17 @@ class SearcherCache:
     def cached(self, name: str) -> Searcher | None:
         """The cached searcher of ``name`` when it is current (:meth:`get`'s checks pass), without opening anything:
         None when :meth:`get` would have to open the collection (or refuse it)."""
+        self._prune()  # searches of other collections release a removed one's maps too, not only get()
         item = self._items.get(name)
         if item is None or self._stale(item, self.store.stamp(name)) is not None:
             return None
         return item
+
+    def drop(self, name: str) -> None:
+        """Forget the searcher of ``name`` now (it was removed): its file descriptors and maps go with the last
+        search still holding it."""
+        with self._lock:
+            self._items.pop(name, None)
 
     def get(self, name: str) -> Searcher:
         """The searcher of the collection's current generation, checked against the disk (above).

@@ -145,5 +145,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checked = router not in (health, metrics)
         app.include_router(router.router, dependencies=[Depends(known_query)] if checked else None)
     install_docs(app, extra_schemas=(JobRequest,))
-    install_explorer(app)
+    install_explorer(app, api_dependencies=[Depends(known_query)])
     return app

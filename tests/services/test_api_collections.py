@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -483,14 +486,31 @@ def test_api_search_for_words_the_encoder_does_not_know_finds_nothing_by_meaning
     assert [h["id"] for h in hybrid.json()["hits"]] == [h["id"] for h in lexical.json()["hits"]] == ["d1"]
 
 
+def _open_files() -> list[str]:
+    """What this process's file descriptors point at."""
+    out = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile (the listing's own descriptor, say)
+            out.append(os.readlink(fd))
+    return out
+
+
 def test_api_a_whole_collection_is_removed_and_its_name_free_again(client: TestClient) -> None:
     """Documents could be deleted, a collection could not: neither HTTP nor the CLI removed one (a hostile probe)."""
     store = _two_collections(client)
     assert client.post("/v1/collections/docs/search", json={"query": "rainha"}).status_code == 200  # opened
     assert client.delete("/v1/collections/docs").status_code == 401
+    assert client.post("/v1/collections/outra/search", json={"query": "rainha"}).status_code == 200
+    searchers = client.app.state.searchers  # type: ignore[attr-defined]
+    assert searchers.names() == ["docs", "outra"]
     r = client.delete("/v1/collections/docs", headers=AUTH)
     assert r.status_code == 200, r.text
     assert r.json() == {"name": "docs", "removed": True, "documents": 3}
+    # its maps and descriptors are let go at once, not held while searches go to other collections
+    assert searchers.names() == ["outra"]
+    # (moved into staging, then deleted: what is still open of it reads "... (deleted)")
+    held = [f for f in _open_files() if f.startswith(f"{store.root}/") and f.endswith(" (deleted)")]
+    assert held == []
     r = client.post("/v1/collections/docs/search", json={"query": "rainha"})
     assert (r.status_code, r.json()["error"]) == (404, "CollectionNotFound")
     assert [c["name"] for c in client.get("/v1/collections").json()["collections"]] == ["outra"]
@@ -500,7 +520,29 @@ def test_api_a_whole_collection_is_removed_and_its_name_free_again(client: TestC
     assert client.post("/v1/collections", json=body, headers=AUTH).status_code == 201
     # a damaged one (collection.json unreadable) is removed too: it is what one wants to do with it
     (store.path("outra") / "collection.json").write_text("{ not json", encoding="utf-8")
+    dead = store.root / ".staging" / "morto"  # what a remove killed half-way leaves: swept by the next one
+    (dead / "outra").mkdir(parents=True)
+    (store.root / ".staging" / "morto.lock").touch()
     r = client.delete("/v1/collections/outra", headers=AUTH)
     assert r.json() == {"name": "outra", "removed": True, "documents": None}, r.text
     assert not store.path("outra").exists()
     assert list((store.root / ".staging").iterdir()) == []  # nothing left behind
+
+
+def test_api_a_collection_removed_by_another_worker_is_let_go_as_others_are_searched(
+    settings: Settings, registry: Registry
+) -> None:
+    """Only get() pruned removed collections; searches of open collections go through cached(), so a worker that
+    only searched others kept the removed one's files open (a review)."""
+    register(registry, "w2v")
+    model, _ = pooling_model(registry, "w2v", pooling="sif", sample=[d["text"] for d in DOCS])
+    register_encoder(registry, "frases", model, metadata={})
+    with serving(api_settings(settings, max_k=20)) as client:
+        store = _two_collections(client)
+        searchers = client.app.state.searchers  # type: ignore[attr-defined]
+        searchers.prune_s = 0.0
+        for name in ("docs", "outra"):
+            assert client.post(f"/v1/collections/{name}/search", json={"query": "rainha"}).status_code == 200
+        store.remove("docs")  # as another worker's DELETE does
+        assert client.post("/v1/collections/outra/search", json={"query": "rainha"}).status_code == 200
+        assert searchers.names() == ["outra"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -270,6 +271,17 @@ def test_api_unknown_or_repeated_query_parameters_are_refused(client: TestClient
     r = client.get("/v1/jobs?limit=5&stat=queued")  # a route whose parameters come from several places
     _assert_error(r, 422)
     assert "'stat'" in r.json()["detail"]
+    # every /v1 route is checked, the web page's own routes too (POST /v1/neighbors/map?k=3 ignored k)
+    unchecked = []
+    for path, operations in client.app.openapi()["paths"].items():  # type: ignore[attr-defined]
+        if not path.startswith("/v1/"):
+            continue
+        url = re.sub(r"\{[^}]+\}", "1", path) + "?zz=1"
+        for method in operations:
+            r = client.request(method.upper(), url, json={})
+            if "unknown query parameter 'zz'" not in r.text:
+                unchecked.append((method, path, r.status_code))
+    assert unchecked == []
     # bytes that are not UTF-8 were read as U+FFFD: 404 unknown word 'rei\ufffd'
     r = client.get("/v1/neighbors?word=rei%ff&k=2")
     _assert_error(r, 422)

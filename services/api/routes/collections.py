@@ -291,6 +291,7 @@ def remove(searchers: SearchersDep, name: str = CollectionPath) -> RemovedCollec
     """Remove a whole collection (a damaged one too): its documents, vectors and indexes. Searches that started
     before it finish; later ones answer 404."""
     info = searchers.store.remove(name)
+    searchers.drop(name)  # this worker's maps of it: released now (other workers' at their next prune)
     return RemovedCollection(name=name, documents=None if info is None else int(info["documents"]))
 
 

@@ -145,7 +145,7 @@ def list_models(
     store: StoreDep,
     kind: str | None = Query(
         None,
-        description=f"Only models whose newest version is of this kind: {', '.join(KINDS)}.",
+        description=f"Only models whose newest version is of this kind (the `kind` this list shows): {', '.join(KINDS)}.",
         examples=["lm"],
     ),
 ) -> ModelList:

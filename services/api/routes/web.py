@@ -3,7 +3,9 @@ asset from the internet)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
@@ -27,9 +29,10 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=WEB_DIR, check_dir=False)
 
 
-def install_explorer(app: FastAPI) -> None:
-    """Add the explorer's page, its static files and the API routes it reads besides the core ones."""
+def install_explorer(app: FastAPI, *, api_dependencies: Sequence[Any] = ()) -> None:
+    """Add the explorer's page, its static files and the API routes it reads besides the core ones (those with
+    ``api_dependencies``, as the core API routes have them)."""
     for extra in (neighbor_map.router, reports.router):
-        app.include_router(extra)
+        app.include_router(extra, dependencies=list(api_dependencies))
     app.include_router(router)
     app.mount("/web", static_files(), name="web")
