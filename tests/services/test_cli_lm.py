@@ -60,6 +60,12 @@ def test_cli_train_complete_generate_evaluate(
     assert {k: v for k, v in json.loads(out).items() if k != "model"} == {
         k: v for k, v in report.items() if k != "model"
     }
+    # a file of another name is plain text, as before (notes.md, a file without a suffix)
+    notes = tmp_path / "notas.md"
+    notes.write_text(sample.read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, err = run(["evaluate", "lm", "frases", "--text", str(notes)], capsys)
+    assert code == 0, err
+    assert json.loads(out)["perplexity"] == report["perplexity"]
     code, out, err = run(
         ["evaluate", "lm", "frases", "--text", str(records), "--text-field", "corpo"], capsys
     )
