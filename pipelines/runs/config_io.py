@@ -70,6 +70,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise InvalidConfig(f"config file {path} is not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InvalidConfig(f"config file {path} is not valid TOML: {exc}") from exc
+    except RecursionError:  # lists in lists hundreds deep: the parser recurses once a level
+        raise InvalidConfig(f"config file {path} nests too deep to read (hundreds of levels)") from None
 
 
 def load_toml_config(path: Path, model_cls: type[ModelT], *, section: str | None = None) -> ModelT:

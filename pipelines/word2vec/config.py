@@ -55,7 +55,7 @@ class Word2VecConfig(BaseModel):
     alpha: float = Field(default=0.025, gt=0.0, le=1.0, description="initial learning rate.")
     min_alpha: float = Field(default=0.0001, ge=0.0, le=1.0)
     workers: int = Field(default=2, ge=1, le=64)
-    seed: int = Field(default=1, ge=0)
+    seed: int = Field(default=1, ge=0, le=2**32 - 1)  # numpy's seeds, which gensim passes on
     max_vocab: int | None = Field(
         default=None, ge=1, description="keep at most this many words (raises min_count as needed)."
     )

@@ -37,6 +37,8 @@ def test_load_section(tmp_path: Path) -> None:
         ("lowercas = true\n", r"n.toml: field 'lowercas': unknown field"),
         ("min_token_chars = 0\n", r"field 'min_token_chars'"),
         ("lowercase = \n", r"n.toml is not valid TOML"),
+        # lists 500 deep: the TOML parser's RecursionError was a traceback (a hostile probe)
+        ("x = " + "[" * 500 + "]" * 500 + "\n", r"n.toml nests too deep to read"),
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, content: str, message: str) -> None:

@@ -91,6 +91,10 @@ def test_train_config_typo_is_one_line_error(
         assert err.startswith(f"error: {config} and the command line's options: field 'train.epochs': "), err
     code, _, err = run(["train", "word2vec", "--config", str(config), "--set", "train.epochs=abc"], capsys)
     assert code == 2
+    # a seed numpy cannot take was gensim's traceback after the corpus was read (a hostile probe)
+    code, _, err = run([*argv, "--set", "train.seed=4294967296"], capsys)
+    assert code == 2
+    assert "field 'train.seed': Input should be less than or equal to 4294967295" in err
 
 
 def test_neighbors_table_and_json(

@@ -109,3 +109,12 @@ def test_jobs_api_multipart_over_the_form_limits_is_not_told_to_send_json(client
     assert r.status_code == 422, r.text
     assert "Too many files" in r.json()["detail"]
     assert "JSON" not in r.json()["detail"]
+
+
+def test_jobs_api_config_nested_hundreds_deep_is_422_not_500(client: TestClient) -> None:
+    """A config part of lists 500 deep made the TOML parser recurse past Python's limit: a 500."""
+    config = ("x = " + "[" * 500 + "]" * 500).encode()
+    files = [("config", ("deep.toml", config, "application/toml"))]
+    r = client.post("/v1/jobs", data={"kind": "word2vec"}, files=files, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert "nests too deep" in r.json()["detail"]

@@ -147,6 +147,10 @@ def _parse_config(text: str) -> dict[str, Any]:
         data: Any = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InvalidInput(f"the config is neither a JSON object nor valid TOML: {exc}") from None
+    except RecursionError:  # lists in lists hundreds deep: the parsers recurse once a level
+        raise InvalidInput(
+            "the config nests too deep to read (lists or tables hundreds of levels deep)"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInput("the config must be a JSON object or a TOML document")
     return data
