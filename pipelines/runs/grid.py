@@ -181,6 +181,12 @@ def coerce(keys: GridKeys, key: str, value: Any) -> Any:
     try:
         return field.adapter.validate_python(raw)
     except ValidationError:
+        # "none" may be a choice's own name (class_weights = "none"), not null
+        if raw is None and isinstance(value, str):
+            try:
+                return field.adapter.validate_python(value.strip())
+            except ValidationError:
+                pass
         raise InvalidConfig(f"grid {key}: {value!r} is not allowed; give {allowed(keys, key)}") from None
 
 

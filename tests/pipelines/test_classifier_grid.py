@@ -36,6 +36,8 @@ from tests.conftest import review_run
         ("training.optimizer=sgd,adam", "training.optimizer", ("sgd", "adam")),
         ("normalize.lowercase=true,false", "normalize.lowercase", (True, False)),
         ("model.features.word_ngrams=1,2", "model.features.word_ngrams", (1, 2)),
+        # "none" is a choice's own name here, not null: the default could not be compared with "balanced"
+        ("training.class_weights=balanced,none", "training.class_weights", ("balanced", "none")),
     ],
 )
 def test_grid_parse_gives_typed_values(text: str, key: str, values: tuple[Any, ...]) -> None:
