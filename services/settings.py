@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     max_results: int = Field(
         default=100_000,
         ge=1,
-        description="Results one request may ask for: words x k of a batch of neighbours (the answer's size).",
+        description="Results one request may ask for (the answer's size): words x k of a batch of neighbours, "
+        "texts x labels of a classification.",
     )
     max_config_items: int = Field(
         default=10_000,

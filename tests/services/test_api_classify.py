@@ -252,3 +252,31 @@ def test_api_classify_answers_label_names(
     (result,) = r.json()["results"]
     assert result["label"] == "positiva"
     assert set(result["scores"]) == {"negativa", "positiva"}
+
+
+def test_api_classify_answer_size_is_bounded_by_texts_times_labels(
+    settings: Settings, registry: Registry
+) -> None:
+    """1,024 texts against a 2,000-class classifier answered 33.5 MB: PALAVRA_MAX_RESULTS counted neighbours only (a
+    hostile probe)."""
+    with registry.create("muitas", "classifier") as w:
+        w.write_json("keywords.json", [])
+
+    class Wide(KeywordClassifier):
+        names = tuple(f"c{i}" for i in range(50))
+
+    def wide(reg: Registry, mv: ModelVersion) -> KeywordClassifier:
+        return Wide([])
+
+    limited = api_settings(settings, max_results=100)
+    store = ModelStore(registry, {**loaders_for(limited), "classifier": wide}, refresh_s=0.1)
+    store.start(poll=False)
+    app = create_app(limited)
+    app.dependency_overrides[get_store] = lambda: store
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.post("/v1/classify", json={"texts": ["a", "b"], "model": "muitas"}).status_code == 200
+    r = client.post("/v1/classify", json={"texts": ["a", "b", "c"], "model": "muitas"})
+    assert r.status_code == 413, r.text
+    assert r.json()["detail"].startswith(
+        "3 texts x 50 labels asks for 150 scores in one request; the limit is 100"
+    )

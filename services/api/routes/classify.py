@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.errors import TooLarge
 from services.api.deps import SettingsDep, StoreDep, check_texts, model_info, read_access, reply
 from services.api.model_store import CLASSIFIER
 from services.api.schemas import ERROR_RESPONSES, ModelInfo, ModelRef, Strict, Text
@@ -68,6 +69,15 @@ def classify(body: ClassifyRequest, settings: SettingsDep, store: StoreDep) -> R
     """Predict a label per text, with the probability of every label."""
     check_texts(body.texts, settings)
     loaded = store.get(body.model, CLASSIFIER)
+    labels = len(getattr(loaded.model, "names", ()))
+    if (
+        len(body.texts) * labels > settings.max_results
+    ):  # every text gets a score per label: the answer's size
+        raise TooLarge(
+            f"{len(body.texts)} texts x {labels} labels asks for {len(body.texts) * labels} scores in one request; "
+            f"the limit is {settings.max_results} (PALAVRA_MAX_RESULTS): send fewer texts per request",
+            limit=settings.max_results,
+        )
     results = [Prediction(label=c.label, scores=c.scores) for c in loaded.model.classify(body.texts)]
     decision = Decision(**loaded.model.decision())
     return reply(ClassifyResponse(model=model_info(loaded), results=results, decision=decision), loaded)
