@@ -108,6 +108,9 @@ class _PreparedCache:
 def _train_cell(values: dict[str, Any], base: ClassifierRun, data: _PreparedCache) -> Cell:
     """One cell, never raising for what the cell's own values cause: the grid goes on."""
     cell = Cell(values)
+    # what the cell asked for, shown even when its run is refused (the report showed "" for both)
+    cell.optimizer = str(values.get("training.optimizer", base.training.optimizer))
+    cell.activation = str(values.get("model.activation", base.model.activation))
     started = time.perf_counter()
     try:
         run = apply(base, values)

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from pipelines.runs.config_io import ModelName, load_toml_config
 from pipelines.text.normalize import NormalizeConfig
@@ -20,6 +20,13 @@ from pipelines.text.normalize import NormalizeConfig
 MAX_LR = 1e6
 MAX_EMBEDDING_LR_SCALE = 1e6  # times MAX_LR: 1e12, still a float32
 MAX_HIDDEN = 8192  # units per hidden layer: one 8192 x 8192 layer is 268 MB of weights before Adam's state
+
+
+def _hidden_sizes(sizes: list[int]) -> list[int]:
+    if any(h < 1 or h > MAX_HIDDEN for h in sizes):
+        raise ValueError(f"hidden layer sizes must be integers from 1 to {MAX_HIDDEN}")
+    return sizes
+
 
 OptimizerName = Literal["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 ActivationName = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
@@ -91,19 +98,14 @@ class ModelConfig(BaseModel):
     pooling: PoolingName = Field(
         default="mean_max", description="mean (idf-weighted), max (over token vectors), or both concatenated."
     )
-    hidden: list[int] = Field(
+    # checked by the field itself, so that a comparison grid's values are checked before anything trains
+    hidden: Annotated[list[int], AfterValidator(_hidden_sizes)] = Field(
         default_factory=lambda: [64], max_length=16, description="Hidden layer sizes; [] = linear."
     )
     activation: ActivationName = "relu"
     leaky_slope: float = Field(default=0.01, ge=0.0, lt=1.0)
     dropout: float = Field(default=0.5, ge=0.0, lt=1.0)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
-
-    @model_validator(mode="after")
-    def _sizes(self) -> ModelConfig:
-        if any(h < 1 or h > MAX_HIDDEN for h in self.hidden):
-            raise ValueError(f"hidden layer sizes must be integers from 1 to {MAX_HIDDEN}")
-        return self
 
 
 class TrainingConfig(BaseModel):

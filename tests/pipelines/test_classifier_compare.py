@@ -52,6 +52,11 @@ def test_compare_a_cell_that_fails_does_not_stop_the_others(
     statuses = [r["status"] for r in result["runs"]]
     assert statuses == ["failed", "failed", "ok", "ok"]  # char n-grams from 6 to the run's 5: no such range
     assert "char_ngram_max must be >= char_ngram_min" in result["runs"][0]["error"]
+    # a refused cell still says what it asked for (its optimizer and activation were "")
+    assert (result["runs"][0]["optimizer"], result["runs"][0]["activation"]) == (
+        run.training.optimizer,
+        run.model.activation,
+    )
     report = (tmp_path / "cmp" / "report.md").read_text(encoding="utf-8")
     assert _table(report)[0][:3] == ["char_ngram_min", "hidden", "status"]
     assert "| 3 | [] | ok |" in report

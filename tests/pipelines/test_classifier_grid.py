@@ -59,6 +59,9 @@ def test_grid_parse_gives_typed_values(text: str, key: str, values: tuple[Any, .
         ("training.batch_size=half", ["training.batch_size: 'half'", "full or an integer from 1 to 65536"]),
         ("training.optimizer=lbfgs", ["'lbfgs'", "one of sgd, momentum, adagrad, rmsprop, adam"]),
         ("model.hidden=64|x", ["model.hidden: 'x'", "lists of integers like 256,64 separated by '|'"]),
+        # a size no run takes was accepted, and its one cell failed after the data were read (a hostile probe)
+        ("model.hidden=0", ["model.hidden: '0' is not allowed"]),
+        ("model.hidden=64|9000", ["model.hidden: '9000' is not allowed"]),
         ("training.patience=-1", ["training.patience: '-1'", "an integer >= 0 or none"]),
         ("model.dropout=1", ["model.dropout: '1'", ">= 0.0 and < 1.0"]),
         ("name=a,b", ["unknown grid key 'name'"]),  # the data and name are shared by every cell
