@@ -227,6 +227,16 @@ class _Collector:
                     else ""
                 )
             )
+        if self.report.undecodable:
+            self.report.notes.append(
+                f"{self.report.undecodable} word(s) were not UTF-8 text: their bad bytes were read as U+FFFD, so "
+                "they are not the words the file meant (and two of them can read as one); convert the file to UTF-8"
+            )
+        plain = self.report.duplicates - self.renormalized_duplicates
+        if plain:
+            self.report.notes.append(
+                f"{plain} row(s) repeated a word already read and were skipped (the first row is kept)"
+            )
         return WordVectors(self.words, self.matrix[: len(self.words)])
 
 

@@ -56,6 +56,19 @@ def test_text_import_reads_headerless_files_and_skips_duplicates(tmp_path: Path)
     assert vectors.words == ["casa", "rua"]
     np.testing.assert_allclose(vectors.vector("casa"), [0.1, 0.2])
     assert (report.declared_words, report.duplicates) == (None, 1)
+    assert report.notes == ["1 row(s) repeated a word already read and were skipped (the first row is kept)"]
+
+
+def test_import_of_words_that_are_not_utf8_says_so(tmp_path: Path) -> None:
+    """Two words of bytes that are not UTF-8 both read as U+FFFD U+FFFD: one was dropped as a duplicate of the other,
+    with nothing in the notes (a hostile probe)."""
+    path = tmp_path / "v.vec"
+    path.write_bytes(b"3 2\n\xff\xfe 0.1 0.2\n\xfe\xff 0.3 0.1\ncasa 1 2\n")
+    vectors, report = import_word2vec(path)
+    assert len(vectors.words) == 2  # casa, and one of the two
+    assert (report.undecodable, report.duplicates) == (2, 1)
+    assert report.notes[0].startswith("2 word(s) were not UTF-8 text: their bad bytes were read as U+FFFD")
+    assert "repeated a word" in report.notes[1]
 
 
 @pytest.mark.parametrize(
