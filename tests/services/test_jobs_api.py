@@ -478,3 +478,30 @@ def test_jobs_api_classifier_columns_are_checked_atsubmit_job(
     assert client.get("/v1/jobs").json()["total"] == 0
     r = submit_job(client, {"name": "c3", "train": train}, kind="classifier")
     assert r.status_code == 202, r.text
+
+
+def _log_ids(client: TestClient, job_id: str, headers: dict[str, str]) -> list[int]:
+    ids = []
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                ids.append(int(line[4:]))
+            if line.startswith("event: end"):
+                break
+    return ids
+
+
+def test_jobs_api_events_go_on_after_the_last_event_id_a_client_saw(
+    client: TestClient, api_settings: Settings
+) -> None:
+    """EventSource sends Last-Event-ID when it reconnects; the stream began again at the first log line, and the web
+    page showed the whole log twice (a hostile probe)."""
+    corpus = write_corpus(api_settings, "frases.txt", 300)
+    job_id = submit_job(client, word2vec_config("retomado", corpus)).json()["id"]
+    assert client.delete(f"/v1/jobs/{job_id}", headers=KEY).status_code == 200  # ended: its log is whole
+    every = _log_ids(client, job_id, {})
+    assert every, every
+    assert _log_ids(client, job_id, {"Last-Event-ID": str(every[-1])}) == []
+    assert _log_ids(client, job_id, {"Last-Event-ID": "0"}) == every
+    assert _log_ids(client, job_id, {"Last-Event-ID": "abc"}) == every  # no id: from the start

@@ -316,9 +316,16 @@ def _event(name: str, data: Any, *, event_id: int | None = None) -> str:
     return f"{head}event: {name}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
+def _last_event_id(request: Request) -> int:
+    """The log line a reconnecting client saw last (``Last-Event-ID``, sent by EventSource): the stream goes on after
+    it rather than sending every line again. Anything but a whole number is no id."""
+    given = request.headers.get("last-event-id", "").strip()
+    return int(given) if given.isdecimal() and len(given) <= 18 else 0
+
+
 async def _events(request: Request, service: JobService, job_id: str) -> AsyncIterator[str]:
     last_seen: str | None = None
-    last_seq = 0
+    last_seq = _last_event_id(request)
     idle = 0.0
     while True:
         job = await anyio.to_thread.run_sync(service.get, job_id)
@@ -352,7 +359,8 @@ async def _events(request: Request, service: JobService, job_id: str) -> AsyncIt
 )
 def job_events(request: Request, service: JobsDep, job_id: str = JobIdPath) -> StreamingResponse:
     """Server-sent events until the job ends: ``progress`` (the job summary, when it changes), ``log`` (each new
-    log line) and a final ``end``."""
+    log line, its ``id`` the line's number) and a final ``end``. A client that reconnects with ``Last-Event-ID``
+    gets the log lines after that one."""
     service.get(job_id)  # 404 before the stream starts
     return StreamingResponse(
         _events(request, service, job_id),
