@@ -151,6 +151,10 @@ class Normalizer:
 
     def _chars(self, text: str) -> str:
         cfg = self.config
+        if (
+            "\ufeff" in text
+        ):  # a byte-order mark inside text (files joined with cat): invisible, not part of a word
+            text = text.replace("\ufeff", "")
         text = unicodedata.normalize(cfg.unicode_form, text)
         if cfg.lowercase:
             text = text.lower()

@@ -79,8 +79,13 @@ class DataRoot:
                 self._check_own(inner, spec)
             return path
         if not path.is_file():
+            hint = (
+                f"; '{UPLOAD_PREFIX}' names a file sent with the job in a multipart request (docs/jobs.md)"
+                if spec.startswith(UPLOAD_PREFIX)
+                else ""
+            )
             raise InvalidInput(
-                f"input file {spec!r} does not exist under the data root {self.root}", path=spec
+                f"input file {spec!r} does not exist under the data root {self.root}{hint}", path=spec
             )
         self._check_own(path, spec)
         return path

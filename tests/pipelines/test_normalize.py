@@ -134,3 +134,12 @@ def test_pipe_yields_its_first_texts_before_reading_a_whole_batch() -> None:
     rest = list(stream)
     assert len(rest) == 2999
     assert rest == list(normalizer.marked_pipe(f"O menino {i} foi para a escola." for i in range(1, 3000)))
+
+
+def test_a_byte_order_mark_inside_text_is_not_part_of_a_word() -> None:
+    """Files joined with `cat` carry a BOM at the start of each one: 'o' and '\\ufeffo' were two words (a hostile
+    probe)."""
+    n = Normalizer(NormalizeConfig())
+    assert n.tokens("\ufeffo rei\ufeff") == ["o", "rei"]
+    assert list(n.pipe(["\ufeffa casa", "a casa"])) == [["a", "casa"], ["a", "casa"]]
+    assert n.word("\ufeffrei") == "rei"

@@ -118,3 +118,10 @@ def test_jobs_api_config_nested_hundreds_deep_is_422_not_500(client: TestClient)
     r = client.post("/v1/jobs", data={"kind": "word2vec"}, files=files, headers=KEY)
     assert r.status_code == 422, r.text
     assert "nests too deep" in r.json()["detail"]
+
+
+def test_jobs_api_json_naming_an_upload_says_uploads_come_in_a_multipart_request(client: TestClient) -> None:
+    config = {"name": "x", "corpus": ["upload:frases.txt"], "evaluate": False}
+    r = client.post("/v1/jobs", json={"kind": "word2vec", "config": config}, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].endswith("names a file sent with the job in a multipart request (docs/jobs.md)")
