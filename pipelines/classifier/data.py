@@ -64,8 +64,16 @@ COLUMN_SETTINGS = "--text-column / --label-column (text_column / label_column in
 def _columns_error(path: Path, missing: list[str], found: Sequence[str]) -> DatasetError:
     shown = ", ".join(repr(c) for c in found if c) or "none"
     what = " and ".join(repr(m) for m in missing)
+    named = [c for c in found if c]
+    # one column whose name holds every missing one, split by ';': a file separated by semicolons, read as CSV
+    split = len(named) == 1 and all(m in named[0].split(";") for m in missing)
+    hint = (
+        "; the file seems separated by ';': palavra reads .csv separated by ',' and .tsv by tabs"
+        if split
+        else ""
+    )
     return DatasetError(
-        f"{path} has no column {what}; its columns are {shown}. Choose them with {COLUMN_SETTINGS}",
+        f"{path} has no column {what}; its columns are {shown}{hint}. Choose them with {COLUMN_SETTINGS}",
         path=str(path),
         missing=missing,
     )

@@ -45,6 +45,10 @@ def test_data_missing_column_names_the_columns_there(tmp_path: Path) -> None:
         read_labelled(path, text_column="text", label_column="label")
     # a job submitted over HTTP (or a config file) sets the columns under other names: the message gives both
     assert "text_column / label_column in a config or a job" in str(raised.value)
+    # separated by semicolons: its one column is named 'text;label' (a hostile probe), and the message says why
+    path = _csv(tmp_path, "text;label\nolá;0\n")
+    with pytest.raises(DatasetError, match="the file seems separated by ';'"):
+        read_labelled(path, text_column="text", label_column="label")
 
 
 def test_data_empty_texts_are_reported_with_their_lines(tmp_path: Path) -> None:
