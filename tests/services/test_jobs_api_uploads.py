@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -125,3 +126,18 @@ def test_jobs_api_json_naming_an_upload_says_uploads_come_in_a_multipart_request
     r = client.post("/v1/jobs", json={"kind": "word2vec", "config": config}, headers=KEY)
     assert r.status_code == 422, r.text
     assert r.json()["detail"].endswith("names a file sent with the job in a multipart request (docs/jobs.md)")
+
+
+def test_jobs_api_form_fields_given_twice_or_unknown_are_refused(client: TestClient) -> None:
+    """A second 'kind' or 'config' was taken silently (the last won), and a field no job reads was ignored, where a
+    query string or a JSON body refuses both (a hostile probe)."""
+    config = '{"name": "x", "corpus": ["upload:a.txt"], "evaluate": false}'
+    files = [("files", ("a.txt", b"o rei\n", "text/plain"))]
+    forms: dict[str, dict[str, Any]] = {
+        "unknown form field 'foo'": {"kind": "word2vec", "config": config, "foo": "bar"},
+        "the form gives 'kind' more than once": {"kind": ["classifier", "word2vec"], "config": config},
+    }
+    for message, data in forms.items():
+        r = client.post("/v1/jobs", data=data, files=files, headers=KEY)
+        assert r.status_code == 422, r.text
+        assert message in r.json()["detail"]

@@ -206,6 +206,22 @@ def _save_uploads(
     return saved
 
 
+def _check_form_fields(form: FormData) -> None:
+    """``kind`` and ``config`` once each, and no other text field: a second one was taken silently (the last won),
+    as was a field no job reads, where the query string and a JSON body refuse both. Files may come under any name.
+    """
+    texts = [key for key, value in form.multi_items() if not isinstance(value, UploadFile)]
+    unknown = sorted({key for key in texts if key not in ("kind", "config")})
+    if unknown:
+        raise InvalidInput(
+            f"unknown form field {', '.join(repr(k) for k in unknown)}; a job's form holds 'kind', 'config' and "
+            "its files (docs/jobs.md)"
+        )
+    for key in ("kind", "config"):
+        if len(form.getlist(key)) > 1:
+            raise InvalidInput(f"the form gives {key!r} more than once; give it once")
+
+
 async def _submit_multipart(request: Request, service: JobService, settings: Settings) -> JobSummary:
     try:
         form: FormData = await _limited(request, settings.max_upload_bytes).form(
@@ -217,6 +233,7 @@ async def _submit_multipart(request: Request, service: JobService, settings: Set
         raise DiskFull(
             "no space left on device for the upload's temporary files; free disk space and submit again"
         ) from exc
+    _check_form_fields(form)
     kind = form.get("kind")
     if not isinstance(kind, str):
         raise InvalidInput(
