@@ -107,6 +107,8 @@ const JOB_TEMPLATES = {
   classifier: { name: "meu-classificador", train: "told-br-1annotator-train", validation: "told-br-1annotator-validation", text_column: "text", label_column: "toxic", training: { epochs: 5 } },
   collection: { name: "minha-colecao", source: "documentos.jsonl", encoder: "frases", text_field: "text", id_field: "id" },
   compare: { name: "comparacao", train: "told-br-1annotator-train", validation: "told-br-1annotator-validation", text_column: "text", label_column: "toxic", optimizers: ["sgd", "adam"], activations: ["relu"], training: { epochs: 5 } },
+  lm: { name: "meu-lm", corpus: ["corpus-machado"], epochs: 1 },
+  compare_lm: { name: "comparacao-lm", corpus: ["corpus-machado"], max_train_tokens: 200000, grid: { "model.context": [2, 5] }, activations: ["tanh", "relu"] },
 };
 const COLOURS = ["#0a58b8", "#b42318", "#1a7f37", "#8a3ffc", "#b35c00", "#007d79", "#d02670", "#4a5361"];
 const SVG = "http://www.w3.org/2000/svg";

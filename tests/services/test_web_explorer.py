@@ -273,6 +273,14 @@ def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_pat
     page.fill("#api-key", KEY)
     page.press("#api-key", "Enter")
     page.click("#tab-jobs")
+    # every kind the API takes is offered (lm and compare_lm were not), each with a template the API accepts
+    from services.jobs.kinds import KINDS, job_kind
+
+    offered = page.locator("#job-kind option").evaluate_all("os => os.map(o => o.value)")
+    assert sorted(offered) == sorted(KINDS)
+    for kind in offered:
+        page.select_option("#job-kind", kind)
+        job_kind(kind).validate(json.loads(page.input_value("#job-config")))
     page.select_option("#job-kind", "compare")
     config = {
         "train": "train.csv",
