@@ -27,7 +27,7 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 # zero-width joiners, variation selectors and skin-tone modifiers would otherwise become tokens of their own
-_INVISIBLE_RE = re.compile("[\u200b-\u200f\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
+_INVISIBLE_RE = re.compile("[\u200b-\u200f\ufe0e\ufe0f\ufeff\U0001f3fb-\U0001f3ff]")
 
 
 def _other_kind(text: str) -> TokenKind:

@@ -74,6 +74,14 @@ def fold_accents(text: str) -> str:
 _BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
+def _chunks(text: str) -> list[str]:
+    """The whitespace chunks the tokenizer reads, without byte-order marks: one inside text (files joined with
+    ``cat``) is invisible, not part of a word, and the tokenizer's prefix, URL and sentence rules must not see it."""
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "")
+    return text.split()
+
+
 def is_blank(text: str) -> bool:
     """True for a text with nothing to read: whitespace, control and invisible format characters only (zero-width
     spaces, a byte-order mark, NUL), combining marks with no letter to sit on, and characters that draw nothing
@@ -151,10 +159,6 @@ class Normalizer:
 
     def _chars(self, text: str) -> str:
         cfg = self.config
-        if (
-            "\ufeff" in text
-        ):  # a byte-order mark inside text (files joined with cat): invisible, not part of a word
-            text = text.replace("\ufeff", "")
         text = unicodedata.normalize(cfg.unicode_form, text)
         if cfg.lowercase:
             text = text.lower()
@@ -165,7 +169,7 @@ class Normalizer:
     def word(self, word: str) -> str:
         """Normalise one query word exactly as training text was (no tokenisation, no dropping)."""
         # stripped again: NFKC turns a few symbols into space + mark ("¨" -> " \u0308"), and folding drops the mark
-        out = self._chars(word.strip()).strip()
+        out = self._chars(word.replace("\ufeff", "").strip()).strip()
         if self.config.numbers == "zero":
             out = _DIGIT_RE.sub("0", out)
         if self.config.lemmatize:
@@ -268,7 +272,7 @@ class Normalizer:
         batch: list[list[str]] = []
         size = min(batch_size, _FIRST_BATCH)
         for text in texts:
-            batch.append(text.split())
+            batch.append(_chunks(text))
             if len(batch) >= size:
                 self._learn(set().union(*batch))
                 yield batch
@@ -280,7 +284,7 @@ class Normalizer:
 
     def tokens(self, text: str) -> list[str]:
         """The normalised tokens of one text."""
-        chunks = text.split()
+        chunks = _chunks(text)
         self._learn(chunks)
         return self._assemble(chunks, self._flat)
 

@@ -49,7 +49,7 @@ from pipelines.text.normalize import NormalizeConfig, Normalizer
 log = logging.getLogger(__name__)
 
 #: Bump when tokenisation or output format changes, so old cache entries are not reused.
-CODE_VERSION = "preprocess-1"
+CODE_VERSION = "preprocess-2"  # 2: byte-order marks inside text are dropped before tokenising
 #: Inputs smaller than this are prepared in-process (starting workers would cost more than it saves).
 MIN_BYTES_PER_WORKER = 2 * 1024 * 1024
 _PROGRESS_EVERY_DOCS = 500

@@ -78,6 +78,10 @@ def test_tokens_regex_tokenizer_cuts_and_labels_tokens(text: str, expected: list
 
 def test_tokens_decomposed_accents_stay_in_their_word() -> None:
     assert [t.text for t in RegexTokenizer().tokens("na\u0303o e\u0301")] == ["não", "é"]
+    # a byte-order mark inside a text (files joined with cat) is invisible, as zero-width spaces are
+    assert [t.text for t in RegexTokenizer().tokens("\ufeffnão \ufeff(é)")] == [
+        t.text for t in RegexTokenizer().tokens("não (é)")
+    ]
 
 
 def test_features_space_encodes_words_ngrams_and_unseen_words() -> None:

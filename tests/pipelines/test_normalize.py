@@ -136,10 +136,14 @@ def test_pipe_yields_its_first_texts_before_reading_a_whole_batch() -> None:
     assert rest == list(normalizer.marked_pipe(f"O menino {i} foi para a escola." for i in range(1, 3000)))
 
 
-def test_a_byte_order_mark_inside_text_is_not_part_of_a_word() -> None:
-    """Files joined with `cat` carry a BOM at the start of each one: 'o' and '\\ufeffo' were two words (a hostile
-    probe)."""
+@pytest.mark.parametrize(
+    "text", ["o rei", "«o rei»", "(casa)", "@joao oi", "http://x.com/a b", "Fim. Outro frase.", "a casa"]
+)
+def test_a_byte_order_mark_inside_text_is_not_part_of_a_word(text: str) -> None:
+    """Files joined with `cat` carry a BOM at the start of each one: 'o' and '\ufeffo' were two words, and the
+    tokenizer's prefix, URL and sentence rules saw the mark (a hostile probe, then a review)."""
     n = Normalizer(NormalizeConfig())
-    assert n.tokens("\ufeffo rei\ufeff") == ["o", "rei"]
-    assert list(n.pipe(["\ufeffa casa", "a casa"])) == [["a", "casa"], ["a", "casa"]]
+    marked = "\ufeff" + text.replace(" ", " \ufeff", 1)
+    assert n.tokens(marked) == n.tokens(text)
+    assert list(n.marked_pipe([marked])) == list(n.marked_pipe([text]))
     assert n.word("\ufeffrei") == "rei"
