@@ -75,7 +75,9 @@ class SearcherCache:
     def cached(self, name: str) -> Searcher | None:
         """The cached searcher of ``name`` when it is current (:meth:`get`'s checks pass), without opening anything:
         None when :meth:`get` would have to open the collection (or refuse it)."""
-        self._prune()  # searches of other collections release a removed one's maps too, not only get()
+        # searches of other collections release a removed one's maps too, not only get(); on the event loop, so
+        # never waiting for the lock a collection being opened in a worker thread holds
+        self._prune(wait=False)
         item = self._items.get(name)
         if item is None or self._stale(item, self.store.stamp(name)) is not None:
             return None
@@ -131,15 +133,25 @@ class SearcherCache:
             return None
         return "{} {}".format(*changed)
 
-    def _prune(self) -> None:
+    def _prune(self, *, wait: bool = True) -> None:
         """Drop the searchers of collections removed, or put back from a backup, since they were opened (at most
-        once every ``prune_s`` seconds)."""
+        once every ``prune_s`` seconds). ``wait=False``: when another thread holds the lock (opening a collection),
+        leave it to the next prune rather than wait."""
         now = time.monotonic()
         if now - self._pruned < self.prune_s:
             return
-        self._pruned = now
-        for name, item in list(self._items.items()):
-            if item.snapshot.stamp != self.store.stamp(name):
-                with self._lock:
-                    if self._items.get(name) is item:
-                        del self._items[name]
+        stale = [
+            (n, item) for n, item in list(self._items.items()) if item.snapshot.stamp != self.store.stamp(n)
+        ]
+        if not stale:
+            self._pruned = now
+            return
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            for name, item in stale:
+                if self._items.get(name) is item:
+                    del self._items[name]
+            self._pruned = now
+        finally:
+            self._lock.release()

@@ -183,3 +183,41 @@ def test_collection_cache_looks_at_a_searchers_files_at_most_every_check_s(
         for _ in range(20):
             assert cache.get("grande").search("bala", k=1)
         assert len(looks) == expected
+
+
+def test_a_search_on_the_event_loop_never_waits_for_a_collection_being_opened(
+    settings: Settings, registry: Registry
+) -> None:
+    """cached() pruned a removed collection under the lock get() holds while it opens another, so a search answered
+    on the event loop could stall the whole worker for as long as that opening took (a review)."""
+    import threading
+
+    store = _setup(settings, registry)
+    cache = SearcherCache(store, registry, ann_min_docs=MIN_DOCS, prune_s=0.0)
+    cache.get("grande")
+    cache.get("outra")
+    store.remove("grande")  # another worker removes it: this worker's searcher of it is stale
+    opening = threading.Event()
+    release = threading.Event()
+
+    def hold_the_lock() -> None:  # as get() holds it while it opens a collection
+        with cache._lock:
+            opening.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    opening.wait(10)
+    answered: list[object] = []
+    search = threading.Thread(target=lambda: answered.append(cache.cached("outra")))
+    search.start()
+    search.join(5)
+    done = not search.is_alive()
+    release.set()
+    holder.join(10)
+    search.join(10)
+    assert done, "cached() waited for the lock"
+    assert len(answered) == 1
+    assert answered[0] is not None
+    cache.get("outra")  # a later prune, with nobody holding the lock, drops the removed one
+    assert cache.names() == ["outra"]
