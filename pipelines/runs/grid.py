@@ -184,7 +184,9 @@ def coerce(keys: GridKeys, key: str, value: Any) -> Any:
         # "none" may be a choice's own name (class_weights = "none"), not null
         if raw is None and isinstance(value, str):
             try:
-                return field.adapter.validate_python(value.strip())
+                return field.adapter.validate_python(
+                    value.strip().lower()
+                )  # as NONE_WORDS are read: None, NONE
             except ValidationError:
                 pass
         raise InvalidConfig(f"grid {key}: {value!r} is not allowed; give {allowed(keys, key)}") from None

@@ -38,6 +38,7 @@ from tests.conftest import review_run
         ("model.features.word_ngrams=1,2", "model.features.word_ngrams", (1, 2)),
         # "none" is a choice's own name here, not null: the default could not be compared with "balanced"
         ("training.class_weights=balanced,none", "training.class_weights", ("balanced", "none")),
+        ("training.class_weights=None,balanced", "training.class_weights", ("none", "balanced")),
     ],
 )
 def test_grid_parse_gives_typed_values(text: str, key: str, values: tuple[Any, ...]) -> None:

@@ -61,11 +61,14 @@ def test_cli_train_complete_generate_evaluate(
         k: v for k, v in report.items() if k != "model"
     }
     # a file of another name is plain text, as before (notes.md, a file without a suffix)
-    notes = tmp_path / "notas.md"
-    notes.write_text(sample.read_text(encoding="utf-8"), encoding="utf-8")
-    code, out, err = run(["evaluate", "lm", "frases", "--text", str(notes)], capsys)
-    assert code == 0, err
-    assert json.loads(out)["perplexity"] == report["perplexity"]
+    # ... split as a .txt is: at newlines only (a form feed or U+2028 inside a line is not a line break)
+    odd = "\ufeffO rei governa\x0co reino no inverno.\r\n\nO astronauta \u2028chegou.\n"
+    for name in ("notas.md", "notas.txt"):
+        (tmp_path / name).write_text(odd, encoding="utf-8")
+    code, out_md, _ = run(["evaluate", "lm", "frases", "--text", str(tmp_path / "notas.md")], capsys)
+    code_txt, out_txt, _ = run(["evaluate", "lm", "frases", "--text", str(tmp_path / "notas.txt")], capsys)
+    assert (code, code_txt) == (0, 0)
+    assert json.loads(out_md) == json.loads(out_txt)
     code, out, err = run(
         ["evaluate", "lm", "frases", "--text", str(records), "--text-field", "corpo"], capsys
     )

@@ -216,4 +216,6 @@ def _plain_lines(text: Path) -> list[str]:
         raise InvalidInput(f"{text} cannot be read as UTF-8 text ({exc})") from None
     if "\x00" in content:  # as training refuses it: a perplexity over a binary file means nothing
         raise InvalidInput(f"{text}: binary file (NUL bytes); give UTF-8 text")
-    return content.splitlines()
+    # lines as a .txt corpus is read: split at newlines only (not at form feeds or U+2028), blank lines dropped
+    lines = (line.rstrip("\r") for line in content.removeprefix("\ufeff").split("\n"))
+    return [line for line in lines if line.strip()]
