@@ -45,6 +45,20 @@ def classification_metrics(
     }
 
 
+def named_classes(metrics: dict[str, Any], classes: Sequence[Label], names: Sequence[str]) -> dict[str, Any]:
+    """``metrics`` (:func:`classification_metrics`') with each class shown by the name ``classify`` answers with."""
+    rename = {str(c): str(n) for c, n in zip(classes, names, strict=True)}
+    if not metrics or all(k == v for k, v in rename.items()):
+        return metrics
+    out = dict(metrics)
+    if isinstance(out.get("per_class"), dict):
+        out["per_class"] = {rename.get(k, k): v for k, v in out["per_class"].items()}
+    matrix = out.get("confusion_matrix")
+    if isinstance(matrix, dict):
+        out["confusion_matrix"] = {**matrix, "labels": [rename.get(k, k) for k in matrix["labels"]]}
+    return out
+
+
 def evaluate_classifier(clf: TextClassifier, data: LabelledTexts) -> dict[str, Any]:
     """Metrics of ``clf`` on ``data`` plus inference speed.
 

@@ -26,7 +26,7 @@ from models.registry import ModelVersion, Registry
 from pipelines.classifier.artifact import KIND, save_classifier
 from pipelines.classifier.config import ClassifierRun, TrainingConfig
 from pipelines.classifier.data import LabelledTexts
-from pipelines.classifier.evaluate import classification_metrics
+from pipelines.classifier.evaluate import classification_metrics, named_classes
 from pipelines.classifier.hashing import Bags, concat_bags
 from pipelines.classifier.label_names import resolve_label_names
 from pipelines.classifier.loop import FitResult, Labels, class_weight_tensor, fit, predict_logits, set_seed
@@ -270,7 +270,11 @@ def train_classifier(
         )
     trained = train_network(run, prepared, pretrained=pretrained, progress=report)
     trained.classifier.names = names
+    # the report and the web page show each class as classify and evaluate name it (nao_toxico, not 0)
+    trained.metrics = named_classes(trained.metrics, prepared.classes, names)
     baseline = _baseline(run, prepared, report)
+    if baseline is not None:
+        baseline = named_classes(baseline, prepared.classes, names)
     with registry.create(run.name, KIND) as writer:
         resolved = run.model_dump(mode="json")
         resolved["training"]["lr"] = run.training.effective_lr

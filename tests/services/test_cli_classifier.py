@@ -344,6 +344,10 @@ def test_cli_label_names_are_what_classify_answers(
     code, out, _ = run([*evaluate, "--text-column", "texto", "--label-column", "rotulo"], capsys)
     metrics = json.loads(out)
     assert list(metrics["per_class"]) == metrics["confusion_matrix"]["labels"] == ["negativo", "positivo"]
+    # and so does the training's own report (the web page's models tab showed 0 and 1)
+    stored = open_registry(get_settings()).open("sentimento").read_json("metrics.json")
+    assert list(stored["validation"]["per_class"]) == ["negativo", "positivo"]
+    assert stored["validation"]["confusion_matrix"]["labels"] == ["negativo", "positivo"]
     for spec, message in (("0negativo", "LABEL=NAME"), ("0=a,7=b", "'7'"), ("0=a,1=a", "same name")):
         code, out, err = run(_train(files, "--label-names", spec), capsys)
         assert code == 2, (spec, out)
