@@ -90,6 +90,13 @@ class Word2VecConfig(BaseModel):
         le=200,
         description="fasttext with word_weight: epochs of the word-level model (None: epochs).",
     )
+    word_window: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="fasttext with word_weight: context window of the word-level model (None: window); a wider one "
+        "leans its neighbours toward topic (benchmarks/results/word2vec.md, 'A wider window').",
+    )
     word_sample: float | None = Field(
         default=3e-5,
         ge=0.0,
@@ -129,6 +136,7 @@ class Word2VecConfig(BaseModel):
             "word_weight_count",
             "word_vector_size",
             "word_epochs",
+            "word_window",
             "word_sample",
         } & self.model_fields_set
         # a dumped and re-read config carries every key: only values other than the defaults are a mistake
@@ -168,6 +176,7 @@ class Word2VecConfig(BaseModel):
                 "algorithm": "word2vec",
                 "vector_size": self.word_vector_size or self.vector_size,
                 "epochs": self.word_epochs or self.epochs,
+                "window": self.word_window or self.window,
                 "sample": self.sample if self.word_sample is None else self.word_sample,
                 "word_weight": 0.0,
                 "word_weight_rare": None,

@@ -395,6 +395,20 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
     assert Word2VecConfig(word_sample=1e-5).word_model_config().sample == 1e-5
     with pytest.raises(ValueError, match='word_sample: only for algorithm = "fasttext"'):
         Word2VecConfig(algorithm="word2vec", word_sample=1e-5)
+    # the word-level half's own window (the semantic section rose with a wider one: results/word2vec.md)
+    assert Word2VecConfig().word_model_config().window == 5
+    wide = Word2VecConfig(word_window=15)
+    assert (
+        wide.window,
+        wide.word_model_config().window,
+        wide.word_model_config().gensim_kwargs()["window"],
+    ) == (
+        5,
+        15,
+        15,
+    )
+    with pytest.raises(ValueError, match='word_window: only for algorithm = "fasttext"'):
+        Word2VecConfig(algorithm="word2vec", word_window=15)
 
 
 def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, registry: Registry) -> None:
