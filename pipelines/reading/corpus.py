@@ -217,8 +217,13 @@ def _corpus_file(path: Path, fmt: tuple[Format, bool]) -> CorpusFile:
     )
 
 
-def list_files(sources: list[Path], *, stats: CorpusStats | None = None) -> list[CorpusFile]:
+def list_files(
+    sources: list[Path], *, stats: CorpusStats | None = None, unknown_as_text: bool = False
+) -> list[CorpusFile]:
     """The corpus files of ``sources`` in reading order: folders recursively, sorted by relative path.
+
+    ``unknown_as_text``: a file named directly whose name is no corpus format (``notas.md``) is read as plain text
+    rather than refused.
 
     Raises:
         CorpusError: a source does not exist, or a file named directly is not a corpus format.
@@ -239,12 +244,18 @@ def list_files(sources: list[Path], *, stats: CorpusStats | None = None) -> list
                 out.append(_corpus_file(path, fmt))
         elif source.is_file():
             fmt = file_format(source)
+            if fmt is None and unknown_as_text:
+                fmt = ("txt", False)
             if fmt is None:
                 raise CorpusError(
                     f"{source}: unknown corpus format '{source.suffix}'; use .txt (a line per document), "
                     ".jsonl, .csv, or any of them gzipped (.gz)"
                 )
             out.append(_corpus_file(source, fmt))
+        elif source.exists():  # a pipe or a device: read in slices, by offset, a corpus must be a file
+            raise CorpusError(
+                f"{source}: not a regular file (a pipe or a device); save the text to a file first"
+            )
         else:
             raise CorpusError(f"{source}: no such file or folder")
     return out

@@ -201,3 +201,18 @@ def test_a_file_replaced_after_listing_is_never_read(tmp_path: Path, link: str, 
                     else:
                         (folder / "z.txt").symlink_to(secret)
     assert seen == ["o rei governa", "a rainha governa"]
+
+
+def test_a_pipe_named_as_a_corpus_is_named_as_such(tmp_path: Path) -> None:
+    """A pipe was 'no such file or folder' (a corpus is read in slices, by offset: it must be a file)."""
+    import os
+
+    fifo = tmp_path / "entrada.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(CorpusError, match="not a regular file"):
+        list_files([fifo])
+    notes = tmp_path / "notas.md"
+    notes.write_text("o rei\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"unknown corpus format '\.md'"):
+        list_files([notes])
+    assert [f.fmt for f in list_files([notes], unknown_as_text=True)] == ["txt"]

@@ -192,30 +192,14 @@ def evaluate_lm_cli(
         "--text",
         help="Text to score, read as training reads a corpus: a .txt file (one document a line; hard-wrapped lines "
         "are joined as training joins them), .jsonl or .csv (the --text-field of each), .gz, or a folder of them. "
-        "A file of any other name (or /dev/stdin) is read as plain text.",
+        "A file of any other name is read as plain text.",
     ),
     text_field: str = typer.Option("text", "--text-field", help="The text's field in JSON lines or CSV."),
 ) -> None:
     """Perplexity and out-of-vocabulary rate of a language model on a text file (JSON)."""
-    from pipelines.reading.corpus import file_format, iter_documents, list_files
+    from pipelines.reading.corpus import Slice, list_files, read_slice
 
-    if text.is_dir() or file_format(text) is not None:
-        plain_text = all(f.fmt == "txt" for f in list_files([text]))
-        lines = list(iter_documents([text], text_field=text_field))
-    else:  # notes.md, a file without a suffix, a pipe: plain text, as before corpus formats were read
-        plain_text, lines = True, _plain_lines(text)
-    emit_json(_load(model).evaluate(lines, plain_text=plain_text))
-
-
-def _plain_lines(text: Path) -> list[str]:
-    try:
-        content = text.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{text} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{text} cannot be read as UTF-8 text ({exc})") from None
-    if "\x00" in content:  # as training refuses it: a perplexity over a binary file means nothing
-        raise InvalidInput(f"{text}: binary file (NUL bytes); give UTF-8 text")
-    # lines as a .txt corpus is read: split at newlines only (not at form feeds or U+2028), blank lines dropped
-    lines = (line.rstrip("\r") for line in content.removeprefix("\ufeff").split("\n"))
-    return [line for line in lines if line.strip()]
+    # a file of any other name (notas.md) is read as a .txt is
+    files = list_files([text], unknown_as_text=True)
+    lines = [doc for f in files for doc in read_slice(Slice(f), text_field=text_field)]
+    emit_json(_load(model).evaluate(lines, plain_text=all(f.fmt == "txt" for f in files)))
