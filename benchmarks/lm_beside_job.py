@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lm_http_bench import ROUND_STRIDE, measured, write_bodies, wrk_distinct
+from lm_http_bench import ROUND_STRIDE, measured, parse_with_bodies, write_bodies, wrk_distinct
 from serving_bench import start_server, stop_server
 
 KEY = "beside-job-bench"
@@ -37,12 +37,7 @@ def main() -> None:
     parser.add_argument("--nice", default="0,10", help="PALAVRA_LOCAL_WORKER_NICE values, one server each.")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--job-epochs", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    parser.add_argument(
-        "--data-mirror", type=Path, default=Path(os.environ.get("PALAVRA_DATA_MIRROR", "../shared/data"))
-    )
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_with_bodies(parser)
     _, distinct, _ = write_bodies(args.data_mirror, args.model, args.out)
     auth = {"Authorization": f"Bearer {KEY}"}
     print(

@@ -113,6 +113,17 @@ def wrk_distinct(
     return stats
 
 
+def parse_with_bodies(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """``parser``'s arguments, with ``--out`` (created) and ``--data-mirror`` that :func:`write_bodies` reads."""
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument(
+        "--data-mirror", type=Path, default=Path(os.environ.get("PALAVRA_DATA_MIRROR", "../shared/data"))
+    )
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -125,12 +136,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sets", default="repeated,distinct,health")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    parser.add_argument(
-        "--data-mirror", type=Path, default=Path(os.environ.get("PALAVRA_DATA_MIRROR", "../shared/data"))
-    )
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = parse_with_bodies(parser)
     repeated, distinct, n_distinct = write_bodies(args.data_mirror, args.model, args.out)
     health = args.out / "health.txt"
     health.write_text("/health\n", encoding="utf-8")

@@ -64,30 +64,9 @@ def _loss_ceiling(
     return ceiling if max(values) > ceiling else None
 
 
-def plot_loss_curves(
-    histories: Mapping[str, History],
-    path: Path,
-    *,
-    title: str = "",
-    diverged: Mapping[str, int] | None = None,
-    keys: tuple[str, str] = ("train_loss", "val_loss"),
-    ylabel: str = "cross-entropy",
-    titles: tuple[str, str] = ("train loss", "validation loss"),
-    share_y: bool = True,
-) -> None:
-    """Every run's train and validation loss per epoch overlaid (one colour per run, named in the legend).
-
-    ``keys`` name the two figures of a history row drawn (left: training, right: validation), ``ylabel`` and
-    ``titles`` what they are (a language model's perplexity, say). ``share_y``: both panels on one scale (losses,
-    where training against validation is the point); otherwise each panel on its own (a language model's training
-    perplexity, averaged over an epoch from its first batches, sits far above its validation perplexity).
-
-    A run in ``diverged`` (name -> epoch) gets a cross at the top of the axes at that epoch and says so in the
-    legend; losses far above the runs' starting loss are cut off so the other curves stay readable.
-    """
-    fig = loss_curves_figure(
-        histories, title=title, diverged=diverged, keys=keys, ylabel=ylabel, titles=titles, share_y=share_y
-    )
+def plot_loss_curves(histories: Mapping[str, History], path: Path, **options: Any) -> None:
+    """Save :func:`loss_curves_figure` of ``histories`` (with its keyword ``options``) as a PNG at ``path``."""
+    fig = loss_curves_figure(histories, **options)
     fig.savefig(path, dpi=100)
     _pyplot().close(fig)
 
@@ -102,7 +81,17 @@ def loss_curves_figure(
     titles: tuple[str, str] = ("train loss", "validation loss"),
     share_y: bool = True,
 ) -> Any:
-    """The figure :func:`plot_loss_curves` saves (a matplotlib ``Figure``)."""
+    """A matplotlib figure: every run's train and validation loss per epoch overlaid (one colour per run, named in
+    the legend).
+
+    ``keys`` name the two figures of a history row drawn (left: training, right: validation), ``ylabel`` and
+    ``titles`` what they are (a language model's perplexity, say). ``share_y``: both panels on one scale (losses,
+    where training against validation is the point); otherwise each panel on its own (a language model's training
+    perplexity, averaged over an epoch from its first batches, sits far above its validation perplexity).
+
+    A run in ``diverged`` (name -> epoch) gets a cross at the top of the axes at that epoch and says so in the
+    legend; losses far above the runs' starting loss are cut off so the other curves stay readable.
+    """
     plt = _pyplot()
     diverged = diverged or {}
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharey=share_y)

@@ -159,10 +159,19 @@ def _kind(annotation: Any) -> str:
     return "a " + getattr(annotation, "__name__", str(annotation))
 
 
+def _accepts_none(field: _Field) -> bool:
+    try:
+        field.adapter.validate_python(None)
+    except ValidationError:
+        return False
+    return True
+
+
 def _raw_value(field: _Field, text: str) -> Any:
     text = text.strip()
     if text.lower() in NONE_WORDS and not _is_list(field.annotation):
-        return None
+        # null where the key takes it (patience = none); else the word itself (class_weights = "none")
+        return None if _accepts_none(field) else text.lower()
     if _is_list(field.annotation):
         inner = text.strip("[]")
         return [part.strip() for part in inner.split(",")] if inner.strip() else []
@@ -181,14 +190,6 @@ def coerce(keys: GridKeys, key: str, value: Any) -> Any:
     try:
         return field.adapter.validate_python(raw)
     except ValidationError:
-        # "none" may be a choice's own name (class_weights = "none"), not null
-        if raw is None and isinstance(value, str):
-            try:
-                return field.adapter.validate_python(
-                    value.strip().lower()
-                )  # as NONE_WORDS are read: None, NONE
-            except ValidationError:
-                pass
         raise InvalidConfig(f"grid {key}: {value!r} is not allowed; give {allowed(keys, key)}") from None
 
 

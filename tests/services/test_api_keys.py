@@ -170,12 +170,17 @@ def test_api_keys_file_from_the_environment_and_serve_refuses_a_bad_one(
 def test_api_keys_file_readable_by_others_with_clear_keys_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from services.api.app import create_app
+
     path = tmp_path / "keys"
     path.write_text(f"write:{WRITE}\n", encoding="utf-8")
     path.chmod(0o644)
-    KeyRing.from_settings(Settings(home=tmp_path, api_keys_file=path))
+    settings = Settings(home=tmp_path, api_keys_file=path, local_workers=0)
+    KeyRing.from_settings(settings)  # what `palavra serve` reads before its workers start
     assert "chmod 600" in caplog.text
     assert WRITE not in caplog.text
+    create_app(settings)  # what each worker builds: it warned again (twice at start with one worker)
+    assert caplog.text.count("chmod 600") == 1, caplog.text
 
 
 def test_api_keys_beyond_ascii_match_the_bytes_the_client_sends(
@@ -222,17 +227,3 @@ def test_api_keys_a_read_key_on_a_server_without_write_keys_is_403(
     assert "no API keys with the write scope" in known.json()["detail"]
     assert (unknown.status_code, unknown.headers["www-authenticate"]) == (401, "Bearer")
     assert "PALAVRA_API_KEYS" in unknown.json()["detail"]
-
-
-def test_api_keys_file_warning_comes_once_from_serve_not_again_from_each_worker_app(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    from services.api.app import create_app
-
-    path = tmp_path / "keys"
-    path.write_text(f"write:{WRITE}\n", encoding="utf-8")
-    path.chmod(0o644)
-    settings = Settings(home=tmp_path, api_keys_file=path, local_workers=0)
-    KeyRing.from_settings(settings)  # what `palavra serve` reads before its workers start
-    create_app(settings)  # what each worker builds: it warned again (twice at start with one worker)
-    assert caplog.text.count("chmod 600") == 1, caplog.text

@@ -14,14 +14,15 @@ from services.jobs import local
 from services.jobs.job import JobState
 from services.jobs.local import IDLE_DB_POLL_S, LocalBackend, LocalWorker, local_job_workers
 from services.jobs.supervisor import JobSupervisor
+from services.settings import Settings
 from tests.services.jobs_helpers import job_settings
 
 
-def test_jobs_idle_local_worker_queries_the_database_rarely_and_a_submit_wakes_it_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a long heartbeat: the reaper's interval (which also bounds an idle worker's wait) is not what is measured
-    settings = job_settings(tmp_path, backend="local", heartbeat_s=30.0)
+def _counting_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, heartbeat_s: float
+) -> tuple[Settings, LocalWorker, list[float]]:
+    """Settings, a local worker that runs no job (no forkserver), and the times it queried the database."""
+    settings = job_settings(tmp_path, backend="local", heartbeat_s=heartbeat_s)
     settings.home.mkdir(parents=True, exist_ok=True)
     monkeypatch.setattr(JobSupervisor, "warm_up", lambda _self: None)  # no job runs: no forkserver either
     worker = LocalWorker(settings)
@@ -32,13 +33,21 @@ def test_jobs_idle_local_worker_queries_the_database_rarely_and_a_submit_wakes_i
         polls.append(time.monotonic())
         return claim(*args, **kwargs)
 
+    monkeypatch.setattr(worker.store, "claim_next", counted)
+    return settings, worker, polls
+
+
+def test_jobs_idle_local_worker_queries_the_database_rarely_and_a_submit_wakes_it_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a long heartbeat: the reaper's interval (which also bounds an idle worker's wait) is not what is measured
+    settings, worker, polls = _counting_worker(tmp_path, monkeypatch, heartbeat_s=30.0)
     ran: list[tuple[str, float]] = []
 
     def run(job_id: str) -> JobState:
         ran.append((job_id, time.monotonic()))
         return JobState.SUCCEEDED
 
-    monkeypatch.setattr(worker.store, "claim_next", counted)
     monkeypatch.setattr(worker.supervisor, "run", run)
     thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1}, daemon=True)
     thread.start()
@@ -65,18 +74,7 @@ def test_jobs_idle_local_worker_never_queries_faster_than_five_times_a_second(
 ) -> None:
     """With a heartbeat under 0.2 s the idle wait was the heartbeat itself: more queries than before the doorbell
     (a review)."""
-    settings = job_settings(tmp_path, backend="local", heartbeat_s=0.02)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr(JobSupervisor, "warm_up", lambda _self: None)
-    worker = LocalWorker(settings)
-    polls: list[float] = []
-    claim = worker.store.claim_next
-
-    def counted(*args: Any, **kwargs: Any) -> str | None:
-        polls.append(time.monotonic())
-        return claim(*args, **kwargs)
-
-    monkeypatch.setattr(worker.store, "claim_next", counted)
+    _, worker, polls = _counting_worker(tmp_path, monkeypatch, heartbeat_s=0.02)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     time.sleep(1.0)
