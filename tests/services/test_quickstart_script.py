@@ -58,7 +58,7 @@ def test_quickstart_refuses_a_port_that_is_not_a_number(tmp_path: Path, port: st
 def test_quickstart_run_again_serves_the_new_version_of_both_models(tmp_path: Path) -> None:
     """A second `make quickstart` trained version 2 of both models but moved only the vectors' production alias:
     the server answered with new vectors and the old classifier (a newcomer's run)."""
-    bin_dir = tmp_path / "bin"
+    bin_dir = tmp_path / "meu bin"  # a folder with a space: BIN is quoted
     bin_dir.mkdir()
     calls = tmp_path / "calls.txt"
     # records its arguments; a training answers as a second run's would (version 2)
