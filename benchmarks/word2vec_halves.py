@@ -9,11 +9,13 @@ joining and scoring one takes about 30 s, so weights and word-level settings are
     .venv/bin/python benchmarks/word2vec_halves.py train w2v-s3e8 --set algorithm='"word2vec"' --set epochs=8 \
         --set sample=3e-5
     .venv/bin/python benchmarks/word2vec_halves.py join ft6 w2v-s3e8 --weights 0.35,0.70,300 --weights 0.35,0.65,200
+    .venv/bin/python benchmarks/word2vec_halves.py join ft6 w2v-s3e8 --abtt 2,2 --abtt 3,3   # directions per half
     .venv/bin/python benchmarks/word2vec_halves.py score ft6          # one half alone
 
 Halves are kept under benchmarks/out/halves/<name>/ (the FastText half with its n-gram rows: about 1 GB). The
 token file is ``prepare_corpus`` of ``corpus-all`` with the default normalisation, as in word2vec_bench.py; each
-``--set`` is a ``[train]`` key (JSON value) and ``--weights`` is rare,frequent,halfway-count. Scores: 3CosAdd and
+``--set`` is a ``[train]`` key (JSON value), ``--weights`` is rare,frequent,halfway-count and ``--abtt`` the
+directions all-but-the-top removes from the FastText half and the word-level half (default: as ``fit`` does). Scores: 3CosAdd and
 3CosMul over all LX-4WAnalogiesBr-dev questions (unknown words counted wrong), its semantic and syntactic
 sections, LX-SimLex-999 Spearman (all pairs / pairs in the vocabulary) and the orthographic echo.
 """
@@ -116,6 +118,7 @@ def main() -> None:
     j.add_argument("fasttext")
     j.add_argument("word")
     j.add_argument("--weights", action="append", default=[], metavar="RARE,FREQUENT,COUNT")
+    j.add_argument("--abtt", action="append", default=[], metavar="FASTTEXT,WORD")
     s = sub.add_parser("score", help="score one kept half alone")
     s.add_argument("name")
     args = parser.parse_args()
@@ -132,17 +135,21 @@ def main() -> None:
     if args.command == "score":
         print(args.name, summary(evaluator.score(load(args.name))), flush=True)
         return
-    subword, word = load(args.fasttext), load(args.word)
-    subword, _ = all_but_the_top(subword, default_components(subword.dim))  # as fit() does, half by half
-    word, _ = all_but_the_top(word, default_components(word.dim))
-    for weights in args.weights or ["0.35,0.70,300"]:
-        rare, frequent, count = weights.split(",")
-        config = Word2VecConfig(
-            word_weight=float(frequent), word_weight_rare=float(rare), word_weight_count=int(count)
-        )
-        counts = subword.counts if subword.counts is not None else np.ones(len(subword))
-        joined = join(subword, word, weight=config.word_weights(counts))
-        print(args.fasttext, args.word, weights, summary(evaluator.score(joined)), flush=True)
+    raw_subword, raw_word = load(args.fasttext), load(args.word)
+    default = f"{default_components(raw_subword.dim)},{default_components(raw_word.dim)}"
+    for abtt in args.abtt or [default]:
+        ft_components, word_components = (int(x) for x in abtt.split(","))
+        subword, _ = all_but_the_top(raw_subword, ft_components)  # as fit() does, half by half
+        word, _ = all_but_the_top(raw_word, word_components)
+        for weights in args.weights or ["0.35,0.70,300"]:
+            rare, frequent, count = weights.split(",")
+            config = Word2VecConfig(
+                word_weight=float(frequent), word_weight_rare=float(rare), word_weight_count=int(count)
+            )
+            counts = subword.counts if subword.counts is not None else np.ones(len(subword))
+            joined = join(subword, word, weight=config.word_weights(counts))
+            label = f"{args.fasttext} {args.word} {weights} abtt {abtt}"
+            print(label, summary(evaluator.score(joined)), flush=True)
 
 
 if __name__ == "__main__":

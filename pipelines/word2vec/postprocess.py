@@ -1,11 +1,14 @@
 """Post-processing of trained vectors: "all-but-the-top" (Mu & Viswanath, ICLR 2018).
 
 Word vectors share a large common mean and a few dominant directions that mostly encode word frequency;
-subtracting the mean and projecting out the top ``D`` principal directions (``D`` about dimension / 100) makes
-cosine similarity follow meaning more closely. Measured here on FastText skip-gram vectors of a 3.7M-token
-Portuguese sample, it helps under-trained models (5 epochs: LX-SimLex-999 Spearman 0.150 -> 0.184, 3CosAdd
-+0.9 points) but not well-trained ones (10 epochs: SimLex 0.206 -> 0.195, 3CosAdd +0.5, 3CosMul -2 points),
-so it is off by default (``postprocess = "abtt"`` turns it on).
+subtracting the mean and projecting out the top ``D`` principal directions makes cosine similarity follow meaning
+more closely. The paper takes ``D`` about dimension / 100; palavra takes 3 per 200 dimensions, measured on the
+joined default's two 200-dimension halves on the whole corpus (benchmarks/results/word2vec.md, "Three
+directions"): LX-SimLex-999 0.294 -> 0.314 over all pairs against two directions per half, for 0.1 points of
+3CosAdd, 0.2 of 3CosMul and 0.4 of the semantic section. Measured on FastText skip-gram vectors of a 3.7M-token Portuguese sample (with the paper's
+``D``), it helps under-trained models (5 epochs: SimLex Spearman 0.150 -> 0.184, 3CosAdd +0.9 points) but not
+well-trained ones (10 epochs: SimLex 0.206 -> 0.195, 3CosAdd +0.5, 3CosMul -2 points), so it is on by default for
+a joined model only (``postprocess = "abtt"`` turns it on for others).
 
 The map is affine, ``v -> (v - mu) - U U^T (v - mu)``, so it is applied to FastText's n-gram buckets as well:
 the vector of an unknown word, the mean of its n-gram rows, is then transformed exactly like a known word's.
@@ -25,8 +28,8 @@ FIT_ROWS = 100_000
 
 
 def default_components(dim: int) -> int:
-    """The paper's rule of thumb: one direction per hundred dimensions, at least one."""
-    return max(1, round(dim / 100))
+    """Three directions per 200 dimensions, rounded half up, at least one (the paper's rule takes one per 100)."""
+    return max(1, (3 * dim + 100) // 200)
 
 
 def _fit(

@@ -96,7 +96,8 @@ class JobKind:
         """The config as its pydantic model.
 
         ``stored``: a config recorded at an earlier submit, read again to run it. It was accepted then; a rule made
-        stricter since (a language model's n-gram order) must not fail a job queued before it.
+        stricter since (a language model's n-gram order) or a default changed since (a plain Word2Vec config carries
+        the word-level keys at their defaults of the day) must not fail a job queued before it.
 
         Raises:
             InvalidConfig: naming every offending field.
