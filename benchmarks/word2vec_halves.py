@@ -136,7 +136,7 @@ def main() -> None:
         print(args.name, summary(evaluator.score(load(args.name))), flush=True)
         return
     raw_subword, raw_word = load(args.fasttext), load(args.word)
-    default = f"{default_components(raw_subword.dim)},{default_components(raw_word.dim)}"
+    default = f"{default_components(raw_subword.dim, subword=True)},{default_components(raw_word.dim)}"
     for abtt in args.abtt or [default]:
         ft_components, word_components = (int(x) for x in abtt.split(","))
         subword, _ = all_but_the_top(raw_subword, ft_components)  # as fit() does, half by half

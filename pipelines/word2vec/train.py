@@ -220,7 +220,7 @@ def fit(
     corpus_words = int(model.corpus_total_words)
     postprocess: dict[str, Any] | None = None
     if config.postprocess == "abtt":
-        components = config.abtt_components or default_components(config.vector_size)
+        components = config.abtt_components or default_components(config.vector_size, subword=config.joined)
         vectors, postprocess = all_but_the_top(vectors, components)
     if word_config is not None:
         del model  # the n-gram matrix is in ``vectors`` now; free gensim's copy before the second model
@@ -230,7 +230,11 @@ def fit(
         word_vectors = from_keyed_vectors(word_model)
         del word_model
         if config.postprocess == "abtt":  # the same post-processing for the word-level half
-            components = config.abtt_components or default_components(word_config.vector_size)
+            components = (
+                config.word_abtt_components
+                or config.abtt_components
+                or default_components(word_config.vector_size)
+            )
             word_vectors, word_post = all_but_the_top(word_vectors, components)
             postprocess = {"fasttext": postprocess, "word2vec": word_post}
         counts = vectors.counts if vectors.counts is not None else np.ones(len(vectors))
