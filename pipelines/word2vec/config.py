@@ -11,10 +11,11 @@ word's weight on the word-level half rising from 0.35 (rare words) to 0.70 (freq
 300. FastText alone (an earlier default) answers analogies well but its neighbours are spellings: 44% of the top-10
 neighbours of the 1,000 most frequent words echo the query's spelling (cidade: cidadela, cidadezinha). On the same
 two halves, three directions from the FastText half instead of two score LX-SimLex-999 0.308 instead of 0.295
-(fastText C++: 0.292-0.311 in four runs), for 3CosMul 27.5% instead of 27.8% and 3CosAdd 28.8% instead of 29.0%
+(fastText C++: 0.292-0.311 in five runs), for 3CosMul 27.5% instead of 27.8% and 3CosAdd 28.8% instead of 29.0%
 (all LX-4WAnalogiesBr-dev questions), syntactic 50.9%, semantic 7.7% and an echo of 21.4%; training time is
-unchanged. A wider window for the word-level half (10 or 15) raised the semantic section, but cost 60-135 s of
-training, which put the pipeline above fastText C++'s time.
+unchanged. A wider window for the word-level half raised the semantic section, but cost time: end to end on one
+machine, windows 10 and 15 took 612 s and 667 s against fastText C++'s 596 s and 641 s in the same runs, where the
+window-5 half's pipeline took 578 s (benchmarks/results/word2vec.md, "Three directions from the FastText half").
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ class Word2VecConfig(BaseModel):
     abtt_components: int | None = Field(
         default=None,
         ge=1,
-        description="directions abtt removes (default: 1 per 100 dimensions; the FastText half of a joined model 3 "
-        "per 200).",
+        description="directions abtt removes, from both halves of a joined model unless word_abtt_components is "
+        "set (default: 1 per 100 dimensions; the FastText half of a joined model 3 per 200).",
     )
     word_abtt_components: int | None = Field(
         default=None,
