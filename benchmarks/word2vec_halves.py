@@ -43,7 +43,7 @@ from pipelines.text.normalize import NormalizeConfig
 from pipelines.text.preprocess import prepare_corpus
 from pipelines.word2vec.config import Word2VecConfig
 from pipelines.word2vec.convert import join
-from pipelines.word2vec.postprocess import all_but_the_top, default_components
+from pipelines.word2vec.postprocess import all_but_the_top
 from pipelines.word2vec.train import fit
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -136,7 +136,10 @@ def main() -> None:
         print(args.name, summary(evaluator.score(load(args.name))), flush=True)
         return
     raw_subword, raw_word = load(args.fasttext), load(args.word)
-    default = f"{default_components(raw_subword.dim, subword=True)},{default_components(raw_word.dim)}"
+    first, second = Word2VecConfig(
+        vector_size=raw_subword.dim, word_vector_size=raw_word.dim
+    ).abtt_directions()
+    default = f"{first},{second}"  # as fit() counts them for a joined model
     for abtt in args.abtt or [default]:
         ft_components, word_components = (int(x) for x in abtt.split(","))
         subword, _ = all_but_the_top(raw_subword, ft_components)  # as fit() does, half by half

@@ -33,7 +33,7 @@ from pipelines.text.phrases import PhraseModel, phrase_corpus
 from pipelines.text.preprocess import PreparedCorpus, prepare_corpus
 from pipelines.word2vec.config import Word2VecConfig, Word2VecRun
 from pipelines.word2vec.convert import from_keyed_vectors, join
-from pipelines.word2vec.postprocess import all_but_the_top, default_components
+from pipelines.word2vec.postprocess import all_but_the_top
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +220,8 @@ def fit(
     corpus_words = int(model.corpus_total_words)
     postprocess: dict[str, Any] | None = None
     if config.postprocess == "abtt":
-        components = config.abtt_components or default_components(config.vector_size, subword=config.joined)
-        vectors, postprocess = all_but_the_top(vectors, components)
+        first_directions, word_directions = config.abtt_directions()
+        vectors, postprocess = all_but_the_top(vectors, first_directions)
     if word_config is not None:
         del model  # the n-gram matrix is in ``vectors`` now; free gensim's copy before the second model
         word_model, word_vocab_seconds, word_seconds = _train_one(
@@ -230,12 +230,7 @@ def fit(
         word_vectors = from_keyed_vectors(word_model)
         del word_model
         if config.postprocess == "abtt":  # the same post-processing for the word-level half
-            components = (
-                config.word_abtt_components
-                or config.abtt_components
-                or default_components(word_config.vector_size)
-            )
-            word_vectors, word_post = all_but_the_top(word_vectors, components)
+            word_vectors, word_post = all_but_the_top(word_vectors, word_directions)
             postprocess = {"fasttext": postprocess, "word2vec": word_post}
         counts = vectors.counts if vectors.counts is not None else np.ones(len(vectors))
         vectors = join(vectors, word_vectors, weight=config.word_weights(counts))
