@@ -100,6 +100,17 @@ class Word2VecConfig(BaseModel):
         description="fasttext with word_weight: context window of the word-level model (None: window); a wider one "
         "raises the semantic analogy sections and costs training time (benchmarks/results/word2vec.md).",
     )
+    word_architecture: Literal["cbow", "skipgram"] | None = Field(
+        default=None,
+        description="fasttext with word_weight: architecture of the word-level model (None: architecture).",
+    )
+    word_alpha: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="fasttext with word_weight: initial learning rate of the word-level model (None: alpha, "
+        "doubled when the word-level model is CBOW and the FastText one skip-gram, as word2vec's C tool does).",
+    )
     word_sample: float | None = Field(
         default=3e-5,
         ge=0.0,
@@ -142,6 +153,8 @@ class Word2VecConfig(BaseModel):
             raise ValueError(f"min_n ({self.min_n}) must not exceed max_n ({self.max_n})")
         if self.min_alpha > self.alpha:
             raise ValueError(f"min_alpha ({self.min_alpha}) must not exceed alpha ({self.alpha})")
+        if self.word_alpha is not None and self.min_alpha > self.word_alpha:
+            raise ValueError(f"min_alpha ({self.min_alpha}) must not exceed word_alpha ({self.word_alpha})")
         word_keys = {
             "word_weight",
             "word_weight_rare",
@@ -149,6 +162,8 @@ class Word2VecConfig(BaseModel):
             "word_vector_size",
             "word_epochs",
             "word_window",
+            "word_architecture",
+            "word_alpha",
             "word_sample",
             "word_abtt_components",
         } & self.model_fields_set
@@ -199,13 +214,20 @@ class Word2VecConfig(BaseModel):
         return first, word
 
     def word_model_config(self) -> Word2VecConfig:
-        """The word-level half of a joined model: this config as plain skip-gram Word2Vec."""
+        """The word-level half of a joined model: this config as plain Word2Vec, with its word_* keys."""
+        architecture = self.word_architecture or self.architecture
+        alpha = self.word_alpha
+        if alpha is None:
+            doubled = architecture == "cbow" and self.architecture == "skipgram"
+            alpha = min(1.0, 2 * self.alpha) if doubled else self.alpha
         return self.model_copy(
             update={
                 "algorithm": "word2vec",
                 "vector_size": self.word_vector_size or self.vector_size,
                 "epochs": self.word_epochs or self.epochs,
                 "window": self.word_window or self.window,
+                "architecture": architecture,
+                "alpha": alpha,
                 "sample": self.sample if self.word_sample is None else self.word_sample,
                 "word_weight": 0.0,
                 "word_weight_rare": None,

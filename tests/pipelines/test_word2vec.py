@@ -413,6 +413,22 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
         Word2VecConfig(algorithm="word2vec", word_window=15)
     with pytest.raises(ValueError, match='word_abtt_components: only for algorithm = "fasttext"'):
         Word2VecConfig(algorithm="word2vec", word_abtt_components=3)
+    # the word-level half's own architecture, and its learning rate: CBOW's is doubled unless given
+    cbow = Word2VecConfig(word_architecture="cbow").word_model_config()
+    assert (cbow.architecture, cbow.alpha, cbow.gensim_kwargs()["sg"], cbow.gensim_kwargs()["alpha"]) == (
+        "cbow",
+        0.05,
+        0,
+        0.05,
+    )
+    assert Word2VecConfig(word_architecture="cbow", word_alpha=0.03).word_model_config().alpha == 0.03
+    assert Word2VecConfig(word_architecture="skipgram").word_model_config().alpha == 0.025
+    both = Word2VecConfig(architecture="cbow", alpha=0.04).word_model_config()
+    assert (both.architecture, both.alpha) == ("cbow", 0.04)  # CBOW throughout: alpha as given
+    with pytest.raises(ValueError, match="word_alpha, word_architecture: only for algorithm"):
+        Word2VecConfig(algorithm="word2vec", word_architecture="cbow", word_alpha=0.05)
+    with pytest.raises(ValueError, match=r"min_alpha \(0.01\) must not exceed word_alpha \(0.005\)"):
+        Word2VecConfig(min_alpha=0.01, word_alpha=0.005)
 
 
 def test_a_stored_plain_word2vec_config_from_other_defaults_still_runs() -> None:
