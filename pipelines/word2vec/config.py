@@ -5,17 +5,17 @@
 
 The defaults were chosen by measurement on the 15M-token Portuguese corpus of ../shared/data (docs/word2vec.md,
 benchmarks/results/word2vec.md): FastText skip-gram (subword n-grams 3-6 in 1M buckets, 200 dimensions, window 5,
-sample 1e-4, 6 epochs) joined with a word-level skip-gram (200 dimensions, 8 epochs, sample 3e-5), each half
-post-processed by all-but-the-top (three directions from the FastText half, two from the word-level half), a
-word's weight on the word-level half rising from 0.35 (rare words) to 0.70 (frequent words), halfway at a count of
-300. FastText alone (an earlier default) answers analogies well but its neighbours are spellings: 44% of the top-10
-neighbours of the 1,000 most frequent words echo the query's spelling (cidade: cidadela, cidadezinha). On the same
-two halves, three directions from the FastText half instead of two score LX-SimLex-999 0.308 instead of 0.295
-(fastText C++: 0.292-0.311 in six runs), for 3CosMul 27.5% instead of 27.8% and 3CosAdd 28.8% instead of 29.0%
-(all LX-4WAnalogiesBr-dev questions), syntactic 50.9%, semantic 7.7% and an echo of 21.4%; training time is
-unchanged. A wider window for the word-level half raised the semantic section, but cost time: end to end on one
-machine, windows 10 and 15 took 612 s and 667 s against fastText C++'s 596 s and 641 s in the same runs, where the
-window-5 half's pipeline took 578 s (benchmarks/results/word2vec.md, "Three directions from the FastText half").
+sample 1e-4, 8 epochs) joined with a word-level CBOW (200 dimensions, window 10, 10 epochs, sample 3e-5, learning
+rate 0.05), each half post-processed by all-but-the-top (three directions from the FastText half, two from the
+word-level half), a word's weight on the word-level half rising from 0.35 (rare words) to 0.70 (frequent words),
+halfway at a count of 300. FastText alone (an earlier default) answers analogies well but its neighbours are
+spellings: 44% of the top-10 neighbours of the 1,000 most frequent words echo the query's spelling (cidade:
+cidadela, cidadezinha). The word-level half was a skip-gram of window 5 and 8 epochs until 2026-12-04: a CBOW half
+trains in about 110 s instead of 260 s on one machine, and that time pays for two more FastText epochs. On one
+machine, end to end from raw text, the CBOW default scored 3CosAdd 30.9%, 3CosMul 29.2%, semantic 9.3%, syntactic
+53.6% (all LX-4WAnalogiesBr-dev questions), LX-SimLex-999 0.300 and an echo of 20.4% in 749 s, against fastText
+C++'s 25.8%, 27.6%, 3.7%, 49.1%, 0.300 and 54.9% in 733 s of training alone (benchmarks/results/word2vec.md, "A
+CBOW word-level half").
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Word2VecConfig(BaseModel):
     window: int = Field(default=5, ge=1, le=50)
     min_count: int = Field(default=5, ge=1)
     sample: float = Field(default=1e-4, ge=0.0, lt=1.0, description="downsampling of frequent words.")
-    epochs: int = Field(default=6, ge=1, le=200)
+    epochs: int = Field(default=8, ge=1, le=200)
     alpha: float = Field(default=0.025, gt=0.0, le=1.0, description="initial learning rate.")
     min_alpha: float = Field(default=0.0001, ge=0.0, le=1.0)
     workers: int = Field(default=2, ge=1, le=64)
@@ -69,7 +69,7 @@ class Word2VecConfig(BaseModel):
         default=0.70,
         ge=0.0,
         lt=1.0,
-        description="fasttext: also train a word-level skip-gram and join it to the FastText vectors with this "
+        description="fasttext: also train a word-level model and join it to the FastText vectors with this "
         "weight for frequent words (0 = FastText alone); neighbours then read as meaning rather than spelling.",
     )
     word_weight_rare: float | None = Field(
@@ -88,21 +88,24 @@ class Word2VecConfig(BaseModel):
         default=None, ge=2, le=2000, description="fasttext with word_weight: size of the word-level half."
     )
     word_epochs: int | None = Field(
-        default=8,
+        default=10,
         ge=1,
         le=200,
         description="fasttext with word_weight: epochs of the word-level model (None: epochs).",
     )
     word_window: int | None = Field(
-        default=None,
+        default=10,
         ge=1,
         le=50,
         description="fasttext with word_weight: context window of the word-level model (None: window); a wider one "
-        "raises the semantic analogy sections and costs training time (benchmarks/results/word2vec.md).",
+        "raises the semantic analogy sections, at little cost to CBOW and much to skip-gram (benchmarks/results/"
+        "word2vec.md).",
     )
     word_architecture: Literal["cbow", "skipgram"] | None = Field(
-        default=None,
-        description="fasttext with word_weight: architecture of the word-level model (None: architecture).",
+        default="cbow",
+        description="fasttext with word_weight: architecture of the word-level model (None: architecture); CBOW "
+        "trains in about a third of skip-gram's time here and scored higher on analogies (benchmarks/results/"
+        "word2vec.md).",
     )
     word_alpha: float | None = Field(
         default=None,
@@ -188,7 +191,7 @@ class Word2VecConfig(BaseModel):
 
     @property
     def joined(self) -> bool:
-        """A word-level skip-gram is trained too and joined to the FastText vectors."""
+        """A word-level model is trained too and joined to the FastText vectors."""
         return self.algorithm == "fasttext" and self.word_weight > 0
 
     def word_weights(self, counts: npt.NDArray[Any]) -> npt.NDArray[np.float64]:

@@ -270,6 +270,17 @@ def test_quickstart_config_is_a_valid_run_of_catalogue_corpora() -> None:
     # the n-gram matrix stays small: rows x dimensions x 4 bytes
     assert run.train.bucket * run.train.vector_size * 4 <= 100 * 2**20
     assert {catalog.get(name).kind for name in run.corpus} == {"corpus"}
+    # the settings it was measured with, whatever the library's defaults (BENCHMARKS.md, "Quick start vectors")
+    half = run.train.word_model_config()
+    assert (half.architecture, half.window, half.epochs, half.sample, half.alpha, half.vector_size) == (
+        "skipgram",
+        5,
+        5,
+        1e-4,
+        0.025,
+        100,
+    )
+    assert (run.train.epochs, run.train.abtt_directions()) == (5, (1, 1))
 
 
 JOINED = {
@@ -398,7 +409,8 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
     with pytest.raises(ValueError, match='word_sample: only for algorithm = "fasttext"'):
         Word2VecConfig(algorithm="word2vec", word_sample=1e-5)
     # the word-level half's own window (the semantic section rose with a wider one: results/word2vec.md)
-    assert Word2VecConfig().word_model_config().window == 5
+    assert (Word2VecConfig().window, Word2VecConfig().word_model_config().window) == (5, 10)
+    assert Word2VecConfig(word_window=None).word_model_config().window == 5
     wide = Word2VecConfig(word_window=15)
     assert (
         wide.window,
@@ -426,7 +438,7 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
     both = Word2VecConfig(architecture="cbow", alpha=0.04).word_model_config()
     assert (both.architecture, both.alpha) == ("cbow", 0.04)  # CBOW throughout: alpha as given
     with pytest.raises(ValueError, match="word_alpha, word_architecture: only for algorithm"):
-        Word2VecConfig(algorithm="word2vec", word_architecture="cbow", word_alpha=0.05)
+        Word2VecConfig(algorithm="word2vec", word_architecture="skipgram", word_alpha=0.05)
     with pytest.raises(ValueError, match=r"min_alpha \(0.01\) must not exceed word_alpha \(0.005\)"):
         Word2VecConfig(min_alpha=0.01, word_alpha=0.005)
 
@@ -440,7 +452,7 @@ def test_a_stored_plain_word2vec_config_from_other_defaults_still_runs() -> None
     old = {
         "name": "w2v",
         "corpus": ["x.txt"],
-        "train": {"algorithm": "word2vec", "word_epochs": 7, "word_window": 10},
+        "train": {"algorithm": "word2vec", "word_epochs": 7, "word_window": 15},
     }
     run = job_kind("word2vec").validate(old, stored=True)
     assert run.train.algorithm == "word2vec"  # type: ignore[attr-defined]
