@@ -14,8 +14,8 @@ cidadela, cidadezinha). The word-level half was a skip-gram of window 5 and 8 ep
 trains in about 110 s instead of 260 s on one machine, and that time pays for two more FastText epochs. On one
 machine, end to end from raw text, the CBOW default scored 3CosAdd 30.9%, 3CosMul 29.2%, semantic 9.3%, syntactic
 53.6% (all LX-4WAnalogiesBr-dev questions), LX-SimLex-999 0.300 and an echo of 20.4% in 749 s, against fastText
-C++'s 25.8%, 27.6%, 3.7%, 49.1%, 0.300 and 54.9% in 733 s of training alone (benchmarks/results/word2vec.md, "A
-CBOW word-level half").
+C++'s 25.8%, 27.6%, 3.7%, 49.1%, 0.300 and 54.9% in 733 s of training alone, and the previous default's 28.6%,
+27.7%, 7.6%, 50.7%, 0.306 and 21.6% in 757 s (benchmarks/results/word2vec.md, "A CBOW word-level half").
 """
 
 from __future__ import annotations
