@@ -202,8 +202,9 @@ def fit(
 ) -> TrainedVectors:
     """Train gensim Word2Vec / FastText on a token file (one sentence per line, tokens split by spaces).
 
-    With ``config.joined`` a word-level model (``word_architecture``) is trained after FastText on the same file and the two are
-    joined (:func:`pipelines.word2vec.convert.join`); epochs of both count in the progress and the metadata.
+    With ``config.joined`` a word-level model (``word_architecture``) is trained after FastText on the same file
+    and the two are joined (:func:`pipelines.word2vec.convert.join`); epochs of both count in the progress and the
+    metadata.
 
     Raises:
         EmptyCorpus: no word reaches ``min_count``.

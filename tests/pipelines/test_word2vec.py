@@ -443,6 +443,37 @@ def test_word_level_settings_are_for_fasttext_only() -> None:
         Word2VecConfig(min_alpha=0.01, word_alpha=0.005)
 
 
+def test_the_default_word_level_half_is_a_window_10_cbow() -> None:
+    # results/word2vec.md, "A CBOW word-level half": FastText 8 epochs, CBOW window 10, 10 epochs, rate 0.05
+    cfg = Word2VecConfig()
+    half = cfg.word_model_config()
+    assert (cfg.epochs, cfg.architecture, cfg.alpha) == (8, "skipgram", 0.025)
+    assert (half.architecture, half.window, half.epochs, half.alpha, half.sample) == (
+        "cbow",
+        10,
+        10,
+        0.05,
+        3e-5,
+    )
+
+
+def test_a_stored_joined_config_from_before_word_architecture_keeps_its_skip_gram_half() -> None:
+    """A joined job queued before word_architecture existed was stored with every key of its release but that one;
+    run now, its word-level half is still a skip-gram at its own rate, not today's CBOW default."""
+    from services.jobs.kinds import job_kind
+
+    train = Word2VecConfig(
+        epochs=6, word_window=None, word_epochs=8, word_architecture="skipgram"
+    ).model_dump()
+    del train["word_architecture"], train["word_alpha"]
+    old = {"name": "v", "corpus": ["x.txt"], "train": train}
+    half = job_kind("word2vec").validate(old, stored=True).train.word_model_config()  # type: ignore[attr-defined]
+    assert (half.architecture, half.window, half.epochs, half.alpha) == ("skipgram", 5, 8, 0.025)
+    # a new submission without the key takes today's default
+    fresh = job_kind("word2vec").validate(old).train.word_model_config()  # type: ignore[attr-defined]
+    assert (fresh.architecture, fresh.alpha) == ("cbow", 0.05)
+
+
 def test_a_stored_plain_word2vec_config_from_other_defaults_still_runs() -> None:
     """A job's config is stored written out: a plain Word2Vec job queued under another release's defaults for the
     word-level half carries those values, and must still run after the defaults moved; a new submission with them
