@@ -4,13 +4,15 @@ A joined model (pipelines/word2vec/convert.py ``join``) is a deterministic funct
 word-level half, the all-but-the-top post-processing and the per-word weights. Training a half costs minutes;
 joining and scoring one takes about 30 s, so weights and word-level settings are compared here on the same halves:
 
-    PALAVRA_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/word2vec_halves.py train ft6 \
-        --set algorithm='"fasttext"' --set epochs=6
-    .venv/bin/python benchmarks/word2vec_halves.py train w2v-s3e8 --set algorithm='"word2vec"' --set epochs=8 \
-        --set sample=3e-5
-    .venv/bin/python benchmarks/word2vec_halves.py join ft6 w2v-s3e8 --weights 0.35,0.70,300 --weights 0.35,0.65,200
-    .venv/bin/python benchmarks/word2vec_halves.py join ft6 w2v-s3e8 --abtt 2,2 --abtt 3,3   # directions per half
-    .venv/bin/python benchmarks/word2vec_halves.py score ft6          # one half alone
+    PALAVRA_DATA_MIRROR=../shared/data .venv/bin/python benchmarks/word2vec_halves.py train ft8 \
+        --set algorithm='"fasttext"' --set epochs=8
+    .venv/bin/python benchmarks/word2vec_halves.py train cbow-w10e10 --set algorithm='"word2vec"' \
+        --set architecture='"cbow"' --set alpha=0.05 --set window=10 --set epochs=10 --set sample=3e-5
+    .venv/bin/python benchmarks/word2vec_halves.py join ft8 cbow-w10e10 --weights 0.35,0.70,300 --weights 0.35,0.65,200
+    .venv/bin/python benchmarks/word2vec_halves.py join ft8 cbow-w10e10 --abtt 3,2 --abtt 3,3   # directions per half
+    .venv/bin/python benchmarks/word2vec_halves.py score ft8          # one half alone
+
+(the default's two halves; a plain Word2Vec half takes its own keys, not the word_* ones).
 
 Halves are kept under benchmarks/out/halves/<name>/ (the FastText half with its n-gram rows: about 1 GB). The
 token file is ``prepare_corpus`` of ``corpus-all`` with the default normalisation, as in word2vec_bench.py; each
