@@ -32,6 +32,7 @@ from models.registry import NAME_RE
 from pipelines.runs.config_io import read_toml, validation_message
 from pipelines.text.normalize import NormalizeConfig
 from pipelines.text.phrases import PhraseConfig
+from pipelines.word2vec.postprocess import default_components
 
 ALGORITHMS = VECTOR_KINDS  # each training algorithm registers the vector kind of its name
 
@@ -215,8 +216,6 @@ class Word2VecConfig(BaseModel):
     def abtt_directions(self) -> tuple[int, int]:
         """Directions all-but-the-top removes from the (first) trained model and from a joined model's word-level
         half: the given counts, else 1 per 100 dimensions, but 3 per 200 from the FastText half of a joined model."""
-        from pipelines.word2vec.postprocess import default_components
-
         first = self.abtt_components or default_components(self.vector_size, subword=self.joined)
         word = (
             self.word_abtt_components

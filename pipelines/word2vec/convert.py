@@ -3,12 +3,12 @@
 A FastText model keeps its n-gram bucket matrix, so unknown words still get vectors from their subwords
 (``models.vectors`` hashes n-grams exactly as gensim's ``ft_ngram_hashes``).
 
-:func:`join` puts a FastText model and a word-level model (CBOW or skip-gram) side by side: a known word's
-vector is its unit FastText vector and its unit word-level vector, weighted and concatenated, so cosine similarity is the
-weighted mean of the two models' similarities. FastText's composed vectors share character n-grams, so on their
-own a word's nearest neighbours are mostly its spellings (*cidade*: cidadela, cidadezinha); the word-level half
-pulls them back to meaning, and the FastText half keeps the morphology that syntactic analogies need. An unknown
-word has only the n-gram half.
+:func:`join` puts a FastText model and a word-level model (CBOW or skip-gram) side by side: a known word's vector
+is its unit FastText vector and its unit word-level vector, weighted and concatenated, so cosine similarity is the
+weighted mean of the two models' similarities. FastText's composed vectors share character n-grams, so on their own
+a word's nearest neighbours are mostly its spellings (*cidade*: cidadela, cidadezinha); the word-level half pulls
+them back to meaning, and the FastText half keeps the morphology that syntactic analogies need. An unknown word gets
+its n-gram half and a word-level half predicted from it (see :func:`join`).
 """
 
 from __future__ import annotations

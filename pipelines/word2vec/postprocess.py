@@ -1,14 +1,14 @@
 """Post-processing of trained vectors: "all-but-the-top" (Mu & Viswanath, ICLR 2018).
 
-Word vectors share a large common mean and a few dominant directions that mostly encode word frequency;
-subtracting the mean and projecting out the top ``D`` principal directions makes cosine similarity follow meaning
-more closely. The paper takes ``D`` about dimension / 100, as palavra does, except for the FastText half of a
-joined model: there 3 per 200 dimensions, measured on the joined default's 200-dimension halves on the whole corpus
+Word vectors share a large common mean and a few dominant directions that mostly encode word frequency; subtracting
+the mean and projecting out the top ``D`` principal directions makes cosine similarity follow meaning more closely.
+The paper takes ``D`` about dimension / 100, as palavra does, except for the FastText half of a joined model: there
+3 per 200 dimensions, measured on the joined default's 200-dimension halves on the whole corpus
 (benchmarks/results/word2vec.md, "Three directions from the FastText half"): LX-SimLex-999 0.295 -> 0.308 over all
-pairs, 3CosMul 27.8% -> 27.5%, 3CosAdd 29.0% -> 28.8%. Measured on FastText skip-gram vectors of a 3.7M-token Portuguese sample (with the paper's
-``D``), it helps under-trained models (5 epochs: SimLex Spearman 0.150 -> 0.184, 3CosAdd +0.9 points) but not
-well-trained ones (10 epochs: SimLex 0.206 -> 0.195, 3CosAdd +0.5, 3CosMul -2 points), so it is on by default for
-a joined model only (``postprocess = "abtt"`` turns it on for others).
+pairs, 3CosMul 27.8% -> 27.5%, 3CosAdd 29.0% -> 28.8%. Measured on FastText skip-gram vectors of a 3.7M-token
+Portuguese sample (with the paper's ``D``), it helps under-trained models (5 epochs: SimLex Spearman 0.150 ->
+0.184, 3CosAdd +0.9 points) but not well-trained ones (10 epochs: SimLex 0.206 -> 0.195, 3CosAdd +0.5, 3CosMul -2
+points), so it is on by default for a joined model only (``postprocess = "abtt"`` turns it on for others).
 
 The map is affine, ``v -> (v - mu) - U U^T (v - mu)``, so it is applied to FastText's n-gram buckets as well:
 the vector of an unknown word, the mean of its n-gram rows, is then transformed exactly like a known word's.
