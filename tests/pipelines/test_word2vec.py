@@ -281,6 +281,7 @@ def test_quickstart_config_is_a_valid_run_of_catalogue_corpora() -> None:
         100,
     )
     assert (run.train.epochs, run.train.abtt_directions()) == (5, (1, 1))
+    assert (run.train.min_n, run.train.max_n, run.train.bucket) == (3, 6, 200_000)
 
 
 JOINED = {
@@ -457,6 +458,18 @@ def test_the_default_word_level_half_is_a_window_10_cbow() -> None:
     )
 
 
+def test_the_default_takes_n_grams_3_to_5_in_500k_buckets_and_weighs_rare_words_0_38() -> None:
+    # results/word2vec.md, "Character n-grams 3-5 in 500k buckets": 11% less FastText training than 3-6, analogies
+    # as good, and the n-gram rows half the size of 1M buckets'; rare words lean a little more on the CBOW half
+    cfg = Word2VecConfig()
+    assert (cfg.min_n, cfg.max_n, cfg.bucket) == (3, 5, 500_000)
+    assert (cfg.word_weight_rare, cfg.word_weight, cfg.word_weight_count) == (0.38, 0.70, 300)
+    assert cfg.word_weights(np.array([0, 300, 10**9])) == pytest.approx([0.38, 0.54, 0.70])
+    assert (cfg.gensim_kwargs()["max_n"], cfg.gensim_kwargs()["bucket"]) == (5, 500_000)
+    # the word-level half has no n-grams whatever the FastText half takes
+    assert "bucket" not in cfg.word_model_config().gensim_kwargs()
+
+
 def test_a_stored_joined_config_from_before_word_architecture_keeps_its_skip_gram_half() -> None:
     """A joined job queued before word_architecture existed was stored with every key of its release but that one;
     run now, its word-level half is still a skip-gram at its own rate, not today's CBOW default."""
@@ -508,7 +521,7 @@ def test_joined_model_round_trips_through_the_registry(pt_corpus_file: Path, reg
     (found,) = emb.neighbors(["reinos"], k=5)  # unknown: answered from the n-gram half
     assert "reino" in [n.word for n in found.neighbors]
     assert "all 3 FastText and 2 word-level epochs" in seen[-1].message
-    assert "joined with word weight 0.35 (rare words) to 0.7 (frequent words)" in seen[-1].message
+    assert "joined with word weight 0.38 (rare words) to 0.7 (frequent words)" in seen[-1].message
     post = version.metadata["training"]["postprocess"]  # both halves
     assert (post["fasttext"]["components"], post["word2vec"]["components"]) == (1, 2)
     # its epoch losses are the word-level half's (the note said only that FastText computes none)
