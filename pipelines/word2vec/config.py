@@ -13,10 +13,10 @@ spellings: 44% of the top-10 neighbours of the 1,000 most frequent words echo th
 cidadela, cidadezinha). The word-level half was a skip-gram of window 5 and 8 epochs until 2026-12-04: a CBOW half
 trains in about 110 s instead of 260 s on one machine, and that time pays for two more FastText epochs. The n-grams
 were 3-6 in 1M buckets until 2026-12-05: 3-5 trains FastText in 11% less time with analogies as good, and 500k
-buckets halve the n-gram rows. On one machine, end to end from raw text, the default scored 3CosAdd 31.1%, 3CosMul
-29.7%, semantic 8.9%, syntactic 54.3% (all LX-4WAnalogiesBr-dev questions), LX-SimLex-999 0.298 and an echo of
-21.2% in 640 s (704 MB on disk), against fastText C++'s 25.7%, 27.5%, 3.4%, 49.1%, 0.308 and 54.4% in 687 s of
-training alone in the same run (benchmarks/results/word2vec.md, "Character n-grams 3-5 in 500k buckets").
+buckets halve the n-gram rows. On one machine, end to end from raw text, the default scored 3CosAdd 30.5%, 3CosMul
+29.4%, semantic 8.9%, syntactic 53.2% (all LX-4WAnalogiesBr-dev questions), LX-SimLex-999 0.294 and an echo of
+20.4% in 680 s (704 MB on disk), against fastText C++'s 25.8%, 27.8%, 3.3%, 49.4%, 0.305 and 54.5% in 714 s of
+training alone in the next run (benchmarks/results/word2vec.md, "Character n-grams 3-5 in 500k buckets").
 """
 
 from __future__ import annotations
