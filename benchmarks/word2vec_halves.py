@@ -8,14 +8,14 @@ joining and scoring one takes about 30 s, so weights and word-level settings are
         --set algorithm='"fasttext"' --set epochs=8
     .venv/bin/python benchmarks/word2vec_halves.py train cbow-w10e10 --set algorithm='"word2vec"' \
         --set architecture='"cbow"' --set alpha=0.05 --set window=10 --set epochs=10 --set sample=3e-5
-    .venv/bin/python benchmarks/word2vec_halves.py join ft8 cbow-w10e10 --weights 0.35,0.70,300 --weights 0.35,0.65,200
+    .venv/bin/python benchmarks/word2vec_halves.py join ft8 cbow-w10e10 --weights 0.38,0.70,300 --weights 0.35,0.65,200
     .venv/bin/python benchmarks/word2vec_halves.py join ft8 cbow-w10e10 --abtt 3,2 --abtt 3,3   # directions per half
     .venv/bin/python benchmarks/word2vec_halves.py score ft8          # one half alone
 
 (the default's two halves; a plain Word2Vec half takes its own keys, not the word_* ones).
 
-Halves are kept under benchmarks/out/halves/<name>/ (the FastText half with its n-gram rows: about 1 GB). The
-token file is ``prepare_corpus`` of ``corpus-all`` with the default normalisation, as in word2vec_bench.py; each
+Halves are kept under benchmarks/out/halves/<name>/ (the FastText half with its n-gram rows: about 0.5 GB at
+500k buckets). The token file is ``prepare_corpus`` of ``corpus-all`` with the default normalisation, as in word2vec_bench.py; each
 ``--set`` is a ``[train]`` key (JSON value), ``--weights`` is rare,frequent,halfway-count and ``--abtt`` the
 directions all-but-the-top removes from the FastText half and the word-level half (default: as ``fit`` does). Scores: 3CosAdd and
 3CosMul over all LX-4WAnalogiesBr-dev questions (unknown words counted wrong), its semantic and syntactic
@@ -79,6 +79,8 @@ def train(name: str, sets: dict[str, Any]) -> None:
         np.save(folder / "ngrams.npy", np.asarray(wv.ngrams, np.float32))
     info = {
         "set": sets,
+        "min_n": wv.min_n,  # load() hashes unknown words' n-grams with these (a 3-5 half read as 3-6 is wrong)
+        "max_n": wv.max_n,
         "vocabulary_s": round(trained.vocab_seconds, 1),
         "train_s": round(trained.seconds, 1),
         "wall_s": round(time.perf_counter() - started, 1),
@@ -88,13 +90,18 @@ def train(name: str, sets: dict[str, Any]) -> None:
 
 
 def load(name: str) -> WordVectors:
+    """A kept half, with the n-gram lengths it was trained with (halves kept before info.json recorded them: the
+    ``--set`` given, else 3-6, the default until 2026-12-05)."""
     folder = HALVES / name
     ngrams = folder / "ngrams.npy"
+    info = json.loads((folder / "info.json").read_text(encoding="utf-8"))
     return WordVectors(
         json.loads((folder / "words.json").read_text(encoding="utf-8")),
         np.load(folder / "vectors.npy"),
         counts=np.load(folder / "counts.npy"),
         ngrams=np.load(ngrams, mmap_mode="r") if ngrams.exists() else None,
+        min_n=int(info.get("min_n", info["set"].get("min_n", 3))),
+        max_n=int(info.get("max_n", info["set"].get("max_n", 6))),
     )
 
 
@@ -142,11 +149,13 @@ def main() -> None:
         vector_size=raw_subword.dim, word_vector_size=raw_word.dim
     ).abtt_directions()
     default = f"{first},{second}"  # as fit() counts them for a joined model
+    library = Word2VecConfig()  # its word-level weights, unless --weights
+    ramp = f"{library.word_weight_rare},{library.word_weight},{library.word_weight_count}"
     for abtt in args.abtt or [default]:
         ft_components, word_components = (int(x) for x in abtt.split(","))
         subword, _ = all_but_the_top(raw_subword, ft_components)  # as fit() does, half by half
         word, _ = all_but_the_top(raw_word, word_components)
-        for weights in args.weights or ["0.35,0.70,300"]:
+        for weights in args.weights or [ramp]:
             rare, frequent, count = weights.split(",")
             config = Word2VecConfig(
                 word_weight=float(frequent), word_weight_rare=float(rare), word_weight_count=int(count)
