@@ -15,11 +15,12 @@ joining and scoring one takes about 30 s, so weights and word-level settings are
 (the default's two halves; a plain Word2Vec half takes its own keys, not the word_* ones).
 
 Halves are kept under benchmarks/out/halves/<name>/ (the FastText half with its n-gram rows: about 0.5 GB at
-500k buckets). The token file is ``prepare_corpus`` of ``corpus-all`` with the default normalisation, as in word2vec_bench.py; each
-``--set`` is a ``[train]`` key (JSON value), ``--weights`` is rare,frequent,halfway-count and ``--abtt`` the
-directions all-but-the-top removes from the FastText half and the word-level half (default: as ``fit`` does). Scores: 3CosAdd and
-3CosMul over all LX-4WAnalogiesBr-dev questions (unknown words counted wrong), its semantic and syntactic
-sections, LX-SimLex-999 Spearman (all pairs / pairs in the vocabulary) and the orthographic echo.
+500k buckets). The token file is ``prepare_corpus`` of ``corpus-all`` with the default normalisation, as in
+word2vec_bench.py; each ``--set`` is a ``[train]`` key (JSON value), ``--weights`` is rare,frequent,halfway-count
+and ``--abtt`` the directions all-but-the-top removes from the FastText half and the word-level half (default: as
+``fit`` does). Scores: 3CosAdd and 3CosMul over all LX-4WAnalogiesBr-dev questions (unknown words counted wrong),
+its semantic and syntactic sections, LX-SimLex-999 Spearman (all pairs / pairs in the vocabulary) and the
+orthographic echo.
 """
 
 from __future__ import annotations

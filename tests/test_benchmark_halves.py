@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,7 +15,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _halves() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
+    # the script puts benchmarks/ and the repository on sys.path itself, as when run
     spec = importlib.util.spec_from_file_location("word2vec_halves", BENCHMARKS / "word2vec_halves.py")
     assert spec is not None
     assert spec.loader is not None
