@@ -696,12 +696,30 @@ function setupKey() {
     e.preventDefault();
     sessionStorage.setItem("palavra.key", $("#api-key").value.trim());
     say(state, t("keySaved"));
+    reloadWithKey();
   });
   $("#forget-key").addEventListener("click", () => {
     sessionStorage.removeItem("palavra.key");
     $("#api-key").value = "";
     say(state, t("keyForgotten"));
+    reloadWithKey();
   });
+}
+
+// a new key may open what the server refused (PALAVRA_PROTECT_READS) or close it: the model lists of every panel
+// and the open tab's own data are asked for again with it
+function reloadWithKey() {
+  const tab = TABS.find((id) => !$(`#${id}`).hidden) || "words";
+  const status = $("#words-status");
+  loadModelLists()
+    .then(() => {
+      document.body.setAttribute("data-ready", "1");
+      if (status.classList.contains("error")) say(status, "");
+    })
+    .catch((err) => say(status, err.message, true));
+  if (tab === "models") loadRegistry();
+  if (tab === "jobs") loadJobs();
+  if (tab === "search") loadCollections();
 }
 
 // -- Jobs ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ screen and saves a screenshot under ``runs/screenshots/`` (with ``PALAVRA_WEB_DO
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,14 +31,14 @@ from tests.services.web_helpers import AXE, CHROMIUM, CHROMIUM_ARGS, KEY, evalua
 
 
 @pytest.fixture(scope="module")
-def server(
+def explorer_home(
     tmp_path_factory: pytest.TempPathFactory,
     tiny_word2vec: Any,
     reviews_csv: dict[str, Path],
     pt_corpus_file: Path,
-) -> Iterator[str]:
-    """A live ``palavra serve`` (one job worker) over a home with two word-vector models, a trained classifier,
-    a text encoder and a tiny language model."""
+) -> tuple[Path, Path]:
+    """(home, data root): two word-vector models, a trained classifier, a text encoder and a tiny language
+    model."""
     need(CHROMIUM.is_file(), f"no browser at {CHROMIUM} (apt-get install chromium)")
     from pipelines.classifier.train import train_classifier
 
@@ -58,6 +59,18 @@ def server(
     train_tiny_lm(registry, pt_corpus_file, root / "lm-cache", name="conto")
     for split, path in reviews_csv.items():
         shutil.copyfile(path, data / f"{split}.csv")
+    return home, data
+
+
+@pytest.fixture(scope="module")
+def server(explorer_home: tuple[Path, Path]) -> Iterator[str]:
+    """A live ``palavra serve`` (one job worker) over :func:`explorer_home`."""
+    with _serve(*explorer_home) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serve(home: Path, data: Path, **settings: str) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -66,6 +79,7 @@ def server(
         "PALAVRA_API_KEYS": KEY,
         "PALAVRA_LOCAL_WORKERS": "1",
         "PALAVRA_MODEL_REFRESH_S": "0.5",
+        **settings,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
@@ -266,6 +280,34 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     shot(page, "models")
     page.click("#lang")
     assert page.inner_text("#tab-models") == "Modelos"
+
+
+def test_web_saving_a_key_loads_what_protected_reads_refused(
+    browser: Any, explorer_home: tuple[Path, Path]
+) -> None:
+    """With PALAVRA_PROTECT_READS the page opens with nothing to show; saving a read key loads the registry and
+    every panel's model lists at once, without a reload (they stayed empty until the tab was left and reopened)."""
+    with _serve(*explorer_home, PALAVRA_PROTECT_READS="true", PALAVRA_LOCAL_WORKERS="0") as url:
+        context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="pt-BR")
+        context.set_default_timeout(15_000)
+        try:
+            page = context.new_page()
+            page.goto(url + "/#models")
+            page.wait_for_function("document.querySelector('#models-status').textContent !== ''")
+            assert page.locator("#model-table tbody tr").count() == 0
+            assert page.locator("#clf-model option").count() == 0
+            page.fill("#api-key", KEY)
+            page.click("#key-form button[type=submit]")
+            page.wait_for_selector("#model-table tbody tr >> nth=4", timeout=5_000)
+            page.wait_for_selector("body[data-ready='1']", timeout=5_000)
+            assert page.inner_text("#models-status") == ""
+            assert page.locator("#clf-model option").all_inner_texts() == ["sentimento"]
+            assert "tiny-word2vec (word2vec)" in page.locator("#words-model option").all_inner_texts()
+            page.click("#forget-key")  # and forgetting it closes them again, with the server's reason on screen
+            page.wait_for_function("document.querySelector('#models-status').textContent !== ''")
+            shot(page, "models-protected-reads")
+        finally:
+            context.close()
 
 
 def test_web_jobs_submit_watch_live_overlay_curves_and_cancel(page: Any, tmp_path: Path) -> None:
