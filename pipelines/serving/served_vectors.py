@@ -24,7 +24,7 @@ from models.errors import InvalidConfig, InvalidInput, UnknownWord
 from models.registry import Artifact
 from models.vectors import NORMALIZE_FILE, FloatMatrix, Neighbor, VectorArtifact, WordVectors
 from models.vectors import load as read_vector_artifact
-from pipelines.text.normalize import NormalizeConfig, Normalizer
+from pipelines.text.normalize import NormalizeConfig, Normalizer, is_blank
 from pipelines.text.phrases import PhraseModel
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,20 @@ class ServedVectors:
         return token
 
     def lookup(self, words: Sequence[str]) -> list[QueryWord]:
-        """How each query word maps onto the vocabulary (no error for unknown words)."""
+        """How each query word maps onto the vocabulary (no error for unknown words).
+
+        Raises:
+            InvalidInput: a blank word (whitespace or invisible characters only), which a FastText model would
+                otherwise answer from the n-grams of nothing.
+        """
         vocabulary = self.word_vectors.index
         out = []
-        for word in words:
+        for position, word in enumerate(words):
+            if is_blank(word):
+                which = "word" if len(words) == 1 else f"word {position + 1} of {len(words)}"
+                raise InvalidInput(
+                    f"{which} must not be blank (nothing but whitespace or invisible characters)"
+                )
             token = self.token(word)
             out.append(QueryWord(word, token, token in vocabulary))
         return out

@@ -65,6 +65,31 @@ def test_word_matches_training_normalisation() -> None:
     assert fold_accents("Pôs-se à toa") == "Pos-se a toa"
 
 
+def test_word_becomes_the_placeholder_training_text_put_there() -> None:
+    tokens = Normalizer(NormalizeConfig(numbers="token"))
+    assert [tokens.word(w) for w in ["1857", "1.857", "três", "http://exemplo.com", "www.ufrj.br"]] == [
+        "<num>",
+        "<num>",
+        "<num>",
+        "<url>",
+        "<url>",
+    ]
+    assert [tokens.word(w) for w in ["ana@exemplo.com", "@fulano", "Casa", "1857,", "rio de janeiro"]] == [
+        "<email>",
+        "<user>",
+        "casa",
+        "1857,",  # two tokens: matched as typed, as before
+        "rio de janeiro",
+    ]
+    kept = Normalizer(NormalizeConfig(urls="keep", mentions="drop", numbers="keep"))
+    assert [kept.word(w) for w in ["HTTP://Exemplo.com", "@Fulano", "1857"]] == [
+        "http://exemplo.com",
+        "@fulano",
+        "1857",
+    ]
+    assert Normalizer().word("1857") == "0000"
+
+
 def test_sentences_split_on_end_marks_not_abbreviations() -> None:
     n = Normalizer()
     text = "O Sr. Silva chegou. Ela disse: «Fim?» E ele saiu! Mas… voltou"

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from models.errors import InvalidConfig, UnknownWord
+from models.errors import InvalidConfig, InvalidInput, UnknownWord
 from models.registry import Registry
 from models.vectors import WordVectors, save
 from pipelines.serving.served_vectors import load_served_vectors
@@ -63,8 +63,45 @@ def test_served_vectors_fasttext_answers_unknown_words_from_subwords(registry: R
     (found,) = emb.neighbors(["casinhas"], k=3)
     assert len(found.neighbors) == 3
     assert not found.word.in_vocabulary
-    with pytest.raises(UnknownWord):
-        emb.neighbors(["   "], k=3)
+
+
+@pytest.mark.parametrize("kind", ["word2vec", "fasttext"])
+@pytest.mark.parametrize("blank", ["", "   ", "\u200b", "\x00", "\u00ad", "\ufeff", "\u2060"])
+def test_served_vectors_refuse_a_blank_word_in_every_operation(
+    registry: Registry, kind: str, blank: str
+) -> None:
+    """Whitespace or invisible characters only: one clear refusal, never an answer from the n-grams of nothing
+    (a FastText model gave neighbours and a cosine of 0.99 for a zero-width space) nor "unknown word"."""
+    emb = _register(registry, kind=kind, ngrams=kind == "fasttext")
+    calls = [
+        lambda: emb.neighbors([blank], k=3),
+        lambda: emb.neighbors(["rei", blank], k=3),
+        lambda: emb.similarity([("rei", blank)]),
+        lambda: emb.analogy(["rei", blank], ["homem"], k=1),
+        lambda: emb.vectors([blank]),
+        lambda: emb.lookup([blank]),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInput, match="must not be blank") as err:
+            call()
+        assert not isinstance(err.value, UnknownWord)
+    with pytest.raises(InvalidInput, match=r"^word 2 of 2 must not be blank"):
+        emb.neighbors(["rei", blank], k=3)
+
+
+def test_served_vectors_find_placeholders_for_numbers_urls_emails_and_mentions(registry: Registry) -> None:
+    """Training text put <num>, <url>, <email> and <user> where those stood; a query for one finds it (1857 was
+    "not in the model's vocabulary" while <num> was)."""
+    words = ["rei", "<num>", "<url>", "<email>", "<user>", "casa"]
+    with registry.create("marcas", "word2vec") as w:
+        rnd = np.random.default_rng(1)
+        vectors = WordVectors(words, rnd.normal(size=(len(words), 8)).astype(np.float32))
+        save(w, vectors, normalize=NormalizeConfig(numbers="token").model_dump(mode="json"))
+    emb = load_served_vectors(registry.open("marcas"))
+    looked = emb.lookup(["1857", "três", "http://exemplo.com", "ana@exemplo.com", "@fulano", "Casa"])
+    assert [q.token for q in looked] == ["<num>", "<num>", "<url>", "<email>", "<user>", "casa"]
+    assert all(q.in_vocabulary for q in looked)
+    assert emb.similarity([("1857", "1882")]) == [pytest.approx(1.0)]
 
 
 def test_served_vectors_without_normalize_file_match_verbatim(registry: Registry) -> None:

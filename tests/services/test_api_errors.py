@@ -19,6 +19,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     home = tmp_path_factory.mktemp("home")
     registry = Registry(home)
     register(registry, "w2v")
+    register(registry, "ft", kind="fasttext", aliases=())
     settings = api_settings(
         Settings(home=home, local_workers=0),
         max_k=50,
@@ -130,6 +131,26 @@ def test_api_non_json_bodies_are_4xx(client: TestClient, raw: bytes) -> None:
 )
 def test_api_bad_query_strings_are_422(client: TestClient, params: dict[str, str]) -> None:
     _assert_error(client.get("/v1/neighbors", params=params), 422)
+
+
+@pytest.mark.parametrize("model", ["w2v", "ft"])
+@pytest.mark.parametrize("blank", ["\u200b", "  ", "\u0000", "\u00ad", "\ufeff"])
+def test_api_blank_words_in_bodies_are_422_like_the_query_string(
+    client: TestClient, model: str, blank: str
+) -> None:
+    """The POST routes refused nothing: 404 "unknown word" on word2vec, and on FastText a silently wrong 200
+    (neighbours, a cosine of 0.99, a vector, a map) from the n-grams of an invisible character."""
+    for path, body in [
+        ("/v1/neighbors", {"words": ["rei", blank], "k": 3}),
+        ("/v1/similarity", {"pairs": [["rei", blank]]}),
+        ("/v1/analogy", {"positive": ["rei", blank], "negative": ["rainha"]}),
+        ("/v1/vectors", {"words": [blank]}),
+        ("/v1/neighbors/map", {"word": blank, "k": 3}),
+    ]:
+        r = client.post(path, json={**body, "model": model})
+        _assert_error(r, 422)
+        detail = r.json()["detail"]  # plain whitespace is stripped and found empty by the schema itself
+        assert "must not be blank" in detail or "at least 1 character" in detail, (path, r.json())
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,28 @@ def test_neighbors_of_an_unknown_word_say_they_come_from_subwords(
     assert "vocabulary" not in out
 
 
+@pytest.mark.parametrize("blank", ["", "\u200b", "\u2060\u00ad"])
+def test_a_blank_word_is_one_line_exit_2_on_every_model(
+    cli_env: Settings,
+    w2v_model: ModelVersion,
+    ft_model: ModelVersion,
+    capsys: pytest.CaptureFixture[str],
+    blank: str,
+) -> None:
+    """The CLI printed neighbours of a zero-width space on a FastText model, and "not in the model's vocabulary:
+    ''" for an empty word."""
+    for argv in (
+        ["neighbors", ft_model.name, blank],
+        ["neighbors", w2v_model.name, blank],
+        ["similarity", ft_model.name, "rei", blank],
+    ):
+        code, out, err = run(argv, capsys)
+        assert (code, out) == (2, ""), argv
+        assert err.startswith("error: word"), err
+        assert "must not be blank" in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
 def test_misspelled_model_names_get_suggestions(
     cli_env: Settings, w2v_model: ModelVersion, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -303,7 +303,9 @@ def test_web_saving_a_key_loads_what_protected_reads_refused(
             assert page.inner_text("#models-status") == ""
             assert page.locator("#clf-model option").all_inner_texts() == ["sentimento"]
             assert "tiny-word2vec (word2vec)" in page.locator("#words-model option").all_inner_texts()
-            page.click("#forget-key")  # and forgetting it closes them again, with the server's reason on screen
+            page.click(
+                "#forget-key"
+            )  # and forgetting it closes them again, with the server's reason on screen
             page.wait_for_function("document.querySelector('#models-status').textContent !== ''")
             shot(page, "models-protected-reads")
         finally:
