@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
-from models.errors import DiskFull, InvalidInput, PathNotAllowed, TooLarge
+from models.errors import CorpusError, DiskFull, InvalidInput, PathNotAllowed, TooLarge
+from pipelines.reading.corpus import list_files
 
 UPLOAD_PREFIX = "upload:"
 UPLOADS_DIR = "uploads"
@@ -239,8 +240,32 @@ def replace_uploads(config: Any, uploaded: dict[str, str]) -> Any:
     return out
 
 
-def check_inputs(specs: Iterable[str], *, is_dataset: Callable[[str], bool], data_root: DataRoot) -> None:
-    """Refuse, before a job is queued, any input that is neither a catalogue dataset nor a file in the data root."""
+def check_inputs(
+    specs: Iterable[str],
+    *,
+    is_dataset: Callable[[str], bool],
+    data_root: DataRoot,
+    corpora: Iterable[str] = (),
+) -> None:
+    """Refuse, before a job is queued, any input that is neither a catalogue dataset nor a file in the data root,
+    and any corpus (one of ``corpora``) training could not read: a file whose name is no corpus format
+    (``notas.md``, an upload named ``corpus``) or a folder without a corpus file. Such a job was accepted, then
+    failed in the worker."""
     for spec in specs:
         if not is_dataset(spec):
             data_root.resolve(spec, allow_dir=True)
+    for spec in corpora:
+        if is_dataset(spec):
+            continue
+        path = data_root.resolve(spec, allow_dir=True)
+        try:
+            found = list_files([path])
+        except CorpusError as exc:
+            raise InvalidInput(
+                f"corpus {spec!r}: {exc.detail.removeprefix(f'{path}: ')}", path=spec
+            ) from None
+        if not found:
+            raise InvalidInput(
+                f"corpus {spec!r}: the folder holds no corpus file (.txt, .jsonl, .csv, optionally .gz)",
+                path=spec,
+            )

@@ -82,6 +82,8 @@ class JobKind:
             result (kept on the job record).
         registers: the registry kind a validated config's model will be (checked against its name at submit),
             None for kinds that register no model.
+        corpora: which of ``inputs`` are corpora (files or folders of .txt, .jsonl, .csv), checked for a
+            readable format at submit.
     """
 
     name: str
@@ -89,6 +91,7 @@ class JobKind:
     inputs: Callable[[Any], list[str]]
     run: Callable[[Any, JobContext], ModelVersion | dict[str, Any]]
     registers: Callable[[Any], str] | None = None
+    corpora: Callable[[Any], list[str]] | None = None
 
     def validate(
         self, config: dict[str, Any], *, source: str = "job config", stored: bool = False
@@ -114,6 +117,10 @@ def _word2vec_model() -> type[BaseModel]:
     from pipelines.word2vec.config import Word2VecRun
 
     return Word2VecRun
+
+
+def _corpora(run: Any) -> list[str]:
+    return list(run.corpus)
 
 
 def _word2vec_inputs(run: Any) -> list[str]:
@@ -357,7 +364,9 @@ def _collection_run(run: Any, ctx: JobContext) -> dict[str, Any]:
 
 
 KINDS: dict[str, JobKind] = {
-    "word2vec": JobKind("word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run, lambda run: run.kind),
+    "word2vec": JobKind(
+        "word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run, lambda run: run.kind, _corpora
+    ),
     "classifier": JobKind(
         "classifier",
         _classifier_model,
@@ -366,8 +375,8 @@ KINDS: dict[str, JobKind] = {
         lambda _run: Kind.CLASSIFIER.value,
     ),
     "compare": JobKind("compare", _compare_model, _classifier_inputs, _compare_run),
-    "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run, lambda _run: Kind.LM.value),
-    "compare_lm": JobKind("compare_lm", _compare_lm_model, _lm_inputs, _compare_lm_run),
+    "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run, lambda _run: Kind.LM.value, _corpora),
+    "compare_lm": JobKind("compare_lm", _compare_lm_model, _lm_inputs, _compare_lm_run, corpora=_corpora),
     "collection": JobKind("collection", _collection_model, _collection_inputs, _collection_run),
 }
 

@@ -63,7 +63,12 @@ class JobService:
         """
         spec = job_kind(kind)
         run = spec.validate(config, source=f"{kind} job config")
-        check_inputs(spec.inputs(run), is_dataset=is_dataset, data_root=self.data_root)
+        check_inputs(
+            spec.inputs(run),
+            is_dataset=is_dataset,
+            data_root=self.data_root,
+            corpora=spec.corpora(run) if spec.corpora is not None else (),
+        )
         self._check_models(spec, run)
         job_id = job_id or new_job_id()
         uploads = self.data_root.upload_dir(job_id)

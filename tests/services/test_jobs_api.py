@@ -129,6 +129,30 @@ def test_jobs_api_refuses_bad_configs_and_paths_before_queueing(
     assert client.get("/v1/jobs").json()["total"] == 0
 
 
+@pytest.mark.parametrize("kind", ["word2vec", "lm", "compare_lm"])
+def test_jobs_api_refuses_a_corpus_training_could_not_read_before_queueing(
+    client: TestClient, api_settings: Settings, kind: str
+) -> None:
+    """A file whose name is no corpus format, or a folder with no corpus file, was accepted (202) and the job
+    then failed in the worker with "unknown corpus format" (a hostile probe); the CLI refused it at once."""
+    root = api_settings.effective_data_root
+    (root / "notas.md").write_text("o rei governa\n", encoding="utf-8")
+    (root / "semfim").write_text("o rei governa\n", encoding="utf-8")
+    (root / "vazia").mkdir(exist_ok=True)
+    (root / "vazia" / "leia.md").write_text("o rei\n", encoding="utf-8")
+    config: dict[str, Any] = {"name": "x"} if kind != "compare_lm" else {}
+    for corpus, fragment in [
+        ("notas.md", "corpus 'notas.md': unknown corpus format '.md'; use .txt"),
+        ("semfim", "corpus 'semfim': unknown corpus format ''"),
+        ("vazia", "corpus 'vazia': the folder holds no corpus file"),
+    ]:
+        r = submit_job(client, {**config, "corpus": [corpus]}, kind=kind)
+        assert r.status_code == 422, r.text
+        assert fragment in r.json()["detail"]
+        assert str(root) not in r.json()["detail"]  # the server's own folders are not told
+    assert client.get("/v1/jobs").json()["total"] == 0
+
+
 def test_jobs_api_refuses_a_job_that_would_register_another_kind_under_a_name(
     client: TestClient, api_settings: Settings
 ) -> None:

@@ -78,6 +78,18 @@ def test_jobs_api_bad_uploads_are_refused_and_leave_no_files(
     assert client.get("/v1/jobs").json()["total"] == 0
 
 
+def test_jobs_api_an_upload_with_no_corpus_format_is_refused_and_leaves_no_files(
+    client: TestClient, api_settings: Settings
+) -> None:
+    """An upload named ``corpus`` (or ``.hidden``, stored as ``hidden``) was queued, then failed in the worker."""
+    for name in ("corpus", ".hidden"):
+        r = upload_job(client, TOML_CONFIG.replace("frases.txt", name), {name: b"o rei governa\n"})
+        assert r.status_code == 422, r.text
+        assert "unknown corpus format ''" in r.json()["detail"]
+    assert leftovers(api_settings) == []
+    assert client.get("/v1/jobs").json()["total"] == 0
+
+
 def test_jobs_api_upload_limit_holds_for_chunked_bodies(client: TestClient, api_settings: Settings) -> None:
     boundary = "palavra"
     body = (
