@@ -202,6 +202,26 @@ class WordVectors:
             vec = np.concatenate([vec, rest])
         return vec
 
+    def check_directions(self, words: Sequence[str]) -> None:
+        """Refuse vocabulary words whose vector is all zeros (imported vectors can hold them): they have no
+        direction, so every cosine with them is 0 and their neighbours an arbitrary list.
+
+        Raises:
+            InvalidInput: naming each such word.
+        """
+        ids = sorted({i for i in (self.index.get(w) for w in words) if i is not None})
+        if not ids:
+            return
+        rows = np.asarray(self.normed[ids])
+        zero_ids = {i for i, row in zip(ids, rows, strict=True) if not row.any()}
+        zero = list(dict.fromkeys(w for w in words if self.index.get(w) in zero_ids))
+        if zero:
+            raise InvalidInput(
+                f"{', '.join(repr(w) for w in zero)} {'has' if len(zero) == 1 else 'have'} a zero vector in this "
+                "model (no direction to compare); use other words",
+                words=zero,
+            )
+
     def unit_matrix(self, words: Sequence[str]) -> FloatMatrix:
         """Unit vectors for ``words`` (subwords for unknown words on FastText models).
 
@@ -314,13 +334,7 @@ class WordVectors:
         neg = self.unit_matrix(negative) if negative else np.zeros((0, self.dim), np.float32)
         exclude = {self.index[w] for w in (*positive, *negative) if w in self.index}
         # a zero vector has no direction (imported vectors can hold them): it was said to "cancel out"
-        zero = [w for w, row in zip((*positive, *negative), (*pos, *neg), strict=True) if not row.any()]
-        if zero:
-            raise InvalidInput(
-                f"{', '.join(repr(w) for w in zero)} {'has' if len(zero) == 1 else 'have'} a zero vector in this "
-                "model (no direction to compare); use other words",
-                words=zero,
-            )
+        self.check_directions([*positive, *negative])
         if method == "3cosadd":
             offset = pos.sum(axis=0) - neg.sum(axis=0)
             if float(np.linalg.norm(offset)) < 1e-4:  # no direction: every word would score 0

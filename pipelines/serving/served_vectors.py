@@ -142,6 +142,7 @@ class ServedVectors:
 
     def _units(self, looked: Sequence[QueryWord]) -> FloatMatrix:
         tokens = self._answerable(looked)
+        self.word_vectors.check_directions(tokens)
         try:
             return self.word_vectors.unit_matrix(tokens)
         except UnknownWord as exc:  # FastText words whose n-grams are all empty
@@ -158,6 +159,7 @@ class ServedVectors:
         table = self.index.table if self.index is not None else None
         if table is None or k <= 0 or not all(q.in_vocabulary for q in looked):
             return None
+        self.word_vectors.check_directions([q.token for q in looked])
         vocabulary = self.word_vectors.index
         found = table.lookup([vocabulary[q.token] for q in looked], k)  # None when k is too wide
         if found is None:

@@ -89,6 +89,27 @@ def test_served_vectors_refuse_a_blank_word_in_every_operation(
         emb.neighbors(["rei", blank], k=3)
 
 
+def test_served_vectors_refuse_a_word_whose_vector_is_zero_everywhere(registry: Registry) -> None:
+    """An imported zero vector gave a cosine of 0.0 with itself and neighbours all scored 0.0, while the analogy
+    refused it: every operation now names the word, as the analogy did."""
+    base = np.random.default_rng(2).normal(size=(4, 8)).astype(np.float32)
+    base[3] = 0.0
+    with registry.create("zeros", "word2vec") as w:
+        save(w, WordVectors(["rei", "rainha", "casa", "vazio"], base), normalize=None)
+    emb = load_served_vectors(registry.open("zeros"))
+    for call in (
+        lambda: emb.similarity([("vazio", "vazio")]),
+        lambda: emb.similarity([("rei", "rainha"), ("casa", "vazio")]),
+        lambda: emb.neighbors(["vazio"], k=2),
+        lambda: emb.analogy(["rei", "vazio"], ["casa"], k=1),
+    ):
+        with pytest.raises(InvalidInput, match=r"^'vazio' has a zero vector in this model"):
+            call()
+    assert emb.neighbors(["rei"], k=3)[0].neighbors  # the others still answer
+    _, matrix = emb.vectors(["vazio"])  # the stored vector itself is an answer
+    assert not matrix.any()
+
+
 def test_served_vectors_find_placeholders_for_numbers_urls_emails_and_mentions(registry: Registry) -> None:
     """Training text put <num>, <url>, <email> and <user> where those stood; a query for one finds it (1857 was
     "not in the model's vocabulary" while <num> was)."""
