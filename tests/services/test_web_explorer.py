@@ -502,7 +502,7 @@ def test_web_keyboard_tabs_and_phone_sized_screen(page: Any, server: str) -> Non
 
 
 def test_web_accessibility_axe_finds_no_serious_violations(page: Any, collection: str) -> None:
-    need(AXE.is_file(), f"no axe-core at {AXE} (npm install --prefix runs/axe axe-core)")
+    need(AXE.is_file(), f"no axe-core at {AXE} (npm install --no-save --prefix runs/axe axe-core@4.14.1)")
     page.add_script_tag(path=str(AXE))
     _explore(page, "rei")
     page.wait_for_selector("#map .pt.q")
