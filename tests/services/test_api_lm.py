@@ -76,6 +76,16 @@ def test_api_lm_routes(client: TestClient) -> None:
     assert events[-1][1] == first
 
 
+def test_api_lm_report_has_its_per_epoch_curves(client: TestClient) -> None:
+    """The report of a language model gave "curves": [] though its metadata holds a per-epoch history."""
+    report = client.get("/v1/models/frases/versions/latest/report").json()
+    assert report["kind"] == "lm"
+    assert report["curves"]
+    assert [row["epoch"] for row in report["curves"]] == list(range(1, len(report["curves"]) + 1))
+    assert {"train_loss", "val_loss", "val_perplexity"} <= set(report["curves"][0])
+    assert report["metrics"]["val_perplexity"] > 1
+
+
 def test_api_complete_answers_a_short_text_on_the_event_loop(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

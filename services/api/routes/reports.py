@@ -120,7 +120,11 @@ def model_report(
         best = (metrics.get("training") or {}).get("best_epoch")
     else:
         metrics = meta.get("metrics") or {}
-        epochs = (meta.get("training") or {}).get("epochs")
+        training = meta.get("training") or {}
+        # word vectors record their epochs as "epochs", a language model as "history" (its curves were [])
+        epochs = (
+            training.get("epochs") if isinstance(training.get("epochs"), list) else training.get("history")
+        )
         curves = epochs if isinstance(epochs, list) else []
         best = None
     return ModelReport(
