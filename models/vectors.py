@@ -335,16 +335,17 @@ class WordVectors:
         exclude = {self.index[w] for w in (*positive, *negative) if w in self.index}
         # a zero vector has no direction (imported vectors can hold them): it was said to "cancel out"
         self.check_directions([*positive, *negative])
-        if method == "3cosadd":
-            offset = pos.sum(axis=0) - neg.sum(axis=0)
-            if float(np.linalg.norm(offset)) < 1e-4:  # no direction: every word would score 0
-                raise InvalidInput(
-                    "the positive and negative words cancel out (the same words on both sides); "
-                    "give words whose difference points somewhere"
-                )
-            return self.top_k(unit_rows(offset[None, :]), k, exclude=[exclude], index=index)[0]
-        if method != "3cosmul":
+        if method not in ("3cosadd", "3cosmul"):
             raise InvalidInput(f"unknown analogy method {method!r}; use 3cosadd or 3cosmul")
+        offset = pos.sum(axis=0) - neg.sum(axis=0)
+        # no direction: every word would score 0 by 3CosAdd, and about 1 by 3CosMul (an arbitrary list)
+        if float(np.linalg.norm(offset)) < 1e-4:
+            raise InvalidInput(
+                "the positive and negative words cancel out (the same words on both sides); "
+                "give words whose difference points somewhere"
+            )
+        if method == "3cosadd":
+            return self.top_k(unit_rows(offset[None, :]), k, exclude=[exclude], index=index)[0]
         sims_pos = (self.normed @ pos.T + 1.0) / 2.0
         sims_neg = (self.normed @ neg.T + 1.0) / 2.0
         scores = np.prod(sims_pos, axis=1) / (np.prod(sims_neg, axis=1) + 1e-3)

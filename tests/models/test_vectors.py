@@ -51,11 +51,13 @@ def test_vectors_analogy_never_answers_query_words_even_for_a_large_k(wv: WordVe
         assert all(np.isfinite(n.score) for n in hits), method
 
 
-def test_vectors_analogy_whose_words_cancel_out_is_refused(wv: WordVectors) -> None:
+@pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
+def test_vectors_analogy_whose_words_cancel_out_is_refused(wv: WordVectors, method: str) -> None:
+    """3CosMul answered them too: every word then scores about 1 and the list is arbitrary (a hostile probe)."""
     with pytest.raises(InvalidInput, match="cancel out"):
-        wv.analogy(["rei"], ["rei"])
+        wv.analogy(["rei"], ["rei"], method=method)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="cancel out"):
-        wv.analogy(["rei", "casa"], ["casa", "rei"])
+        wv.analogy(["rei", "casa"], ["casa", "rei"], method=method)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
