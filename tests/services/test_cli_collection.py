@@ -152,6 +152,22 @@ def test_cli_collection_bad_input_creates_nothing(
     assert open_collections(cli_env).names() == []
 
 
+@pytest.mark.parametrize("name", ["../x", "a b", ""])
+def test_cli_collection_a_bad_name_is_one_line_with_no_progress_bar_above(
+    cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The progress bar was drawn (``../x: 0 docs``) before the name was refused."""
+    source = jsonl(tmp_path / "docs.jsonl", DOCS)
+    code, out, err = run(
+        ["collection", "create", name, "--from", str(source), "--text-field", "texto", "--encoder", "frases"],
+        capsys,
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("error: "), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert open_collections(cli_env).names() == []
+
+
 def test_cli_search_errors(cli_env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert create(tmp_path, capsys)[0] == 0
     assert "already exists" in create(tmp_path, capsys)[1]

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
+from models.collection import check_name
 from models.errors import CollectionNotFound, DatasetError, IntegrityError
 from pipelines.serving.search import add_documents, create_collection, delete_documents, read_documents
 from services.cli.app import collection_app
@@ -34,6 +35,7 @@ def create_cli(
 ) -> None:
     """Encode every document of a JSONL file into a new collection (other fields are kept as metadata)."""
     settings = get_settings()
+    check_name(name)  # before a progress bar is drawn: a bad name is one line, with nothing above it
     docs = read_documents(_source(source), text_field=text_field, id_field=id_field)
     with tqdm(unit=" docs", disable=quiet, desc=name) as bar:
         info = create_collection(
