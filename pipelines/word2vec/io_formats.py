@@ -302,7 +302,10 @@ def _read_text(
         try:
             if len(parts) != dim + 1 and spaced is None:
                 raise ValueError
-            vector = np.array(parts[len(parts) - dim :], dtype=np.float32)
+            with np.errstate(
+                over="ignore"
+            ):  # a value past float32's range becomes inf, refused below by name
+                vector = np.array(parts[len(parts) - dim :], dtype=np.float32)
         except ValueError:
             raise _row_error(raw, dim, f"{path}:{lineno}") from None
         if header and rows.read == header[0]:
