@@ -341,7 +341,7 @@ class WordVectors:
         # no direction: every word would score 0 by 3CosAdd, and about 1 by 3CosMul (an arbitrary list)
         if float(np.linalg.norm(offset)) < 1e-4:
             raise InvalidInput(
-                "the positive and negative words cancel out (the same words on both sides); "
+                "the positive and negative words cancel out (the same words on both sides, as this model reads them); "
                 "give words whose difference points somewhere"
             )
         if method == "3cosadd":

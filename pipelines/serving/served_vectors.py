@@ -92,8 +92,13 @@ class ServedVectors:
 
     # -- query words ---------------------------------------------------------------------------------------------
     def token(self, word: str) -> str:
-        """The vocabulary form of a query word: normalised, and phrase-joined when the model has phrases."""
+        """The vocabulary form of a query word: normalised, and phrase-joined when the model has phrases; a
+        number, URL, e-mail or mention the vocabulary lacks is its placeholder when the vocabulary holds that."""
         token = self.normalizer.word(word)
+        if token not in self.word_vectors.index:  # 1857 -> <num>, as training text had it
+            placeholder = self.normalizer.placeholder(word)
+            if placeholder is not None and placeholder in self.word_vectors.index:
+                return placeholder
         if self.phrase_delimiter and any(c.isspace() for c in token):
             parts = token.split()
             # learned phrases join as in the training corpus; what is left is joined whole, as a phrase query

@@ -167,28 +167,35 @@ class Normalizer:
         return text
 
     def word(self, word: str) -> str:
-        """Normalise one query word exactly as training text was (no dropping).
-
-        A word the tokenizer reads as one URL, e-mail, mention or number becomes its placeholder when training
-        text put one there (``<url>``, ``<email>``, ``<user>``, ``<num>`` with ``numbers="token"``), so
-        ``1857`` finds ``<num>``; anything else is matched character by character.
-        """
-        text = word.replace("\ufeff", "").strip()
-        if text and not any(c.isspace() for c in text):
-            toks = self.tokenizer.chunk_tokens(text)
-            if len(toks) == 1:
-                kind = toks[0].kind
-                if self._policies.get(kind) == "placeholder":
-                    return _PLACEHOLDERS[kind]
-                if kind == "num" and self.config.numbers == "token":
-                    return NUM_TOKEN
+        """Normalise one query word exactly as training text was (no tokenisation, no dropping)."""
         # stripped again: NFKC turns a few symbols into space + mark ("¨" -> " \u0308"), and folding drops the mark
-        out = self._chars(text).strip()
+        out = self._chars(word.replace("\ufeff", "").strip()).strip()
         if self.config.numbers == "zero":
             out = _DIGIT_RE.sub("0", out)
         if self.config.lemmatize:
             out = self._lemmas.get(out, out)
         return out
+
+    def placeholder(self, word: str) -> str | None:
+        """The placeholder training text put where ``word`` stood, or None.
+
+        A word the tokenizer reads as one URL, e-mail, mention or number became ``<url>``, ``<email>``,
+        ``<user>`` or ``<num>`` (with ``numbers="token"``) when the config says so; served vectors look a query
+        word up as itself first and as this placeholder next, so ``1857`` finds ``<num>`` while a vocabulary
+        that holds ``globo.com`` itself (imported vectors) still finds it.
+        """
+        text = word.replace("\ufeff", "").strip()
+        if not text or any(c.isspace() for c in text):
+            return None
+        toks = self.tokenizer.chunk_tokens(text)
+        if len(toks) != 1:
+            return None
+        kind = toks[0].kind
+        if self._policies.get(kind) == "placeholder":
+            return _PLACEHOLDERS[kind]
+        if kind == "num" and self.config.numbers == "token":
+            return NUM_TOKEN
+        return None
 
     def _token(self, tok: RawToken) -> str | None:
         cfg = self.config

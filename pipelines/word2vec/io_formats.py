@@ -302,9 +302,8 @@ def _read_text(
         try:
             if len(parts) != dim + 1 and spaced is None:
                 raise ValueError
-            with np.errstate(
-                over="ignore"
-            ):  # a value past float32's range becomes inf, refused below by name
+            # a value past float32's range becomes inf, refused below by name (numpy's warning is not printed)
+            with np.errstate(over="ignore"):
                 vector = np.array(parts[len(parts) - dim :], dtype=np.float32)
         except ValueError:
             raise _row_error(raw, dim, f"{path}:{lineno}") from None

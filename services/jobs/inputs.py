@@ -245,27 +245,31 @@ def check_inputs(
     *,
     is_dataset: Callable[[str], bool],
     data_root: DataRoot,
-    corpora: Iterable[str] = (),
+    corpora: Iterable[list[str]] = (),
 ) -> None:
     """Refuse, before a job is queued, any input that is neither a catalogue dataset nor a file in the data root,
-    and any corpus (one of ``corpora``) training could not read: a file whose name is no corpus format
-    (``notas.md``, an upload named ``corpus``) or a folder without a corpus file. Such a job was accepted, then
-    failed in the worker."""
+    and any corpus training could not read (``corpora``: groups of specs that training reads as one): a file whose
+    name is no corpus format (``notas.md``, an upload named ``corpus``), or a group whose folders hold no corpus
+    file. Such a job was accepted, then failed in the worker."""
     for spec in specs:
         if not is_dataset(spec):
             data_root.resolve(spec, allow_dir=True)
-    for spec in corpora:
-        if is_dataset(spec):
-            continue
-        path = data_root.resolve(spec, allow_dir=True)
-        try:
-            found = list_files([path])
-        except CorpusError as exc:
-            raise InvalidInput(
-                f"corpus {spec!r}: {exc.detail.removeprefix(f'{path}: ')}", path=spec
-            ) from None
+    for group in corpora:
+        found = False
+        for spec in group:
+            if is_dataset(spec):
+                found = True
+                continue
+            path = data_root.resolve(spec, allow_dir=True)
+            try:
+                found = bool(list_files([path])) or found
+            except CorpusError as exc:
+                detail = exc.detail.removeprefix(f"{path}: ")
+                raise InvalidInput(f"corpus {spec!r}: {detail}", path=spec) from None
         if not found:
+            listed = ", ".join(repr(spec) for spec in group)
             raise InvalidInput(
-                f"corpus {spec!r}: the folder holds no corpus file (.txt, .jsonl, .csv, optionally .gz)",
-                path=spec,
+                f"corpus {listed}: no corpus file (.txt, .jsonl, .csv, optionally .gz) in "
+                f"{'the folder' if len(group) == 1 else 'any of them'}",
+                path=group[0],
             )

@@ -82,8 +82,8 @@ class JobKind:
             result (kept on the job record).
         registers: the registry kind a validated config's model will be (checked against its name at submit),
             None for kinds that register no model.
-        corpora: which of ``inputs`` are corpora (files or folders of .txt, .jsonl, .csv), checked for a
-            readable format at submit.
+        corpora: which of ``inputs`` are corpora (files or folders of .txt, .jsonl, .csv), in the groups
+            training reads as one, checked for a readable format at submit.
     """
 
     name: str
@@ -91,7 +91,7 @@ class JobKind:
     inputs: Callable[[Any], list[str]]
     run: Callable[[Any, JobContext], ModelVersion | dict[str, Any]]
     registers: Callable[[Any], str] | None = None
-    corpora: Callable[[Any], list[str]] | None = None
+    corpora: Callable[[Any], list[list[str]]] | None = None
 
     def validate(
         self, config: dict[str, Any], *, source: str = "job config", stored: bool = False
@@ -119,8 +119,14 @@ def _word2vec_model() -> type[BaseModel]:
     return Word2VecRun
 
 
-def _corpora(run: Any) -> list[str]:
-    return list(run.corpus)
+def _corpora_together(run: Any) -> list[list[str]]:
+    """A word2vec run reads its corpora as one (one prepared token file)."""
+    return [list(run.corpus)]
+
+
+def _corpora_apart(run: Any) -> list[list[str]]:
+    """A language model prepares each corpus on its own."""
+    return [[spec] for spec in run.corpus]
 
 
 def _word2vec_inputs(run: Any) -> list[str]:
@@ -365,7 +371,7 @@ def _collection_run(run: Any, ctx: JobContext) -> dict[str, Any]:
 
 KINDS: dict[str, JobKind] = {
     "word2vec": JobKind(
-        "word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run, lambda run: run.kind, _corpora
+        "word2vec", _word2vec_model, _word2vec_inputs, _word2vec_run, lambda run: run.kind, _corpora_together
     ),
     "classifier": JobKind(
         "classifier",
@@ -375,8 +381,10 @@ KINDS: dict[str, JobKind] = {
         lambda _run: Kind.CLASSIFIER.value,
     ),
     "compare": JobKind("compare", _compare_model, _classifier_inputs, _compare_run),
-    "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run, lambda _run: Kind.LM.value, _corpora),
-    "compare_lm": JobKind("compare_lm", _compare_lm_model, _lm_inputs, _compare_lm_run, corpora=_corpora),
+    "lm": JobKind("lm", _lm_model, _lm_inputs, _lm_run, lambda _run: Kind.LM.value, _corpora_apart),
+    "compare_lm": JobKind(
+        "compare_lm", _compare_lm_model, _lm_inputs, _compare_lm_run, corpora=_corpora_apart
+    ),
     "collection": JobKind("collection", _collection_model, _collection_inputs, _collection_run),
 }
 

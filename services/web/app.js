@@ -28,7 +28,7 @@ const I18N = {
     pointLabel: "{w}, similaridade {s}", keySaved: "Chave guardada para esta sessão.", keyForgotten: "Chave esquecida.",
     keyMissing: "Informe a chave da API na aba Modelos.", aliasMoved: "{a} agora aponta para a versão {v}.", aliasDeleted: "{a} removido (apontava para a versão {v}).",
     show: "Ver", accuracy: "Acurácia", macroF1: "Macro-F1", confusion: "Matriz de confusão (linhas: verdadeiro; colunas: previsto)",
-    curves: "Curvas de treino", epoch: "época", loss: "perda", perplexity: "perplexidade", valPerplexity: "Perplexidade na validação", perClass: "Por classe", precision: "Precisão",
+    curves: "Curvas de treino", epoch: "época", loss: "perda", perplexity: "perplexidade", valPerplexity: "Perplexidade na validação (rede + n-gramas)", netPerplexity: "Perplexidade da rede na validação", perClass: "Por classe", precision: "Precisão",
     recall: "Revocação", support: "Suporte", analogySections: "Acurácia nas analogias por seção", pairsCorr: "Correlação com julgamentos humanos",
     echoTitle: "Eco ortográfico", echoNote: "dos 10 vizinhos das 1.000 palavras mais frequentes repetem a grafia da palavra (contêm-na ou têm as mesmas 5 primeiras letras)",
     set: "Conjunto", spearman: "Spearman", pearson: "Pearson", noMetrics: "Sem métricas registradas.",
@@ -76,7 +76,7 @@ const I18N = {
     pointLabel: "{w}, similarity {s}", keySaved: "Key saved for this session.", keyForgotten: "Key forgotten.",
     keyMissing: "Enter the API key in the Models tab.", aliasMoved: "{a} now points at version {v}.", aliasDeleted: "{a} removed (it pointed at version {v}).",
     show: "Show", accuracy: "Accuracy", macroF1: "Macro-F1", confusion: "Confusion matrix (rows: true; columns: predicted)",
-    curves: "Training curves", epoch: "epoch", loss: "loss", perplexity: "perplexity", valPerplexity: "Validation perplexity", perClass: "Per class", precision: "Precision",
+    curves: "Training curves", epoch: "epoch", loss: "loss", perplexity: "perplexity", valPerplexity: "Validation perplexity (network + n-grams)", netPerplexity: "The network's validation perplexity", perClass: "Per class", precision: "Precision",
     recall: "Recall", support: "Support", analogySections: "Analogy accuracy by section", pairsCorr: "Correlation with human judgements",
     echoTitle: "Orthographic echo", echoNote: "of the top-10 neighbours of the 1,000 most frequent words repeat the word's spelling (contain it or share its first 5 letters)",
     set: "Set", spearman: "Spearman", pearson: "Pearson", noMetrics: "No metrics recorded.",
@@ -158,6 +158,7 @@ async function api(path, { method = "GET", body = null, auth = false } = {}) {
 }
 
 function say(node, text, error = false) {
+  delete node.dataset.lists;  // set by the model lists' own failure (reloadWithKey clears only that one)
   node.textContent = text;
   node.classList.toggle("error", error);
 }
@@ -620,7 +621,8 @@ function classifierReport(rep) {
 function lmReport(rep) {
   const ppl = (rep.metrics || {}).val_perplexity;
   const out = [Number.isFinite(ppl)
-    ? el("div", { class: "metrics" }, el("div", {}, t("valPerplexity"), el("b", { text: ppl.toFixed(1) })))
+    ? el("div", { class: "metrics" }, el("div", {}, t("valPerplexity"), el("b", { text: ppl.toFixed(1) })),
+      rep.best_epoch ? el("div", {}, t("bestEpoch"), el("b", { text: String(rep.best_epoch) })) : null)
     : el("p", { class: "note", text: t("noMetrics") })];
   const c = rep.curves;
   if (c.length) {
@@ -630,7 +632,7 @@ function lmReport(rep) {
       { name: "val_loss", points: c.map((r) => [r.epoch, r.val_loss]), dashed: true },
     ], { yLabel: t("loss"), title: t("loss") }));
     out.push(lineChart([{ name: "val_perplexity", points: c.map((r) => [r.epoch, r.val_perplexity]) }],
-      { yLabel: t("perplexity"), title: t("valPerplexity") }));
+      { yLabel: t("perplexity"), title: t("netPerplexity") }));
   }
   return out;
 }
@@ -733,9 +735,9 @@ function reloadWithKey() {
   loadModelLists()
     .then(() => {
       document.body.setAttribute("data-ready", "1");
-      if (status.classList.contains("error")) say(status, "");
+      if (status.dataset.lists) say(status, "");
     })
-    .catch((err) => say(status, err.message, true));
+    .catch((err) => { say(status, err.message, true); status.dataset.lists = "1"; });
   if (tab === "models") loadRegistry();
   if (tab === "jobs") loadJobs();
   if (tab === "search") loadCollections();
@@ -1149,7 +1151,7 @@ function start() {
   if (named) window.addEventListener("load", () => window.scrollTo(0, 0), { once: true });
   loadModelLists()
     .then(() => document.body.setAttribute("data-ready", "1"))
-    .catch((err) => say($("#words-status"), err.message, true));
+    .catch((err) => { say($("#words-status"), err.message, true); $("#words-status").dataset.lists = "1"; });
 }
 
 document.addEventListener("DOMContentLoaded", start);

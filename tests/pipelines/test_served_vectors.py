@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -123,6 +124,25 @@ def test_served_vectors_find_placeholders_for_numbers_urls_emails_and_mentions(r
     assert [q.token for q in looked] == ["<num>", "<num>", "<url>", "<email>", "<user>", "casa"]
     assert all(q.in_vocabulary for q in looked)
     assert emb.similarity([("1857", "1882")]) == [pytest.approx(1.0)]
+
+
+@pytest.mark.parametrize("normalize", [None, NormalizeConfig().model_dump(mode="json")])
+def test_served_vectors_find_url_and_mention_shaped_words_a_vocabulary_holds_itself(
+    registry: Registry, normalize: dict[str, Any] | None
+) -> None:
+    """Imported vectors keep such words as they are (their recorded or inferred normalisation still says
+    "placeholder"): a query for one finds the word itself, never a <url> the vocabulary lacks."""
+    words = ["casa", "globo.com", "@fulano", "www.ufrj.br", "<num>"]
+    with registry.create("importados", "word2vec") as w:
+        rnd = np.random.default_rng(3)
+        save(w, WordVectors(words, rnd.normal(size=(len(words), 8)).astype(np.float32)), normalize=normalize)
+    emb = load_served_vectors(registry.open("importados"))
+    looked = emb.lookup(["globo.com", "@fulano", "www.ufrj.br", "casa"])
+    assert [q.token for q in looked] == ["globo.com", "@fulano", "www.ufrj.br", "casa"]
+    assert all(q.in_vocabulary for q in looked)
+    assert (
+        emb.lookup(["http://exemplo.com"])[0].token == "http://exemplo.com"
+    )  # no <url> here: itself, unknown
 
 
 def test_served_vectors_without_normalize_file_match_verbatim(registry: Registry) -> None:

@@ -84,6 +84,7 @@ def test_api_lm_report_has_its_per_epoch_curves(client: TestClient) -> None:
     assert [row["epoch"] for row in report["curves"]] == list(range(1, len(report["curves"]) + 1))
     assert {"train_loss", "val_loss", "val_perplexity"} <= set(report["curves"][0])
     assert report["metrics"]["val_perplexity"] > 1
+    assert 1 <= report["best_epoch"] <= len(report["curves"])  # the epoch whose weights were kept
 
 
 def test_api_complete_answers_a_short_text_on_the_event_loop(

@@ -144,13 +144,34 @@ def test_jobs_api_refuses_a_corpus_training_could_not_read_before_queueing(
     for corpus, fragment in [
         ("notas.md", "corpus 'notas.md': unknown corpus format '.md'; use .txt"),
         ("semfim", "corpus 'semfim': unknown corpus format ''"),
-        ("vazia", "corpus 'vazia': the folder holds no corpus file"),
+        ("vazia", "corpus 'vazia': no corpus file (.txt, .jsonl, .csv, optionally .gz) in the folder"),
     ]:
         r = submit_job(client, {**config, "corpus": [corpus]}, kind=kind)
         assert r.status_code == 422, r.text
         assert fragment in r.json()["detail"]
         assert str(root) not in r.json()["detail"]  # the server's own folders are not told
     assert client.get("/v1/jobs").json()["total"] == 0
+
+
+@pytest.mark.parametrize(("kind", "status"), [("word2vec", 202), ("lm", 422)])
+def test_jobs_api_corpora_read_as_one_are_checked_as_one(
+    client: TestClient, api_settings: Settings, kind: str, status: int
+) -> None:
+    """A word2vec job reads its corpora as one token file, so a folder of notes beside a text file is no error
+    (the CLI accepts it too); a language model prepares each corpus alone, and the folder would fail it."""
+    write_corpus(api_settings, "frases.txt", 50)
+    (api_settings.effective_data_root / "notas").mkdir(exist_ok=True)
+    (api_settings.effective_data_root / "notas" / "leia.md").write_text("o rei\n", encoding="utf-8")
+    r = submit_job(client, {"name": "x", "corpus": ["frases.txt", "notas"]}, kind=kind)
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert "corpus 'notas': no corpus file" in r.json()["detail"]
+    r = submit_job(client, {"name": "x", "corpus": ["notas", "notas/"]}, kind="word2vec")
+    assert r.status_code == 422
+    assert (
+        "corpus 'notas', 'notas/': no corpus file (.txt, .jsonl, .csv, optionally .gz) in any of them"
+        in r.text
+    )
 
 
 def test_jobs_api_refuses_a_job_that_would_register_another_kind_under_a_name(

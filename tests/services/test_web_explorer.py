@@ -244,9 +244,8 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     assert page.locator("#report table th[scope=row]").all_inner_texts() == ["mini-pares"]
     assert "Eco ortográfico\n" in page.inner_text("#report")  # the orthographic echo and its neighbour lists
 
-    page.click(
-        "#model-table button:has-text('conto')"
-    )  # a language model: its perplexity and per-epoch curves
+    # a language model: its perplexity and per-epoch curves
+    page.click("#model-table button:has-text('conto')")
     page.wait_for_selector("#report h3:has-text('conto@1')")
     assert "Perplexidade na validação" in page.inner_text("#report")
     for series in ("train_loss", "val_loss", "val_perplexity"):

@@ -126,7 +126,7 @@ def model_report(
             training.get("epochs") if isinstance(training.get("epochs"), list) else training.get("history")
         )
         curves = epochs if isinstance(epochs, list) else []
-        best = None
+        best = training.get("best_epoch") if isinstance(training.get("best_epoch"), int) else None
     return ModelReport(
         name=mv.name, version=mv.version, kind=mv.kind, metrics=metrics, curves=curves, best_epoch=best
     )
