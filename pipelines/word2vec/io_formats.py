@@ -60,15 +60,24 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
     path = Path(path)
     if path.is_dir():
         raise InvalidInput(f"{path} is a folder; give a file name for the exported vectors")
+    if path.is_symlink() or path.exists():
+        # the new file replaces the old by a rename: a device (/dev/full), a pipe or a link renamed over became a
+        # plain file, so a link is followed to the file it names and anything but a regular file is refused
+        target = path.resolve()
+        if target.exists() and not target.is_file():
+            raise InvalidInput(
+                f"{path} is not a regular file (a device, a pipe or a socket); give a file name for the exported "
+                "vectors"
+            )
+        path = target
     if not path.parent.is_dir():
         raise InvalidInput(f"cannot write {path}: folder {path.parent} does not exist")
     _sweep_dead_exports(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("wb") as fh:
-            fcntl.flock(
-                fh, fcntl.LOCK_EX
-            )  # held while written: an export that sees it free knows its writer died
+            # held while written: an export that sees it free knows its writer died
+            fcntl.flock(fh, fcntl.LOCK_EX)
             yield fh
         os.replace(tmp, path)
     except BaseException:

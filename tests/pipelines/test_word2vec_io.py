@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -129,6 +131,30 @@ def test_binary_import_of_a_truncated_file_keeps_whole_rows(wv: WordVectors, tmp
     back, report = import_word2vec(path, binary=True)
     assert back.words == WORDS[:-1]
     assert report.notes
+
+
+def test_export_never_turns_a_device_pipe_or_link_into_a_plain_file(wv: WordVectors, tmp_path: Path) -> None:
+    """``-o /dev/full`` replaced the device with a 2 MB file (a hostile probe, as root): the export renamed its
+    finished file over whatever the path named."""
+    fifo = tmp_path / "cano"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInput, match="is not a regular file"):
+        export_word2vec(wv, fifo)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    device = tmp_path / "nulo"
+    device.symlink_to("/dev/null")  # a link to a device: refused, the link and the device untouched
+    with pytest.raises(InvalidInput, match="is not a regular file"):
+        export_word2vec(wv, device)
+    assert device.is_symlink()
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    real = tmp_path / "vetores.txt"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "atalho.txt"
+    link.symlink_to(real)  # a link to a file: the file is written, the link stays a link
+    export_word2vec(wv, link)
+    assert link.is_symlink()
+    assert real.read_text(encoding="utf-8").startswith(f"{len(wv)} {wv.dim}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["atalho.txt", "cano", "nulo", "vetores.txt"]
 
 
 def test_export_refuses_words_with_spaces_and_leaves_no_file(tmp_path: Path) -> None:
