@@ -28,7 +28,7 @@ const I18N = {
     pointLabel: "{w}, similaridade {s}", keySaved: "Chave guardada para esta sessão.", keyForgotten: "Chave esquecida.",
     keyMissing: "Informe a chave da API na aba Modelos.", aliasMoved: "{a} agora aponta para a versão {v}.", aliasDeleted: "{a} removido (apontava para a versão {v}).",
     show: "Ver", accuracy: "Acurácia", macroF1: "Macro-F1", confusion: "Matriz de confusão (linhas: verdadeiro; colunas: previsto)",
-    curves: "Curvas de treino", epoch: "época", loss: "perda", perplexity: "perplexidade", valPerplexity: "Perplexidade na validação (rede + n-gramas)", netPerplexity: "Perplexidade da rede na validação", perClass: "Por classe", precision: "Precisão",
+    curves: "Curvas de treino", epoch: "época", loss: "perda", valPearson: "Pearson na validação", perplexity: "perplexidade", valPerplexity: "Perplexidade na validação (rede + n-gramas)", netPerplexity: "Perplexidade da rede na validação", perClass: "Por classe", precision: "Precisão",
     recall: "Revocação", support: "Suporte", analogySections: "Acurácia nas analogias por seção", pairsCorr: "Correlação com julgamentos humanos",
     echoTitle: "Eco ortográfico", echoNote: "dos 10 vizinhos das 1.000 palavras mais frequentes repetem a grafia da palavra (contêm-na ou têm as mesmas 5 primeiras letras)",
     set: "Conjunto", spearman: "Spearman", pearson: "Pearson", noMetrics: "Sem métricas registradas.",
@@ -76,7 +76,7 @@ const I18N = {
     pointLabel: "{w}, similarity {s}", keySaved: "Key saved for this session.", keyForgotten: "Key forgotten.",
     keyMissing: "Enter the API key in the Models tab.", aliasMoved: "{a} now points at version {v}.", aliasDeleted: "{a} removed (it pointed at version {v}).",
     show: "Show", accuracy: "Accuracy", macroF1: "Macro-F1", confusion: "Confusion matrix (rows: true; columns: predicted)",
-    curves: "Training curves", epoch: "epoch", loss: "loss", perplexity: "perplexity", valPerplexity: "Validation perplexity (network + n-grams)", netPerplexity: "The network's validation perplexity", perClass: "Per class", precision: "Precision",
+    curves: "Training curves", epoch: "epoch", loss: "loss", valPearson: "Validation Pearson", perplexity: "perplexity", valPerplexity: "Validation perplexity (network + n-grams)", netPerplexity: "The network's validation perplexity", perClass: "Per class", precision: "Precision",
     recall: "Recall", support: "Support", analogySections: "Analogy accuracy by section", pairsCorr: "Correlation with human judgements",
     echoTitle: "Orthographic echo", echoNote: "of the top-10 neighbours of the 1,000 most frequent words repeat the word's spelling (contain it or share its first 5 letters)",
     set: "Set", spearman: "Spearman", pearson: "Pearson", noMetrics: "No metrics recorded.",
@@ -582,6 +582,7 @@ async function showReport(name, version) {
   const parts = [el("h3", { text: `${rep.name}@${rep.version}` })];
   if (rep.kind === "classifier") parts.push(...classifierReport(rep));
   else if (rep.kind === "lm") parts.push(...lmReport(rep));
+  else if (rep.kind === "encoder") parts.push(...encoderReport(rep));
   else parts.push(...embeddingReport(rep));
   box.replaceChildren(...parts);
 }
@@ -633,6 +634,27 @@ function lmReport(rep) {
     ], { yLabel: t("loss"), title: t("loss") }));
     out.push(lineChart([{ name: "val_perplexity", points: c.map((r) => [r.epoch, r.val_perplexity]) }],
       { yLabel: t("perplexity"), title: t("netPerplexity") }));
+  }
+  return out;
+}
+
+function encoderReport(rep) {
+  // a trained (siamese) encoder: its validation Pearson and the first member's curves; a pooling one trained nothing
+  const v = (rep.metrics || {}).validation || {};
+  if (!Number.isFinite(v.pearson)) return [el("p", { class: "note", text: t("noMetrics") })];
+  const best = Array.isArray(rep.best_epoch) ? rep.best_epoch.join(", ") : rep.best_epoch;
+  const out = [el("div", { class: "metrics" },
+    el("div", {}, t("valPearson"), el("b", { text: fmt(v.pearson) })),
+    best ? el("div", {}, t("bestEpoch"), el("b", { text: String(best) })) : null)];
+  const c = rep.curves.filter((r) => (r.member || 1) === 1);
+  if (c.length) {
+    out.push(el("h4", { text: t("curves") }));
+    out.push(lineChart([
+      { name: "train_loss", points: c.map((r) => [r.epoch, r.loss]) },
+      { name: "val_loss", points: c.map((r) => [r.epoch, r.val_loss]), dashed: true },
+    ], { yLabel: t("loss"), title: t("loss") }));
+    out.push(lineChart([{ name: "val_pearson", points: c.map((r) => [r.epoch, r.val_pearson]) }],
+      { yLabel: "Pearson", title: t("valPearson") }));
   }
   return out;
 }

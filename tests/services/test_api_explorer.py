@@ -143,6 +143,34 @@ def test_api_model_report_gives_classifier_metrics_and_curves(client: TestClient
     assert client.get("/v1/models/nada/versions/1/report").status_code == 404
 
 
+def test_api_model_report_of_a_trained_encoder_gives_its_pearson_and_curves(
+    settings: Settings, registry: Registry
+) -> None:
+    """A siamese encoder's report was empty (metrics {}, curves []) though its metadata held all of it."""
+    from pipelines.text_encoder.build import pooling_model, register_encoder
+
+    register(registry, "w2v")
+    encoder, _ = pooling_model(registry, "w2v@1", pooling="mean")
+    history = [
+        {"epoch": 1, "loss": 0.058, "val_loss": 0.040, "val_pearson": 0.43},
+        {"epoch": 2, "loss": 0.035, "val_loss": 0.037, "val_pearson": 0.46},
+    ]
+    report = {
+        "best_epoch": 2,
+        "epochs_run": 2,
+        "validation": {"pearson": 0.46, "loss": 0.037},
+        "history": history,
+    }
+    register_encoder(registry, "frases", encoder, metadata=report)
+    register_encoder(registry, "media", encoder, metadata={})  # a pooling encoder trains nothing
+    with serving(api_settings(settings)) as client:
+        body = client.get("/v1/models/frases/versions/1/report").json()
+        assert (body["kind"], body["best_epoch"], body["curves"]) == ("encoder", 2, history)
+        assert body["metrics"] == {"validation": {"pearson": 0.46, "loss": 0.037}}
+        plain = client.get("/v1/models/media/versions/1/report").json()
+        assert (plain["metrics"], plain["curves"], plain["best_epoch"]) == ({}, [], None)
+
+
 def test_api_model_report_refuses_an_altered_file(client: TestClient, registry: Registry) -> None:
     path = Path(registry.get("sentimento@1").path) / "history.json"
     path.chmod(0o644)  # registered files are read-only

@@ -212,7 +212,9 @@ def test_web_classify_text_and_file_with_a_bar_per_class(page: Any, tmp_path: Pa
     shot(page, "classify")
 
 
-def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) -> None:
+def test_web_models_registry_report_and_alias_with_the_session_key(
+    page: Any, explorer_home: tuple[Path, Path]
+) -> None:
     page.click("#tab-models")
     page.wait_for_selector("#model-table tbody tr >> nth=2")
     assert page.locator("#model-table tbody th").all_inner_texts() == [
@@ -249,6 +251,25 @@ def test_web_models_registry_report_and_alias_with_the_session_key(page: Any) ->
     page.wait_for_selector("#report h3:has-text('conto@1')")
     assert "Perplexidade na validação" in page.inner_text("#report")
     for series in ("train_loss", "val_loss", "val_perplexity"):
+        assert page.locator(f"#report path[data-series='{series}']").count() == 1, series
+
+    # a text encoder: a pooling one trained nothing; a siamese one's report (its metadata, as training writes it)
+    page.click("#model-table button:has-text('frases')")
+    page.wait_for_selector("#report h3:has-text('frases@1')")
+    assert "Sem métricas registradas." in page.inner_text("#report")
+    history = [
+        {"epoch": 1, "loss": 0.058, "val_loss": 0.040, "val_pearson": 0.43},
+        {"epoch": 2, "loss": 0.035, "val_loss": 0.037, "val_pearson": 0.46},
+    ]
+    Registry(explorer_home[0]).annotate(
+        "frases@1", {"best_epoch": 2, "validation": {"pearson": 0.46, "loss": 0.037}, "history": history}
+    )
+    page.click("#model-table button:has-text('conto')")
+    page.wait_for_selector("#report h3:has-text('conto@1')")
+    page.click("#model-table button:has-text('frases')")
+    page.wait_for_selector("#report :text('Pearson na validação')")
+    assert "0.460" in page.inner_text("#report")
+    for series in ("train_loss", "val_loss", "val_pearson"):
         assert page.locator(f"#report path[data-series='{series}']").count() == 1, series
 
     page.click("#model-table button:has-text('tiny-word2vec')")

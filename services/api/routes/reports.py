@@ -118,6 +118,13 @@ def model_report(
         metrics = recorded or {"validation": meta.get("metrics") or {}}
         curves = history or []
         best = (metrics.get("training") or {}).get("best_epoch")
+    elif mv.kind == "encoder":
+        # a trained (siamese) encoder keeps its report at the top of its metadata; pooling encoders train nothing
+        validation = meta.get("validation")
+        metrics = {"validation": validation} if isinstance(validation, dict) else {}
+        history = meta.get("history")
+        curves = history if isinstance(history, list) else []
+        best = meta.get("best_epoch") if isinstance(meta.get("best_epoch"), int) else None
     else:
         metrics = meta.get("metrics") or {}
         training = meta.get("training") or {}
