@@ -91,8 +91,20 @@ class KeyRing:
         if settings.api_keys_file is not None:
             entries.extend(_read_file(settings.api_keys_file, warn=warn))
         ring = cls(tuple(entries))
-        log.info("API keys: %d with the write scope, %d read-only", ring.count("write"), ring.count("read"))
+        if settings.protect_reads and not entries:
+            raise InvalidConfig(
+                "PALAVRA_PROTECT_READS=true but no API key is configured (PALAVRA_API_KEYS, PALAVRA_API_READ_KEYS or "
+                "a key in PALAVRA_API_KEYS_FILE): every request would be refused; add a key or unset it"
+            )
+        log.info("%s", ring.summary(settings))
         return ring
+
+    def summary(self, settings: Settings) -> str:
+        """What ``palavra serve`` says of its keys at start: how many of each scope, never a key."""
+        reads = "reads need a key" if settings.protect_reads else "reads are open"
+        return (
+            f"API keys: {self.count('write')} with the write scope, {self.count('read')} read-only ({reads})"
+        )
 
     def count(self, scope: Scope) -> int:
         return sum(1 for _, s in self.digests if s == scope)

@@ -100,6 +100,38 @@ def test_api_serve_runs_two_workers_that_answer(settings: Settings, registry: Re
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+    assert proc.stderr is not None
+    # the start log says how many keys of each scope were read (docs/http.md); the CLI's own log showed none
+    assert (
+        "INFO:     API keys: 0 with the write scope, 0 read-only (reads are open)"
+        in proc.stderr.read().decode()
+    )
+
+
+def test_api_serve_refuses_protected_reads_with_no_key(tmp_path: Path) -> None:
+    """An empty keys file with PALAVRA_PROTECT_READS started a server that answered 401 to every read, though no
+    key could be valid, and logged nothing."""
+    keys = tmp_path / "keys"
+    keys.write_text("# no key yet\n", encoding="utf-8")
+    keys.chmod(0o600)
+    env = {
+        **os.environ,
+        "PALAVRA_HOME": str(tmp_path / "home"),
+        "PALAVRA_API_KEYS_FILE": str(keys),
+        "PALAVRA_PROTECT_READS": "true",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: PALAVRA_PROTECT_READS=true but no API key is configured")
 
 
 def test_api_serve_cli_starts_without_training_libraries() -> None:

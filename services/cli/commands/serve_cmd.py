@@ -29,7 +29,9 @@ def serve_cli(
     from services.jobs.local import local_job_workers
 
     settings = get_settings()
-    KeyRing.from_settings(settings)  # a bad keys file stops here with one line, not in every worker
+    ring = KeyRing.from_settings(settings)  # a bad keys file stops here with one line, not in every worker
     check_listen(host, port)  # a busy port stops here, before job workers start and models load
+    if log_level in ("info", "debug", "trace"):  # in uvicorn's style: the CLI's own log shows warnings only
+        typer.echo(f"INFO:     {ring.summary(settings)}", err=True)
     with local_job_workers(settings):  # PALAVRA_LOCAL_WORKERS job workers beside the API (local backend)
         serve(settings, host=host, port=port, workers=workers, access_log=access_log, log_level=log_level)
