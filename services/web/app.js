@@ -157,6 +157,17 @@ async function api(path, { method = "GET", body = null, auth = false } = {}) {
   return data;
 }
 
+// a panel's list that failed to load (a 401 before a key was saved) says so in the panel's status; the status is
+// cleared when the list loads, and only then: an answer's own message stays
+function listFailed(node, err) {
+  say(node, err.message, true);
+  node.dataset.lists = "1";
+}
+
+function listLoaded(node) {
+  if (node.dataset.lists) say(node, "");
+}
+
 function say(node, text, error = false) {
   delete node.dataset.lists;  // set by the model lists' own failure (reloadWithKey clears only that one)
   node.textContent = text;
@@ -757,9 +768,9 @@ function reloadWithKey() {
   loadModelLists()
     .then(() => {
       document.body.setAttribute("data-ready", "1");
-      if (status.dataset.lists) say(status, "");
+      listLoaded(status);
     })
-    .catch((err) => { say(status, err.message, true); status.dataset.lists = "1"; });
+    .catch((err) => listFailed(status, err));
   if (tab === "models") loadRegistry();
   if (tab === "jobs") loadJobs();
   if (tab === "search") loadCollections();
@@ -781,8 +792,9 @@ async function loadJobs() {
       el("td", { text: j.progress.fraction === null ? (j.progress.stage || "") : `${Math.round(j.progress.fraction * 100)}%` }),
       el("td", { text: new Date(j.created_at).toLocaleString(lang === "pt" ? "pt-BR" : "en-GB") })));
     $("#job-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, text: t("noJobs") }))]));
+    listLoaded($("#jobs-status"));
   } catch (err) {
-    say($("#jobs-status"), err.message, true);
+    listFailed($("#jobs-status"), err);
   }
 }
 
@@ -912,10 +924,11 @@ async function loadCollections() {
     const keep = sel.value;
     sel.replaceChildren(...data.collections.map((c) => el("option", { value: c.name, text: `${c.name} (${c.documents})` })));
     if (keep && data.collections.some((c) => c.name === keep)) sel.value = keep;
+    listLoaded($("#search-status"));
     if (!data.collections.length) say($("#search-status"), t("noCollections"));
     else if ($("#search-status").textContent === t("noCollections")) say($("#search-status"), "");
   } catch (err) {
-    say($("#search-status"), err.message, true);
+    listFailed($("#search-status"), err);
   }
 }
 
@@ -1173,7 +1186,7 @@ function start() {
   if (named) window.addEventListener("load", () => window.scrollTo(0, 0), { once: true });
   loadModelLists()
     .then(() => document.body.setAttribute("data-ready", "1"))
-    .catch((err) => { say($("#words-status"), err.message, true); $("#words-status").dataset.lists = "1"; });
+    .catch((err) => listFailed($("#words-status"), err));
 }
 
 document.addEventListener("DOMContentLoaded", start);

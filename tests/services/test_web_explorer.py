@@ -320,7 +320,11 @@ def test_web_saving_a_key_loads_what_protected_reads_refused(
         context.set_default_timeout(15_000)
         try:
             page = context.new_page()
-            page.goto(url + "/#models")
+            page.goto(url + "/#jobs")  # each panel's list is refused, and its status says so
+            page.wait_for_function("document.querySelector('#jobs-status').textContent !== ''")
+            page.click("#tab-search")
+            page.wait_for_function("document.querySelector('#search-status').textContent !== ''")
+            page.click("#tab-models")
             page.wait_for_function("document.querySelector('#models-status').textContent !== ''")
             assert page.locator("#model-table tbody tr").count() == 0
             assert page.locator("#clf-model option").count() == 0
@@ -331,6 +335,16 @@ def test_web_saving_a_key_loads_what_protected_reads_refused(
             assert page.inner_text("#models-status") == ""
             assert page.locator("#clf-model option").all_inner_texts() == ["sentimento"]
             assert "tiny-word2vec (word2vec)" in page.locator("#words-model option").all_inner_texts()
+            for tab in (
+                "jobs",
+                "search",
+            ):  # the other panels' refusals were left on screen once the key worked
+                page.click(f"#tab-{tab}")
+                page.wait_for_function(
+                    f"!document.querySelector('#{tab}-status').textContent.includes('API key')"
+                )
+            assert page.inner_text("#jobs-status") == ""
+            page.click("#tab-models")
             page.click(
                 "#forget-key"
             )  # and forgetting it closes them again, with the server's reason on screen
