@@ -29,7 +29,7 @@ from tests.conftest import review_run
         ("training.batch_size=1,32,full", "training.batch_size", (1, 32, "full")),
         ("model.hidden=64|256,64", "model.hidden", ([64], [256, 64])),
         ("model.hidden=[]|64", "model.hidden", ([], [64])),
-        ("model.hidden=|64,64", "model.hidden", ([], [64, 64])),
+        ("model.hidden=[]|64,64", "model.hidden", ([], [64, 64])),
         ("training.patience=none,0,2", "training.patience", (None, 0, 2)),
         ("training.target_error=off, 0.3", "training.target_error", (None, 0.3)),
         ("training.epochs=5|10", "training.epochs", (5, 10)),
@@ -60,6 +60,8 @@ def test_grid_parse_gives_typed_values(text: str, key: str, values: tuple[Any, .
         ("training.batch_size=half", ["training.batch_size: 'half'", "full or an integer from 1 to 65536"]),
         ("training.optimizer=lbfgs", ["'lbfgs'", "one of sgd, momentum, adagrad, rmsprop, adam"]),
         ("model.hidden=64|x", ["model.hidden: 'x'", "lists of integers like 256,64 separated by '|'"]),
+        # a trailing '|' added a linear cell nobody asked for ([] is written out)
+        ("model.hidden=64|", ["grid model.hidden: an empty value in '64|'", "([] for none)"]),
         # a size no run takes was accepted, and its one cell failed after the data were read (a hostile probe)
         ("model.hidden=0", ["model.hidden: '0' is not allowed"]),
         ("model.hidden=64|9000", ["model.hidden: '9000' is not allowed"]),

@@ -101,6 +101,7 @@ def test_a_diverging_cell_is_reported_while_the_others_complete(pt_corpus_file: 
         ("model.contxt=2,3", "unknown grid key 'model.contxt' (did you mean model.context?)"),
         ("context", "write KEY=V1,V2,..."),
         ("lr=0.1,,0.01", "grid training.lr: an empty value"),
+        ("model.hidden=|", "grid model.hidden: an empty value in '|'"),  # was "the value [] is given twice"
     ],
 )
 def test_bad_grid_syntax_names_the_key_and_the_allowed_values(grid: str, message: str) -> None:
