@@ -124,7 +124,8 @@ def parse_filter(items: Sequence[str]) -> dict[str, FilterValue]:
     would have lost the ``0``).
 
     Raises:
-        InvalidInput: an item without ``=`` or a field, or a value that is a JSON list or object.
+        InvalidInput: an item without ``=`` or a field, a value that is a JSON list or object, or a field given
+            twice.
     """
     out: dict[str, FilterValue] = {}
     for item in items:
@@ -143,5 +144,11 @@ def parse_filter(items: Sequence[str]) -> dict[str, FilterValue]:
                 f"{_kind(value)}; to match the text itself, quote it as JSON: {field.strip()}={json.dumps(raw)}",
                 field=field.strip(),
             )
-        out[field.strip()] = value
+        name = field.strip()
+        if name in out:  # the later one silently replaced the first, though documents must match every filter
+            raise InvalidInput(
+                f"filter field {name!r} is given twice; a document matches every filter, so give each field once",
+                field=name,
+            )
+        out[name] = value
     return out

@@ -119,6 +119,14 @@ def test_collection_parse_filter_refuses_a_list_or_object_value() -> None:
         parse_filter(['obj={"a": 1}'])
 
 
+def test_collection_parse_filter_refuses_a_field_given_twice() -> None:
+    """``--filter n=2 --filter n=3`` searched for n=3 alone (the last won), though documents must match every
+    filter (a hostile probe)."""
+    with pytest.raises(InvalidInput, match=r"^filter field 'n' is given twice"):
+        parse_filter(["n=2", " n =3"])
+    assert parse_filter(["n=2", "m=3"]) == {"n": "2", "m": "3"}
+
+
 def _read(path: Path, text: str) -> list[Document]:
     path.write_text(text, encoding="utf-8")
     return list(read_documents(path, text_field="text", id_field="id"))
