@@ -91,6 +91,9 @@ from models.collection_documents import (
 from models.collection_documents import (
     check_document as check_document,
 )
+from models.collection_documents import (
+    id_problem as id_problem,
+)
 from models.collection_files import (
     ANN_INFO_FILE,
     DOCS_FILE,

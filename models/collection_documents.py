@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,22 @@ from models.lexical import Bm25, Terms
 MAX_METADATA_DEPTH = 32
 # a document id: 1 to this many characters (the HTTP routes and the JSONL reader agree)
 MAX_ID_CHARS = 256
+# characters that show nothing: format characters (zero-width space, BOM), marks with no letter, separators
+_INVISIBLE = ("Cf", "Mn", "Me", "Zs", "Zl", "Zp")
+
+
+def id_problem(doc_id: str) -> str | None:
+    """Why ``doc_id`` cannot name a document, or None.
+
+    An id holds something visible (a zero-width space alone named a document no listing could show) and no control
+    character (a NUL, a line break: ids are printed one per line).
+    """
+    control = next((c for c in doc_id if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        return f"the id holds the control character U+{ord(control):04X}; ids are printed on one line"
+    if all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in doc_id):
+        return "the id is empty (nothing but whitespace or invisible characters)"
+    return None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from models.collection import (
     Snapshot,
     StoredIndex,
     check_document,
+    id_problem,
     summary,
 )
 from models.errors import DatasetError, InvalidInput, TooLarge
@@ -112,6 +113,8 @@ def _field_value(
         value = value.strip()
     if not value:
         raise DatasetError(f"{where}: its {what} field {field!r} is empty", line=line)
+    if what == "id" and (problem := id_problem(value)) is not None:
+        raise DatasetError(f"{where}: {problem}", line=line)
     if what == "id" and len(value) > MAX_ID_CHARS:
         raise DatasetError(
             f"{where}: its id has {len(value)} characters; the limit is {MAX_ID_CHARS}", line=line

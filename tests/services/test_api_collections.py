@@ -146,6 +146,32 @@ def test_api_collection_errors(
     assert r.json()["error"] == error
 
 
+@pytest.mark.parametrize(
+    ("doc_id", "message"),
+    [
+        ("\u200b", "the id is empty (nothing but whitespace or invisible characters)"),
+        ("\u2060\u00ad", "the id is empty"),
+        ("a\u0000b", "the id holds the control character U+0000"),
+        ("a\nb", "the id holds the control character U+000A"),
+    ],
+)
+def test_api_collection_ids_show_something_on_one_line(client: TestClient, doc_id: str, message: str) -> None:
+    """A zero-width space alone, a NUL or a line break named a document (a hostile probe); the JSONL reader, the CLI's
+    path, refuses them the same way."""
+    body = {"name": "docs", "encoder": "frases", "documents": [*DOCS, {"id": doc_id, "text": "outra casa"}]}
+    r = client.post("/v1/collections", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["detail"]
+    client.post(
+        "/v1/collections", json={"name": "docs", "encoder": "frases", "documents": DOCS}, headers=AUTH
+    )
+    r = client.post(
+        "/v1/collections/docs/documents", json={"documents": [{"id": doc_id, "text": "x"}]}, headers=AUTH
+    )
+    assert r.status_code == 422, r.text
+    assert message in r.json()["detail"]
+
+
 def test_api_collection_metadata_nested_too_deep_is_422_and_searches_keep_working(client: TestClient) -> None:
     """Metadata a search could not send back (pydantic stops at 255 levels) are refused when written (before: 201,
     then a 500 on every search that returned the document); a write to an unknown collection leaves no file."""

@@ -125,6 +125,11 @@ def test_cli_collection_create_search_add_delete(
         ([{"id": "d9", "texto": None}], "line 1: its text field 'texto' is null, not a string"),
         ([{"id": "d9", "texto": ""}], "line 1: its text field 'texto' is empty"),
         ([{"id": "", "texto": "a casa"}], "line 1: its id field 'id' is empty"),
+        (
+            [{"id": "\u200b", "texto": "a casa"}],
+            "line 1: the id is empty (nothing but whitespace or invisible",
+        ),
+        ([{"id": "a\nb", "texto": "a casa"}], "line 1: the id holds the control character U+000A"),
         ([{"id": None, "texto": "a casa"}], "line 1: its id field 'id' is null, not a string"),
         # ids are strings, as POST /v1/collections requires (before: stored as "True" and "['a']")
         ([*DOCS, {"id": True, "texto": "a casa"}], f"line {len(DOCS) + 1}: its id field 'id' is true, not a"),

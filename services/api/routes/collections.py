@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from models.collection import MAX_ID_CHARS, Document
+from models.collection import MAX_ID_CHARS, Document, id_problem
 from models.errors import CollectionNotFound, IntegrityError, NotReady
 from pipelines.serving.search import MODES, Searcher, add_documents, create_collection, delete_documents
 from pipelines.serving.searcher_cache import SearcherCache
@@ -29,7 +29,19 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["collections"])
 
-DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
+
+def _visible_id(doc_id: str) -> str:
+    problem = id_problem(doc_id)
+    if problem is not None:  # a zero-width space alone, a NUL or a line break named a document
+        raise ValueError(problem)
+    return doc_id
+
+
+DocId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS),
+    AfterValidator(_visible_id),
+]
 CollectionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
