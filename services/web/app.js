@@ -863,7 +863,7 @@ function watchJob(id) {
     stream.close();
     stream = null;
     loadJobs();
-    if (j.kind === "compare" && j.state === "succeeded") showCompareCurves(j.id);
+    if (["compare", "compare_lm"].includes(j.kind) && j.state === "succeeded") showCompareCurves(j.id);
     if (j.model) loadModelLists().catch(() => {});
   });
   // no stream (a proxy that buffers it, or reads behind a key EventSource cannot send): poll the job instead
@@ -882,7 +882,7 @@ async function pollJob(id) {
     $("#job-log").textContent = j.logs.map((l) => l.line).join("\n");
     if (["succeeded", "failed", "cancelled"].includes(j.state)) {
       loadJobs();
-      if (j.kind === "compare" && j.state === "succeeded") showCompareCurves(j.id);
+      if (["compare", "compare_lm"].includes(j.kind) && j.state === "succeeded") showCompareCurves(j.id);
       return;
     }
     setTimeout(() => pollJob(id), 1000);

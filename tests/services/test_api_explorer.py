@@ -180,6 +180,40 @@ def test_api_model_report_refuses_an_altered_file(client: TestClient, registry: 
     assert "sha256" in r.json()["detail"]
 
 
+def test_api_compare_curves_of_a_language_model_comparison(tmp_path: Path) -> None:
+    """A finished compare_lm job answered 422 "only comparison jobs have curves", and its Jobs tab drew nothing."""
+    import json
+
+    from services.jobs.cleanup import job_output_dir
+
+    settings = job_settings(tmp_path, backend="local")
+    (settings.effective_data_root / "frases.txt").write_text(
+        "o rei governa a cidade.\n" * 50, encoding="utf-8"
+    )
+    with TestClient(create_app(settings)) as client:
+        jobs = JobService.open(settings)
+        job = jobs.submit("compare_lm", {"corpus": ["frases.txt"], "grid": {"context": [2, 3]}})
+        assert client.get(f"/v1/jobs/{job.id}/curves").status_code == 409  # nothing written yet
+        history = [
+            {
+                "epoch": 1,
+                "train_loss": 6.1,
+                "val_loss": 5.9,
+                "train_perplexity": 445.9,
+                "val_perplexity": 365.0,
+            }
+        ]
+        runs = [
+            {"cell": {"model.context": c}, "status": "ok", "history": history} for c in (2, 3)
+        ]  # results.json as pipelines/runs/grid.py writes it for both comparisons
+        out = job_output_dir(settings, job.id)
+        out.mkdir(parents=True)
+        (out / "results.json").write_text(json.dumps({"data": {}, "runs": runs}), encoding="utf-8")
+        body = client.get(f"/v1/jobs/{job.id}/curves").json()
+    assert [r["name"] for r in body["runs"]] == ["context=2", "context=3"]
+    assert body["runs"][0]["history"] == history
+
+
 def test_api_compare_curves_of_a_finished_comparison(tmp_path: Path) -> None:
     settings = job_settings(tmp_path, backend="local")
     with TestClient(create_app(settings)) as client:

@@ -141,9 +141,10 @@ def model_report(
 
 @router.get("/v1/jobs/{job_id}/curves", response_model=CompareCurves, responses=ERROR_RESPONSES)
 def compare_curves(request: Request, service: JobsDep, job_id: str = JobIdPath) -> CompareCurves:
-    """The train and validation loss per epoch of every run of a comparison job, to draw them overlaid."""
+    """The train and validation loss per epoch of every run of a comparison job (``compare`` or ``compare_lm``: a
+    language model's rows add its perplexities), to draw them overlaid."""
     job = service.get(job_id)
-    if job.kind != "compare":
+    if job.kind not in ("compare", "compare_lm"):  # both comparisons write results.json the same way
         raise InvalidInput(
             f"job {job_id} is a {job.kind} job; only comparison jobs have curves "
             "(a model's own curves: GET /v1/models/NAME/versions/VERSION/report)"
