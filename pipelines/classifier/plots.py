@@ -60,7 +60,9 @@ def _loss_ceiling(
     values = [v for h in histories.values() for k in keys for v in _finite([r.get(k) for r in h]) if v == v]
     if not first or not values:
         return None
-    ceiling = 2.5 * first[len(first) // 2]
+    # the lower median: a grid where half the cells blow up (a learning-rate axis of two values) kept a scale of
+    # 1e46 on which every other curve lay flat at zero
+    ceiling = 2.5 * first[(len(first) - 1) // 2]
     return ceiling if max(values) > ceiling else None
 
 
@@ -117,9 +119,12 @@ def loss_curves_figure(
                 ax.plot([ends[-1][0]], [ends[-1][1]], marker="o", color=colour, markersize=4 + width)
     left.set(xlabel="epoch", ylabel=ylabel, title=titles[0])
     right.set(xlabel="epoch", title=titles[1])
-    for ax, ceiling in zip((left, right), ceilings, strict=True):
+    for ax, ceiling, key in zip((left, right), ceilings, keys, strict=True):
         if ceiling is not None:
-            ax.set_ylim(top=ceiling)
+            # the bottom too: autoscaled over the cut-off values, its margin went below zero (negative perplexity)
+            shown = [v for h in histories.values() for v in _finite([r.get(key) for r in h]) if v == v]
+            low = min((v for v in shown if v <= ceiling), default=0.0)
+            ax.set_ylim(bottom=max(0.0, low - 0.05 * (ceiling - low)), top=ceiling)
     for i, (name, _) in enumerate(histories.items()):
         if name in diverged:
             for ax in (left, right):

@@ -80,6 +80,25 @@ def test_grid_over_context_and_activation_multiplies_on_one_prepared_corpus(
     plt.close(figure)
 
 
+def test_curves_stay_readable_when_half_the_cells_blow_up() -> None:
+    """A grid of lr=10,0.004 had half its cells at perplexities near 1e48 (finite, so not "diverged"): the axes ran
+    to 1e46 and below zero, every real curve flat at the bottom (a hostile probe)."""
+    import matplotlib.pyplot as plt
+
+    calm = [{"epoch": e, "train_perplexity": 900.0 / e, "val_perplexity": 700.0 / e} for e in (1, 2)]
+    wild = [{"epoch": e, "train_perplexity": 1e24 * e, "val_perplexity": 1.6e48 * e} for e in (1, 2)]
+    histories = {**{f"calm {i}": calm for i in range(4)}, **{f"wild {i}": wild for i in range(4)}}
+    figure = loss_curves_figure(histories, keys=("train_perplexity", "val_perplexity"), share_y=False)
+    try:
+        for axis, first in zip(figure.axes, (900.0, 700.0), strict=True):
+            bottom, top = axis.get_ylim()
+            # the calm curves on screen, nothing below 0
+            assert 0.0 <= bottom <= first / 2, axis.get_ylim()
+            assert first <= top <= 2.5 * first, axis.get_ylim()
+    finally:
+        plt.close(figure)
+
+
 def test_a_diverging_cell_is_reported_while_the_others_complete(pt_corpus_file: Path, tmp_path: Path) -> None:
     result = _compare(pt_corpus_file, tmp_path, ["training.lr=0.01,10"], optimizers=["sgd"])
     calm, wild = result["runs"]
