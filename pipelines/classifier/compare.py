@@ -28,7 +28,7 @@ from pipelines.classifier.data import LabelledTexts, check_trainable
 from pipelines.classifier.grid import GridAxis, apply, cells, check_axes
 from pipelines.classifier.prepare import PathResolver, Prepared, prepare, read_run_data
 from pipelines.classifier.train import train_network
-from pipelines.runs.grid import finite, write_results
+from pipelines.runs.grid import cell_progress, finite, write_results
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,12 @@ class _PreparedCache:
         return self.done[key]
 
 
-def _train_cell(values: dict[str, Any], base: ClassifierRun, data: _PreparedCache) -> Cell:
+def _train_cell(
+    values: dict[str, Any],
+    base: ClassifierRun,
+    data: _PreparedCache,
+    progress: ProgressCallback = ignore_progress,
+) -> Cell:
     """One cell, never raising for what the cell's own values cause: the grid goes on."""
     cell = Cell(values)
     # what the cell asked for, shown even when its run is refused (the report showed "" for both)
@@ -118,7 +123,7 @@ def _train_cell(values: dict[str, Any], base: ClassifierRun, data: _PreparedCach
         cell.lr = run.training.effective_lr
         prepared = data.get(run)
         started = time.perf_counter()  # the time of training, not of the features cells share
-        trained = train_network(run, prepared, progress=ignore_progress)
+        trained = train_network(run, prepared, progress=progress)
     except InvalidInput as exc:
         if "history" in exc.extra:
             cell.status, cell.error, cell.history = "diverged", exc.detail, list(exc.extra["history"])
@@ -173,7 +178,7 @@ def compare_classifiers(
                 stage="compare", fraction=i / len(assignments), message=f"{i + 1}/{len(assignments)} {name}"
             )
         )
-        done.append(_train_cell(values, run, data))
+        done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
     out_dir.mkdir(parents=True, exist_ok=True)
     described = _describe_data(data, train, run)
     files = write_report(run, axes, done, described, out_dir)

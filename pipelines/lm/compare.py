@@ -33,6 +33,7 @@ from pipelines.runs.config_io import validation_message
 from pipelines.runs.grid import (
     GridAxis,
     GridKeys,
+    cell_progress,
     cells,
     check_axes,
     check_names,
@@ -164,7 +165,9 @@ class _EncodedCache:
         return self.done[key]
 
 
-def _train_cell(values: dict[str, Any], base: LMRun, data: _EncodedCache) -> LMCell:
+def _train_cell(
+    values: dict[str, Any], base: LMRun, data: _EncodedCache, progress: ProgressCallback = ignore_progress
+) -> LMCell:
     """One cell, never raising for what the cell's own values cause: the grid goes on."""
     cell = LMCell(values)
     started = time.perf_counter()
@@ -174,7 +177,7 @@ def _train_cell(values: dict[str, Any], base: LMRun, data: _EncodedCache) -> LMC
         cell.vocabulary = len(encoded.vocab.tokens)
         started = time.perf_counter()  # the time of training, not of the encoding cells share
         with torch_threads(run.threads):
-            fit = fit_lm(run, encoded)
+            fit = fit_lm(run, encoded, progress=progress)
     except InvalidInput as exc:
         cell.status, cell.error = "failed", exc.detail
     except (PalavraError, RuntimeError, ValueError, MemoryError) as exc:  # torch raises RuntimeError
@@ -228,7 +231,7 @@ def compare_lms(
                 stage="compare", fraction=i / len(assignments), message=f"{i + 1}/{len(assignments)} {name}"
             )
         )
-        done.append(_train_cell(values, run, data))
+        done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
     out_dir.mkdir(parents=True, exist_ok=True)
     described = {
         "corpus": run.corpus,

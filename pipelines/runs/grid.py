@@ -27,6 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from models.errors import InvalidConfig
+from pipelines.runs.progress import Progress, ProgressCallback
 
 NONE_WORDS = ("none", "null", "off")
 #: the most runs one comparison may train: grids multiply, so a few short axes can ask for millions of cells
@@ -333,3 +334,24 @@ def write_results(out_dir: Path, described: Mapping[str, Any], cells: Sequence[A
         encoding="utf-8",
     )
     return rows
+
+
+def cell_progress(report: ProgressCallback, index: int, count: int, name: str) -> ProgressCallback:
+    """A cell's own training reports passed on as the comparison's: its epochs move the bar inside the cell's share
+    (``index`` of ``count``); the bar sat at a cell's start until it ended, for minutes on a real corpus."""
+
+    def forward(p: Progress) -> None:
+        if p.stage != "train" or p.fraction is None:
+            return
+        report(
+            Progress(
+                stage="compare",
+                fraction=(index + min(1.0, max(0.0, p.fraction))) / count,
+                epoch=p.epoch,
+                loss=p.loss,
+                # an epoch's end only: the reports inside an epoch move the bar and add no log line
+                message=f"{index + 1}/{count} {name}: {p.message}" if p.message and p.epoch else None,
+            )
+        )
+
+    return forward

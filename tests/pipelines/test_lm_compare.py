@@ -15,12 +15,15 @@ from pipelines.lm import train as lm_train
 from pipelines.lm.compare import compare_lms, grid_axes, parse_axis
 from pipelines.lm.config import make_run
 from pipelines.reading.datasets import DataCatalog
+from pipelines.runs.progress import Progress
 from tests.lm_helpers import TINY
 
 FAST = {**TINY, "epochs": 2, "hidden": [16], "dim": 8}
 
 
-def _compare(corpus: Path, tmp_path: Path, grid: list[str], **shorthands: Any) -> dict[str, Any]:
+def _compare(
+    corpus: Path, tmp_path: Path, grid: list[str], progress: Any = None, **shorthands: Any
+) -> dict[str, Any]:
     run = make_run({"name": "compare", "corpus": [str(corpus)], **FAST})
     cache = tmp_path / "cache"
     return compare_lms(
@@ -29,7 +32,21 @@ def _compare(corpus: Path, tmp_path: Path, grid: list[str], **shorthands: Any) -
         out_dir=tmp_path / "report",
         catalog=DataCatalog(None, cache),
         cache_dir=cache,
+        progress=progress,
     )
+
+
+def test_progress_moves_inside_a_cell_epoch_by_epoch(pt_corpus_file: Path, tmp_path: Path) -> None:
+    """The bar sat at "0% 1/1 run" until the cell ended (a hostile probe: minutes at 0% on a real corpus)."""
+    seen: list[Progress] = []
+    _compare(pt_corpus_file, tmp_path, ["model.context=2"], progress=seen.append)
+    inside = [p for p in seen if p.stage == "compare" and p.epoch]
+    assert inside, [p.message for p in seen]
+    assert all(0.0 < (p.fraction or 0.0) <= 1.0 for p in inside)
+    fractions = [p.fraction for p in inside]
+    assert fractions == sorted(fractions)
+    ends = [p.message for p in inside if p.message]
+    assert ends[0].startswith("1/1 run: epoch 1/"), ends
 
 
 def test_grid_over_context_and_activation_multiplies_on_one_prepared_corpus(
