@@ -70,7 +70,10 @@ class LMRun(BaseModel):
     epochs: int = Field(default=5, ge=1, le=1000)
     batch_size: int = Field(default=2048, ge=1, le=65_536)
     patience: int | None = Field(
-        default=2, ge=1, description="Epochs without a better validation perplexity."
+        default=2,
+        ge=0,
+        description="Early stopping: epochs without a better validation perplexity; 0 or null = off (as for the "
+        "classifier).",
     )
     # one epoch of corpus-all (~18M tokens) took 23 min of one core's CPU (benchmarks/results/lm.md): a corpus that
     # large gets one epoch by default, a 2M-token one still its 5

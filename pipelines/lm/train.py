@@ -370,7 +370,7 @@ def fit_lm(
             stale = 0
         else:
             stale += 1
-            if run.patience is not None and stale >= run.patience:
+            if run.patience and stale >= run.patience:  # 0 or None: no early stop
                 break
     if best is not None:
         net.load_state_dict(best[2])

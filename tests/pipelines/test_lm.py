@@ -323,6 +323,19 @@ def test_embeddings_from_word_vectors_stay_frozen(
     assert cos == pytest.approx(1.0, abs=1e-5)
 
 
+def test_patience_zero_turns_early_stopping_off_as_for_the_classifier(
+    registry: Registry, pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    """``--patience 0`` was refused ("greater than or equal to 1") with no hint that none turns it off; the
+    classifier reads 0 as off."""
+    mv = train_tiny_lm(
+        registry, pt_corpus_file, tmp_path / "cache", name="lm-all", epochs=6, patience=0, lr=0.05
+    )
+    training = mv.metadata["training"]
+    assert training["epochs_run"] == 6  # the same rate with patience 1 stops early (the test below)
+    assert not training["stopped_early"]
+
+
 def test_early_stopping_keeps_the_best_epoch(
     registry: Registry, pt_corpus_file: Path, tmp_path: Path
 ) -> None:

@@ -131,7 +131,9 @@ def compare_lm_cli(
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default 0.002)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs of every cell (default 5)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Examples per step (default 512)."),
-    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience (default 2)."),
+    patience: int | None = typer.Option(
+        None, "--patience", help="Early-stopping patience (default 2; 0 = off)."
+    ),
     max_vocab: int | None = typer.Option(None, "--max-vocab", help="Most frequent tokens kept."),
     min_count: int | None = typer.Option(None, "--min-count", help="Occurrences a word needs (default 2)."),
     max_train_tokens: int | None = typer.Option(

@@ -77,7 +77,7 @@ def train_lm_cli(
     patience: int | None = typer.Option(
         None,
         "--patience",
-        help="Stop after this many epochs without a better validation perplexity (default 2).",
+        help="Stop after this many epochs without a better validation perplexity (default 2; 0 = off).",
     ),
     max_vocab: int | None = typer.Option(
         None, "--max-vocab", help="Most frequent tokens kept (default 30000)."
