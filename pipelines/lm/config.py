@@ -93,6 +93,20 @@ class LMRun(BaseModel):
         description="torch threads while training (extra threads spin on shared cores).",
     )
 
+    @field_validator("freeze_embeddings")
+    @classmethod
+    def _freeze_needs_embeddings(cls, freeze: bool, info: ValidationInfo) -> bool:
+        # with no embeddings it froze nothing, silently, and the config recorded it as frozen
+        if (
+            freeze
+            and info.data.get("embeddings") is None
+            and not (info.context and info.context.get("stored"))
+        ):
+            raise ValueError(
+                "there are no embeddings to freeze; name a word2vec/fasttext model as embeddings"
+            )
+        return freeze
+
     @field_validator("ngram")
     @classmethod
     def _ngram_within_context(cls, ngram: int | None, info: ValidationInfo) -> int | None:

@@ -251,6 +251,11 @@ def test_bad_training_options_name_the_field() -> None:
             "field 'lr': Input should be a finite number",
         ),  # was "less than or equal to 10"
         ({"name": "bad name"}, "invalid model name"),  # was refused only after training, when registering
+        # froze nothing, silently, and the config recorded it as frozen
+        (
+            {"freeze_embeddings": True},
+            "field 'freeze_embeddings': there are no embeddings to freeze",
+        ),
     ],
 )
 def test_training_options_no_run_accepts_are_refused_before_training(
