@@ -235,13 +235,27 @@ def check_trainable(data: LabelledTexts) -> list[Label]:
     """The classes of a training set; at least two, each with at least two examples.
 
     Raises:
-        DatasetError: a single class, or a class with one example.
+        DatasetError: a single class, two labels that read the same (``1`` and ``"1"``), or a class with one
+            example.
     """
     counts = Counter(data.labels)
     if len(counts) < 2:
         only = next(iter(counts))
         raise DatasetError(
             f"{data.source}: every row has the label {only!r}; a classifier needs at least two classes",
+            path=data.source,
+        )
+    same: dict[
+        str, list[Label]
+    ] = {}  # a JSON label column holding 1 and "1": two classes that read the same, refused late and obscurely
+    for label in counts:
+        same.setdefault(str(label), []).append(label)
+    clash = next((labels for labels in same.values() if len(labels) > 1), None)
+    if clash is not None:
+        shown = " and ".join(f"{x!r} ({type(x).__name__})" for x in clash)
+        raise DatasetError(
+            f"{data.source}: the labels {shown} read the same but are different values; write each label one way "
+            "(all numbers or all text)",
             path=data.source,
         )
     lonely = [label for label, n in counts.items() if n < 2]

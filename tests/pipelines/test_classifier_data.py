@@ -120,6 +120,17 @@ def test_data_single_class_and_lonely_class_are_not_trainable() -> None:
     assert check_trainable(LabelledTexts(["a", "b", "c", "d"], ["x", "y", "x", "y"], "t.csv")) == ["x", "y"]
 
 
+def test_data_labels_that_read_the_same_are_refused_by_name(tmp_path: Path) -> None:
+    """A JSONL label column holding both 1 and "1" failed after preparation with "two labels would answer with the
+    same name: '0', '1'", though no names were given (a hostile probe)."""
+    path = tmp_path / "d.jsonl"
+    rows = [("bom", 1), ("ótimo", "1"), ("ruim", 0), ("péssimo", 0), ("legal", 1), ("chato", "0")]
+    path.write_text("".join(json.dumps({"t": t, "l": label}) + "\n" for t, label in rows), encoding="utf-8")
+    data = read_labelled(path, text_column="t", label_column="l")
+    with pytest.raises(DatasetError, match=r"d\.jsonl: the labels 1 \(int\) and '1' \(str\) read the same"):
+        check_trainable(data)
+
+
 def test_data_unseen_labels_are_named() -> None:
     data = LabelledTexts(["a", "b"], ["pos", "talvez"], "teste.csv")
     with pytest.raises(DatasetError, match=r"never saw in training: 'talvez'.*knows 'neg', 'pos'"):
