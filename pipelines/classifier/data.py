@@ -83,6 +83,10 @@ def _csv_rows(path: Path, delimiter: str, columns: tuple[str, str]) -> Generator
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)
         header = reader.fieldnames or []
+        if not header:  # not even a header line: said as "its columns are none"
+            raise DatasetError(
+                f"{path} is empty: a header line naming the columns, then one row per text", path=str(path)
+            )
         missing = [c for c in columns if c not in header]
         if missing:
             raise _columns_error(path, missing, header)

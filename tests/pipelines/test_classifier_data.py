@@ -131,6 +131,15 @@ def test_data_labels_that_read_the_same_are_refused_by_name(tmp_path: Path) -> N
         check_trainable(data)
 
 
+@pytest.mark.parametrize("content", ["", "\n", "\ufeff"])
+def test_data_an_empty_csv_is_called_empty(tmp_path: Path, content: str) -> None:
+    """It was "has no column 'text' and 'toxic'; its columns are none"."""
+    path = tmp_path / "vazio.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"vazio\.csv is empty: a header line naming the columns"):
+        read_labelled(path, text_column="text", label_column="toxic")
+
+
 def test_data_unseen_labels_are_named() -> None:
     data = LabelledTexts(["a", "b"], ["pos", "talvez"], "teste.csv")
     with pytest.raises(DatasetError, match=r"never saw in training: 'talvez'.*knows 'neg', 'pos'"):
