@@ -28,7 +28,7 @@ from pipelines.classifier.data import LabelledTexts, check_trainable
 from pipelines.classifier.grid import GridAxis, apply, cells, check_axes
 from pipelines.classifier.prepare import PathResolver, Prepared, prepare, read_run_data
 from pipelines.classifier.train import train_network
-from pipelines.runs.grid import cell_progress, finite, write_results
+from pipelines.runs.grid import cell_progress, finite, save_interrupted, write_results
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
@@ -171,14 +171,28 @@ def compare_classifiers(
         check_trainable(train)
     data = _PreparedCache(train, validation)
     done: list[Cell] = []
-    for i, values in enumerate(assignments):
-        name = legend_name(values, axes)
-        report(
-            Progress(
-                stage="compare", fraction=i / len(assignments), message=f"{i + 1}/{len(assignments)} {name}"
+    try:
+        for i, values in enumerate(assignments):
+            name = legend_name(values, axes)
+            report(
+                Progress(
+                    stage="compare",
+                    fraction=i / len(assignments),
+                    message=f"{i + 1}/{len(assignments)} {name}",
+                )
             )
+            done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
+    except KeyboardInterrupt:  # Ctrl-C: the cells that finished are kept (they were lost), then it stops
+        described = _describe_data(data, train, run)
+        save_interrupted(
+            out_dir,
+            done,
+            len(assignments),
+            described,
+            lambda: write_report(run, axes, done, described, out_dir),
+            report,
         )
-        done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
+        raise
     out_dir.mkdir(parents=True, exist_ok=True)
     described = _describe_data(data, train, run)
     files = write_report(run, axes, done, described, out_dir)

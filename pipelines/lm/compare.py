@@ -43,6 +43,7 @@ from pipelines.runs.grid import (
     labels,
     leaves,
     legend_name,
+    save_interrupted,
     varying,
     write_results,
 )
@@ -224,21 +225,34 @@ def compare_lms(
     )
     data = _EncodedCache(train_lines, held_lines)
     done: list[LMCell] = []
-    for i, values in enumerate(assignments):
-        name = legend_name(values, axes)
-        report(
-            Progress(
-                stage="compare", fraction=i / len(assignments), message=f"{i + 1}/{len(assignments)} {name}"
-            )
-        )
-        done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
-    out_dir.mkdir(parents=True, exist_ok=True)
     described = {
         "corpus": run.corpus,
         "train_lines": len(train_lines),
         "held_out_lines": len(held_lines),
         "sources": facts["sources"],
     }
+    try:
+        for i, values in enumerate(assignments):
+            name = legend_name(values, axes)
+            report(
+                Progress(
+                    stage="compare",
+                    fraction=i / len(assignments),
+                    message=f"{i + 1}/{len(assignments)} {name}",
+                )
+            )
+            done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
+    except KeyboardInterrupt:  # Ctrl-C: the cells that finished are kept (they were lost), then it stops
+        save_interrupted(
+            out_dir,
+            done,
+            len(assignments),
+            described,
+            lambda: write_report(run, axes, done, described, out_dir),
+            report,
+        )
+        raise
+    out_dir.mkdir(parents=True, exist_ok=True)
     files = write_report(run, axes, done, described, out_dir)
     report(Progress(stage="compare", fraction=1.0, message=f"report in {out_dir}"))
     rows = write_results(out_dir, described, done)

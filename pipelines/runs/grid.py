@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -355,3 +355,33 @@ def cell_progress(report: ProgressCallback, index: int, count: int, name: str) -
         )
 
     return forward
+
+
+def mark_interrupted(report_md: Path, finished: int, planned: int) -> None:
+    """Say at the top of a comparison's ``report.md`` that Ctrl-C cut it short, and how far it got."""
+    text = report_md.read_text(encoding="utf-8")
+    head, _, rest = text.partition("\n")
+    note = (
+        f"**Interrupted** (Ctrl-C) after {finished} of {planned} cells: the table holds the cells that finished; "
+        "run the comparison again for the rest."
+    )
+    report_md.write_text(f"{head}\n\n{note}\n{rest}", encoding="utf-8")
+
+
+def save_interrupted(
+    out_dir: Path,
+    cells: Sequence[Any],
+    planned: int,
+    described: Mapping[str, Any],
+    write_report: Callable[[], Mapping[str, Any]],
+    report: ProgressCallback,
+) -> None:
+    """After Ctrl-C: the report and results.json of the ``cells`` that finished, marked as cut short (they were
+    lost); nothing when none finished. ``write_report`` writes the comparison's own report and returns its paths."""
+    if not cells:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mark_interrupted(Path(write_report()["report"]), len(cells), planned)
+    write_results(out_dir, described, cells)
+    message = f"interrupted: the {len(cells)} of {planned} cells that finished are in {out_dir}"
+    report(Progress(stage="compare", final=True, message=message))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from pipelines.classifier.compare import compare_classifiers, sample_texts
 from pipelines.classifier.data import LabelledTexts
 from pipelines.classifier.grid import parse_axis
+from pipelines.runs.progress import Progress
 from tests.conftest import review_run
 
 
@@ -41,6 +45,37 @@ def test_compare_diverging_cell_is_reported_while_the_others_complete(
         assert (tmp_path / "cmp" / name).read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((tmp_path / "cmp" / "results.json").read_text(encoding="utf-8"))
     assert len(saved["runs"]) == 6
+
+
+def test_compare_interrupted_by_ctrl_c_keeps_the_cells_that_finished(
+    reviews_csv: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after 4 of 6 cells exited 130 and left no report: the finished cells were lost (a hostile probe)."""
+    import pipelines.classifier.compare as compare
+
+    real = compare._train_cell
+    calls: list[int] = []
+
+    def train_then_interrupt(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compare, "_train_cell", train_then_interrupt)
+    seen: list[Progress] = []
+    run = review_run(reviews_csv, training={"epochs": 1})
+    with pytest.raises(KeyboardInterrupt):
+        compare_classifiers(
+            run, axes=[parse_axis("training.lr=0.5,0.1,0.05")], out_dir=tmp_path / "cmp", progress=seen.append
+        )
+    report = (tmp_path / "cmp" / "report.md").read_text(encoding="utf-8")
+    assert "**Interrupted** (Ctrl-C) after 2 of 3 cells" in report
+    assert [row[0] for row in _table(report)[1:]] == ["0.5", "0.1"]
+    saved = json.loads((tmp_path / "cmp" / "results.json").read_text(encoding="utf-8"))
+    assert len(saved["runs"]) == 2
+    assert seen[-1].final
+    assert seen[-1].message == f"interrupted: the 2 of 3 cells that finished are in {tmp_path / 'cmp'}"
 
 
 def test_compare_a_cell_that_fails_does_not_stop_the_others(

@@ -116,6 +116,26 @@ def test_curves_stay_readable_when_half_the_cells_blow_up() -> None:
         plt.close(figure)
 
 
+def test_an_lm_comparison_interrupted_by_ctrl_c_keeps_the_cells_that_finished(
+    pt_corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = lm_compare._train_cell
+    calls: list[int] = []
+
+    def train_then_interrupt(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lm_compare, "_train_cell", train_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _compare(pt_corpus_file, tmp_path, ["model.context=2,3"])
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "**Interrupted** (Ctrl-C) after 1 of 2 cells" in report
+    assert len(json.loads((tmp_path / "report" / "results.json").read_text(encoding="utf-8"))["runs"]) == 1
+
+
 def test_a_diverging_cell_is_reported_while_the_others_complete(pt_corpus_file: Path, tmp_path: Path) -> None:
     result = _compare(pt_corpus_file, tmp_path, ["training.lr=0.01,10"], optimizers=["sgd"])
     calm, wild = result["runs"]
