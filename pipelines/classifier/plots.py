@@ -60,9 +60,11 @@ def _loss_ceiling(
     values = [v for h in histories.values() for k in keys for v in _finite([r.get(k) for r in h]) if v == v]
     if not first or not values:
         return None
-    # the lower median: a grid where half the cells blow up (a learning-rate axis of two values) kept a scale of
-    # 1e46 on which every other curve lay flat at zero
-    ceiling = 2.5 * first[(len(first) - 1) // 2]
+    # the median of the cells that start sanely (within 100x of the lowest start): a grid where half the cells blow
+    # up (a learning-rate axis of two values) kept a scale of 1e46 on which every other curve lay flat at zero
+    limit = 100 * first[0] if first[0] > 0 else math.inf
+    sane = [v for v in first if v <= limit]
+    ceiling = 2.5 * sane[len(sane) // 2]
     return ceiling if max(values) > ceiling else None
 
 
@@ -121,8 +123,16 @@ def loss_curves_figure(
     right.set(xlabel="epoch", title=titles[1])
     for ax, ceiling, key in zip((left, right), ceilings, keys, strict=True):
         if ceiling is not None:
-            # the bottom too: autoscaled over the cut-off values, its margin went below zero (negative perplexity)
-            shown = [v for h in histories.values() for v in _finite([r.get(key) for r in h]) if v == v]
+            # the bottom too: autoscaled over the cut-off values, its margin went below zero (negative perplexity);
+            # on a shared scale, over both panels' values (the second panel's limits are the first's)
+            shown_keys = keys if share_y else (key,)
+            shown = [
+                v
+                for h in histories.values()
+                for k in shown_keys
+                for v in _finite([r.get(k) for r in h])
+                if v == v
+            ]
             low = min((v for v in shown if v <= ceiling), default=0.0)
             ax.set_ylim(bottom=max(0.0, low - 0.05 * (ceiling - low)), top=ceiling)
     for i, (name, _) in enumerate(histories.items()):

@@ -116,6 +116,39 @@ def test_curves_stay_readable_when_half_the_cells_blow_up() -> None:
         plt.close(figure)
 
 
+def test_loss_curves_on_a_shared_scale_keep_every_healthy_curve_in_view() -> None:
+    """Two healthy cells that start 2.5x apart were cut off by a ceiling taken from the lower one; on a shared scale
+    the bottom came from the validation panel alone, hiding the train curves' low end (a review)."""
+    import matplotlib.pyplot as plt
+
+    adam = [
+        {"epoch": 1, "train_loss": 0.25, "val_loss": 0.3},
+        {"epoch": 2, "train_loss": 0.15, "val_loss": 0.28},
+    ]
+    sgd = [
+        {"epoch": 1, "train_loss": 0.69, "val_loss": 0.69},
+        {"epoch": 2, "train_loss": 0.66, "val_loss": 0.67},
+    ]
+    calm = [
+        {"epoch": 1, "train_loss": 0.70, "val_loss": 0.60},
+        {"epoch": 2, "train_loss": 0.15, "val_loss": 0.50},
+    ]
+    wild = [
+        {"epoch": 1, "train_loss": 0.72, "val_loss": 0.9},
+        {"epoch": 2, "train_loss": 900.0, "val_loss": 1e4},
+    ]
+    for histories in ({"adam": adam, "sgd": sgd}, {"calm": calm, "wild": wild}):
+        figure = loss_curves_figure(histories)
+        try:
+            for axis in figure.axes:
+                bottom, top = axis.get_ylim()
+                assert bottom <= 0.15, (histories.keys(), axis.get_ylim())
+                assert top >= 0.69, (histories.keys(), axis.get_ylim())
+                assert top < 10, (histories.keys(), axis.get_ylim())  # the blown-up cell is cut off
+        finally:
+            plt.close(figure)
+
+
 def test_an_lm_comparison_interrupted_by_ctrl_c_keeps_the_cells_that_finished(
     pt_corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
