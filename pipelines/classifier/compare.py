@@ -28,7 +28,7 @@ from pipelines.classifier.data import LabelledTexts, check_trainable
 from pipelines.classifier.grid import GridAxis, apply, cells, check_axes
 from pipelines.classifier.prepare import PathResolver, Prepared, prepare, read_run_data
 from pipelines.classifier.train import train_network
-from pipelines.runs.grid import cell_progress, finite, save_interrupted, write_results
+from pipelines.runs.grid import ReportFailed, cell_progress, finite, save_interrupted, write_results
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,8 @@ def compare_classifiers(
                 )
             )
             done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
+    except ReportFailed as failed:  # the job database or the disk, not a cell: the comparison fails with it
+        raise failed.cause from None
     except KeyboardInterrupt:  # Ctrl-C: the cells that finished are kept (they were lost), then it stops
         described = _describe_data(data, train, run)
         save_interrupted(

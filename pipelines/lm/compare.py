@@ -33,6 +33,7 @@ from pipelines.runs.config_io import validation_message
 from pipelines.runs.grid import (
     GridAxis,
     GridKeys,
+    ReportFailed,
     cell_progress,
     cells,
     check_axes,
@@ -242,6 +243,8 @@ def compare_lms(
                 )
             )
             done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
+    except ReportFailed as failed:  # the job database or the disk, not a cell: the comparison fails with it
+        raise failed.cause from None
     except KeyboardInterrupt:  # Ctrl-C: the cells that finished are kept (they were lost), then it stops
         save_interrupted(
             out_dir,

@@ -336,17 +336,36 @@ def write_results(out_dir: Path, described: Mapping[str, Any], cells: Sequence[A
     return rows
 
 
+class ReportFailed(BaseException):
+    """The comparison's own progress report failed inside a cell (the job database, a full disk): not the cell's
+    fault, so it passes the cell's error handling (a BaseException) and the comparison raises ``cause``."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def cell_progress(report: ProgressCallback, index: int, count: int, name: str) -> ProgressCallback:
     """A cell's own training reports passed on as the comparison's: its epochs move the bar inside the cell's share
-    (``index`` of ``count``); the bar sat at a cell's start until it ended, for minutes on a real corpus."""
+    (``index`` of ``count``); the bar sat at a cell's start until it ended, for minutes on a real corpus.
+
+    A report that fails raises :class:`ReportFailed`, which the comparison turns back into the error.
+    """
 
     def forward(p: Progress) -> None:
-        if p.stage != "train" or p.fraction is None:
+        if p.stage != "train" or p.fraction is None:  # a refit starts again at 0: the bar would go back
             return
+        # a cell records its own errors as "failed" and goes on; an error of the report is not its own
+        try:
+            _forward(p, p.fraction)
+        except Exception as exc:
+            raise ReportFailed(exc) from exc
+
+    def _forward(p: Progress, fraction: float) -> None:
         report(
             Progress(
                 stage="compare",
-                fraction=(index + min(1.0, max(0.0, p.fraction))) / count,
+                fraction=(index + min(1.0, max(0.0, fraction))) / count,
                 epoch=p.epoch,
                 loss=p.loss,
                 # an epoch's end only: the reports inside an epoch move the bar and add no log line

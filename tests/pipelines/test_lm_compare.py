@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from models.errors import InvalidConfig
+from models.errors import DatabaseUnavailable, InvalidConfig
 from pipelines.classifier.plots import loss_curves_figure
 from pipelines.lm import compare as lm_compare
 from pipelines.lm import train as lm_train
@@ -34,6 +34,20 @@ def _compare(
         cache_dir=cache,
         progress=progress,
     )
+
+
+def test_a_failing_progress_report_fails_the_comparison_not_the_cell(
+    pt_corpus_file: Path, tmp_path: Path
+) -> None:
+    """The job database going away during a cell's epoch was recorded as that cell failing, and the comparison went
+    on (a review): the error is the comparison's."""
+
+    def report(p: Progress) -> None:
+        if p.stage == "compare" and p.epoch:
+            raise DatabaseUnavailable("the job database is not answering")
+
+    with pytest.raises(DatabaseUnavailable, match="not answering"):
+        _compare(pt_corpus_file, tmp_path, ["model.context=2,3"], progress=report)
 
 
 def test_progress_moves_inside_a_cell_epoch_by_epoch(pt_corpus_file: Path, tmp_path: Path) -> None:
