@@ -29,12 +29,19 @@ _INVISIBLE = ("Cf", "Mn", "Me", "Zs", "Zl", "Zp")
 
 
 def id_problem(doc_id: str) -> str | None:
-    """Why ``doc_id`` cannot name a document, or None.
+    """Why ``doc_id`` cannot name a new document, or None.
 
     An id holds something visible (a zero-width space alone named a document no listing could show) and no control
-    character (a NUL, a line break: ids are printed one per line).
+    character but a tab (a NUL, a line break, U+2028: ids are printed one per line).
     """
-    control = next((c for c in doc_id if unicodedata.category(c) == "Cc"), None)
+    control = next(
+        (
+            c
+            for c in doc_id
+            if (unicodedata.category(c) == "Cc" and c != "\t") or unicodedata.category(c) in ("Zl", "Zp")
+        ),
+        None,
+    )
     if control is not None:
         return f"the id holds the control character U+{ord(control):04X}; ids are printed on one line"
     if all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in doc_id):

@@ -63,7 +63,12 @@ def _atomic_output(path: Path) -> Iterator[IO[bytes]]:
     if path.is_symlink() or path.exists():
         # the new file replaces the old by a rename: a device (/dev/full), a pipe or a link renamed over became a
         # plain file, so a link is followed to the file it names and anything but a regular file is refused
-        target = path.resolve()
+        try:
+            target = path.resolve()
+        except (RuntimeError, OSError) as exc:  # a loop of links: RuntimeError before Python 3.13
+            raise InvalidInput(
+                f"{path} is a loop of symbolic links; give a file name for the exported vectors"
+            ) from exc
         if target.exists() and not target.is_file():
             raise InvalidInput(
                 f"{path} is not a regular file (a device, a pipe or a socket); give a file name for the exported "

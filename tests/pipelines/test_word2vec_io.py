@@ -155,6 +155,10 @@ def test_export_never_turns_a_device_pipe_or_link_into_a_plain_file(wv: WordVect
     assert link.is_symlink()
     assert real.read_text(encoding="utf-8").startswith(f"{len(wv)} {wv.dim}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["atalho.txt", "cano", "nulo", "vetores.txt"]
+    (tmp_path / "laço1").symlink_to(tmp_path / "laço2")
+    (tmp_path / "laço2").symlink_to(tmp_path / "laço1")  # a loop: one line, not a traceback (a review)
+    with pytest.raises(InvalidInput, match="is a loop of symbolic links"):
+        export_word2vec(wv, tmp_path / "laço1")
 
 
 def test_export_refuses_words_with_spaces_and_leaves_no_file(tmp_path: Path) -> None:

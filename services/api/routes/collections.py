@@ -42,6 +42,8 @@ DocId = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS),
     AfterValidator(_visible_id),
 ]
+# an id to delete only has to exist: one stored before ids were checked (a zero-width space) can still go
+StoredDocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_CHARS)]
 CollectionName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -145,7 +147,7 @@ class AddDocumentsRequest(Strict):
 
 
 class DeleteDocumentsRequest(Strict):
-    ids: list[DocId] = Field(min_length=1)
+    ids: list[StoredDocId] = Field(min_length=1)
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"ids": ["p1"]}]})
 
