@@ -79,7 +79,8 @@ class KeyRing:
 
         Raises:
             InvalidConfig: the keys file is missing, unreadable or has a line that is not ``SCOPE:KEY``, or a
-                ``sha256:`` entry is not 64 hex digits (the message names the line, never its content).
+                ``sha256:`` entry is not 64 hex digits (the message names the line, never its content); or reads are
+                protected and no key is configured at all.
         """
         entries: list[tuple[bytes, Scope]] = []
         sources: list[tuple[str, Scope, list[str]]] = [

@@ -13,6 +13,7 @@ from pipelines.classifier.grid import (
     MAX_CELLS,
     GridAxis,
     apply,
+    axis,
     cells,
     grid_axes,
     labels,
@@ -158,3 +159,10 @@ def test_grid_refuses_more_cells_than_one_comparison_may_train() -> None:
         InvalidConfig, match=r"the grid has 2,000 cells \(2 x 10 x 10 x 10\), more than the 1,000"
     ):
         grid_axes(optimizers=["sgd", "adam"], grid=[*at_limit, seeds])
+
+
+def test_an_empty_value_in_a_json_grid_is_refused_as_on_the_command_line() -> None:
+    """A job's JSON grid {"model.hidden": ["", [64]]} still turned "" into a linear cell (a review)."""
+    with pytest.raises(InvalidConfig, match=r"grid model\.hidden: an empty value"):
+        axis("model.hidden", ["", [64]])
+    assert axis("model.hidden", [[], [64]]).values == ([], [64])
