@@ -371,7 +371,7 @@ def cell_progress(report: ProgressCallback, index: int, count: int, name: str) -
                 stage="compare",
                 fraction=(index + min(1.0, max(0.0, fraction))) / count,
                 epoch=p.epoch,
-                loss=p.loss,
+                # no loss: the bar would show it in place of the cell's name (the epoch's message carries it)
                 # an epoch's end only: the reports inside an epoch move the bar and add no log line
                 message=f"{index + 1}/{count} {name}: {p.message}" if p.message and p.epoch else None,
             )
