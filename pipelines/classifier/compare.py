@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from models.errors import InvalidInput, PalavraError
-from pipelines.classifier.compare_report import legend_name, write_report
+from pipelines.classifier.compare_report import write_report
 from pipelines.classifier.config import ClassifierRun
 from pipelines.classifier.data import LabelledTexts, check_trainable
 from pipelines.classifier.grid import GridAxis, apply, cells, check_axes
 from pipelines.classifier.prepare import PathResolver, Prepared, prepare, read_run_data
 from pipelines.classifier.train import train_network
-from pipelines.runs.grid import ReportFailed, cell_progress, finite, save_interrupted, write_results
+from pipelines.runs.grid import finite, save_interrupted, train_cells, write_results
 from pipelines.runs.progress import Progress, ProgressCallback, ignore_progress
 
 log = logging.getLogger(__name__)
@@ -170,21 +170,8 @@ def compare_classifiers(
         train = sample_texts(train, sample, seed=run.training.seed)
         check_trainable(train)
     data = _PreparedCache(train, validation)
-    done: list[Cell] = []
-    try:
-        for i, values in enumerate(assignments):
-            name = legend_name(values, axes)
-            report(
-                Progress(
-                    stage="compare",
-                    fraction=i / len(assignments),
-                    message=f"{i + 1}/{len(assignments)} {name}",
-                )
-            )
-            done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
-    except ReportFailed as failed:  # the job database or the disk, not a cell: the comparison fails with it
-        raise failed.cause from None
-    except KeyboardInterrupt:  # Ctrl-C: the cells that finished are kept (they were lost), then it stops
+
+    def keep(done: list[Cell]) -> None:
         described = _describe_data(data, train, run)
         save_interrupted(
             out_dir,
@@ -194,7 +181,10 @@ def compare_classifiers(
             lambda: write_report(run, axes, done, described, out_dir),
             report,
         )
-        raise
+
+    done: list[Cell] = train_cells(
+        assignments, axes, lambda values, progress: _train_cell(values, run, data, progress), report, keep
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     described = _describe_data(data, train, run)
     files = write_report(run, axes, done, described, out_dir)

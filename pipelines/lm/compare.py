@@ -33,8 +33,6 @@ from pipelines.runs.config_io import validation_message
 from pipelines.runs.grid import (
     GridAxis,
     GridKeys,
-    ReportFailed,
-    cell_progress,
     cells,
     check_axes,
     check_names,
@@ -45,6 +43,7 @@ from pipelines.runs.grid import (
     leaves,
     legend_name,
     save_interrupted,
+    train_cells,
     varying,
     write_results,
 )
@@ -225,27 +224,14 @@ def compare_lms(
         run, catalog=catalog, cache_dir=cache_dir, report=report, limits=limits
     )
     data = _EncodedCache(train_lines, held_lines)
-    done: list[LMCell] = []
     described = {
         "corpus": run.corpus,
         "train_lines": len(train_lines),
         "held_out_lines": len(held_lines),
         "sources": facts["sources"],
     }
-    try:
-        for i, values in enumerate(assignments):
-            name = legend_name(values, axes)
-            report(
-                Progress(
-                    stage="compare",
-                    fraction=i / len(assignments),
-                    message=f"{i + 1}/{len(assignments)} {name}",
-                )
-            )
-            done.append(_train_cell(values, run, data, cell_progress(report, i, len(assignments), name)))
-    except ReportFailed as failed:  # the job database or the disk, not a cell: the comparison fails with it
-        raise failed.cause from None
-    except KeyboardInterrupt:  # Ctrl-C: the cells that finished are kept (they were lost), then it stops
+
+    def keep(done: list[LMCell]) -> None:
         save_interrupted(
             out_dir,
             done,
@@ -254,7 +240,10 @@ def compare_lms(
             lambda: write_report(run, axes, done, described, out_dir),
             report,
         )
-        raise
+
+    done: list[LMCell] = train_cells(
+        assignments, axes, lambda values, progress: _train_cell(values, run, data, progress), report, keep
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     files = write_report(run, axes, done, described, out_dir)
     report(Progress(stage="compare", fraction=1.0, message=f"report in {out_dir}"))

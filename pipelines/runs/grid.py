@@ -340,6 +340,34 @@ def write_results(out_dir: Path, described: Mapping[str, Any], cells: Sequence[A
     return rows
 
 
+def train_cells(
+    assignments: Sequence[dict[str, Any]],
+    axes: Sequence[GridAxis],
+    train: Callable[[dict[str, Any], ProgressCallback], Any],
+    report: ProgressCallback,
+    interrupted: Callable[[list[Any]], None],
+) -> list[Any]:
+    """Train every cell of a comparison in turn (``train(values, progress)``), reporting each cell's start and its
+    epochs; both comparisons run their grids through it.
+
+    A progress report that fails inside a cell (:class:`ReportFailed`) fails the comparison with its own error.
+    Ctrl-C calls ``interrupted`` with the cells that finished (to keep them), then goes on stopping.
+    """
+    done: list[Any] = []
+    count = len(assignments)
+    try:
+        for i, values in enumerate(assignments):
+            name = legend_name(values, axes)
+            report(Progress(stage="compare", fraction=i / count, message=f"{i + 1}/{count} {name}"))
+            done.append(train(values, cell_progress(report, i, count, name)))
+    except ReportFailed as failed:  # the job database or the disk, not a cell: the comparison fails with it
+        raise failed.cause from None
+    except KeyboardInterrupt:  # Ctrl-C: the cells that finished are kept (they were lost), then it stops
+        interrupted(done)
+        raise
+    return done
+
+
 class ReportFailed(BaseException):
     """The comparison's own progress report failed inside a cell (the job database, a full disk): not the cell's
     fault, so it passes the cell's error handling (a BaseException) and the comparison raises ``cause``."""
