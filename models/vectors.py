@@ -202,19 +202,22 @@ class WordVectors:
             vec = np.concatenate([vec, rest])
         return vec
 
-    def check_directions(self, words: Sequence[str]) -> None:
+    def check_directions(self, words: Sequence[str], units: FloatMatrix | None = None) -> None:
         """Refuse vocabulary words whose vector is all zeros (imported vectors can hold them): they have no
         direction, so every cosine with them is 0 and their neighbours an arbitrary list.
+
+        ``units``: the words' rows of :meth:`unit_matrix` when the caller has them (not read again).
 
         Raises:
             InvalidInput: naming each such word.
         """
-        ids = sorted({i for i in (self.index.get(w) for w in words) if i is not None})
-        if not ids:
-            return
-        rows = np.asarray(self.normed[ids])
-        zero_ids = {i for i, row in zip(ids, rows, strict=True) if not row.any()}
-        zero = list(dict.fromkeys(w for w in words if self.index.get(w) in zero_ids))
+        if units is None:
+            ids = sorted({i for i in (self.index.get(w) for w in words) if i is not None})
+            rows = dict(zip(ids, np.asarray(self.normed[ids]), strict=True)) if ids else {}
+            zero = [w for w in words if (i := self.index.get(w)) is not None and not rows[i].any()]
+        else:
+            zero = [w for w, row in zip(words, units, strict=True) if not row.any()]
+        zero = list(dict.fromkeys(zero))
         if zero:
             raise InvalidInput(
                 f"{', '.join(repr(w) for w in zero)} {'has' if len(zero) == 1 else 'have'} a zero vector in this "
@@ -334,7 +337,7 @@ class WordVectors:
         neg = self.unit_matrix(negative) if negative else np.zeros((0, self.dim), np.float32)
         exclude = {self.index[w] for w in (*positive, *negative) if w in self.index}
         # a zero vector has no direction (imported vectors can hold them): it was said to "cancel out"
-        self.check_directions([*positive, *negative])
+        self.check_directions([*positive, *negative], np.concatenate([pos, neg]))
         if method not in ("3cosadd", "3cosmul"):
             raise InvalidInput(f"unknown analogy method {method!r}; use 3cosadd or 3cosmul")
         offset = pos.sum(axis=0) - neg.sum(axis=0)

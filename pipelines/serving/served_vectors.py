@@ -147,12 +147,13 @@ class ServedVectors:
 
     def _units(self, looked: Sequence[QueryWord]) -> FloatMatrix:
         tokens = self._answerable(looked)
-        self.word_vectors.check_directions(tokens)
         try:
-            return self.word_vectors.unit_matrix(tokens)
+            units = self.word_vectors.unit_matrix(tokens)
         except UnknownWord as exc:  # FastText words whose n-grams are all empty
             missing = set(exc.extra.get("words", []))
             raise self._unknown([q for q in looked if q.token in missing]) from exc
+        self.word_vectors.check_directions(tokens, units)
+        return units
 
     # -- operations ----------------------------------------------------------------------------------------------
     def from_table(self, looked: Sequence[QueryWord], k: int) -> list[QueryNeighbors] | None:
