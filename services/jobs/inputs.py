@@ -251,16 +251,15 @@ def check_inputs(
     and any corpus training could not read (``corpora``: groups of specs that training reads as one): a file whose
     name is no corpus format (``notas.md``, an upload named ``corpus``), or a group whose folders hold no corpus
     file. Such a job was accepted, then failed in the worker."""
-    for spec in specs:
-        if not is_dataset(spec):
-            data_root.resolve(spec, allow_dir=True)
+    # each input resolved once (a folder's resolve walks it, checking every file's links and owner)
+    resolved = {spec: data_root.resolve(spec, allow_dir=True) for spec in specs if not is_dataset(spec)}
     for group in corpora:
         found = False
         for spec in group:
             if is_dataset(spec):
                 found = True
                 continue
-            path = data_root.resolve(spec, allow_dir=True)
+            path = resolved.get(spec) or data_root.resolve(spec, allow_dir=True)
             try:
                 found = bool(list_files([path])) or found
             except CorpusError as exc:
