@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import Conflict, InvalidInput, NotReady
 from models.registry import Registry
+from models.text_encoder import KIND as ENCODER_KIND
 from pipelines.classifier.artifact import KIND as CLASSIFIER_KIND
 from pipelines.classifier.artifact import read_report
 from pipelines.classifier.grid import format_value, labels
@@ -118,7 +119,7 @@ def model_report(
         metrics = recorded or {"validation": meta.get("metrics") or {}}
         curves = history or []
         best = (metrics.get("training") or {}).get("best_epoch")
-    elif mv.kind == "encoder":
+    elif mv.kind == ENCODER_KIND:
         # a trained (siamese) encoder keeps its report at the top of its metadata; pooling encoders train nothing
         validation = meta.get("validation")
         metrics = {"validation": validation} if isinstance(validation, dict) else {}
