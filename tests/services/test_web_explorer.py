@@ -3,19 +3,13 @@
 Each area is used the way a person would: typing, clicking, pressing keys; each test asserts what appears on
 screen and saves a screenshot under ``runs/screenshots/`` (with ``PALAVRA_WEB_DOCS_IMAGES=1``, also the README's
 ``docs/img/web-*.png``). Outside CI the tests skip when ``/usr/bin/chromium`` or axe-core is missing; in CI
-(``CI=true``) they must run: ``.ci/run`` installs both.
+(``CI=true``) they must run: ``.ci/run`` installs both. The fixtures (a home of small models, a live server over it,
+a browser, a page) are in tests/services/conftest.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,108 +17,8 @@ import httpx
 import pytest
 
 from models.registry import Registry
-from tests.conftest import REPO_ROOT, make_sentences, review_run
-from tests.lm_helpers import train_tiny_lm
-from tests.services.jobs_helpers import free_port
-from tests.services.vector_models import wait_ready
-from tests.services.web_helpers import AXE, CHROMIUM, CHROMIUM_ARGS, KEY, evaluate, need, shot
-
-
-@pytest.fixture(scope="module")
-def explorer_home(
-    tmp_path_factory: pytest.TempPathFactory,
-    tiny_word2vec: Any,
-    reviews_csv: dict[str, Path],
-    pt_corpus_file: Path,
-) -> tuple[Path, Path]:
-    """(home, data root): two word-vector models, a trained classifier, a text encoder and a tiny language
-    model."""
-    need(CHROMIUM.is_file(), f"no browser at {CHROMIUM} (apt-get install chromium)")
-    from pipelines.classifier.train import train_classifier
-
-    root = tmp_path_factory.mktemp("explorer")
-    home, data = root / "home", root / "data"
-    home.mkdir()
-    data.mkdir()
-    registry = Registry(home)
-    tiny_word2vec(registry, "word2vec")
-    tiny_word2vec(registry, "word2vec")  # a second version, to move an alias between
-    tiny_word2vec(registry, "fasttext")
-    train_classifier(review_run(reviews_csv), registry=registry)
-    evaluate(registry, "tiny-fasttext@1", root)
-    from pipelines.text_encoder.build import pooling_model, register_encoder
-
-    encoder, _ = pooling_model(registry, "tiny-word2vec@1", pooling="mean")
-    register_encoder(registry, "frases", encoder, metadata={})
-    train_tiny_lm(registry, pt_corpus_file, root / "lm-cache", name="conto")
-    for split, path in reviews_csv.items():
-        shutil.copyfile(path, data / f"{split}.csv")
-    return home, data
-
-
-@pytest.fixture(scope="module")
-def server(explorer_home: tuple[Path, Path]) -> Iterator[str]:
-    """A live ``palavra serve`` (one job worker) over :func:`explorer_home`."""
-    with _serve(*explorer_home) as url:
-        yield url
-
-
-@contextlib.contextmanager
-def _serve(home: Path, data: Path, **settings: str) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PALAVRA_HOME": str(home),
-        "PALAVRA_DATA_ROOT": str(data),
-        "PALAVRA_API_KEYS": KEY,
-        "PALAVRA_LOCAL_WORKERS": "1",
-        "PALAVRA_MODEL_REFRESH_S": "0.5",
-        **settings,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(proc, url)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="pt-BR")
-    context.set_default_timeout(15_000)
-    p = context.new_page()
-    errors: list[str] = []
-    outside: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    p.on("request", lambda r: None if r.url.startswith(server) else outside.append(r.url))
-    missing: list[str] = []  # a file the page asks for that the server lacks (the API's own 404s are answers)
-    p.on("response", lambda r: missing.append(r.url) if r.status == 404 and "/v1/" not in r.url else None)
-    p.goto(server + "/")
-    p.wait_for_selector("body[data-ready='1']")
-    yield p
-    context.close()
-    assert errors == [], errors  # no script error on the page
-    assert outside == [], outside  # nothing fetched from anywhere but the server
-    assert missing == [], missing  # no 404 in the browser's console (a favicon it went looking for)
+from tests.conftest import make_sentences
+from tests.services.web_helpers import AXE, KEY, need, serve, shot
 
 
 def _explore(page: Any, word: str, *, model: str = "tiny-word2vec", k: int = 20) -> None:
@@ -315,7 +209,7 @@ def test_web_saving_a_key_loads_what_protected_reads_refused(
 ) -> None:
     """With PALAVRA_PROTECT_READS the page opens with nothing to show; saving a read key loads the registry and
     every panel's model lists at once, without a reload (they stayed empty until the tab was left and reopened)."""
-    with _serve(*explorer_home, PALAVRA_PROTECT_READS="true", PALAVRA_LOCAL_WORKERS="0") as url:
+    with serve(*explorer_home, PALAVRA_PROTECT_READS="true", PALAVRA_LOCAL_WORKERS="0") as url:
         context = browser.new_context(viewport={"width": 1100, "height": 860}, locale="pt-BR")
         context.set_default_timeout(15_000)
         try:

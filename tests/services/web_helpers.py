@@ -3,7 +3,12 @@ served models are scored on, and the screenshots each test saves."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,8 @@ import pytest
 
 from models.registry import Registry
 from tests.conftest import REPO_ROOT
+from tests.services.jobs_helpers import free_port
+from tests.services.vector_models import wait_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = REPO_ROOT / "runs" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -72,3 +79,32 @@ def shot(page: Any, name: str, *, full_page: bool = True) -> None:
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
         with Image.open(SCREENSHOTS / f"{name}.png") as shot:
             shot.convert("RGB").quantize(colors=256).save(DOCS_IMAGES / f"web-{name}.png", optimize=True)
+
+
+@contextlib.contextmanager
+def serve(home: Path, data: Path, **settings: str) -> Iterator[str]:
+    """A live ``palavra serve`` (one job worker) over ``home``, with ``settings`` added to its environment."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PALAVRA_HOME": str(home),
+        "PALAVRA_DATA_ROOT": str(data),
+        "PALAVRA_API_KEYS": KEY,
+        "PALAVRA_LOCAL_WORKERS": "1",
+        "PALAVRA_MODEL_REFRESH_S": "0.5",
+        **settings,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(proc, url)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
