@@ -135,22 +135,11 @@ def test_loss_curves_on_a_shared_scale_keep_every_healthy_curve_in_view() -> Non
     the bottom came from the validation panel alone, hiding the train curves' low end (a review)."""
     import matplotlib.pyplot as plt
 
-    adam = [
-        {"epoch": 1, "train_loss": 0.25, "val_loss": 0.3},
-        {"epoch": 2, "train_loss": 0.15, "val_loss": 0.28},
-    ]
-    sgd = [
-        {"epoch": 1, "train_loss": 0.69, "val_loss": 0.69},
-        {"epoch": 2, "train_loss": 0.66, "val_loss": 0.67},
-    ]
-    calm = [
-        {"epoch": 1, "train_loss": 0.70, "val_loss": 0.60},
-        {"epoch": 2, "train_loss": 0.15, "val_loss": 0.50},
-    ]
-    wild = [
-        {"epoch": 1, "train_loss": 0.72, "val_loss": 0.9},
-        {"epoch": 2, "train_loss": 900.0, "val_loss": 1e4},
-    ]
+    def epochs(*losses: tuple[float, float]) -> list[dict[str, float]]:
+        return [{"epoch": e, "train_loss": t, "val_loss": v} for e, (t, v) in enumerate(losses, start=1)]
+
+    adam, sgd = epochs((0.25, 0.3), (0.15, 0.28)), epochs((0.69, 0.69), (0.66, 0.67))
+    calm, wild = epochs((0.70, 0.60), (0.15, 0.50)), epochs((0.72, 0.9), (900.0, 1e4))
     for histories in ({"adam": adam, "sgd": sgd}, {"calm": calm, "wild": wild}):
         figure = loss_curves_figure(histories)
         try:

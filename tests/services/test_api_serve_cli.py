@@ -38,6 +38,18 @@ def test_api_serve_rejects_bad_options(args: list[str]) -> None:
     assert proc.stderr.strip().startswith("error:")
 
 
+def _serve_until_it_stops(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``palavra serve`` run to its end: a serve that is refused stops at once (120 s is a server that started)."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "serve", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=120,
+    )
+
+
 def test_api_serve_refuses_a_busy_port_in_one_line_before_starting_anything(tmp_path: Path) -> None:
     """uvicorn found a busy port only after its startup (and after the job workers had started), and said so in
     its own log lines; the command now stops first, in one line naming the port."""
@@ -47,14 +59,7 @@ def test_api_serve_refuses_a_busy_port_in_one_line_before_starting_anything(tmp_
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = subprocess.run(
-            [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port), "--workers", "2"],
-            capture_output=True,
-            text=True,
-            cwd=REPO_ROOT,
-            env=env,
-            timeout=120,
-        )
+        proc = _serve_until_it_stops(env, "--port", str(port), "--workers", "2")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: cannot listen on 127.0.0.1:{port} (Address already in use): another process listens there; "
@@ -120,14 +125,7 @@ def test_api_serve_refuses_protected_reads_with_no_key(tmp_path: Path) -> None:
         "PALAVRA_API_KEYS_FILE": str(keys),
         "PALAVRA_PROTECT_READS": "true",
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=env,
-        timeout=120,
-    )
+    proc = _serve_until_it_stops(env, "--port", str(free_port()))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
