@@ -598,6 +598,14 @@ async function showReport(name, version) {
   box.replaceChildren(...parts);
 }
 
+// a report's training and validation loss per epoch (solid and dashed); ``trainKey`` names the training loss
+function lossChart(rows, trainKey = "train_loss") {
+  return lineChart([
+    { name: "train_loss", points: rows.map((r) => [r.epoch, r[trainKey]]) },
+    { name: "val_loss", points: rows.map((r) => [r.epoch, r.val_loss]), dashed: true },
+  ], { yLabel: t("loss"), title: t("loss") });
+}
+
 function classifierReport(rep) {
   const v = rep.metrics.validation || {};
   const out = [];
@@ -617,10 +625,7 @@ function classifierReport(rep) {
   if (v.confusion_matrix) out.push(heatmap(v.confusion_matrix.labels, v.confusion_matrix.matrix));
   const c = rep.curves;
   out.push(el("h4", { text: t("curves") }));
-  out.push(lineChart([
-    { name: "train_loss", points: c.map((r) => [r.epoch, r.train_loss]) },
-    { name: "val_loss", points: c.map((r) => [r.epoch, r.val_loss]), dashed: true },
-  ], { yLabel: t("loss"), title: t("loss") }));
+  out.push(lossChart(c));
   if (c.some((r) => r.macro_f1 !== undefined)) {
     out.push(lineChart([
       { name: "accuracy", points: c.map((r) => [r.epoch, r.accuracy]) },
@@ -639,10 +644,7 @@ function lmReport(rep) {
   const c = rep.curves;
   if (c.length) {
     out.push(el("h4", { text: t("curves") }));
-    out.push(lineChart([
-      { name: "train_loss", points: c.map((r) => [r.epoch, r.train_loss]) },
-      { name: "val_loss", points: c.map((r) => [r.epoch, r.val_loss]), dashed: true },
-    ], { yLabel: t("loss"), title: t("loss") }));
+    out.push(lossChart(c));
     out.push(lineChart([{ name: "val_perplexity", points: c.map((r) => [r.epoch, r.val_perplexity]) }],
       { yLabel: t("perplexity"), title: t("netPerplexity") }));
   }
@@ -660,10 +662,7 @@ function encoderReport(rep) {
   const c = rep.curves.filter((r) => (r.member || 1) === 1);
   if (c.length) {
     out.push(el("h4", { text: t("curves") }));
-    out.push(lineChart([
-      { name: "train_loss", points: c.map((r) => [r.epoch, r.loss]) },
-      { name: "val_loss", points: c.map((r) => [r.epoch, r.val_loss]), dashed: true },
-    ], { yLabel: t("loss"), title: t("loss") }));
+    out.push(lossChart(c, "loss"));
     out.push(lineChart([{ name: "val_pearson", points: c.map((r) => [r.epoch, r.val_pearson]) }],
       { yLabel: "Pearson", title: t("valPearson") }));
   }
