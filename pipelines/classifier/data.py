@@ -249,9 +249,8 @@ def check_trainable(data: LabelledTexts) -> list[Label]:
             f"{data.source}: every row has the label {only!r}; a classifier needs at least two classes",
             path=data.source,
         )
-    same: dict[
-        str, list[Label]
-    ] = {}  # a JSON label column holding 1 and "1": two classes that read the same, refused late and obscurely
+    # a JSON label column holding 1 and "1": two classes that read the same, refused late and obscurely before
+    same: dict[str, list[Label]] = {}
     for label in counts:
         same.setdefault(str(label), []).append(label)
     clash = next((labels for labels in same.values() if len(labels) > 1), None)

@@ -226,9 +226,8 @@ def axis(keys: GridKeys, key: str, values: Sequence[Any]) -> GridAxis:
     """
     if isinstance(values, str) or not values:
         raise InvalidConfig(f"grid {key}: give a list of values ({allowed(keys, key)})")
-    if any(
-        isinstance(v, str) and not v.strip() for v in values
-    ):  # a job's JSON grid as the CLI's: "" is no []
+    # a job's JSON grid as the CLI's: "" is not [] (a stray separator, refused)
+    if any(isinstance(v, str) and not v.strip() for v in values):
         raise InvalidConfig(f"grid {key}: an empty value; give {allowed(keys, key)}")
     typed = tuple(coerce(keys, key, v) for v in values)
     seen: list[Any] = []
